@@ -1,0 +1,69 @@
+// CIDs stay as raw bytes (36 bytes for blessed dag-cbor/raw sha-256 CIDs) until someone needs a string.
+import { hash } from 'node:crypto';
+import * as CID from '@atcute/cid';
+import { CidLinkWrapper } from '@atcute/cid';
+
+export const CODEC_DCBOR = 0x71;
+export const CODEC_RAW = 0x55;
+export const SHA256_CODE = 0x12;
+
+export type CidBytes = Uint8Array;
+
+export function sha256(data: Uint8Array): Uint8Array {
+  return hash('sha256', data, 'buffer');
+}
+
+/** CID (v1, sha-256) of a block with the given codec. */
+export function cidForBlock(data: Uint8Array, codec: 0x71 | 0x55 = CODEC_DCBOR): CidBytes {
+  const out = new Uint8Array(36);
+  out[0] = 0x01;
+  out[1] = codec;
+  out[2] = SHA256_CODE;
+  out[3] = 0x20;
+  out.set(sha256(data), 4);
+  return out;
+}
+
+/** A blessed CID: v1, dag-cbor or raw, sha-256 with a 32-byte digest. */
+export function isBlessedCid(cid: CidBytes, codec?: 0x71 | 0x55): boolean {
+  return (
+    cid.length === 36 &&
+    cid[0] === 0x01 &&
+    (codec === undefined ? cid[1] === CODEC_DCBOR || cid[1] === CODEC_RAW : cid[1] === codec) &&
+    cid[2] === SHA256_CODE &&
+    cid[3] === 0x20
+  );
+}
+
+/** Whether `data` hashes to `cid` (any sha-256 CIDv1). */
+export function cidMatches(cid: CidBytes, data: Uint8Array): boolean {
+  if (cid.length !== 36 || cid[0] !== 0x01 || cid[2] !== SHA256_CODE || cid[3] !== 0x20) return false;
+  const digest = sha256(data);
+  for (let i = 0; i < 32; i++) if (digest[i] !== cid[i + 4]) return false;
+  return true;
+}
+
+export function cidEquals(a: CidBytes, b: CidBytes): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function cidToString(cid: CidBytes): string {
+  return CID.toString(CID.decode(cid));
+}
+
+export function cidFromString(s: string): CidBytes {
+  return CID.fromString(s).bytes;
+}
+
+/** Wraps CID bytes so the CBOR encoder writes them as a tag-42 link. */
+export function cidLink(cid: CidBytes): CidLinkWrapper {
+  return new CidLinkWrapper(cid);
+}
+
+/** CID bytes of a decoded CBOR link value, or undefined if the value is not a link. */
+export function linkBytes(value: unknown): CidBytes | undefined {
+  if (value instanceof CidLinkWrapper) return value.bytes;
+  return undefined;
+}
