@@ -1,0 +1,16 @@
+// XRPC errors: JSON `{error, message}` with the matching HTTP status.
+import type { FastifyReply } from 'fastify';
+
+export class XrpcError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function sendXrpcError(reply: FastifyReply, status: number, error: string, message: string): FastifyReply {
+  return reply.code(status).type('application/json').send({ error, message });
+}

@@ -1,0 +1,163 @@
+// The operator's command line: `relay serve | migrate | config | hosts ...`.
+import { parseArgs } from 'node:util';
+import { ConfigError, configReference, loadConfig } from '../config/config.ts';
+import { createRelay } from '../relay.ts';
+import { openDatabase } from '../storage/db.ts';
+import { adminRequest } from './admin-client.ts';
+
+const HELP: Record<string, string> = {
+  main: `Usage: relay <command> [options]
+
+Commands:
+  serve                 run the relay (configured by environment variables; see \`relay config\`)
+  migrate               apply database migrations and exit
+  config                print the configuration reference
+  hosts list            list crawled hosts with status and cursor
+  hosts add <host>      crawl a host (from its live head)
+  hosts approve <host>  approve a pending crawl request (same as add)
+  hosts requests        list pending crawl requests
+
+Admin commands talk to a running relay: --url (default http://127.0.0.1:$RELAY_PORT) and
+RELAY_ADMIN_PASSWORD (or --password).
+Run \`relay <command> --help\` for details.`,
+  serve: `Usage: relay serve
+
+Runs the relay: crawls hosts, verifies and sequences their events, and serves the firehose at
+/xrpc/com.atproto.sync.subscribeRepos. With no DATABASE_URL it uses the embedded store in RELAY_DATA_DIR.`,
+  migrate: `Usage: relay migrate
+
+Applies pending migrations to DATABASE_URL (or the embedded store) and exits. \`relay serve\` also migrates at start.`,
+  config: `Usage: relay config
+
+Prints every setting with its environment variable, default and meaning.`,
+  hosts: `Usage: relay hosts <list|add|approve|requests> [hostname] [--url URL] [--password PW] [--json]
+
+  list              hosts with status, cursor and last event time
+  add <host>        admit a host; it is crawled from its live head
+  approve <host>    approve a pending crawl request (same as add)
+  requests          pending crawl requests (allowlist policy)`,
+};
+
+function fail(message: string): never {
+  process.stderr.write(`relay: ${message}\n`);
+  process.exit(1);
+}
+
+async function serve(): Promise<void> {
+  const config = loadConfig(process.env);
+  const relay = await createRelay(config);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    relay.app.log.info({ signal }, 'shutting down');
+    relay.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        relay.app.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  const address = await relay.start();
+  relay.app.log.info(
+    { address, store: config.databaseUrl ? 'postgres' : `embedded (${config.dataDir})`, crawlPolicy: config.crawlPolicy },
+    'relay listening',
+  );
+}
+
+async function migrate(): Promise<void> {
+  const config = loadConfig(process.env);
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    await database.migrate();
+    process.stdout.write(`migrations applied (${database.kind})\n`);
+  } finally {
+    await database.close();
+  }
+}
+
+function printTable(rows: Record<string, unknown>[], columns: string[]): void {
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '-').length)));
+  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  process.stdout.write(`${line(columns)}\n`);
+  for (const r of rows) process.stdout.write(`${line(columns.map((c) => String(r[c] ?? '-')))}\n`);
+}
+
+async function hosts(args: string[], flags: { url?: string; password?: string; json?: boolean }): Promise<void> {
+  const config = loadConfig(process.env);
+  const client = {
+    url: flags.url ?? `http://127.0.0.1:${config.port}`,
+    password: flags.password ?? config.adminPassword,
+  };
+  const [sub, hostname] = args;
+  const out = (value: unknown, table: () => void): void => {
+    if (flags.json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    else table();
+  };
+  switch (sub) {
+    case 'list': {
+      const res = (await adminRequest(client, 'GET', '/admin/hosts')) as { hosts: Record<string, unknown>[] };
+      return out(res, () =>
+        printTable(res.hosts, ['hostname', 'status', 'connected', 'cursor', 'failedAttempts', 'lastEventAt']),
+      );
+    }
+    case 'add':
+    case 'approve': {
+      if (!hostname) fail(`hosts ${sub} needs a hostname`);
+      const res = (await adminRequest(client, 'POST', '/admin/hosts', { hostname })) as { hostname: string; status: string };
+      return out(res, () => process.stdout.write(`${res.hostname}: ${res.status}\n`));
+    }
+    case 'requests': {
+      const res = (await adminRequest(client, 'GET', '/admin/crawl-requests')) as { requests: Record<string, unknown>[] };
+      return out(res, () => printTable(res.requests, ['hostname', 'requestedAt', 'requestCount']));
+    }
+    default:
+      fail(`unknown hosts command ${sub ?? '(none)'}\n\n${HELP.hosts}`);
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      url: { type: 'string' },
+      password: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (!command) {
+    process.stdout.write(`${HELP.main}\n`);
+    if (!values.help) process.exitCode = 1;
+    return;
+  }
+  if (values.help) {
+    const text = HELP[command];
+    if (!text) fail(`unknown command ${command}\n\n${HELP.main}`);
+    process.stdout.write(`${text}\n`);
+    return;
+  }
+  switch (command) {
+    case 'serve':
+      return serve();
+    case 'migrate':
+      return migrate();
+    case 'config':
+      process.stdout.write(`${configReference()}\n`);
+      return;
+    case 'hosts':
+      return hosts(rest, values);
+    default:
+      fail(`unknown command ${command}\n\n${HELP.main}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError) fail(err.message);
+  fail(err instanceof Error ? err.message : String(err));
+});

@@ -1,0 +1,167 @@
+// Typed configuration: defaults from config/default.json, overridden by environment variables, validated once at
+// start-up and then passed down. No other module reads process.env.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export type CrawlPolicy = 'allowlist' | 'open';
+
+export interface RelayConfig {
+  port: number;
+  bindHost: string;
+  /** PostgreSQL URL; null selects the embedded PGlite store under dataDir. */
+  databaseUrl: string | null;
+  dataDir: string;
+  /** Redis URL; null selects in-process counters. */
+  redisUrl: string | null;
+  plcUrl: string;
+  adminPassword: string | null;
+  /** Allow ws:// and http:// upstreams and localhost:PORT hostnames (development and tests). */
+  allowInsecureHosts: boolean;
+  crawlPolicy: CrawlPolicy;
+  replayWindowMs: number;
+  logLevel: string;
+  batchMaxDelayMs: number;
+  batchMaxEvents: number;
+  /** Events buffered per host before its socket is paused. */
+  hostMaxPending: number;
+  consumerMaxBufferBytes: number;
+  hostOfflineAfterFailures: number;
+  reconnectMaxDelayMs: number;
+}
+
+interface Field {
+  key: keyof RelayConfig;
+  env: string;
+  /** Key in config/default.json when it differs from `key`. */
+  fileKey?: string;
+  kind: 'int' | 'string' | 'nullableString' | 'bool' | 'duration' | 'enum' | 'url' | 'nullableUrl';
+  values?: readonly string[];
+  min?: number;
+  max?: number;
+  doc: string;
+}
+
+/** The configuration reference: every setting, its variable and meaning. */
+export const CONFIG_FIELDS: readonly Field[] = [
+  { key: 'port', env: 'RELAY_PORT', kind: 'int', min: 0, max: 65535, doc: 'HTTP and WebSocket port' },
+  { key: 'bindHost', env: 'RELAY_BIND_HOST', kind: 'string', doc: 'Address to listen on' },
+  { key: 'databaseUrl', env: 'DATABASE_URL', kind: 'nullableUrl', doc: 'PostgreSQL URL; unset = embedded store in RELAY_DATA_DIR' },
+  { key: 'dataDir', env: 'RELAY_DATA_DIR', kind: 'string', doc: 'Directory of the embedded store' },
+  { key: 'redisUrl', env: 'REDIS_URL', kind: 'nullableUrl', doc: 'Redis URL; unset = in-process counters' },
+  { key: 'plcUrl', env: 'RELAY_PLC_URL', kind: 'url', doc: 'PLC directory used to resolve did:plc' },
+  { key: 'adminPassword', env: 'RELAY_ADMIN_PASSWORD', kind: 'nullableString', doc: 'Password of the /admin API; unset = admin API disabled' },
+  { key: 'allowInsecureHosts', env: 'RELAY_ALLOW_INSECURE_HOSTS', kind: 'bool', doc: 'Allow ws:// upstreams and localhost:PORT hosts (development only)' },
+  { key: 'crawlPolicy', env: 'RELAY_CRAWL_POLICY', kind: 'enum', values: ['allowlist', 'open'], doc: 'open: requestCrawl admits a reachable host; allowlist: an operator approves it' },
+  { key: 'replayWindowMs', env: 'RELAY_REPLAY_WINDOW', fileKey: 'replayWindow', kind: 'duration', doc: 'How long events stay available for cursor replay (e.g. 72h)' },
+  { key: 'logLevel', env: 'RELAY_LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Log level' },
+  { key: 'batchMaxDelayMs', env: 'RELAY_BATCH_MAX_DELAY_MS', kind: 'int', min: 0, max: 1000, doc: 'Longest wait before accepted events are written as one batch' },
+  { key: 'batchMaxEvents', env: 'RELAY_BATCH_MAX_EVENTS', kind: 'int', min: 1, max: 10000, doc: 'Most events written in one transaction' },
+  { key: 'hostMaxPending', env: 'RELAY_HOST_MAX_PENDING', kind: 'int', min: 1, doc: 'Events buffered per host before its socket is paused' },
+  { key: 'consumerMaxBufferBytes', env: 'RELAY_CONSUMER_MAX_BUFFER_BYTES', kind: 'int', min: 65536, doc: 'Bytes queued to one consumer before it gets ConsumerTooSlow' },
+  { key: 'hostOfflineAfterFailures', env: 'RELAY_HOST_OFFLINE_AFTER_FAILURES', kind: 'int', min: 1, doc: 'Consecutive failed connections before a host is marked offline' },
+  { key: 'reconnectMaxDelayMs', env: 'RELAY_RECONNECT_MAX_DELAY', fileKey: 'reconnectMaxDelay', kind: 'duration', doc: 'Cap on the reconnect backoff to a failing host' },
+];
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+export function parseDuration(input: string | number): number {
+  if (typeof input === 'number') return input;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(input.trim());
+  if (!m) throw new Error(`"${input}" is not a duration (e.g. 500ms, 30s, 15m, 72h, 3d)`);
+  return Math.round(Number(m[1]) * DURATION_UNITS[m[2]!]!);
+}
+
+function parseField(field: Field, raw: unknown): unknown {
+  switch (field.kind) {
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : /^-?\d+$/.test(String(raw).trim()) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(n)) throw new Error(`"${raw}" is not an integer`);
+      if (field.min !== undefined && n < field.min) throw new Error(`${n} is below the minimum ${field.min}`);
+      if (field.max !== undefined && n > field.max) throw new Error(`${n} is above the maximum ${field.max}`);
+      return n;
+    }
+    case 'bool': {
+      if (typeof raw === 'boolean') return raw;
+      const s = String(raw).trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+      if (['0', 'false', 'no', 'off', ''].includes(s)) return false;
+      throw new Error(`"${raw}" is not a boolean (true/false)`);
+    }
+    case 'duration': {
+      const ms = parseDuration(raw as string | number);
+      if (ms <= 0) throw new Error('must be positive');
+      return ms;
+    }
+    case 'enum': {
+      const s = String(raw);
+      if (!field.values!.includes(s)) throw new Error(`"${s}" is not one of ${field.values!.join(', ')}`);
+      return s;
+    }
+    case 'url':
+    case 'nullableUrl': {
+      if (raw === null || raw === '') {
+        if (field.kind === 'nullableUrl') return null;
+        throw new Error('is required');
+      }
+      const s = String(raw);
+      try {
+        new URL(s);
+      } catch {
+        throw new Error(`"${s}" is not a URL`);
+      }
+      return s.replace(/\/+$/, '');
+    }
+    case 'nullableString':
+      return raw === null || raw === '' ? null : String(raw);
+    case 'string':
+      if (raw === null || raw === '') throw new Error('is required');
+      return String(raw);
+  }
+}
+
+let fileDefaults: Record<string, unknown> | undefined;
+
+function loadDefaults(): Record<string, unknown> {
+  fileDefaults ??= JSON.parse(
+    readFileSync(fileURLToPath(new URL('../../config/default.json', import.meta.url)), 'utf8'),
+  ) as Record<string, unknown>;
+  return fileDefaults;
+}
+
+/** Builds the configuration from the defaults file, then `env`, then `overrides` (used by tests). */
+export function loadConfig(
+  env: Record<string, string | undefined> = {},
+  overrides: Partial<RelayConfig> = {},
+): RelayConfig {
+  const defaults = loadDefaults();
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const field of CONFIG_FIELDS) {
+    const fromEnv = env[field.env];
+    const raw = fromEnv !== undefined ? fromEnv : defaults[field.fileKey ?? field.key];
+    try {
+      out[field.key] = parseField(field, raw ?? null);
+    } catch (err) {
+      problems.push(`${field.env}: ${(err as Error).message}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...(out as unknown as RelayConfig), ...overrides };
+}
+
+/** The configuration reference as a Markdown table (for docs and `relay config`). */
+export function configReference(): string {
+  const defaults = loadDefaults();
+  const rows = CONFIG_FIELDS.map((f) => {
+    const d = defaults[f.fileKey ?? f.key];
+    return `| \`${f.env}\` | ${d === null || d === undefined ? '(unset)' : `\`${String(d)}\``} | ${f.doc} |`;
+  });
+  return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
+}

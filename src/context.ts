@@ -1,0 +1,21 @@
+import type { RelayConfig } from './config/config.ts';
+import type { Database } from './storage/db.ts';
+import type { FanoutHub } from './firehose/hub.ts';
+import type { FirehoseServer } from './firehose/server.ts';
+import type { Crawler } from './ingest/crawler.ts';
+import type { RejectionLog } from './ingest/rejections.ts';
+import type { Sequencer } from './sequencer/sequencer.ts';
+import type { RelayMetrics } from './metrics.ts';
+
+/** The relay's parts, handed explicitly to the API handlers. */
+export interface RelayContext {
+  version: string;
+  config: RelayConfig;
+  database: Database;
+  hub: FanoutHub;
+  firehose: FirehoseServer;
+  sequencer: Sequencer;
+  crawler: Crawler;
+  rejections: RejectionLog;
+  metrics: RelayMetrics;
+}

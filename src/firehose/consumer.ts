@@ -1,0 +1,158 @@
+// One downstream firehose connection: optional replay from the event log, then live frames from the hub, with no
+// gap and no duplicate at the switch. Replay is paced by the socket (backpressure); live delivery is bounded by a
+// byte cap, past which the consumer gets ConsumerTooSlow and is closed.
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import { encodeErrorFrame, encodeMessageFrame } from '../protocol/frame.ts';
+import type { Db } from '../storage/db.ts';
+import { oldestRetainedSeq, readEvents } from '../storage/events.ts';
+import type { CommittedEvent } from '../sequencer/types.ts';
+import type { RelayMetrics } from '../metrics.ts';
+import type { FanoutHub, LiveSink } from './hub.ts';
+
+const REPLAY_PAGE = 500;
+/** Replay pauses when this much is queued on the socket, and resumes on drain. */
+const REPLAY_HIGH_WATER = 1 << 20;
+
+export interface ConsumerOptions {
+  ws: WebSocket;
+  hub: FanoutHub;
+  db: Db;
+  log: Logger;
+  metrics: RelayMetrics;
+  maxBufferBytes: number;
+  remoteAddress: string;
+}
+
+export class Consumer implements LiveSink {
+  /** Highest seq written to this consumer. */
+  sentSeq = 0;
+  readonly connectedAt = new Date();
+  private mode: 'starting' | 'replay' | 'live' | 'closed' = 'starting';
+  private readonly socket: Socket;
+
+  constructor(private readonly opts: ConsumerOptions) {
+    this.socket = (opts.ws as unknown as { _socket: Socket })._socket;
+    opts.ws.on('close', () => this.closed());
+    opts.ws.on('error', () => this.closed());
+  }
+
+  get state(): string {
+    return this.mode;
+  }
+
+  async start(cursor: number | null): Promise<void> {
+    const { hub, db } = this.opts;
+    if (cursor === null) {
+      this.sentSeq = hub.lastSeq;
+      this.goLive();
+      return;
+    }
+    if (cursor > hub.lastSeq && cursor > (await hub.refreshHead())) {
+      this.fail('FutureCursor', 'Cursor in the future.');
+      return;
+    }
+    this.mode = 'replay';
+    const oldest = await oldestRetainedSeq(db);
+    let after = cursor;
+    if (cursor === 0 || oldest === null || cursor < oldest - 1) {
+      if (cursor !== 0 && cursor < hub.lastSeq) {
+        this.write(
+          encodeMessageFrame('#info', {
+            name: 'OutdatedCursor',
+            message: 'Requested cursor is older than the replay window; streaming from the oldest event kept.',
+          }),
+        );
+      }
+      after = oldest === null ? hub.lastSeq : oldest - 1;
+    }
+    await this.replay(after);
+  }
+
+  deliver(batch: readonly CommittedEvent[]): void {
+    if (this.mode !== 'live') return;
+    this.socket.cork();
+    for (const ev of batch) {
+      if (ev.seq <= this.sentSeq) continue;
+      this.write(ev.frame);
+      this.sentSeq = ev.seq;
+    }
+    this.socket.uncork();
+    if (this.opts.ws.bufferedAmount > this.opts.maxBufferBytes) {
+      this.opts.metrics.consumersDropped.inc({ reason: 'too_slow' });
+      this.fail('ConsumerTooSlow', 'Stream consumer too slow.');
+    }
+  }
+
+  close(code = 1000, reason = ''): void {
+    if (this.mode === 'closed') return;
+    this.opts.ws.close(code, reason);
+    this.closed();
+  }
+
+  private async replay(after: number): Promise<void> {
+    const { hub, db, metrics } = this.opts;
+    this.sentSeq = after;
+    while (this.mode === 'replay') {
+      const head = hub.lastSeq;
+      if (this.sentSeq >= head) {
+        // Synchronous check-and-join: nothing can be broadcast between the comparison and joining the hub.
+        this.goLive();
+        return;
+      }
+      const page = await readEvents(db, this.sentSeq, head, REPLAY_PAGE);
+      if (this.mode !== 'replay') return;
+      if (page.length === 0) {
+        this.sentSeq = head;
+        continue;
+      }
+      this.socket.cork();
+      for (const ev of page) {
+        this.write(ev.frame);
+        this.sentSeq = ev.seq;
+      }
+      this.socket.uncork();
+      metrics.replayEvents.inc(page.length);
+      if (this.opts.ws.bufferedAmount > REPLAY_HIGH_WATER) await this.drained();
+    }
+  }
+
+  private goLive(): void {
+    if (this.mode === 'closed') return;
+    this.mode = 'live';
+    this.opts.hub.add(this);
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.opts.ws.off('close', done);
+        // Resume on the next macrotask: a synchronous chain of drains can starve timers and I/O.
+        setImmediate(resolve);
+      };
+      this.socket.on('drain', done);
+      this.opts.ws.on('close', done);
+    });
+  }
+
+  private write(frame: Uint8Array): void {
+    this.opts.ws.send(frame, { binary: true });
+    this.opts.metrics.framesSent.inc();
+  }
+
+  private fail(error: string, message: string): void {
+    if (this.mode === 'closed') return;
+    this.opts.log.info({ remote: this.opts.remoteAddress, error }, 'closing consumer with error frame');
+    this.opts.ws.send(encodeErrorFrame(error, message), { binary: true });
+    this.opts.ws.close(1008, error);
+    this.closed();
+  }
+
+  private closed(): void {
+    if (this.mode === 'closed') return;
+    this.mode = 'closed';
+    this.opts.hub.remove(this);
+  }
+}

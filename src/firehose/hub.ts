@@ -1,0 +1,114 @@
+// Fan-out of committed events to live consumers. Events reach the hub in seq order: directly from this process's
+// sequencer after commit, or — when another relay process committed them — read back from PostgreSQL after a NOTIFY.
+import type { Logger } from 'pino';
+import type { Database } from '../storage/db.ts';
+import { committedSeq, readEvents } from '../storage/events.ts';
+import { EVENTS_CHANNEL } from '../sequencer/sequencer.ts';
+import type { CommittedEvent } from '../sequencer/types.ts';
+import type { RelayMetrics } from '../metrics.ts';
+
+export interface LiveSink {
+  /** Called synchronously, in seq order, with each contiguous run of newly committed events. */
+  deliver(batch: readonly CommittedEvent[]): void;
+}
+
+export class FanoutHub {
+  /** Highest seq handed to live sinks; every event up to it is committed. */
+  lastSeq = 0;
+  private readonly sinks = new Set<LiveSink>();
+  private targetSeq = 0;
+  private catchingUp: Promise<void> | null = null;
+  private unlisten: (() => Promise<void>) | null = null;
+
+  constructor(
+    private readonly opts: { database: Database; log: Logger; metrics: RelayMetrics },
+  ) {}
+
+  async start(): Promise<void> {
+    // Listen before reading the head, so a commit between the two is not missed.
+    this.unlisten = await this.opts.database.listen(EVENTS_CHANNEL, (payload) => {
+      const seq = Number(payload);
+      this.noteCommitted(Number.isSafeInteger(seq) && seq > 0 ? seq : this.lastSeq + 1);
+    });
+    this.lastSeq = this.targetSeq = await committedSeq(this.opts.database.db);
+    this.opts.metrics.lastSeq.set(this.lastSeq);
+  }
+
+  async stop(): Promise<void> {
+    await this.unlisten?.();
+    await this.catchingUp;
+  }
+
+  get size(): number {
+    return this.sinks.size;
+  }
+
+  add(sink: LiveSink): void {
+    this.sinks.add(sink);
+  }
+
+  remove(sink: LiveSink): void {
+    this.sinks.delete(sink);
+  }
+
+  /** Events this process just committed. */
+  publish(batch: readonly CommittedEvent[]): void {
+    if (batch.length === 0) return;
+    if (!this.catchingUp && batch[0]!.seq === this.lastSeq + 1) {
+      this.broadcast(batch);
+      return;
+    }
+    // Another process committed seqs in between: read everything in order from the log instead.
+    this.noteCommitted(batch.at(-1)!.seq);
+  }
+
+  /** Something up to `seq` is committed (possibly by another process); make sure it gets broadcast. */
+  noteCommitted(seq: number): void {
+    if (seq <= this.lastSeq) return;
+    this.targetSeq = Math.max(this.targetSeq, seq);
+    this.catchingUp ??= this.catchUp().finally(() => {
+      this.catchingUp = null;
+    });
+  }
+
+  /** Re-reads the committed head (e.g. a consumer asks for a cursor this process has not seen yet). */
+  async refreshHead(): Promise<number> {
+    const head = await committedSeq(this.opts.database.db);
+    this.noteCommitted(head);
+    await this.catchingUp;
+    return this.lastSeq;
+  }
+
+  private async catchUp(): Promise<void> {
+    let attempt = 0;
+    while (this.lastSeq < this.targetSeq) {
+      try {
+        const batch = await readEvents(this.opts.database.db, this.lastSeq, this.targetSeq, 1000);
+        attempt = 0;
+        if (batch.length === 0) {
+          // The gap was pruned already (far behind): skip ahead rather than stall.
+          this.lastSeq = this.targetSeq;
+          break;
+        }
+        this.broadcast(batch);
+      } catch (err) {
+        this.opts.log.warn({ err }, 'fan-out catch-up read failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt++)));
+      }
+    }
+  }
+
+  private broadcast(batch: readonly CommittedEvent[]): void {
+    this.lastSeq = batch.at(-1)!.seq;
+    this.opts.metrics.lastSeq.set(this.lastSeq);
+    this.opts.metrics.eventsBroadcast.inc(batch.length);
+    for (const sink of this.sinks) {
+      try {
+        sink.deliver(batch);
+      } catch (err) {
+        this.opts.log.error({ err }, 'live sink failed; removing it');
+        this.sinks.delete(sink);
+      }
+    }
+  }
+}

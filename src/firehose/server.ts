@@ -1,0 +1,105 @@
+// com.atproto.sync.subscribeRepos: validates the request before the WebSocket upgrade (bad cursor = HTTP 400 with
+// an XRPC error body), then hands the socket to a Consumer.
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Db } from '../storage/db.ts';
+import type { RelayMetrics } from '../metrics.ts';
+import { Consumer } from './consumer.ts';
+import type { FanoutHub } from './hub.ts';
+
+export const SUBSCRIBE_REPOS_PATH = '/xrpc/com.atproto.sync.subscribeRepos';
+const PING_INTERVAL_MS = 30_000;
+
+export interface FirehoseServerOptions {
+  hub: FanoutHub;
+  db: Db;
+  log: Logger;
+  metrics: RelayMetrics;
+  maxBufferBytes: number;
+}
+
+/** Parses the `cursor` query parameter: absent = null, else a non-negative safe integer. */
+export function parseCursor(raw: string | null): { ok: true; cursor: number | null } | { ok: false; message: string } {
+  if (raw === null) return { ok: true, cursor: null };
+  if (!/^\d{1,16}$/.test(raw)) return { ok: false, message: 'cursor must be a non-negative integer' };
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n)) return { ok: false, message: 'cursor is beyond 2^53' };
+  return { ok: true, cursor: n };
+}
+
+function rejectUpgrade(socket: Duplex, status: number, error: string, message: string): void {
+  const body = JSON.stringify({ error, message });
+  const reason = status === 400 ? 'Bad Request' : status === 404 ? 'Not Found' : 'Error';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+export class FirehoseServer {
+  readonly consumers = new Set<Consumer>();
+  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
+  private readonly alive = new WeakMap<WebSocket, boolean>();
+  private pinger: NodeJS.Timeout | null = null;
+
+  constructor(private readonly opts: FirehoseServerOptions) {}
+
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.pinger = setInterval(() => this.pingAll(), PING_INTERVAL_MS);
+    this.pinger.unref();
+  }
+
+  close(): void {
+    if (this.pinger) clearInterval(this.pinger);
+    for (const c of this.consumers) c.close(1001, 'relay shutting down');
+    this.wss.close();
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://relay.invalid');
+    if (url.pathname !== SUBSCRIBE_REPOS_PATH) {
+      rejectUpgrade(socket, 404, 'MethodNotImplemented', `no stream at ${url.pathname}`);
+      return;
+    }
+    const parsed = parseCursor(url.searchParams.get('cursor'));
+    if (!parsed.ok) {
+      rejectUpgrade(socket, 400, 'InvalidRequest', parsed.message);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req, parsed.cursor));
+  }
+
+  private onConnection(ws: WebSocket, req: IncomingMessage, cursor: number | null): void {
+    const { hub, db, log, metrics, maxBufferBytes } = this.opts;
+    const remoteAddress = req.socket.remoteAddress ?? 'unknown';
+    // Consumers send nothing meaningful; frames they send are ignored, as the spec says.
+    ws.on('message', () => {});
+    this.alive.set(ws, true);
+    ws.on('pong', () => this.alive.set(ws, true));
+    const consumer = new Consumer({ ws, hub, db, log, metrics, maxBufferBytes, remoteAddress });
+    this.consumers.add(consumer);
+    metrics.consumers.set(this.consumers.size);
+    ws.on('close', () => {
+      this.consumers.delete(consumer);
+      metrics.consumers.set(this.consumers.size);
+    });
+    consumer.start(cursor).catch((err: unknown) => {
+      log.warn({ err, remote: remoteAddress }, 'consumer failed');
+      consumer.close(1011, 'internal error');
+    });
+  }
+
+  private pingAll(): void {
+    for (const ws of this.wss.clients) {
+      if (this.alive.get(ws) === false) {
+        this.opts.metrics.consumersDropped.inc({ reason: 'ping_timeout' });
+        ws.terminate();
+        continue;
+      }
+      this.alive.set(ws, false);
+      ws.ping();
+    }
+  }
+}

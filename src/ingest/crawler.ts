@@ -1,0 +1,166 @@
+// The crawler pool: one subscription per crawlable host that this process has claimed. Claims are PostgreSQL
+// session advisory locks, so several relay processes split the hosts between them and a dead process's hosts are
+// picked up by the others on their next scan.
+import type { Logger } from 'pino';
+import type { Database } from '../storage/db.ts';
+import { getHostById, hostsToCrawl, setHostStatus, type HostRow } from '../storage/hosts.ts';
+import type { Sequencer } from '../sequencer/sequencer.ts';
+import type { RelayMetrics } from '../metrics.ts';
+import type { EventVerifier } from '../verify/types.ts';
+import { HostSubscription, type HostStatusChange } from './host-subscription.ts';
+import { hostUrls } from './hostname.ts';
+import type { RejectionLog } from './rejections.ts';
+
+export interface CrawlerOptions {
+  database: Database;
+  sequencer: Sequencer;
+  verifier: EventVerifier;
+  rejections: RejectionLog;
+  log: Logger;
+  metrics: RelayMetrics;
+  allowInsecureHosts: boolean;
+  hostMaxPending: number;
+  offlineAfterFailures: number;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  scanIntervalMs: number;
+}
+
+export class Crawler {
+  private readonly subs = new Map<number, HostSubscription>();
+  private timer: NodeJS.Timeout | null = null;
+  private scanning: Promise<void> | null = null;
+  private rescan = false;
+  private stopped = false;
+
+  constructor(private readonly opts: CrawlerOptions) {
+    // If the lock connection drops, this process can no longer prove it owns its hosts: let them go at once.
+    opts.database.onClaimsLost(() => {
+      opts.log.warn('host claims lost with the database lock connection; stopping subscriptions');
+      for (const sub of this.subs.values()) sub.stop();
+      this.subs.clear();
+      this.kick();
+    });
+  }
+
+  start(): void {
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.scanning;
+    for (const sub of this.subs.values()) sub.stop();
+    this.subs.clear();
+  }
+
+  /** Host ids this process is subscribed to. */
+  get hostIds(): number[] {
+    return [...this.subs.keys()];
+  }
+
+  isConnected(hostId: number): boolean {
+    return this.subs.get(hostId)?.connected ?? false;
+  }
+
+  /** Resumes subscriptions paused for backpressure once the sequencer has caught up. */
+  onCommitted(hostIds: Iterable<number>): void {
+    for (const id of hostIds) this.subs.get(id)?.maybeResume();
+  }
+
+  /** Scans the host table now (after an admission or a status change). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.scanning) {
+      this.rescan = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.scanning = this.scan()
+      .catch((err: unknown) => this.opts.log.warn({ err }, 'host scan failed'))
+      .finally(() => {
+        this.scanning = null;
+        if (this.stopped) return;
+        if (this.rescan) {
+          this.rescan = false;
+          this.kick();
+          return;
+        }
+        this.timer = setTimeout(() => this.kick(), this.opts.scanIntervalMs);
+      });
+  }
+
+  /** Stops crawling a host now (ban, idle) and releases its claim. */
+  async drop(hostId: number): Promise<void> {
+    const sub = this.subs.get(hostId);
+    if (!sub) return;
+    sub.stop();
+    this.subs.delete(hostId);
+    await this.opts.database.release(hostId).catch(() => {});
+  }
+
+  private async scan(): Promise<void> {
+    const { database } = this.opts;
+    const wanted = await hostsToCrawl(database.db);
+    const wantedIds = new Set(wanted.map((h) => h.id));
+    for (const id of [...this.subs.keys()]) if (!wantedIds.has(id)) await this.drop(id);
+    for (const host of wanted) {
+      if (this.stopped) return;
+      if (this.subs.has(host.id)) continue;
+      if (!(await database.tryClaim(host.id))) continue;
+      // Re-read after claiming: another process may have advanced the cursor before releasing the host.
+      const fresh = await getHostById(database.db, host.id);
+      if (!fresh || !['active', 'offline'].includes(fresh.status)) {
+        await database.release(host.id);
+        continue;
+      }
+      this.subscribe(fresh);
+    }
+  }
+
+  private subscribe(host: HostRow): void {
+    const { log, allowInsecureHosts } = this.opts;
+    const base = hostUrls(host.hostname, allowInsecureHosts).ws;
+    let status = host.status;
+    const sub = new HostSubscription({
+      host: { id: host.id, hostname: host.hostname },
+      cursor: host.cursor,
+      url: (cursor) => `${base}/xrpc/com.atproto.sync.subscribeRepos${cursor === null ? '' : `?cursor=${cursor}`}`,
+      verifier: this.opts.verifier,
+      sequencer: this.opts.sequencer,
+      rejections: this.opts.rejections,
+      log: log.child({ host: host.hostname }),
+      metrics: this.opts.metrics,
+      maxPending: this.opts.hostMaxPending,
+      reconnectBaseMs: this.opts.reconnectBaseMs,
+      reconnectMaxMs: this.opts.reconnectMaxMs,
+      onStatus: (change) => {
+        status = this.onStatus(host.id, status, change);
+      },
+    });
+    this.subs.set(host.id, sub);
+    sub.start();
+  }
+
+  private onStatus(hostId: number, current: string, change: HostStatusChange): string {
+    const { database, log, offlineAfterFailures } = this.opts;
+    let next = current;
+    let failedAttempts: number | undefined;
+    if (change.kind === 'connected') {
+      next = 'active';
+      failedAttempts = 0;
+    } else if (change.kind === 'failed') {
+      failedAttempts = change.consecutiveFailures;
+      if (change.consecutiveFailures >= offlineAfterFailures) next = 'offline';
+    } else {
+      next = 'idle';
+      void this.drop(hostId);
+    }
+    setHostStatus(database.db, hostId, next as 'active', {
+      failedAttempts,
+      connected: change.kind === 'connected',
+    }).catch((err: unknown) => log.warn({ err, hostId }, 'could not record host status'));
+    return next;
+  }
+}

@@ -1,0 +1,207 @@
+// One upstream subscribeRepos connection: frames in, events through the ordered verification pipeline, outcomes
+// to the sequencer. Reconnects with backoff from the last upstream seq handed on; never gives up on a host.
+import type { Logger } from 'pino';
+import WebSocket from 'ws';
+import { decodeFrame, FrameError, MAX_FRAME_BYTES } from '../protocol/frame.ts';
+import type { Sequencer } from '../sequencer/sequencer.ts';
+import type { SequencerItem } from '../sequencer/types.ts';
+import type { RelayMetrics } from '../metrics.ts';
+import type { EventVerifier, HostContext, UpstreamEvent, Verdict } from '../verify/types.ts';
+import { OrderedPipeline } from './ordered-pipeline.ts';
+import { backoffDelay } from './backoff.ts';
+import type { RejectionLog } from './rejections.ts';
+
+export type HostStatusChange =
+  | { kind: 'connected' }
+  | { kind: 'failed'; consecutiveFailures: number }
+  | { kind: 'future_cursor' };
+
+export interface HostSubscriptionOptions {
+  host: HostContext;
+  /** Last committed upstream seq; null = start at the live head. */
+  cursor: number | null;
+  url: (cursor: number | null) => string;
+  verifier: EventVerifier;
+  sequencer: Sequencer;
+  rejections: RejectionLog;
+  log: Logger;
+  metrics: RelayMetrics;
+  maxPending: number;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  onStatus: (change: HostStatusChange) => void;
+}
+
+const KNOWN_TYPES = new Set(['#commit', '#sync', '#identity', '#account']);
+/** A connection that stayed up this long counts as healthy again. */
+const HEALTHY_AFTER_MS = 30_000;
+
+export class HostSubscription {
+  private ws: WebSocket | null = null;
+  private stopped = false;
+  private failures = 0;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  /** Highest upstream seq handed to the pipeline: the resume point while this process lives. */
+  private handedOn: number | null;
+  private lastSeqOnConnection = 0;
+  private paused = false;
+  private readonly pipeline: OrderedPipeline<SequencerItem>;
+
+  constructor(private readonly opts: HostSubscriptionOptions) {
+    this.handedOn = opts.cursor;
+    this.pipeline = new OrderedPipeline<SequencerItem>((item) => opts.sequencer.submit(item));
+  }
+
+  get hostId(): number {
+    return this.opts.host.id;
+  }
+
+  get connected(): boolean {
+    return this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.ws?.terminate();
+    this.ws = null;
+  }
+
+  /** Called after sequencer commits: resumes a socket paused for backpressure. */
+  maybeResume(): void {
+    if (this.paused && this.backlog() <= this.opts.maxPending / 2) {
+      this.paused = false;
+      this.ws?.resume();
+    }
+  }
+
+  private backlog(): number {
+    return this.pipeline.pending + this.opts.sequencer.pendingFor(this.opts.host.id);
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const { log, metrics } = this.opts;
+    const url = this.opts.url(this.handedOn);
+    const ws = new WebSocket(url, { maxPayload: MAX_FRAME_BYTES, handshakeTimeout: 10_000, perMessageDeflate: false });
+    this.ws = ws;
+    this.lastSeqOnConnection = 0;
+    this.paused = false;
+    let openedAt = 0;
+    ws.on('open', () => {
+      openedAt = Date.now();
+      metrics.upstreamConnections.inc();
+      log.info({ url }, 'connected to upstream');
+      this.opts.onStatus({ kind: 'connected' });
+    });
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (this.ws !== ws) return;
+      this.onFrame(ws, data, isBinary);
+    });
+    ws.on('error', (err) => {
+      log.debug({ err: err.message }, 'upstream socket error');
+    });
+    ws.on('close', (code) => {
+      if (openedAt) metrics.upstreamConnections.dec();
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (this.stopped) return;
+      const healthy = openedAt > 0 && Date.now() - openedAt >= HEALTHY_AFTER_MS;
+      this.failures = healthy ? 1 : this.failures + 1;
+      metrics.upstreamConnectFailures.inc();
+      this.opts.onStatus({ kind: 'failed', consecutiveFailures: this.failures });
+      const delay = backoffDelay(this.failures, this.opts.reconnectBaseMs, this.opts.reconnectMaxMs);
+      log.info({ code, failures: this.failures, delayMs: delay }, 'upstream connection closed; will reconnect');
+      this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    });
+  }
+
+  /** Drops the connection (the spec's answer to broken framing) and reconnects from the last handed-on seq. */
+  private dropConnection(ws: WebSocket, reason: string, detail: string): void {
+    this.reject(reason, '', detail);
+    ws.terminate();
+  }
+
+  private reject(reason: string, did: string, detail?: string): void {
+    this.opts.metrics.eventsRejected.inc({ reason });
+    this.opts.rejections.record(this.opts.host.id, { reason, did, detail });
+    this.opts.log.debug({ reason, did, detail }, 'upstream event rejected');
+  }
+
+  private onFrame(ws: WebSocket, data: Buffer, isBinary: boolean): void {
+    const { metrics, host } = this.opts;
+    if (!isBinary) return this.dropConnection(ws, 'text_frame', 'upstream sent a text frame');
+    let frame;
+    try {
+      frame = decodeFrame(data);
+    } catch (err) {
+      if (err instanceof FrameError) return this.dropConnection(ws, err.reason, err.message);
+      throw err;
+    }
+    if (frame.op === 'unknown') {
+      metrics.eventsReceived.inc({ type: 'unknown_op' });
+      return;
+    }
+    if (frame.op === -1) {
+      metrics.eventsReceived.inc({ type: 'error' });
+      this.opts.log.warn({ error: frame.error, message: frame.message }, 'upstream sent an error frame');
+      if (frame.error === 'FutureCursor') {
+        // Our cursor is ahead of the host (a wiped or rolled-back PDS): wait for an operator or a crawl request.
+        this.stop();
+        this.opts.onStatus({ kind: 'future_cursor' });
+        return;
+      }
+      ws.close();
+      return;
+    }
+    const { t, body } = frame;
+    metrics.eventsReceived.inc({ type: KNOWN_TYPES.has(t) || t === '#info' ? t.slice(1) : 'other' });
+    if (t === '#info') {
+      this.opts.log.warn({ name: body.name, message: body.message }, 'upstream info message');
+      if (body.name === 'OutdatedCursor') this.reject('outdated_cursor', '', 'host no longer has events after our cursor');
+      return;
+    }
+    const seq = body.seq;
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) {
+      return this.dropConnection(ws, 'bad_seq', `seq ${String(seq)} is not a positive integer`);
+    }
+    if (seq <= this.lastSeqOnConnection || (this.handedOn !== null && seq <= this.handedOn)) {
+      // Replays and repeats on one connection are dropped; the cursor already covers them.
+      this.reject('seq_not_increasing', '', `seq ${seq} after ${Math.max(this.lastSeqOnConnection, this.handedOn ?? 0)}`);
+      return;
+    }
+    this.lastSeqOnConnection = seq;
+    this.handedOn = seq;
+    const rawDid = t === '#commit' ? body.repo : body.did;
+    const did = typeof rawDid === 'string' ? rawDid : '';
+    if (!KNOWN_TYPES.has(t)) {
+      this.reject('unsupported_type', did, `message type ${t}`);
+      const item = { hostId: host.id, upstreamSeq: seq, event: null };
+      this.pipeline.push(did, () => item, () => item);
+      return;
+    }
+    const evt: UpstreamEvent = { t, seq, did, body, frameBytes: data.length };
+    this.pipeline.push(
+      did,
+      async () => this.toItem(seq, did, await this.opts.verifier.verify(host, evt)),
+      (err) => {
+        this.opts.log.error({ err, did, seq }, 'verifier threw');
+        return this.toItem(seq, did, { ok: false, reason: 'internal_error', detail: String(err) });
+      },
+    );
+    if (!this.paused && this.backlog() > this.opts.maxPending) {
+      this.paused = true;
+      ws.pause();
+    }
+  }
+
+  private toItem(seq: number, did: string, verdict: Verdict): SequencerItem {
+    if (verdict.ok) return { hostId: this.opts.host.id, upstreamSeq: seq, event: verdict.event };
+    this.reject(verdict.reason, did, verdict.detail);
+    return { hostId: this.opts.host.id, upstreamSeq: seq, event: null };
+  }
+}

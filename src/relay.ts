@@ -1,0 +1,148 @@
+// Wires the pipeline together: ingest (crawler) -> verify -> sequence/persist -> fan-out, with the HTTP API beside.
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { RelayConfig } from './config/config.ts';
+import type { RelayContext } from './context.ts';
+import { openDatabase, type Database } from './storage/db.ts';
+import { FanoutHub } from './firehose/hub.ts';
+import { FirehoseServer, SUBSCRIBE_REPOS_PATH } from './firehose/server.ts';
+import { Crawler } from './ingest/crawler.ts';
+import { RejectionLog } from './ingest/rejections.ts';
+import { Sequencer } from './sequencer/sequencer.ts';
+import { Retention } from './sequencer/retention.ts';
+import { createMetrics } from './metrics.ts';
+import type { EventVerifier } from './verify/types.ts';
+import { structuralVerdict } from './verify/structure.ts';
+import { registerAdmin } from './api/admin.ts';
+import { registerHealth } from './api/health.ts';
+import { registerRequestCrawl } from './api/com.atproto.sync.requestCrawl.ts';
+import { XrpcError, sendXrpcError } from './api/xrpc-error.ts';
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+export interface Relay {
+  readonly app: FastifyInstance;
+  readonly ctx: RelayContext;
+  /** Migrates, starts every stage and listens; resolves to the base URL. */
+  start(): Promise<string>;
+  /** Stops ingest, commits what was accepted, closes consumers and the database. */
+  stop(): Promise<void>;
+}
+
+export interface RelayOverrides {
+  /** Replaces the verification stage (tests). */
+  verifier?: EventVerifier;
+  /** Host scan period and reconnect base delay (tests shorten them). */
+  scanIntervalMs?: number;
+  reconnectBaseMs?: number;
+}
+
+export async function createRelay(config: RelayConfig, overrides: RelayOverrides = {}): Promise<Relay> {
+  const app = Fastify({
+    logger: { level: config.logLevel, redact: ['req.headers.authorization'] },
+    bodyLimit: 64 * 1024,
+    trustProxy: true,
+  });
+  const log = app.log as unknown as import('pino').Logger;
+  const metrics = createMetrics();
+  const database: Database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const hub = new FanoutHub({ database, log: log.child({ stage: 'fanout' }), metrics });
+  const rejections = new RejectionLog();
+  // The sequencer's commit callback resumes paused host sockets, so it needs the crawler created just below.
+  let crawler: Crawler | undefined;
+  const sequencer = new Sequencer({
+    db: database.db,
+    log: log.child({ stage: 'sequencer' }),
+    metrics,
+    maxDelayMs: config.batchMaxDelayMs,
+    maxBatch: config.batchMaxEvents,
+    onCommitted: (committed, items) => {
+      for (const item of items) if (item.event) metrics.eventsAccepted.inc({ kind: item.event.kind });
+      hub.publish(committed);
+      crawler?.onCommitted(new Set(items.map((i) => i.hostId)));
+    },
+  });
+  const verifier: EventVerifier = overrides.verifier ?? { verify: (_host, evt) => structuralVerdict(evt) };
+  const crawlerInstance = new Crawler({
+    database,
+    sequencer,
+    verifier,
+    rejections,
+    log: log.child({ stage: 'ingest' }),
+    metrics,
+    allowInsecureHosts: config.allowInsecureHosts,
+    hostMaxPending: config.hostMaxPending,
+    offlineAfterFailures: config.hostOfflineAfterFailures,
+    reconnectBaseMs: overrides.reconnectBaseMs ?? 1000,
+    reconnectMaxMs: config.reconnectMaxDelayMs,
+    scanIntervalMs: overrides.scanIntervalMs ?? 10_000,
+  });
+  crawler = crawlerInstance;
+  const firehose = new FirehoseServer({
+    hub,
+    db: database.db,
+    log: log.child({ stage: 'firehose' }),
+    metrics,
+    maxBufferBytes: config.consumerMaxBufferBytes,
+  });
+  const retention = new Retention({ db: database.db, log, metrics, windowMs: config.replayWindowMs });
+  const ctx: RelayContext = {
+    version: VERSION,
+    config,
+    database,
+    hub,
+    firehose,
+    sequencer,
+    crawler: crawlerInstance,
+    rejections,
+    metrics,
+  };
+
+  app.setErrorHandler((err, req, reply) => {
+    if (err instanceof XrpcError) return sendXrpcError(reply, err.status, err.error, err.message);
+    const status = (err as { statusCode?: number }).statusCode ?? 500;
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    const message = err instanceof Error ? err.message : String(err);
+    return sendXrpcError(reply, status, status >= 500 ? 'InternalServerError' : 'InvalidRequest', message);
+  });
+  app.setNotFoundHandler((req, reply) =>
+    req.url.startsWith('/xrpc/')
+      ? sendXrpcError(reply, 501, 'MethodNotImplemented', `${req.method} ${req.url.split('?')[0]} is not implemented`)
+      : sendXrpcError(reply, 404, 'NotFound', `${req.method} ${req.url.split('?')[0]} not found`),
+  );
+  app.get(SUBSCRIBE_REPOS_PATH, async (_req, reply) =>
+    sendXrpcError(reply, 426, 'UpgradeRequired', 'subscribeRepos is a WebSocket stream'),
+  );
+  registerHealth(app, ctx);
+  registerRequestCrawl(app, ctx);
+  registerAdmin(app, ctx);
+  firehose.attach(app.server);
+
+  let started = false;
+  return {
+    app,
+    ctx,
+    async start() {
+      await database.migrate();
+      await hub.start();
+      const address = await app.listen({ port: config.port, host: config.bindHost });
+      started = true;
+      crawlerInstance.start();
+      retention.start();
+      return address;
+    },
+    async stop() {
+      if (started) {
+        await crawlerInstance.stop();
+        await sequencer.stop();
+        await retention.stop();
+        firehose.close();
+        await app.close();
+        await hub.stop();
+      }
+      await database.close();
+    },
+  };
+}

@@ -1,0 +1,214 @@
+// Assigns the relay's global seq and persists accepted events, together with the upstream cursors they cover, in
+// one transaction per batch. Only after commit are frames handed to fan-out, so nothing is broadcast that a crash
+// could take back and no seq is ever reused.
+import { sql } from 'drizzle-orm';
+import type { Logger } from 'pino';
+import { encodeMessageFrame } from '../protocol/frame.ts';
+import type { Db } from '../storage/db.ts';
+import { accounts, events, hosts, relaySeq } from '../storage/schema.ts';
+import type { CommittedEvent, SequencerItem } from './types.ts';
+import type { RelayMetrics } from '../metrics.ts';
+
+export const EVENTS_CHANNEL = 'relay_events';
+
+export interface SequencerOptions {
+  db: Db;
+  log: Logger;
+  metrics: RelayMetrics;
+  maxDelayMs: number;
+  maxBatch: number;
+  /** Called after each commit, in seq order. */
+  onCommitted: (events: CommittedEvent[], items: SequencerItem[]) => void;
+}
+
+export class Sequencer {
+  private pending: SequencerItem[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+  private readonly pendingByHost = new Map<number, number>();
+  private stopped = false;
+  private failures = 0;
+
+  constructor(private readonly opts: SequencerOptions) {}
+
+  submit(item: SequencerItem): void {
+    if (this.stopped) throw new Error('sequencer stopped');
+    this.pending.push(item);
+    this.pendingByHost.set(item.hostId, (this.pendingByHost.get(item.hostId) ?? 0) + 1);
+    if (this.pending.length >= this.opts.maxBatch) this.kick(0);
+    else this.kick(this.opts.maxDelayMs);
+  }
+
+  /** Items of a host not yet committed (for per-host backpressure). */
+  pendingFor(hostId: number): number {
+    return this.pendingByHost.get(hostId) ?? 0;
+  }
+
+  get backlog(): number {
+    return this.pending.length;
+  }
+
+  /** Commits everything submitted so far. */
+  async drain(): Promise<void> {
+    while (this.pending.length > 0 || this.flushing) {
+      if (this.flushing) await this.flushing;
+      else await this.flushNow();
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.drain();
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private kick(delay: number): void {
+    if (this.flushing) return; // the running flush re-kicks when it finishes
+    if (this.timer && delay > 0) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.flushNow();
+    }, delay);
+  }
+
+  private flushNow(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    if (this.pending.length === 0) return Promise.resolve();
+    const batch = this.pending.slice(0, this.opts.maxBatch);
+    this.flushing = this.write(batch)
+      .then((committed) => {
+        this.pending.splice(0, batch.length);
+        for (const item of batch) {
+          const left = (this.pendingByHost.get(item.hostId) ?? 1) - 1;
+          if (left === 0) this.pendingByHost.delete(item.hostId);
+          else this.pendingByHost.set(item.hostId, left);
+        }
+        this.failures = 0;
+        this.opts.onCommitted(committed, batch);
+      })
+      .catch((err: unknown) => {
+        // Nothing of the batch is committed; keep it (in order) and retry. Hosts pause while the backlog grows.
+        this.failures++;
+        this.opts.metrics.sequencerFailures.inc();
+        this.opts.log.error({ err, attempt: this.failures }, 'sequencer batch failed; retrying');
+        return new Promise<void>((r) => setTimeout(r, Math.min(5000, 50 * 2 ** this.failures)));
+      })
+      .finally(() => {
+        this.flushing = null;
+        if (this.pending.length > 0 && !this.stopped) this.kick(this.pending.length >= this.opts.maxBatch ? 0 : this.opts.maxDelayMs);
+      });
+    return this.flushing;
+  }
+
+  private async write(batch: SequencerItem[]): Promise<CommittedEvent[]> {
+    const started = performance.now();
+    const accepted = batch.filter((i) => i.event !== null);
+    const committed: CommittedEvent[] = [];
+    await this.opts.db.transaction(async (tx) => {
+      if (accepted.length > 0) {
+        // The row lock taken here is held to commit: concurrent writers (other processes) queue behind it.
+        const [row] = await tx
+          .update(relaySeq)
+          .set({ seq: sql`${relaySeq.seq} + ${accepted.length}` })
+          .where(sql`${relaySeq.id} = 1`)
+          .returning({ seq: relaySeq.seq });
+        let seq = row!.seq - accepted.length;
+        const rows = [];
+        for (const item of accepted) {
+          const ev = item.event!;
+          seq++;
+          const frame = encodeMessageFrame(`#${ev.kind}`, { ...ev.body, seq });
+          committed.push({ seq, did: ev.did, kind: ev.kind, frame });
+          rows.push({ seq, did: ev.did, kind: ev.kind, frame, hostId: item.hostId, upstreamSeq: item.upstreamSeq });
+        }
+        await tx.insert(events).values(rows);
+        await this.writeAccounts(tx, batch);
+      }
+      await this.writeCursors(tx, batch);
+      if (committed.length > 0) {
+        await tx.execute(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${String(committed.at(-1)!.seq)})`);
+      }
+    });
+    this.opts.metrics.sequencerBatchSeconds.observe((performance.now() - started) / 1000);
+    this.opts.metrics.sequencerBatchSize.observe(batch.length);
+    return committed;
+  }
+
+  private async writeCursors(tx: Db, batch: SequencerItem[]): Promise<void> {
+    const cursors = new Map<number, { cursor: number; accepted: boolean }>();
+    for (const item of batch) {
+      const prev = cursors.get(item.hostId);
+      cursors.set(item.hostId, {
+        cursor: Math.max(prev?.cursor ?? 0, item.upstreamSeq),
+        accepted: (prev?.accepted ?? false) || item.event !== null,
+      });
+    }
+    for (const [hostId, { cursor, accepted }] of cursors) {
+      await tx
+        .update(hosts)
+        .set(
+          accepted
+            ? { cursor, lastEventAt: sql`now()`, updatedAt: sql`now()` }
+            : { cursor, updatedAt: sql`now()` },
+        )
+        .where(sql`${hosts.id} = ${hostId}`);
+    }
+  }
+
+  private async writeAccounts(tx: Db, batch: SequencerItem[]): Promise<void> {
+    // Last write wins within a batch; items are in upstream order.
+    const repo = new Map<string, { hostId: number; rev: string; head: string; data: string }>();
+    const status = new Map<string, { hostId: number; active: boolean; status: string | null }>();
+    const seen = new Map<string, number>();
+    for (const item of batch) {
+      const ev = item.event;
+      if (!ev) continue;
+      seen.set(ev.did, item.hostId);
+      if (ev.repo) repo.set(ev.did, { hostId: item.hostId, ...ev.repo });
+      if (ev.status) status.set(ev.did, { hostId: item.hostId, ...ev.status });
+    }
+    const fresh = [...seen].filter(([did]) => !repo.has(did) && !status.has(did));
+    if (fresh.length > 0) {
+      await tx
+        .insert(accounts)
+        .values(fresh.map(([did, hostId]) => ({ did, hostId })))
+        .onConflictDoNothing();
+    }
+    if (repo.size > 0) {
+      await tx
+        .insert(accounts)
+        .values([...repo].map(([did, r]) => ({ did, hostId: r.hostId, rev: r.rev, head: r.head, data: r.data })))
+        .onConflictDoUpdate({
+          target: accounts.did,
+          set: {
+            rev: sql`excluded.rev`,
+            head: sql`excluded.head`,
+            data: sql`excluded.data`,
+            hostId: sql`excluded.host_id`,
+            updatedAt: sql`now()`,
+          },
+        });
+    }
+    if (status.size > 0) {
+      await tx
+        .insert(accounts)
+        .values(
+          [...status].map(([did, s]) => ({
+            did,
+            hostId: s.hostId,
+            upstreamActive: s.active,
+            upstreamStatus: s.status,
+          })),
+        )
+        .onConflictDoUpdate({
+          target: accounts.did,
+          set: {
+            upstreamActive: sql`excluded.upstream_active`,
+            upstreamStatus: sql`excluded.upstream_status`,
+            updatedAt: sql`now()`,
+          },
+        });
+    }
+  }
+}

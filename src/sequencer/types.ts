@@ -1,0 +1,41 @@
+export type EventKind = 'commit' | 'sync' | 'identity' | 'account';
+
+/** Repo state the relay records for an account when it accepts a #commit or #sync. */
+export interface RepoStateUpdate {
+  rev: string;
+  head: string;
+  data: string;
+}
+
+/** Upstream hosting status from an #account event. */
+export interface StatusUpdate {
+  active: boolean;
+  status: string | null;
+}
+
+export interface AcceptedEvent {
+  did: string;
+  kind: EventKind;
+  /** Body as received (decoded); its seq is replaced by the relay's own. */
+  body: Record<string, unknown>;
+  repo?: RepoStateUpdate;
+  status?: StatusUpdate;
+}
+
+/**
+ * One upstream event's outcome, in upstream order. Every upstream seq passes through here — accepted or dropped —
+ * because the host's cursor may only move in the same transaction as the events it covers.
+ */
+export interface SequencerItem {
+  hostId: number;
+  upstreamSeq: number;
+  event: AcceptedEvent | null;
+}
+
+/** A frame as committed under the relay seq. */
+export interface CommittedEvent {
+  seq: number;
+  did: string;
+  kind: EventKind;
+  frame: Uint8Array;
+}

@@ -1,0 +1,45 @@
+// Reads of the event log (the sequencer is its only writer).
+import { and, asc, gt, lte, sql } from 'drizzle-orm';
+import type { Db } from './db.ts';
+import { events, relaySeq } from './schema.ts';
+import type { CommittedEvent, EventKind } from '../sequencer/types.ts';
+
+export async function readEvents(db: Db, afterSeq: number, upToSeq: number, limit: number): Promise<CommittedEvent[]> {
+  const rows = await db
+    .select({ seq: events.seq, did: events.did, kind: events.kind, frame: events.frame })
+    .from(events)
+    .where(and(gt(events.seq, afterSeq), lte(events.seq, upToSeq)))
+    .orderBy(asc(events.seq))
+    .limit(limit);
+  return rows.map((r) => ({ seq: r.seq, did: r.did, kind: r.kind as EventKind, frame: r.frame }));
+}
+
+/** The last seq committed by any relay process. */
+export async function committedSeq(db: Db): Promise<number> {
+  const [row] = await db.select({ seq: relaySeq.seq }).from(relaySeq).where(sql`${relaySeq.id} = 1`);
+  return row?.seq ?? 0;
+}
+
+/** Oldest seq still in the replay window, or null when the window is empty. */
+export async function oldestRetainedSeq(db: Db): Promise<number | null> {
+  const [row] = await db.select({ seq: sql<number | null>`min(${events.seq})`.mapWith(Number) }).from(events);
+  return row?.seq ?? null;
+}
+
+/**
+ * Deletes events older than the window, a bounded chunk at a time so pruning never holds long locks against ingest.
+ * Returns the number of rows removed.
+ */
+export async function pruneEventsOlderThan(db: Db, cutoff: Date, chunk = 5000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const res = await db.execute(sql`
+      DELETE FROM ${events} WHERE ${events.seq} IN (
+        SELECT ${events.seq} FROM ${events} WHERE ${events.createdAt} < ${cutoff.toISOString()}
+        ORDER BY ${events.seq} LIMIT ${chunk}
+      )`);
+    const n = Number((res as { rowCount?: number; affectedRows?: number }).rowCount ?? (res as { affectedRows?: number }).affectedRows ?? 0);
+    total += n;
+    if (n < chunk) return total;
+  }
+}

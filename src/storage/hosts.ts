@@ -1,0 +1,91 @@
+// Host rows: admission, status transitions and the crawl-request queue.
+import { asc, eq, inArray, sql } from 'drizzle-orm';
+import type { Db } from './db.ts';
+import { crawlRequests, hosts } from './schema.ts';
+
+export type HostStatus = 'active' | 'idle' | 'offline' | 'throttled' | 'banned';
+export type HostRow = typeof hosts.$inferSelect;
+
+/** Statuses the crawler keeps a subscription open for (offline hosts are retried with a long backoff). */
+export const CRAWLED_STATUSES: HostStatus[] = ['active', 'offline'];
+
+export async function listHosts(db: Db, opts: { afterId?: number; limit?: number } = {}): Promise<HostRow[]> {
+  return db
+    .select()
+    .from(hosts)
+    .where(sql`${hosts.id} > ${opts.afterId ?? 0}`)
+    .orderBy(asc(hosts.id))
+    .limit(opts.limit ?? 1000);
+}
+
+export async function hostsToCrawl(db: Db): Promise<HostRow[]> {
+  return db.select().from(hosts).where(inArray(hosts.status, CRAWLED_STATUSES)).orderBy(asc(hosts.id));
+}
+
+export async function getHost(db: Db, hostname: string): Promise<HostRow | null> {
+  const [row] = await db.select().from(hosts).where(eq(hosts.hostname, hostname));
+  return row ?? null;
+}
+
+export async function getHostById(db: Db, id: number): Promise<HostRow | null> {
+  const [row] = await db.select().from(hosts).where(eq(hosts.id, id));
+  return row ?? null;
+}
+
+/**
+ * Adds a host to crawl (or re-activates an idle/offline one) and clears its pending crawl request. A new host starts
+ * with no cursor, i.e. at the live head. Banned hosts stay banned.
+ */
+export async function admitHost(db: Db, hostname: string): Promise<HostRow> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .insert(hosts)
+      .values({ hostname, status: 'active' })
+      .onConflictDoUpdate({
+        target: hosts.hostname,
+        set: {
+          status: sql`CASE WHEN ${hosts.status} = 'banned' THEN ${hosts.status} ELSE 'active' END`,
+          failedAttempts: sql`CASE WHEN ${hosts.status} = 'banned' THEN ${hosts.failedAttempts} ELSE 0 END`,
+          updatedAt: sql`now()`,
+        },
+      })
+      .returning();
+    await tx.delete(crawlRequests).where(eq(crawlRequests.hostname, hostname));
+    return row!;
+  });
+}
+
+export async function setHostStatus(
+  db: Db,
+  id: number,
+  status: HostStatus,
+  extra: { failedAttempts?: number; connected?: boolean } = {},
+): Promise<void> {
+  await db
+    .update(hosts)
+    .set({
+      status,
+      ...(extra.failedAttempts !== undefined ? { failedAttempts: extra.failedAttempts } : {}),
+      ...(extra.connected ? { lastConnectedAt: sql`now()` } : {}),
+      updatedAt: sql`now()`,
+    })
+    .where(eq(hosts.id, id));
+}
+
+export async function recordCrawlRequest(db: Db, hostname: string, requesterIp: string | null): Promise<void> {
+  await db
+    .insert(crawlRequests)
+    .values({ hostname, lastRequesterIp: requesterIp })
+    .onConflictDoUpdate({
+      target: crawlRequests.hostname,
+      set: {
+        requestCount: sql`${crawlRequests.requestCount} + 1`,
+        requestedAt: sql`now()`,
+        lastRequesterIp: sql`excluded.last_requester_ip`,
+      },
+    });
+}
+
+export async function listCrawlRequests(db: Db): Promise<(typeof crawlRequests.$inferSelect)[]> {
+  return db.select().from(crawlRequests).orderBy(asc(crawlRequests.requestedAt));
+}

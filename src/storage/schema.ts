@@ -1,0 +1,95 @@
+// The relay's tables. Migrations in drizzle/ are generated from this file by drizzle-kit.
+
+import {
+  bigint,
+  bigserial,
+  boolean,
+  customType,
+  index,
+  integer,
+  pgTable,
+  serial,
+  text,
+  timestamp,
+} from 'drizzle-orm/pg-core';
+
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
+  dataType: () => 'bytea',
+});
+
+/** Upstream PDS hosts the relay crawls (or has been asked to crawl). */
+export const hosts = pgTable('hosts', {
+  id: serial('id').primaryKey(),
+  hostname: text('hostname').notNull().unique(),
+  /** active | idle | offline | throttled | banned */
+  status: text('status').notNull().default('active'),
+  /** Last upstream seq whose effects are committed; null = never connected (start at the live head). */
+  cursor: bigint('cursor', { mode: 'number' }),
+  accountCount: integer('account_count').notNull().default(0),
+  failedAttempts: integer('failed_attempts').notNull().default(0),
+  lastEventAt: timestamp('last_event_at', { withTimezone: true, mode: 'date' }),
+  lastConnectedAt: timestamp('last_connected_at', { withTimezone: true, mode: 'date' }),
+  createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+});
+
+/** Crawl requests waiting for an operator under the allowlist policy. */
+export const crawlRequests = pgTable('crawl_requests', {
+  hostname: text('hostname').primaryKey(),
+  requestedAt: timestamp('requested_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  requestCount: integer('request_count').notNull().default(1),
+  lastRequesterIp: text('last_requester_ip'),
+});
+
+/** Accounts seen on the firehose and the repo state the relay last accepted for each. */
+export const accounts = pgTable(
+  'accounts',
+  {
+    did: text('did').primaryKey(),
+    /** Stable, increasing id used as the listRepos cursor. */
+    uid: bigserial('uid', { mode: 'number' }).notNull().unique(),
+    hostId: integer('host_id')
+      .notNull()
+      .references(() => hosts.id),
+    /** Status the upstream host reports (null = active). */
+    upstreamStatus: text('upstream_status'),
+    upstreamActive: boolean('upstream_active').notNull().default(true),
+    /** Status set by this relay's operators (e.g. takendown); overrides upstream. */
+    localStatus: text('local_status'),
+    rev: text('rev'),
+    /** CID (string form) of the latest accepted commit. */
+    head: text('head'),
+    /** CID (string form) of that commit's MST root: the next commit's prevData. */
+    data: text('data'),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [index('accounts_host_idx').on(t.hostId)],
+);
+
+/** The relay's own event log: every rebroadcast frame, under the relay's global seq. */
+export const events = pgTable(
+  'events',
+  {
+    seq: bigint('seq', { mode: 'number' }).primaryKey(),
+    did: text('did').notNull(),
+    /** commit | sync | identity | account */
+    kind: text('kind').notNull(),
+    /** The complete frame (header + body with the relay seq) exactly as sent to consumers. */
+    frame: bytea('frame').notNull(),
+    hostId: integer('host_id').notNull(),
+    upstreamSeq: bigint('upstream_seq', { mode: 'number' }).notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [index('events_created_at_idx').on(t.createdAt), index('events_did_idx').on(t.did)],
+);
+
+/**
+ * One row holding the last assigned relay seq. Writers update it inside their batch transaction, so the row lock
+ * serialises them: seqs are gapless and commit in seq order, whichever process writes.
+ */
+export const relaySeq = pgTable('relay_seq', {
+  id: integer('id').primaryKey(),
+  seq: bigint('seq', { mode: 'number' }).notNull(),
+});
+
