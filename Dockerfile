@@ -1,0 +1,26 @@
+# syntax=docker/dockerfile:1
+# Build stage: install production dependencies only (native addons such as libsecp256k1 come prebuilt).
+FROM node:22-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
+FROM node:22-bookworm-slim
+ENV NODE_ENV=production \
+    RELAY_PORT=2470 \
+    RELAY_DATA_DIR=/data
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY bin ./bin
+COPY src ./src
+COPY config ./config
+COPY drizzle ./drizzle
+RUN mkdir -p /data && chown node:node /data
+USER node
+EXPOSE 2470
+VOLUME ["/data"]
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.RELAY_PORT||2470)+'/_health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# Migrations run explicitly first so a failing migration stops the container before it serves.
+CMD ["sh", "-c", "node bin/relay.js migrate && exec node bin/relay.js serve"]

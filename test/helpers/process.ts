@@ -1,0 +1,58 @@
+// Runs the relay as a real child process (`node bin/relay.js ...`), for start-up, crash and CLI tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const RELAY_BIN = fileURLToPath(new URL('../../bin/relay.js', import.meta.url));
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RelayProcess {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+export function spawnRelay(args: string[], env: Record<string, string>): RelayProcess {
+  const child = spawn(process.execPath, [RELAY_BIN, ...args], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+/** Runs a CLI command to completion. */
+export async function runRelayCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const p = spawnRelay(args, env);
+  const code = await p.exited;
+  return { code, output: p.output() };
+}
+
+export async function waitForHealth(baseUrl: string, timeoutMs = 30_000, proc?: RelayProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await fetch(`${baseUrl}/_health`);
+      if (res.ok) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`relay at ${baseUrl} not healthy in time\n${proc?.output() ?? ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,129 @@
+// The sequencer's promises under concurrency, on a real PostgreSQL: several writers (as several relay processes
+// would be) get gapless seqs that commit in seq order, and a hub in another "process" broadcasts every event once,
+// in order, reading the ones it did not write from the log.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { sql } from 'drizzle-orm';
+import { openDatabase, type Database } from '../../src/storage/db.ts';
+import { Sequencer } from '../../src/sequencer/sequencer.ts';
+import { FanoutHub } from '../../src/firehose/hub.ts';
+import { createMetrics } from '../../src/metrics.ts';
+import { decodeFrame } from '../../src/protocol/frame.ts';
+import { hosts } from '../../src/storage/schema.ts';
+import type { CommittedEvent } from '../../src/sequencer/types.ts';
+
+function bodyOf(frame: Uint8Array): { n: number; seq: number } {
+  const f = decodeFrame(frame);
+  if (f.op !== 1) throw new Error('not a message frame');
+  return f.body as { n: number; seq: number };
+}
+import { createTestDatabase } from '../helpers/db.ts';
+import { eventually } from '../helpers/consumer.ts';
+
+const log = pino({ level: 'silent' });
+let url: string;
+const opened: Database[] = [];
+
+async function open(): Promise<Database> {
+  const d = await openDatabase({ databaseUrl: url, dataDir: '' });
+  opened.push(d);
+  return d;
+}
+
+beforeAll(async () => {
+  url = await createTestDatabase();
+  const d = await open();
+  await d.migrate();
+  await d.db.insert(hosts).values([{ hostname: 'a.test' }, { hostname: 'b.test' }, { hostname: 'c.test' }]);
+});
+
+afterAll(async () => {
+  for (const d of opened) await d.close();
+});
+
+describe('sequencer', () => {
+  it('assigns gapless seqs in commit order across concurrent writers, and moves cursors with them', async () => {
+    const writers = await Promise.all([open(), open(), open()]);
+    const readerDb = await open();
+    const hub = new FanoutHub({ database: readerDb, log, metrics: createMetrics() });
+    await hub.start();
+    const seen: CommittedEvent[] = [];
+    hub.add({ deliver: (batch) => seen.push(...batch) });
+
+    const PER_WRITER = 300;
+    const sequencers = writers.map(
+      (d) =>
+        new Sequencer({
+          db: d.db,
+          log,
+          metrics: createMetrics(),
+          maxDelayMs: 1,
+          maxBatch: 37,
+          onCommitted: () => {},
+        }),
+    );
+    // Host ids 1..3, one per writer; every 10th upstream event is a drop (cursor only).
+    await Promise.all(
+      sequencers.map(async (s, w) => {
+        for (let i = 1; i <= PER_WRITER; i++) {
+          const drop = i % 10 === 0;
+          s.submit({
+            hostId: w + 1,
+            upstreamSeq: i,
+            event: drop
+              ? null
+              : { did: `did:plc:writer${w}`, kind: 'identity', body: { did: `did:plc:writer${w}`, n: i, time: 'x' } },
+          });
+          if (i % 50 === 0) await new Promise((r) => setTimeout(r, 1));
+        }
+        await s.drain();
+      }),
+    );
+    const accepted = 3 * (PER_WRITER - PER_WRITER / 10);
+    await eventually(() => hub.lastSeq === accepted, 20_000, 'hub to catch up');
+
+    // Gapless, each once, in order.
+    expect(seen.map((e) => e.seq)).toEqual(Array.from({ length: accepted }, (_, i) => i + 1));
+    // Per writer, upstream order is preserved in relay order.
+    for (let w = 0; w < 3; w++) {
+      const ns = seen
+        .filter((e) => e.did === `did:plc:writer${w}`)
+        .map((e) => bodyOf(e.frame));
+      expect(ns.map((b) => b.n)).toEqual([...ns.map((b) => b.n)].sort((a, b) => a - b));
+      for (const b of ns) expect(b.seq).toBeGreaterThan(0);
+    }
+    // The frame carries the relay seq.
+    for (const e of seen.slice(0, 20)) expect(bodyOf(e.frame).seq).toBe(e.seq);
+    // Cursors cover dropped events too.
+    const rows = await readerDb.db.select({ id: hosts.id, cursor: hosts.cursor }).from(hosts).orderBy(hosts.id);
+    expect(rows.map((r) => r.cursor)).toEqual([PER_WRITER, PER_WRITER, PER_WRITER]);
+    const res = (await readerDb.db.execute(sql`select count(*)::int as n from events`)) as unknown as {
+      rows: Array<{ n: number }>;
+    };
+    expect(res.rows[0]!.n).toBe(accepted);
+    await hub.stop();
+  });
+
+  it('keeps a failed batch and commits it once the database is back', async () => {
+    const d = await open();
+    const committed: number[] = [];
+    const s = new Sequencer({
+      db: d.db,
+      log,
+      metrics: createMetrics(),
+      maxDelayMs: 1,
+      maxBatch: 100,
+      onCommitted: (evs) => committed.push(...evs.map((e) => e.seq)),
+    });
+    // The events table disappears for a moment, so the next batch transaction fails.
+    await d.db.execute(sql`ALTER TABLE events RENAME TO events_away`);
+    s.submit({ hostId: 1, upstreamSeq: 1000, event: { did: 'did:plc:retry', kind: 'identity', body: { did: 'did:plc:retry' } } });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(committed).toEqual([]);
+    await d.db.execute(sql`ALTER TABLE events_away RENAME TO events`);
+    await s.drain();
+    expect(committed).toHaveLength(1);
+    const [host] = await d.db.select({ cursor: hosts.cursor }).from(hosts).where(sql`${hosts.id} = 1`);
+    expect(host!.cursor).toBe(1000);
+  });
+});
