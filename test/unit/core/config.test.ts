@@ -60,3 +60,11 @@ describe('config', () => {
     }
   });
 });
+
+describe('README', () => {
+  it('carries the generated configuration reference', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(configReference());
+  });
+});
