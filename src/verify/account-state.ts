@@ -1,0 +1,83 @@
+// What the verifier knows of each account: host, statuses and the last accepted repo state. Loaded from PostgreSQL
+// on first use and updated in memory the moment an event is accepted, because the next event of the same account
+// (verified right after, before the batch commits) must see it. Events of one account are verified one at a time.
+import { eq } from 'drizzle-orm';
+import type { Db } from '../storage/db.ts';
+import { accounts, hosts } from '../storage/schema.ts';
+
+export interface AccountState {
+  did: string;
+  /** Hostname of the host the account is on, as the relay last saw it. */
+  hostname: string | null;
+  upstreamActive: boolean;
+  upstreamStatus: string | null;
+  localStatus: string | null;
+  rev: string | null;
+  head: string | null;
+  data: string | null;
+}
+
+export class AccountStates {
+  private readonly cache = new Map<string, AccountState | null>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly maxEntries = 200_000,
+  ) {}
+
+  async get(did: string): Promise<AccountState | null> {
+    if (this.cache.has(did)) {
+      const hit = this.cache.get(did)!;
+      // Refresh LRU position.
+      this.cache.delete(did);
+      this.cache.set(did, hit);
+      return hit;
+    }
+    const [row] = await this.db
+      .select({
+        did: accounts.did,
+        hostname: hosts.hostname,
+        upstreamActive: accounts.upstreamActive,
+        upstreamStatus: accounts.upstreamStatus,
+        localStatus: accounts.localStatus,
+        rev: accounts.rev,
+        head: accounts.head,
+        data: accounts.data,
+      })
+      .from(accounts)
+      .leftJoin(hosts, eq(accounts.hostId, hosts.id))
+      .where(eq(accounts.did, did));
+    const state = row ?? null;
+    this.remember(did, state);
+    return state;
+  }
+
+  /** Records an accepted change (before it is committed). */
+  update(did: string, change: Partial<AccountState>): void {
+    const prev = this.cache.get(did) ?? {
+      did,
+      hostname: null,
+      upstreamActive: true,
+      upstreamStatus: null,
+      localStatus: null,
+      rev: null,
+      head: null,
+      data: null,
+    };
+    this.remember(did, { ...prev, ...change });
+  }
+
+  /** Drops cached state (e.g. an operator changed it in the database). */
+  forget(did: string): void {
+    this.cache.delete(did);
+  }
+
+  private remember(did: string, state: AccountState | null): void {
+    this.cache.delete(did);
+    this.cache.set(did, state);
+    if (this.cache.size > this.maxEntries) {
+      const oldest = this.cache.keys().next().value as string;
+      this.cache.delete(oldest);
+    }
+  }
+}
