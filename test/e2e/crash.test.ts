@@ -62,6 +62,7 @@ describe('crash safety', () => {
       const { hosts } = (await res.json()) as { hosts: Array<{ connected: boolean }> };
       return hosts[0]?.connected === true;
     }, 20_000, 'relay to connect');
+    let consumer = await TestConsumer.connect(wsBase);
     const accounts = [await pds.createAccount(), await pds.createAccount({ curve: 'p256' }), await pds.createAccount()];
 
     let writing = true;
@@ -74,7 +75,6 @@ describe('crash safety', () => {
       }
     })();
 
-    let consumer = await TestConsumer.connect(wsBase);
     const received: TestConsumer['events'] = [];
     const KILLS = 4;
     for (let k = 0; k < KILLS; k++) {
