@@ -32,9 +32,10 @@ start_postgres() {
   local run_as=()
   # initdb refuses to run as root, so the cluster belongs to the postgres system user.
   if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$SERVICES_DIR"; run_as=(runuser -u postgres --); fi
-  "${run_as[@]}" "$bin/initdb" -D "$data" -U relay --auth=trust -E UTF8 >/dev/null
-  "${run_as[@]}" "$bin/pg_ctl" -D "$data" -l "$SERVICES_DIR/pg.log" -w \
-    -o "-p $PG_PORT -k $SERVICES_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" start >/dev/null
+  # From / so the postgres user is not left in a directory it may not enter.
+  (cd / && "${run_as[@]}" "$bin/initdb" -D "$data" -U relay --auth=trust -E UTF8 >/dev/null)
+  (cd / && "${run_as[@]}" "$bin/pg_ctl" -D "$data" -l "$SERVICES_DIR/pg.log" -w \
+    -o "-p $PG_PORT -k $SERVICES_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" start >/dev/null)
   export TEST_DATABASE_URL="postgres://relay@127.0.0.1:$PG_PORT/postgres"
   export PG_BIN="$bin" PG_DATA="$data"
 }
@@ -49,7 +50,7 @@ start_redis() {
 
 stop_services() {
   if [ -n "${PG_DATA:-}" ] && [ -d "$PG_DATA" ]; then
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true
+    if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1) || true
     else "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true; fi
   fi
   [ -f "$SERVICES_DIR/redis.pid" ] && kill "$(cat "$SERVICES_DIR/redis.pid")" 2>/dev/null || true
