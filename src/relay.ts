@@ -16,6 +16,8 @@ import { structuralVerdict } from './verify/structure.ts';
 import { registerAdmin } from './api/admin.ts';
 import { registerHealth } from './api/health.ts';
 import { registerRequestCrawl } from './api/com.atproto.sync.requestCrawl.ts';
+import { registerHostEndpoints } from './api/com.atproto.sync.hosts.ts';
+import { registerRepoEndpoints } from './api/com.atproto.sync.repos.ts';
 import { XrpcError, sendXrpcError } from './api/xrpc-error.ts';
 
 const VERSION = (
@@ -117,6 +119,8 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   );
   registerHealth(app, ctx);
   registerRequestCrawl(app, ctx);
+  registerHostEndpoints(app, ctx);
+  registerRepoEndpoints(app, ctx);
   registerAdmin(app, ctx);
   firehose.attach(app.server);
 

@@ -1,0 +1,79 @@
+// com.atproto.sync.listRepos, getRepoStatus, getLatestCommit and getRepo, answered from the relay's account state.
+// The relay keeps no repositories: getRepo redirects to the account's PDS.
+import type { FastifyInstance } from 'fastify';
+import { isDid } from '../protocol/syntax.ts';
+import { hostUrls } from '../ingest/hostname.ts';
+import { effectiveStatus, getAccount, listAccounts, type AccountRow } from '../storage/accounts.ts';
+import type { RelayContext } from '../context.ts';
+import { intParam, numericCursor, optionalString, requiredString } from './params.ts';
+import { XrpcError } from './xrpc-error.ts';
+
+const STATUS_ERRORS: Record<string, string> = {
+  takendown: 'RepoTakendown',
+  suspended: 'RepoSuspended',
+  deactivated: 'RepoDeactivated',
+};
+
+function didParam(q: Record<string, unknown>): string {
+  const did = requiredString(q, 'did');
+  if (!isDid(did)) throw new XrpcError(400, 'InvalidRequest', `${did} is not a valid DID`);
+  return did;
+}
+
+async function knownAccount(ctx: RelayContext, did: string): Promise<AccountRow> {
+  const account = await getAccount(ctx.database.db, did);
+  if (!account) throw new XrpcError(400, 'RepoNotFound', `Could not find repo for DID: ${did}`);
+  return account;
+}
+
+/** Refuses repo content for inactive accounts, with the lexicon's error for the reason. */
+function requireActive(account: AccountRow): void {
+  const { active, status } = effectiveStatus(account);
+  if (active) return;
+  const error = (status && STATUS_ERRORS[status]) ?? 'RepoNotFound';
+  throw new XrpcError(400, error, `Repo is ${status ?? 'not active'}: ${account.did}`);
+}
+
+export function registerRepoEndpoints(app: FastifyInstance, ctx: RelayContext): void {
+  app.get('/xrpc/com.atproto.sync.listRepos', async (req) => {
+    const q = req.query as Record<string, unknown>;
+    const limit = intParam(q, 'limit', { min: 1, max: 1000, default: 500 });
+    const rows = await listAccounts(ctx.database.db, numericCursor(q), limit);
+    return {
+      ...(rows.length === limit ? { cursor: String(rows.at(-1)!.uid) } : {}),
+      repos: rows.map((a) => {
+        const { active, status } = effectiveStatus(a);
+        return { did: a.did, head: a.head!, rev: a.rev!, active, ...(status ? { status } : {}) };
+      }),
+    };
+  });
+
+  app.get('/xrpc/com.atproto.sync.getRepoStatus', async (req) => {
+    const account = await knownAccount(ctx, didParam(req.query as Record<string, unknown>));
+    const { active, status } = effectiveStatus(account);
+    return {
+      did: account.did,
+      active,
+      ...(status ? { status } : {}),
+      ...(active && account.rev ? { rev: account.rev } : {}),
+    };
+  });
+
+  app.get('/xrpc/com.atproto.sync.getLatestCommit', async (req) => {
+    const account = await knownAccount(ctx, didParam(req.query as Record<string, unknown>));
+    requireActive(account);
+    if (!account.head || !account.rev) throw new XrpcError(400, 'RepoNotFound', `No commit seen yet for ${account.did}`);
+    return { cid: account.head, rev: account.rev };
+  });
+
+  app.get('/xrpc/com.atproto.sync.getRepo', async (req, reply) => {
+    const q = req.query as Record<string, unknown>;
+    const account = await knownAccount(ctx, didParam(q));
+    requireActive(account);
+    const since = optionalString(q, 'since');
+    const target = new URL(`${hostUrls(account.hostname, ctx.config.allowInsecureHosts).http}/xrpc/com.atproto.sync.getRepo`);
+    target.searchParams.set('did', account.did);
+    if (since) target.searchParams.set('since', since);
+    return reply.redirect(target.toString(), 302);
+  });
+}

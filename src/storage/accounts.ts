@@ -1,0 +1,44 @@
+// Account reads for the sync API.
+import { and, asc, eq, gt, isNotNull, sql } from 'drizzle-orm';
+import type { Db } from './db.ts';
+import { accounts, hosts } from './schema.ts';
+
+export type AccountRow = typeof accounts.$inferSelect & { hostname: string };
+
+/** The relay's own view of an account: inactive if the host says so or an operator acted (operator wins). */
+export function effectiveStatus(a: { upstreamActive: boolean; upstreamStatus: string | null; localStatus: string | null }): {
+  active: boolean;
+  status: string | null;
+} {
+  if (a.localStatus) return { active: false, status: a.localStatus };
+  return { active: a.upstreamActive, status: a.upstreamStatus };
+}
+
+export async function getAccount(db: Db, did: string): Promise<AccountRow | null> {
+  const [row] = await db
+    .select({ account: accounts, hostname: hosts.hostname })
+    .from(accounts)
+    .innerJoin(hosts, eq(accounts.hostId, hosts.id))
+    .where(eq(accounts.did, did));
+  return row ? { ...row.account, hostname: row.hostname } : null;
+}
+
+/** Accounts with a known repo state, in uid order after `afterUid`. */
+export async function listAccounts(db: Db, afterUid: number, limit: number) {
+  return db
+    .select()
+    .from(accounts)
+    .where(and(gt(accounts.uid, afterUid), isNotNull(accounts.head), isNotNull(accounts.rev)))
+    .orderBy(asc(accounts.uid))
+    .limit(limit);
+}
+
+export async function accountCounts(db: Db, hostIds: number[]): Promise<Map<number, number>> {
+  if (hostIds.length === 0) return new Map();
+  const rows = await db
+    .select({ hostId: accounts.hostId, n: sql<number>`count(*)::int` })
+    .from(accounts)
+    .where(sql`${accounts.hostId} in ${hostIds}`)
+    .groupBy(accounts.hostId);
+  return new Map(rows.map((r) => [r.hostId, Number(r.n)]));
+}
