@@ -1,7 +1,7 @@
 // Message-level checks that need no identity or stored state: field types, size limits, and that the commit block
 // in `blocks` is the one the message names, for the same repo and rev.
 import { BytesWrapper, CidLinkWrapper } from '@atcute/cbor';
-import { readCar, CarError } from '../protocol/car.ts';
+import { readCar, CarError, type Car } from '../protocol/car.ts';
 import { cidEquals, cidToString } from '../protocol/cid.ts';
 import { decodeCommit, CommitError, type Commit } from '../protocol/commit.ts';
 import { isDatetime, isDid } from '../protocol/syntax.ts';
@@ -15,7 +15,7 @@ export const MAX_OPS = 200;
 const ACTIONS = new Set(['create', 'update', 'delete']);
 
 export type StructureResult =
-  | { ok: true; event: AcceptedEvent; commit?: Commit; blocks?: ReturnType<typeof readCar> }
+  | { ok: true; event: AcceptedEvent; commit?: Commit; blocks?: Car }
   | { ok: false; reason: string; detail?: string };
 
 const fail = (reason: string, detail?: string): { ok: false; reason: string; detail?: string } =>
@@ -50,6 +50,25 @@ function loadCommit(evt: UpstreamEvent, blocksField: unknown, maxBytes: number, 
   return { ok: true as const, car, root, commit };
 }
 
+function repoEvent(
+  evt: UpstreamEvent,
+  kind: 'commit' | 'sync',
+  loaded: { car: Car; root: Uint8Array; commit: Commit },
+): StructureResult {
+  const { commit, root, car } = loaded;
+  return {
+    ok: true,
+    commit,
+    blocks: car,
+    event: {
+      did: evt.did,
+      kind,
+      body: evt.body,
+      repo: { rev: commit.rev, head: cidToString(root), data: cidToString(commit.data) },
+    },
+  };
+}
+
 export function checkStructure(evt: UpstreamEvent): StructureResult {
   const { body, did } = evt;
   if (!isDid(did)) return fail('bad_did', `invalid DID ${JSON.stringify(did).slice(0, 100)}`);
@@ -75,34 +94,12 @@ export function checkStructure(evt: UpstreamEvent): StructureResult {
         if (o.cid !== null && !(o.cid instanceof CidLinkWrapper)) return fail('bad_op', 'op cid is not a link or null');
       }
       const loaded = loadCommit(evt, body.blocks, MAX_COMMIT_BLOCKS_BYTES, body.commit);
-      if (!loaded.ok) return loaded;
-      return {
-        ok: true,
-        commit: loaded.commit,
-        blocks: loaded.car,
-        event: {
-          did,
-          kind: 'commit',
-          body,
-          repo: { rev: loaded.commit.rev, head: cidToString(loaded.root), data: cidToString(loaded.commit.data) },
-        },
-      };
+      return loaded.ok ? repoEvent(evt, 'commit', loaded) : loaded;
     }
     case '#sync': {
       if (typeof body.rev !== 'string' || !isTid(body.rev)) return fail('bad_field', 'rev is not a TID');
       const loaded = loadCommit(evt, body.blocks, MAX_SYNC_BLOCKS_BYTES);
-      if (!loaded.ok) return loaded;
-      return {
-        ok: true,
-        commit: loaded.commit,
-        blocks: loaded.car,
-        event: {
-          did,
-          kind: 'sync',
-          body,
-          repo: { rev: loaded.commit.rev, head: cidToString(loaded.root), data: cidToString(loaded.commit.data) },
-        },
-      };
+      return loaded.ok ? repoEvent(evt, 'sync', loaded) : loaded;
     }
     case '#identity': {
       if (body.handle !== undefined && typeof body.handle !== 'string') return fail('bad_field', 'handle is not a string');
