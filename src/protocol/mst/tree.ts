@@ -123,6 +123,18 @@ export class Mst {
     yield* this.walk(this.root);
   }
 
+  /** CIDs of every node, root first (loads the whole tree). */
+  *nodeCids(): IterableIterator<Uint8Array> {
+    const stack: Sub[] = [this.root];
+    while (stack.length > 0) {
+      const sub = stack.pop()!;
+      if (sub === null) continue;
+      yield this.cidOf(sub);
+      const node = this.open(sub);
+      stack.push(node.left, ...node.entries.map((e) => e.right));
+    }
+  }
+
   private *walk(sub: Sub): IterableIterator<{ key: MstKey; value: Uint8Array }> {
     if (sub === null) return;
     const node = this.open(sub);
