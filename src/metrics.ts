@@ -26,6 +26,17 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: r,
     }),
+    verifyWarnings: new Counter({
+      name: 'relay_verify_warnings_total',
+      help: 'Sync v1.1 checks that failed but were let through in lenient mode, by check',
+      labelNames: ['check'] as const,
+      registers: r,
+    }),
+    discontinuities: new Counter({
+      name: 'relay_discontinuities_total',
+      help: 'Valid commits that did not continue the chain the relay knew (since/prevData mismatch)',
+      registers: r,
+    }),
     eventsBroadcast: new Counter({
       name: 'relay_events_broadcast_total',
       help: 'Committed events handed to fan-out',

@@ -12,7 +12,12 @@ import { Sequencer } from './sequencer/sequencer.ts';
 import { Retention } from './sequencer/retention.ts';
 import { createMetrics } from './metrics.ts';
 import type { EventVerifier } from './verify/types.ts';
-import { structuralVerdict } from './verify/structure.ts';
+import { SyncVerifier } from './verify/verifier.ts';
+import { AccountStates } from './verify/account-state.ts';
+import { IdentityCache } from './identity/cache.ts';
+import { createDidResolver } from './identity/resolver.ts';
+import { createIdentityStore } from './storage/identities.ts';
+import { createFastVerifier } from './protocol/signature.ts';
 import { registerAdmin } from './api/admin.ts';
 import { registerHealth } from './api/health.ts';
 import { registerRequestCrawl } from './api/com.atproto.sync.requestCrawl.ts';
@@ -66,7 +71,21 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       crawler?.onCommitted(new Set(items.map((i) => i.hostId)));
     },
   });
-  const verifier: EventVerifier = overrides.verifier ?? { verify: (_host, evt) => structuralVerdict(evt) };
+  const identities = new IdentityCache({
+    resolver: createDidResolver({ plcUrl: config.plcUrl, allowInsecureWeb: config.allowInsecureHosts }),
+    store: createIdentityStore(database.db),
+    onError: (did, err) => log.warn({ did, err }, 'could not persist identity'),
+  });
+  const verifier: EventVerifier =
+    overrides.verifier ??
+    new SyncVerifier({
+      identities,
+      accounts: new AccountStates(database.db),
+      signatures: createFastVerifier(),
+      metrics,
+      log: log.child({ stage: 'verify' }),
+      lenient: config.lenient,
+    });
   const crawlerInstance = new Crawler({
     database,
     sequencer,

@@ -18,6 +18,8 @@ export interface RelayConfig {
   /** Allow ws:// and http:// upstreams and localhost:PORT hostnames (development and tests). */
   allowInsecureHosts: boolean;
   crawlPolicy: CrawlPolicy;
+  /** Sync v1.1-only verification failures are counted warnings instead of rejections. */
+  lenient: boolean;
   replayWindowMs: number;
   logLevel: string;
   batchMaxDelayMs: number;
@@ -52,6 +54,7 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'adminPassword', env: 'RELAY_ADMIN_PASSWORD', kind: 'nullableString', doc: 'Password of the /admin API; unset = admin API disabled' },
   { key: 'allowInsecureHosts', env: 'RELAY_ALLOW_INSECURE_HOSTS', kind: 'bool', doc: 'Allow ws:// upstreams and localhost:PORT hosts (development only)' },
   { key: 'crawlPolicy', env: 'RELAY_CRAWL_POLICY', kind: 'enum', values: ['allowlist', 'open'], doc: 'open: requestCrawl admits a reachable host; allowlist: an operator approves it' },
+  { key: 'lenient', env: 'RELAY_LENIENT', kind: 'bool', doc: 'Let commits that fail Sync v1.1-only checks (prevData, inversion) through, counted as warnings' },
   { key: 'replayWindowMs', env: 'RELAY_REPLAY_WINDOW', fileKey: 'replayWindow', kind: 'duration', doc: 'How long events stay available for cursor replay (e.g. 72h)' },
   { key: 'logLevel', env: 'RELAY_LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Log level' },
   { key: 'batchMaxDelayMs', env: 'RELAY_BATCH_MAX_DELAY_MS', kind: 'int', min: 0, max: 1000, doc: 'Longest wait before accepted events are written as one batch' },

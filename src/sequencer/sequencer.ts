@@ -160,20 +160,11 @@ export class Sequencer {
     // Last write wins within a batch; items are in upstream order.
     const repo = new Map<string, { hostId: number; rev: string; head: string; data: string }>();
     const status = new Map<string, { hostId: number; active: boolean; status: string | null }>();
-    const seen = new Map<string, number>();
     for (const item of batch) {
       const ev = item.event;
       if (!ev) continue;
-      seen.set(ev.did, item.hostId);
       if (ev.repo) repo.set(ev.did, { hostId: item.hostId, ...ev.repo });
       if (ev.status) status.set(ev.did, { hostId: item.hostId, ...ev.status });
-    }
-    const fresh = [...seen].filter(([did]) => !repo.has(did) && !status.has(did));
-    if (fresh.length > 0) {
-      await tx
-        .insert(accounts)
-        .values(fresh.map(([did, hostId]) => ({ did, hostId })))
-        .onConflictDoNothing();
     }
     if (repo.size > 0) {
       await tx
@@ -206,6 +197,7 @@ export class Sequencer {
           set: {
             upstreamActive: sql`excluded.upstream_active`,
             upstreamStatus: sql`excluded.upstream_status`,
+            hostId: sql`excluded.host_id`,
             updatedAt: sql`now()`,
           },
         });

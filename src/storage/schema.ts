@@ -5,6 +5,7 @@ import {
   bigserial,
   boolean,
   customType,
+  jsonb,
   index,
   integer,
   pgTable,
@@ -93,3 +94,10 @@ export const relaySeq = pgTable('relay_seq', {
   seq: bigint('seq', { mode: 'number' }).notNull(),
 });
 
+
+/** Last resolved DID document per account, so a restart does not re-resolve every identity at once. */
+export const identities = pgTable('identities', {
+  did: text('did').primaryKey(),
+  doc: jsonb('doc').notNull(),
+  resolvedAt: timestamp('resolved_at', { withTimezone: true, mode: 'date' }).notNull(),
+});
