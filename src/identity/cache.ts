@@ -9,7 +9,7 @@ export interface IdentityStore {
   save(did: string, doc: unknown, resolvedAt: number): Promise<void>;
 }
 
-export type RefreshReason = 'identity_event' | 'signature_failure' | 'host_mismatch';
+export type RefreshReason = 'identity_event' | 'signature_failure' | 'host_mismatch' | 'status_change';
 
 interface Entry {
   identity?: Identity;
@@ -88,8 +88,10 @@ export class IdentityCache {
     return this.resolve(did);
   }
 
+  /** Forgets what we know (an #identity event) and re-resolves from the network, not the store. */
   purge(did: string): void {
     this.entries.delete(did);
+    void this.resolve(did).catch(() => {});
   }
 
   get size(): number {

@@ -66,6 +66,11 @@ export class SyncVerifier implements EventVerifier {
       return { ok: true, event: structure.event };
     }
 
+    if (evt.t === '#account' && evt.body.active === false) {
+      // Deactivation changes what consumers may show, and is what an old host says after a migration: check the
+      // current DID document rather than trust a cached one (rate-limited per DID).
+      await this.o.identities.refresh(did, 'status_change').catch(() => null);
+    }
     const identity = await this.authoritativeIdentity(host, did);
     if ('reason' in identity) return identity;
     const state = await this.o.accounts.get(did);
