@@ -1,0 +1,213 @@
+// DID documents, the resolver's status mapping against a real local HTTP server, and the cache's behaviour.
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { p256 } from '@noble/curves/nist.js';
+import { base58btc } from 'multiformats/bases/base58';
+import { parseDidDocument, IdentityError } from '../../../src/identity/did-doc.ts';
+import { createDidResolver } from '../../../src/identity/resolver.ts';
+import { IdentityCache, type IdentityStore } from '../../../src/identity/cache.ts';
+import { formatMultikey } from '../../../src/protocol/did-key.ts';
+
+const DID = 'did:plc:ewvi7nxzyoun6zhxrhs64oiz';
+
+function doc(did: string, opts: { pds?: string; key?: object[] } = {}) {
+  const pub = secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true);
+  return {
+    id: did,
+    alsoKnownAs: ['at://Alice.Example.com'],
+    verificationMethod: opts.key ?? [{ id: `${did}#atproto`, type: 'Multikey', controller: did, publicKeyMultibase: formatMultikey({ curve: 'k256', compressed: pub }) }],
+    service: [{ id: '#atproto_pds', type: 'AtprotoPersonalDataServer', serviceEndpoint: opts.pds ?? 'https://pds.example.com' }],
+  };
+}
+
+describe('parseDidDocument', () => {
+  it('reads handle, key and PDS', () => {
+    const id = parseDidDocument(DID, doc(DID, { pds: 'https://PDS.example.com:443/' }));
+    expect(id.handle).toBe('alice.example.com');
+    expect(id.signingKey?.curve).toBe('k256');
+    expect(id.pdsHost).toBe('pds.example.com');
+    expect(parseDidDocument(DID, doc(DID, { pds: 'http://localhost:2583' })).pdsHost).toBe('localhost:2583');
+  });
+
+  it('accepts legacy key types, compressed or not, and skips junk entries', () => {
+    const priv = p256.utils.randomSecretKey();
+    const legacy = [
+      { id: '#other', type: 'Multikey', publicKeyMultibase: 'zzz' },
+      { id: `${DID}#atproto`, type: 'Multikey', publicKeyMultibase: 'not-base58' },
+      { id: '#atproto', type: 'EcdsaSecp256r1VerificationKey2019', publicKeyMultibase: base58btc.encode(p256.getPublicKey(priv, false)) },
+    ];
+    const id = parseDidDocument(DID, doc(DID, { key: legacy }));
+    expect(id.signingKey?.curve).toBe('p256');
+    expect(Buffer.from(id.signingKey!.compressed)).toEqual(Buffer.from(p256.getPublicKey(priv, true)));
+  });
+
+  it('rejects a document for another DID and tolerates a missing PDS', () => {
+    expect(() => parseDidDocument(DID, doc('did:plc:someoneelse'))).toThrow(IdentityError);
+    const noPds = { ...doc(DID), service: [{ id: '#atproto_pds', type: 'Other', serviceEndpoint: 'https://x.example' }] };
+    expect(parseDidDocument(DID, noPds).pdsHost).toBeNull();
+    const withPath = doc(DID, { pds: 'https://pds.example.com/some/path' });
+    expect(parseDidDocument(DID, withPath).pdsHost).toBeNull();
+  });
+});
+
+describe('resolver', () => {
+  let server: Server;
+  let base: string;
+  let requests = 0;
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      requests++;
+      const path = req.url ?? '/';
+      if (path.includes('notfound')) return res.writeHead(404).end();
+      if (path.includes('gone')) return res.writeHead(410).end();
+      if (path.includes('broken')) return res.writeHead(500).end();
+      if (path.includes('moved')) return res.writeHead(302, { location: '/elsewhere' }).end();
+      if (path.includes('slow')) return setTimeout(() => res.end('{}'), 500);
+      if (path.includes('huge')) return res.end(`{"id":"${'x'.repeat(100_000)}"}`);
+      if (path.includes('notjson')) return res.end('<html>');
+      const did = decodeURIComponent(path.slice(1).replace('/.well-known/did.json', ''));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(doc(did.startsWith('did:') ? did : `did:web:${req.headers.host}`)));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  const reason = async (p: Promise<unknown>) => p.then(() => 'ok', (e: IdentityError) => e.reason);
+
+  it('maps statuses and failures to reasons', async () => {
+    const r = createDidResolver({ plcUrl: base, timeoutMs: 200 });
+    expect(await reason(r.resolve('did:plc:aaaaaaaaaaaaaaaaaaaaaaaa'))).toBe('ok');
+    expect(await reason(r.resolve('did:plc:notfound'))).toBe('not_found');
+    expect(await reason(r.resolve('did:plc:gone'))).toBe('tombstoned');
+    expect(await reason(r.resolve('did:plc:broken'))).toBe('resolution_failed');
+    expect(await reason(r.resolve('did:plc:moved'))).toBe('resolution_failed');
+    expect(await reason(r.resolve('did:plc:slow'))).toBe('timeout');
+    expect(await reason(r.resolve('did:plc:huge'))).toBe('bad_document');
+    expect(await reason(r.resolve('did:plc:notjson'))).toBe('bad_document');
+    expect(await reason(r.resolve('did:example:123'))).toBe('unsupported_method');
+    expect(await reason(r.resolve('not a did'))).toBe('bad_syntax');
+  });
+
+  it('resolves did:web on localhost only in insecure mode', async () => {
+    const port = new URL(base).port;
+    const did = `did:web:localhost%3A${port}`;
+    expect(await reason(createDidResolver({ plcUrl: base }).resolve(did))).toBe('bad_syntax');
+    const d = (await createDidResolver({ plcUrl: base, allowInsecureWeb: true }).resolve(did)) as { id: string };
+    expect(d.id).toBe(`did:web:localhost:${port}`);
+  });
+});
+
+describe('IdentityCache', () => {
+  function fakeResolver(opts: { delayMs?: number; fail?: Set<string>; transient?: Set<string> } = {}) {
+    let calls = 0;
+    let inFlight = 0;
+    let maxInFlight = 0;
+    return {
+      get calls() {
+        return calls;
+      },
+      get maxInFlight() {
+        return maxInFlight;
+      },
+      async resolve(did: string) {
+        calls++;
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        try {
+          if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
+          if (opts.fail?.has(did)) throw new IdentityError('not_found', 'no');
+          if (opts.transient?.has(did)) throw new IdentityError('timeout', 'slow');
+          return doc(did);
+        } finally {
+          inFlight--;
+        }
+      },
+    };
+  }
+
+  it('shares one request among concurrent callers and caches the answer', async () => {
+    const resolver = fakeResolver({ delayMs: 20 });
+    const cache = new IdentityCache({ resolver });
+    const all = await Promise.all(Array.from({ length: 10 }, () => cache.get(DID)));
+    expect(new Set(all).size).toBe(1);
+    await cache.get(DID);
+    expect(resolver.calls).toBe(1);
+  });
+
+  it('serves stale entries while refreshing, and expires them', async () => {
+    let now = 0;
+    const resolver = fakeResolver();
+    const cache = new IdentityCache({ resolver, now: () => now, staleAfterMs: 100, expireAfterMs: 1000 });
+    const first = await cache.get(DID);
+    now = 150;
+    expect(await cache.get(DID)).toBe(first);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(resolver.calls).toBe(2);
+    now = 5000;
+    await cache.get(DID);
+    expect(resolver.calls).toBe(3);
+  });
+
+  it('caches definitive failures for a while but not passing ones', async () => {
+    let now = 0;
+    const resolver = fakeResolver({ fail: new Set(['did:plc:missing']), transient: new Set(['did:plc:flaky']) });
+    const cache = new IdentityCache({ resolver, now: () => now, errorTtlMs: 100 });
+    await expect(cache.get('did:plc:missing')).rejects.toThrow(IdentityError);
+    await expect(cache.get('did:plc:missing')).rejects.toThrow(IdentityError);
+    expect(resolver.calls).toBe(1);
+    now = 200;
+    await expect(cache.get('did:plc:missing')).rejects.toThrow(IdentityError);
+    expect(resolver.calls).toBe(2);
+    await expect(cache.get('did:plc:flaky')).rejects.toThrow(IdentityError);
+    await expect(cache.get('did:plc:flaky')).rejects.toThrow(IdentityError);
+    expect(resolver.calls).toBe(4);
+  });
+
+  it('rate-limits forced refreshes per DID', async () => {
+    let now = 0;
+    const resolver = fakeResolver();
+    const cache = new IdentityCache({ resolver, now: () => now, refreshMinIntervalMs: 1000 });
+    await cache.get(DID);
+    expect(await cache.refresh(DID, 'signature_failure')).not.toBeNull();
+    expect(await cache.refresh(DID, 'signature_failure')).toBeNull();
+    now = 2000;
+    expect(await cache.refresh(DID, 'host_mismatch')).not.toBeNull();
+    expect(resolver.calls).toBe(3);
+  });
+
+  it('evicts the least recently used entries beyond its bound', async () => {
+    const resolver = fakeResolver();
+    const cache = new IdentityCache({ resolver, maxEntries: 2 });
+    await cache.get('did:plc:a');
+    await cache.get('did:plc:b');
+    await cache.get('did:plc:a');
+    await cache.get('did:plc:c');
+    expect(cache.size).toBe(2);
+    await cache.get('did:plc:a');
+    expect(resolver.calls).toBe(3);
+    await cache.get('did:plc:b');
+    expect(resolver.calls).toBe(4);
+  });
+
+  it('starts warm from its store and bounds requests in flight', async () => {
+    const saved = new Map<string, { doc: unknown; resolvedAt: number }>([[DID, { doc: doc(DID), resolvedAt: Date.now() }]]);
+    const store: IdentityStore = {
+      load: async (did) => saved.get(did) ?? null,
+      save: async (did, d, at) => void saved.set(did, { doc: d, resolvedAt: at }),
+    };
+    const resolver = fakeResolver({ delayMs: 30 });
+    const cache = new IdentityCache({ resolver, store, maxConcurrent: 2 });
+    expect((await cache.get(DID)).pdsHost).toBe('pds.example.com');
+    expect(resolver.calls).toBe(0);
+    const order: string[] = [];
+    const slow = Promise.all(['a', 'b', 'c', 'd', 'e'].map((x) => cache.get(`did:plc:${x}`))).then(() => order.push('uncached'));
+    // A cached DID answers while the uncached ones queue for a slot.
+    await cache.get(DID).then(() => order.push('cached'));
+    await slow;
+    expect(order).toEqual(['cached', 'uncached']);
+    expect(resolver.maxInFlight).toBe(2);
+    expect(saved.has('did:plc:e')).toBe(true);
+  });
+});
