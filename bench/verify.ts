@@ -1,0 +1,158 @@
+// Verification throughput on this machine: signature primitives per curve and implementation, then the whole
+// verification stage (structure, CAR + CID checks, commit decode, signature, MST inversion) per event.
+// Run: npm run bench verify
+import { cpus } from 'node:os';
+import { BytesWrapper } from '@atcute/cbor';
+import pino from 'pino';
+import { createFastVerifier, createNobleVerifier, createNodeCryptoVerifier } from '../src/protocol/signature.ts';
+import { unsignedCommitBytes, decodeCommit } from '../src/protocol/commit.ts';
+import { readCar } from '../src/protocol/car.ts';
+import type { PublicKey } from '../src/protocol/did-key.ts';
+import { parseMultikey } from '../src/protocol/did-key.ts';
+import { SyncVerifier } from '../src/verify/verifier.ts';
+import { IdentityCache } from '../src/identity/cache.ts';
+import type { AccountStates, AccountState } from '../src/verify/account-state.ts';
+import { createMetrics } from '../src/metrics.ts';
+import { Repo } from '../test/fixture/repo.ts';
+import { generateKeypair, multikey, type Curve } from '../test/fixture/keys.ts';
+import { TidClock } from '../src/protocol/tid.ts';
+import type { UpstreamEvent } from '../src/verify/types.ts';
+import { CidLinkWrapper } from '@atcute/cbor';
+
+export interface BenchLine {
+  name: string;
+  value: number;
+  unit: string;
+}
+
+function time(fn: () => void, minMs = 1500): { ops: number; usPerOp: number } {
+  // Warm up, then run in batches until minMs has passed.
+  for (let i = 0; i < 50; i++) fn();
+  let ops = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < minMs) {
+    for (let i = 0; i < 20; i++) fn();
+    ops += 20;
+  }
+  const ms = performance.now() - t0;
+  return { ops: (ops / ms) * 1000, usPerOp: (ms * 1000) / ops };
+}
+
+interface Prepared {
+  did: string;
+  key: PublicKey;
+  events: UpstreamEvent[];
+}
+
+/** Accounts each with a short history of realistic commits (1-3 ops, real MST proofs, real signatures). */
+function prepare(curve: Curve, accounts: number, commitsPer: number): Prepared[] {
+  const clock = new TidClock();
+  const out: Prepared[] = [];
+  for (let a = 0; a < accounts; a++) {
+    const kp = generateKeypair(curve);
+    const did = `did:plc:bench${curve}${String(a).padStart(14, '0')}`.slice(0, 32);
+    const repo = new Repo(did, kp);
+    repo.commit(clock.next(), []);
+    // Some existing records so the tree has depth.
+    for (let i = 0; i < 30; i++) repo.commit(clock.next(), [{ action: 'create', collection: 'app.bsky.feed.post', rkey: clock.next(), record: { text: `seed ${i}` } }]);
+    const events: UpstreamEvent[] = [];
+    for (let c = 0; c < commitsPer; c++) {
+      const n = 1 + (c % 3);
+      const ops = Array.from({ length: n }, () => ({ action: 'create' as const, collection: 'app.bsky.feed.like', rkey: clock.next(), record: { subject: 'x' } }));
+      const r = repo.commit(clock.next(), ops);
+      const body: Record<string, unknown> = {
+        seq: c + 1,
+        rebase: false,
+        tooBig: false,
+        repo: did,
+        commit: new CidLinkWrapper(r.commitCid),
+        rev: r.rev,
+        since: r.since,
+        blocks: new BytesWrapper(r.blocks),
+        ops: r.ops,
+        blobs: [],
+        prevData: new CidLinkWrapper(r.prevData!),
+        time: new Date().toISOString(),
+      };
+      events.push({ t: '#commit', seq: c + 1, did, body, frameBytes: r.blocks.length + 300 });
+    }
+    out.push({ did, key: parseMultikey(multikey(kp)), events });
+  }
+  return out;
+}
+
+export async function benchVerify(): Promise<BenchLine[]> {
+  const lines: BenchLine[] = [];
+  for (const curve of ['k256', 'p256'] as const) {
+    const sample = prepare(curve, 50, 4);
+    const sigs = sample.flatMap((p) =>
+      p.events.map((e) => {
+        const car = readCar((e.body.blocks as BytesWrapper).buf);
+        const commit = decodeCommit(car.blocks.get(car.roots[0]!)!);
+        return { key: p.key, msg: unsignedCommitBytes(commit), sig: commit.sig };
+      }),
+    );
+    for (const v of [createFastVerifier(), createNodeCryptoVerifier(), createNobleVerifier()]) {
+      let i = 0;
+      const r = time(() => {
+        const s = sigs[i++ % sigs.length]!;
+        if (!v.verify(s.key, s.msg, s.sig)) throw new Error('bench signature failed');
+      }, v.name === 'noble' ? 800 : 1500);
+      lines.push({ name: `signature verify ${curve} ${v.name}`, value: Math.round(r.ops), unit: 'verifications/s' });
+    }
+
+    // The whole verification stage, one core, identities cached and account state in memory.
+    const accounts = prepare(curve, 200, 5);
+    const docs = new Map(accounts.map((p) => [p.did, p]));
+    const identities = new IdentityCache({
+      resolver: {
+        async resolve(did) {
+          const p = docs.get(did)!;
+          return {
+            id: did,
+            verificationMethod: [{ id: '#atproto', type: 'Multikey', publicKeyMultibase: multikeyOf(p.key) }],
+            service: [{ id: '#atproto_pds', type: 'AtprotoPersonalDataServer', serviceEndpoint: 'https://pds.bench.example' }],
+          };
+        },
+      },
+    });
+    const state = new Map<string, AccountState>();
+    const memoryAccounts = {
+      async get(did: string) {
+        return state.get(did) ?? null;
+      },
+      update(did: string, change: Partial<AccountState>) {
+        state.set(did, { did, hostname: null, upstreamActive: true, upstreamStatus: null, localStatus: null, rev: null, head: null, data: null, ...state.get(did), ...change });
+      },
+      forget() {},
+    } as unknown as AccountStates;
+    const verifier = new SyncVerifier({
+      identities,
+      accounts: memoryAccounts,
+      signatures: createFastVerifier(),
+      metrics: createMetrics(),
+      log: pino({ level: 'silent' }),
+      lenient: false,
+    });
+    const host = { id: 1, hostname: 'pds.bench.example' };
+    // Warm the identity cache, then run every account's commits in order.
+    for (const p of accounts) await identities.get(p.did);
+    const all = accounts.flatMap((p) => p.events.map((e, i) => ({ e, i }))).sort((a, b) => a.i - b.i).map((x) => x.e);
+    const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    for (const e of all) {
+      const v = await verifier.verify(host, e);
+      if (!v.ok) throw new Error(`bench event rejected: ${v.reason} ${v.detail ?? ''}`);
+    }
+    const cpu = process.cpuUsage(cpu0);
+    const ms = performance.now() - t0;
+    lines.push({ name: `verification stage ${curve} (1 thread)`, value: Math.round((all.length / ms) * 1000), unit: 'commits/s' });
+    lines.push({ name: `verification stage ${curve} CPU per commit`, value: Math.round(((cpu.user + cpu.system) / all.length) * 10) / 10, unit: 'µs' });
+  }
+  lines.push({ name: 'cores on this machine', value: cpus().length, unit: 'cores' });
+  return lines;
+}
+
+function multikeyOf(key: PublicKey): string {
+  return multikey({ curve: key.curve, publicKey: key.compressed, privateKey: new Uint8Array() });
+}
