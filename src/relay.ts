@@ -34,7 +34,7 @@ export interface Relay {
   readonly ctx: RelayContext;
   /** Migrates, starts every stage and listens; resolves to the base URL. */
   start(): Promise<string>;
-  /** Stops ingest, commits what was accepted, closes consumers and the database. */
+  /** Stops ingest, commits what was accepted, closes consumers and the database. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -144,6 +144,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   firehose.attach(app.server);
 
   let started = false;
+  let stopping: Promise<void> | null = null;
   return {
     app,
     ctx,
@@ -156,16 +157,19 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       retention.start();
       return address;
     },
-    async stop() {
-      if (started) {
-        await crawlerInstance.stop();
-        await sequencer.stop();
-        await retention.stop();
-        firehose.close();
-        await app.close();
-        await hub.stop();
-      }
-      await database.close();
+    stop() {
+      stopping ??= (async () => {
+        if (started) {
+          await crawlerInstance.stop();
+          await sequencer.stop();
+          await retention.stop();
+          firehose.close();
+          await app.close();
+          await hub.stop();
+        }
+        await database.close();
+      })();
+      return stopping;
     },
   };
 }
