@@ -1,14 +1,13 @@
 // The MST against the official interop vectors: key heights, prefix lengths, and every commit-proof fixture
 // (build, apply, and invert with exactly the proof blocks the fixture lists).
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { interopJson, interopText } from '../../helpers/interop.ts';
 import { BlockMap } from '../../../src/protocol/car.ts';
 import { cidForBlock, cidFromString, cidToString } from '../../../src/protocol/cid.ts';
 import { commonPrefixLength, invertOps, keyFromString, keyHeight, MissingBlockError, Mst, MstError } from '../../../src/protocol/mst/index.ts';
 
-const interopText = (path: string) => readFileSync(new URL(`../../../../shared/interop/${path}`, import.meta.url), 'utf8');
-const interop = <T>(path: string) => JSON.parse(interopText(path)) as T;
+const interop = interopJson;
 
 /** A block source over a BlockMap that also records what was read. */
 function recording(blocks: BlockMap) {

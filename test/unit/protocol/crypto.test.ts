@@ -1,9 +1,9 @@
 // Signature and key encodings against the official interop vectors, for every verifier implementation.
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { p256 } from '@noble/curves/nist.js';
 import { base58btc } from 'multiformats/bases/base58';
+import { interopJson } from '../../helpers/interop.ts';
 import {
   formatDidKey,
   formatMultikey,
@@ -14,8 +14,7 @@ import {
 } from '../../../src/protocol/did-key.ts';
 import { createFastVerifier, createNobleVerifier, createNodeCryptoVerifier } from '../../../src/protocol/signature.ts';
 
-const interop = (path: string) =>
-  JSON.parse(readFileSync(new URL(`../../../../shared/interop/${path}`, import.meta.url), 'utf8')) as unknown;
+const interop = (path: string) => interopJson<unknown>(path);
 
 interface SigFixture {
   comment: string;

@@ -1,13 +1,10 @@
 // String formats against the interop syntax lists, and TID encoding.
-import { readFileSync } from 'node:fs';
+import { interopLines } from '../../helpers/interop.ts';
 import { describe, expect, it } from 'vitest';
 import { isDatetime, isDid, isHandle, isNsid, isRecordKey, isRepoPath } from '../../../src/protocol/syntax.ts';
 import { compareTids, isTid, TidClock, tidFromParts, tidTimestampMicros } from '../../../src/protocol/tid.ts';
 
-const lines = (name: string) =>
-  readFileSync(new URL(`../../../../shared/interop/syntax/${name}`, import.meta.url), 'utf8')
-    .split('\n')
-    .filter((l) => l !== '' && !l.startsWith('#'));
+const lines = (name: string) => interopLines(`syntax/${name}`);
 
 const checks: Array<[string, (s: string) => boolean]> = [
   ['did', isDid],
