@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as dagCbor from '@ipld/dag-cbor';
-import { encode } from '@atcute/cbor';
+import { decode, encode } from '@atcute/cbor';
+import { interopJson } from '../../helpers/interop.ts';
 import { BlockMap, CarError, readCar, writeCar } from '../../../src/protocol/car.ts';
 import { cidForBlock, cidToString } from '../../../src/protocol/cid.ts';
 import { CommitError, decodeCommit, encodeCommit } from '../../../src/protocol/commit.ts';
@@ -99,5 +100,18 @@ describe('commits', () => {
     const bad = (v: Record<string, unknown>) => () => decodeCommit(encode(v));
     expect(bad({ ...commit, version: 2, data: { $link: cidToString(commit.data) }, sig: { $bytes: 'AA' } })).toThrow(CommitError);
     expect(() => decodeCommit(new Uint8Array([1, 2, 3]))).toThrow(CommitError);
+  });
+});
+
+describe('data model fixtures', () => {
+  it('encodes every JSON fixture to the expected DRISL bytes and CID, and decodes them back', () => {
+    const fixtures = interopJson<Array<{ json: unknown; cbor_base64: string; cid: string }>>('data-model/data-model-fixtures.json');
+    expect(fixtures.length).toBeGreaterThan(0);
+    for (const f of fixtures) {
+      const bytes = encode(f.json);
+      expect(Buffer.from(bytes).toString('base64').replace(/=+$/, '')).toBe(f.cbor_base64.replace(/=+$/, ''));
+      expect(cidToString(cidForBlock(bytes))).toBe(f.cid);
+      expect(Buffer.from(encode(decode(bytes)))).toEqual(Buffer.from(bytes));
+    }
   });
 });
