@@ -60,7 +60,7 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'batchMaxDelayMs', env: 'RELAY_BATCH_MAX_DELAY_MS', kind: 'int', min: 0, max: 1000, doc: 'Longest wait before accepted events are written as one batch' },
   { key: 'batchMaxEvents', env: 'RELAY_BATCH_MAX_EVENTS', kind: 'int', min: 1, max: 10000, doc: 'Most events written in one transaction' },
   { key: 'hostMaxPending', env: 'RELAY_HOST_MAX_PENDING', kind: 'int', min: 1, doc: 'Events buffered per host before its socket is paused' },
-  { key: 'consumerMaxBufferBytes', env: 'RELAY_CONSUMER_MAX_BUFFER_BYTES', kind: 'int', min: 65536, doc: 'Bytes queued to one consumer before it gets ConsumerTooSlow' },
+  { key: 'consumerMaxBufferBytes', env: 'RELAY_CONSUMER_MAX_BUFFER_BYTES', kind: 'int', min: 1048576, doc: 'Bytes queued to one consumer before it gets ConsumerTooSlow' },
   { key: 'hostOfflineAfterFailures', env: 'RELAY_HOST_OFFLINE_AFTER_FAILURES', kind: 'int', min: 1, doc: 'Consecutive failed connections before a host is marked offline' },
   { key: 'reconnectMaxDelayMs', env: 'RELAY_RECONNECT_MAX_DELAY', fileKey: 'reconnectMaxDelay', kind: 'duration', doc: 'Cap on the reconnect backoff to a failing host' },
 ];

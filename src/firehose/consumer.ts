@@ -14,6 +14,7 @@ import type { FanoutHub, LiveSink } from './hub.ts';
 const REPLAY_PAGE = 500;
 /** Replay pauses when this much is queued on the socket, and resumes on drain. */
 const REPLAY_HIGH_WATER = 1 << 20;
+const CLOSE_GRACE_MS = 1000;
 
 export interface ConsumerOptions {
   ws: WebSocket;
@@ -72,6 +73,13 @@ export class Consumer implements LiveSink {
 
   deliver(batch: readonly CommittedEvent[]): void {
     if (this.mode !== 'live') return;
+    // Judge the backlog before adding to it: a reader that keeps up has drained the previous batch by now, however
+    // large one frame is.
+    if (this.opts.ws.bufferedAmount > this.opts.maxBufferBytes) {
+      this.opts.metrics.consumersDropped.inc({ reason: 'too_slow' });
+      this.fail('ConsumerTooSlow', 'Stream consumer too slow.');
+      return;
+    }
     this.socket.cork();
     for (const ev of batch) {
       if (ev.seq <= this.sentSeq) continue;
@@ -79,10 +87,6 @@ export class Consumer implements LiveSink {
       this.sentSeq = ev.seq;
     }
     this.socket.uncork();
-    if (this.opts.ws.bufferedAmount > this.opts.maxBufferBytes) {
-      this.opts.metrics.consumersDropped.inc({ reason: 'too_slow' });
-      this.fail('ConsumerTooSlow', 'Stream consumer too slow.');
-    }
   }
 
   close(code = 1000, reason = ''): void {
@@ -147,6 +151,8 @@ export class Consumer implements LiveSink {
     this.opts.log.info({ remote: this.opts.remoteAddress, error }, 'closing consumer with error frame');
     this.opts.ws.send(encodeErrorFrame(error, message), { binary: true });
     this.opts.ws.close(1008, error);
+    // A consumer that does not read never completes the close handshake: free its queue soon regardless.
+    setTimeout(() => this.opts.ws.terminate(), CLOSE_GRACE_MS).unref();
     this.closed();
   }
 
