@@ -76,6 +76,11 @@ export function createMetrics() {
       labelNames: ['status'] as const,
       registers: r,
     }),
+    hostsThrottled: new Counter({
+      name: 'relay_host_throttles_total',
+      help: 'Times a host went over its event quota and was disconnected until the window reset',
+      registers: r,
+    }),
     consumers: new Gauge({ name: 'relay_consumers', help: 'Connected firehose consumers', registers: r }),
     consumersDropped: new Counter({
       name: 'relay_consumers_dropped_total',

@@ -12,6 +12,7 @@ import { Sequencer } from './sequencer/sequencer.ts';
 import { Retention } from './sequencer/retention.ts';
 import { createMetrics } from './metrics.ts';
 import type { EventVerifier } from './verify/types.ts';
+import { createCounterStore } from './quota/counters.ts';
 import { SyncVerifier } from './verify/verifier.ts';
 import { AccountStates } from './verify/account-state.ts';
 import { IdentityCache } from './identity/cache.ts';
@@ -44,6 +45,8 @@ export interface RelayOverrides {
   /** Host scan period and reconnect base delay (tests shorten them). */
   scanIntervalMs?: number;
   reconnectBaseMs?: number;
+  /** Quota window lengths (tests shorten the hour and day). */
+  quotaWindows?: { hourMs: number; dayMs: number };
 }
 
 export async function createRelay(config: RelayConfig, overrides: RelayOverrides = {}): Promise<Relay> {
@@ -57,6 +60,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   const database: Database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const hub = new FanoutHub({ database, log: log.child({ stage: 'fanout' }), metrics });
   const rejections = new RejectionLog();
+  const counters = createCounterStore(config.redisUrl, config.redisPrefix);
   // The sequencer's commit callback resumes paused host sockets, so it needs the crawler created just below.
   let crawler: Crawler | undefined;
   const sequencer = new Sequencer({
@@ -99,6 +103,9 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     reconnectBaseMs: overrides.reconnectBaseMs ?? 1000,
     reconnectMaxMs: config.reconnectMaxDelayMs,
     scanIntervalMs: overrides.scanIntervalMs ?? 10_000,
+    counters,
+    defaultLimits: { perHour: config.hostEventsPerHour, perDay: config.hostEventsPerDay },
+    quotaWindows: overrides.quotaWindows,
   });
   crawler = crawlerInstance;
   const firehose = new FirehoseServer({
@@ -167,6 +174,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
           await app.close();
           await hub.stop();
         }
+        await counters.close();
         await database.close();
       })();
       return stopping;

@@ -1,7 +1,7 @@
 // Operator API under /admin: hosts and crawl requests. Every route requires the admin password.
 import type { FastifyInstance } from 'fastify';
 import { normalizeHostname } from '../ingest/hostname.ts';
-import { admitHost, listCrawlRequests, listHosts } from '../storage/hosts.ts';
+import { admitHost, listCrawlRequests, listHosts, setHostLimits } from '../storage/hosts.ts';
 import type { RelayContext } from '../context.ts';
 import { makeAdminGuard } from './admin-auth.ts';
 import { XrpcError } from './xrpc-error.ts';
@@ -24,6 +24,14 @@ export function registerAdmin(app: FastifyInstance, ctx: RelayContext): void {
           lastEventAt: h.lastEventAt?.toISOString() ?? null,
           lastConnectedAt: h.lastConnectedAt?.toISOString() ?? null,
           createdAt: h.createdAt.toISOString(),
+          limits: {
+            perHour: h.eventsPerHour ?? ctx.config.hostEventsPerHour,
+            perDay: h.eventsPerDay ?? ctx.config.hostEventsPerDay,
+            custom: h.eventsPerHour !== null || h.eventsPerDay !== null,
+          },
+          throttledUntil: h.throttledUntil?.toISOString() ?? null,
+          // Counter state as last seen by this process (null when another process crawls the host).
+          quota: ctx.crawler.quotaOf(h.id)?.lastWindows ?? null,
           recentRejections: ctx.rejections.recent(h.id).slice(0, 10),
         })),
       };
@@ -38,6 +46,30 @@ export function registerAdmin(app: FastifyInstance, ctx: RelayContext): void {
       ctx.crawler.kick();
       req.log.info({ hostname: host.hostname, status: host.status }, 'host admitted by operator');
       return { hostname: host.hostname, status: host.status };
+    });
+
+    /** Sets a host's event quota; null restores the configured default. Takes effect within one scan. */
+    admin.post('/admin/hosts/:hostname/limits', async (req) => {
+      const { hostname } = req.params as { hostname: string };
+      const body = (req.body ?? {}) as { perHour?: unknown; perDay?: unknown };
+      const limit = (v: unknown, name: string): number | null | undefined => {
+        if (v === undefined || v === null) return v;
+        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
+          throw new XrpcError(400, 'InvalidRequest', `${name} must be a positive integer or null`);
+        }
+        return v;
+      };
+      const perHour = limit(body.perHour, 'perHour');
+      const perDay = limit(body.perDay, 'perDay');
+      if (perHour === undefined && perDay === undefined) throw new XrpcError(400, 'InvalidRequest', 'give perHour and/or perDay');
+      const host = await setHostLimits(ctx.database.db, hostname.toLowerCase(), { perHour, perDay });
+      if (!host) throw new XrpcError(404, 'HostNotFound', `${hostname} is not known to this relay`);
+      ctx.crawler.kick();
+      req.log.info({ hostname, perHour: host.eventsPerHour, perDay: host.eventsPerDay }, 'host limits changed by operator');
+      return {
+        hostname: host.hostname,
+        limits: { perHour: host.eventsPerHour ?? ctx.config.hostEventsPerHour, perDay: host.eventsPerDay ?? ctx.config.hostEventsPerDay },
+      };
     });
 
     admin.get('/admin/crawl-requests', async () => {

@@ -16,6 +16,7 @@ Commands:
   hosts add <host>      crawl a host (from its live head)
   hosts approve <host>  approve a pending crawl request (same as add)
   hosts requests        list pending crawl requests
+  hosts limits <host>   set a host's event quota (--hour N, --day N; "default" restores it)
 
 Admin commands talk to a running relay: --url (default http://127.0.0.1:$RELAY_PORT) and
 RELAY_ADMIN_PASSWORD (or --password).
@@ -30,12 +31,13 @@ Applies pending migrations to DATABASE_URL (or the embedded store) and exits. \`
   config: `Usage: relay config
 
 Prints every setting with its environment variable, default and meaning.`,
-  hosts: `Usage: relay hosts <list|add|approve|requests> [hostname] [--url URL] [--password PW] [--json]
+  hosts: `Usage: relay hosts <list|add|approve|requests|limits> [hostname] [--url URL] [--password PW] [--json]
 
   list              hosts with status, cursor and last event time
   add <host>        admit a host; it is crawled from its live head
   approve <host>    approve a pending crawl request (same as add)
-  requests          pending crawl requests (allowlist policy)`,
+  requests          pending crawl requests (allowlist policy)
+  limits <host>     set the host's event quota: --hour N and/or --day N ("default" restores the configured value)`,
 };
 
 function fail(message: string): never {
@@ -86,7 +88,17 @@ function printTable(rows: Record<string, unknown>[], columns: string[]): void {
   for (const r of rows) process.stdout.write(`${line(columns.map((c) => String(r[c] ?? '-')))}\n`);
 }
 
-async function hosts(args: string[], flags: { url?: string; password?: string; json?: boolean }): Promise<void> {
+function parseLimit(v: string | undefined, name: string): number | null | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'default') return null;
+  if (!/^\d+$/.test(v) || Number(v) < 1) fail(`--${name} must be a positive integer or "default"`);
+  return Number(v);
+}
+
+async function hosts(
+  args: string[],
+  flags: { url?: string; password?: string; json?: boolean; hour?: string; day?: string },
+): Promise<void> {
   const config = loadConfig(process.env);
   const client = {
     url: flags.url ?? `http://127.0.0.1:${config.port}`,
@@ -110,6 +122,17 @@ async function hosts(args: string[], flags: { url?: string; password?: string; j
       const res = (await adminRequest(client, 'POST', '/admin/hosts', { hostname })) as { hostname: string; status: string };
       return out(res, () => process.stdout.write(`${res.hostname}: ${res.status}\n`));
     }
+    case 'limits': {
+      if (!hostname) fail('hosts limits needs a hostname');
+      const perHour = parseLimit(flags.hour, 'hour');
+      const perDay = parseLimit(flags.day, 'day');
+      if (perHour === undefined && perDay === undefined) fail('hosts limits needs --hour and/or --day');
+      const res = (await adminRequest(client, 'POST', `/admin/hosts/${encodeURIComponent(hostname)}/limits`, { perHour, perDay })) as {
+        hostname: string;
+        limits: { perHour: number; perDay: number };
+      };
+      return out(res, () => process.stdout.write(`${res.hostname}: ${res.limits.perHour}/hour, ${res.limits.perDay}/day\n`));
+    }
     case 'requests': {
       const res = (await adminRequest(client, 'GET', '/admin/crawl-requests')) as { requests: Record<string, unknown>[] };
       return out(res, () => printTable(res.requests, ['hostname', 'requestedAt', 'requestCount']));
@@ -128,6 +151,8 @@ async function main(argv: string[]): Promise<void> {
       url: { type: 'string' },
       password: { type: 'string' },
       json: { type: 'boolean' },
+      hour: { type: 'string' },
+      day: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;

@@ -13,6 +13,8 @@ export interface RelayConfig {
   dataDir: string;
   /** Redis URL; null selects in-process counters. */
   redisUrl: string | null;
+  /** Prefix of every Redis key, so several relays can share one Redis. */
+  redisPrefix: string;
   plcUrl: string;
   adminPassword: string | null;
   /** Allow ws:// and http:// upstreams and localhost:PORT hostnames (development and tests). */
@@ -28,6 +30,9 @@ export interface RelayConfig {
   hostMaxPending: number;
   consumerMaxBufferBytes: number;
   hostOfflineAfterFailures: number;
+  /** Default event quota per host (UTC calendar hour and day). */
+  hostEventsPerHour: number;
+  hostEventsPerDay: number;
   reconnectMaxDelayMs: number;
 }
 
@@ -50,6 +55,7 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'databaseUrl', env: 'DATABASE_URL', kind: 'nullableUrl', doc: 'PostgreSQL URL; unset = embedded store in RELAY_DATA_DIR' },
   { key: 'dataDir', env: 'RELAY_DATA_DIR', kind: 'string', doc: 'Directory of the embedded store' },
   { key: 'redisUrl', env: 'REDIS_URL', kind: 'nullableUrl', doc: 'Redis URL; unset = in-process counters' },
+  { key: 'redisPrefix', env: 'RELAY_REDIS_PREFIX', kind: 'string', doc: 'Prefix of every Redis key (to share one Redis between relays)' },
   { key: 'plcUrl', env: 'RELAY_PLC_URL', kind: 'url', doc: 'PLC directory used to resolve did:plc' },
   { key: 'adminPassword', env: 'RELAY_ADMIN_PASSWORD', kind: 'nullableString', doc: 'Password of the /admin API; unset = admin API disabled' },
   { key: 'allowInsecureHosts', env: 'RELAY_ALLOW_INSECURE_HOSTS', kind: 'bool', doc: 'Allow ws:// upstreams and localhost:PORT hosts (development only)' },
@@ -61,6 +67,8 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'batchMaxEvents', env: 'RELAY_BATCH_MAX_EVENTS', kind: 'int', min: 1, max: 10000, doc: 'Most events written in one transaction' },
   { key: 'hostMaxPending', env: 'RELAY_HOST_MAX_PENDING', kind: 'int', min: 1, doc: 'Events buffered per host before its socket is paused' },
   { key: 'consumerMaxBufferBytes', env: 'RELAY_CONSUMER_MAX_BUFFER_BYTES', kind: 'int', min: 1048576, doc: 'Bytes queued to one consumer before it gets ConsumerTooSlow' },
+  { key: 'hostEventsPerHour', env: 'RELAY_HOST_EVENTS_PER_HOUR', kind: 'int', min: 1, doc: 'Events a host may send per UTC hour before it is throttled until the hour ends' },
+  { key: 'hostEventsPerDay', env: 'RELAY_HOST_EVENTS_PER_DAY', kind: 'int', min: 1, doc: 'Events a host may send per UTC day before it is throttled until the day ends' },
   { key: 'hostOfflineAfterFailures', env: 'RELAY_HOST_OFFLINE_AFTER_FAILURES', kind: 'int', min: 1, doc: 'Consecutive failed connections before a host is marked offline' },
   { key: 'reconnectMaxDelayMs', env: 'RELAY_RECONNECT_MAX_DELAY', fileKey: 'reconnectMaxDelay', kind: 'duration', doc: 'Cap on the reconnect backoff to a failing host' },
 ];

@@ -3,13 +3,15 @@
 // picked up by the others on their next scan.
 import type { Logger } from 'pino';
 import type { Database } from '../storage/db.ts';
-import { getHostById, hostsToCrawl, setHostStatus, type HostRow } from '../storage/hosts.ts';
+import { CRAWLED_STATUSES, getHostById, hostsToCrawl, setHostStatus, type HostRow, type HostStatus } from '../storage/hosts.ts';
 import type { Sequencer } from '../sequencer/sequencer.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { EventVerifier } from '../verify/types.ts';
 import { HostSubscription, type HostStatusChange } from './host-subscription.ts';
 import { hostUrls } from './hostname.ts';
 import type { RejectionLog } from './rejections.ts';
+import type { CounterStore } from '../quota/counters.ts';
+import { HostQuota, type HostLimits } from '../quota/host-quota.ts';
 
 export interface CrawlerOptions {
   database: Database;
@@ -24,10 +26,16 @@ export interface CrawlerOptions {
   reconnectBaseMs: number;
   reconnectMaxMs: number;
   scanIntervalMs: number;
+  counters: CounterStore;
+  defaultLimits: HostLimits;
+  /** Quota window lengths (tests shorten them); default a UTC hour and day. */
+  quotaWindows?: { hourMs: number; dayMs: number };
 }
 
 export class Crawler {
   private readonly subs = new Map<number, HostSubscription>();
+  private readonly limits = new Map<number, HostLimits>();
+  private readonly quotas = new Map<number, HostQuota>();
   private timer: NodeJS.Timeout | null = null;
   private scanning: Promise<void> | null = null;
   private rescan = false;
@@ -97,6 +105,7 @@ export class Crawler {
     if (!sub) return;
     sub.stop();
     this.subs.delete(hostId);
+    this.quotas.delete(hostId);
     await this.opts.database.release(hostId).catch(() => {});
   }
 
@@ -107,11 +116,12 @@ export class Crawler {
     for (const id of [...this.subs.keys()]) if (!wantedIds.has(id)) await this.drop(id);
     for (const host of wanted) {
       if (this.stopped) return;
+      this.limits.set(host.id, this.limitsOf(host));
       if (this.subs.has(host.id)) continue;
       if (!(await database.tryClaim(host.id))) continue;
       // Re-read after claiming: another process may have advanced the cursor before releasing the host.
       const fresh = await getHostById(database.db, host.id);
-      if (!fresh || !['active', 'offline'].includes(fresh.status)) {
+      if (!fresh || !CRAWLED_STATUSES.includes(fresh.status as HostStatus)) {
         await database.release(host.id);
         continue;
       }
@@ -119,8 +129,29 @@ export class Crawler {
     }
   }
 
+  private limitsOf(host: HostRow): HostLimits {
+    return {
+      perHour: host.eventsPerHour ?? this.opts.defaultLimits.perHour,
+      perDay: host.eventsPerDay ?? this.opts.defaultLimits.perDay,
+    };
+  }
+
+  /** Current quota counters of a host crawled by this process (for operators and PDS admins). */
+  quotaOf(hostId: number): HostQuota | undefined {
+    return this.quotas.get(hostId);
+  }
+
   private subscribe(host: HostRow): void {
     const { log, allowInsecureHosts } = this.opts;
+    this.limits.set(host.id, this.limitsOf(host));
+    const quota = new HostQuota({
+      store: this.opts.counters,
+      hostId: host.id,
+      limits: () => this.limits.get(host.id) ?? this.opts.defaultLimits,
+      hourMs: this.opts.quotaWindows?.hourMs,
+      dayMs: this.opts.quotaWindows?.dayMs,
+    });
+    this.quotas.set(host.id, quota);
     const base = hostUrls(host.hostname, allowInsecureHosts).ws;
     let status = host.status;
     const sub = new HostSubscription({
@@ -138,6 +169,7 @@ export class Crawler {
       onStatus: (change) => {
         status = this.onStatus(host.id, status, change);
       },
+      quota,
     });
     this.subs.set(host.id, sub);
     sub.start();
@@ -146,21 +178,31 @@ export class Crawler {
   private onStatus(hostId: number, current: string, change: HostStatusChange): string {
     const { database, log, offlineAfterFailures } = this.opts;
     let next = current;
-    let failedAttempts: number | undefined;
-    if (change.kind === 'connected') {
-      next = 'active';
-      failedAttempts = 0;
-    } else if (change.kind === 'failed') {
-      failedAttempts = change.consecutiveFailures;
-      if (change.consecutiveFailures >= offlineAfterFailures) next = 'offline';
-    } else {
-      next = 'idle';
-      void this.drop(hostId);
+    const extra: { failedAttempts?: number; connected?: boolean; throttledUntil?: Date | null } = {};
+    switch (change.kind) {
+      case 'connected':
+        next = 'active';
+        extra.failedAttempts = 0;
+        extra.connected = true;
+        extra.throttledUntil = null;
+        break;
+      case 'failed':
+        extra.failedAttempts = change.consecutiveFailures;
+        if (change.consecutiveFailures >= offlineAfterFailures) next = 'offline';
+        break;
+      case 'throttled':
+        next = 'throttled';
+        extra.throttledUntil = new Date(change.until);
+        this.opts.metrics.hostsThrottled.inc();
+        break;
+      case 'future_cursor':
+        next = 'idle';
+        void this.drop(hostId);
+        break;
     }
-    setHostStatus(database.db, hostId, next as 'active', {
-      failedAttempts,
-      connected: change.kind === 'connected',
-    }).catch((err: unknown) => log.warn({ err, hostId }, 'could not record host status'));
+    setHostStatus(database.db, hostId, next as HostStatus, extra).catch((err: unknown) =>
+      log.warn({ err, hostId }, 'could not record host status'),
+    );
     return next;
   }
 }

@@ -10,9 +10,18 @@ import type { EventVerifier, HostContext, UpstreamEvent, Verdict } from '../veri
 import { OrderedPipeline } from './ordered-pipeline.ts';
 import { backoffDelay } from './backoff.ts';
 import type { RejectionLog } from './rejections.ts';
+import type { HostQuota, Refill } from '../quota/host-quota.ts';
+
+interface Incoming {
+  t: string;
+  body: Record<string, unknown>;
+  seq: number;
+  frameBytes: number;
+}
 
 export type HostStatusChange =
   | { kind: 'connected' }
+  | { kind: 'throttled'; until: number }
   | { kind: 'failed'; consecutiveFailures: number }
   | { kind: 'future_cursor' };
 
@@ -30,6 +39,8 @@ export interface HostSubscriptionOptions {
   reconnectBaseMs: number;
   reconnectMaxMs: number;
   onStatus: (change: HostStatusChange) => void;
+  /** The host's event quota; absent = unlimited. */
+  quota?: HostQuota;
 }
 
 const KNOWN_TYPES = new Set(['#commit', '#sync', '#identity', '#account']);
@@ -43,8 +54,17 @@ export class HostSubscription {
   private reconnectTimer: NodeJS.Timeout | null = null;
   /** Highest upstream seq handed to the pipeline: the resume point while this process lives. */
   private handedOn: number | null;
+  /**
+   * For a host first joined at its live head: just before the first seq seen, so a reconnect before anything was
+   * handed on still resumes there instead of at a later live head.
+   */
+  private firstSeen: number | null = null;
   private lastSeqOnConnection = 0;
   private paused = false;
+  /** Events waiting for quota, in arrival order. */
+  private held: Incoming[] = [];
+  /** Set while over quota: when the window resets. */
+  private throttledUntil = 0;
   private readonly pipeline: OrderedPipeline<SequencerItem>;
 
   constructor(private readonly opts: HostSubscriptionOptions) {
@@ -69,14 +89,12 @@ export class HostSubscription {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.ws?.terminate();
     this.ws = null;
+    void this.opts.quota?.release();
   }
 
   /** Called after sequencer commits: resumes a socket paused for backpressure. */
   maybeResume(): void {
-    if (this.paused && this.backlog() <= this.opts.maxPending / 2) {
-      this.paused = false;
-      this.ws?.resume();
-    }
+    if (this.paused && this.ws && this.backlog() <= this.opts.maxPending / 2) this.updateFlow(this.ws);
   }
 
   private backlog(): number {
@@ -86,7 +104,7 @@ export class HostSubscription {
   private connect(): void {
     if (this.stopped) return;
     const { log, metrics } = this.opts;
-    const url = this.opts.url(this.handedOn);
+    const url = this.opts.url(this.handedOn ?? this.firstSeen);
     const ws = new WebSocket(url, { maxPayload: MAX_FRAME_BYTES, handshakeTimeout: 10_000, perMessageDeflate: false });
     this.ws = ws;
     this.lastSeqOnConnection = 0;
@@ -110,6 +128,14 @@ export class HostSubscription {
       if (this.ws !== ws) return;
       this.ws = null;
       if (this.stopped) return;
+      this.held = [];
+      if (this.throttledUntil > 0) {
+        // Over quota is not a failure: come back when the window resets, a little spread out.
+        const delay = Math.max(0, this.throttledUntil - Date.now()) + Math.floor(Math.random() * 1000);
+        this.throttledUntil = 0;
+        this.reconnectTimer = setTimeout(() => this.connect(), delay);
+        return;
+      }
       const healthy = openedAt > 0 && Date.now() - openedAt >= HEALTHY_AFTER_MS;
       this.failures = healthy ? 1 : this.failures + 1;
       metrics.upstreamConnectFailures.inc();
@@ -169,6 +195,66 @@ export class HostSubscription {
     if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) {
       return this.dropConnection(ws, 'bad_seq', `seq ${String(seq)} is not a positive integer`);
     }
+    if (this.handedOn === null && this.firstSeen === null) this.firstSeen = seq - 1;
+    this.admit(ws, { t, body, seq, frameBytes: data.length });
+  }
+
+  /** Quota gate: events pass in arrival order while the host has quota; the rest wait for a refill or a reset. */
+  private admit(ws: WebSocket, msg: Incoming): void {
+    if (this.throttledUntil > 0) return; // the connection is closing; the cursor has not moved past these
+    const quota = this.opts.quota;
+    if (quota && (this.held.length > 0 || !quota.tryTake())) {
+      this.held.push(msg);
+      if (this.held.length === 1) {
+        this.updateFlow(ws);
+        void this.refillQuota(ws);
+      }
+      return;
+    }
+    this.handOn(ws, msg);
+    if (quota && quota.remaining < quota.chunk / 4) void quota.refill().catch(() => {});
+  }
+
+  private async refillQuota(ws: WebSocket): Promise<void> {
+    const quota = this.opts.quota!;
+    for (let attempt = 0; this.ws === ws && this.held.length > 0; ) {
+      let r: Refill;
+      try {
+        r = await quota.refill();
+        attempt = 0;
+      } catch (err) {
+        // Without the shared counters we cannot count: hold this host (nothing is lost; its cursor stays) and retry.
+        this.opts.log.warn({ err: (err as Error).message }, 'quota counters unavailable; holding host');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 200 * 2 ** attempt++)));
+        continue;
+      }
+      if (this.ws !== ws) return;
+      if (!r.ok) return this.throttle(ws, r.resetAt);
+      while (this.held.length > 0 && quota.tryTake()) this.handOn(ws, this.held.shift()!);
+    }
+    if (this.ws === ws) this.updateFlow(ws);
+  }
+
+  /** Over quota: stop reading from the host until the window resets, then resume from the cursor. */
+  private throttle(ws: WebSocket, resetAt: number): void {
+    this.throttledUntil = resetAt;
+    const discarded = this.held.length;
+    this.held = [];
+    this.opts.log.info({ resetAt: new Date(resetAt).toISOString(), discarded }, 'host over quota; disconnecting until reset');
+    this.opts.onStatus({ kind: 'throttled', until: resetAt });
+    ws.terminate();
+  }
+
+  private updateFlow(ws: WebSocket): void {
+    const shouldPause = this.held.length > 0 || this.backlog() > this.opts.maxPending;
+    if (shouldPause && !this.paused) ws.pause();
+    if (!shouldPause && this.paused) ws.resume();
+    this.paused = shouldPause;
+  }
+
+  private handOn(ws: WebSocket, msg: Incoming): void {
+    const { host } = this.opts;
+    const { t, body, seq } = msg;
     if (seq <= this.lastSeqOnConnection || (this.handedOn !== null && seq <= this.handedOn)) {
       // Replays and repeats on one connection are dropped; the cursor already covers them.
       this.reject('seq_not_increasing', '', `seq ${seq} after ${Math.max(this.lastSeqOnConnection, this.handedOn ?? 0)}`);
@@ -184,7 +270,7 @@ export class HostSubscription {
       this.pipeline.push(did, () => item, () => item);
       return;
     }
-    const evt: UpstreamEvent = { t, seq, did, body, frameBytes: data.length };
+    const evt: UpstreamEvent = { t, seq, did, body, frameBytes: msg.frameBytes };
     this.pipeline.push(
       did,
       async () => this.toItem(seq, did, await this.opts.verifier.verify(host, evt)),
@@ -193,10 +279,7 @@ export class HostSubscription {
         return this.toItem(seq, did, { ok: false, reason: 'internal_error', detail: String(err) });
       },
     );
-    if (!this.paused && this.backlog() > this.opts.maxPending) {
-      this.paused = true;
-      ws.pause();
-    }
+    if (!this.paused && this.backlog() > this.opts.maxPending) this.updateFlow(ws);
   }
 
   private toItem(seq: number, did: string, verdict: Verdict): SequencerItem {

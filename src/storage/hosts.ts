@@ -7,7 +7,7 @@ export type HostStatus = 'active' | 'idle' | 'offline' | 'throttled' | 'banned';
 export type HostRow = typeof hosts.$inferSelect;
 
 /** Statuses the crawler keeps a subscription open for (offline hosts are retried with a long backoff). */
-export const CRAWLED_STATUSES: HostStatus[] = ['active', 'offline'];
+export const CRAWLED_STATUSES: HostStatus[] = ['active', 'offline', 'throttled'];
 
 export async function listHosts(db: Db, opts: { afterId?: number; limit?: number } = {}): Promise<HostRow[]> {
   return db
@@ -59,12 +59,13 @@ export async function setHostStatus(
   db: Db,
   id: number,
   status: HostStatus,
-  extra: { failedAttempts?: number; connected?: boolean } = {},
+  extra: { failedAttempts?: number; connected?: boolean; throttledUntil?: Date | null } = {},
 ): Promise<void> {
   await db
     .update(hosts)
     .set({
       status,
+      ...(extra.throttledUntil !== undefined ? { throttledUntil: extra.throttledUntil } : {}),
       ...(extra.failedAttempts !== undefined ? { failedAttempts: extra.failedAttempts } : {}),
       ...(extra.connected ? { lastConnectedAt: sql`now()` } : {}),
       updatedAt: sql`now()`,
@@ -88,4 +89,17 @@ export async function recordCrawlRequest(db: Db, hostname: string, requesterIp: 
 
 export async function listCrawlRequests(db: Db): Promise<(typeof crawlRequests.$inferSelect)[]> {
   return db.select().from(crawlRequests).orderBy(asc(crawlRequests.requestedAt));
+}
+
+export async function setHostLimits(db: Db, hostname: string, limits: { perHour?: number | null; perDay?: number | null }): Promise<HostRow | null> {
+  const [row] = await db
+    .update(hosts)
+    .set({
+      ...(limits.perHour !== undefined ? { eventsPerHour: limits.perHour } : {}),
+      ...(limits.perDay !== undefined ? { eventsPerDay: limits.perDay } : {}),
+      updatedAt: sql`now()`,
+    })
+    .where(eq(hosts.hostname, hostname))
+    .returning();
+  return row ?? null;
 }

@@ -27,6 +27,11 @@ export const hosts = pgTable('hosts', {
   /** Last upstream seq whose effects are committed; null = never connected (start at the live head). */
   cursor: bigint('cursor', { mode: 'number' }),
   accountCount: integer('account_count').notNull().default(0),
+  /** Per-host event quota overrides; null = the configured default. */
+  eventsPerHour: integer('events_per_hour'),
+  eventsPerDay: integer('events_per_day'),
+  /** While throttled: when the quota window resets. */
+  throttledUntil: timestamp('throttled_until', { withTimezone: true, mode: 'date' }),
   failedAttempts: integer('failed_attempts').notNull().default(0),
   lastEventAt: timestamp('last_event_at', { withTimezone: true, mode: 'date' }),
   lastConnectedAt: timestamp('last_connected_at', { withTimezone: true, mode: 'date' }),

@@ -106,6 +106,21 @@ describe('admin API', () => {
     expect((await cli(['hosts', 'requests'])).output).not.toContain(pds.hostname);
   });
 
+  it('sets a host’s event quota from the CLI, and restores the default', async () => {
+    const set = await cli(['hosts', 'limits', pds.hostname, '--hour', '50', '--day', '400']);
+    expect(set.output).toContain(`${pds.hostname}: 50/hour, 400/day`);
+    const listed = JSON.parse((await cli(['hosts', 'list', '--json'])).output) as {
+      hosts: Array<{ hostname: string; limits: { perHour: number; perDay: number; custom: boolean } }>;
+    };
+    expect(listed.hosts.find((h) => h.hostname === pds.hostname)!.limits).toEqual({ perHour: 50, perDay: 400, custom: true });
+    const back = await cli(['hosts', 'limits', pds.hostname, '--hour', 'default', '--day', 'default']);
+    expect(back.output).toContain(`${pds.hostname}: ${relay.relay.ctx.config.hostEventsPerHour}/hour`);
+    const bad = await cli(['hosts', 'limits', pds.hostname, '--hour', '-3']);
+    expect(bad.code).toBe(1);
+    const unknown = await cli(['hosts', 'limits', 'nowhere.example.com', '--hour', '5']);
+    expect(unknown.output).toContain('HostNotFound');
+  });
+
   it('reports CLI errors clearly', async () => {
     const noPassword = await runRelayCli(['hosts', 'list'], { RELAY_PORT: String(relay.port) });
     expect(noPassword.code).toBe(1);

@@ -43,6 +43,9 @@ beforeAll(async () => {
     RELAY_CRAWL_POLICY: 'open',
     RELAY_LOG_LEVEL: 'warn',
     RELAY_ADMIN_PASSWORD: 'crash-test',
+    RELAY_HOST_EVENTS_PER_HOUR: '1000000',
+    RELAY_HOST_EVENTS_PER_DAY: '10000000',
+    ...(process.env.TEST_REDIS_URL ? { REDIS_URL: process.env.TEST_REDIS_URL, RELAY_REDIS_PREFIX: `crash-${process.pid}:` } : {}),
   };
   await startRelay();
 });

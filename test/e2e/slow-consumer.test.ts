@@ -12,7 +12,7 @@ import { TestConsumer, eventually } from '../helpers/consumer.ts';
 let plc: FakePlc;
 let pds: FakePds;
 let relay: TestRelay;
-const CAP = 2 * 1024 * 1024;
+const CAP = 8 * 1024 * 1024;
 
 /** Opens a firehose WebSocket by hand and then never reads from it. */
 function stalledConsumer(port: number): Promise<Socket> {
@@ -59,7 +59,7 @@ describe('slow consumers', () => {
     const account = await pds.createAccount();
     // ~500 KB records: a few dozen fill the loopback socket buffers and then the relay's cap.
     const text = 'x'.repeat(500_000);
-    const N = 60;
+    const N = 80;
     for (let i = 0; i < N; i++) await pds.createRecord(account, `${i} ${text}`);
     await eventually(async () => (await dropped()) === 1, 30_000, 'the stalled consumer to be dropped');
     for (const c of others) await c.waitFor((x) => x.events.filter((e) => e.t === '#commit').length === N, 30_000, 'all commits');

@@ -1,4 +1,5 @@
 // Starts a relay in-process on a random loopback port against a given database.
+import { randomBytes } from 'node:crypto';
 import { loadConfig, type RelayConfig } from '../../src/config/config.ts';
 import { createRelay, type Relay, type RelayOverrides } from '../../src/relay.ts';
 
@@ -26,6 +27,12 @@ export async function startTestRelay(
       logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
       adminPassword: TEST_ADMIN_PASSWORD,
       batchMaxDelayMs: 2,
+      // The suite's Redis is shared by every test file: each relay gets its own key space.
+      redisUrl: process.env.TEST_REDIS_URL ?? null,
+      redisPrefix: `test-${randomBytes(4).toString('hex')}:`,
+      // Quotas are tested on their own; elsewhere they must not interfere.
+      hostEventsPerHour: 1_000_000,
+      hostEventsPerDay: 10_000_000,
       ...config,
     },
   );

@@ -1,0 +1,125 @@
+// Quota counters shared by every relay process: fixed windows aligned to the epoch (so "hour" and "day" are UTC
+// calendar hours and days), taken atomically so concurrent processes can never admit more than a limit allows.
+// Redis when REDIS_URL is set; otherwise an in-process store with the same semantics.
+import { Redis } from 'ioredis';
+
+export interface WindowLimit {
+  name: string;
+  /** Window length; windows start at multiples of it since the epoch. */
+  ms: number;
+  limit: number;
+}
+
+export interface WindowState {
+  name: string;
+  count: number;
+  limit: number;
+  /** When this window ends and its count starts again from zero (epoch ms). */
+  resetAt: number;
+}
+
+export interface Grant {
+  /** Units taken (0 when any window is full). */
+  granted: number;
+  windows: WindowState[];
+}
+
+export interface CounterStore {
+  readonly kind: 'redis' | 'memory';
+  /** Takes up to `want` units from every window of `scope` at once, without passing any window's limit. */
+  take(scope: string, want: number, windows: WindowLimit[], now: number): Promise<Grant>;
+  /** Returns units taken but not used (e.g. a reservation left over when a host disconnects). */
+  give(scope: string, amount: number, windows: WindowLimit[], now: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+const windowStart = (w: WindowLimit, now: number) => Math.floor(now / w.ms) * w.ms;
+const key = (prefix: string, scope: string, w: WindowLimit, now: number) => `${prefix}quota:${scope}:${w.name}:${windowStart(w, now)}`;
+
+// KEYS: one per window. ARGV: want, then limit and time-to-live (ms) per window. Returns granted, then counts.
+// A relative TTL keeps the relay's clock, not Redis's, in charge of when windows end.
+const TAKE_SCRIPT = `
+local grant = tonumber(ARGV[1])
+local counts = {}
+for i, k in ipairs(KEYS) do
+  local c = tonumber(redis.call('GET', k) or '0')
+  counts[i] = c
+  local room = tonumber(ARGV[2 * i]) - c
+  if room < grant then grant = room end
+end
+if grant < 0 then grant = 0 end
+if grant > 0 then
+  for i, k in ipairs(KEYS) do
+    counts[i] = redis.call('INCRBY', k, grant)
+    redis.call('PEXPIRE', k, ARGV[2 * i + 1])
+  end
+end
+table.insert(counts, 1, grant)
+return counts
+`;
+
+function states(windows: WindowLimit[], counts: number[], now: number): WindowState[] {
+  return windows.map((w, i) => ({ name: w.name, count: counts[i] ?? 0, limit: w.limit, resetAt: windowStart(w, now) + w.ms }));
+}
+
+export function createRedisCounterStore(url: string, prefix = 'relay:'): CounterStore {
+  const redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
+  redis.on('error', () => {}); // reconnects by itself; callers see failed commands
+  return {
+    kind: 'redis',
+    async take(scope, want, windows, now) {
+      const keys = windows.map((w) => key(prefix, scope, w, now));
+      // Keys outlive their window by a minute so a late reader still sees the final count.
+      const args = windows.flatMap((w) => [w.limit, windowStart(w, now) + w.ms - now + 60_000]);
+      const res = (await redis.eval(TAKE_SCRIPT, keys.length, ...keys, want, ...args)) as number[];
+      return { granted: Number(res[0]), windows: states(windows, res.slice(1).map(Number), now) };
+    },
+    async give(scope, amount, windows, now) {
+      if (amount <= 0) return;
+      const pipeline = redis.pipeline();
+      for (const w of windows) pipeline.decrby(key(prefix, scope, w, now), amount);
+      await pipeline.exec();
+    },
+    async close() {
+      redis.disconnect();
+    },
+  };
+}
+
+export function createMemoryCounterStore(prefix = 'relay:'): CounterStore {
+  const counts = new Map<string, { n: number; expires: number }>();
+  const get = (k: string, now: number) => {
+    const e = counts.get(k);
+    return e && e.expires > now ? e.n : 0;
+  };
+  return {
+    kind: 'memory',
+    async take(scope, want, windows, now) {
+      const keys = windows.map((w) => key(prefix, scope, w, now));
+      let grant = want;
+      const current = keys.map((k) => get(k, now));
+      windows.forEach((w, i) => (grant = Math.min(grant, w.limit - current[i]!)));
+      grant = Math.max(0, grant);
+      if (grant > 0) {
+        windows.forEach((w, i) => {
+          current[i]! += grant;
+          counts.set(keys[i]!, { n: current[i]!, expires: windowStart(w, now) + w.ms + 60_000 });
+        });
+      }
+      if (counts.size > 100_000) for (const [k, e] of counts) if (e.expires <= now) counts.delete(k);
+      return { granted: grant, windows: states(windows, current, now) };
+    },
+    async give(scope, amount, windows, now) {
+      for (const w of windows) {
+        const k = key(prefix, scope, w, now);
+        const e = counts.get(k);
+        if (e) e.n = Math.max(0, e.n - amount);
+      }
+    },
+    async close() {},
+  };
+}
+
+export function createCounterStore(redisUrl: string | null, prefix: string): CounterStore {
+  return redisUrl ? createRedisCounterStore(redisUrl, prefix) : createMemoryCounterStore(prefix);
+}

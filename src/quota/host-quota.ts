@@ -1,0 +1,97 @@
+// A host's event quota as one subscription sees it: units are reserved from the shared counters in chunks, so the
+// per-event check is a local decrement and Redis is asked once per chunk, not once per event. A reservation is only
+// valid inside the window it was taken in.
+import type { CounterStore, WindowLimit, WindowState } from './counters.ts';
+
+export interface HostLimits {
+  perHour: number;
+  perDay: number;
+}
+
+export type Refill = { ok: true } | { ok: false; resetAt: number; windows: WindowState[] };
+
+export class HostQuota {
+  private allowance = 0;
+  private allowanceWindow = -1;
+  private refilling: Promise<Refill> | null = null;
+  /** Last known counter state, for operators. */
+  lastWindows: WindowState[] = [];
+
+  constructor(
+    private readonly o: {
+      store: CounterStore;
+      hostId: number;
+      limits: () => HostLimits;
+      now?: () => number;
+      /** Window lengths (tests shorten them). */
+      hourMs?: number;
+      dayMs?: number;
+    },
+  ) {}
+
+  private now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+
+  windows(): WindowLimit[] {
+    const l = this.o.limits();
+    return [
+      { name: 'hour', ms: this.o.hourMs ?? 3_600_000, limit: l.perHour },
+      { name: 'day', ms: this.o.dayMs ?? 86_400_000, limit: l.perDay },
+    ];
+  }
+
+  private currentWindow(): number {
+    const shortest = Math.min(...this.windows().map((w) => w.ms));
+    return Math.floor(this.now() / shortest);
+  }
+
+  /** Units left in the local reservation. */
+  get remaining(): number {
+    return this.allowanceWindow === this.currentWindow() ? this.allowance : 0;
+  }
+
+  /** Units reserved per refill. */
+  get chunk(): number {
+    return Math.max(1, Math.min(1000, Math.floor(this.o.limits().perHour / 20)));
+  }
+
+  /** Takes one unit from the local reservation; false when it is empty (call refill()). */
+  tryTake(): boolean {
+    if (this.allowanceWindow !== this.currentWindow()) this.allowance = 0;
+    if (this.allowance <= 0) return false;
+    this.allowance--;
+    return true;
+  }
+
+  /** Reserves the next chunk; resolves with the reset time when a window is full. One refill at a time. */
+  refill(): Promise<Refill> {
+    this.refilling ??= this.doRefill().finally(() => {
+      this.refilling = null;
+    });
+    return this.refilling;
+  }
+
+  private async doRefill(): Promise<Refill> {
+    const windows = this.windows();
+    const now = this.now();
+    const grant = await this.o.store.take(`host:${this.o.hostId}`, this.chunk, windows, now);
+    this.lastWindows = grant.windows;
+    if (grant.granted > 0) {
+      const window = this.currentWindow();
+      if (this.allowanceWindow !== window) this.allowance = 0;
+      this.allowanceWindow = window;
+      this.allowance += grant.granted;
+      return { ok: true };
+    }
+    const full = grant.windows.filter((w) => w.count >= w.limit);
+    return { ok: false, resetAt: Math.max(...full.map((w) => w.resetAt)), windows: grant.windows };
+  }
+
+  /** Gives an unused reservation back (the host disconnects). */
+  async release(): Promise<void> {
+    const left = this.allowanceWindow === this.currentWindow() ? this.allowance : 0;
+    this.allowance = 0;
+    if (left > 0) await this.o.store.give(`host:${this.o.hostId}`, left, this.windows(), this.now()).catch(() => {});
+  }
+}

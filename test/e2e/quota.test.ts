@@ -1,0 +1,56 @@
+// A host over its event quota is disconnected, shown as throttled, and resumed from its cursor when the window
+// resets: nothing it published is lost, and nothing past the limit is relayed early.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakePlc } from '../fixture/fake-plc.ts';
+import { FakePds } from '../fixture/fake-pds.ts';
+import { createTestDatabase } from '../helpers/db.ts';
+import { startTestRelay, requestCrawl, type TestRelay } from '../helpers/relay.ts';
+import { TestConsumer, eventually } from '../helpers/consumer.ts';
+import { perDid } from '../helpers/compare.ts';
+
+let plc: FakePlc;
+let pds: FakePds;
+let relay: TestRelay;
+const WINDOW_MS = 4000;
+const LIMIT = 20;
+
+async function hostStatus(): Promise<{ status: string }> {
+  return (await (await fetch(`${relay.url}/xrpc/com.atproto.sync.getHostStatus?hostname=${pds.hostname}`)).json()) as { status: string };
+}
+
+beforeAll(async () => {
+  plc = await FakePlc.start();
+  pds = await FakePds.start({ plc });
+  relay = await startTestRelay(
+    { databaseUrl: await createTestDatabase(), plcUrl: plc.url, hostEventsPerHour: LIMIT, hostEventsPerDay: 1000 },
+    { quotaWindows: { hourMs: WINDOW_MS, dayMs: 3_600_000 } },
+  );
+  expect((await requestCrawl(relay.url, pds.hostname)).status).toBe(200);
+  await eventually(() => relay.relay.ctx.crawler.hostIds.some((id) => relay.relay.ctx.crawler.isConnected(id)), 20_000, 'connected');
+});
+
+afterAll(async () => {
+  await relay?.stop();
+  await pds?.close();
+  await plc?.close();
+});
+
+describe('host event quota', () => {
+  it('throttles at the limit and resumes from the cursor when the window resets', async () => {
+    // Start right after a window boundary so the burst lands in one window.
+    await new Promise((r) => setTimeout(r, WINDOW_MS - (Date.now() % WINDOW_MS) + 50));
+    const consumer = await TestConsumer.connect(relay.wsUrl);
+    const account = await pds.createAccount(); // 3 events
+    for (let i = 0; i < 37; i++) await pds.createRecord(account, `post ${i}`); // 37 more: 40 in all
+    await eventually(async () => (await hostStatus()).status === 'throttled', 10_000, 'throttled status');
+    // Within the first window, exactly the limit got through.
+    expect(consumer.events.length).toBe(LIMIT);
+    const metrics = await (await fetch(`${relay.url}/metrics`)).text();
+    expect(metrics).toMatch(/relay_host_throttles_total [1-9]/);
+    // After the reset the rest arrives (two more windows), in order, with nothing lost or repeated.
+    await consumer.waitFor((c) => c.events.length === 40, 4 * WINDOW_MS, 'the rest after the reset');
+    expect(perDid(consumer.events)).toEqual(perDid(pds.events));
+    await eventually(async () => (await hostStatus()).status === 'active', 10_000, 'active again');
+    consumer.close();
+  });
+});
