@@ -159,7 +159,7 @@ export class HostSubscription {
   }
 
   private onFrame(ws: WebSocket, data: Buffer, isBinary: boolean): void {
-    const { metrics, host } = this.opts;
+    const { metrics } = this.opts;
     if (!isBinary) return this.dropConnection(ws, 'text_frame', 'upstream sent a text frame');
     let frame;
     try {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakePlc } from '../fixture/fake-plc.ts';
 import { FakePds } from '../fixture/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
-import { startTestRelay, requestCrawl, type TestRelay, TEST_ADMIN_PASSWORD } from '../helpers/relay.ts';
+import { startTestRelay, crawlAndConnect, metricValue, type TestRelay, TEST_ADMIN_PASSWORD } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 
 let plc: FakePlc;
@@ -22,16 +22,9 @@ async function host(hostname: string): Promise<HostView | undefined> {
   return ((await res.json()) as { hosts: HostView[] }).hosts.find((h) => h.hostname === hostname);
 }
 
-async function rejected(reason: string): Promise<number> {
-  const text = await (await fetch(`${relay.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`relay_events_rejected_total{reason="${reason}"}`));
-  return line ? Number(line.split(' ')[1]) : 0;
-}
+const rejected = (reason: string) => metricValue(relay.url, `relay_events_rejected_total{reason="${reason}"}`);
 
-async function crawled(pds: FakePds): Promise<void> {
-  expect((await requestCrawl(relay.url, pds.hostname)).status).toBe(200);
-  await eventually(async () => (await host(pds.hostname))?.connected === true, 20_000, `${pds.hostname} connected`);
-}
+const crawled = (pds: FakePds) => crawlAndConnect(relay, pds.hostname);
 
 beforeAll(async () => {
   plc = await FakePlc.start();

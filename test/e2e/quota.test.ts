@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakePlc } from '../fixture/fake-plc.ts';
 import { FakePds } from '../fixture/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
-import { startTestRelay, requestCrawl, type TestRelay } from '../helpers/relay.ts';
+import { startTestRelay, crawlAndConnect, type TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 import { perDid } from '../helpers/compare.ts';
 
@@ -25,8 +25,7 @@ beforeAll(async () => {
     { databaseUrl: await createTestDatabase(), plcUrl: plc.url, hostEventsPerHour: LIMIT, hostEventsPerDay: 1000 },
     { quotaWindows: { hourMs: WINDOW_MS, dayMs: 3_600_000 } },
   );
-  expect((await requestCrawl(relay.url, pds.hostname)).status).toBe(200);
-  await eventually(() => relay.relay.ctx.crawler.hostIds.some((id) => relay.relay.ctx.crawler.isConnected(id)), 20_000, 'connected');
+  await crawlAndConnect(relay, pds.hostname);
 });
 
 afterAll(async () => {

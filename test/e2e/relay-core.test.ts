@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakePlc } from '../fixture/fake-plc.ts';
 import { FakePds, type FakeAccount } from '../fixture/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
-import { startTestRelay, requestCrawl, type TestRelay, TEST_ADMIN_PASSWORD } from '../helpers/relay.ts';
+import { startTestRelay, crawlAndConnect, type TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 import { expectStrictlyIncreasing, perDid } from '../helpers/compare.ts';
 
@@ -12,12 +12,6 @@ let plc: FakePlc;
 let pdsA: FakePds;
 let pdsB: FakePds;
 let relay: TestRelay;
-
-async function hostConnected(hostname: string): Promise<boolean> {
-  const res = await fetch(`${relay.url}/admin/hosts`, { headers: { authorization: `Bearer ${TEST_ADMIN_PASSWORD}` } });
-  const { hosts } = (await res.json()) as { hosts: Array<{ hostname: string; connected: boolean }> };
-  return hosts.some((h) => h.hostname === hostname && h.connected);
-}
 
 /** Upstream events of both hosts since `fromSeq` per host. */
 function upstream(from: Map<FakePds, number> = new Map()) {
@@ -36,8 +30,7 @@ beforeAll(async () => {
   pdsA = await FakePds.start({ plc });
   pdsB = await FakePds.start({ plc });
   relay = await startTestRelay({ databaseUrl: await createTestDatabase(), plcUrl: plc.url });
-  for (const pds of [pdsA, pdsB]) expect((await requestCrawl(relay.url, pds.hostname)).status).toBe(200);
-  await eventually(async () => (await hostConnected(pdsA.hostname)) && (await hostConnected(pdsB.hostname)), 20_000, 'relay to connect to both hosts');
+  for (const pds of [pdsA, pdsB]) await crawlAndConnect(relay, pds.hostname);
 });
 
 afterAll(async () => {

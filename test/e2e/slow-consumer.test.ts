@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakePlc } from '../fixture/fake-plc.ts';
 import { FakePds } from '../fixture/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
-import { startTestRelay, requestCrawl, type TestRelay } from '../helpers/relay.ts';
+import { startTestRelay, crawlAndConnect, metricValue, type TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 
 let plc: FakePlc;
@@ -36,8 +36,7 @@ beforeAll(async () => {
   plc = await FakePlc.start();
   pds = await FakePds.start({ plc });
   relay = await startTestRelay({ databaseUrl: await createTestDatabase(), plcUrl: plc.url, consumerMaxBufferBytes: CAP });
-  expect((await requestCrawl(relay.url, pds.hostname)).status).toBe(200);
-  await eventually(() => relay.relay.ctx.crawler.hostIds.some((id) => relay.relay.ctx.crawler.isConnected(id)), 20_000, 'connected');
+  await crawlAndConnect(relay, pds.hostname);
 });
 
 afterAll(async () => {
@@ -46,11 +45,7 @@ afterAll(async () => {
   await plc?.close();
 });
 
-async function dropped(): Promise<number> {
-  const text = await (await fetch(`${relay.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('relay_consumers_dropped_total{reason="too_slow"}'));
-  return line ? Number(line.split(' ')[1]) : 0;
-}
+const dropped = () => metricValue(relay.url, 'relay_consumers_dropped_total{reason="too_slow"}');
 
 describe('slow consumers', () => {
   it('cuts off a consumer that stops reading while ten others keep up', async () => {

@@ -4,8 +4,8 @@ import { FakePlc } from '../fixture/fake-plc.ts';
 import { FakePds, type FakeAccount } from '../fixture/fake-pds.ts';
 import { cidToString } from '../../src/protocol/cid.ts';
 import { createTestDatabase } from '../helpers/db.ts';
-import { startTestRelay, requestCrawl, type TestRelay } from '../helpers/relay.ts';
-import { TestConsumer, eventually } from '../helpers/consumer.ts';
+import { startTestRelay, crawlAndConnect, type TestRelay } from '../helpers/relay.ts';
+import { TestConsumer } from '../helpers/consumer.ts';
 
 let plc: FakePlc;
 let pds: FakePds;
@@ -23,8 +23,7 @@ beforeAll(async () => {
   plc = await FakePlc.start();
   pds = await FakePds.start({ plc });
   relay = await startTestRelay({ databaseUrl: await createTestDatabase(), plcUrl: plc.url });
-  expect((await requestCrawl(relay.url, pds.hostname)).status).toBe(200);
-  await eventually(async () => relay.relay.ctx.crawler.isConnected(relay.relay.ctx.crawler.hostIds[0] ?? -1), 20_000, 'connected');
+  await crawlAndConnect(relay, pds.hostname);
   const consumer = await TestConsumer.connect(relay.wsUrl);
   alice = await pds.createAccount();
   bob = await pds.createAccount({ curve: 'p256' });

@@ -8,7 +8,7 @@ import { FakePlc } from '../fixture/fake-plc.ts';
 import { FakePds, type FakeAccount } from '../fixture/fake-pds.ts';
 import { generateKeypair } from '../fixture/keys.ts';
 import { createTestDatabase } from '../helpers/db.ts';
-import { startTestRelay, requestCrawl, type TestRelay, TEST_ADMIN_PASSWORD } from '../helpers/relay.ts';
+import { startTestRelay, crawlAndConnect, metricValue, type TestRelay, TEST_ADMIN_PASSWORD } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 
 let plc: FakePlc;
@@ -26,11 +26,7 @@ async function hostView(hostname: string) {
   return hosts.find((h) => h.hostname === hostname);
 }
 
-async function rejected(reason: string): Promise<number> {
-  const text = await (await fetch(`${relay.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`relay_events_rejected_total{reason="${reason}"}`));
-  return line ? Number(line.split(' ')[1]) : 0;
-}
+const rejected = (reason: string) => metricValue(relay.url, `relay_events_rejected_total{reason="${reason}"}`);
 
 const commitsOf = (did: string) => consumer.events.filter((e) => e.t === '#commit' && e.body.repo === did);
 
@@ -59,10 +55,7 @@ beforeAll(async () => {
   pdsA = await FakePds.start({ plc });
   pdsB = await FakePds.start({ plc });
   relay = await startTestRelay({ databaseUrl: await createTestDatabase(), plcUrl: plc.url });
-  for (const pds of [pdsA, pdsB]) {
-    expect((await requestCrawl(relay.url, pds.hostname)).status).toBe(200);
-    await eventually(async () => (await hostView(pds.hostname))?.connected === true, 20_000, 'connected');
-  }
+  for (const pds of [pdsA, pdsB]) await crawlAndConnect(relay, pds.hostname);
   consumer = await TestConsumer.connect(relay.wsUrl);
   alice = await pdsA.createAccount();
   await pdsA.createRecord(alice, 'first');

@@ -63,3 +63,26 @@ export async function requestCrawl(relayUrl: string, hostname: string): Promise<
     body: JSON.stringify({ hostname }),
   });
 }
+
+/** Asks the relay to crawl a fake PDS and waits until it is subscribed (new hosts start at the live head). */
+export async function crawlAndConnect(relay: TestRelay, hostname: string): Promise<void> {
+  const res = await requestCrawl(relay.url, hostname);
+  if (res.status !== 200) throw new Error(`requestCrawl ${hostname}: ${res.status} ${await res.text()}`);
+  const { crawler } = relay.relay.ctx;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const hosts = await fetch(`${relay.url}/admin/hosts`, { headers: { authorization: `Bearer ${TEST_ADMIN_PASSWORD}` } });
+    const { hosts: list } = (await hosts.json()) as { hosts: Array<{ id: number; hostname: string }> };
+    const id = list.find((h) => h.hostname === hostname)?.id;
+    if (id !== undefined && crawler.isConnected(id)) return;
+    if (Date.now() > deadline) throw new Error(`relay did not connect to ${hostname}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A counter's value from /metrics (0 when the series does not exist yet). */
+export async function metricValue(relayUrl: string, series: string): Promise<number> {
+  const text = await (await fetch(`${relayUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}

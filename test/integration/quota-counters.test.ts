@@ -65,32 +65,22 @@ describe('shared counters', () => {
   it('HostQuota reserves in chunks and reports the reset when a window is full', async () => {
     let now = Date.UTC(2030, 0, 1, 10, 0);
     const quota = new HostQuota({ store: redis(`t-${randomBytes(4).toString('hex')}:`), hostId: 1, limits: () => ({ perHour: 100, perDay: 150 }), now: () => now });
-    let passed = 0;
-    for (;;) {
-      if (quota.tryTake()) {
-        passed++;
-        continue;
+    /** Takes events until the quota says stop; returns how many passed and when it resets. */
+    const drain = async () => {
+      let passed = 0;
+      for (;;) {
+        if (quota.tryTake()) {
+          passed++;
+          continue;
+        }
+        const r = await quota.refill();
+        if (!r.ok) return { passed, resetAt: r.resetAt };
       }
-      const r = await quota.refill();
-      if (!r.ok) {
-        expect(r.resetAt).toBe(Date.UTC(2030, 0, 1, 11, 0));
-        break;
-      }
-    }
-    expect(passed).toBe(100);
+    };
+    expect(await drain()).toEqual({ passed: 100, resetAt: Date.UTC(2030, 0, 1, 11, 0) });
     now += 3_600_000;
-    passed = 0;
-    for (;;) {
-      if (quota.tryTake()) {
-        passed++;
-        continue;
-      }
-      const r = await quota.refill();
-      if (!r.ok) {
-        expect(r.resetAt).toBe(Date.UTC(2030, 0, 2));
-        break;
-      }
-    }
+    const { passed, resetAt } = await drain();
+    expect(resetAt).toBe(Date.UTC(2030, 0, 2));
     expect(passed).toBe(50);
   });
 });
