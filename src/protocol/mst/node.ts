@@ -45,9 +45,27 @@ export function keyFromString(s: string): MstKey {
   return Buffer.from(s, 'utf8').toString('latin1');
 }
 
+/**
+ * Key layers seen recently. Verifying a commit re-reads the nodes near the root of the same repo again and again, and
+ * each layer costs a sha256; the cache is cleared when it grows past its bound.
+ */
+const heightCache = new Map<MstKey, number>();
+const HEIGHT_CACHE_MAX = 200_000;
+
 /** Layer of a key: leading zero bits of sha256(key), halved (about 4 children per node). */
 export function keyHeight(key: MstKey | Uint8Array): number {
-  const digest = sha256(typeof key === 'string' ? keyToBytes(key) : key);
+  if (typeof key !== 'string') return computeHeight(key);
+  let h = heightCache.get(key);
+  if (h === undefined) {
+    h = computeHeight(keyToBytes(key));
+    if (heightCache.size >= HEIGHT_CACHE_MAX) heightCache.clear();
+    heightCache.set(key, h);
+  }
+  return h;
+}
+
+function computeHeight(bytes: Uint8Array): number {
+  const digest = sha256(bytes);
   let zeros = 0;
   for (const byte of digest) {
     if (byte === 0) {
