@@ -1,7 +1,18 @@
 // Operator API under /admin: hosts and crawl requests. Every route requires the admin password.
 import type { FastifyInstance } from 'fastify';
 import { normalizeHostname } from '../ingest/hostname.ts';
-import { admitHost, listCrawlRequests, listHosts, setHostLimits } from '../storage/hosts.ts';
+import {
+  admitHost,
+  banDomain,
+  banHost,
+  bannedDomainFor,
+  listCrawlRequests,
+  listDomainBans,
+  listHosts,
+  setHostLimits,
+  unbanDomain,
+  unbanHost,
+} from '../storage/hosts.ts';
 import type { RelayContext } from '../context.ts';
 import { makeAdminGuard } from './admin-auth.ts';
 import { XrpcError } from './xrpc-error.ts';
@@ -42,6 +53,8 @@ export function registerAdmin(app: FastifyInstance, ctx: RelayContext): void {
       const body = (req.body ?? {}) as { hostname?: unknown };
       const parsed = normalizeHostname(body.hostname, { allowInsecure: ctx.config.allowInsecureHosts });
       if (!parsed.ok) throw new XrpcError(400, 'InvalidRequest', parsed.message);
+      const domain = await bannedDomainFor(ctx.database.db, parsed.hostname);
+      if (domain) throw new XrpcError(400, 'HostBanned', `${parsed.hostname} is under the banned domain ${domain}`);
       const host = await admitHost(ctx.database.db, parsed.hostname);
       ctx.crawler.kick();
       req.log.info({ hostname: host.hostname, status: host.status }, 'host admitted by operator');
@@ -70,6 +83,47 @@ export function registerAdmin(app: FastifyInstance, ctx: RelayContext): void {
         hostname: host.hostname,
         limits: { perHour: host.eventsPerHour ?? ctx.config.hostEventsPerHour, perDay: host.eventsPerDay ?? ctx.config.hostEventsPerDay },
       };
+    });
+
+    const hostnameParam = (raw: string): string => {
+      const parsed = normalizeHostname(raw, { allowInsecure: true });
+      if (!parsed.ok) throw new XrpcError(400, 'InvalidRequest', parsed.message);
+      return parsed.hostname;
+    };
+
+    /** Bans a host: its connection closes at once and its crawl requests are refused. */
+    admin.post('/admin/hosts/:hostname/ban', async (req) => {
+      const hostname = hostnameParam((req.params as { hostname: string }).hostname);
+      await banHost(ctx.database.db, hostname);
+      ctx.crawler.kick();
+      req.log.info({ hostname }, 'host banned by operator');
+      return { hostname, status: 'banned' };
+    });
+
+    admin.post('/admin/hosts/:hostname/unban', async (req) => {
+      const hostname = hostnameParam((req.params as { hostname: string }).hostname);
+      if (!(await unbanHost(ctx.database.db, hostname))) throw new XrpcError(404, 'HostNotFound', `${hostname} is not banned`);
+      ctx.crawler.kick();
+      req.log.info({ hostname }, 'host unbanned by operator');
+      return { hostname, status: 'active' };
+    });
+
+    admin.get('/admin/domain-bans', async () => ({ domains: await listDomainBans(ctx.database.db) }));
+
+    /** Bans a domain and all its subdomains, including hosts already being crawled. */
+    admin.post('/admin/domain-bans', async (req) => {
+      const domain = hostnameParam(String((req.body as { domain?: unknown } | null)?.domain ?? ''));
+      const banned = await banDomain(ctx.database.db, domain);
+      ctx.crawler.kick();
+      req.log.info({ domain, banned }, 'domain banned by operator');
+      return { domain, bannedHosts: banned };
+    });
+
+    admin.delete('/admin/domain-bans/:domain', async (req) => {
+      const domain = hostnameParam((req.params as { domain: string }).domain);
+      if (!(await unbanDomain(ctx.database.db, domain))) throw new XrpcError(404, 'NotFound', `${domain} is not banned`);
+      req.log.info({ domain }, 'domain unbanned by operator');
+      return { domain };
     });
 
     admin.get('/admin/crawl-requests', async () => {

@@ -2,7 +2,7 @@
 // Policy `open` admits a host that answers describeServer; policy `allowlist` queues the request for an operator.
 import type { FastifyInstance } from 'fastify';
 import { normalizeHostname, hostUrls } from '../ingest/hostname.ts';
-import { admitHost, getHost, recordCrawlRequest } from '../storage/hosts.ts';
+import { admitHost, bannedDomainFor, getHost, recordCrawlRequest } from '../storage/hosts.ts';
 import type { RelayContext } from '../context.ts';
 import { XrpcError } from './xrpc-error.ts';
 
@@ -29,6 +29,8 @@ export function registerRequestCrawl(app: FastifyInstance, ctx: RelayContext): v
     const hostname = parsed.hostname;
     const existing = await getHost(ctx.database.db, hostname);
     if (existing?.status === 'banned') throw new XrpcError(400, 'HostBanned', `${hostname} is banned from this relay`);
+    const domain = await bannedDomainFor(ctx.database.db, hostname);
+    if (domain) throw new XrpcError(400, 'HostBanned', `${hostname} is under the banned domain ${domain}`);
     if (existing || ctx.config.crawlPolicy === 'open') {
       if (!existing) await probeHost(hostname, ctx.config.allowInsecureHosts);
       if (!existing || existing.status === 'idle' || existing.status === 'offline') {

@@ -7,7 +7,7 @@ export interface AdminClientOptions {
 
 export async function adminRequest(
   opts: AdminClientOptions,
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'DELETE',
   path: string,
   body?: unknown,
 ): Promise<unknown> {

@@ -17,6 +17,8 @@ Commands:
   hosts approve <host>  approve a pending crawl request (same as add)
   hosts requests        list pending crawl requests
   hosts limits <host>   set a host's event quota (--hour N, --day N; "default" restores it)
+  hosts ban|unban <host>  stop crawling a host and refuse its crawl requests (or lift that)
+  domains list|ban|unban [domain]  domain bans (a domain covers all its subdomains)
 
 Admin commands talk to a running relay: --url (default http://127.0.0.1:$RELAY_PORT) and
 RELAY_ADMIN_PASSWORD (or --password).
@@ -37,7 +39,14 @@ Prints every setting with its environment variable, default and meaning.`,
   add <host>        admit a host; it is crawled from its live head
   approve <host>    approve a pending crawl request (same as add)
   requests          pending crawl requests (allowlist policy)
-  limits <host>     set the host's event quota: --hour N and/or --day N ("default" restores the configured value)`,
+  limits <host>     set the host's event quota: --hour N and/or --day N ("default" restores the configured value)
+  ban <host>        stop crawling the host now and refuse its crawl requests
+  unban <host>      lift a host ban; crawling resumes from its saved cursor`,
+  domains: `Usage: relay domains <list|ban|unban> [domain] [--url URL] [--password PW] [--json]
+
+  list              banned domains
+  ban <domain>      ban a domain and every subdomain (hosts already crawled under it are banned too)
+  unban <domain>    lift a domain ban`,
 };
 
 function fail(message: string): never {
@@ -133,12 +142,48 @@ async function hosts(
       };
       return out(res, () => process.stdout.write(`${res.hostname}: ${res.limits.perHour}/hour, ${res.limits.perDay}/day\n`));
     }
+    case 'ban':
+    case 'unban': {
+      if (!hostname) fail(`hosts ${sub} needs a hostname`);
+      const res = (await adminRequest(client, 'POST', `/admin/hosts/${encodeURIComponent(hostname)}/${sub}`)) as {
+        hostname: string;
+        status: string;
+      };
+      return out(res, () => process.stdout.write(`${res.hostname}: ${res.status}\n`));
+    }
     case 'requests': {
       const res = (await adminRequest(client, 'GET', '/admin/crawl-requests')) as { requests: Record<string, unknown>[] };
       return out(res, () => printTable(res.requests, ['hostname', 'requestedAt', 'requestCount']));
     }
     default:
       fail(`unknown hosts command ${sub ?? '(none)'}\n\n${HELP.hosts}`);
+  }
+}
+
+async function domains(args: string[], flags: { url?: string; password?: string; json?: boolean }): Promise<void> {
+  const config = loadConfig(process.env);
+  const client = { url: flags.url ?? `http://127.0.0.1:${config.port}`, password: flags.password ?? config.adminPassword };
+  const [sub, domain] = args;
+  const print = (value: unknown, text: string): void => {
+    process.stdout.write(flags.json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
+  };
+  switch (sub) {
+    case 'list': {
+      const res = (await adminRequest(client, 'GET', '/admin/domain-bans')) as { domains: string[] };
+      return print(res, res.domains.join('\n') || '(no banned domains)');
+    }
+    case 'ban': {
+      if (!domain) fail('domains ban needs a domain');
+      const res = (await adminRequest(client, 'POST', '/admin/domain-bans', { domain })) as { domain: string; bannedHosts: string[] };
+      return print(res, `${res.domain}: banned${res.bannedHosts.length ? ` (hosts: ${res.bannedHosts.join(', ')})` : ''}`);
+    }
+    case 'unban': {
+      if (!domain) fail('domains unban needs a domain');
+      const res = (await adminRequest(client, 'DELETE', `/admin/domain-bans/${encodeURIComponent(domain)}`)) as { domain: string };
+      return print(res, `${res.domain}: unbanned`);
+    }
+    default:
+      fail(`unknown domains command ${sub ?? '(none)'}\n\n${HELP.domains}`);
   }
 }
 
@@ -177,6 +222,8 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'hosts':
       return hosts(rest, values);
+    case 'domains':
+      return domains(rest, values);
     default:
       fail(`unknown command ${command}\n\n${HELP.main}`);
   }

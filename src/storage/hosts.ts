@@ -1,7 +1,7 @@
 // Host rows: admission, status transitions and the crawl-request queue.
 import { asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from './db.ts';
-import { crawlRequests, hosts } from './schema.ts';
+import { crawlRequests, domainBans, hosts } from './schema.ts';
 
 export type HostStatus = 'active' | 'idle' | 'offline' | 'throttled' | 'banned';
 export type HostRow = typeof hosts.$inferSelect;
@@ -102,4 +102,54 @@ export async function setHostLimits(db: Db, hostname: string, limits: { perHour?
     .where(eq(hosts.hostname, hostname))
     .returning();
   return row ?? null;
+}
+
+/** The banned domain that covers `hostname` (itself or a parent domain), if any. */
+export async function bannedDomainFor(db: Db, hostname: string): Promise<string | null> {
+  const name = hostname.split(':')[0]!;
+  const labels = name.split('.');
+  const candidates = labels.map((_, i) => labels.slice(i).join('.'));
+  const rows = await db.select({ domain: domainBans.domain }).from(domainBans).where(inArray(domainBans.domain, candidates));
+  return rows[0]?.domain ?? null;
+}
+
+export async function listDomainBans(db: Db): Promise<string[]> {
+  const rows = await db.select({ domain: domainBans.domain }).from(domainBans).orderBy(asc(domainBans.domain));
+  return rows.map((r) => r.domain);
+}
+
+/** Bans a domain and every known host under it. Returns the hosts that were banned by it. */
+export async function banDomain(db: Db, domain: string): Promise<string[]> {
+  return db.transaction(async (tx) => {
+    await tx.insert(domainBans).values({ domain }).onConflictDoNothing();
+    const banned = await tx
+      .update(hosts)
+      .set({ status: 'banned', updatedAt: sql`now()` })
+      .where(sql`split_part(${hosts.hostname}, ':', 1) = ${domain} OR split_part(${hosts.hostname}, ':', 1) LIKE ${`%.${domain}`}`)
+      .returning({ hostname: hosts.hostname });
+    return banned.map((h) => h.hostname);
+  });
+}
+
+export async function unbanDomain(db: Db, domain: string): Promise<boolean> {
+  const rows = await db.delete(domainBans).where(eq(domainBans.domain, domain)).returning();
+  return rows.length > 0;
+}
+
+/** Bans one host (creating its row if the relay never saw it) so it is never crawled. */
+export async function banHost(db: Db, hostname: string): Promise<void> {
+  await db
+    .insert(hosts)
+    .values({ hostname, status: 'banned' })
+    .onConflictDoUpdate({ target: hosts.hostname, set: { status: 'banned', updatedAt: sql`now()` } });
+}
+
+/** Lifts a host ban; the host is crawled again from its saved cursor. Returns false if it was not banned. */
+export async function unbanHost(db: Db, hostname: string): Promise<boolean> {
+  const rows = await db
+    .update(hosts)
+    .set({ status: 'active', failedAttempts: 0, updatedAt: sql`now()` })
+    .where(sql`${hosts.hostname} = ${hostname} AND ${hosts.status} = 'banned'`)
+    .returning();
+  return rows.length > 0;
 }

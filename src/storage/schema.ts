@@ -39,6 +39,12 @@ export const hosts = pgTable('hosts', {
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 });
 
+/** Banned domains: the domain itself and every subdomain. */
+export const domainBans = pgTable('domain_bans', {
+  domain: text('domain').primaryKey(),
+  createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+});
+
 /** Crawl requests waiting for an operator under the allowlist policy. */
 export const crawlRequests = pgTable('crawl_requests', {
   hostname: text('hostname').primaryKey(),

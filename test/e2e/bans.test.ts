@@ -1,0 +1,80 @@
+// Host and domain bans: a banned host's connection closes at once, its crawl requests are refused, and lifting
+// the ban resumes crawling from the saved cursor.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakePlc } from '../fixture/fake-plc.ts';
+import { FakePds } from '../fixture/fake-pds.ts';
+import { createTestDatabase } from '../helpers/db.ts';
+import { crawlAndConnect, requestCrawl, startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
+import { TestConsumer, eventually } from '../helpers/consumer.ts';
+import { runRelayCli } from '../helpers/process.ts';
+import { perDid } from '../helpers/compare.ts';
+
+let plc: FakePlc;
+let pds: FakePds;
+let relay: TestRelay;
+
+const cli = (args: string[]) => runRelayCli(args, { RELAY_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD, RELAY_PORT: String(relay.port) });
+const hostId = async (hostname: string) => {
+  const res = await fetch(`${relay.url}/admin/hosts`, { headers: { authorization: `Bearer ${TEST_ADMIN_PASSWORD}` } });
+  return ((await res.json()) as { hosts: Array<{ id: number; hostname: string; status: string }> }).hosts.find((h) => h.hostname === hostname);
+};
+
+beforeAll(async () => {
+  plc = await FakePlc.start();
+  pds = await FakePds.start({ plc });
+  relay = await startTestRelay({ databaseUrl: await createTestDatabase(), plcUrl: plc.url });
+});
+
+afterAll(async () => {
+  await relay?.stop();
+  await pds?.close();
+  await plc?.close();
+});
+
+describe('bans', () => {
+  it('bans a host (closing its connection, refusing its crawl requests) and resumes it from its cursor when lifted', async () => {
+    await crawlAndConnect(relay, pds.hostname);
+    const consumer = await TestConsumer.connect(relay.wsUrl);
+    const account = await pds.createAccount();
+    await pds.createRecord(account, 'before the ban');
+    await consumer.waitFor((c) => c.events.length === 4, 10_000, 'events before the ban');
+
+    const banned = await cli(['hosts', 'ban', pds.hostname]);
+    expect(banned.output).toContain(`${pds.hostname}: banned`);
+    const id = (await hostId(pds.hostname))!.id;
+    await eventually(() => !relay.relay.ctx.crawler.isConnected(id), 10_000, 'connection closed');
+    const refused = await requestCrawl(relay.url, pds.hostname);
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: 'HostBanned' });
+    for (let i = 0; i < 3; i++) await pds.createRecord(account, `while banned ${i}`);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(consumer.events).toHaveLength(4);
+
+    expect((await cli(['hosts', 'unban', pds.hostname])).output).toContain(`${pds.hostname}: active`);
+    await consumer.waitFor((c) => c.events.length === 7, 10_000, 'events published during the ban');
+    expect(perDid(consumer.events)).toEqual(perDid(pds.events));
+    consumer.close();
+  });
+
+  it('bans a domain and its subdomains', async () => {
+    expect((await cli(['domains', 'ban', 'Bad.Example.com'])).output).toContain('bad.example.com: banned');
+    for (const h of ['bad.example.com', 'pds.bad.example.com']) {
+      const res = await requestCrawl(relay.url, h);
+      expect(res.status, h).toBe(400);
+      expect(await res.json()).toMatchObject({ error: 'HostBanned' });
+    }
+    expect((await cli(['domains', 'list'])).output).toContain('bad.example.com');
+    expect((await cli(['domains', 'unban', 'bad.example.com'])).output).toContain('unbanned');
+    expect((await cli(['domains', 'list'])).output).toContain('(no banned domains)');
+  });
+
+  it('bans hosts already crawled under a newly banned domain', async () => {
+    const res = await fetch(`${relay.url}/admin/domain-bans`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_ADMIN_PASSWORD}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ domain: 'localhost' }),
+    });
+    expect(await res.json()).toEqual({ domain: 'localhost', bannedHosts: [pds.hostname] });
+    expect((await hostId(pds.hostname))!.status).toBe('banned');
+  });
+});
