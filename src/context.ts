@@ -6,6 +6,7 @@ import type { Crawler } from './ingest/crawler.ts';
 import type { RejectionLog } from './ingest/rejections.ts';
 import type { Sequencer } from './sequencer/sequencer.ts';
 import type { RelayMetrics } from './metrics.ts';
+import type { AccountStates } from './verify/account-state.ts';
 
 /** The relay's parts, handed explicitly to the API handlers. */
 export interface RelayContext {
@@ -18,4 +19,6 @@ export interface RelayContext {
   crawler: Crawler;
   rejections: RejectionLog;
   metrics: RelayMetrics;
+  /** The verifier's view of accounts; operators' changes must reach it. */
+  accountStates: AccountStates;
 }

@@ -13,6 +13,7 @@ import { Retention } from './sequencer/retention.ts';
 import { createMetrics } from './metrics.ts';
 import type { EventVerifier } from './verify/types.ts';
 import { createCounterStore } from './quota/counters.ts';
+import { ACCOUNTS_CHANNEL } from './storage/accounts.ts';
 import { SyncVerifier } from './verify/verifier.ts';
 import { AccountStates } from './verify/account-state.ts';
 import { IdentityCache } from './identity/cache.ts';
@@ -20,6 +21,7 @@ import { createDidResolver } from './identity/resolver.ts';
 import { createIdentityStore } from './storage/identities.ts';
 import { createFastVerifier } from './protocol/signature.ts';
 import { registerAdmin } from './api/admin.ts';
+import { registerAccountAdmin } from './api/admin-accounts.ts';
 import { registerHealth } from './api/health.ts';
 import { registerRequestCrawl } from './api/com.atproto.sync.requestCrawl.ts';
 import { registerHostEndpoints } from './api/com.atproto.sync.hosts.ts';
@@ -80,11 +82,12 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     store: createIdentityStore(database.db),
     onError: (did, err) => log.warn({ did, err }, 'could not persist identity'),
   });
+  const accountStates = new AccountStates(database.db);
   const verifier: EventVerifier =
     overrides.verifier ??
     new SyncVerifier({
       identities,
-      accounts: new AccountStates(database.db),
+      accounts: accountStates,
       signatures: createFastVerifier(),
       metrics,
       log: log.child({ stage: 'verify' }),
@@ -126,6 +129,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     crawler: crawlerInstance,
     rejections,
     metrics,
+    accountStates,
   };
 
   app.setErrorHandler((err, req, reply) => {
@@ -148,6 +152,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   registerHostEndpoints(app, ctx);
   registerRepoEndpoints(app, ctx);
   registerAdmin(app, ctx);
+  registerAccountAdmin(app, ctx);
   firehose.attach(app.server);
 
   let started = false;
@@ -158,6 +163,8 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     async start() {
       await database.migrate();
       await hub.start();
+      // Operator changes to an account made through any relay process.
+      await database.listen(ACCOUNTS_CHANNEL, (did) => accountStates.forget(did));
       const address = await app.listen({ port: config.port, host: config.bindHost });
       started = true;
       crawlerInstance.start();

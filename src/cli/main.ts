@@ -19,6 +19,7 @@ Commands:
   hosts limits <host>   set a host's event quota (--hour N, --day N; "default" restores it)
   hosts ban|unban <host>  stop crawling a host and refuse its crawl requests (or lift that)
   domains list|ban|unban [domain]  domain bans (a domain covers all its subdomains)
+  accounts takedown|restore <did>  withhold an account's repo events (announced with #account), or lift that
 
 Admin commands talk to a running relay: --url (default http://127.0.0.1:$RELAY_PORT) and
 RELAY_ADMIN_PASSWORD (or --password).
@@ -42,6 +43,10 @@ Prints every setting with its environment variable, default and meaning.`,
   limits <host>     set the host's event quota: --hour N and/or --day N ("default" restores the configured value)
   ban <host>        stop crawling the host now and refuse its crawl requests
   unban <host>      lift a host ban; crawling resumes from its saved cursor`,
+  accounts: `Usage: relay accounts <takedown|restore> <did> [--url URL] [--password PW] [--json]
+
+  takedown <did>    stop relaying the account's commits (live and on replay) and announce it inactive
+  restore <did>     lift the takedown; its repo events are served again`,
   domains: `Usage: relay domains <list|ban|unban> [domain] [--url URL] [--password PW] [--json]
 
   list              banned domains
@@ -187,6 +192,19 @@ async function domains(args: string[], flags: { url?: string; password?: string;
   }
 }
 
+async function accounts(args: string[], flags: { url?: string; password?: string; json?: boolean }): Promise<void> {
+  const config = loadConfig(process.env);
+  const client = { url: flags.url ?? `http://127.0.0.1:${config.port}`, password: flags.password ?? config.adminPassword };
+  const [sub, did] = args;
+  if ((sub !== 'takedown' && sub !== 'restore') || !did) fail(`usage: relay accounts takedown|restore <did>\n\n${HELP.accounts}`);
+  const res = (await adminRequest(client, 'POST', `/admin/accounts/${encodeURIComponent(did)}/${sub}`)) as {
+    did: string;
+    active: boolean;
+    status?: string;
+  };
+  process.stdout.write(flags.json ? `${JSON.stringify(res, null, 2)}\n` : `${res.did}: ${res.active ? 'active' : `inactive (${res.status})`}\n`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -224,6 +242,8 @@ async function main(argv: string[]): Promise<void> {
       return hosts(rest, values);
     case 'domains':
       return domains(rest, values);
+    case 'accounts':
+      return accounts(rest, values);
     default:
       fail(`unknown command ${command}\n\n${HELP.main}`);
   }

@@ -138,6 +138,7 @@ export class Sequencer {
   private async writeCursors(tx: Db, batch: SequencerItem[]): Promise<void> {
     const cursors = new Map<number, { cursor: number; accepted: boolean }>();
     for (const item of batch) {
+      if (item.upstreamSeq === null) continue;
       const prev = cursors.get(item.hostId);
       cursors.set(item.hostId, {
         cursor: Math.max(prev?.cursor ?? 0, item.upstreamSeq),

@@ -28,7 +28,8 @@ export interface AcceptedEvent {
  */
 export interface SequencerItem {
   hostId: number;
-  upstreamSeq: number;
+  /** null for an event the relay itself emits: it moves no cursor. */
+  upstreamSeq: number | null;
   event: AcceptedEvent | null;
 }
 

@@ -42,3 +42,23 @@ export async function accountCounts(db: Db, hostIds: number[]): Promise<Map<numb
     .groupBy(accounts.hostId);
   return new Map(rows.map((r) => [r.hostId, Number(r.n)]));
 }
+
+export const ACCOUNTS_CHANNEL = 'relay_accounts';
+
+/**
+ * Sets or clears the operator status of an account (e.g. 'takendown'), telling every relay process to drop its
+ * cached view. Returns the updated account, or null if the relay does not know it.
+ */
+export async function setLocalStatus(db: Db, did: string, status: string | null): Promise<AccountRow | null> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(accounts)
+      .set({ localStatus: status, updatedAt: sql`now()` })
+      .where(eq(accounts.did, did))
+      .returning();
+    if (!row) return null;
+    await tx.execute(sql`SELECT pg_notify(${ACCOUNTS_CHANNEL}, ${did})`);
+    const [host] = await tx.select({ hostname: hosts.hostname }).from(hosts).where(eq(hosts.id, row.hostId));
+    return { ...row, hostname: host?.hostname ?? '' };
+  });
+}

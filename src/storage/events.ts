@@ -1,14 +1,22 @@
 // Reads of the event log (the sequencer is its only writer).
 import { and, asc, gt, lte, sql } from 'drizzle-orm';
 import type { Db } from './db.ts';
-import { events, relaySeq } from './schema.ts';
+import { accounts, events, relaySeq } from './schema.ts';
 import type { CommittedEvent, EventKind } from '../sequencer/types.ts';
 
 export async function readEvents(db: Db, afterSeq: number, upToSeq: number, limit: number): Promise<CommittedEvent[]> {
   const rows = await db
     .select({ seq: events.seq, did: events.did, kind: events.kind, frame: events.frame })
     .from(events)
-    .where(and(gt(events.seq, afterSeq), lte(events.seq, upToSeq)))
+    .where(
+      and(
+        gt(events.seq, afterSeq),
+        lte(events.seq, upToSeq),
+        // An account an operator took down has its repo events withheld; its #identity and #account still flow.
+        sql`NOT (${events.kind} IN ('commit', 'sync') AND EXISTS (
+          SELECT 1 FROM ${accounts} WHERE ${accounts.did} = ${events.did} AND ${accounts.localStatus} IS NOT NULL))`,
+      ),
+    )
     .orderBy(asc(events.seq))
     .limit(limit);
   return rows.map((r) => ({ seq: r.seq, did: r.did, kind: r.kind as EventKind, frame: r.frame }));

@@ -90,7 +90,8 @@ export const events = pgTable(
     /** The complete frame (header + body with the relay seq) exactly as sent to consumers. */
     frame: bytea('frame').notNull(),
     hostId: integer('host_id').notNull(),
-    upstreamSeq: bigint('upstream_seq', { mode: 'number' }).notNull(),
+    /** Upstream seq of the event; null for events the relay itself emits (e.g. a takedown's #account). */
+    upstreamSeq: bigint('upstream_seq', { mode: 'number' }),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
   (t) => [index('events_created_at_idx').on(t.createdAt), index('events_did_idx').on(t.did)],

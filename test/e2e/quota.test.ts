@@ -11,7 +11,7 @@ import { perDid } from '../helpers/compare.ts';
 let plc: FakePlc;
 let pds: FakePds;
 let relay: TestRelay;
-const WINDOW_MS = 4000;
+const WINDOW_MS = 6000;
 const LIMIT = 20;
 
 async function hostStatus(): Promise<{ status: string }> {
@@ -41,6 +41,7 @@ describe('host event quota', () => {
     const consumer = await TestConsumer.connect(relay.wsUrl);
     const account = await pds.createAccount(); // 3 events
     for (let i = 0; i < 37; i++) await pds.createRecord(account, `post ${i}`); // 37 more: 40 in all
+    await consumer.waitFor((c) => c.events.length >= LIMIT, 10_000, 'the first window’s events');
     await eventually(async () => (await hostStatus()).status === 'throttled', 10_000, 'throttled status');
     // Within the first window, exactly the limit got through.
     expect(consumer.events.length).toBe(LIMIT);

@@ -1,0 +1,1 @@
+ALTER TABLE "events" ALTER COLUMN "upstream_seq" DROP NOT NULL;
