@@ -27,6 +27,7 @@ import { registerRequestCrawl } from './api/com.atproto.sync.requestCrawl.ts';
 import { registerHostEndpoints } from './api/com.atproto.sync.hosts.ts';
 import { registerRepoEndpoints } from './api/com.atproto.sync.repos.ts';
 import { XrpcError, sendXrpcError } from './api/xrpc-error.ts';
+import { registerRateLimits } from './api/rate-limit.ts';
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -55,7 +56,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   const app = Fastify({
     logger: { level: config.logLevel, redact: ['req.headers.authorization'] },
     bodyLimit: 64 * 1024,
-    trustProxy: true,
+    trustProxy: config.trustProxy,
   });
   const log = app.log as unknown as import('pino').Logger;
   const metrics = createMetrics();
@@ -144,6 +145,11 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       ? sendXrpcError(reply, 501, 'MethodNotImplemented', `${req.method} ${req.url.split('?')[0]} is not implemented`)
       : sendXrpcError(reply, 404, 'NotFound', `${req.method} ${req.url.split('?')[0]} not found`),
   );
+  registerRateLimits(app, {
+    store: counters,
+    reads: { name: 'reads', limit: config.rateLimitReadsPer5Min, windowMs: 5 * 60_000 },
+    crawl: { name: 'crawl', limit: config.rateLimitCrawlsPerHour, windowMs: 3_600_000 },
+  });
   app.get(SUBSCRIBE_REPOS_PATH, async (_req, reply) =>
     sendXrpcError(reply, 426, 'UpgradeRequired', 'subscribeRepos is a WebSocket stream'),
   );

@@ -8,6 +8,8 @@ export type CrawlPolicy = 'allowlist' | 'open';
 export interface RelayConfig {
   port: number;
   bindHost: string;
+  /** Take the client address from X-Forwarded-For (only behind a reverse proxy you control). */
+  trustProxy: boolean;
   /** PostgreSQL URL; null selects the embedded PGlite store under dataDir. */
   databaseUrl: string | null;
   dataDir: string;
@@ -33,6 +35,10 @@ export interface RelayConfig {
   /** Default event quota per host (UTC calendar hour and day). */
   hostEventsPerHour: number;
   hostEventsPerDay: number;
+  /** Public HTTP requests per client IP per 5 minutes. */
+  rateLimitReadsPer5Min: number;
+  /** requestCrawl calls per client IP per hour. */
+  rateLimitCrawlsPerHour: number;
   reconnectMaxDelayMs: number;
 }
 
@@ -52,6 +58,7 @@ interface Field {
 export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'port', env: 'RELAY_PORT', kind: 'int', min: 0, max: 65535, doc: 'HTTP and WebSocket port' },
   { key: 'bindHost', env: 'RELAY_BIND_HOST', kind: 'string', doc: 'Address to listen on' },
+  { key: 'trustProxy', env: 'RELAY_TRUST_PROXY', kind: 'bool', doc: 'Take client addresses from X-Forwarded-For (only behind your own reverse proxy)' },
   { key: 'databaseUrl', env: 'DATABASE_URL', kind: 'nullableUrl', doc: 'PostgreSQL URL; unset = embedded store in RELAY_DATA_DIR' },
   { key: 'dataDir', env: 'RELAY_DATA_DIR', kind: 'string', doc: 'Directory of the embedded store' },
   { key: 'redisUrl', env: 'REDIS_URL', kind: 'nullableUrl', doc: 'Redis URL; unset = in-process counters' },
@@ -69,6 +76,8 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'consumerMaxBufferBytes', env: 'RELAY_CONSUMER_MAX_BUFFER_BYTES', kind: 'int', min: 1048576, doc: 'Bytes queued to one consumer before it gets ConsumerTooSlow' },
   { key: 'hostEventsPerHour', env: 'RELAY_HOST_EVENTS_PER_HOUR', kind: 'int', min: 1, doc: 'Events a host may send per UTC hour before it is throttled until the hour ends' },
   { key: 'hostEventsPerDay', env: 'RELAY_HOST_EVENTS_PER_DAY', kind: 'int', min: 1, doc: 'Events a host may send per UTC day before it is throttled until the day ends' },
+  { key: 'rateLimitReadsPer5Min', env: 'RELAY_RATE_LIMIT_READS_PER_5MIN', kind: 'int', min: 1, doc: 'Public HTTP requests per client IP per 5 minutes (429 past it)' },
+  { key: 'rateLimitCrawlsPerHour', env: 'RELAY_RATE_LIMIT_CRAWLS_PER_HOUR', kind: 'int', min: 1, doc: 'requestCrawl calls per client IP per hour' },
   { key: 'hostOfflineAfterFailures', env: 'RELAY_HOST_OFFLINE_AFTER_FAILURES', kind: 'int', min: 1, doc: 'Consecutive failed connections before a host is marked offline' },
   { key: 'reconnectMaxDelayMs', env: 'RELAY_RECONNECT_MAX_DELAY', fileKey: 'reconnectMaxDelay', kind: 'duration', doc: 'Cap on the reconnect backoff to a failing host' },
 ];
