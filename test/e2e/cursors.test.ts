@@ -1,28 +1,24 @@
 // Cursor rules on subscribeRepos: 0 = the whole window, ahead of the relay = FutureCursor, older than the window =
 // #info OutdatedCursor then the whole window.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds } from '../fixture/fake-pds.ts';
-import { createTestDatabase } from '../helpers/db.ts';
-import { crawlAndConnect, startTestRelay, type TestRelay } from '../helpers/relay.ts';
+import { startWorld, type World } from '../helpers/world.ts';
+import type { FakePds } from '../fixture/fake-pds.ts';
+import type { TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 
-let plc: FakePlc;
+let world: World;
 let pds: FakePds;
 let relay: TestRelay;
 const WINDOW_MS = 1500;
 
 beforeAll(async () => {
-  plc = await FakePlc.start();
-  pds = await FakePds.start({ plc });
-  relay = await startTestRelay({ databaseUrl: await createTestDatabase(), plcUrl: plc.url, replayWindowMs: WINDOW_MS });
-  await crawlAndConnect(relay, pds.hostname);
+  world = await startWorld({ config: { replayWindowMs: WINDOW_MS } });
+  ({ relay } = world);
+  pds = world.hosts[0]!;
 });
 
 afterAll(async () => {
-  await relay?.stop();
-  await pds?.close();
-  await plc?.close();
+  await world?.close();
 });
 
 describe('cursors', () => {

@@ -1,14 +1,13 @@
 // A host over its event quota is disconnected, shown as throttled, and resumed from its cursor when the window
 // resets: nothing it published is lost, and nothing past the limit is relayed early.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds } from '../fixture/fake-pds.ts';
-import { createTestDatabase } from '../helpers/db.ts';
-import { startTestRelay, crawlAndConnect, type TestRelay } from '../helpers/relay.ts';
+import { startWorld, type World } from '../helpers/world.ts';
+import type { FakePds } from '../fixture/fake-pds.ts';
+import type { TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 import { perDid } from '../helpers/compare.ts';
 
-let plc: FakePlc;
+let world: World;
 let pds: FakePds;
 let relay: TestRelay;
 const WINDOW_MS = 6000;
@@ -19,19 +18,13 @@ async function hostStatus(): Promise<{ status: string }> {
 }
 
 beforeAll(async () => {
-  plc = await FakePlc.start();
-  pds = await FakePds.start({ plc });
-  relay = await startTestRelay(
-    { databaseUrl: await createTestDatabase(), plcUrl: plc.url, hostEventsPerHour: LIMIT, hostEventsPerDay: 1000 },
-    { quotaWindows: { hourMs: WINDOW_MS, dayMs: 3_600_000 } },
-  );
-  await crawlAndConnect(relay, pds.hostname);
+  world = await startWorld({ config: { hostEventsPerHour: LIMIT, hostEventsPerDay: 1000 }, overrides: { quotaWindows: { hourMs: WINDOW_MS, dayMs: 3_600_000 } } });
+  ({ relay } = world);
+  pds = world.hosts[0]!;
 });
 
 afterAll(async () => {
-  await relay?.stop();
-  await pds?.close();
-  await plc?.close();
+  await world?.close();
 });
 
 describe('host event quota', () => {

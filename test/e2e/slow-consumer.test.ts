@@ -3,13 +3,12 @@
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds } from '../fixture/fake-pds.ts';
-import { createTestDatabase } from '../helpers/db.ts';
-import { startTestRelay, crawlAndConnect, metricValue, type TestRelay } from '../helpers/relay.ts';
+import { startWorld, type World } from '../helpers/world.ts';
+import type { FakePds } from '../fixture/fake-pds.ts';
+import { metricValue, type TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 
-let plc: FakePlc;
+let world: World;
 let pds: FakePds;
 let relay: TestRelay;
 const CAP = 8 * 1024 * 1024;
@@ -33,16 +32,13 @@ function stalledConsumer(port: number): Promise<Socket> {
 }
 
 beforeAll(async () => {
-  plc = await FakePlc.start();
-  pds = await FakePds.start({ plc });
-  relay = await startTestRelay({ databaseUrl: await createTestDatabase(), plcUrl: plc.url, consumerMaxBufferBytes: CAP });
-  await crawlAndConnect(relay, pds.hostname);
+  world = await startWorld({ config: { consumerMaxBufferBytes: CAP } });
+  ({ relay } = world);
+  pds = world.hosts[0]!;
 });
 
 afterAll(async () => {
-  await relay?.stop();
-  await pds?.close();
-  await plc?.close();
+  await world?.close();
 });
 
 const dropped = () => metricValue(relay.url, 'relay_consumers_dropped_total{reason="too_slow"}');

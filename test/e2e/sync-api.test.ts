@@ -1,13 +1,12 @@
 // The sync query endpoints, answered from what the relay has accepted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds, type FakeAccount } from '../fixture/fake-pds.ts';
+import { startWorld, type World } from '../helpers/world.ts';
+import type { FakePds, FakeAccount } from '../fixture/fake-pds.ts';
 import { cidToString } from '../../src/protocol/cid.ts';
-import { createTestDatabase } from '../helpers/db.ts';
-import { startTestRelay, crawlAndConnect, type TestRelay } from '../helpers/relay.ts';
+import type { TestRelay } from '../helpers/relay.ts';
 import { TestConsumer } from '../helpers/consumer.ts';
 
-let plc: FakePlc;
+let world: World;
 let pds: FakePds;
 let relay: TestRelay;
 let alice: FakeAccount;
@@ -20,10 +19,9 @@ async function get(path: string): Promise<{ status: number; body: Record<string,
 }
 
 beforeAll(async () => {
-  plc = await FakePlc.start();
-  pds = await FakePds.start({ plc });
-  relay = await startTestRelay({ databaseUrl: await createTestDatabase(), plcUrl: plc.url });
-  await crawlAndConnect(relay, pds.hostname);
+  world = await startWorld();
+  ({ relay } = world);
+  pds = world.hosts[0]!;
   const consumer = await TestConsumer.connect(relay.wsUrl);
   alice = await pds.createAccount();
   bob = await pds.createAccount({ curve: 'p256' });
@@ -34,9 +32,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await relay?.stop();
-  await pds?.close();
-  await plc?.close();
+  await world?.close();
 });
 
 describe('sync endpoints', () => {

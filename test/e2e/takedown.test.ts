@@ -1,14 +1,13 @@
 // An operator takedown withholds an account's repo events, live and on replay, and announces it with #account;
 // restoring it brings them back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds } from '../fixture/fake-pds.ts';
-import { createTestDatabase } from '../helpers/db.ts';
-import { crawlAndConnect, metricValue, startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
+import { startWorld, type World } from '../helpers/world.ts';
+import type { FakePds } from '../fixture/fake-pds.ts';
+import { metricValue, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 import { runRelayCli } from '../helpers/process.ts';
 
-let plc: FakePlc;
+let world: World;
 let pds: FakePds;
 let relay: TestRelay;
 
@@ -16,16 +15,13 @@ const cli = (args: string[]) => runRelayCli(args, { RELAY_ADMIN_PASSWORD: TEST_A
 const commitsOf = (c: TestConsumer, did: string) => c.events.filter((e) => e.t === '#commit' && e.body.repo === did).length;
 
 beforeAll(async () => {
-  plc = await FakePlc.start();
-  pds = await FakePds.start({ plc });
-  relay = await startTestRelay({ databaseUrl: await createTestDatabase(), plcUrl: plc.url });
-  await crawlAndConnect(relay, pds.hostname);
+  world = await startWorld();
+  ({ relay } = world);
+  pds = world.hosts[0]!;
 });
 
 afterAll(async () => {
-  await relay?.stop();
-  await pds?.close();
-  await plc?.close();
+  await world?.close();
 });
 
 describe('account takedown', () => {

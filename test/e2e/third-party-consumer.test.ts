@@ -4,27 +4,25 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Firehose, MemoryRunner, type Event } from '@atproto/sync';
 import { IdResolver } from '@atproto/identity';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds } from '../fixture/fake-pds.ts';
-import { createTestDatabase } from '../helpers/db.ts';
-import { crawlAndConnect, startTestRelay, type TestRelay } from '../helpers/relay.ts';
+import type { FakePlc } from '../fixture/fake-plc.ts';
+import { startWorld, type World } from '../helpers/world.ts';
+import type { FakePds } from '../fixture/fake-pds.ts';
+import type { TestRelay } from '../helpers/relay.ts';
 import { eventually } from '../helpers/consumer.ts';
 
+let world: World;
 let plc: FakePlc;
 let pds: FakePds;
 let relay: TestRelay;
 
 beforeAll(async () => {
-  plc = await FakePlc.start();
-  pds = await FakePds.start({ plc });
-  relay = await startTestRelay({ databaseUrl: await createTestDatabase(), plcUrl: plc.url });
-  await crawlAndConnect(relay, pds.hostname);
+  world = await startWorld();
+  ({ plc, relay } = world);
+  pds = world.hosts[0]!;
 });
 
 afterAll(async () => {
-  await relay?.stop();
-  await pds?.close();
-  await plc?.close();
+  await world?.close();
 });
 
 describe('@atproto/sync Firehose against the relay', () => {
