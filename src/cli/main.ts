@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, configReference, loadConfig } from '../config/config.ts';
 import { createRelay } from '../relay.ts';
 import { openDatabase } from '../storage/db.ts';
-import { adminRequest } from './admin-client.ts';
+import { adminRequest, type AdminClientOptions } from './admin-client.ts';
 
 const HELP: Record<string, string> = {
   main: `Usage: relay <command> [options]
@@ -95,6 +95,12 @@ async function migrate(): Promise<void> {
   }
 }
 
+/** Where the running relay's admin API is, and its password: flags first, then the configuration. */
+function adminClient(flags: { url?: string; password?: string }): AdminClientOptions {
+  const config = loadConfig(process.env);
+  return { url: flags.url ?? `http://127.0.0.1:${config.port}`, password: flags.password ?? config.adminPassword };
+}
+
 function printTable(rows: Record<string, unknown>[], columns: string[]): void {
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '-').length)));
   const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
@@ -113,11 +119,7 @@ async function hosts(
   args: string[],
   flags: { url?: string; password?: string; json?: boolean; hour?: string; day?: string },
 ): Promise<void> {
-  const config = loadConfig(process.env);
-  const client = {
-    url: flags.url ?? `http://127.0.0.1:${config.port}`,
-    password: flags.password ?? config.adminPassword,
-  };
+  const client = adminClient(flags);
   const [sub, hostname] = args;
   const out = (value: unknown, table: () => void): void => {
     if (flags.json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -166,8 +168,7 @@ async function hosts(
 }
 
 async function domains(args: string[], flags: { url?: string; password?: string; json?: boolean }): Promise<void> {
-  const config = loadConfig(process.env);
-  const client = { url: flags.url ?? `http://127.0.0.1:${config.port}`, password: flags.password ?? config.adminPassword };
+  const client = adminClient(flags);
   const [sub, domain] = args;
   const print = (value: unknown, text: string): void => {
     process.stdout.write(flags.json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
@@ -193,8 +194,7 @@ async function domains(args: string[], flags: { url?: string; password?: string;
 }
 
 async function accounts(args: string[], flags: { url?: string; password?: string; json?: boolean }): Promise<void> {
-  const config = loadConfig(process.env);
-  const client = { url: flags.url ?? `http://127.0.0.1:${config.port}`, password: flags.password ?? config.adminPassword };
+  const client = adminClient(flags);
   const [sub, did] = args;
   if ((sub !== 'takedown' && sub !== 'restore') || !did) fail(`usage: relay accounts takedown|restore <did>\n\n${HELP.accounts}`);
   const res = (await adminRequest(client, 'POST', `/admin/accounts/${encodeURIComponent(did)}/${sub}`)) as {
