@@ -28,6 +28,7 @@ import { registerHostEndpoints } from './api/com.atproto.sync.hosts.ts';
 import { registerRepoEndpoints } from './api/com.atproto.sync.repos.ts';
 import { XrpcError, sendXrpcError } from './api/xrpc-error.ts';
 import { registerRateLimits } from './api/rate-limit.ts';
+import { registerHostStatus } from './api/host-status.ts';
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -157,6 +158,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   registerRequestCrawl(app, ctx);
   registerHostEndpoints(app, ctx);
   registerRepoEndpoints(app, ctx);
+  registerHostStatus(app, ctx, counters, overrides.quotaWindows);
   registerAdmin(app, ctx);
   registerAccountAdmin(app, ctx);
   firehose.attach(app.server);

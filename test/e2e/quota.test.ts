@@ -38,6 +38,13 @@ describe('host event quota', () => {
     await eventually(async () => (await hostStatus()).status === 'throttled', 10_000, 'throttled status');
     // Within the first window, exactly the limit got through.
     expect(consumer.events.length).toBe(LIMIT);
+    // A PDS admin can see why: status, usage against the limit, and when it resets.
+    const view = (await (await fetch(`${relay.url}/api/host-status?hostname=${pds.hostname}`)).json()) as Record<string, unknown>;
+    expect(view).toMatchObject({ hostname: pds.hostname, known: true, status: 'throttled', limits: { perHour: LIMIT, perDay: 1000 } });
+    expect((view.usage as Array<{ window: string; count: number }>)[0]).toMatchObject({ window: 'hour', count: LIMIT });
+    expect(Date.parse(view.throttledUntil as string)).toBeGreaterThan(Date.now() - 1000);
+    const unknown = (await (await fetch(`${relay.url}/api/host-status?hostname=elsewhere.example.com`)).json()) as Record<string, unknown>;
+    expect(unknown).toMatchObject({ known: false });
     const metrics = await (await fetch(`${relay.url}/metrics`)).text();
     expect(metrics).toMatch(/relay_host_throttles_total [1-9]/);
     // After the reset the rest arrives (two more windows), in order, with nothing lost or repeated.
