@@ -119,6 +119,8 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     log: log.child({ stage: 'firehose' }),
     metrics,
     maxBufferBytes: config.consumerMaxBufferBytes,
+    maxConsumersPerIp: config.maxConsumersPerIp,
+    trustProxy: config.trustProxy,
   });
   const retention = new Retention({ db: database.db, log, metrics, windowMs: config.replayWindowMs });
   const ctx: RelayContext = {

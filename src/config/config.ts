@@ -31,6 +31,8 @@ export interface RelayConfig {
   /** Events buffered per host before its socket is paused. */
   hostMaxPending: number;
   consumerMaxBufferBytes: number;
+  /** Concurrent firehose connections allowed from one client address. */
+  maxConsumersPerIp: number;
   hostOfflineAfterFailures: number;
   /** Default event quota per host (UTC calendar hour and day). */
   hostEventsPerHour: number;
@@ -78,6 +80,7 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'hostEventsPerDay', env: 'RELAY_HOST_EVENTS_PER_DAY', kind: 'int', min: 1, doc: 'Events a host may send per UTC day before it is throttled until the day ends' },
   { key: 'rateLimitReadsPer5Min', env: 'RELAY_RATE_LIMIT_READS_PER_5MIN', kind: 'int', min: 1, doc: 'Public HTTP requests per client IP per 5 minutes (429 past it)' },
   { key: 'rateLimitCrawlsPerHour', env: 'RELAY_RATE_LIMIT_CRAWLS_PER_HOUR', kind: 'int', min: 1, doc: 'requestCrawl calls per client IP per hour' },
+  { key: 'maxConsumersPerIp', env: 'RELAY_MAX_CONSUMERS_PER_IP', kind: 'int', min: 1, doc: 'Concurrent firehose connections allowed from one client address' },
   { key: 'hostOfflineAfterFailures', env: 'RELAY_HOST_OFFLINE_AFTER_FAILURES', kind: 'int', min: 1, doc: 'Consecutive failed connections before a host is marked offline' },
   { key: 'reconnectMaxDelayMs', env: 'RELAY_RECONNECT_MAX_DELAY', fileKey: 'reconnectMaxDelay', kind: 'duration', doc: 'Cap on the reconnect backoff to a failing host' },
 ];

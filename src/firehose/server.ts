@@ -18,6 +18,9 @@ export interface FirehoseServerOptions {
   log: Logger;
   metrics: RelayMetrics;
   maxBufferBytes: number;
+  maxConsumersPerIp: number;
+  /** Take the client address from X-Forwarded-For (behind the operator's own proxy). */
+  trustProxy: boolean;
 }
 
 /** Parses the `cursor` query parameter: absent = null, else a non-negative safe integer. */
@@ -31,7 +34,7 @@ export function parseCursor(raw: string | null): { ok: true; cursor: number | nu
 
 function rejectUpgrade(socket: Duplex, status: number, error: string, message: string): void {
   const body = JSON.stringify({ error, message });
-  const reason = status === 400 ? 'Bad Request' : status === 404 ? 'Not Found' : 'Error';
+  const reason = { 400: 'Bad Request', 404: 'Not Found', 429: 'Too Many Requests' }[status] ?? 'Error';
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
@@ -41,6 +44,7 @@ export class FirehoseServer {
   readonly consumers = new Set<Consumer>();
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
   private readonly alive = new WeakMap<WebSocket, boolean>();
+  private readonly perIp = new Map<string, number>();
   private pinger: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: FirehoseServerOptions) {}
@@ -68,12 +72,31 @@ export class FirehoseServer {
       rejectUpgrade(socket, 400, 'InvalidRequest', parsed.message);
       return;
     }
+    const ip = this.clientAddress(req);
+    const open = this.perIp.get(ip) ?? 0;
+    if (open >= this.opts.maxConsumersPerIp) {
+      this.opts.metrics.consumersDropped.inc({ reason: 'per_ip_limit' });
+      rejectUpgrade(socket, 429, 'RateLimitExceeded', `at most ${this.opts.maxConsumersPerIp} firehose connections per client`);
+      return;
+    }
+    this.perIp.set(ip, open + 1);
+    socket.once('close', () => {
+      const left = (this.perIp.get(ip) ?? 1) - 1;
+      if (left <= 0) this.perIp.delete(ip);
+      else this.perIp.set(ip, left);
+    });
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req, parsed.cursor));
+  }
+
+  private clientAddress(req: IncomingMessage): string {
+    const forwarded = this.opts.trustProxy ? req.headers['x-forwarded-for'] : undefined;
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
+    return first || req.socket.remoteAddress || 'unknown';
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage, cursor: number | null): void {
     const { hub, db, log, metrics, maxBufferBytes } = this.opts;
-    const remoteAddress = req.socket.remoteAddress ?? 'unknown';
+    const remoteAddress = this.clientAddress(req);
     // Consumers send nothing meaningful; frames they send are ignored, as the spec says.
     ws.on('message', () => {});
     this.alive.set(ws, true);
