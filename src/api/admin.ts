@@ -126,6 +126,11 @@ export function registerAdmin(app: FastifyInstance, ctx: RelayContext): void {
       return { domain };
     });
 
+    /** Firehose consumers connected to this relay process. */
+    admin.get('/admin/consumers', async () => ({
+      consumers: [...ctx.firehose.consumers].map((c) => c.describe(ctx.hub.lastSeq)),
+    }));
+
     admin.get('/admin/crawl-requests', async () => {
       const rows = await listCrawlRequests(ctx.database.db);
       return {

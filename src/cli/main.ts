@@ -20,6 +20,7 @@ Commands:
   hosts ban|unban <host>  stop crawling a host and refuse its crawl requests (or lift that)
   domains list|ban|unban [domain]  domain bans (a domain covers all its subdomains)
   accounts takedown|restore <did>  withhold an account's repo events (announced with #account), or lift that
+  consumers             firehose consumers connected to the relay (address, state, lag, queued bytes)
 
 Admin commands talk to a running relay: --url (default http://127.0.0.1:$RELAY_PORT) and
 RELAY_ADMIN_PASSWORD (or --password).
@@ -43,6 +44,10 @@ Prints every setting with its environment variable, default and meaning.`,
   limits <host>     set the host's event quota: --hour N and/or --day N ("default" restores the configured value)
   ban <host>        stop crawling the host now and refuse its crawl requests
   unban <host>      lift a host ban; crawling resumes from its saved cursor`,
+  consumers: `Usage: relay consumers [--url URL] [--password PW] [--json]
+
+Lists the firehose consumers connected to the relay process at --url: address, connection time, state (replay or
+live), last seq sent, lag behind the head and bytes queued.`,
   accounts: `Usage: relay accounts <takedown|restore> <did> [--url URL] [--password PW] [--json]
 
   takedown <did>    stop relaying the account's commits (live and on replay) and announce it inactive
@@ -244,6 +249,12 @@ async function main(argv: string[]): Promise<void> {
       return domains(rest, values);
     case 'accounts':
       return accounts(rest, values);
+    case 'consumers': {
+      const res = (await adminRequest(adminClient(values), 'GET', '/admin/consumers')) as { consumers: Record<string, unknown>[] };
+      if (values.json) process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);
+      else printTable(res.consumers, ['remoteAddress', 'connectedAt', 'state', 'sentSeq', 'lag', 'bufferedBytes']);
+      return;
+    }
     default:
       fail(`unknown command ${command}\n\n${HELP.main}`);
   }

@@ -43,6 +43,18 @@ export class Consumer implements LiveSink {
     return this.mode;
   }
 
+  /** What an operator sees of this consumer. */
+  describe(headSeq: number) {
+    return {
+      remoteAddress: this.opts.remoteAddress,
+      connectedAt: this.connectedAt.toISOString(),
+      state: this.mode,
+      sentSeq: this.sentSeq,
+      lag: Math.max(0, headSeq - this.sentSeq),
+      bufferedBytes: this.opts.ws.bufferedAmount,
+    };
+  }
+
   async start(cursor: number | null): Promise<void> {
     const { hub, db } = this.opts;
     if (cursor === null) {

@@ -7,6 +7,7 @@ import { FakePds } from '../fixture/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { startTestRelay, requestCrawl, type TestRelay, TEST_ADMIN_PASSWORD } from '../helpers/relay.ts';
 import { runRelayCli } from '../helpers/process.ts';
+import { TestConsumer } from '../helpers/consumer.ts';
 
 let plc: FakePlc;
 let pds: FakePds;
@@ -119,6 +120,15 @@ describe('admin API', () => {
     expect(bad.code).toBe(1);
     const unknown = await cli(['hosts', 'limits', 'nowhere.example.com', '--hour', '5']);
     expect(unknown.output).toContain('HostNotFound');
+  });
+
+  it('lists connected firehose consumers', async () => {
+    const consumer = await TestConsumer.connect(relay.wsUrl);
+    const listed = JSON.parse((await cli(['consumers', '--json'])).output) as { consumers: Array<Record<string, unknown>> };
+    expect(listed.consumers).toHaveLength(1);
+    expect(listed.consumers[0]).toMatchObject({ remoteAddress: '127.0.0.1', state: 'live', lag: 0 });
+    expect((await cli(['consumers'])).output).toContain('127.0.0.1');
+    consumer.close();
   });
 
   it('reports CLI errors clearly', async () => {
