@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 export type CrawlPolicy = 'allowlist' | 'open';
 
 export interface RelayConfig {
+  /** production refuses to start without an admin password. */
+  nodeEnv: 'development' | 'production' | 'test';
   port: number;
   bindHost: string;
   /** Take the client address from X-Forwarded-For (only behind a reverse proxy you control). */
@@ -58,6 +60,7 @@ interface Field {
 
 /** The configuration reference: every setting, its variable and meaning. */
 export const CONFIG_FIELDS: readonly Field[] = [
+  { key: 'nodeEnv', env: 'NODE_ENV', kind: 'enum', values: ['development', 'production', 'test'], doc: 'production refuses to start without RELAY_ADMIN_PASSWORD' },
   { key: 'port', env: 'RELAY_PORT', kind: 'int', min: 0, max: 65535, doc: 'HTTP and WebSocket port' },
   { key: 'bindHost', env: 'RELAY_BIND_HOST', kind: 'string', doc: 'Address to listen on' },
   { key: 'trustProxy', env: 'RELAY_TRUST_PROXY', kind: 'bool', doc: 'Take client addresses from X-Forwarded-For (only behind your own reverse proxy)' },
@@ -175,8 +178,12 @@ export function loadConfig(
       problems.push(`${field.env}: ${(err as Error).message}`);
     }
   }
+  const config = { ...(out as unknown as RelayConfig), ...overrides };
+  if (config.nodeEnv === 'production' && !config.adminPassword) {
+    problems.push('RELAY_ADMIN_PASSWORD: required when NODE_ENV=production (the admin API must not be open or absent by accident)');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
-  return { ...(out as unknown as RelayConfig), ...overrides };
+  return config;
 }
 
 /** The configuration reference as a Markdown table (for docs and `relay config`). */

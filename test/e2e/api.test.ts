@@ -144,6 +144,9 @@ describe('admin API', () => {
     const help = await cli(['--help']);
     expect(help.code).toBe(0);
     for (const c of ['serve', 'migrate', 'hosts list']) expect(help.output).toContain(c);
+    const production = await runRelayCli(['serve'], { NODE_ENV: 'production', RELAY_PORT: '0' });
+    expect(production.code).toBe(1);
+    expect(production.output).toContain('RELAY_ADMIN_PASSWORD');
     const badConfig = await runRelayCli(['migrate'], { RELAY_PORT: 'x', DATABASE_URL: 'nope' });
     expect(badConfig.code).toBe(1);
     expect(badConfig.output).toContain('RELAY_PORT');

@@ -46,6 +46,11 @@ describe('config', () => {
     }
   });
 
+  it('refuses production without an admin password', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/RELAY_ADMIN_PASSWORD/);
+    expect(loadConfig({ NODE_ENV: 'production', RELAY_ADMIN_PASSWORD: 's3cret' }).adminPassword).toBe('s3cret');
+  });
+
   it('parses durations', () => {
     expect(parseDuration('500ms')).toBe(500);
     expect(parseDuration('90s')).toBe(90_000);
