@@ -90,6 +90,27 @@ describe('admin API', () => {
     expect(basic.status).toBe(200);
   });
 
+  it('guards every admin route', async () => {
+    const routes: Array<[string, string]> = [
+      ['GET', '/admin/hosts'],
+      ['POST', '/admin/hosts'],
+      ['POST', '/admin/hosts/x.example.com/limits'],
+      ['POST', '/admin/hosts/x.example.com/ban'],
+      ['POST', '/admin/hosts/x.example.com/unban'],
+      ['GET', '/admin/domain-bans'],
+      ['POST', '/admin/domain-bans'],
+      ['DELETE', '/admin/domain-bans/x.example.com'],
+      ['GET', '/admin/crawl-requests'],
+      ['GET', '/admin/consumers'],
+      ['POST', '/admin/accounts/did:plc:abc/takedown'],
+      ['POST', '/admin/accounts/did:plc:abc/restore'],
+    ];
+    for (const [method, path] of routes) {
+      const res = await fetch(`${relay.url}${path}`, { method, headers: { authorization: 'Bearer wrong' } });
+      expect(res.status, `${method} ${path}`).toBe(401);
+    }
+  });
+
   it('queues crawl requests under the allowlist policy until an operator approves them with the CLI', async () => {
     expect((await requestCrawl(relay.url, pds.hostname)).status).toBe(200);
     expect((await requestCrawl(relay.url, pds.hostname)).status).toBe(200);
