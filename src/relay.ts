@@ -29,6 +29,7 @@ import { registerRepoEndpoints } from './api/com.atproto.sync.repos.ts';
 import { XrpcError, sendXrpcError } from './api/xrpc-error.ts';
 import { registerRateLimits } from './api/rate-limit.ts';
 import { registerHostStatus } from './api/host-status.ts';
+import { systemLookup, type Lookup } from './ingest/address-policy.ts';
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -51,6 +52,8 @@ export interface RelayOverrides {
   reconnectBaseMs?: number;
   /** Quota window lengths (tests shorten the hour and day). */
   quotaWindows?: { hourMs: number; dayMs: number };
+  /** Name resolution for host admission checks (tests stub it; there is no DNS here). */
+  lookup?: Lookup;
 }
 
 export async function createRelay(config: RelayConfig, overrides: RelayOverrides = {}): Promise<Relay> {
@@ -157,7 +160,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     sendXrpcError(reply, 426, 'UpgradeRequired', 'subscribeRepos is a WebSocket stream'),
   );
   registerHealth(app, ctx);
-  registerRequestCrawl(app, ctx);
+  registerRequestCrawl(app, ctx, overrides.lookup ?? systemLookup);
   registerHostEndpoints(app, ctx);
   registerRepoEndpoints(app, ctx);
   registerHostStatus(app, ctx, counters, overrides.quotaWindows);

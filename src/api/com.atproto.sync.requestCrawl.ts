@@ -1,7 +1,8 @@
 // com.atproto.sync.requestCrawl (and the deprecated notifyOfUpdate, treated the same): a PDS asks to be crawled.
 // Policy `open` admits a host that answers describeServer; policy `allowlist` queues the request for an operator.
 import type { FastifyInstance } from 'fastify';
-import { normalizeHostname, hostUrls } from '../ingest/hostname.ts';
+import { normalizeHostname, hostUrls, isLocalDevHost } from '../ingest/hostname.ts';
+import { checkHostAddresses, type Lookup } from '../ingest/address-policy.ts';
 import { admitHost, bannedDomainFor, getHost, recordCrawlRequest } from '../storage/hosts.ts';
 import type { RelayContext } from '../context.ts';
 import { XrpcError } from './xrpc-error.ts';
@@ -21,7 +22,7 @@ export async function probeHost(hostname: string, allowInsecure: boolean): Promi
   await res.body?.cancel();
 }
 
-export function registerRequestCrawl(app: FastifyInstance, ctx: RelayContext): void {
+export function registerRequestCrawl(app: FastifyInstance, ctx: RelayContext, lookup: Lookup): void {
   const handler = async (req: { body: unknown; ip: string }) => {
     const body = (req.body ?? {}) as { hostname?: unknown };
     const parsed = normalizeHostname(body.hostname, { allowInsecure: ctx.config.allowInsecureHosts });
@@ -32,7 +33,14 @@ export function registerRequestCrawl(app: FastifyInstance, ctx: RelayContext): v
     const domain = await bannedDomainFor(ctx.database.db, hostname);
     if (domain) throw new XrpcError(400, 'HostBanned', `${hostname} is under the banned domain ${domain}`);
     if (existing || ctx.config.crawlPolicy === 'open') {
-      if (!existing) await probeHost(hostname, ctx.config.allowInsecureHosts);
+      if (!existing) {
+        // Only public addresses may be dialled (development hosts on localhost are allowed when configured).
+        if (!(ctx.config.allowInsecureHosts && isLocalDevHost(hostname))) {
+          const refusal = await checkHostAddresses(hostname, lookup);
+          if (refusal) throw new XrpcError(400, 'HostNotFound', refusal);
+        }
+        await probeHost(hostname, ctx.config.allowInsecureHosts);
+      }
       if (!existing || existing.status === 'idle' || existing.status === 'offline') {
         await admitHost(ctx.database.db, hostname);
         ctx.crawler.kick();
