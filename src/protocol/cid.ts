@@ -1,7 +1,6 @@
 // CIDs stay as raw bytes (36 bytes for blessed dag-cbor/raw sha-256 CIDs) until someone needs a string.
 import { hash } from 'node:crypto';
 import * as CID from '@atcute/cid';
-import { CidLinkWrapper } from '@atcute/cid';
 
 export const CODEC_DCBOR = 0x71;
 export const CODEC_RAW = 0x55;
@@ -55,15 +54,4 @@ export function cidToString(cid: CidBytes): string {
 
 export function cidFromString(s: string): CidBytes {
   return CID.fromString(s).bytes;
-}
-
-/** Wraps CID bytes so the CBOR encoder writes them as a tag-42 link. */
-export function cidLink(cid: CidBytes): CidLinkWrapper {
-  return new CidLinkWrapper(cid);
-}
-
-/** CID bytes of a decoded CBOR link value, or undefined if the value is not a link. */
-export function linkBytes(value: unknown): CidBytes | undefined {
-  if (value instanceof CidLinkWrapper) return value.bytes;
-  return undefined;
 }

@@ -7,7 +7,7 @@ import { decodeCommit, CommitError, type Commit } from '../protocol/commit.ts';
 import { isDatetime, isDid } from '../protocol/syntax.ts';
 import { isTid } from '../protocol/tid.ts';
 import type { AcceptedEvent } from '../sequencer/types.ts';
-import type { UpstreamEvent, Verdict } from './types.ts';
+import type { UpstreamEvent } from './types.ts';
 
 export const MAX_COMMIT_BLOCKS_BYTES = 2_000_000;
 export const MAX_SYNC_BLOCKS_BYTES = 10_000;
@@ -114,10 +114,4 @@ export function checkStructure(evt: UpstreamEvent): StructureResult {
     default:
       return fail('unsupported_type', evt.t);
   }
-}
-
-/** Verdict of the structural checks alone. */
-export function structuralVerdict(evt: UpstreamEvent): Verdict {
-  const r = checkStructure(evt);
-  return r.ok ? { ok: true, event: r.event } : r;
 }
