@@ -1,14 +1,13 @@
 // The relay core end to end: fake PDS hosts over real WebSockets, the relay in-process on a real PostgreSQL, and
 // consumers on the relay's firehose.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds, type FakeAccount } from '../fixture/fake-pds.ts';
-import { createTestDatabase } from '../helpers/db.ts';
-import { startTestRelay, crawlAndConnect, type TestRelay } from '../helpers/relay.ts';
+import { startWorld, type World } from '../helpers/world.ts';
+import type { FakePds, FakeAccount } from '../fixture/fake-pds.ts';
+import type { TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 import { expectStrictlyIncreasing, perDid } from '../helpers/compare.ts';
 
-let plc: FakePlc;
+let world: World;
 let pdsA: FakePds;
 let pdsB: FakePds;
 let relay: TestRelay;
@@ -26,18 +25,13 @@ async function writeMany(accounts: Array<{ pds: FakePds; account: FakeAccount }>
 }
 
 beforeAll(async () => {
-  plc = await FakePlc.start();
-  pdsA = await FakePds.start({ plc });
-  pdsB = await FakePds.start({ plc });
-  relay = await startTestRelay({ databaseUrl: await createTestDatabase(), plcUrl: plc.url });
-  for (const pds of [pdsA, pdsB]) await crawlAndConnect(relay, pds.hostname);
+  world = await startWorld({ hosts: 2 });
+  ({ relay } = world);
+  [pdsA, pdsB] = world.hosts as [FakePds, FakePds];
 });
 
 afterAll(async () => {
-  await relay?.stop();
-  await pdsA?.close();
-  await pdsB?.close();
-  await plc?.close();
+  await world?.close();
 });
 
 describe('relay core', () => {

@@ -4,14 +4,13 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BytesWrapper, CidLinkWrapper } from '@atcute/cbor';
 import { cidForBlock } from '../../src/protocol/cid.ts';
 import { tidFromParts } from '../../src/protocol/tid.ts';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds, type FakeAccount } from '../fixture/fake-pds.ts';
+import { startWorld, type World } from '../helpers/world.ts';
+import type { FakePds, FakeAccount } from '../fixture/fake-pds.ts';
 import { generateKeypair } from '../fixture/keys.ts';
-import { createTestDatabase } from '../helpers/db.ts';
-import { startTestRelay, crawlAndConnect, metricValue, type TestRelay, TEST_ADMIN_PASSWORD } from '../helpers/relay.ts';
+import { metricValue, type TestRelay, TEST_ADMIN_PASSWORD } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 
-let plc: FakePlc;
+let world: World;
 let pdsA: FakePds;
 let pdsB: FakePds;
 let relay: TestRelay;
@@ -51,11 +50,9 @@ async function expectDropped(reason: string, bad: () => Promise<unknown>, opts: 
 }
 
 beforeAll(async () => {
-  plc = await FakePlc.start();
-  pdsA = await FakePds.start({ plc });
-  pdsB = await FakePds.start({ plc });
-  relay = await startTestRelay({ databaseUrl: await createTestDatabase(), plcUrl: plc.url });
-  for (const pds of [pdsA, pdsB]) await crawlAndConnect(relay, pds.hostname);
+  world = await startWorld({ hosts: 2 });
+  ({ relay } = world);
+  [pdsA, pdsB] = world.hosts as [FakePds, FakePds];
   consumer = await TestConsumer.connect(relay.wsUrl);
   alice = await pdsA.createAccount();
   await pdsA.createRecord(alice, 'first');
@@ -64,10 +61,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   consumer?.close();
-  await relay?.stop();
-  await pdsA?.close();
-  await pdsB?.close();
-  await plc?.close();
+  await world?.close();
 });
 
 describe('verification rejects, counts and shows', () => {
