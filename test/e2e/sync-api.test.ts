@@ -68,7 +68,7 @@ describe('sync endpoints', () => {
     consumer.close();
     expect((await get(`com.atproto.sync.getRepoStatus?did=${bob.did}`)).body).toEqual({ did: bob.did, active: false, status: 'deactivated' });
     const latest = await get(`com.atproto.sync.getLatestCommit?did=${bob.did}`);
-    expect(latest).toMatchObject({ status: 400, body: { error: 'RepoDeactivated' } });
+    expect(latest).toMatchObject({ status: 403, body: { error: 'RepoDeactivated' } });
     expect((await get(`com.atproto.sync.getRepo?did=${bob.did}`)).body.error).toBe('RepoDeactivated');
   });
 
