@@ -52,6 +52,8 @@ export interface RelayOverrides {
   reconnectBaseMs?: number;
   /** Quota window lengths (tests shorten the hour and day). */
   quotaWindows?: { hourMs: number; dayMs: number };
+  /** How often the replay window is pruned (tests shorten it). */
+  retentionIntervalMs?: number;
   /** Name resolution for host admission checks (tests stub it; there is no DNS here). */
   lookup?: Lookup;
 }
@@ -122,10 +124,20 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     log: log.child({ stage: 'firehose' }),
     metrics,
     maxBufferBytes: config.consumerMaxBufferBytes,
+    maxBufferFrames: config.consumerMaxBufferFrames,
+    writeTimeoutMs: config.consumerWriteTimeoutMs,
+    idleTimeoutMs: config.consumerIdleTimeoutMs,
     maxConsumersPerIp: config.maxConsumersPerIp,
     trustProxy: config.trustProxy,
   });
-  const retention = new Retention({ db: database.db, log, metrics, windowMs: config.replayWindowMs });
+  const retention = new Retention({
+    db: database.db,
+    log,
+    metrics,
+    windowMs: config.replayWindowMs,
+    maxBytes: config.replayMaxBytes,
+    intervalMs: overrides.retentionIntervalMs,
+  });
   const ctx: RelayContext = {
     version: VERSION,
     config,

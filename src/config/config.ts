@@ -33,6 +33,14 @@ export interface RelayConfig {
   /** Events buffered per host before its socket is paused. */
   hostMaxPending: number;
   consumerMaxBufferBytes: number;
+  /** Frames queued to one consumer before it gets ConsumerTooSlow. */
+  consumerMaxBufferFrames: number;
+  /** A consumer whose queued bytes make no progress for this long is disconnected. */
+  consumerWriteTimeoutMs: number;
+  /** A consumer that answers no ping for this long is disconnected (pings go out four times per period). */
+  consumerIdleTimeoutMs: number;
+  /** Cap on the replay window's frame bytes (0 = no cap; the age window applies either way). */
+  replayMaxBytes: number;
   /** Concurrent firehose connections allowed from one client address. */
   maxConsumersPerIp: number;
   hostOfflineAfterFailures: number;
@@ -74,11 +82,15 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'crawlPolicy', env: 'RELAY_CRAWL_POLICY', kind: 'enum', values: ['allowlist', 'open'], doc: 'open: requestCrawl admits a reachable host; allowlist: an operator approves it' },
   { key: 'lenient', env: 'RELAY_LENIENT', kind: 'bool', doc: 'Let commits that fail Sync v1.1-only checks (prevData, inversion) through, counted as warnings' },
   { key: 'replayWindowMs', env: 'RELAY_REPLAY_WINDOW', fileKey: 'replayWindow', kind: 'duration', doc: 'How long events stay available for cursor replay (e.g. 72h)' },
+  { key: 'replayMaxBytes', env: 'RELAY_REPLAY_MAX_BYTES', kind: 'int', min: 0, doc: 'Cap on the frame bytes kept for replay, oldest pruned first (0 = no cap; estimated from recent frame sizes)' },
   { key: 'logLevel', env: 'RELAY_LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Log level' },
   { key: 'batchMaxDelayMs', env: 'RELAY_BATCH_MAX_DELAY_MS', kind: 'int', min: 0, max: 1000, doc: 'Longest wait before accepted events are written as one batch' },
   { key: 'batchMaxEvents', env: 'RELAY_BATCH_MAX_EVENTS', kind: 'int', min: 1, max: 10000, doc: 'Most events written in one transaction' },
   { key: 'hostMaxPending', env: 'RELAY_HOST_MAX_PENDING', kind: 'int', min: 1, doc: 'Events buffered per host before its socket is paused' },
   { key: 'consumerMaxBufferBytes', env: 'RELAY_CONSUMER_MAX_BUFFER_BYTES', kind: 'int', min: 1048576, doc: 'Bytes queued to one consumer before it gets ConsumerTooSlow' },
+  { key: 'consumerMaxBufferFrames', env: 'RELAY_CONSUMER_MAX_BUFFER_FRAMES', kind: 'int', min: 1, doc: 'Frames queued to one consumer before it gets ConsumerTooSlow' },
+  { key: 'consumerWriteTimeoutMs', env: 'RELAY_CONSUMER_WRITE_TIMEOUT', fileKey: 'consumerWriteTimeout', kind: 'duration', doc: 'A consumer whose queued data makes no progress for this long is disconnected' },
+  { key: 'consumerIdleTimeoutMs', env: 'RELAY_CONSUMER_IDLE_TIMEOUT', fileKey: 'consumerIdleTimeout', kind: 'duration', doc: 'A consumer that answers no ping for this long is disconnected (pinged four times per period)' },
   { key: 'hostEventsPerHour', env: 'RELAY_HOST_EVENTS_PER_HOUR', kind: 'int', min: 1, doc: 'Events a host may send per UTC hour before it is throttled until the hour ends' },
   { key: 'hostEventsPerDay', env: 'RELAY_HOST_EVENTS_PER_DAY', kind: 'int', min: 1, doc: 'Events a host may send per UTC day before it is throttled until the day ends' },
   { key: 'rateLimitReadsPer5Min', env: 'RELAY_RATE_LIMIT_READS_PER_5MIN', kind: 'int', min: 1, doc: 'Public HTTP requests per client IP per 5 minutes (429 past it)' },
