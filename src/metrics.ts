@@ -99,6 +99,34 @@ export function createMetrics() {
       help: 'Events removed from the replay window',
       registers: r,
     }),
+    accountsThrottled: new Counter({
+      name: 'relay_accounts_throttled_total',
+      help: 'Accounts throttled (repo events withheld), by reason: host_account_limit or account_budget',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    accountsReleased: new Counter({
+      name: 'relay_accounts_released_total',
+      help: 'Throttled accounts released (announced active and re-synced), by reason',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    eventsWithheld: new Counter({
+      name: 'relay_events_withheld_total',
+      help: 'Verified repo events of throttled accounts not relayed, by reason',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    quotaCounterErrors: new Counter({
+      name: 'relay_quota_counter_errors_total',
+      help: 'Account budget checks that could not reach the counters (the event was let through)',
+      registers: r,
+    }),
+    hostsPromoted: new Counter({
+      name: 'relay_hosts_promoted_total',
+      help: 'New hosts promoted to the trusted tier automatically',
+      registers: r,
+    }),
   };
 }
 

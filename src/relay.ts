@@ -13,6 +13,8 @@ import { Retention } from './sequencer/retention.ts';
 import { createMetrics } from './metrics.ts';
 import type { EventVerifier } from './verify/types.ts';
 import { createCounterStore } from './quota/counters.ts';
+import { HostPolicy } from './quota/trust.ts';
+import { AccountGate } from './quota/account-gate.ts';
 import { ACCOUNTS_CHANNEL } from './storage/accounts.ts';
 import { SyncVerifier } from './verify/verifier.ts';
 import { AccountStates } from './verify/account-state.ts';
@@ -100,7 +102,18 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       log: log.child({ stage: 'verify' }),
       lenient: config.lenient,
     });
-  const crawlerInstance = new Crawler({
+  const policy = new HostPolicy(config);
+  const gate = new AccountGate({
+    db: database.db,
+    accounts: accountStates,
+    store: counters,
+    metrics,
+    log: log.child({ stage: 'quota' }),
+    accountLimit: (hostId) => crawlerInstance.limitsOf(hostId).accountLimit,
+    budget: { perHour: config.accountPointsPerHour, perDay: config.accountPointsPerDay },
+    windows: overrides.quotaWindows,
+  });
+  const crawlerInstance: Crawler = new Crawler({
     database,
     sequencer,
     verifier,
@@ -114,7 +127,10 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     reconnectMaxMs: config.reconnectMaxDelayMs,
     scanIntervalMs: overrides.scanIntervalMs ?? 10_000,
     counters,
-    defaultLimits: { perHour: config.hostEventsPerHour, perDay: config.hostEventsPerDay },
+    policy,
+    gate: overrides.verifier ? undefined : gate,
+    promoteAfterMs: config.promoteAfterMs,
+    idleAfterMs: config.hostIdleAfterMs,
     quotaWindows: overrides.quotaWindows,
   });
   crawler = crawlerInstance;
@@ -149,6 +165,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     rejections,
     metrics,
     accountStates,
+    policy,
   };
 
   app.setErrorHandler((err, req, reply) => {
