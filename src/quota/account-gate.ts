@@ -177,18 +177,20 @@ export class AccountGate {
     announce: boolean,
   ): SequencerItem[] {
     this.o.accounts.update(ev.did, { throttled: reason, throttledUntil: until });
-    this.o.metrics.eventsWithheld.inc({ reason });
     const out: SequencerItem[] = [];
     if (announce) {
       this.o.metrics.accountsThrottled.inc({ reason });
       this.o.log.info({ did: ev.did, reason }, 'account throttled');
-      out.push(this.announce(hostId, ev.did, false));
     }
-    // Account status changes still pass (the relay's view stays throttled); repo events are held back.
+    // Account status changes still pass, with the relay's view (throttled), and announce the throttle themselves;
+    // repo events are held back.
     if (ev.kind === 'account') {
-      out.push({ ...item, event: { ...ev, body: { ...ev.body, active: false, status: 'throttled' } }, throttle: { did: ev.did, throttled: reason, throttledUntil: until } });
+      const body = { ...ev.body, active: false, status: 'throttled' };
+      out.push({ ...item, event: { ...ev, body }, throttle: { did: ev.did, throttled: reason, throttledUntil: until } });
       return out;
     }
+    if (announce) out.push(this.announce(hostId, ev.did, false));
+    this.o.metrics.eventsWithheld.inc({ reason });
     out.push({
       hostId: item.hostId,
       upstreamSeq: item.upstreamSeq,
