@@ -194,6 +194,8 @@ export class Crawler {
       dayMs: this.opts.quotaWindows?.dayMs,
     });
     this.quotas.set(host.id, quota);
+    // Claimed anew (perhaps after another process crawled it): count its accounts again.
+    this.opts.gate?.resetHost(host.id);
     const base = hostUrls(host.hostname, allowInsecureHosts).ws;
     const sub = new HostSubscription({
       host: { id: host.id, hostname: host.hostname },

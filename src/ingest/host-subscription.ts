@@ -69,14 +69,41 @@ export class HostSubscription {
   /** Set while over quota: when the window resets. */
   private throttledUntil = 0;
   private readonly pipeline: OrderedPipeline<SequencerItem[]>;
+  /** Released results waiting for the account limit (only while the host's slot count loads). */
+  private readonly admitQueue: SequencerItem[][] = [];
   /** The host's status as the crawler last recorded it. */
   status = 'active';
 
   constructor(private readonly opts: HostSubscriptionOptions) {
     this.handedOn = opts.cursor;
-    this.pipeline = new OrderedPipeline<SequencerItem[]>((items) => {
-      for (const item of items) opts.sequencer.submit(item);
-    });
+    this.pipeline = new OrderedPipeline<SequencerItem[]>((items) => this.release(items));
+  }
+
+  /** Results leave the pipeline in upstream order; the account limit is decided here, in that order. */
+  private release(items: SequencerItem[]): void {
+    const { gate, sequencer, host } = this.opts;
+    if (!gate) {
+      for (const item of items) sequencer.submit(item);
+      return;
+    }
+    this.admitQueue.push(items);
+    if (this.admitQueue.length === 1) void this.drainAdmitQueue(gate, sequencer, host);
+  }
+
+  private async drainAdmitQueue(gate: AccountGate, sequencer: Sequencer, host: HostContext): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await gate.ready(host.id);
+        break;
+      } catch (err) {
+        this.opts.log.warn({ err }, 'could not count the host\'s accounts; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      }
+    }
+    while (this.admitQueue.length > 0) {
+      for (const item of gate.admit(host, this.admitQueue[0]!)) sequencer.submit(item);
+      this.admitQueue.shift();
+    }
   }
 
   get hostId(): number {
@@ -283,7 +310,7 @@ export class HostSubscription {
       did,
       async () => {
         const item = this.toItem(seq, did, await this.opts.verifier.verify(host, evt));
-        return gate ? gate.pass(host, item) : [item];
+        return gate ? gate.charge(host, item) : [item];
       },
       (err) => {
         this.opts.log.error({ err, did, seq }, 'verification or account gate threw');

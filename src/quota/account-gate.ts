@@ -49,76 +49,96 @@ export class AccountGate {
     this.budget = windows.length > 0 ? new BudgetBatcher(o.store, windows) : null;
   }
 
-  /** Forgets a host's slot count (its limit changed, or it moved to another process): recounted on next use. */
+  /** Forgets a host's slot count (the host was claimed anew): recounted by the next ready(). */
   resetHost(hostId: number): void {
     this.slots.delete(hostId);
   }
 
+  /** Loads a host's slot count (once per claim of the host); admit() needs it. */
+  async ready(hostId: number): Promise<void> {
+    if (!this.slots.has(hostId)) this.slots.set(hostId, await countSlotHolders(this.o.db, hostId));
+  }
+
   /**
-   * What of one verified event reaches the sequencer: the event itself, or the relay's announcements and a withheld
-   * event with the account's new throttle state. Called in upstream order per account.
+   * The per-account budget, applied while the account's events are verified (concurrently across accounts, in order
+   * within one): a commit over budget is withheld and the account throttled until the window resets.
    */
-  async pass(host: HostContext, item: SequencerItem): Promise<SequencerItem[]> {
+  async charge(host: HostContext, item: SequencerItem): Promise<SequencerItem[]> {
     const ev = item.event;
     if (!ev || ev.kind === 'identity') return [item];
     const state = await this.o.accounts.get(ev.did);
-    if (!state) return [item];
+    if (!state || state.throttled === HOST_ACCOUNT_LIMIT) return [item];
     const out: SequencerItem[] = [];
-
-    if (ev.kind === 'account' && ev.status?.status === 'deleted') {
-      if (state.slotHostId !== null) this.adjust(state.slotHostId, -1);
-      this.o.accounts.update(ev.did, { slotHostId: null, throttled: null, throttledUntil: null });
-      if (state.throttled) return [{ ...item, throttle: { did: ev.did, throttled: null, throttledUntil: null, heldCommit: null } }];
-      return [item];
-    }
-
-    // A budget throttle lifts when its window has passed (the sweep usually gets there first).
-    if (state.throttled === ACCOUNT_BUDGET && state.throttledUntil !== null && this.now() >= state.throttledUntil) {
-      out.push(...this.release(host.id, ev.did, null));
-      state.throttled = null;
-    }
-
-    if (state.slotHostId !== host.id) {
-      // New here (or moved here): it needs one of this host's slots.
-      if (state.slotHostId !== null) this.adjust(state.slotHostId, -1);
-      if ((await this.slotsUsed(host.id)) < this.o.accountLimit(host.id)) {
-        this.adjust(host.id, 1);
-        this.o.accounts.update(ev.did, { slotHostId: host.id });
-        if (state.throttled === HOST_ACCOUNT_LIMIT) {
-          out.push(this.announce(host.id, ev.did, true));
-          this.o.accounts.update(ev.did, { throttled: null, throttledUntil: null });
-          item = { ...item, throttle: { did: ev.did, throttled: null, throttledUntil: null, heldCommit: null } };
-        }
-      } else {
-        this.o.accounts.update(ev.did, { slotHostId: null });
-        return [...out, ...this.withhold(host.id, item, ev, HOST_ACCOUNT_LIMIT, null, state.throttled !== HOST_ACCOUNT_LIMIT)];
-      }
-    } else if (state.throttled === HOST_ACCOUNT_LIMIT) {
-      return [...out, ...this.withhold(host.id, item, ev, HOST_ACCOUNT_LIMIT, null, false)];
-    }
-
     if (state.throttled === ACCOUNT_BUDGET) {
-      return [...out, ...this.withhold(host.id, item, ev, ACCOUNT_BUDGET, state.throttledUntil, false)];
+      // The throttle lifts when its window has passed (the sweep usually gets there first).
+      if (state.throttledUntil === null || this.now() < state.throttledUntil) {
+        return this.withhold(host.id, item, ev, ACCOUNT_BUDGET, state.throttledUntil, false);
+      }
+      this.o.accounts.update(ev.did, { throttled: null, throttledUntil: null });
+      out.push(this.announce(host.id, ev.did, true));
+      item = { ...item, throttle: { did: ev.did, throttled: null, throttledUntil: null, heldCommit: null } };
     }
     if (this.budget && ev.kind === 'commit') {
       const cost = commitPoints(ev.body);
-      let grant;
       try {
-        grant = await this.budget.take(`account:${ev.did}`, cost, this.now());
+        const grant = await this.budget.take(`account:${ev.did}`, cost, this.now());
+        if (grant.granted < cost) {
+          const resetAt = Math.max(...grant.windows.filter((w) => w.count + cost > w.limit).map((w) => w.resetAt));
+          return [...out, ...this.withhold(host.id, item, ev, ACCOUNT_BUDGET, resetAt, true)];
+        }
       } catch (err) {
         // The host's own quota already holds the host while the counters are away; an account budget that cannot
         // be counted lets the event through rather than drop it.
         this.o.metrics.quotaCounterErrors.inc();
         this.o.log.warn({ err: (err as Error).message, did: ev.did }, 'account budget unavailable; event passed');
-        out.push(item);
-        return out;
-      }
-      if (grant.granted < cost) {
-        const resetAt = Math.max(...grant.windows.filter((w) => w.count + cost > w.limit).map((w) => w.resetAt));
-        return [...out, ...this.withhold(host.id, item, ev, ACCOUNT_BUDGET, resetAt, true)];
       }
     }
     out.push(item);
+    return out;
+  }
+
+  /**
+   * The host account limit, applied in upstream order per host (so the first accounts a host announces get its
+   * slots): synchronous, after ready(). A new account past the limit is throttled, a deleted one frees its slot.
+   */
+  admit(host: HostContext, items: SequencerItem[]): SequencerItem[] {
+    const out: SequencerItem[] = [];
+    for (const item of items) {
+      const ev = item.event;
+      const state = ev ? this.o.accounts.peek(ev.did) : null;
+      if (!ev || !state || ev.kind === 'identity' || item.upstreamSeq === null) {
+        out.push(item);
+        continue;
+      }
+      if (ev.kind === 'account' && ev.status?.status === 'deleted') {
+        if (state.slotHostId !== null) this.adjust(state.slotHostId, -1);
+        const wasThrottled = state.throttled !== null;
+        this.o.accounts.update(ev.did, { slotHostId: null, throttled: null, throttledUntil: null });
+        out.push(wasThrottled ? { ...item, throttle: { did: ev.did, throttled: null, throttledUntil: null, heldCommit: null } } : item);
+        continue;
+      }
+      if (state.slotHostId === host.id) {
+        out.push(item);
+        continue;
+      }
+      // New here (or moved here): it needs one of this host's slots.
+      if (state.slotHostId !== null) this.adjust(state.slotHostId, -1);
+      const used = this.slots.get(host.id) ?? 0;
+      if (used < this.o.accountLimit(host.id)) {
+        this.slots.set(host.id, used + 1);
+        this.o.accounts.update(ev.did, { slotHostId: host.id });
+        if (state.throttled === HOST_ACCOUNT_LIMIT) {
+          this.o.accounts.update(ev.did, { throttled: null, throttledUntil: null });
+          out.push(this.announce(host.id, ev.did, true));
+          out.push({ ...item, throttle: { did: ev.did, throttled: null, throttledUntil: null, heldCommit: null } });
+        } else {
+          out.push(item);
+        }
+        continue;
+      }
+      this.o.accounts.update(ev.did, { slotHostId: null });
+      out.push(...this.withhold(host.id, item, ev, HOST_ACCOUNT_LIMIT, null, state.throttled !== HOST_ACCOUNT_LIMIT));
+    }
     return out;
   }
 
@@ -133,8 +153,8 @@ export class AccountGate {
     for (const hostId of hostIds) {
       const waiting = held.filter((h) => h.hostId === hostId);
       if (waiting.length === 0) continue;
-      this.slots.delete(hostId); // recount: deletions and migrations may have freed slots
-      let free = this.o.accountLimit(hostId) - (await this.slotsUsed(hostId));
+      await this.ready(hostId);
+      let free = this.o.accountLimit(hostId) - (this.slots.get(hostId) ?? 0);
       for (const h of waiting) {
         if (h.throttled === ACCOUNT_BUDGET) {
           if (h.throttledUntil !== null && h.throttledUntil <= this.now()) out.push(...this.releaseHeld(hostId, h));
@@ -149,8 +169,19 @@ export class AccountGate {
   }
 
   private releaseHeld(hostId: number, h: HeldAccount): SequencerItem[] {
-    this.o.accounts.forget(h.did);
-    const items = this.release(hostId, h.did, h.heldCommit, h.rev);
+    // What this process holds in memory is newer than the database when a withheld commit is not committed yet.
+    const cached = this.o.accounts.peek(h.did);
+    const heldCommit = cached?.heldCommit ?? h.heldCommit;
+    const rev = cached?.rev ?? h.rev;
+    if (cached) {
+      this.o.accounts.update(h.did, {
+        throttled: null,
+        throttledUntil: null,
+        heldCommit: null,
+        slotHostId: h.throttled === HOST_ACCOUNT_LIMIT ? hostId : cached.slotHostId,
+      });
+    }
+    const items = this.release(hostId, h.did, heldCommit, rev);
     const last = items.at(-1)!;
     items[items.length - 1] = { ...last, throttle: { did: h.did, throttled: null, throttledUntil: null, heldCommit: null } };
     this.o.metrics.accountsReleased.inc({ reason: h.throttled });
@@ -176,7 +207,8 @@ export class AccountGate {
     until: number | null,
     announce: boolean,
   ): SequencerItem[] {
-    this.o.accounts.update(ev.did, { throttled: reason, throttledUntil: until });
+    const heldCommit = ev.repo ? commitOnlyCar(ev.body) : undefined;
+    this.o.accounts.update(ev.did, { throttled: reason, throttledUntil: until, ...(heldCommit !== undefined ? { heldCommit } : {}) });
     const out: SequencerItem[] = [];
     if (announce) {
       this.o.metrics.accountsThrottled.inc({ reason });
@@ -199,7 +231,7 @@ export class AccountGate {
         did: ev.did,
         throttled: reason,
         throttledUntil: until,
-        ...(ev.repo ? { repo: ev.repo, heldCommit: commitOnlyCar(ev.body) } : {}),
+        ...(heldCommit !== undefined ? { repo: ev.repo, heldCommit } : {}),
       },
     });
     return out;
@@ -208,15 +240,6 @@ export class AccountGate {
   private announce(hostId: number, did: string, active: boolean): SequencerItem {
     const body = { did, active, ...(active ? {} : { status: 'throttled' }), time: new Date(this.now()).toISOString() };
     return { hostId, upstreamSeq: null, event: { did, kind: 'account', body } };
-  }
-
-  private async slotsUsed(hostId: number): Promise<number> {
-    let n = this.slots.get(hostId);
-    if (n === undefined) {
-      n = await countSlotHolders(this.o.db, hostId);
-      this.slots.set(hostId, n);
-    }
-    return n;
   }
 
   private adjust(hostId: number, delta: number): void {

@@ -20,6 +20,8 @@ export interface AccountState {
   /** Why the relay withholds the account's repo events (see the quota stage), or null. */
   throttled: string | null;
   throttledUntil: number | null;
+  /** While throttled: the newest signed commit (as a CAR) to re-announce on release. */
+  heldCommit?: Uint8Array | null;
 }
 
 export class AccountStates {
@@ -73,6 +75,11 @@ export class AccountStates {
       : null;
     this.remember(did, state);
     return state;
+  }
+
+  /** The cached state, without loading it (null when not cached). */
+  peek(did: string): AccountState | null {
+    return this.cache.get(did) ?? null;
   }
 
   /** Records an accepted change (before it is committed). */
