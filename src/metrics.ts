@@ -71,12 +71,6 @@ export function createMetrics() {
       help: 'Failed or dropped upstream connections',
       registers: r,
     }),
-    hostsByStatus: new Gauge({
-      name: 'relay_hosts',
-      help: 'Known hosts by status',
-      labelNames: ['status'] as const,
-      registers: r,
-    }),
     hostsThrottled: new Counter({
       name: 'relay_host_throttles_total',
       help: 'Times a host went over its event quota and was disconnected until the window reset',
@@ -117,14 +111,28 @@ export interface ScrapeSources {
   headSeq: () => number;
   /** Oldest seq still in the replay window (a min over the primary key), or null when empty. */
   oldestRetainedSeq: () => Promise<number | null>;
+  /** Known hosts per status (a GROUP BY over the small hosts table). */
+  hostsByStatus: () => Promise<Record<string, number>>;
 }
 
 /**
  * Metrics computed when Prometheus scrapes rather than on the hot path: identity-cache lookups (from the cache's
- * own counters), consumer lag, and the replay window's extent.
+ * own counters), consumer lag, the replay window's extent, and hosts by status (read from the database, so it is
+ * the same whichever relay process is scraped).
  */
 export function registerScrapeMetrics(metrics: RelayMetrics, src: ScrapeSources): void {
   const r = [metrics.registry];
+  new Gauge({
+    name: 'relay_hosts',
+    help: 'Known hosts by status',
+    labelNames: ['status'] as const,
+    registers: r,
+    async collect() {
+      // A failed read leaves the last values: /metrics must answer while the database is away.
+      const counts = await src.hostsByStatus().catch(() => null);
+      if (counts) for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
+    },
+  });
   new Counter({
     name: 'relay_identity_cache_lookups_total',
     help: 'Identity lookups by verification, by result (hit, stale: served and revalidated, miss: resolved)',

@@ -15,6 +15,7 @@ import type { EventVerifier } from './verify/types.ts';
 import { createCounterStore } from './quota/counters.ts';
 import { ACCOUNTS_CHANNEL } from './storage/accounts.ts';
 import { oldestRetainedSeq } from './storage/events.ts';
+import { countHostsByStatus } from './storage/hosts.ts';
 import { SyncVerifier } from './verify/verifier.ts';
 import { AccountStates } from './verify/account-state.ts';
 import { IdentityCache } from './identity/cache.ts';
@@ -146,6 +147,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     consumers: () => firehose.consumers,
     headSeq: () => hub.lastSeq,
     oldestRetainedSeq: () => oldestRetainedSeq(database.db),
+    hostsByStatus: () => countHostsByStatus(database.db),
   });
 
   app.setErrorHandler((err, req, reply) => {
