@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { CONFIG_FIELDS, loadConfig } from '../../../src/config/config.ts';
+import { CONFIG_FIELDS, configReference, loadConfig } from '../../../src/config/config.ts';
 import { startWorld } from '../../helpers/world.ts';
 
 interface Compose {
@@ -135,6 +135,26 @@ describe('deploy/ Prometheus and Grafana', () => {
       }
     } finally {
       await world.close();
+    }
+  });
+});
+
+describe('docs/operations.md', () => {
+  it('carries the generated configuration reference', () => {
+    const guide = readFileSync(new URL('../../../docs/operations.md', import.meta.url), 'utf8');
+    expect(guide).toContain(configReference());
+  });
+
+  it('lists every compose service with its published port and volume', () => {
+    const guide = readFileSync(new URL('../../../docs/operations.md', import.meta.url), 'utf8');
+    for (const [name, svc] of Object.entries(compose.services)) {
+      const row = guide.split('\n').find((l) => l.startsWith(`| \`${name}\` |`));
+      expect(row, name).toBeDefined();
+      for (const p of svc.ports ?? []) expect(row, `${name} port`).toContain(`\`${p.split(':').slice(0, -1).join(':')}\``);
+      for (const v of svc.volumes ?? []) {
+        const src = v.split(':')[0]!;
+        if (!src.startsWith('.')) expect(row, `${name} volume`).toContain(`\`${src}\``);
+      }
     }
   });
 });
