@@ -9,6 +9,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakePlc } from '../fixture/fake-plc.ts';
 import { FakePds, type FakeAccount } from '../fixture/fake-pds.ts';
+import { TestConsumer } from '../helpers/consumer.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { requestCrawl, startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
 
@@ -101,7 +102,9 @@ describe('operator console (/admin/)', () => {
     await expect.poll(() => row.locator('.badge').textContent(), { timeout: TIMEOUT }).toBe('active');
     expect(await page.locator(`#requests tr[data-host="${pds.hostname}"]`).count()).toBe(0);
 
-    // Traffic for the charts and the quota columns, and one rejected commit for the rejection column.
+    // A firehose consumer for the consumers table; traffic for the charts and the quota columns, and one rejected
+    // commit for the rejection column.
+    const consumer = await TestConsumer.connect(relay.wsUrl);
     alice = await pds.createAccount();
     for (let i = 0; i < 20; i++) await pds.createRecord(alice, `post ${i}`);
     await pds.createRecord(alice, 'no prevData', {
@@ -115,6 +118,14 @@ describe('operator console (/admin/)', () => {
     // The ingest chart has drawn a line from at least two samples.
     await expect.poll(() => page.textContent('#now-ingest'), { timeout: TIMEOUT }).toMatch(/received/);
     await expect.poll(() => page.locator('#chart-ingest polyline').first().getAttribute('points'), { timeout: TIMEOUT }).toMatch(/ .+/);
+    const consumerRow = page.locator('#consumers tbody tr');
+    await expect.poll(() => consumerRow.count(), { timeout: TIMEOUT }).toBe(1);
+    await expect.poll(() => consumerRow.locator('td').nth(2).textContent(), { timeout: TIMEOUT }).toBe('live');
+    await expect.poll(() => consumerRow.locator('td').nth(4).textContent(), { timeout: TIMEOUT }).toBe('0');
+    await expect.poll(() => page.textContent('#summary'), { timeout: TIMEOUT }).toContain('1 consumer');
+    await shot('03-host-connected');
+    consumer.close();
+    await expect.poll(() => consumerRow.count(), { timeout: TIMEOUT }).toBe(0);
   });
 
   it('renders untrusted rejection text as text', async () => {
@@ -123,7 +134,6 @@ describe('operator console (/admin/)', () => {
     const row = page.locator(`#hosts tr[data-host="${pds.hostname}"]`);
     await expect.poll(() => row.locator('.reasons').textContent(), { timeout: TIMEOUT }).toContain('<img src=x id=injected>');
     expect(await page.locator('#injected').count()).toBe(0);
-    await shot('03-host-connected');
   });
 
   it('changes a host limit in place, kept across polls while typing', async () => {

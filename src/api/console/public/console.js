@@ -89,7 +89,8 @@ function quotaCell(host, name) {
   const w = (host.quota || []).find((q) => q.name === name);
   if (!w) return el('td', { class: 'muted' }, '-');
   const pct = Math.min(100, Math.round((w.count / w.limit) * 100));
-  return el('td', { class: 'num' },
+  // The relay takes quota in chunks ahead of use, so the count includes events reserved but not yet received.
+  return el('td', { class: 'num', title: `counted in reserved chunks; resets ${new Date(w.resetAt).toLocaleString()}` },
     `${w.count.toLocaleString()} / ${w.limit.toLocaleString()}`,
     el('div', { class: pct >= 100 ? 'meter full' : 'meter', title: `${pct}%` }, el('div', { 'data-pct': pct })));
 }
