@@ -7,7 +7,7 @@ import { CONFIG_FIELDS, configReference, loadConfig } from '../../../src/config/
 import { startWorld } from '../../helpers/world.ts';
 
 interface Compose {
-  services: Record<string, { environment?: Record<string, string>; ports?: string[]; volumes?: string[]; depends_on?: Record<string, unknown> }>;
+  services: Record<string, { environment?: Record<string, string>; ports?: string[]; volumes?: string[]; depends_on?: Record<string, unknown> | string[] }>;
   volumes?: Record<string, unknown>;
 }
 
@@ -47,6 +47,8 @@ describe('deploy/ Prometheus and Grafana', () => {
 
   it('mounts files that exist and scrapes the relay service on its port', () => {
     for (const [service, svc] of Object.entries(compose.services)) {
+      const deps = Array.isArray(svc.depends_on) ? (svc.depends_on as string[]) : Object.keys(svc.depends_on ?? {});
+      for (const dep of deps) expect(compose.services, `${service} depends on ${dep}`).toHaveProperty(dep);
       for (const v of svc.volumes ?? []) {
         const src = v.split(':')[0]!;
         if (src.startsWith('./')) expect(existsSync(new URL(`../../../deploy/${src.slice(2)}`, import.meta.url)), `${service}: ${src}`).toBe(true);
