@@ -107,7 +107,11 @@ async function migrate(): Promise<void> {
   const config = loadConfig(process.env);
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
+    // Progress on stderr: a migration over a large event table can take a while, and stdout stays parseable.
+    const started = Date.now();
+    process.stderr.write(`relay: applying migrations (${database.kind})…\n`);
     await database.migrate();
+    process.stderr.write(`relay: migrations done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     process.stdout.write(`migrations applied (${database.kind})\n`);
   } finally {
     await database.close();

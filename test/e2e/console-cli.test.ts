@@ -2,6 +2,7 @@
 // live, Ctrl-C, error frames, refused connections) and --help for every command.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeAccount } from '../fixture/fake-pds.ts';
+import { createTestDatabase } from '../helpers/db.ts';
 import { runRelayCli, spawnRelay } from '../helpers/process.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 
@@ -84,11 +85,20 @@ describe('relay tail', () => {
   });
 });
 
-describe('relay --help', () => {
+describe('relay --help and migrate', () => {
   // Each CLI process start costs seconds on a loaded machine: the main help and tail's own (the others' are in
   // api.test.ts's run of the admin commands).
-  it('lists every command, and tail has its own help', async () => {
-    const [main, tailHelp] = await Promise.all([runRelayCli(['--help'], {}), runRelayCli(['tail', '--help'], {})]);
+  it('lists every command, tail has its own help, and migrate shows progress', async () => {
+    const databaseUrl = await createTestDatabase();
+    const [main, tailHelp, migrate] = await Promise.all([
+      runRelayCli(['--help'], {}),
+      runRelayCli(['tail', '--help'], {}),
+      runRelayCli(['migrate'], { DATABASE_URL: databaseUrl }),
+    ]);
+    expect(migrate.code, migrate.output).toBe(0);
+    expect(migrate.output).toContain('relay: applying migrations (postgres)…');
+    expect(migrate.output).toMatch(/relay: migrations done in [\d.]+ s/);
+    expect(migrate.output).toContain('migrations applied (postgres)');
     expect(main.code).toBe(0);
     for (const c of ['serve', 'migrate', 'config', 'hosts', 'domains', 'accounts', 'consumers', 'tail']) {
       expect(main.output).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
