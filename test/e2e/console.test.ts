@@ -168,6 +168,18 @@ describe('operator console (/admin/)', () => {
     await expect.poll(() => row.locator('.conn').textContent(), { timeout: TIMEOUT }).toBe('connected');
   });
 
+  it('bans and unbans a domain', async () => {
+    await page.fill('#ban-domain-name', 'spam.example.net');
+    await page.click('#ban-domain button[type=submit]');
+    const row = page.locator('#domains tr[data-domain="spam.example.net"]');
+    await row.waitFor();
+    expect((await adminGet<{ domains: string[] }>('/admin/domain-bans')).domains).toEqual(['spam.example.net']);
+    await shot('06-domain-banned');
+    await row.getByRole('button', { name: 'Unban' }).click();
+    await row.waitFor({ state: 'detached' });
+    expect((await adminGet<{ domains: string[] }>('/admin/domain-bans')).domains).toEqual([]);
+  });
+
   it('logs out and forgets the password', async () => {
     await page.click('#logout');
     await page.waitForSelector('#login-panel', { state: 'visible' });
@@ -191,7 +203,7 @@ describe('public status page (/status)', () => {
     expect(await page.isVisible('#crawl')).toBe(false);
     // The looked-up hostname is in the address, so the page can be shared.
     expect(new URL(page.url()).searchParams.get('hostname')).toBe(pds.hostname);
-    await shot('06-status-known');
+    await shot('07-status-known');
   });
 
   it('tells an unknown host it is not crawled and lets it request a crawl', async () => {
@@ -201,7 +213,7 @@ describe('public status page (/status)', () => {
       await expect.poll(() => page.textContent('#r-summary'), { timeout: TIMEOUT }).toContain('does not crawl this host');
       await page.click('#crawl-button');
       await expect.poll(() => page.textContent('#crawl-result'), { timeout: TIMEOUT }).toContain('Crawl requested');
-      await shot('07-status-crawl-requested');
+      await shot('08-status-crawl-requested');
       const { requests } = await adminGet<{ requests: Array<{ hostname: string }> }>('/admin/crawl-requests');
       expect(requests.map((r) => r.hostname)).toContain(other.hostname);
 

@@ -193,6 +193,15 @@ function renderRequests(requests) {
   $('requests-empty').hidden = requests.length > 0;
 }
 
+function renderDomains(domains) {
+  $('domains').tBodies[0].replaceChildren(...domains.map((d) =>
+    el('tr', { 'data-domain': d },
+      el('td', {}, el('strong', {}, d)),
+      el('td', { class: 'actions' },
+        el('button', { class: 'secondary', onclick: () => act(`${d} unbanned`, () => api('DELETE', `/admin/domain-bans/${encodeURIComponent(d)}`)) }, 'Unban')))));
+  $('domains-empty').hidden = domains.length > 0;
+}
+
 function renderConsumers(consumers) {
   $('consumers').tBodies[0].replaceChildren(...consumers.map((c) =>
     el('tr', {},
@@ -258,14 +267,16 @@ async function pollStats() {
 
 async function refresh() {
   try {
-    const [hosts, requests, consumers] = await Promise.all([
+    const [hosts, requests, consumers, domains] = await Promise.all([
       api('GET', '/admin/hosts'),
       api('GET', '/admin/crawl-requests'),
       api('GET', '/admin/consumers'),
+      api('GET', '/admin/domain-bans'),
     ]);
     renderHosts(hosts.hosts);
     renderRequests(requests.requests);
     renderConsumers(consumers.consumers);
+    renderDomains(domains.domains);
   } catch (err) {
     if (err instanceof Unauthorized) logout(err.message);
     else flash(`refresh failed: ${err.message}`, true);
@@ -313,6 +324,13 @@ $('add-host').addEventListener('submit', (e) => {
   e.preventDefault();
   const hostname = $('add-hostname').value.trim();
   void act(`${hostname} added`, () => api('POST', '/admin/hosts', { hostname })).then(() => ($('add-hostname').value = ''));
+});
+
+$('ban-domain').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const domain = $('ban-domain-name').value.trim();
+  if (!confirm(`Ban ${domain} and every host under it?`)) return;
+  void act(`${domain} banned`, () => api('POST', '/admin/domain-bans', { domain })).then(() => ($('ban-domain-name').value = ''));
 });
 
 if (sessionStorage.getItem(KEY)) {
