@@ -113,6 +113,7 @@ describe('operator console (/admin/)', () => {
       },
     });
     await expect.poll(() => row.locator('.reasons').textContent(), { timeout: TIMEOUT }).toContain('missing_prev_data');
+    await expect.poll(() => row.locator('td').nth(3).textContent(), { timeout: TIMEOUT }).toBe('1');
     // The cursor column follows the host's upstream seq.
     await expect.poll(async () => Number(await row.locator('td').nth(2).textContent()), { timeout: TIMEOUT }).toBeGreaterThan(20);
     // The ingest chart has drawn a line from at least two samples.
