@@ -73,6 +73,19 @@ afterAll(async () => {
 });
 
 describe('operator console (/admin/)', () => {
+  it('serves the page publicly with a strict CSP, and its data only with the password', async () => {
+    const pageRes = await fetch(`${relay.url}/admin/`);
+    expect(pageRes.status).toBe(200);
+    expect(pageRes.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const wrong = await fetch(`${relay.url}/admin/stats`, { headers: { authorization: 'Bearer wrong' } });
+    expect(wrong.status).toBe(401);
+    // A Bearer client gets no Basic challenge (browsers would open their own dialog); a bare request still does.
+    expect(wrong.headers.get('www-authenticate')).toBeNull();
+    expect((await fetch(`${relay.url}/admin/stats`)).headers.get('www-authenticate')).toContain('Basic');
+    const ok = await adminGet<{ headSeq: number; received: number }>('/admin/stats');
+    expect(ok).toMatchObject({ headSeq: 0, received: 0 });
+  });
+
   it('refuses a wrong password and logs in with the right one', async () => {
     await page.goto(`${relay.url}/admin`);
     expect(page.url()).toBe(`${relay.url}/admin/`);

@@ -124,6 +124,11 @@ describe('deploy/ Prometheus and Grafana', () => {
 
       for (const panel of dashboard.panels) {
         for (const { expr } of panel.targets) {
+          // Balanced brackets, and no template variable Grafana would not fill in.
+          for (const [open, close] of ['()', '{}', '[]']) {
+            expect(expr.split(open!).length, `${panel.title}: ${expr}`).toBe(expr.split(close!).length);
+          }
+          expect(expr.replaceAll('$__rate_interval', ''), `${panel.title}: ${expr}`).not.toContain('$');
           const names = [...expr.matchAll(/\brelay_[a-z0-9_]+/g)].map((m) => m[0]);
           expect(names.length, `${panel.title}: ${expr}`).toBeGreaterThan(0);
           for (const name of names) expect(exported.has(name), `${panel.title}: ${name} is not exported`).toBe(true);
