@@ -122,7 +122,7 @@ export async function benchVerify(): Promise<BenchLine[]> {
         return state.get(did) ?? null;
       },
       update(did: string, change: Partial<AccountState>) {
-        state.set(did, { did, hostname: null, upstreamActive: true, upstreamStatus: null, localStatus: null, rev: null, head: null, data: null, ...state.get(did), ...change });
+        state.set(did, { did, hostname: null, upstreamActive: true, upstreamStatus: null, localStatus: null, rev: null, head: null, data: null, slotHostId: null, throttled: null, throttledUntil: null, ...state.get(did), ...change });
       },
       forget() {},
     } as unknown as AccountStates;

@@ -101,6 +101,34 @@ export function createMetrics() {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5],
       registers: r,
     }),
+    accountsThrottled: new Counter({
+      name: 'relay_accounts_throttled_total',
+      help: 'Accounts throttled (repo events withheld), by reason: host_account_limit or account_budget',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    accountsReleased: new Counter({
+      name: 'relay_accounts_released_total',
+      help: 'Throttled accounts released (announced active and re-synced), by reason',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    eventsWithheld: new Counter({
+      name: 'relay_events_withheld_total',
+      help: 'Verified repo events of throttled accounts not relayed, by reason',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    quotaCounterErrors: new Counter({
+      name: 'relay_quota_counter_errors_total',
+      help: 'Account budget checks that could not reach the counters (the event was let through)',
+      registers: r,
+    }),
+    hostsPromoted: new Counter({
+      name: 'relay_hosts_promoted_total',
+      help: 'New hosts promoted to the trusted tier automatically',
+      registers: r,
+    }),
   };
 }
 

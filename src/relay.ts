@@ -13,6 +13,8 @@ import { Retention } from './sequencer/retention.ts';
 import { createMetrics, registerScrapeMetrics, timedVerifier } from './metrics.ts';
 import type { EventVerifier } from './verify/types.ts';
 import { createCounterStore } from './quota/counters.ts';
+import { HostPolicy } from './quota/trust.ts';
+import { AccountGate } from './quota/account-gate.ts';
 import { ACCOUNTS_CHANNEL } from './storage/accounts.ts';
 import { oldestRetainedSeq } from './storage/events.ts';
 import { countHostsByStatus } from './storage/hosts.ts';
@@ -56,6 +58,8 @@ export interface RelayOverrides {
   reconnectBaseMs?: number;
   /** Quota window lengths (tests shorten the hour and day). */
   quotaWindows?: { hourMs: number; dayMs: number };
+  /** How often the replay window is pruned (tests shorten it). */
+  retentionIntervalMs?: number;
   /** Name resolution for host admission checks (tests stub it; there is no DNS here). */
   lookup?: Lookup;
 }
@@ -102,7 +106,18 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       log: log.child({ stage: 'verify' }),
       lenient: config.lenient,
     });
-  const crawlerInstance = new Crawler({
+  const policy = new HostPolicy(config);
+  const gate = new AccountGate({
+    db: database.db,
+    accounts: accountStates,
+    store: counters,
+    metrics,
+    log: log.child({ stage: 'quota' }),
+    accountLimit: (hostId) => crawlerInstance.limitsOf(hostId).accountLimit,
+    budget: { perHour: config.accountPointsPerHour, perDay: config.accountPointsPerDay },
+    windows: overrides.quotaWindows,
+  });
+  const crawlerInstance: Crawler = new Crawler({
     database,
     sequencer,
     verifier: timedVerifier(verifier, metrics),
@@ -116,7 +131,10 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     reconnectMaxMs: config.reconnectMaxDelayMs,
     scanIntervalMs: overrides.scanIntervalMs ?? 10_000,
     counters,
-    defaultLimits: { perHour: config.hostEventsPerHour, perDay: config.hostEventsPerDay },
+    policy,
+    gate: overrides.verifier ? undefined : gate,
+    promoteAfterMs: config.promoteAfterMs,
+    idleAfterMs: config.hostIdleAfterMs,
     quotaWindows: overrides.quotaWindows,
   });
   crawler = crawlerInstance;
@@ -126,10 +144,20 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     log: log.child({ stage: 'firehose' }),
     metrics,
     maxBufferBytes: config.consumerMaxBufferBytes,
+    maxBufferFrames: config.consumerMaxBufferFrames,
+    writeTimeoutMs: config.consumerWriteTimeoutMs,
+    idleTimeoutMs: config.consumerIdleTimeoutMs,
     maxConsumersPerIp: config.maxConsumersPerIp,
     trustProxy: config.trustProxy,
   });
-  const retention = new Retention({ db: database.db, log, metrics, windowMs: config.replayWindowMs });
+  const retention = new Retention({
+    db: database.db,
+    log,
+    metrics,
+    windowMs: config.replayWindowMs,
+    maxBytes: config.replayMaxBytes,
+    intervalMs: overrides.retentionIntervalMs,
+  });
   const ctx: RelayContext = {
     version: VERSION,
     config,
@@ -141,6 +169,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     rejections,
     metrics,
     accountStates,
+    policy,
   };
   registerScrapeMetrics(metrics, {
     identityCache: identities,

@@ -10,6 +10,7 @@ import {
   listDomainBans,
   listHosts,
   setHostLimits,
+  setHostTier,
   unbanDomain,
   unbanHost,
 } from '../storage/hosts.ts';
@@ -38,10 +39,11 @@ export function registerAdmin(app: FastifyInstance, ctx: RelayContext): void {
           lastEventAt: h.lastEventAt?.toISOString() ?? null,
           lastConnectedAt: h.lastConnectedAt?.toISOString() ?? null,
           createdAt: h.createdAt.toISOString(),
+          tier: ctx.policy.tierOf(h),
+          promotedAt: h.promotedAt?.toISOString() ?? null,
           limits: {
-            perHour: h.eventsPerHour ?? ctx.config.hostEventsPerHour,
-            perDay: h.eventsPerDay ?? ctx.config.hostEventsPerDay,
-            custom: h.eventsPerHour !== null || h.eventsPerDay !== null,
+            ...ctx.policy.limitsOf(h),
+            custom: h.eventsPerHour !== null || h.eventsPerDay !== null || h.accountLimit !== null,
           },
           throttledUntil: h.throttledUntil?.toISOString() ?? null,
           // Counter state as last seen by this process (null when another process crawls the host).
@@ -64,28 +66,44 @@ export function registerAdmin(app: FastifyInstance, ctx: RelayContext): void {
       return { hostname: host.hostname, status: host.status };
     });
 
-    /** Sets a host's event quota; null restores the configured default. Takes effect within one scan. */
+    /**
+     * Sets a host's event quotas and account limit; null restores the tier's default. Takes effect within one scan
+     * (a raised account limit releases throttled accounts then).
+     */
     admin.post('/admin/hosts/:hostname/limits', async (req) => {
       const { hostname } = req.params as { hostname: string };
-      const body = (req.body ?? {}) as { perHour?: unknown; perDay?: unknown };
-      const limit = (v: unknown, name: string): number | null | undefined => {
+      const body = (req.body ?? {}) as { perHour?: unknown; perDay?: unknown; accountLimit?: unknown };
+      const limit = (v: unknown, name: string, min: number): number | null | undefined => {
         if (v === undefined || v === null) return v;
-        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
-          throw new XrpcError(400, 'InvalidRequest', `${name} must be a positive integer or null`);
+        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+          throw new XrpcError(400, 'InvalidRequest', `${name} must be an integer >= ${min}, or null`);
         }
         return v;
       };
-      const perHour = limit(body.perHour, 'perHour');
-      const perDay = limit(body.perDay, 'perDay');
-      if (perHour === undefined && perDay === undefined) throw new XrpcError(400, 'InvalidRequest', 'give perHour and/or perDay');
-      const host = await setHostLimits(ctx.database.db, hostname.toLowerCase(), { perHour, perDay });
+      const perHour = limit(body.perHour, 'perHour', 1);
+      const perDay = limit(body.perDay, 'perDay', 1);
+      const accountLimit = limit(body.accountLimit, 'accountLimit', 0);
+      if (perHour === undefined && perDay === undefined && accountLimit === undefined) {
+        throw new XrpcError(400, 'InvalidRequest', 'give perHour, perDay and/or accountLimit');
+      }
+      const host = await setHostLimits(ctx.database.db, hostname.toLowerCase(), { perHour, perDay, accountLimit });
       if (!host) throw new XrpcError(404, 'HostNotFound', `${hostname} is not known to this relay`);
       ctx.crawler.kick();
-      req.log.info({ hostname, perHour: host.eventsPerHour, perDay: host.eventsPerDay }, 'host limits changed by operator');
-      return {
-        hostname: host.hostname,
-        limits: { perHour: host.eventsPerHour ?? ctx.config.hostEventsPerHour, perDay: host.eventsPerDay ?? ctx.config.hostEventsPerDay },
-      };
+      const limits = ctx.policy.limitsOf(host);
+      req.log.info({ hostname, limits }, 'host limits changed by operator');
+      return { hostname: host.hostname, limits };
+    });
+
+    /** Sets a host's trust tier (new or trusted). */
+    admin.post('/admin/hosts/:hostname/tier', async (req) => {
+      const { hostname } = req.params as { hostname: string };
+      const tier = (req.body as { tier?: unknown } | null)?.tier;
+      if (tier !== 'new' && tier !== 'trusted') throw new XrpcError(400, 'InvalidRequest', 'tier must be "new" or "trusted"');
+      const host = await setHostTier(ctx.database.db, hostname.toLowerCase(), tier);
+      if (!host) throw new XrpcError(404, 'HostNotFound', `${hostname} is not known to this relay`);
+      ctx.crawler.kick();
+      req.log.info({ hostname, tier }, 'host tier changed by operator');
+      return { hostname: host.hostname, tier: ctx.policy.tierOf(host), limits: ctx.policy.limitsOf(host) };
     });
 
     const hostnameParam = (raw: string): string => {

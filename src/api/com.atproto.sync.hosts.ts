@@ -35,7 +35,7 @@ export function registerHostEndpoints(app: FastifyInstance, ctx: RelayContext): 
     const parsed = normalizeHostname(requiredString(q, 'hostname'), { allowInsecure: ctx.config.allowInsecureHosts });
     if (!parsed.ok) throw new XrpcError(400, 'InvalidRequest', parsed.message);
     const host = await getHost(ctx.database.db, parsed.hostname);
-    if (!host) throw new XrpcError(400, 'HostNotFound', `${parsed.hostname} is not known to this relay`);
+    if (!host) throw new XrpcError(404, 'HostNotFound', `${parsed.hostname} is not known to this relay`);
     const counts = await accountCounts(ctx.database.db, [host.id]);
     return hostView(host, counts.get(host.id) ?? 0);
   });

@@ -22,16 +22,20 @@ function didParam(q: Record<string, unknown>): string {
 
 async function knownAccount(ctx: RelayContext, did: string): Promise<AccountRow> {
   const account = await getAccount(ctx.database.db, did);
-  if (!account) throw new XrpcError(400, 'RepoNotFound', `Could not find repo for DID: ${did}`);
+  if (!account) throw new XrpcError(404, 'RepoNotFound', `Could not find repo for DID: ${did}`);
   return account;
 }
 
-/** Refuses repo content for inactive accounts, with the lexicon's error for the reason. */
+/**
+ * Refuses repo content for inactive accounts, with the lexicon's error for the reason: 403 when the account exists
+ * but may not be served, 404 when there is nothing to serve (deleted, or no reason given).
+ */
 function requireActive(account: AccountRow): void {
   const { active, status } = effectiveStatus(account);
   if (active) return;
-  const error = (status && STATUS_ERRORS[status]) ?? 'RepoNotFound';
-  throw new XrpcError(400, error, `Repo is ${status ?? 'not active'}: ${account.did}`);
+  const error = status ? STATUS_ERRORS[status] : undefined;
+  if (error) throw new XrpcError(403, error, `Repo is ${status}: ${account.did}`);
+  throw new XrpcError(404, 'RepoNotFound', `Repo is ${status ?? 'not active'}: ${account.did}`);
 }
 
 export function registerRepoEndpoints(app: FastifyInstance, ctx: RelayContext): void {
@@ -62,7 +66,7 @@ export function registerRepoEndpoints(app: FastifyInstance, ctx: RelayContext): 
   app.get('/xrpc/com.atproto.sync.getLatestCommit', async (req) => {
     const account = await knownAccount(ctx, didParam(req.query as Record<string, unknown>));
     requireActive(account);
-    if (!account.head || !account.rev) throw new XrpcError(400, 'RepoNotFound', `No commit seen yet for ${account.did}`);
+    if (!account.head || !account.rev) throw new XrpcError(404, 'RepoNotFound', `No commit seen yet for ${account.did}`);
     return { cid: account.head, rev: account.rev };
   });
 

@@ -29,10 +29,7 @@ export function registerHostStatus(app: FastifyInstance, ctx: RelayContext, coun
           : 'this relay does not crawl this host; ask it to with com.atproto.sync.requestCrawl',
       };
     }
-    const limits = {
-      perHour: host.eventsPerHour ?? ctx.config.hostEventsPerHour,
-      perDay: host.eventsPerDay ?? ctx.config.hostEventsPerDay,
-    };
+    const limits = ctx.policy.limitsOf(host);
     // Read the shared counters without taking anything from them.
     const probe = new HostQuota({ store: counters, hostId: host.id, limits: () => limits, hourMs: quotaWindows?.hourMs, dayMs: quotaWindows?.dayMs });
     const usage = await counters.take(`host:${host.id}`, 0, probe.windows(), Date.now()).then(
@@ -48,6 +45,7 @@ export function registerHostStatus(app: FastifyInstance, ctx: RelayContext, coun
       accountCount: counts.get(host.id) ?? 0,
       lastEventAt: host.lastEventAt?.toISOString() ?? null,
       throttledUntil: host.status === 'throttled' ? (host.throttledUntil?.toISOString() ?? null) : null,
+      tier: ctx.policy.tierOf(host),
       limits,
       usage,
       // Rejections seen by the relay process answering (the one crawling the host sees them all).

@@ -17,7 +17,8 @@ Commands:
   hosts add <host>      crawl a host (from its live head)
   hosts approve <host>  approve a pending crawl request (same as add)
   hosts requests        list pending crawl requests
-  hosts limits <host>   set a host's event quota (--hour N, --day N; "default" restores it)
+  hosts limits <host>   set a host's limits (--hour N, --day N, --accounts N; "default" restores it)
+  hosts tier <host> <new|trusted>  set a host's trust tier (its default limits)
   hosts ban|unban <host>  stop crawling a host and refuse its crawl requests (or lift that)
   domains list|ban|unban [domain]  domain bans (a domain covers all its subdomains)
   accounts takedown|restore <did>  withhold an account's repo events (announced with #account), or lift that
@@ -37,13 +38,15 @@ Applies pending migrations to DATABASE_URL (or the embedded store) and exits. \`
   config: `Usage: relay config
 
 Prints every setting with its environment variable, default and meaning.`,
-  hosts: `Usage: relay hosts <list|add|approve|requests|limits> [hostname] [--url URL] [--password PW] [--json]
+  hosts: `Usage: relay hosts <list|add|approve|requests|limits|tier|ban|unban> [hostname] [--url URL] [--password PW] [--json]
 
   list              hosts with status, cursor and last event time
   add <host>        admit a host; it is crawled from its live head
   approve <host>    approve a pending crawl request (same as add)
   requests          pending crawl requests (allowlist policy)
-  limits <host>     set the host's event quota: --hour N and/or --day N ("default" restores the configured value)
+  limits <host>     set the host's limits: --hour N, --day N (events) and/or --accounts N (accounts it may
+                    carry; a raised limit releases throttled accounts); "default" restores the tier's value
+  tier <host> <new|trusted>  set the host's trust tier: which default limits apply
   ban <host>        stop crawling the host now and refuse its crawl requests
   unban <host>      lift a host ban; crawling resumes from its saved cursor`,
   consumers: `Usage: relay consumers [--url URL] [--password PW] [--json]
@@ -131,16 +134,16 @@ function printTable(rows: Record<string, unknown>[], columns: string[]): void {
   for (const r of rows) process.stdout.write(`${line(columns.map((c) => String(r[c] ?? '-')))}\n`);
 }
 
-function parseLimit(v: string | undefined, name: string): number | null | undefined {
+function parseLimit(v: string | undefined, name: string, min = 1): number | null | undefined {
   if (v === undefined) return undefined;
   if (v === 'default') return null;
-  if (!/^\d+$/.test(v) || Number(v) < 1) fail(`--${name} must be a positive integer or "default"`);
+  if (!/^\d+$/.test(v) || Number(v) < min) fail(`--${name} must be an integer >= ${min} or "default"`);
   return Number(v);
 }
 
 async function hosts(
   args: string[],
-  flags: { url?: string; password?: string; json?: boolean; hour?: string; day?: string },
+  flags: { url?: string; password?: string; json?: boolean; hour?: string; day?: string; accounts?: string },
 ): Promise<void> {
   const client = adminClient(flags);
   const [sub, hostname] = args;
@@ -152,7 +155,7 @@ async function hosts(
     case 'list': {
       const res = (await adminRequest(client, 'GET', '/admin/hosts')) as { hosts: Record<string, unknown>[] };
       return out(res, () =>
-        printTable(res.hosts, ['hostname', 'status', 'connected', 'cursor', 'failedAttempts', 'lastEventAt']),
+        printTable(res.hosts, ['hostname', 'status', 'tier', 'connected', 'cursor', 'failedAttempts', 'lastEventAt']),
       );
     }
     case 'add':
@@ -165,12 +168,29 @@ async function hosts(
       if (!hostname) fail('hosts limits needs a hostname');
       const perHour = parseLimit(flags.hour, 'hour');
       const perDay = parseLimit(flags.day, 'day');
-      if (perHour === undefined && perDay === undefined) fail('hosts limits needs --hour and/or --day');
-      const res = (await adminRequest(client, 'POST', `/admin/hosts/${encodeURIComponent(hostname)}/limits`, { perHour, perDay })) as {
+      const accountLimit = parseLimit(flags.accounts, 'accounts', 0);
+      if (perHour === undefined && perDay === undefined && accountLimit === undefined) {
+        fail('hosts limits needs --hour, --day and/or --accounts');
+      }
+      const res = (await adminRequest(client, 'POST', `/admin/hosts/${encodeURIComponent(hostname)}/limits`, {
+        perHour,
+        perDay,
+        accountLimit,
+      })) as { hostname: string; limits: { perHour: number; perDay: number; accountLimit: number } };
+      const { limits } = res;
+      return out(res, () =>
+        process.stdout.write(`${res.hostname}: ${limits.perHour}/hour, ${limits.perDay}/day, ${limits.accountLimit} accounts\n`),
+      );
+    }
+    case 'tier': {
+      const tier = args[2];
+      if (!hostname || (tier !== 'new' && tier !== 'trusted')) fail('usage: relay hosts tier <host> <new|trusted>');
+      const res = (await adminRequest(client, 'POST', `/admin/hosts/${encodeURIComponent(hostname)}/tier`, { tier })) as {
         hostname: string;
-        limits: { perHour: number; perDay: number };
+        tier: string;
+        limits: { perHour: number; perDay: number; accountLimit: number };
       };
-      return out(res, () => process.stdout.write(`${res.hostname}: ${res.limits.perHour}/hour, ${res.limits.perDay}/day\n`));
+      return out(res, () => process.stdout.write(`${res.hostname}: ${res.tier} (${res.limits.perHour}/hour, ${res.limits.perDay}/day, ${res.limits.accountLimit} accounts)\n`));
     }
     case 'ban':
     case 'unban': {
@@ -263,6 +283,7 @@ async function main(argv: string[]): Promise<void> {
       day: { type: 'string' },
       cursor: { type: 'string' },
       limit: { type: 'string' },
+      accounts: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;

@@ -33,12 +33,34 @@ export interface RelayConfig {
   /** Events buffered per host before its socket is paused. */
   hostMaxPending: number;
   consumerMaxBufferBytes: number;
+  /** Frames queued to one consumer before it gets ConsumerTooSlow. */
+  consumerMaxBufferFrames: number;
+  /** A consumer whose queued bytes make no progress for this long is disconnected. */
+  consumerWriteTimeoutMs: number;
+  /** A consumer that answers no ping for this long is disconnected (pings go out four times per period). */
+  consumerIdleTimeoutMs: number;
+  /** Cap on the replay window's frame bytes (0 = no cap; the age window applies either way). */
+  replayMaxBytes: number;
   /** Concurrent firehose connections allowed from one client address. */
   maxConsumersPerIp: number;
   hostOfflineAfterFailures: number;
   /** Default event quota per host (UTC calendar hour and day). */
   hostEventsPerHour: number;
   hostEventsPerDay: number;
+  /** Accounts a new host may carry; accounts beyond it are throttled (their repo events withheld). */
+  hostAccountLimit: number;
+  /** Hostname patterns (comma-separated, `*.` for any subdomain) that get the trusted tier's limits. */
+  trustedHosts: string | null;
+  trustedEventsPerHour: number;
+  trustedEventsPerDay: number;
+  trustedAccountLimit: number;
+  /** A new host that has stayed clear of its quotas this long is promoted to trusted (0 = never). */
+  promoteAfterMs: number;
+  /** A connected host that sends nothing for this long is shown as idle. */
+  hostIdleAfterMs: number;
+  /** Per-account write budget in points (create 3, update 2, delete 1); 0 turns the window off. */
+  accountPointsPerHour: number;
+  accountPointsPerDay: number;
   /** Public HTTP requests per client IP per 5 minutes. */
   rateLimitReadsPer5Min: number;
   /** requestCrawl calls per client IP per hour. */
@@ -74,13 +96,26 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'crawlPolicy', env: 'RELAY_CRAWL_POLICY', kind: 'enum', values: ['allowlist', 'open'], doc: 'open: requestCrawl admits a reachable host; allowlist: an operator approves it' },
   { key: 'lenient', env: 'RELAY_LENIENT', kind: 'bool', doc: 'Let commits that fail Sync v1.1-only checks (prevData, inversion) through, counted as warnings' },
   { key: 'replayWindowMs', env: 'RELAY_REPLAY_WINDOW', fileKey: 'replayWindow', kind: 'duration', doc: 'How long events stay available for cursor replay (e.g. 72h)' },
+  { key: 'replayMaxBytes', env: 'RELAY_REPLAY_MAX_BYTES', kind: 'int', min: 0, doc: 'Cap on the frame bytes kept for replay, oldest pruned first (0 = no cap; estimated from recent frame sizes)' },
   { key: 'logLevel', env: 'RELAY_LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Log level' },
   { key: 'batchMaxDelayMs', env: 'RELAY_BATCH_MAX_DELAY_MS', kind: 'int', min: 0, max: 1000, doc: 'Longest wait before accepted events are written as one batch' },
   { key: 'batchMaxEvents', env: 'RELAY_BATCH_MAX_EVENTS', kind: 'int', min: 1, max: 10000, doc: 'Most events written in one transaction' },
   { key: 'hostMaxPending', env: 'RELAY_HOST_MAX_PENDING', kind: 'int', min: 1, doc: 'Events buffered per host before its socket is paused' },
   { key: 'consumerMaxBufferBytes', env: 'RELAY_CONSUMER_MAX_BUFFER_BYTES', kind: 'int', min: 1048576, doc: 'Bytes queued to one consumer before it gets ConsumerTooSlow' },
+  { key: 'consumerMaxBufferFrames', env: 'RELAY_CONSUMER_MAX_BUFFER_FRAMES', kind: 'int', min: 1, doc: 'Frames queued to one consumer before it gets ConsumerTooSlow' },
+  { key: 'consumerWriteTimeoutMs', env: 'RELAY_CONSUMER_WRITE_TIMEOUT', fileKey: 'consumerWriteTimeout', kind: 'duration', doc: 'A consumer whose queued data makes no progress for this long is disconnected' },
+  { key: 'consumerIdleTimeoutMs', env: 'RELAY_CONSUMER_IDLE_TIMEOUT', fileKey: 'consumerIdleTimeout', kind: 'duration', doc: 'A consumer that answers no ping for this long is disconnected (pinged four times per period)' },
   { key: 'hostEventsPerHour', env: 'RELAY_HOST_EVENTS_PER_HOUR', kind: 'int', min: 1, doc: 'Events a host may send per UTC hour before it is throttled until the hour ends' },
   { key: 'hostEventsPerDay', env: 'RELAY_HOST_EVENTS_PER_DAY', kind: 'int', min: 1, doc: 'Events a host may send per UTC day before it is throttled until the day ends' },
+  { key: 'hostAccountLimit', env: 'RELAY_HOST_ACCOUNT_LIMIT', kind: 'int', min: 0, doc: 'Accounts a new host may carry; further accounts are throttled (repo events withheld) until a slot frees' },
+  { key: 'trustedHosts', env: 'RELAY_TRUSTED_HOSTS', kind: 'nullableString', doc: 'Comma-separated hostname patterns (e.g. *.host.bsky.network) that get the trusted limits' },
+  { key: 'trustedEventsPerHour', env: 'RELAY_TRUSTED_HOST_EVENTS_PER_HOUR', kind: 'int', min: 1, doc: 'Hourly event quota of trusted hosts' },
+  { key: 'trustedEventsPerDay', env: 'RELAY_TRUSTED_HOST_EVENTS_PER_DAY', kind: 'int', min: 1, doc: 'Daily event quota of trusted hosts' },
+  { key: 'trustedAccountLimit', env: 'RELAY_TRUSTED_HOST_ACCOUNT_LIMIT', kind: 'int', min: 0, doc: 'Account limit of trusted hosts' },
+  { key: 'promoteAfterMs', env: 'RELAY_PROMOTE_AFTER', fileKey: 'promoteAfter', kind: 'duration', min: 0, doc: 'Promote a new host to trusted after it has been crawled this long without hitting a quota (0 = never)' },
+  { key: 'hostIdleAfterMs', env: 'RELAY_HOST_IDLE_AFTER', fileKey: 'hostIdleAfter', kind: 'duration', doc: 'A connected host that sends nothing for this long is shown as idle' },
+  { key: 'accountPointsPerHour', env: 'RELAY_ACCOUNT_POINTS_PER_HOUR', kind: 'int', min: 0, doc: 'Write points an account may spend per UTC hour (create 3, update 2, delete 1; 0 = no hourly budget)' },
+  { key: 'accountPointsPerDay', env: 'RELAY_ACCOUNT_POINTS_PER_DAY', kind: 'int', min: 0, doc: 'Write points an account may spend per UTC day (0 = no daily budget)' },
   { key: 'rateLimitReadsPer5Min', env: 'RELAY_RATE_LIMIT_READS_PER_5MIN', kind: 'int', min: 1, doc: 'Public HTTP requests per client IP per 5 minutes (429 past it)' },
   { key: 'rateLimitCrawlsPerHour', env: 'RELAY_RATE_LIMIT_CRAWLS_PER_HOUR', kind: 'int', min: 1, doc: 'requestCrawl calls per client IP per hour' },
   { key: 'maxConsumersPerIp', env: 'RELAY_MAX_CONSUMERS_PER_IP', kind: 'int', min: 1, doc: 'Concurrent firehose connections allowed from one client address' },
@@ -121,6 +156,8 @@ function parseField(field: Field, raw: unknown): unknown {
       throw new Error(`"${raw}" is not a boolean (true/false)`);
     }
     case 'duration': {
+      // Settings that accept 0 (off) take it bare.
+      if (field.min === 0 && String(raw).trim() === '0') return 0;
       const ms = parseDuration(raw as string | number);
       if (ms <= 0) throw new Error('must be positive');
       return ms;

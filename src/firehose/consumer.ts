@@ -1,6 +1,6 @@
 // One downstream firehose connection: optional replay from the event log, then live frames from the hub, with no
 // gap and no duplicate at the switch. Replay is paced by the socket (backpressure); live delivery is bounded by a
-// byte cap, past which the consumer gets ConsumerTooSlow and is closed.
+// byte cap and a frame cap, past which the consumer gets ConsumerTooSlow and is closed.
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
@@ -23,6 +23,7 @@ export interface ConsumerOptions {
   log: Logger;
   metrics: RelayMetrics;
   maxBufferBytes: number;
+  maxBufferFrames: number;
   remoteAddress: string;
 }
 
@@ -30,6 +31,12 @@ export class Consumer implements LiveSink {
   /** Highest seq written to this consumer. */
   sentSeq = 0;
   readonly connectedAt = new Date();
+  /** Highest seq known to have left the process (handed to the kernel); frames above it are queued here. */
+  private flushedSeq = 0;
+  /** Bytes handed to the socket since the last write-progress check. */
+  private pushedBytes = 0;
+  private lastBuffered = 0;
+  private lastProgressAt = Date.now();
   private mode: 'starting' | 'replay' | 'live' | 'closed' = 'starting';
   private readonly socket: Socket;
 
@@ -58,7 +65,7 @@ export class Consumer implements LiveSink {
   async start(cursor: number | null): Promise<void> {
     const { hub, db } = this.opts;
     if (cursor === null) {
-      this.sentSeq = hub.lastSeq;
+      this.sentSeq = this.flushedSeq = hub.lastSeq;
       this.goLive();
       return;
     }
@@ -87,18 +94,39 @@ export class Consumer implements LiveSink {
     if (this.mode !== 'live') return;
     // Judge the backlog before adding to it: a reader that keeps up has drained the previous batch by now, however
     // large one frame is.
-    if (this.opts.ws.bufferedAmount > this.opts.maxBufferBytes) {
-      this.opts.metrics.consumersDropped.inc({ reason: 'too_slow' });
+    const tooSlow =
+      this.opts.ws.bufferedAmount > this.opts.maxBufferBytes
+        ? 'too_slow'
+        : // Live seqs are gapless, so the seq distance is the number of frames still queued.
+          this.sentSeq - this.flushedSeq > this.opts.maxBufferFrames
+          ? 'too_slow_frames'
+          : null;
+    if (tooSlow) {
+      this.opts.metrics.consumersDropped.inc({ reason: tooSlow });
       this.fail('ConsumerTooSlow', 'Stream consumer too slow.');
       return;
     }
-    this.socket.cork();
-    for (const ev of batch) {
-      if (ev.seq <= this.sentSeq) continue;
-      this.write(ev.frame);
-      this.sentSeq = ev.seq;
-    }
-    this.socket.uncork();
+    this.writeBatch(batch);
+  }
+
+  /**
+   * How long the bytes queued to this consumer have made no progress (0 when they are moving or nothing is queued).
+   * Called periodically by the server, which disconnects consumers past the write deadline.
+   */
+  stalledFor(now: number): number {
+    const buffered = this.opts.ws.bufferedAmount;
+    const drained = this.lastBuffered + this.pushedBytes - buffered;
+    this.pushedBytes = 0;
+    this.lastBuffered = buffered;
+    if (buffered === 0 || drained > 0) this.lastProgressAt = now;
+    return now - this.lastProgressAt;
+  }
+
+  /** Drops the connection without a close handshake (the peer is not reading). */
+  terminate(why: string): void {
+    this.opts.log.info({ remote: this.opts.remoteAddress, why }, 'dropping consumer');
+    this.opts.ws.terminate();
+    this.closed();
   }
 
   close(code = 1000, reason = ''): void {
@@ -109,7 +137,7 @@ export class Consumer implements LiveSink {
 
   private async replay(after: number): Promise<void> {
     const { hub, db, metrics } = this.opts;
-    this.sentSeq = after;
+    this.sentSeq = this.flushedSeq = after;
     while (this.mode === 'replay') {
       const head = hub.lastSeq;
       if (this.sentSeq >= head) {
@@ -123,12 +151,7 @@ export class Consumer implements LiveSink {
         this.sentSeq = head;
         continue;
       }
-      this.socket.cork();
-      for (const ev of page) {
-        this.write(ev.frame);
-        this.sentSeq = ev.seq;
-      }
-      this.socket.uncork();
+      this.writeBatch(page);
       metrics.replayEvents.inc(page.length);
       if (this.opts.ws.bufferedAmount > REPLAY_HIGH_WATER) await this.drained();
     }
@@ -153,8 +176,27 @@ export class Consumer implements LiveSink {
     });
   }
 
-  private write(frame: Uint8Array): void {
-    this.opts.ws.send(frame, { binary: true });
+  /** Writes frames above sentSeq in one socket write; one callback per batch tracks what has left the process. */
+  private writeBatch(batch: readonly CommittedEvent[]): void {
+    let last: CommittedEvent | undefined;
+    for (const ev of batch) if (ev.seq > this.sentSeq) last = ev;
+    if (!last) return;
+    const lastSeq = last.seq;
+    const flushed = () => {
+      if (lastSeq > this.flushedSeq) this.flushedSeq = lastSeq;
+    };
+    this.socket.cork();
+    for (const ev of batch) {
+      if (ev.seq <= this.sentSeq) continue;
+      this.write(ev.frame, ev === last ? flushed : undefined);
+      this.sentSeq = ev.seq;
+    }
+    this.socket.uncork();
+  }
+
+  private write(frame: Uint8Array, onFlushed?: () => void): void {
+    this.opts.ws.send(frame, { binary: true }, onFlushed);
+    this.pushedBytes += frame.length;
     this.opts.metrics.framesSent.inc();
   }
 

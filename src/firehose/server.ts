@@ -10,7 +10,6 @@ import { Consumer } from './consumer.ts';
 import type { FanoutHub } from './hub.ts';
 
 export const SUBSCRIBE_REPOS_PATH = '/xrpc/com.atproto.sync.subscribeRepos';
-const PING_INTERVAL_MS = 30_000;
 
 export interface FirehoseServerOptions {
   hub: FanoutHub;
@@ -18,6 +17,11 @@ export interface FirehoseServerOptions {
   log: Logger;
   metrics: RelayMetrics;
   maxBufferBytes: number;
+  maxBufferFrames: number;
+  /** Queued bytes that make no progress for this long get the consumer disconnected. */
+  writeTimeoutMs: number;
+  /** A consumer that answers no ping for this long is disconnected. */
+  idleTimeoutMs: number;
   maxConsumersPerIp: number;
   /** Take the client address from X-Forwarded-For (behind the operator's own proxy). */
   trustProxy: boolean;
@@ -43,20 +47,24 @@ function rejectUpgrade(socket: Duplex, status: number, error: string, message: s
 export class FirehoseServer {
   readonly consumers = new Set<Consumer>();
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
-  private readonly alive = new WeakMap<WebSocket, boolean>();
+  /** When each socket last showed it is alive (a pong or any frame). */
+  private readonly lastSeen = new WeakMap<WebSocket, number>();
   private readonly perIp = new Map<string, number>();
-  private pinger: NodeJS.Timeout | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
+  private lastPingAt = 0;
 
   constructor(private readonly opts: FirehoseServerOptions) {}
 
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
-    this.pinger = setInterval(() => this.pingAll(), PING_INTERVAL_MS);
-    this.pinger.unref();
+    const { idleTimeoutMs, writeTimeoutMs } = this.opts;
+    const tick = Math.max(10, Math.min(1000, Math.floor(idleTimeoutMs / 8), Math.floor(writeTimeoutMs / 4)));
+    this.watchdog = setInterval(() => this.watch(Date.now()), tick);
+    this.watchdog.unref();
   }
 
   close(): void {
-    if (this.pinger) clearInterval(this.pinger);
+    if (this.watchdog) clearInterval(this.watchdog);
     for (const c of this.consumers) c.close(1001, 'relay shutting down');
     this.wss.close();
   }
@@ -95,13 +103,14 @@ export class FirehoseServer {
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage, cursor: number | null): void {
-    const { hub, db, log, metrics, maxBufferBytes } = this.opts;
+    const { hub, db, log, metrics, maxBufferBytes, maxBufferFrames } = this.opts;
     const remoteAddress = this.clientAddress(req);
-    // Consumers send nothing meaningful; frames they send are ignored, as the spec says.
-    ws.on('message', () => {});
-    this.alive.set(ws, true);
-    ws.on('pong', () => this.alive.set(ws, true));
-    const consumer = new Consumer({ ws, hub, db, log, metrics, maxBufferBytes, remoteAddress });
+    const seen = () => this.lastSeen.set(ws, Date.now());
+    seen();
+    // Consumers send nothing meaningful; frames they send are ignored, as the spec says, but show they are alive.
+    ws.on('message', seen);
+    ws.on('pong', seen);
+    const consumer = new Consumer({ ws, hub, db, log, metrics, maxBufferBytes, maxBufferFrames, remoteAddress });
     this.consumers.add(consumer);
     metrics.consumers.set(this.consumers.size);
     ws.on('close', () => {
@@ -114,15 +123,26 @@ export class FirehoseServer {
     });
   }
 
-  private pingAll(): void {
+  /**
+   * Keepalive and deadlines: pings four times per idle period, and terminates sockets that answered nothing for the
+   * idle timeout or whose queued bytes made no progress for the write timeout (a reader that stopped with less than
+   * the buffer cap queued would otherwise hold its socket forever).
+   */
+  private watch(now: number): void {
+    const { idleTimeoutMs, writeTimeoutMs, metrics } = this.opts;
+    const ping = now - this.lastPingAt >= idleTimeoutMs / 4;
+    if (ping) this.lastPingAt = now;
     for (const ws of this.wss.clients) {
-      if (this.alive.get(ws) === false) {
-        this.opts.metrics.consumersDropped.inc({ reason: 'ping_timeout' });
+      if (now - (this.lastSeen.get(ws) ?? now) > idleTimeoutMs) {
+        metrics.consumersDropped.inc({ reason: 'idle_timeout' });
         ws.terminate();
-        continue;
+      } else if (ping) ws.ping();
+    }
+    for (const consumer of this.consumers) {
+      if (consumer.stalledFor(now) > writeTimeoutMs) {
+        metrics.consumersDropped.inc({ reason: 'write_timeout' });
+        consumer.terminate('write deadline passed');
       }
-      this.alive.set(ws, false);
-      ws.ping();
     }
   }
 }

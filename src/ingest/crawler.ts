@@ -12,6 +12,9 @@ import { hostUrls } from './hostname.ts';
 import type { RejectionLog } from './rejections.ts';
 import type { CounterStore } from '../quota/counters.ts';
 import { HostQuota, type HostLimits } from '../quota/host-quota.ts';
+import type { HostPolicy } from '../quota/trust.ts';
+import type { AccountGate } from '../quota/account-gate.ts';
+import { setHostTier } from '../storage/hosts.ts';
 
 export interface CrawlerOptions {
   database: Database;
@@ -27,7 +30,13 @@ export interface CrawlerOptions {
   reconnectMaxMs: number;
   scanIntervalMs: number;
   counters: CounterStore;
-  defaultLimits: HostLimits;
+  policy: HostPolicy;
+  /** Account limits and budgets; absent = none (tests of other stages). */
+  gate?: AccountGate;
+  /** A new host crawled this long without going over a quota is promoted to trusted (0 = never). */
+  promoteAfterMs: number;
+  /** A connected host quiet for this long is shown as idle. */
+  idleAfterMs: number;
   /** Quota window lengths (tests shorten them); default a UTC hour and day. */
   quotaWindows?: { hourMs: number; dayMs: number };
 }
@@ -116,8 +125,11 @@ export class Crawler {
     for (const id of [...this.subs.keys()]) if (!wantedIds.has(id)) await this.drop(id);
     for (const host of wanted) {
       if (this.stopped) return;
-      this.limits.set(host.id, this.limitsOf(host));
-      if (this.subs.has(host.id)) continue;
+      this.limits.set(host.id, this.opts.policy.limitsOf(host));
+      if (this.subs.has(host.id)) {
+        await this.review(host);
+        continue;
+      }
       if (!(await database.tryClaim(host.id))) continue;
       // Re-read after claiming: another process may have advanced the cursor before releasing the host.
       const fresh = await getHostById(database.db, host.id);
@@ -127,13 +139,43 @@ export class Crawler {
       }
       this.subscribe(fresh);
     }
+    await this.releaseAccounts();
   }
 
-  private limitsOf(host: HostRow): HostLimits {
-    return {
-      perHour: host.eventsPerHour ?? this.opts.defaultLimits.perHour,
-      perDay: host.eventsPerDay ?? this.opts.defaultLimits.perDay,
-    };
+  /** Lifecycle of a host crawled here: idle when quiet, active again on traffic, promotion after a clean period. */
+  private async review(host: HostRow): Promise<void> {
+    const { database, idleAfterMs, promoteAfterMs, policy, log } = this.opts;
+    const now = Date.now();
+    const sub = this.subs.get(host.id);
+    if (sub?.connected) {
+      const lastHeard = Math.max(host.lastEventAt?.getTime() ?? 0, host.lastConnectedAt?.getTime() ?? 0);
+      if (host.status === 'active' && now - lastHeard > idleAfterMs) {
+        sub.status = 'idle';
+        await setHostStatus(database.db, host.id, 'idle');
+      } else if (host.status === 'idle' && now - lastHeard <= idleAfterMs) {
+        sub.status = 'active';
+        await setHostStatus(database.db, host.id, 'active');
+      }
+    }
+    const cleanSince = Math.max(host.createdAt.getTime(), host.lastThrottledAt?.getTime() ?? 0);
+    if (promoteAfterMs > 0 && policy.tierOf(host) === 'new' && host.status !== 'throttled' && now - cleanSince >= promoteAfterMs) {
+      await setHostTier(database.db, host.hostname, 'trusted', true);
+      this.opts.metrics.hostsPromoted.inc();
+      log.info({ hostname: host.hostname }, 'host promoted to trusted after a clean period');
+      this.limits.set(host.id, policy.limitsOf({ ...host, tier: 'trusted' }));
+    }
+  }
+
+  /** Releases throttled accounts where the account limit or budget now allows (a raised limit, a new window). */
+  private async releaseAccounts(): Promise<void> {
+    const { gate, sequencer } = this.opts;
+    if (!gate) return;
+    for (const item of await gate.sweep(this.hostIds)) sequencer.submit(item);
+  }
+
+  /** The limits in force for a host crawled here (the tier's defaults until its row is read). */
+  limitsOf(hostId: number): HostLimits {
+    return this.limits.get(hostId) ?? this.opts.policy.tiers.new;
   }
 
   /** Current quota counters of a host crawled by this process (for operators and PDS admins). */
@@ -143,17 +185,16 @@ export class Crawler {
 
   private subscribe(host: HostRow): void {
     const { log, allowInsecureHosts } = this.opts;
-    this.limits.set(host.id, this.limitsOf(host));
+    this.limits.set(host.id, this.opts.policy.limitsOf(host));
     const quota = new HostQuota({
       store: this.opts.counters,
       hostId: host.id,
-      limits: () => this.limits.get(host.id) ?? this.opts.defaultLimits,
+      limits: () => this.limits.get(host.id) ?? this.opts.policy.limitsOf(host),
       hourMs: this.opts.quotaWindows?.hourMs,
       dayMs: this.opts.quotaWindows?.dayMs,
     });
     this.quotas.set(host.id, quota);
     const base = hostUrls(host.hostname, allowInsecureHosts).ws;
-    let status = host.status;
     const sub = new HostSubscription({
       host: { id: host.id, hostname: host.hostname },
       cursor: host.cursor,
@@ -167,10 +208,12 @@ export class Crawler {
       reconnectBaseMs: this.opts.reconnectBaseMs,
       reconnectMaxMs: this.opts.reconnectMaxMs,
       onStatus: (change) => {
-        status = this.onStatus(host.id, status, change);
+        sub.status = this.onStatus(host.id, sub.status, change);
       },
       quota,
+      gate: this.opts.gate,
     });
+    sub.status = host.status;
     this.subs.set(host.id, sub);
     sub.start();
   }
@@ -178,7 +221,7 @@ export class Crawler {
   private onStatus(hostId: number, current: string, change: HostStatusChange): string {
     const { database, log, offlineAfterFailures } = this.opts;
     let next = current;
-    const extra: { failedAttempts?: number; connected?: boolean; throttledUntil?: Date | null } = {};
+    const extra: { failedAttempts?: number; connected?: boolean; throttledUntil?: Date | null; throttled?: boolean } = {};
     switch (change.kind) {
       case 'connected':
         next = 'active';
@@ -193,6 +236,7 @@ export class Crawler {
       case 'throttled':
         next = 'throttled';
         extra.throttledUntil = new Date(change.until);
+        extra.throttled = true;
         this.opts.metrics.hostsThrottled.inc();
         break;
       case 'future_cursor':

@@ -11,6 +11,7 @@ import { OrderedPipeline } from './ordered-pipeline.ts';
 import { backoffDelay } from './backoff.ts';
 import type { RejectionLog } from './rejections.ts';
 import type { HostQuota, Refill } from '../quota/host-quota.ts';
+import type { AccountGate } from '../quota/account-gate.ts';
 
 interface Incoming {
   t: string;
@@ -41,6 +42,8 @@ export interface HostSubscriptionOptions {
   onStatus: (change: HostStatusChange) => void;
   /** The host's event quota; absent = unlimited. */
   quota?: HostQuota;
+  /** Account limits and budgets applied to verified events; absent = none. */
+  gate?: AccountGate;
 }
 
 const KNOWN_TYPES = new Set(['#commit', '#sync', '#identity', '#account']);
@@ -65,11 +68,15 @@ export class HostSubscription {
   private held: Incoming[] = [];
   /** Set while over quota: when the window resets. */
   private throttledUntil = 0;
-  private readonly pipeline: OrderedPipeline<SequencerItem>;
+  private readonly pipeline: OrderedPipeline<SequencerItem[]>;
+  /** The host's status as the crawler last recorded it. */
+  status = 'active';
 
   constructor(private readonly opts: HostSubscriptionOptions) {
     this.handedOn = opts.cursor;
-    this.pipeline = new OrderedPipeline<SequencerItem>((item) => opts.sequencer.submit(item));
+    this.pipeline = new OrderedPipeline<SequencerItem[]>((items) => {
+      for (const item of items) opts.sequencer.submit(item);
+    });
   }
 
   get hostId(): number {
@@ -266,17 +273,21 @@ export class HostSubscription {
     const did = typeof rawDid === 'string' ? rawDid : '';
     if (!KNOWN_TYPES.has(t)) {
       this.reject('unsupported_type', did, `message type ${t}`);
-      const item = { hostId: host.id, upstreamSeq: seq, event: null };
-      this.pipeline.push(did, () => item, () => item);
+      const items = [{ hostId: host.id, upstreamSeq: seq, event: null }];
+      this.pipeline.push(did, () => items, () => items);
       return;
     }
     const evt: UpstreamEvent = { t, seq, did, body, frameBytes: msg.frameBytes };
+    const { gate } = this.opts;
     this.pipeline.push(
       did,
-      async () => this.toItem(seq, did, await this.opts.verifier.verify(host, evt)),
+      async () => {
+        const item = this.toItem(seq, did, await this.opts.verifier.verify(host, evt));
+        return gate ? gate.pass(host, item) : [item];
+      },
       (err) => {
-        this.opts.log.error({ err, did, seq }, 'verifier threw');
-        return this.toItem(seq, did, { ok: false, reason: 'internal_error', detail: String(err) });
+        this.opts.log.error({ err, did, seq }, 'verification or account gate threw');
+        return [this.toItem(seq, did, { ok: false, reason: 'internal_error', detail: String(err) })];
       },
     );
     if (!this.paused && this.backlog() > this.opts.maxPending) this.updateFlow(ws);

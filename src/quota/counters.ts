@@ -28,6 +28,8 @@ export interface CounterStore {
   readonly kind: 'redis' | 'memory';
   /** Takes up to `want` units from every window of `scope` at once, without passing any window's limit. */
   take(scope: string, want: number, windows: WindowLimit[], now: number): Promise<Grant>;
+  /** Several takes in one round trip (each with its own scope, all with the same windows). */
+  takeMany(requests: Array<{ scope: string; want: number }>, windows: WindowLimit[], now: number): Promise<Grant[]>;
   /** Returns units taken but not used (e.g. a reservation left over when a host disconnects). */
   give(scope: string, amount: number, windows: WindowLimit[], now: number): Promise<void>;
   close(): Promise<void>;
@@ -74,6 +76,20 @@ export function createRedisCounterStore(url: string, prefix = 'relay:'): Counter
       const res = (await redis.eval(TAKE_SCRIPT, keys.length, ...keys, want, ...args)) as number[];
       return { granted: Number(res[0]), windows: states(windows, res.slice(1).map(Number), now) };
     },
+    async takeMany(requests, windows, now) {
+      const pipeline = redis.pipeline();
+      const args = windows.flatMap((w) => [w.limit, windowStart(w, now) + w.ms - now + 60_000]);
+      for (const r of requests) {
+        const keys = windows.map((w) => key(prefix, r.scope, w, now));
+        pipeline.eval(TAKE_SCRIPT, keys.length, ...keys, r.want, ...args);
+      }
+      const results = (await pipeline.exec()) ?? [];
+      return results.map(([err, res]) => {
+        if (err) throw err;
+        const counts = (res as number[]).map(Number);
+        return { granted: counts[0]!, windows: states(windows, counts.slice(1), now) };
+      });
+    },
     async give(scope, amount, windows, now) {
       if (amount <= 0) return;
       const pipeline = redis.pipeline();
@@ -108,6 +124,11 @@ export function createMemoryCounterStore(prefix = 'relay:'): CounterStore {
       }
       if (counts.size > 100_000) for (const [k, e] of counts) if (e.expires <= now) counts.delete(k);
       return { granted: grant, windows: states(windows, current, now) };
+    },
+    async takeMany(requests, windows, now) {
+      const out: Grant[] = [];
+      for (const r of requests) out.push(await this.take(r.scope, r.want, windows, now));
+      return out;
     },
     async give(scope, amount, windows, now) {
       for (const w of windows) {

@@ -6,6 +6,8 @@ import type { CounterStore, WindowLimit, WindowState } from './counters.ts';
 export interface HostLimits {
   perHour: number;
   perDay: number;
+  /** Accounts the host may carry before further ones are throttled. */
+  accountLimit: number;
 }
 
 export type Refill = { ok: true } | { ok: false; resetAt: number; windows: WindowState[] };

@@ -125,6 +125,7 @@ export class Sequencer {
         await tx.insert(events).values(rows);
         await this.writeAccounts(tx, batch);
       }
+      await this.writeThrottles(tx, batch);
       await this.writeCursors(tx, batch);
       if (committed.length > 0) {
         await tx.execute(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${String(committed.at(-1)!.seq)})`);
@@ -154,6 +155,25 @@ export class Sequencer {
             : { cursor, updatedAt: sql`now()` },
         )
         .where(sql`${hosts.id} = ${hostId}`);
+    }
+  }
+
+  /** Throttle changes go last: they describe the account after the batch's events (last change wins). */
+  private async writeThrottles(tx: Db, batch: SequencerItem[]): Promise<void> {
+    const changes = new Map<string, { hostId: number; change: NonNullable<SequencerItem['throttle']> }>();
+    for (const item of batch) if (item.throttle) changes.set(item.throttle.did, { hostId: item.hostId, change: item.throttle });
+    for (const [did, { hostId, change }] of changes) {
+      const set = {
+        throttled: change.throttled,
+        throttledUntil: change.throttledUntil === null ? null : new Date(change.throttledUntil),
+        ...(change.heldCommit !== undefined ? { heldCommit: change.heldCommit } : {}),
+        ...(change.repo ?? {}),
+        hostId,
+      };
+      await tx
+        .insert(accounts)
+        .values({ did, ...set })
+        .onConflictDoUpdate({ target: accounts.did, set: { ...set, updatedAt: sql`now()` } });
     }
   }
 

@@ -22,6 +22,17 @@ export interface AcceptedEvent {
   status?: StatusUpdate;
 }
 
+/** A change to an account's throttle state, persisted with the item whether or not its event is relayed. */
+export interface ThrottleChange {
+  did: string;
+  throttled: string | null;
+  throttledUntil: number | null;
+  /** Signed commit block to re-announce as #sync on release (null clears it; undefined keeps it). */
+  heldCommit?: Uint8Array | null;
+  /** Repo state of a withheld commit, so a restart continues the chain the relay verified. */
+  repo?: RepoStateUpdate;
+}
+
 /**
  * One upstream event's outcome, in upstream order. Every upstream seq passes through here — accepted or dropped —
  * because the host's cursor may only move in the same transaction as the events it covers.
@@ -31,6 +42,7 @@ export interface SequencerItem {
   /** null for an event the relay itself emits: it moves no cursor. */
   upstreamSeq: number | null;
   event: AcceptedEvent | null;
+  throttle?: ThrottleChange;
 }
 
 /** A frame as committed under the relay seq. */

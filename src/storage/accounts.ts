@@ -5,12 +5,21 @@ import { accounts, hosts } from './schema.ts';
 
 export type AccountRow = typeof accounts.$inferSelect & { hostname: string };
 
-/** The relay's own view of an account: inactive if the host says so or an operator acted (operator wins). */
-export function effectiveStatus(a: { upstreamActive: boolean; upstreamStatus: string | null; localStatus: string | null }): {
+/**
+ * The relay's own view of an account: inactive if an operator acted, the relay throttles it, or the host says so
+ * (in that order of precedence).
+ */
+export function effectiveStatus(a: {
+  upstreamActive: boolean;
+  upstreamStatus: string | null;
+  localStatus: string | null;
+  throttled?: string | null;
+}): {
   active: boolean;
   status: string | null;
 } {
   if (a.localStatus) return { active: false, status: a.localStatus };
+  if (a.throttled) return { active: false, status: 'throttled' };
   return { active: a.upstreamActive, status: a.upstreamStatus };
 }
 
@@ -61,4 +70,42 @@ export async function setLocalStatus(db: Db, did: string, status: string | null)
     const [host] = await tx.select({ hostname: hosts.hostname }).from(hosts).where(eq(hosts.id, row.hostId));
     return { ...row, hostname: host?.hostname ?? '' };
   });
+}
+
+/** Accounts holding one of a host's slots: not throttled for lack of one, and not deleted. */
+export async function countSlotHolders(db: Db, hostId: number): Promise<number> {
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(accounts)
+    .where(
+      sql`${accounts.hostId} = ${hostId} AND ${accounts.throttled} IS DISTINCT FROM 'host_account_limit'
+        AND ${accounts.upstreamStatus} IS DISTINCT FROM 'deleted'`,
+    );
+  return Number(row?.n ?? 0);
+}
+
+export interface HeldAccount {
+  did: string;
+  hostId: number;
+  throttled: string;
+  throttledUntil: number | null;
+  heldCommit: Uint8Array | null;
+  rev: string | null;
+}
+
+/** Throttled accounts of the given hosts, oldest first (the order slots are handed out in). */
+export async function heldAccounts(db: Db, hostIds: number[]): Promise<HeldAccount[]> {
+  const rows = await db
+    .select({
+      did: accounts.did,
+      hostId: accounts.hostId,
+      throttled: accounts.throttled,
+      throttledUntil: accounts.throttledUntil,
+      heldCommit: accounts.heldCommit,
+      rev: accounts.rev,
+    })
+    .from(accounts)
+    .where(sql`${accounts.throttled} IS NOT NULL AND ${accounts.hostId} IN ${hostIds}`)
+    .orderBy(asc(accounts.uid));
+  return rows.map((r) => ({ ...r, throttled: r.throttled!, throttledUntil: r.throttledUntil?.getTime() ?? null }));
 }

@@ -7,7 +7,7 @@ export type HostStatus = 'active' | 'idle' | 'offline' | 'throttled' | 'banned';
 export type HostRow = typeof hosts.$inferSelect;
 
 /** Statuses the crawler keeps a subscription open for (offline hosts are retried with a long backoff). */
-export const CRAWLED_STATUSES: HostStatus[] = ['active', 'offline', 'throttled'];
+export const CRAWLED_STATUSES: HostStatus[] = ['active', 'idle', 'offline', 'throttled'];
 
 export async function listHosts(db: Db, opts: { afterId?: number; limit?: number } = {}): Promise<HostRow[]> {
   return db
@@ -59,7 +59,7 @@ export async function setHostStatus(
   db: Db,
   id: number,
   status: HostStatus,
-  extra: { failedAttempts?: number; connected?: boolean; throttledUntil?: Date | null } = {},
+  extra: { failedAttempts?: number; connected?: boolean; throttledUntil?: Date | null; throttled?: boolean } = {},
 ): Promise<void> {
   await db
     .update(hosts)
@@ -68,6 +68,7 @@ export async function setHostStatus(
       ...(extra.throttledUntil !== undefined ? { throttledUntil: extra.throttledUntil } : {}),
       ...(extra.failedAttempts !== undefined ? { failedAttempts: extra.failedAttempts } : {}),
       ...(extra.connected ? { lastConnectedAt: sql`now()` } : {}),
+      ...(extra.throttled ? { lastThrottledAt: sql`now()` } : {}),
       updatedAt: sql`now()`,
     })
     .where(eq(hosts.id, id));
@@ -91,14 +92,29 @@ export async function listCrawlRequests(db: Db): Promise<(typeof crawlRequests.$
   return db.select().from(crawlRequests).orderBy(asc(crawlRequests.requestedAt));
 }
 
-export async function setHostLimits(db: Db, hostname: string, limits: { perHour?: number | null; perDay?: number | null }): Promise<HostRow | null> {
+export async function setHostLimits(
+  db: Db,
+  hostname: string,
+  limits: { perHour?: number | null; perDay?: number | null; accountLimit?: number | null },
+): Promise<HostRow | null> {
   const [row] = await db
     .update(hosts)
     .set({
       ...(limits.perHour !== undefined ? { eventsPerHour: limits.perHour } : {}),
       ...(limits.perDay !== undefined ? { eventsPerDay: limits.perDay } : {}),
+      ...(limits.accountLimit !== undefined ? { accountLimit: limits.accountLimit } : {}),
       updatedAt: sql`now()`,
     })
+    .where(eq(hosts.hostname, hostname))
+    .returning();
+  return row ?? null;
+}
+
+/** Sets a host's trust tier; `promoted` records an automatic promotion. */
+export async function setHostTier(db: Db, hostname: string, tier: 'new' | 'trusted', promoted = false): Promise<HostRow | null> {
+  const [row] = await db
+    .update(hosts)
+    .set({ tier, ...(promoted ? { promotedAt: sql`now()` } : {}), updatedAt: sql`now()` })
     .where(eq(hosts.hostname, hostname))
     .returning();
   return row ?? null;

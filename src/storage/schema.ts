@@ -30,6 +30,14 @@ export const hosts = pgTable('hosts', {
   /** Per-host event quota overrides; null = the configured default. */
   eventsPerHour: integer('events_per_hour'),
   eventsPerDay: integer('events_per_day'),
+  /** Per-host account limit override; null = the limit of the host's tier. */
+  accountLimit: integer('account_limit'),
+  /** new | trusted: which default limits apply. Trusted hostname patterns are trusted whatever this says. */
+  tier: text('tier').notNull().default('new'),
+  /** When the host was promoted to trusted automatically (null = never). */
+  promotedAt: timestamp('promoted_at', { withTimezone: true, mode: 'date' }),
+  /** Last time the host went over an event quota (promotion waits for a clean period). */
+  lastThrottledAt: timestamp('last_throttled_at', { withTimezone: true, mode: 'date' }),
   /** While throttled: when the quota window resets. */
   throttledUntil: timestamp('throttled_until', { withTimezone: true, mode: 'date' }),
   failedAttempts: integer('failed_attempts').notNull().default(0),
@@ -68,6 +76,12 @@ export const accounts = pgTable(
     upstreamActive: boolean('upstream_active').notNull().default(true),
     /** Status set by this relay's operators (e.g. takendown); overrides upstream. */
     localStatus: text('local_status'),
+    /** Why the relay holds this account's repo events back: host_account_limit | account_budget (null = it does not). */
+    throttled: text('throttled'),
+    /** For account_budget: when the budget window resets. */
+    throttledUntil: timestamp('throttled_until', { withTimezone: true, mode: 'date' }),
+    /** The newest signed commit block accepted while throttled, re-announced as #sync when the account is released. */
+    heldCommit: bytea('held_commit'),
     rev: text('rev'),
     /** CID (string form) of the latest accepted commit. */
     head: text('head'),

@@ -15,6 +15,11 @@ export interface AccountState {
   rev: string | null;
   head: string | null;
   data: string | null;
+  /** Host id the account holds one of the host's account slots on (null = none yet, or throttled for lack of one). */
+  slotHostId: number | null;
+  /** Why the relay withholds the account's repo events (see the quota stage), or null. */
+  throttled: string | null;
+  throttledUntil: number | null;
 }
 
 export class AccountStates {
@@ -43,11 +48,29 @@ export class AccountStates {
         rev: accounts.rev,
         head: accounts.head,
         data: accounts.data,
+        hostId: accounts.hostId,
+        throttled: accounts.throttled,
+        throttledUntil: accounts.throttledUntil,
       })
       .from(accounts)
       .leftJoin(hosts, eq(accounts.hostId, hosts.id))
       .where(eq(accounts.did, did));
-    const state = row ?? null;
+    const state: AccountState | null = row
+      ? {
+          did: row.did,
+          hostname: row.hostname,
+          upstreamActive: row.upstreamActive,
+          upstreamStatus: row.upstreamStatus,
+          localStatus: row.localStatus,
+          rev: row.rev,
+          head: row.head,
+          data: row.data,
+          // A deleted account gave its slot back; one throttled for lack of a slot never had it.
+          slotHostId: row.throttled === 'host_account_limit' || row.upstreamStatus === 'deleted' ? null : row.hostId,
+          throttled: row.throttled,
+          throttledUntil: row.throttledUntil?.getTime() ?? null,
+        }
+      : null;
     this.remember(did, state);
     return state;
   }
@@ -63,6 +86,9 @@ export class AccountStates {
       rev: null,
       head: null,
       data: null,
+      slotHostId: null,
+      throttled: null,
+      throttledUntil: null,
     };
     this.remember(did, { ...prev, ...change });
   }

@@ -95,6 +95,7 @@ describe('admin API', () => {
       ['GET', '/admin/hosts'],
       ['POST', '/admin/hosts'],
       ['POST', '/admin/hosts/x.example.com/limits'],
+      ['POST', '/admin/hosts/x.example.com/tier'],
       ['POST', '/admin/hosts/x.example.com/ban'],
       ['POST', '/admin/hosts/x.example.com/unban'],
       ['GET', '/admin/domain-bans'],
@@ -106,8 +107,10 @@ describe('admin API', () => {
       ['POST', '/admin/accounts/did:plc:abc/restore'],
     ];
     for (const [method, path] of routes) {
-      const res = await fetch(`${relay.url}${path}`, { method, headers: { authorization: 'Bearer wrong' } });
-      expect(res.status, `${method} ${path}`).toBe(401);
+      for (const headers of [{ authorization: 'Bearer wrong' }, {} as Record<string, string>]) {
+        const res = await fetch(`${relay.url}${path}`, { method, headers });
+        expect(res.status, `${method} ${path}`).toBe(401);
+      }
     }
   });
 
@@ -131,11 +134,20 @@ describe('admin API', () => {
   it('sets a host’s event quota from the CLI, and restores the default', async () => {
     const set = await cli(['hosts', 'limits', pds.hostname, '--hour', '50', '--day', '400']);
     expect(set.output).toContain(`${pds.hostname}: 50/hour, 400/day`);
+    const accounts = await cli(['hosts', 'limits', pds.hostname, '--accounts', '7']);
+    expect(accounts.output).toContain(`${pds.hostname}: 50/hour, 400/day, 7 accounts`);
     const listed = JSON.parse((await cli(['hosts', 'list', '--json'])).output) as {
-      hosts: Array<{ hostname: string; limits: { perHour: number; perDay: number; custom: boolean } }>;
+      hosts: Array<{ hostname: string; tier: string; limits: { perHour: number; perDay: number; custom: boolean } }>;
     };
-    expect(listed.hosts.find((h) => h.hostname === pds.hostname)!.limits).toEqual({ perHour: 50, perDay: 400, custom: true });
-    const back = await cli(['hosts', 'limits', pds.hostname, '--hour', 'default', '--day', 'default']);
+    const row = listed.hosts.find((h) => h.hostname === pds.hostname)!;
+    expect(row.limits).toEqual({ perHour: 50, perDay: 400, accountLimit: 7, custom: true });
+    expect(row.tier).toBe('new');
+    const trusted = await cli(['hosts', 'tier', pds.hostname, 'trusted']);
+    // Per-host overrides win over the tier's defaults.
+    expect(trusted.output).toContain(`${pds.hostname}: trusted (50/hour, 400/day, 7 accounts)`);
+    expect((await cli(['hosts', 'tier', pds.hostname, 'new'])).output).toContain(`${pds.hostname}: new`);
+    expect((await cli(['hosts', 'tier', pds.hostname, 'royal'])).code).toBe(1);
+    const back = await cli(['hosts', 'limits', pds.hostname, '--hour', 'default', '--day', 'default', '--accounts', 'default']);
     expect(back.output).toContain(`${pds.hostname}: ${relay.relay.ctx.config.hostEventsPerHour}/hour`);
     const bad = await cli(['hosts', 'limits', pds.hostname, '--hour', '-3']);
     expect(bad.code).toBe(1);

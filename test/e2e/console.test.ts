@@ -29,7 +29,7 @@ async function adminGet<T>(path: string): Promise<T> {
   return (await res.json()) as T;
 }
 
-type HostView = { id: number; hostname: string; status: string; limits: { perHour: number; perDay: number; custom: boolean } };
+type HostView = { id: number; hostname: string; status: string; tier: string; limits: { perHour: number; perDay: number; accountLimit: number; custom: boolean } };
 const hostView = async (hostname: string) =>
   (await adminGet<{ hosts: HostView[] }>('/admin/hosts')).hosts.find((h) => h.hostname === hostname);
 
@@ -158,14 +158,25 @@ describe('operator console (/admin/)', () => {
     await page.waitForTimeout(6500);
     expect(await row.locator('input[name=perHour]').inputValue()).toBe('5000');
     await row.locator('input[name=perDay]').fill('60000');
+    await row.locator('input[name=accountLimit]').fill('250');
     await shot('04-editing-limits');
     await row.getByRole('button', { name: 'Save' }).click();
     await expect.poll(() => row.locator('td').nth(7).textContent(), { timeout: TIMEOUT }).toContain('5,000 / 60,000');
     await expect.poll(() => page.textContent('#flash'), { timeout: TIMEOUT }).toContain('limits set');
     const host = await hostView(pds.hostname);
-    expect(host!.limits).toEqual({ perHour: 5000, perDay: 60000, custom: true });
+    expect(host!.limits).toEqual({ perHour: 5000, perDay: 60000, accountLimit: 250, custom: true });
+    expect(await row.locator('td').nth(7).textContent()).toContain('250 accounts');
     // The quota column shows the new limit once the host's next reservation sees it.
     await expect.poll(() => row.locator('td').nth(5).textContent(), { timeout: TIMEOUT }).toBeTruthy();
+  });
+
+  it('changes a host trust tier', async () => {
+    const row = page.locator(`#hosts tr[data-host="${pds.hostname}"]`);
+    const before = (await hostView(pds.hostname))!.tier;
+    const after = before === 'new' ? 'trusted' : 'new';
+    await row.getByRole('button', { name: before === 'new' ? 'Trust' : 'Untrust' }).click();
+    await expect.poll(() => row.locator('[data-tier]').textContent(), { timeout: TIMEOUT }).toBe(`tier: ${after}`);
+    expect((await hostView(pds.hostname))!.tier).toBe(after);
   });
 
   it('bans the host: it is disconnected and shown banned, and unban brings it back', async () => {

@@ -5,6 +5,7 @@ import type { FakePds, FakeAccount } from '../fixture/fake-pds.ts';
 import { cidToString } from '../../src/protocol/cid.ts';
 import type { TestRelay } from '../helpers/relay.ts';
 import { TestConsumer } from '../helpers/consumer.ts';
+import { adminPost } from '../helpers/relay.ts';
 
 let world: World;
 let pds: FakePds;
@@ -68,7 +69,7 @@ describe('sync endpoints', () => {
     consumer.close();
     expect((await get(`com.atproto.sync.getRepoStatus?did=${bob.did}`)).body).toEqual({ did: bob.did, active: false, status: 'deactivated' });
     const latest = await get(`com.atproto.sync.getLatestCommit?did=${bob.did}`);
-    expect(latest).toMatchObject({ status: 400, body: { error: 'RepoDeactivated' } });
+    expect(latest).toMatchObject({ status: 403, body: { error: 'RepoDeactivated' } });
     expect((await get(`com.atproto.sync.getRepo?did=${bob.did}`)).body.error).toBe('RepoDeactivated');
   });
 
@@ -89,5 +90,47 @@ describe('sync endpoints', () => {
       status: 'active',
     });
     expect((await get('com.atproto.sync.getHostStatus?hostname=nowhere.example.com')).body.error).toBe('HostNotFound');
+  });
+
+  it('pagination is stable while accounts and hosts are added', async () => {
+    let step = 0;
+    /** One round of writes, finished (accepted by the relay) before the next page is asked for. */
+    async function write(): Promise<void> {
+      const i = step++;
+      const account = await pds.createAccount();
+      await pds.createRecord(account, `concurrent ${i}`);
+      // Existing accounts change too: a new commit must not move an account in the listing.
+      await pds.createRecord(alice, `alice again ${i}`);
+      expect((await adminPost(relay.url, '/admin/hosts', { hostname: `localhost:${10 + i}` })).status).toBe(200);
+      for (let tries = 0; (await get(`com.atproto.sync.getRepoStatus?did=${account.did}`)).status !== 200; tries++) {
+        if (tries > 200) throw new Error(`${account.did} never reached the relay`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+    /** Pages through a list one entry at a time with writes in between; returns every key seen. */
+    async function pageAll(nsid: string, field: 'repos' | 'hosts', key: 'did' | 'hostname'): Promise<string[]> {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await get(`${nsid}?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+        expect(page.status).toBe(200);
+        seen.push(...(page.body[field] as Array<Record<string, string>>).map((r) => r[key]!));
+        cursor = page.body.cursor as string | undefined;
+        if (cursor && step < 6) await write();
+      } while (cursor);
+      return seen;
+    }
+    const reposBefore = ((await get('com.atproto.sync.listRepos?limit=1000')).body.repos as Array<{ did: string }>).map((r) => r.did);
+    const hostsBefore = ((await get('com.atproto.sync.listHosts?limit=1000')).body.hosts as Array<{ hostname: string }>).map((h) => h.hostname);
+    const repos = await pageAll('com.atproto.sync.listRepos', 'repos', 'did');
+    const hosts = await pageAll('com.atproto.sync.listHosts', 'hosts', 'hostname');
+    expect(step).toBeGreaterThan(1);
+    for (const [seen, before] of [[repos, reposBefore], [hosts, hostsBefore]] as const) {
+      // Nothing listed twice, everything that existed before paging began listed, and what was added meanwhile too
+      // (it sorts after the pages already read).
+      expect(new Set(seen).size).toBe(seen.length);
+      for (const k of before) expect(seen).toContain(k);
+      expect(seen.length).toBeGreaterThan(before.length);
+    }
   });
 });

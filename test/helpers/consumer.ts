@@ -1,4 +1,6 @@
 // A firehose consumer for tests: decodes every frame, checks nothing itself, and lets tests wait for conditions.
+import { connect, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { decodeFrame, type DecodedFrame } from '../../src/protocol/frame.ts';
 
@@ -84,4 +86,22 @@ export async function eventually(pred: () => boolean | Promise<boolean>, timeout
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Opens a firehose WebSocket by hand and then never reads from it. */
+export function stalledConsumer(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(
+        'GET /xrpc/com.atproto.sync.subscribeRepos HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
+      socket.once('data', (d) => {
+        if (!d.toString().startsWith('HTTP/1.1 101')) reject(new Error(d.toString()));
+        socket.pause();
+        resolve(socket);
+      });
+    });
+    socket.on('error', () => {});
+  });
 }

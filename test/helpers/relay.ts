@@ -33,6 +33,9 @@ export async function startTestRelay(
       // Quotas are tested on their own; elsewhere they must not interfere.
       hostEventsPerHour: 1_000_000,
       hostEventsPerDay: 10_000_000,
+      hostAccountLimit: 1_000_000,
+      accountPointsPerHour: 0,
+      accountPointsPerDay: 0,
       rateLimitReadsPer5Min: 1_000_000,
       rateLimitCrawlsPerHour: 1_000_000,
       ...config,

@@ -83,7 +83,7 @@ describe('deploy/ Prometheus and Grafana', () => {
       panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
     };
     const panelTitles = dashboard.panels.map((p) => p.title.toLowerCase());
-    for (const topic of ['ingest', 'broadcast', 'rejections', 'hosts by status', 'throttled', 'consumer lag', 'replay window', 'identity cache', 'verification latency']) {
+    for (const topic of ['ingest', 'broadcast', 'rejections', 'hosts by status', 'throttled hosts', 'throttled accounts', 'consumer lag', 'replay window', 'identity cache', 'verification latency']) {
       expect(panelTitles.some((t) => t.includes(topic)), topic).toBe(true);
     }
 

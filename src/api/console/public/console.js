@@ -111,12 +111,16 @@ function limitsCell(host) {
   if (!editing.has(host.hostname)) {
     return el('td', { class: 'num' },
       `${host.limits.perHour.toLocaleString()} / ${host.limits.perDay.toLocaleString()}`,
+      host.limits.accountLimit === undefined ? null : el('div', { class: 'muted small' }, `${host.limits.accountLimit.toLocaleString()} accounts`),
       host.limits.custom ? el('span', { class: 'muted small' }, ' (custom)') : null,
       ' ',
       el('button', { class: 'secondary', 'data-action': 'edit-limits', onclick: () => { editing.set(host.hostname, true); renderHosts(lastHosts); } }, 'Edit'));
   }
   const hour = el('input', { type: 'number', min: 1, value: host.limits.perHour, 'aria-label': `events per hour for ${host.hostname}`, name: 'perHour' });
   const day = el('input', { type: 'number', min: 1, value: host.limits.perDay, 'aria-label': `events per day for ${host.hostname}`, name: 'perDay' });
+  const accounts = host.limits.accountLimit === undefined
+    ? null
+    : el('input', { type: 'number', min: 0, value: host.limits.accountLimit, 'aria-label': `account limit for ${host.hostname}`, name: 'accountLimit' });
   const close = () => editing.delete(host.hostname);
   return el('td', {},
     el('form', {
@@ -124,14 +128,16 @@ function limitsCell(host) {
       onsubmit: (e) => {
         e.preventDefault();
         close();
-        void act(`${host.hostname}: limits set to ${hour.value}/hour, ${day.value}/day`, () =>
-          api('POST', `/admin/hosts/${enc}/limits`, { perHour: Number(hour.value), perDay: Number(day.value) }));
+        const body = { perHour: Number(hour.value), perDay: Number(day.value), ...(accounts ? { accountLimit: Number(accounts.value) } : {}) };
+        void act(`${host.hostname}: limits set to ${hour.value}/hour, ${day.value}/day${accounts ? `, ${accounts.value} accounts` : ''}`, () =>
+          api('POST', `/admin/hosts/${enc}/limits`, body));
       },
-    }, hour, day,
+    }, hour, day, accounts,
       el('button', { type: 'submit' }, 'Save'),
       el('button', { type: 'button', class: 'secondary', title: 'use the configured default limits', onclick: () => {
         close();
-        void act(`${host.hostname}: default limits restored`, () => api('POST', `/admin/hosts/${enc}/limits`, { perHour: null, perDay: null }));
+        const body = { perHour: null, perDay: null, ...(accounts ? { accountLimit: null } : {}) };
+        void act(`${host.hostname}: default limits restored`, () => api('POST', `/admin/hosts/${enc}/limits`, body));
       } }, 'Default'),
       el('button', { type: 'button', class: 'secondary', onclick: () => { close(); renderHosts(lastHosts); } }, 'Cancel')));
 }
@@ -145,7 +151,8 @@ function hostRow(host) {
       el('span', { class: `badge ${host.status}` }, host.status),
       el('div', { class: 'conn' }, host.connected ? 'connected' : 'not connected',
         host.throttledUntil && host.status === 'throttled' ? ` · until ${new Date(host.throttledUntil).toLocaleTimeString()}` : '',
-        host.failedAttempts ? ` · ${host.failedAttempts} failures` : '')),
+        host.failedAttempts ? ` · ${host.failedAttempts} failures` : ''),
+      host.tier ? el('div', { class: 'tier', 'data-tier': host.tier }, `tier: ${host.tier}`) : null),
     el('td', { class: 'num' }, host.cursor ?? '-'),
     el('td', { class: 'num' }, host.accountCount ?? 0),
     el('td', {}, ago(host.lastEventAt)),
@@ -154,6 +161,16 @@ function hostRow(host) {
     limitsCell(host),
     rejectionsCell(host),
     el('td', { class: 'actions' },
+      host.tier && !banned
+        ? el('button', {
+            class: 'secondary',
+            title: host.tier === 'new' ? 'give this host the trusted tier\'s default limits' : 'back to the new-host default limits',
+            onclick: () => {
+              const tier = host.tier === 'new' ? 'trusted' : 'new';
+              void act(`${host.hostname}: tier ${tier}`, () => api('POST', `/admin/hosts/${enc}/tier`, { tier }));
+            },
+          }, host.tier === 'new' ? 'Trust' : 'Untrust')
+        : null,
       banned
         ? el('button', { class: 'secondary', onclick: () => act(`${host.hostname} unbanned`, () => api('POST', `/admin/hosts/${enc}/unban`)) }, 'Unban')
         : el('button', { class: 'danger', onclick: () => {

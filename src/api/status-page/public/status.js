@@ -62,10 +62,18 @@ function show(s) {
     el('tr', {}, el('td', {}, when(r.at)), el('td', { class: 'did' }, r.did), el('td', {}, el('code', {}, r.reason)), el('td', {}, r.detail || ''))));
 }
 
+// Only the latest lookup may render: an older answer (or the refresh after a crawl request) arriving late must not
+// overwrite what the visitor asked for since.
+let latest = 0;
+let refreshTimer = 0;
+
 async function lookup(hostname) {
+  const id = ++latest;
+  clearTimeout(refreshTimer);
   $('error').textContent = '';
   const res = await fetch(`/api/host-status?hostname=${encodeURIComponent(hostname)}`);
   const body = await res.json().catch(() => null);
+  if (id !== latest) return;
   if (!res.ok) {
     $('result').hidden = true;
     $('error').textContent = body?.message || `the relay answered HTTP ${res.status}`;
@@ -92,7 +100,7 @@ $('crawl-button').addEventListener('click', async () => {
   $('crawl-result').textContent = res.ok
     ? 'Crawl requested. If the relay approves hosts by hand, an operator will see your request.'
     : `The relay refused: ${body?.message || `HTTP ${res.status}`}`;
-  if (res.ok) setTimeout(() => void lookup(hostname), 500);
+  if (res.ok) refreshTimer = setTimeout(() => void lookup(hostname), 500);
 });
 
 const initial = new URLSearchParams(location.search).get('hostname');

@@ -1,0 +1,116 @@
+// Account-level limits through the real path: the host account limit (at its default of 10) and the per-account
+// points budget. A throttled account is announced with the relay's own #account, its repo events are withheld, and
+// on release (a deleted account frees a slot, an operator raises the limit, the budget window passes) it is announced
+// active again and its current commit re-announced as #sync.
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.ts';
+import { startWorld, type World } from '../helpers/world.ts';
+import { adminPost, metricValue } from '../helpers/relay.ts';
+import { TestConsumer, eventually } from '../helpers/consumer.ts';
+import type { FakeAccount } from '../fixture/fake-pds.ts';
+
+const DEFAULTS = loadConfig({});
+let world: World | undefined;
+let consumer: TestConsumer | undefined;
+afterEach(async () => {
+  consumer?.close();
+  await world?.close();
+  world = consumer = undefined;
+});
+
+const of = (c: TestConsumer, did: string) => c.events.filter((e) => (e.t === '#commit' ? e.body.repo : e.body.did) === did);
+const kinds = (c: TestConsumer, did: string) => of(c, did).map((e) => (e.t === '#account' ? `#account:${String(e.body.active)}:${String(e.body.status ?? '')}` : e.t));
+
+async function repoStatus(did: string): Promise<Record<string, unknown>> {
+  return (await (await fetch(`${world!.relay.url}/xrpc/com.atproto.sync.getRepoStatus?did=${did}`)).json()) as Record<string, unknown>;
+}
+
+/** The #sync re-announcement carries exactly the account's current signed commit. */
+function expectResync(c: TestConsumer, account: FakeAccount): void {
+  const sync = of(c, account.did).filter((e) => e.t === '#sync').at(-1)!;
+  expect(sync.body.rev).toBe(account.repo.rev);
+  expect(new Uint8Array((sync.body.blocks as { buf: Uint8Array }).buf)).toEqual(new Uint8Array(account.repo.commitOnlyCar()));
+}
+
+describe('host account limit', () => {
+  it('throttles accounts past the default limit, frees a slot on deletion, and releases on a raised limit', async () => {
+    expect(DEFAULTS.hostAccountLimit).toBe(10);
+    world = await startWorld({ config: { hostAccountLimit: DEFAULTS.hostAccountLimit } });
+    const pds = world.hosts[0]!;
+    const relayUrl = world.relay.url;
+    consumer = await TestConsumer.connect(world.relay.wsUrl);
+    const accounts: FakeAccount[] = [];
+    for (let i = 0; i < 11; i++) {
+      const a = await pds.createAccount();
+      await pds.createRecord(a, `post ${i}`);
+      accounts.push(a);
+    }
+    const [eleventh] = accounts.slice(10);
+    const last = accounts[9]!;
+    await consumer.waitFor((c) => of(c, last.did).length === 4 && of(c, eleventh!.did).length >= 2, 15_000, 'all accounts');
+    // Ten accounts flow; the eleventh is announced throttled and its repo events are withheld.
+    for (const a of accounts.slice(0, 10)) expect(kinds(consumer, a.did)).toEqual(['#identity', '#account:true:', '#sync', '#commit']);
+    expect(kinds(consumer, eleventh!.did)).toEqual(['#identity', '#account:false:throttled']);
+    expect(await repoStatus(eleventh!.did)).toMatchObject({ active: false, status: 'throttled' });
+    expect(await metricValue(relayUrl, 'relay_accounts_throttled_total{reason="host_account_limit"}')).toBe(1);
+    expect(await metricValue(relayUrl, 'relay_events_withheld_total{reason="host_account_limit"}')).toBe(2);
+    // A PDS admin sees the limit.
+    const view = (await (await fetch(`${relayUrl}/api/host-status?hostname=${pds.hostname}`)).json()) as { limits: Record<string, number> };
+    expect(view.limits.accountLimit).toBe(10);
+
+    // The throttled account keeps writing (withheld, but verified and tracked); then one account is deleted.
+    await pds.createRecord(eleventh!, 'while throttled');
+    pds.setAccountStatus(accounts[2]!, false, 'deleted');
+    await consumer.waitFor((c) => kinds(c, eleventh!.did).includes('#account:true:'), 15_000, 'release into the freed slot');
+    expect(kinds(consumer, eleventh!.did)).toEqual(['#identity', '#account:false:throttled', '#account:true:', '#sync']);
+    expectResync(consumer, eleventh!);
+    expect(await repoStatus(eleventh!.did)).toMatchObject({ active: true, rev: eleventh!.repo.rev });
+    await pds.createRecord(eleventh!, 'after the release');
+    await consumer.waitFor((c) => of(c, eleventh!.did).at(-1)!.t === '#commit', 10_000, 'live again');
+
+    // Full again: a twelfth account is throttled; raising the limit releases it.
+    const twelfth = await pds.createAccount();
+    await pds.createRecord(twelfth, 'one too many');
+    await consumer.waitFor((c) => kinds(c, twelfth.did).includes('#account:false:throttled'), 10_000, 'twelfth throttled');
+    await eventually(async () => (await metricValue(relayUrl, 'relay_events_withheld_total{reason="host_account_limit"}')) === 5, 10_000, 'withheld');
+    const raised = await adminPost(relayUrl, `/admin/hosts/${encodeURIComponent(pds.hostname)}/limits`, { accountLimit: 11 });
+    expect(raised.status).toBe(200);
+    await consumer.waitFor((c) => kinds(c, twelfth.did).includes('#account:true:'), 15_000, 'release on the raised limit');
+    expect(kinds(consumer, twelfth.did)).toEqual(['#identity', '#account:false:throttled', '#account:true:', '#sync']);
+    expectResync(consumer, twelfth);
+    expect(await metricValue(relayUrl, 'relay_accounts_released_total{reason="host_account_limit"}')).toBe(2);
+  });
+});
+
+describe('per-account points budget', () => {
+  it('withholds an account over its budget (create 3, update 2, delete 1) and releases it after the window', async () => {
+    const WINDOW_MS = 5000;
+    world = await startWorld({
+      config: { accountPointsPerHour: 10, accountPointsPerDay: 1000 },
+      overrides: { quotaWindows: { hourMs: WINDOW_MS, dayMs: 3_600_000 } },
+    });
+    const pds = world.hosts[0]!;
+    consumer = await TestConsumer.connect(world.relay.wsUrl);
+    const other = await pds.createAccount();
+    const account = await pds.createAccount();
+    // Start early in a window so the spending lands in one.
+    await new Promise((r) => setTimeout(r, WINDOW_MS - (Date.now() % WINDOW_MS) + 50));
+    const rkeys = ['3kaaaaaaaaaa2', '3kaaaaaaaaab2', '3kaaaaaaaaac2'];
+    const post = (rkey: string) => ({ collection: 'app.bsky.feed.post', rkey, record: { text: rkey, createdAt: new Date().toISOString() } });
+    await pds.writeRecords(account, rkeys.map((r) => ({ action: 'create' as const, ...post(r) }))); // 9 points
+    await pds.writeRecords(account, [{ action: 'delete', collection: 'app.bsky.feed.post', rkey: rkeys[0]! }]); // 10
+    await pds.writeRecords(account, [{ action: 'update', ...post(rkeys[1]!) }]); // 12: over
+    await pds.createRecord(account, 'also withheld');
+    await pds.createRecord(other, 'others are not affected');
+    await consumer.waitFor((c) => of(c, other.did).some((e) => e.t === '#commit'), 10_000, 'the other account');
+    await consumer.waitFor((c) => kinds(c, account.did).includes('#account:false:throttled'), 10_000, 'throttle');
+    expect(kinds(consumer, account.did)).toEqual(['#identity', '#account:true:', '#sync', '#commit', '#commit', '#account:false:throttled']);
+    expect(await repoStatus(account.did)).toMatchObject({ active: false, status: 'throttled' });
+    // After the window the sweep releases it with its current commit, without waiting for it to write.
+    await consumer.waitFor((c) => kinds(c, account.did).includes('#account:true:') && of(c, account.did).at(-1)!.t === '#sync', 3 * WINDOW_MS, 'release');
+    expectResync(consumer, account);
+    await pds.createRecord(account, 'a new window');
+    await consumer.waitFor((c) => of(c, account.did).at(-1)!.t === '#commit', 10_000, 'writes flow again');
+    expect(await metricValue(world.relay.url, 'relay_accounts_released_total{reason="account_budget"}')).toBe(1);
+  });
+});
