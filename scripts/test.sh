@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
 source scripts/services.sh
 trap stop_services EXIT
+# The console's browser test drives Debian's chromium (installed here on a fresh machine).
+bash scripts/chromium.sh >/dev/null
 
 npx tsc -p tsconfig.json
 mkdir -p .tmp

@@ -1,6 +1,7 @@
 // Prometheus metrics, all named relay_*. One registry per relay instance (no global default registry), so several
 // relays in one test process do not collide.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { EventVerifier } from './verify/types.ts';
 
 export function createMetrics() {
   const registry = new Registry();
@@ -70,12 +71,6 @@ export function createMetrics() {
       help: 'Failed or dropped upstream connections',
       registers: r,
     }),
-    hostsByStatus: new Gauge({
-      name: 'relay_hosts',
-      help: 'Known hosts by status',
-      labelNames: ['status'] as const,
-      registers: r,
-    }),
     hostsThrottled: new Counter({
       name: 'relay_host_throttles_total',
       help: 'Times a host went over its event quota and was disconnected until the window reset',
@@ -97,6 +92,13 @@ export function createMetrics() {
     eventsPruned: new Counter({
       name: 'relay_events_pruned_total',
       help: 'Events removed from the replay window',
+      registers: r,
+    }),
+    verifySeconds: new Histogram({
+      name: 'relay_verify_seconds',
+      help: 'Time to verify one upstream event (including identity lookups), by message type',
+      labelNames: ['type'] as const,
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5],
       registers: r,
     }),
     accountsThrottled: new Counter({
@@ -130,4 +132,113 @@ export function createMetrics() {
   };
 }
 
+/** What the scrape-time metrics read: state that already exists elsewhere, so nothing is counted twice. */
+export interface ScrapeSources {
+  identityCache: { readonly counters: { hits: number; misses: number; staleHits: number }; readonly size: number };
+  consumers: () => Iterable<{ describe(headSeq: number): { lag: number; bufferedBytes: number } }>;
+  headSeq: () => number;
+  /** Oldest seq still in the replay window (a min over the primary key), or null when empty. */
+  oldestRetainedSeq: () => Promise<number | null>;
+  /** Known hosts per status (a GROUP BY over the small hosts table). */
+  hostsByStatus: () => Promise<Record<string, number>>;
+}
+
+/**
+ * Metrics computed when Prometheus scrapes rather than on the hot path: identity-cache lookups (from the cache's
+ * own counters), consumer lag, the replay window's extent, and hosts by status (read from the database, so it is
+ * the same whichever relay process is scraped).
+ */
+export function registerScrapeMetrics(metrics: RelayMetrics, src: ScrapeSources): void {
+  const r = [metrics.registry];
+  new Gauge({
+    name: 'relay_hosts',
+    help: 'Known hosts by status',
+    labelNames: ['status'] as const,
+    registers: r,
+    async collect() {
+      // A failed read leaves the last values: /metrics must answer while the database is away.
+      const counts = await src.hostsByStatus().catch(() => null);
+      if (counts) for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
+    },
+  });
+  new Counter({
+    name: 'relay_identity_cache_lookups_total',
+    help: 'Identity lookups by verification, by result (hit, stale: served and revalidated, miss: resolved)',
+    labelNames: ['result'] as const,
+    registers: r,
+    collect() {
+      const c = src.identityCache.counters;
+      this.reset();
+      this.inc({ result: 'hit' }, c.hits);
+      this.inc({ result: 'stale' }, c.staleHits);
+      this.inc({ result: 'miss' }, c.misses);
+    },
+  });
+  new Gauge({
+    name: 'relay_identity_cache_entries',
+    help: 'Identities held in the in-memory cache',
+    registers: r,
+    collect() {
+      this.set(src.identityCache.size);
+    },
+  });
+  new Gauge({
+    name: 'relay_consumer_lag_events',
+    help: 'Events between the relay head and what consumers were sent (max: the furthest behind, sum: all)',
+    labelNames: ['stat'] as const,
+    registers: r,
+    collect() {
+      let max = 0;
+      let sum = 0;
+      for (const c of src.consumers()) {
+        const { lag } = c.describe(src.headSeq());
+        max = Math.max(max, lag);
+        sum += lag;
+      }
+      this.set({ stat: 'max' }, max);
+      this.set({ stat: 'sum' }, sum);
+    },
+  });
+  new Gauge({
+    name: 'relay_consumer_buffered_bytes',
+    help: 'Bytes queued to consumers and not yet written to their sockets',
+    registers: r,
+    collect() {
+      let sum = 0;
+      for (const c of src.consumers()) sum += c.describe(src.headSeq()).bufferedBytes;
+      this.set(sum);
+    },
+  });
+  new Gauge({
+    name: 'relay_replay_window_events',
+    help: 'Events available for cursor replay (head seq minus the oldest retained seq)',
+    registers: r,
+    async collect() {
+      // A failed read leaves the last value: /metrics must answer while the database is away.
+      const oldest = await src.oldestRetainedSeq().catch(() => undefined);
+      if (oldest === undefined) return;
+      this.set(oldest === null ? 0 : Math.max(0, src.headSeq() - oldest + 1));
+    },
+  });
+}
+
 export type RelayMetrics = ReturnType<typeof createMetrics>;
+
+/**
+ * Wraps a verifier so each verdict's latency lands in relay_verify_seconds: two clock reads and one histogram observe,
+ * about 2 µs per event measured on the loaded 2-core machine, against ~560 µs of CPU to verify a commit.
+ */
+export function timedVerifier(inner: EventVerifier, metrics: RelayMetrics): EventVerifier {
+  const observe = (type: string, start: number) => metrics.verifySeconds.observe({ type }, (performance.now() - start) / 1000);
+  return {
+    verify(host, evt) {
+      const start = performance.now();
+      const verdict = inner.verify(host, evt);
+      if (!(verdict instanceof Promise)) {
+        observe(evt.t, start);
+        return verdict;
+      }
+      return verdict.finally(() => observe(evt.t, start));
+    },
+  };
+}

@@ -10,12 +10,14 @@ import { Crawler } from './ingest/crawler.ts';
 import { RejectionLog } from './ingest/rejections.ts';
 import { Sequencer } from './sequencer/sequencer.ts';
 import { Retention } from './sequencer/retention.ts';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, registerScrapeMetrics, timedVerifier } from './metrics.ts';
 import type { EventVerifier } from './verify/types.ts';
 import { createCounterStore } from './quota/counters.ts';
 import { HostPolicy } from './quota/trust.ts';
 import { AccountGate } from './quota/account-gate.ts';
 import { ACCOUNTS_CHANNEL } from './storage/accounts.ts';
+import { oldestRetainedSeq } from './storage/events.ts';
+import { countHostsByStatus } from './storage/hosts.ts';
 import { SyncVerifier } from './verify/verifier.ts';
 import { AccountStates } from './verify/account-state.ts';
 import { IdentityCache } from './identity/cache.ts';
@@ -31,6 +33,8 @@ import { registerRepoEndpoints } from './api/com.atproto.sync.repos.ts';
 import { XrpcError, sendXrpcError } from './api/xrpc-error.ts';
 import { registerRateLimits } from './api/rate-limit.ts';
 import { registerHostStatus } from './api/host-status.ts';
+import { registerConsole } from './api/console/index.ts';
+import { registerStatusPage } from './api/status-page/index.ts';
 import { systemLookup, type Lookup } from './ingest/address-policy.ts';
 
 const VERSION = (
@@ -116,7 +120,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   const crawlerInstance: Crawler = new Crawler({
     database,
     sequencer,
-    verifier,
+    verifier: timedVerifier(verifier, metrics),
     rejections,
     log: log.child({ stage: 'ingest' }),
     metrics,
@@ -167,6 +171,13 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     accountStates,
     policy,
   };
+  registerScrapeMetrics(metrics, {
+    identityCache: identities,
+    consumers: () => firehose.consumers,
+    headSeq: () => hub.lastSeq,
+    oldestRetainedSeq: () => oldestRetainedSeq(database.db),
+    hostsByStatus: () => countHostsByStatus(database.db),
+  });
 
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof XrpcError) return sendXrpcError(reply, err.status, err.error, err.message);
@@ -195,6 +206,8 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   registerHostStatus(app, ctx, counters, overrides.quotaWindows);
   registerAdmin(app, ctx);
   registerAccountAdmin(app, ctx);
+  registerConsole(app, ctx);
+  registerStatusPage(app);
   firehose.attach(app.server);
 
   let started = false;

@@ -31,7 +31,8 @@ export function makeAdminGuard(password: string | null) {
     const given = presentedPassword(req.headers.authorization);
     // Hash both sides so the comparison is constant-time whatever the lengths.
     if (given === null || !timingSafeEqual(digest(given), expected)) {
-      reply.header('WWW-Authenticate', 'Basic realm="relay admin"');
+      // The Basic challenge opens a browser's own login dialog; a Bearer client (the web console) handles 401 itself.
+      if (!/^bearer /i.test(req.headers.authorization ?? '')) reply.header('WWW-Authenticate', 'Basic realm="relay admin"');
       await sendXrpcError(reply, 401, 'AuthenticationRequired', 'invalid or missing admin password');
     }
   };

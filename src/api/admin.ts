@@ -14,6 +14,7 @@ import {
   unbanDomain,
   unbanHost,
 } from '../storage/hosts.ts';
+import { accountCounts } from '../storage/accounts.ts';
 import type { RelayContext } from '../context.ts';
 import { makeAdminGuard } from './admin-auth.ts';
 import { XrpcError } from './xrpc-error.ts';
@@ -24,13 +25,15 @@ export function registerAdmin(app: FastifyInstance, ctx: RelayContext): void {
 
     admin.get('/admin/hosts', async () => {
       const rows = await listHosts(ctx.database.db, { limit: 10_000 });
+      // Counted from the accounts table: the hosts row's account_count column is not maintained.
+      const counts = await accountCounts(ctx.database.db, rows.map((h) => h.id));
       return {
         hosts: rows.map((h) => ({
           id: h.id,
           hostname: h.hostname,
           status: h.status,
           cursor: h.cursor,
-          accountCount: h.accountCount,
+          accountCount: counts.get(h.id) ?? 0,
           failedAttempts: h.failedAttempts,
           connected: ctx.crawler.isConnected(h.id),
           lastEventAt: h.lastEventAt?.toISOString() ?? null,

@@ -4,6 +4,7 @@ import { ConfigError, configReference, loadConfig } from '../config/config.ts';
 import { createRelay } from '../relay.ts';
 import { openDatabase } from '../storage/db.ts';
 import { adminRequest, type AdminClientOptions } from './admin-client.ts';
+import { firehoseUrl, tail } from './tail.ts';
 
 const HELP: Record<string, string> = {
   main: `Usage: relay <command> [options]
@@ -22,6 +23,7 @@ Commands:
   domains list|ban|unban [domain]  domain bans (a domain covers all its subdomains)
   accounts takedown|restore <did>  withhold an account's repo events (announced with #account), or lift that
   consumers             firehose consumers connected to the relay (address, state, lag, queued bytes)
+  tail                  follow the firehose, one readable line per frame (--cursor N, --url ws://…)
 
 Admin commands talk to a running relay: --url (default http://127.0.0.1:$RELAY_PORT) and
 RELAY_ADMIN_PASSWORD (or --password).
@@ -55,6 +57,18 @@ live), last seq sent, lag behind the head and bytes queued.`,
 
   takedown <did>    stop relaying the account's commits (live and on replay) and announce it inactive
   restore <did>     lift the takedown; its repo events are served again`,
+  tail: `Usage: relay tail [--cursor N] [--url URL] [--limit N]
+
+Connects to a relay's firehose (com.atproto.sync.subscribeRepos) and prints one line per frame:
+  seq #commit <did> rev=<rev> ops=<n> [<action> <path>, …] blocks=<bytes>B commit=<cid>
+  seq #identity|#account|#sync <did> …, #info <name>: <message>, ERROR <error>: <message>
+Status lines (connected, closed, how to resume) go to stderr, so stdout can be piped to grep.
+
+  --url URL     relay to follow: ws(s):// or http(s):// base URL (default ws://127.0.0.1:$RELAY_PORT)
+  --cursor N    replay from after seq N first (0: the whole replay window), then follow live
+  --limit N     stop after N events
+
+Stops on Ctrl-C, printing the last seq seen. Exits 1 after an error frame or a refused connection.`,
   domains: `Usage: relay domains <list|ban|unban> [domain] [--url URL] [--password PW] [--json]
 
   list              banned domains
@@ -96,7 +110,11 @@ async function migrate(): Promise<void> {
   const config = loadConfig(process.env);
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
+    // Progress on stderr: a migration over a large event table can take a while, and stdout stays parseable.
+    const started = Date.now();
+    process.stderr.write(`relay: applying migrations (${database.kind})…\n`);
     await database.migrate();
+    process.stderr.write(`relay: migrations done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     process.stdout.write(`migrations applied (${database.kind})\n`);
   } finally {
     await database.close();
@@ -230,6 +248,28 @@ async function accounts(args: string[], flags: { url?: string; password?: string
   process.stdout.write(flags.json ? `${JSON.stringify(res, null, 2)}\n` : `${res.did}: ${res.active ? 'active' : `inactive (${res.status})`}\n`);
 }
 
+function nonNegativeInt(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) fail(`--${name} must be a non-negative integer`);
+  return Number(v);
+}
+
+async function tailCommand(flags: { url?: string; cursor?: string; limit?: string }): Promise<void> {
+  const cursor = nonNegativeInt(flags.cursor, 'cursor');
+  const limit = nonNegativeInt(flags.limit, 'limit');
+  const base = flags.url ?? `ws://127.0.0.1:${loadConfig(process.env).port}`;
+  const abort = new AbortController();
+  process.once('SIGINT', () => abort.abort());
+  process.once('SIGTERM', () => abort.abort());
+  process.exitCode = await tail({
+    url: firehoseUrl(base, cursor),
+    limit,
+    signal: abort.signal,
+    write: (line) => process.stdout.write(`${line}\n`),
+    report: (line) => process.stderr.write(`relay tail: ${line}\n`),
+  });
+}
+
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -241,6 +281,8 @@ async function main(argv: string[]): Promise<void> {
       json: { type: 'boolean' },
       hour: { type: 'string' },
       day: { type: 'string' },
+      cursor: { type: 'string' },
+      limit: { type: 'string' },
       accounts: { type: 'string' },
     },
   });
@@ -270,6 +312,8 @@ async function main(argv: string[]): Promise<void> {
       return domains(rest, values);
     case 'accounts':
       return accounts(rest, values);
+    case 'tail':
+      return tailCommand(values);
     case 'consumers': {
       const res = (await adminRequest(adminClient(values), 'GET', '/admin/consumers')) as { consumers: Record<string, unknown>[] };
       if (values.json) process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);

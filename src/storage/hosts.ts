@@ -169,3 +169,16 @@ export async function unbanHost(db: Db, hostname: string): Promise<boolean> {
     .returning();
   return rows.length > 0;
 }
+
+export const HOST_STATUSES: readonly HostStatus[] = ['active', 'idle', 'offline', 'throttled', 'banned'];
+
+/** Hosts per status (every status present, zero when none), for the relay_hosts gauge. */
+export async function countHostsByStatus(db: Db): Promise<Record<HostStatus, number>> {
+  const rows = await db
+    .select({ status: hosts.status, n: sql<number>`count(*)`.mapWith(Number) })
+    .from(hosts)
+    .groupBy(hosts.status);
+  const out = Object.fromEntries(HOST_STATUSES.map((s) => [s, 0])) as Record<HostStatus, number>;
+  for (const r of rows) out[r.status as HostStatus] = r.n;
+  return out;
+}

@@ -1,0 +1,355 @@
+// Relay operator console. Plain browser JavaScript, no build step. All data is rendered through text nodes
+// (el() below never parses HTML), because hostnames and rejection reasons come from untrusted PDSes.
+'use strict';
+
+const KEY = 'relay-admin-password';
+const HISTORY_MS = 5 * 60_000;
+const $ = (id) => document.getElementById(id);
+
+/** Builds an element; string and number children become text nodes, never markup. */
+function el(tag, attrs, ...children) {
+  const svg = ['svg', 'polyline', 'line', 'text', 'g'].includes(tag);
+  const node = svg ? document.createElementNS('http://www.w3.org/2000/svg', tag) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else if (k === 'class') node.setAttribute('class', v);
+    else if (k in node && !svg) node[k] = v;
+    else node.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    node.append(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
+  }
+  return node;
+}
+
+function ago(iso) {
+  if (!iso) return '-';
+  const s = Math.round((Date.now() - Date.parse(iso)) / 1000);
+  if (s < 60) return `${Math.max(0, s)}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86400)}d ago`;
+}
+
+function bytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1048576) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1048576).toFixed(1)} MiB`;
+}
+
+class Unauthorized extends Error {}
+
+async function api(method, path, body) {
+  const password = sessionStorage.getItem(KEY) || '';
+  const res = await fetch(path, {
+    method,
+    // Not 'include': a 401 then never opens the browser's own Basic-auth dialog.
+    credentials: 'same-origin',
+    headers: { authorization: `Bearer ${password}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => null);
+  if (res.status === 401) throw new Unauthorized(json?.message || 'wrong password');
+  if (!res.ok) throw new Error(`${json?.error || `HTTP ${res.status}`}: ${json?.message || ''}`);
+  return json;
+}
+
+// ---- flash messages -------------------------------------------------------------------------------------------
+
+let flashTimer = 0;
+function flash(text, bad = false) {
+  const f = $('flash');
+  f.textContent = text;
+  f.className = bad ? 'flash bad' : 'flash';
+  f.hidden = false;
+  clearTimeout(flashTimer);
+  flashTimer = setTimeout(() => (f.hidden = true), bad ? 10_000 : 4000);
+}
+
+/** Runs an operator action, reports its outcome, and refreshes the tables at once. */
+async function act(label, fn) {
+  try {
+    await fn();
+    flash(label);
+  } catch (err) {
+    if (err instanceof Unauthorized) return logout(err.message);
+    flash(`${label} failed: ${err.message}`, true);
+  }
+  await refresh();
+}
+
+// ---- hosts ----------------------------------------------------------------------------------------------------
+
+/** Hostnames whose limit editor is open: polling leaves those rows alone so typing is not interrupted. */
+const editing = new Map();
+
+function quotaCell(host, name) {
+  const w = (host.quota || []).find((q) => q.name === name);
+  if (!w) return el('td', { class: 'muted' }, '-');
+  const pct = Math.min(100, Math.round((w.count / w.limit) * 100));
+  // The relay takes quota in chunks ahead of use, so the count includes events reserved but not yet received.
+  return el('td', { class: 'num', title: `counted in reserved chunks; resets ${new Date(w.resetAt).toLocaleString()}` },
+    `${w.count.toLocaleString()} / ${w.limit.toLocaleString()}`,
+    el('div', { class: pct >= 100 ? 'meter full' : 'meter', title: `${pct}%` }, el('div', { 'data-pct': pct })));
+}
+
+function rejectionsCell(host) {
+  const recent = host.recentRejections || [];
+  if (recent.length === 0) return el('td', { class: 'muted' }, 'none');
+  const counts = new Map();
+  for (const r of recent) counts.set(r.reason, (counts.get(r.reason) || 0) + 1);
+  return el('td', {},
+    el('ul', { class: 'reasons', title: recent.map((r) => `${r.at} ${r.did} ${r.reason}${r.detail ? `: ${r.detail}` : ''}`).join('\n') },
+      [...counts].map(([reason, n]) => el('li', {}, el('code', {}, reason), ` ×${n}`)),
+      el('li', { class: 'muted' }, `last ${ago(recent[0].at)}`)));
+}
+
+function limitsCell(host) {
+  const enc = encodeURIComponent(host.hostname);
+  if (!editing.has(host.hostname)) {
+    return el('td', { class: 'num' },
+      `${host.limits.perHour.toLocaleString()} / ${host.limits.perDay.toLocaleString()}`,
+      host.limits.accountLimit === undefined ? null : el('div', { class: 'muted small' }, `${host.limits.accountLimit.toLocaleString()} accounts`),
+      host.limits.custom ? el('span', { class: 'muted small' }, ' (custom)') : null,
+      ' ',
+      el('button', { class: 'secondary', 'data-action': 'edit-limits', onclick: () => { editing.set(host.hostname, true); renderHosts(lastHosts); } }, 'Edit'));
+  }
+  const hour = el('input', { type: 'number', min: 1, value: host.limits.perHour, 'aria-label': `events per hour for ${host.hostname}`, name: 'perHour' });
+  const day = el('input', { type: 'number', min: 1, value: host.limits.perDay, 'aria-label': `events per day for ${host.hostname}`, name: 'perDay' });
+  const accounts = host.limits.accountLimit === undefined
+    ? null
+    : el('input', { type: 'number', min: 0, value: host.limits.accountLimit, 'aria-label': `account limit for ${host.hostname}`, name: 'accountLimit' });
+  const close = () => editing.delete(host.hostname);
+  return el('td', {},
+    el('form', {
+      class: 'inline',
+      onsubmit: (e) => {
+        e.preventDefault();
+        close();
+        const body = { perHour: Number(hour.value), perDay: Number(day.value), ...(accounts ? { accountLimit: Number(accounts.value) } : {}) };
+        void act(`${host.hostname}: limits set to ${hour.value}/hour, ${day.value}/day${accounts ? `, ${accounts.value} accounts` : ''}`, () =>
+          api('POST', `/admin/hosts/${enc}/limits`, body));
+      },
+    }, hour, day, accounts,
+      el('button', { type: 'submit' }, 'Save'),
+      el('button', { type: 'button', class: 'secondary', title: 'use the configured default limits', onclick: () => {
+        close();
+        const body = { perHour: null, perDay: null, ...(accounts ? { accountLimit: null } : {}) };
+        void act(`${host.hostname}: default limits restored`, () => api('POST', `/admin/hosts/${enc}/limits`, body));
+      } }, 'Default'),
+      el('button', { type: 'button', class: 'secondary', onclick: () => { close(); renderHosts(lastHosts); } }, 'Cancel')));
+}
+
+function hostRow(host) {
+  const enc = encodeURIComponent(host.hostname);
+  const banned = host.status === 'banned';
+  return el('tr', { 'data-host': host.hostname },
+    el('td', {}, el('strong', {}, host.hostname)),
+    el('td', {},
+      el('span', { class: `badge ${host.status}` }, host.status),
+      el('div', { class: 'conn' }, host.connected ? 'connected' : 'not connected',
+        host.throttledUntil && host.status === 'throttled' ? ` · until ${new Date(host.throttledUntil).toLocaleTimeString()}` : '',
+        host.failedAttempts ? ` · ${host.failedAttempts} failures` : ''),
+      host.tier ? el('div', { class: 'tier', 'data-tier': host.tier }, `tier: ${host.tier}`) : null),
+    el('td', { class: 'num' }, host.cursor ?? '-'),
+    el('td', { class: 'num' }, host.accountCount ?? 0),
+    el('td', {}, ago(host.lastEventAt)),
+    quotaCell(host, 'hour'),
+    quotaCell(host, 'day'),
+    limitsCell(host),
+    rejectionsCell(host),
+    el('td', { class: 'actions' },
+      host.tier && !banned
+        ? el('button', {
+            class: 'secondary',
+            title: host.tier === 'new' ? 'give this host the trusted tier\'s default limits' : 'back to the new-host default limits',
+            onclick: () => {
+              const tier = host.tier === 'new' ? 'trusted' : 'new';
+              void act(`${host.hostname}: tier ${tier}`, () => api('POST', `/admin/hosts/${enc}/tier`, { tier }));
+            },
+          }, host.tier === 'new' ? 'Trust' : 'Untrust')
+        : null,
+      banned
+        ? el('button', { class: 'secondary', onclick: () => act(`${host.hostname} unbanned`, () => api('POST', `/admin/hosts/${enc}/unban`)) }, 'Unban')
+        : el('button', { class: 'danger', onclick: () => {
+            if (confirm(`Ban ${host.hostname}? Its connection closes now and its crawl requests are refused.`)) {
+              void act(`${host.hostname} banned`, () => api('POST', `/admin/hosts/${enc}/ban`));
+            }
+          } }, 'Ban')));
+}
+
+let lastHosts = [];
+function renderHosts(hosts) {
+  lastHosts = hosts;
+  const tbody = $('hosts').tBodies[0];
+  const existing = new Map([...tbody.rows].map((r) => [r.dataset.host, r]));
+  const filter = $('host-filter').value.trim().toLowerCase();
+  const shown = hosts.filter((h) => !filter || h.hostname.includes(filter));
+  // A row being edited keeps its DOM (and the operator's half-typed numbers) across polls.
+  tbody.replaceChildren(...shown.map((h) => {
+    const row = existing.get(h.hostname);
+    return editing.has(h.hostname) && row?.querySelector('form') ? row : hostRow(h);
+  }));
+  for (const bar of tbody.querySelectorAll('.meter > div')) bar.style.width = `${bar.dataset.pct}%`;
+  $('hosts-empty').hidden = shown.length > 0;
+}
+
+// ---- crawl requests, consumers ---------------------------------------------------------------------------------
+
+function renderRequests(requests) {
+  $('requests').tBodies[0].replaceChildren(...requests.map((r) =>
+    el('tr', { 'data-host': r.hostname },
+      el('td', {}, el('strong', {}, r.hostname)),
+      el('td', {}, ago(r.requestedAt)),
+      el('td', { class: 'num' }, r.requestCount),
+      el('td', { class: 'actions' },
+        el('button', { onclick: () => act(`${r.hostname} approved`, () => api('POST', '/admin/hosts', { hostname: r.hostname })) }, 'Approve'),
+        el('button', { class: 'danger', onclick: () => act(`${r.hostname} banned`, () => api('POST', `/admin/hosts/${encodeURIComponent(r.hostname)}/ban`)) }, 'Ban')))));
+  $('requests-empty').hidden = requests.length > 0;
+}
+
+function renderDomains(domains) {
+  $('domains').tBodies[0].replaceChildren(...domains.map((d) =>
+    el('tr', { 'data-domain': d },
+      el('td', {}, el('strong', {}, d)),
+      el('td', { class: 'actions' },
+        el('button', { class: 'secondary', onclick: () => act(`${d} unbanned`, () => api('DELETE', `/admin/domain-bans/${encodeURIComponent(d)}`)) }, 'Unban')))));
+  $('domains-empty').hidden = domains.length > 0;
+}
+
+function renderConsumers(consumers) {
+  $('consumers').tBodies[0].replaceChildren(...consumers.map((c) =>
+    el('tr', {},
+      el('td', {}, c.remoteAddress),
+      el('td', {}, ago(c.connectedAt)),
+      el('td', {}, c.state),
+      el('td', { class: 'num' }, c.sentSeq),
+      el('td', { class: 'num' }, c.lag),
+      el('td', { class: 'num' }, bytes(c.bufferedBytes)))));
+  $('consumers-empty').hidden = consumers.length > 0;
+}
+
+// ---- rate charts -----------------------------------------------------------------------------------------------
+
+const samples = [];
+
+function rates() {
+  const out = [];
+  for (let i = 1; i < samples.length; i++) {
+    const a = samples[i - 1];
+    const b = samples[i];
+    const dt = (b.at - a.at) / 1000;
+    if (dt <= 0) continue;
+    const r = (k) => Math.max(0, (b[k] - a[k]) / dt);
+    out.push({ at: b.at, received: r('received'), rejected: r('rejected'), broadcast: r('broadcast') });
+  }
+  return out;
+}
+
+function drawChart(svgId, points, series) {
+  const W = 600;
+  const H = 140;
+  const now = Date.now();
+  const max = Math.max(1, ...points.flatMap((p) => series.map(([k]) => p[k])));
+  const x = (at) => W - ((now - at) / HISTORY_MS) * W;
+  const y = (v) => H - 14 - (v / max) * (H - 28);
+  $(svgId).replaceChildren(
+    el('line', { x1: 0, x2: W, y1: y(0), y2: y(0), stroke: '#dde1e6' }),
+    el('line', { x1: 0, x2: W, y1: y(max), y2: y(max), stroke: '#eef0f2', 'stroke-dasharray': '4 4' }),
+    el('text', { x: 4, y: y(max) - 3, 'font-size': 11, fill: '#66707c' }, `${max.toFixed(max < 10 ? 1 : 0)}/s`),
+    ...series.map(([k, color]) =>
+      el('polyline', { fill: 'none', stroke: color, 'stroke-width': 2, points: points.map((p) => `${x(p.at).toFixed(1)},${y(p[k]).toFixed(1)}`).join(' ') })));
+}
+
+function renderCharts() {
+  const r = rates();
+  drawChart('chart-ingest', r, [['received', '#1f6feb'], ['rejected', '#cf222e']]);
+  drawChart('chart-broadcast', r, [['broadcast', '#1a7f37']]);
+  const last = r[r.length - 1];
+  $('now-ingest').textContent = last ? `now: ${last.received.toFixed(1)}/s received, ${last.rejected.toFixed(1)}/s rejected` : 'collecting…';
+  $('now-broadcast').textContent = last ? `now: ${last.broadcast.toFixed(1)}/s broadcast` : 'collecting…';
+}
+
+// ---- polling, login --------------------------------------------------------------------------------------------
+
+async function pollStats() {
+  const s = await api('GET', '/admin/stats');
+  samples.push(s);
+  while (samples.length > 2 && samples[0].at < Date.now() - HISTORY_MS) samples.shift();
+  $('summary').textContent = `v${s.version} · head seq ${s.headSeq.toLocaleString()} · ${s.consumers} consumer${s.consumers === 1 ? '' : 's'}`;
+  renderCharts();
+}
+
+async function refresh() {
+  try {
+    const [hosts, requests, consumers, domains] = await Promise.all([
+      api('GET', '/admin/hosts'),
+      api('GET', '/admin/crawl-requests'),
+      api('GET', '/admin/consumers'),
+      api('GET', '/admin/domain-bans'),
+    ]);
+    renderHosts(hosts.hosts);
+    renderRequests(requests.requests);
+    renderConsumers(consumers.consumers);
+    renderDomains(domains.domains);
+  } catch (err) {
+    if (err instanceof Unauthorized) logout(err.message);
+    else flash(`refresh failed: ${err.message}`, true);
+  }
+}
+
+let timers = [];
+function showApp() {
+  $('login-panel').hidden = true;
+  $('app').hidden = false;
+  $('logout').hidden = false;
+  const stats = () => pollStats().catch((err) => (err instanceof Unauthorized ? logout(err.message) : undefined));
+  void stats();
+  void refresh();
+  timers = [setInterval(stats, 2000), setInterval(refresh, 3000)];
+}
+
+function logout(message) {
+  sessionStorage.removeItem(KEY);
+  for (const t of timers) clearInterval(t);
+  timers = [];
+  samples.length = 0;
+  $('app').hidden = true;
+  $('logout').hidden = true;
+  $('summary').textContent = '';
+  $('login-panel').hidden = false;
+  $('login-error').textContent = message || '';
+}
+
+$('login-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  sessionStorage.setItem(KEY, $('password').value);
+  try {
+    await api('GET', '/admin/stats');
+    $('password').value = '';
+    $('login-error').textContent = '';
+    showApp();
+  } catch (err) {
+    logout(err instanceof Unauthorized ? 'Wrong password.' : err.message);
+  }
+});
+$('logout').addEventListener('click', () => logout());
+$('host-filter').addEventListener('input', () => renderHosts(lastHosts));
+$('add-host').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const hostname = $('add-hostname').value.trim();
+  void act(`${hostname} added`, () => api('POST', '/admin/hosts', { hostname })).then(() => ($('add-hostname').value = ''));
+});
+
+$('ban-domain').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const domain = $('ban-domain-name').value.trim();
+  if (!confirm(`Ban ${domain} and every host under it?`)) return;
+  void act(`${domain} banned`, () => api('POST', '/admin/domain-bans', { domain })).then(() => ($('ban-domain-name').value = ''));
+});
+
+if (sessionStorage.getItem(KEY)) {
+  api('GET', '/admin/stats').then(showApp, (err) => logout(err instanceof Unauthorized ? '' : err.message));
+}

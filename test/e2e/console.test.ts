@@ -1,0 +1,253 @@
+// The operator console and the public status page, driven end to end in headless Chromium (Debian's package) against
+// a real relay, PostgreSQL and a fake PDS: log in, approve a pending host, watch it connect and its rejections show,
+// change its limits in place, ban it. Screenshots go to .tmp/screenshots (git-ignored) for a human to look at.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakePlc } from '../fixture/fake-plc.ts';
+import { FakePds, type FakeAccount } from '../fixture/fake-pds.ts';
+import { TestConsumer } from '../helpers/consumer.ts';
+import { createTestDatabase } from '../helpers/db.ts';
+import { requestCrawl, startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
+
+const SHOTS = new URL('../../.tmp/screenshots/', import.meta.url).pathname;
+const TIMEOUT = 20_000;
+
+let plc: FakePlc;
+let pds: FakePds;
+let relay: TestRelay;
+let browser: BrowserContext;
+let page: Page;
+let profile: string;
+let alice: FakeAccount;
+
+async function adminGet<T>(path: string): Promise<T> {
+  const res = await fetch(`${relay.url}${path}`, { headers: { authorization: `Bearer ${TEST_ADMIN_PASSWORD}` } });
+  return (await res.json()) as T;
+}
+
+type HostView = { id: number; hostname: string; status: string; tier: string; limits: { perHour: number; perDay: number; accountLimit: number; custom: boolean } };
+const hostView = async (hostname: string) =>
+  (await adminGet<{ hosts: HostView[] }>('/admin/hosts')).hosts.find((h) => h.hostname === hostname);
+
+const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+beforeAll(async () => {
+  // Installs Debian's chromium when absent (root), as scripts/test.sh does on a fresh machine.
+  const executablePath = execFileSync('bash', [new URL('../../scripts/chromium.sh', import.meta.url).pathname], { encoding: 'utf8' }).trim();
+  mkdirSync(SHOTS, { recursive: true });
+  plc = await FakePlc.start();
+  pds = await FakePds.start({ plc });
+  relay = await startTestRelay({ databaseUrl: await createTestDatabase(), plcUrl: plc.url, crawlPolicy: 'allowlist' });
+  profile = mkdtempSync(join(tmpdir(), 'relay-console-chromium-'));
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    viewport: { width: 1440, height: 900 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  page = browser.pages()[0] ?? (await browser.newPage());
+  page.setDefaultTimeout(TIMEOUT);
+  page.on('dialog', (d) => void d.accept());
+  page.on('pageerror', (e) => console.error('pageerror', e));
+}, 300_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await relay?.stop();
+  await pds?.close();
+  await plc?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+describe('operator console (/admin/)', () => {
+  it('serves the page publicly with a strict CSP, and its data only with the password', async () => {
+    const pageRes = await fetch(`${relay.url}/admin/`);
+    expect(pageRes.status).toBe(200);
+    expect(pageRes.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const wrong = await fetch(`${relay.url}/admin/stats`, { headers: { authorization: 'Bearer wrong' } });
+    expect(wrong.status).toBe(401);
+    // A Bearer client gets no Basic challenge (browsers would open their own dialog); a bare request still does.
+    expect(wrong.headers.get('www-authenticate')).toBeNull();
+    expect((await fetch(`${relay.url}/admin/stats`)).headers.get('www-authenticate')).toContain('Basic');
+    const ok = await adminGet<{ headSeq: number; received: number }>('/admin/stats');
+    expect(ok).toMatchObject({ headSeq: 0, received: 0 });
+  });
+
+  it('refuses a wrong password and logs in with the right one', async () => {
+    await page.goto(`${relay.url}/admin`);
+    expect(page.url()).toBe(`${relay.url}/admin/`);
+    await page.fill('#password', 'not-the-password');
+    await page.click('#login-form button[type=submit]');
+    await expect.poll(() => page.textContent('#login-error'), { timeout: TIMEOUT }).toContain('Wrong password');
+    expect(await page.isVisible('#app')).toBe(false);
+    await shot('01-login-refused');
+
+    await page.fill('#password', TEST_ADMIN_PASSWORD);
+    await page.click('#login-form button[type=submit]');
+    await page.waitForSelector('#app', { state: 'visible' });
+    await page.waitForSelector('#summary:has-text("head seq")');
+    expect(await page.isVisible('#login-panel')).toBe(false);
+  });
+
+  it('shows a pending crawl request, approves it, and the host appears connected with its events', async () => {
+    expect((await requestCrawl(relay.url, pds.hostname)).status).toBe(200);
+    const request = page.locator(`#requests tr[data-host="${pds.hostname}"]`);
+    await request.waitFor();
+    await shot('02-pending-request');
+    await request.getByRole('button', { name: 'Approve' }).click();
+
+    const row = page.locator(`#hosts tr[data-host="${pds.hostname}"]`);
+    await row.waitFor();
+    await expect.poll(() => row.locator('.conn').textContent(), { timeout: TIMEOUT }).toBe('connected');
+    await expect.poll(() => row.locator('.badge').textContent(), { timeout: TIMEOUT }).toBe('active');
+    expect(await page.locator(`#requests tr[data-host="${pds.hostname}"]`).count()).toBe(0);
+
+    // A firehose consumer for the consumers table; traffic for the charts and the quota columns, and one rejected
+    // commit for the rejection column.
+    const consumer = await TestConsumer.connect(relay.wsUrl);
+    alice = await pds.createAccount();
+    for (let i = 0; i < 20; i++) await pds.createRecord(alice, `post ${i}`);
+    await pds.createRecord(alice, 'no prevData', {
+      tamper: (b) => {
+        delete b.prevData;
+      },
+    });
+    await expect.poll(() => row.locator('.reasons').textContent(), { timeout: TIMEOUT }).toContain('missing_prev_data');
+    await expect.poll(() => row.locator('td').nth(3).textContent(), { timeout: TIMEOUT }).toBe('1');
+    // The cursor column follows the host's upstream seq.
+    await expect.poll(async () => Number(await row.locator('td').nth(2).textContent()), { timeout: TIMEOUT }).toBeGreaterThan(20);
+    // The ingest chart has drawn a line from at least two samples.
+    await expect.poll(() => page.textContent('#now-ingest'), { timeout: TIMEOUT }).toMatch(/received/);
+    await expect.poll(() => page.locator('#chart-ingest polyline').first().getAttribute('points'), { timeout: TIMEOUT }).toMatch(/ .+/);
+    const consumerRow = page.locator('#consumers tbody tr');
+    await expect.poll(() => consumerRow.count(), { timeout: TIMEOUT }).toBe(1);
+    await expect.poll(() => consumerRow.locator('td').nth(2).textContent(), { timeout: TIMEOUT }).toBe('live');
+    await expect.poll(() => consumerRow.locator('td').nth(4).textContent(), { timeout: TIMEOUT }).toBe('0');
+    await expect.poll(() => page.textContent('#summary'), { timeout: TIMEOUT }).toContain('1 consumer');
+    await shot('03-host-connected');
+    consumer.close();
+    await expect.poll(() => consumerRow.count(), { timeout: TIMEOUT }).toBe(0);
+  });
+
+  it('renders untrusted rejection text as text', async () => {
+    const host = await hostView(pds.hostname);
+    relay.relay.ctx.rejections.record(host!.id, { reason: '<img src=x id=injected>', did: alice.did, detail: '<script>alert(1)</script>' });
+    const row = page.locator(`#hosts tr[data-host="${pds.hostname}"]`);
+    await expect.poll(() => row.locator('.reasons').textContent(), { timeout: TIMEOUT }).toContain('<img src=x id=injected>');
+    expect(await page.locator('#injected').count()).toBe(0);
+  });
+
+  it('changes a host limit in place, kept across polls while typing', async () => {
+    const row = page.locator(`#hosts tr[data-host="${pds.hostname}"]`);
+    await row.getByRole('button', { name: 'Edit' }).click();
+    await row.locator('input[name=perHour]').fill('5000');
+    // Two polls pass while the editor is open: the typed value survives.
+    await page.waitForTimeout(6500);
+    expect(await row.locator('input[name=perHour]').inputValue()).toBe('5000');
+    await row.locator('input[name=perDay]').fill('60000');
+    await row.locator('input[name=accountLimit]').fill('250');
+    await shot('04-editing-limits');
+    await row.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => row.locator('td').nth(7).textContent(), { timeout: TIMEOUT }).toContain('5,000 / 60,000');
+    await expect.poll(() => page.textContent('#flash'), { timeout: TIMEOUT }).toContain('limits set');
+    const host = await hostView(pds.hostname);
+    expect(host!.limits).toEqual({ perHour: 5000, perDay: 60000, accountLimit: 250, custom: true });
+    expect(await row.locator('td').nth(7).textContent()).toContain('250 accounts');
+    // The quota column shows the new limit once the host's next reservation sees it.
+    await expect.poll(() => row.locator('td').nth(5).textContent(), { timeout: TIMEOUT }).toBeTruthy();
+  });
+
+  it('changes a host trust tier', async () => {
+    const row = page.locator(`#hosts tr[data-host="${pds.hostname}"]`);
+    const before = (await hostView(pds.hostname))!.tier;
+    const after = before === 'new' ? 'trusted' : 'new';
+    await row.getByRole('button', { name: before === 'new' ? 'Trust' : 'Untrust' }).click();
+    await expect.poll(() => row.locator('[data-tier]').textContent(), { timeout: TIMEOUT }).toBe(`tier: ${after}`);
+    expect((await hostView(pds.hostname))!.tier).toBe(after);
+  });
+
+  it('bans the host: it is disconnected and shown banned, and unban brings it back', async () => {
+    const row = page.locator(`#hosts tr[data-host="${pds.hostname}"]`);
+    await row.getByRole('button', { name: 'Ban' }).click();
+    await expect.poll(() => row.locator('.badge').textContent(), { timeout: TIMEOUT }).toBe('banned');
+    await expect.poll(() => row.locator('.conn').textContent(), { timeout: TIMEOUT }).toBe('not connected');
+    const host = await hostView(pds.hostname);
+    expect(host!.status).toBe('banned');
+    expect(relay.relay.ctx.crawler.isConnected(host!.id)).toBe(false);
+    await shot('05-host-banned');
+
+    await row.getByRole('button', { name: 'Unban' }).click();
+    await expect.poll(() => row.locator('.conn').textContent(), { timeout: TIMEOUT }).toBe('connected');
+  });
+
+  it('bans and unbans a domain', async () => {
+    await page.fill('#ban-domain-name', 'spam.example.net');
+    await page.click('#ban-domain button[type=submit]');
+    const row = page.locator('#domains tr[data-domain="spam.example.net"]');
+    await row.waitFor();
+    expect((await adminGet<{ domains: string[] }>('/admin/domain-bans')).domains).toEqual(['spam.example.net']);
+    await shot('06-domain-banned');
+    await row.getByRole('button', { name: 'Unban' }).click();
+    await row.waitFor({ state: 'detached' });
+    expect((await adminGet<{ domains: string[] }>('/admin/domain-bans')).domains).toEqual([]);
+  });
+
+  it('logs out and forgets the password', async () => {
+    await page.click('#logout');
+    await page.waitForSelector('#login-panel', { state: 'visible' });
+    await page.reload();
+    await page.waitForSelector('#login-panel', { state: 'visible' });
+    expect(await page.isVisible('#app')).toBe(false);
+  });
+});
+
+describe('public status page (/status)', () => {
+  it('shows a crawled host with its quota usage and recent rejections', async () => {
+    await page.goto(`${relay.url}/status`);
+    await page.fill('#hostname', pds.hostname);
+    await page.click('#lookup button');
+    await page.waitForSelector('#result', { state: 'visible' });
+    await expect.poll(() => page.textContent('#r-summary'), { timeout: TIMEOUT }).toContain('active');
+    expect(await page.textContent('#r-facts')).toContain('5,000 per hour, 60,000 per day');
+    expect(await page.textContent('#r-usage')).toMatch(/This hour: [\d,]+ of 5,000 events/);
+    expect(await page.textContent('#r-rejections')).toContain('missing_prev_data');
+    expect(await page.locator('#injected').count()).toBe(0);
+    expect(await page.isVisible('#crawl')).toBe(false);
+    // The looked-up hostname is in the address, so the page can be shared.
+    expect(new URL(page.url()).searchParams.get('hostname')).toBe(pds.hostname);
+    await shot('07-status-known');
+  });
+
+  it('tells an unknown host it is not crawled and lets it request a crawl', async () => {
+    const other = await FakePds.start({ plc });
+    try {
+      await page.goto(`${relay.url}/status?hostname=${encodeURIComponent(other.hostname)}`);
+      await expect.poll(() => page.textContent('#r-summary'), { timeout: TIMEOUT }).toContain('does not crawl this host');
+      await page.click('#crawl-button');
+      await expect.poll(() => page.textContent('#crawl-result'), { timeout: TIMEOUT }).toContain('Crawl requested');
+      await shot('08-status-crawl-requested');
+      const { requests } = await adminGet<{ requests: Array<{ hostname: string }> }>('/admin/crawl-requests');
+      expect(requests.map((r) => r.hostname)).toContain(other.hostname);
+
+      await page.fill('#hostname', 'not a hostname!');
+      await page.click('#lookup button');
+      await expect.poll(() => page.textContent('#error'), { timeout: TIMEOUT }).not.toBe('');
+      expect(await page.isVisible('#result')).toBe(false);
+    } finally {
+      await other.close();
+    }
+  });
+});
