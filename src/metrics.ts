@@ -70,6 +70,12 @@ export function createMetrics() {
       help: 'Failed or dropped upstream connections',
       registers: r,
     }),
+    upstreamDialsRefused: new Counter({
+      name: 'relay_upstream_dials_refused_total',
+      help: 'Upstream dials refused before connecting, by reason (e.g. the host resolved to a non-public address)',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
     hostsByStatus: new Gauge({
       name: 'relay_hosts',
       help: 'Known hosts by status',

@@ -83,7 +83,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     },
   });
   const identities = new IdentityCache({
-    resolver: createDidResolver({ plcUrl: config.plcUrl, allowInsecureWeb: config.allowInsecureHosts }),
+    resolver: createDidResolver({ plcUrl: config.plcUrl, allowInsecureWeb: config.allowInsecureHosts, maxPerSecond: config.didResolutionsPerSecond }),
     store: createIdentityStore(database.db),
     onError: (did, err) => log.warn({ did, err }, 'could not persist identity'),
   });
@@ -114,6 +114,8 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     counters,
     defaultLimits: { perHour: config.hostEventsPerHour, perDay: config.hostEventsPerDay },
     quotaWindows: overrides.quotaWindows,
+    upstreamIdleTimeoutMs: config.upstreamIdleTimeoutMs,
+    lookup: overrides.lookup ?? systemLookup,
   });
   crawler = crawlerInstance;
   const firehose = new FirehoseServer({

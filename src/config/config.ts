@@ -44,6 +44,12 @@ export interface RelayConfig {
   /** requestCrawl calls per client IP per hour. */
   rateLimitCrawlsPerHour: number;
   reconnectMaxDelayMs: number;
+  /** Drop an upstream connection on which nothing (frame or pong) was heard this long. */
+  upstreamIdleTimeoutMs: number;
+  /** Outbound DID resolutions (PLC directory, did:web) per second, across all hosts. */
+  didResolutionsPerSecond: number;
+  /** Outbound requestCrawl probes per minute, across all callers. */
+  crawlProbesPerMinute: number;
 }
 
 interface Field {
@@ -86,6 +92,9 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'maxConsumersPerIp', env: 'RELAY_MAX_CONSUMERS_PER_IP', kind: 'int', min: 1, doc: 'Concurrent firehose connections allowed from one client address' },
   { key: 'hostOfflineAfterFailures', env: 'RELAY_HOST_OFFLINE_AFTER_FAILURES', kind: 'int', min: 1, doc: 'Consecutive failed connections before a host is marked offline' },
   { key: 'reconnectMaxDelayMs', env: 'RELAY_RECONNECT_MAX_DELAY', fileKey: 'reconnectMaxDelay', kind: 'duration', doc: 'Cap on the reconnect backoff to a failing host' },
+  { key: 'upstreamIdleTimeoutMs', env: 'RELAY_UPSTREAM_IDLE_TIMEOUT', fileKey: 'upstreamIdleTimeout', kind: 'duration', doc: 'Drop and redial an upstream connection silent this long (no frame, no pong; pinged at half of it)' },
+  { key: 'didResolutionsPerSecond', env: 'RELAY_DID_RESOLUTIONS_PER_SEC', kind: 'int', min: 1, doc: 'Outbound DID resolutions per second (PLC directory and did:web); more wait their turn' },
+  { key: 'crawlProbesPerMinute', env: 'RELAY_CRAWL_PROBES_PER_MINUTE', kind: 'int', min: 1, doc: 'Outbound requestCrawl probes per minute across all callers (429 past it)' },
 ];
 
 export class ConfigError extends Error {
