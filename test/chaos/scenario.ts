@@ -270,7 +270,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
     log(`publishing stopped after ${Math.round((publishEnd - publishStart) / 1000)} s; draining`);
     const sent = hosts.flatMap((h) => h.events.map((e) => ({ did: didOf(e.t, e.body), key: `${e.t}:${bodyKey(e.body)}` })));
-    await until(() => crashes > 0 || consumers.every((c) => c.received.length >= sent.length), opts.drainTimeoutMs ?? 120_000, 'consumers to receive every event').catch(
+    await until(() => crashes > 0 || consumers.every((c) => c.received.length >= sent.length), opts.drainTimeoutMs ?? 60_000, 'consumers to receive every event').catch(
       (err: Error) => log(err.message),
     );
     await sleep(500);
@@ -306,10 +306,31 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         l.push(r.key);
       }
       for (const [did, keys] of expectedPerDid) if ((perDid.get(did) ?? []).join() !== keys.join()) reordered++;
+      if (cLost > 0) {
+        // Relay seqs are gapless: a gap means fan-out skipped committed events; no gap means they were never committed.
+        const gaps: string[] = [];
+        for (let i = 1; i < c.received.length; i++) {
+          const a = c.received[i - 1]!.seq;
+          const b = c.received[i]!.seq;
+          if (b !== a + 1) gaps.push(`${a}->${b}`);
+        }
+        const missing = hosts.flatMap((h) =>
+          h.events.filter((e) => !counts.has(`${didOf(e.t, e.body)}|${e.t}:${bodyKey(e.body)}`)).map((e) => `${h.port}#${e.seq}${e.t}`),
+        );
+        log(`consumer lost ${cLost}: ${missing.slice(0, 20).join(' ')}; relay seq gaps: ${gaps.slice(0, 20).join(' ') || 'none'}`);
+      }
       lost = Math.max(lost, cLost);
       duplicated = Math.max(duplicated, cDup);
       relayed = Math.min(relayed, counts.size);
       if (c.errors.length > 0) log(`consumer error frames: ${c.errors.join(', ')}`);
+    }
+    if (lost > 0 || duplicated > 0) {
+      // Leave what an operator would look at in the test output.
+      const hostsNow = await fetch(`${base}/admin/hosts`, { headers: { authorization: 'Bearer chaos-admin' } })
+        .then((r) => r.text())
+        .catch((e: Error) => e.message);
+      log(`upstream heads: ${hosts.map((h) => `${h.hostname}@${h.seq}`).join(' ')}; relay hosts: ${hostsNow}`);
+      log(`relay output (tail):\n${(proc as RelayProcess | null)?.output().slice(-4000) ?? outputs.at(-1)?.slice(-4000)}`);
     }
     const publishSeconds = ((publishEnd || performance.now()) - publishStart) / 1000;
     const perHostSent = hosts.reduce((n, h) => n + h.events.length, 0);

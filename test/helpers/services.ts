@@ -43,7 +43,9 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   }
   const port = await freePort();
   await asPostgres(`${bin}/initdb`, ['-D', data, '-U', 'relay', '--auth=trust', '-E', 'UTF8', '--no-sync']);
-  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=100`;
+  // Durable settings (unlike the suite's shared server): these instances are crashed on purpose, and with
+  // synchronous_commit=off PostgreSQL may forget transactions it already acknowledged, which no relay can survive.
+  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=100`;
   const pg: PrivatePostgres = {
     url: `postgres://relay@127.0.0.1:${port}/postgres`,
     port,
