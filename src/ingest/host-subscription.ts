@@ -133,8 +133,14 @@ export class HostSubscription {
       if (this.ws !== ws) return;
       this.onFrame(ws, data, isBinary);
     });
-    ws.on('error', (err) => {
-      log.debug({ err: err.message }, 'upstream socket error');
+    ws.on('error', (err: Error & { code?: string }) => {
+      // Protocol violations below our framing (oversize or malformed WebSocket frames) are the host's fault: count
+      // them like bad frames. ws closes the connection itself; we reconnect from the cursor.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || err.code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH') {
+        this.reject('frame_too_large', '', err.message);
+      }
+      else if (err.code?.startsWith('WS_ERR_')) this.reject('bad_websocket_frame', '', `${err.code}: ${err.message}`);
+      else log.debug({ err: err.message }, 'upstream socket error');
     });
     ws.on('close', (code) => {
       if (watchdog) clearInterval(watchdog);
