@@ -30,6 +30,7 @@ import { XrpcError, sendXrpcError } from './api/xrpc-error.ts';
 import { registerRateLimits } from './api/rate-limit.ts';
 import { registerHostStatus } from './api/host-status.ts';
 import { systemLookup, type Lookup } from './ingest/address-policy.ts';
+import { serializeRequest } from './api/log-redaction.ts';
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -58,7 +59,7 @@ export interface RelayOverrides {
 
 export async function createRelay(config: RelayConfig, overrides: RelayOverrides = {}): Promise<Relay> {
   const app = Fastify({
-    logger: { level: config.logLevel, redact: ['req.headers.authorization'] },
+    logger: { level: config.logLevel, redact: ['req.headers.authorization'], serializers: { req: serializeRequest } },
     bodyLimit: 64 * 1024,
     trustProxy: config.trustProxy,
   });

@@ -149,7 +149,7 @@ function parseField(field: Field, raw: unknown): unknown {
       try {
         new URL(s);
       } catch {
-        throw new Error(`"${s}" is not a URL`);
+        throw new Error(`"${redactCredentials(s)}" is not a URL`);
       }
       return s.replace(/\/+$/, '');
     }
@@ -159,6 +159,11 @@ function parseField(field: Field, raw: unknown): unknown {
       if (raw === null || raw === '') throw new Error('is required');
       return String(raw);
   }
+}
+
+/** A URL-ish string with the password part of `scheme://user:password@` hidden (for error messages and logs). */
+export function redactCredentials(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^@/]*@/i, '$1[redacted]@');
 }
 
 let fileDefaults: Record<string, unknown> | undefined;
