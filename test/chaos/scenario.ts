@@ -29,6 +29,8 @@ export interface ChaosOptions {
   faults?: Fault[];
   /** Keep publishing at least this long (the soak's length); the run also lasts until every fault is done. */
   minDurationMs?: number;
+  /** Spread the kills and faults evenly over this long (the soak); absent = one after another. */
+  spreadOverMs?: number;
   /** Events each relay life must relay before it may be killed (so each life does real work). */
   eventsPerLife?: number;
   /** Cap on the upstream publish rate (events/s over all hosts); absent = as fast as the fixture can sign. */
@@ -196,6 +198,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     killing = false;
     proc = null;
   };
+  // If this process is told to exit mid-run (an operator's Ctrl-C on the soak), the relay child must not outlive it.
+  const killChild = () => (proc as RelayProcess | null)?.child.kill('SIGKILL');
+  process.on('exit', killChild);
   const consumers: ResumingConsumer[] = [];
   let writing = true;
   let publishStart = 0;
@@ -246,6 +251,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       // Let this relay life do some work first, then strike at a random moment.
       const target = relayedNow() + (opts.eventsPerLife ?? 100);
       await until(() => relayedNow() >= target || crashes > 0, 120_000, `consumers to advance before step ${step}`);
+      if (opts.spreadOverMs) {
+        const due = started + ((step + 1) * opts.spreadOverMs) / (steps + 1);
+        while (performance.now() < due && crashes === 0) await sleep(200);
+      }
       if (crashes > 0) break;
       await sleep(Math.floor(Math.random() * 400));
       // Faults are spread between the kills.
@@ -349,6 +358,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       crashes,
     };
   } finally {
+    process.off('exit', killChild);
     writing = false;
     for (const c of consumers) c.stop();
     killing = true;
