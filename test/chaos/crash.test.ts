@@ -6,7 +6,7 @@ import { createTestDatabase } from '../helpers/db.ts';
 import { formatReport, runChaos } from './scenario.ts';
 
 describe('chaos: SIGKILL', () => {
-  it('loses, duplicates and reorders nothing across 10 SIGKILLs under load', { timeout: 240_000 }, async () => {
+  it('loses, duplicates and reorders nothing across 10 SIGKILLs under load', { timeout: 480_000 }, async () => {
     const report = await runChaos({
       databaseUrl: await createTestDatabase(),
       redisUrl: process.env.TEST_REDIS_URL ?? null,
@@ -14,8 +14,8 @@ describe('chaos: SIGKILL', () => {
       accountsPerHost: 4,
       consumers: 2,
       kills: 10,
-      eventsPerLife: 100,
-      publishPerSecond: 400,
+      eventsPerLife: 50,
+      publishPerSecond: 300,
       log: (l) => console.log(`[chaos] ${l}`),
     });
     console.log(formatReport('sigkill', report));

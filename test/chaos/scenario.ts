@@ -186,7 +186,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         log(`relay exited by itself (code ${code}):\n${p.output().slice(-3000)}`);
       }
     });
-    await waitForHealth(base, 60_000, p);
+    await waitForHealth(base, 180_000, p);
   };
   const killRelay = async () => {
     const p = proc;

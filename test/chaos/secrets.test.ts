@@ -51,8 +51,8 @@ beforeAll(async () => {
     RELAY_LOG_LEVEL: 'trace',
   };
   proc = spawnRelay(['serve'], env);
-  await waitForHealth(base, 60_000, proc);
-});
+  await waitForHealth(base, 170_000, proc);
+}, 180_000);
 
 afterAll(async () => {
   proc?.child.kill('SIGKILL');

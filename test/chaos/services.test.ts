@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 describe('chaos: PostgreSQL and Redis faults', () => {
-  it('recovers from a PostgreSQL restart and a Redis outage mid-stream without losing anything', { timeout: 240_000 }, async () => {
+  it('recovers from a PostgreSQL restart and a Redis outage mid-stream without losing anything', { timeout: 480_000 }, async () => {
     const client = new pg.Client({ connectionString: postgres.url });
     await client.connect();
     await client.query('CREATE DATABASE relay_chaos');
