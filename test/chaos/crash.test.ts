@@ -1,9 +1,11 @@
 // Crash safety: the relay process is SIGKILLed at random moments (10 times) while fake hosts publish without pause
 // and consumers stay connected, resuming from their last seq after each restart. Nothing may be lost, duplicated or
 // reordered, and every upstream event must be relayed or rejected with a counted reason.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/db.ts';
-import { formatReport, runChaos } from './scenario.ts';
+import { formatReport, killRunningRelays, runChaos } from './scenario.ts';
+
+afterAll(killRunningRelays);
 
 describe('chaos: SIGKILL', () => {
   it('loses, duplicates and reorders nothing across 10 SIGKILLs under load', { timeout: 480_000 }, async () => {

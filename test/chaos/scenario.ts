@@ -115,6 +115,14 @@ class ResumingConsumer {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Relay processes of runs still going: a test that times out calls killRunningRelays() so none is orphaned. */
+const running = new Set<RelayProcess>();
+
+export function killRunningRelays(): void {
+  for (const p of running) p.child.kill('SIGKILL');
+  running.clear();
+}
+
 async function until(pred: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await pred())) {
@@ -179,7 +187,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const startRelay = async () => {
     const p = spawnRelay(['serve'], env);
     proc = p;
+    running.add(p);
     void p.exited.then((code) => {
+      running.delete(p);
       outputs.push(p.output());
       if (!killing && proc === p) {
         crashes++;

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from '../helpers/services.ts';
-import { formatReport, runChaos } from './scenario.ts';
+import { formatReport, killRunningRelays, runChaos } from './scenario.ts';
 
 let postgres: PrivatePostgres;
 let redis: PrivateRedis;
@@ -14,6 +14,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  killRunningRelays();
   await postgres?.destroy();
   await redis?.destroy();
 });
