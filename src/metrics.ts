@@ -71,6 +71,12 @@ export function createMetrics() {
       help: 'Failed or dropped upstream connections',
       registers: r,
     }),
+    upstreamDialsRefused: new Counter({
+      name: 'relay_upstream_dials_refused_total',
+      help: 'Upstream dials refused before connecting, by reason (e.g. the host resolved to a non-public address)',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
     hostsThrottled: new Counter({
       name: 'relay_host_throttles_total',
       help: 'Times a host went over its event quota and was disconnected until the window reset',

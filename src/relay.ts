@@ -36,6 +36,7 @@ import { registerHostStatus } from './api/host-status.ts';
 import { registerConsole } from './api/console/index.ts';
 import { registerStatusPage } from './api/status-page/index.ts';
 import { systemLookup, type Lookup } from './ingest/address-policy.ts';
+import { serializeRequest } from './api/log-redaction.ts';
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -66,7 +67,7 @@ export interface RelayOverrides {
 
 export async function createRelay(config: RelayConfig, overrides: RelayOverrides = {}): Promise<Relay> {
   const app = Fastify({
-    logger: { level: config.logLevel, redact: ['req.headers.authorization'] },
+    logger: { level: config.logLevel, redact: ['req.headers.authorization'], serializers: { req: serializeRequest } },
     bodyLimit: 64 * 1024,
     trustProxy: config.trustProxy,
   });
@@ -91,7 +92,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     },
   });
   const identities = new IdentityCache({
-    resolver: createDidResolver({ plcUrl: config.plcUrl, allowInsecureWeb: config.allowInsecureHosts }),
+    resolver: createDidResolver({ plcUrl: config.plcUrl, allowInsecureWeb: config.allowInsecureHosts, maxPerSecond: config.didResolutionsPerSecond }),
     store: createIdentityStore(database.db),
     onError: (did, err) => log.warn({ did, err }, 'could not persist identity'),
   });
@@ -136,6 +137,8 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     promoteAfterMs: config.promoteAfterMs,
     idleAfterMs: config.hostIdleAfterMs,
     quotaWindows: overrides.quotaWindows,
+    upstreamIdleTimeoutMs: config.upstreamIdleTimeoutMs,
+    lookup: overrides.lookup ?? systemLookup,
   });
   crawler = crawlerInstance;
   const firehose = new FirehoseServer({

@@ -66,6 +66,12 @@ export interface RelayConfig {
   /** requestCrawl calls per client IP per hour. */
   rateLimitCrawlsPerHour: number;
   reconnectMaxDelayMs: number;
+  /** Drop an upstream connection on which nothing (frame or pong) was heard this long. */
+  upstreamIdleTimeoutMs: number;
+  /** Outbound DID resolutions (PLC directory, did:web) per second, across all hosts. */
+  didResolutionsPerSecond: number;
+  /** Outbound requestCrawl probes per minute, across all callers. */
+  crawlProbesPerMinute: number;
 }
 
 interface Field {
@@ -121,6 +127,9 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'maxConsumersPerIp', env: 'RELAY_MAX_CONSUMERS_PER_IP', kind: 'int', min: 1, doc: 'Concurrent firehose connections allowed from one client address' },
   { key: 'hostOfflineAfterFailures', env: 'RELAY_HOST_OFFLINE_AFTER_FAILURES', kind: 'int', min: 1, doc: 'Consecutive failed connections before a host is marked offline' },
   { key: 'reconnectMaxDelayMs', env: 'RELAY_RECONNECT_MAX_DELAY', fileKey: 'reconnectMaxDelay', kind: 'duration', doc: 'Cap on the reconnect backoff to a failing host' },
+  { key: 'upstreamIdleTimeoutMs', env: 'RELAY_UPSTREAM_IDLE_TIMEOUT', fileKey: 'upstreamIdleTimeout', kind: 'duration', doc: 'Drop and redial an upstream connection silent this long (no frame, no pong; pinged at half of it)' },
+  { key: 'didResolutionsPerSecond', env: 'RELAY_DID_RESOLUTIONS_PER_SEC', kind: 'int', min: 1, doc: 'Outbound DID resolutions per second (PLC directory and did:web); more wait their turn' },
+  { key: 'crawlProbesPerMinute', env: 'RELAY_CRAWL_PROBES_PER_MINUTE', kind: 'int', min: 1, doc: 'Outbound requestCrawl probes per minute across all callers (429 past it)' },
 ];
 
 export class ConfigError extends Error {
@@ -177,7 +186,7 @@ function parseField(field: Field, raw: unknown): unknown {
       try {
         new URL(s);
       } catch {
-        throw new Error(`"${s}" is not a URL`);
+        throw new Error(`"${redactCredentials(s)}" is not a URL`);
       }
       return s.replace(/\/+$/, '');
     }
@@ -187,6 +196,11 @@ function parseField(field: Field, raw: unknown): unknown {
       if (raw === null || raw === '') throw new Error('is required');
       return String(raw);
   }
+}
+
+/** A URL-ish string with the password part of `scheme://user:password@` hidden (for error messages and logs). */
+export function redactCredentials(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^@/]*@/i, '$1[redacted]@');
 }
 
 let fileDefaults: Record<string, unknown> | undefined;

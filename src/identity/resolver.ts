@@ -1,5 +1,6 @@
 // Fetches DID documents: did:plc from the PLC directory, did:web from the host's /.well-known/did.json.
 import { checkDidSyntax, IdentityError } from './did-doc.ts';
+import { TokenBucket } from '../ingest/token-bucket.ts';
 
 export interface DidResolver {
   resolve(did: string): Promise<unknown>;
@@ -13,8 +14,11 @@ export function createDidResolver(opts: {
   /** did:web:localhost%3APORT over http (development and tests). */
   allowInsecureWeb?: boolean;
   fetch?: typeof fetch;
+  /** Outbound resolutions per second (with a burst of as many); more wait their turn. Absent = unlimited. */
+  maxPerSecond?: number;
 }): DidResolver {
   const doFetch = opts.fetch ?? fetch;
+  const outbound = opts.maxPerSecond ? new TokenBucket(opts.maxPerSecond, opts.maxPerSecond) : null;
   const timeoutMs = opts.timeoutMs ?? 3000;
 
   async function fetchDoc(url: string): Promise<unknown> {
@@ -61,6 +65,7 @@ export function createDidResolver(opts: {
   return {
     async resolve(did) {
       checkDidSyntax(did);
+      await outbound?.take();
       if (did.startsWith('did:plc:')) return fetchDoc(`${opts.plcUrl}/${encodeURIComponent(did)}`);
       const host = decodeURIComponent(did.slice('did:web:'.length));
       if (host.includes(':')) {

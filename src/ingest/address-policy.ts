@@ -1,7 +1,7 @@
 // Which addresses the relay may dial for a host: public unicast only, so requestCrawl cannot point the relay at
 // itself, its network neighbours or cloud metadata services. (Local development hosts are allowed separately,
 // with RELAY_ALLOW_INSECURE_HOSTS.)
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { lookup as dnsLookup } from 'node:dns/promises';
 
 const blocked = new BlockList();
@@ -63,4 +63,29 @@ export async function checkHostAddresses(hostname: string, lookup: Lookup): Prom
   if (addresses.length === 0) return `${hostname} does not resolve`;
   const bad = addresses.find((a) => !isPublicAddress(a));
   return bad ? `${hostname} resolves to ${bad}, which is not a public address` : null;
+}
+
+/**
+ * A resolver for the dial itself (the `lookup` option of net/http/ws): it resolves, refuses unless every address
+ * is public, and hands the socket exactly the addresses it checked. Checking at admission alone is not enough: a
+ * host can answer DNS with a public address then and a private one later (DNS rebinding).
+ */
+export function publicOnlyLookup(lookup: Lookup, onRefused: (detail: string) => void): LookupFunction {
+  return (hostname, options, callback) => {
+    lookup(hostname).then(
+      (addresses) => {
+        const bad = addresses.length === 0 ? 'no address' : addresses.find((a) => !isPublicAddress(a));
+        if (bad !== undefined) {
+          const detail = `${hostname} resolves to ${bad}, which is not a public address`;
+          onRefused(detail);
+          const err = Object.assign(new Error(detail), { code: 'EADDRNOTPUBLIC' });
+          return callback(err, '', 0);
+        }
+        const all = addresses.map((address) => ({ address, family: isIP(address) }));
+        if (options.all) return (callback as unknown as (e: null, a: typeof all) => void)(null, all);
+        callback(null, all[0]!.address, all[0]!.family);
+      },
+      (err: Error) => callback(Object.assign(err, { code: (err as { code?: string }).code ?? 'ENOTFOUND' }), '', 0),
+    );
+  };
 }

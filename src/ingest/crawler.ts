@@ -8,7 +8,8 @@ import type { Sequencer } from '../sequencer/sequencer.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { EventVerifier } from '../verify/types.ts';
 import { HostSubscription, type HostStatusChange } from './host-subscription.ts';
-import { hostUrls } from './hostname.ts';
+import { hostUrls, isLocalDevHost } from './hostname.ts';
+import { publicOnlyLookup, type Lookup } from './address-policy.ts';
 import type { RejectionLog } from './rejections.ts';
 import type { CounterStore } from '../quota/counters.ts';
 import { HostQuota, type HostLimits } from '../quota/host-quota.ts';
@@ -39,6 +40,10 @@ export interface CrawlerOptions {
   idleAfterMs: number;
   /** Quota window lengths (tests shorten them); default a UTC hour and day. */
   quotaWindows?: { hourMs: number; dayMs: number };
+  /** Drop an upstream connection on which nothing was heard this long (0 = never). */
+  upstreamIdleTimeoutMs?: number;
+  /** Name resolution for dials; every address must be public (development hosts excepted). */
+  lookup?: Lookup;
 }
 
 export class Crawler {
@@ -197,6 +202,17 @@ export class Crawler {
     // Claimed anew (perhaps after another process crawled it): count its accounts again.
     this.opts.gate?.resetHost(host.id);
     const base = hostUrls(host.hostname, allowInsecureHosts).ws;
+    const hostLog = log.child({ host: host.hostname });
+    // Re-checked on every dial, not only at admission (development hosts on localhost are allowed when configured).
+    const devHost = allowInsecureHosts && isLocalDevHost(host.hostname);
+    const lookup =
+      this.opts.lookup && !devHost
+        ? publicOnlyLookup(this.opts.lookup, (detail) => {
+            this.opts.metrics.upstreamDialsRefused.inc({ reason: 'address_not_public' });
+            this.opts.rejections.record(host.id, { reason: 'address_not_public', did: '', detail });
+            hostLog.warn({ detail }, 'refused to dial a host that resolves to a non-public address');
+          })
+        : undefined;
     const sub = new HostSubscription({
       host: { id: host.id, hostname: host.hostname },
       cursor: host.cursor,
@@ -204,7 +220,7 @@ export class Crawler {
       verifier: this.opts.verifier,
       sequencer: this.opts.sequencer,
       rejections: this.opts.rejections,
-      log: log.child({ host: host.hostname }),
+      log: hostLog,
       metrics: this.opts.metrics,
       maxPending: this.opts.hostMaxPending,
       reconnectBaseMs: this.opts.reconnectBaseMs,
@@ -214,6 +230,8 @@ export class Crawler {
       },
       quota,
       gate: this.opts.gate,
+      idleTimeoutMs: this.opts.upstreamIdleTimeoutMs || undefined,
+      lookup,
     });
     sub.status = host.status;
     this.subs.set(host.id, sub);
@@ -240,10 +258,6 @@ export class Crawler {
         extra.throttledUntil = new Date(change.until);
         extra.throttled = true;
         this.opts.metrics.hostsThrottled.inc();
-        break;
-      case 'future_cursor':
-        next = 'idle';
-        void this.drop(hostId);
         break;
     }
     setHostStatus(database.db, hostId, next as HostStatus, extra).catch((err: unknown) =>

@@ -23,8 +23,7 @@ interface Incoming {
 export type HostStatusChange =
   | { kind: 'connected' }
   | { kind: 'throttled'; until: number }
-  | { kind: 'failed'; consecutiveFailures: number }
-  | { kind: 'future_cursor' };
+  | { kind: 'failed'; consecutiveFailures: number };
 
 export interface HostSubscriptionOptions {
   host: HostContext;
@@ -44,6 +43,13 @@ export interface HostSubscriptionOptions {
   quota?: HostQuota;
   /** Account limits and budgets applied to verified events; absent = none. */
   gate?: AccountGate;
+  /**
+   * A connection on which nothing (no frame, no pong) is heard for this long is dropped and redialled: a hung
+   * host or a dead path must not hold the host's slot forever. Absent = never.
+   */
+  idleTimeoutMs?: number;
+  /** Name resolution for the dial (connect-time address policy); absent = the system's. */
+  lookup?: import('node:net').LookupFunction;
 }
 
 const KNOWN_TYPES = new Set(['#commit', '#sync', '#identity', '#account']);
@@ -139,13 +145,20 @@ export class HostSubscription {
     if (this.stopped) return;
     const { log, metrics } = this.opts;
     const url = this.opts.url(this.handedOn ?? this.firstSeen);
-    const ws = new WebSocket(url, { maxPayload: MAX_FRAME_BYTES, handshakeTimeout: 10_000, perMessageDeflate: false });
+    const ws = new WebSocket(url, {
+      maxPayload: MAX_FRAME_BYTES,
+      handshakeTimeout: 10_000,
+      perMessageDeflate: false,
+      ...(this.opts.lookup ? { lookup: this.opts.lookup } : {}),
+    });
     this.ws = ws;
     this.lastSeqOnConnection = 0;
     this.paused = false;
     let openedAt = 0;
+    let watchdog: NodeJS.Timeout | null = null;
     ws.on('open', () => {
       openedAt = Date.now();
+      if (this.opts.idleTimeoutMs) watchdog = this.watchIdle(ws, this.opts.idleTimeoutMs);
       metrics.upstreamConnections.inc();
       log.info({ url }, 'connected to upstream');
       this.opts.onStatus({ kind: 'connected' });
@@ -154,10 +167,17 @@ export class HostSubscription {
       if (this.ws !== ws) return;
       this.onFrame(ws, data, isBinary);
     });
-    ws.on('error', (err) => {
-      log.debug({ err: err.message }, 'upstream socket error');
+    ws.on('error', (err: Error & { code?: string }) => {
+      // Protocol violations below our framing (oversize or malformed WebSocket frames) are the host's fault: count
+      // them like bad frames. ws closes the connection itself; we reconnect from the cursor.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || err.code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH') {
+        this.reject('frame_too_large', '', err.message);
+      }
+      else if (err.code?.startsWith('WS_ERR_')) this.reject('bad_websocket_frame', '', `${err.code}: ${err.message}`);
+      else log.debug({ err: err.message }, 'upstream socket error');
     });
     ws.on('close', (code) => {
+      if (watchdog) clearInterval(watchdog);
       if (openedAt) metrics.upstreamConnections.dec();
       if (this.ws !== ws) return;
       this.ws = null;
@@ -178,6 +198,27 @@ export class HostSubscription {
       log.info({ code, failures: this.failures, delayMs: delay }, 'upstream connection closed; will reconnect');
       this.reconnectTimer = setTimeout(() => this.connect(), delay);
     });
+  }
+
+  /**
+   * Pings at half the timeout; drops the connection when nothing at all was heard for the whole timeout. A paused
+   * socket is not read (backpressure, quota), so its silence is ours, not the host's.
+   */
+  private watchIdle(ws: WebSocket, timeoutMs: number): NodeJS.Timeout {
+    let lastHeard = Date.now();
+    const heard = () => (lastHeard = Date.now());
+    ws.on('message', heard);
+    ws.on('pong', heard);
+    const timer = setInterval(() => {
+      if (this.ws !== ws || this.paused) return void heard();
+      if (Date.now() - lastHeard >= timeoutMs) {
+        this.dropConnection(ws, 'upstream_idle', `nothing received for ${timeoutMs} ms`);
+        return;
+      }
+      ws.ping();
+    }, Math.max(10, Math.floor(timeoutMs / 2)));
+    timer.unref();
+    return timer;
   }
 
   /** Drops the connection (the spec's answer to broken framing) and reconnects from the last handed-on seq. */
@@ -210,9 +251,13 @@ export class HostSubscription {
       metrics.eventsReceived.inc({ type: 'error' });
       this.opts.log.warn({ error: frame.error, message: frame.message }, 'upstream sent an error frame');
       if (frame.error === 'FutureCursor') {
-        // Our cursor is ahead of the host (a wiped or rolled-back PDS): wait for an operator or a crawl request.
-        this.stop();
-        this.opts.onStatus({ kind: 'future_cursor' });
+        // Our cursor is ahead of the host: it was wiped or rolled back and numbers its events from a lower seq
+        // again. Everything it has now is newer than what we relayed, so start over from its oldest event (commits
+        // it already sent us are caught by the stale-rev check) instead of waiting for an operator.
+        this.reject('host_seq_reset', '', `host answered FutureCursor to cursor ${this.handedOn ?? this.firstSeen}`);
+        this.handedOn = 0;
+        this.firstSeen = null;
+        ws.close();
         return;
       }
       ws.close();

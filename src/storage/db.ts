@@ -44,6 +44,10 @@ async function openPostgres(url: string): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   // An idle client erroring (e.g. server restart) must not crash the process; the pool replaces it.
   pool.on('error', () => {});
+  // A client checked out of the pool (a transaction between statements) has no pool listener: if the server goes
+  // away then, its 'error' event would crash the process. Its pending and next queries fail instead, the caller
+  // retries, and the pool discards the broken client on release.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = drizzlePg(pool, { schema }) as unknown as Db;
   const listeners = new Map<string, Set<(payload: string) => void>>();
   let listenClient: pg.PoolClient | null = null;

@@ -1,0 +1,114 @@
+// requestCrawl and the crawler cannot be turned against us or others: the host's address is checked again on every
+// dial (DNS rebinding), relays are not crawled (relay loops), and the relay's own outbound requests (crawl probes,
+// DID resolution) are rate-limited.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakePlc } from '../fixture/fake-plc.ts';
+import { createDidResolver } from '../../src/identity/resolver.ts';
+import { normalizeHostname } from '../../src/ingest/hostname.ts';
+import { createTestDatabase } from '../helpers/db.ts';
+import { adminPost, metricValue, requestCrawl, startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
+import { eventually } from '../helpers/consumer.ts';
+import { freePort } from '../helpers/process.ts';
+
+let relay: TestRelay;
+const lookups: string[] = [];
+// No DNS here, and no traffic may leave loopback: every name resolves to a non-public address.
+const rebound: Record<string, string[]> = { 'rebind.example.com': ['10.0.0.7'], 'loop.example.com': ['127.0.0.1'] };
+
+beforeAll(async () => {
+  relay = await startTestRelay(
+    { databaseUrl: await createTestDatabase(), crawlProbesPerMinute: 3 },
+    {
+      lookup: async (h) => {
+        lookups.push(h);
+        return rebound[h] ?? [];
+      },
+    },
+  );
+});
+
+afterAll(async () => {
+  await relay?.stop();
+});
+
+async function hostView(hostname: string) {
+  const res = await fetch(`${relay.url}/admin/hosts`, { headers: { authorization: `Bearer ${TEST_ADMIN_PASSWORD}` } });
+  const { hosts } = (await res.json()) as { hosts: Array<{ hostname: string; connected: boolean; recentRejections: Array<{ reason: string; detail?: string }> }> };
+  return hosts.find((h) => h.hostname === hostname);
+}
+
+describe('crawl abuse', () => {
+  it('re-checks the address at every dial and refuses non-public ones (DNS rebinding)', async () => {
+    // Admitted by an operator (no admission probe), then its name points somewhere private by the time we dial.
+    for (const name of Object.keys(rebound)) expect((await adminPost(relay.url, '/admin/hosts', { hostname: name })).status).toBe(200);
+    const refused = 'relay_upstream_dials_refused_total{reason="address_not_public"}';
+    await eventually(async () => (await metricValue(relay.url, refused)) >= 2, 20_000, 'refused dials');
+    for (const name of Object.keys(rebound)) {
+      expect(lookups).toContain(name);
+      const view = await hostView(name);
+      expect(view?.connected).toBe(false);
+      expect(view?.recentRejections.some((r) => r.reason === 'address_not_public' && r.detail?.includes(rebound[name]![0]!))).toBe(true);
+    }
+    console.log(`[chaos] dials refused for non-public addresses: ${await metricValue(relay.url, refused)}`);
+  });
+
+  it('accepts only the default ports: a hostname with a port is refused unless it is a development host', () => {
+    for (const h of ['pds.example.com:8080', 'pds.example.com:22', 'pds.example.com:6379', 'pds.example.com:443']) {
+      expect(normalizeHostname(h, { allowInsecure: false }).ok, h).toBe(false);
+      expect(normalizeHostname(h, { allowInsecure: true }).ok, h).toBe(false);
+    }
+    expect(normalizeHostname('localhost:2583', { allowInsecure: false }).ok).toBe(false);
+    expect(normalizeHostname('localhost:2583', { allowInsecure: true }).ok).toBe(true);
+  });
+
+  it('refuses to crawl a relay, including itself (relay loop)', async () => {
+    const other = await startTestRelay({ databaseUrl: await createTestDatabase() });
+    try {
+      for (const target of [`localhost:${other.port}`, `localhost:${relay.port}`]) {
+        const res = await requestCrawl(relay.url, target);
+        expect(res.status, target).toBe(400);
+        expect(await res.json()).toMatchObject({ error: 'HostIsRelay' });
+      }
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('rate-limits outbound crawl probes across all callers', async () => {
+    // The budget (3 per minute) was partly spent above; unknown hosts keep probing until it runs out.
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await requestCrawl(relay.url, `localhost:${await freePort()}`);
+      statuses.push(res.status);
+      if (res.status === 429) {
+        expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+        expect(await res.json()).toMatchObject({ error: 'RateLimitExceeded' });
+        break;
+      }
+      expect(await res.json()).toMatchObject({ error: 'HostNotFound' });
+    }
+    expect(statuses.at(-1)).toBe(429);
+    console.log(`[chaos] crawl probe answers until the budget ran out: ${statuses.join(', ')}`);
+  });
+
+  it('rate-limits outbound DID resolution', async () => {
+    const plc = await FakePlc.start();
+    try {
+      const resolver = createDidResolver({ plcUrl: plc.url, maxPerSecond: 5 });
+      const at: number[] = [];
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          resolver.resolve(`did:plc:${String(i).padStart(24, 'a')}`).catch(() => at.push(performance.now() - started)),
+        ),
+      );
+      expect(plc.requestCount).toBe(12);
+      // A burst of 5, then 5 per second: the last 7 cannot all go out in less than 1.4 s (slowness only adds).
+      at.sort((a, b) => a - b);
+      expect(at[11]! - at[0]!).toBeGreaterThanOrEqual(1300);
+      console.log(`[chaos] 12 DID resolutions at 5/s took ${Math.round(at[11]!)} ms`);
+    } finally {
+      await plc.close();
+    }
+  });
+});
