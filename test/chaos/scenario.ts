@@ -172,6 +172,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     RELAY_ADMIN_PASSWORD: 'chaos-admin',
     RELAY_HOST_EVENTS_PER_HOUR: '100000000',
     RELAY_HOST_EVENTS_PER_DAY: '1000000000',
+    // Account limits are not what this scenario tests: a load generator's accounts would otherwise be throttled.
+    RELAY_HOST_ACCOUNT_LIMIT: '1000000',
+    RELAY_ACCOUNT_POINTS_PER_HOUR: '0',
+    RELAY_ACCOUNT_POINTS_PER_DAY: '0',
     RELAY_RATE_LIMIT_READS_PER_5MIN: '1000000',
     ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl, RELAY_REDIS_PREFIX: `chaos-${process.pid}-${port}:` } : {}),
     ...opts.env,

@@ -46,6 +46,8 @@ beforeAll(async () => {
     RELAY_HOST_EVENTS_PER_HOUR: '1000000',
     RELAY_HOST_EVENTS_PER_DAY: '10000000',
     RELAY_HOST_ACCOUNT_LIMIT: '1000000',
+    RELAY_ACCOUNT_POINTS_PER_HOUR: '0',
+    RELAY_ACCOUNT_POINTS_PER_DAY: '0',
     ...(process.env.TEST_REDIS_URL ? { REDIS_URL: process.env.TEST_REDIS_URL, RELAY_REDIS_PREFIX: `crash-${process.pid}:` } : {}),
   };
   await startRelay();
