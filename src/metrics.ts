@@ -99,6 +99,11 @@ export function createMetrics() {
       help: 'Events removed from the replay window',
       registers: r,
     }),
+    verifyWorkerExits: new Counter({
+      name: 'relay_verify_worker_exits_total',
+      help: 'Verification worker threads that died unexpectedly (replaced; their jobs run again)',
+      registers: r,
+    }),
   };
 }
 

@@ -1,0 +1,27 @@
+// A verification worker thread: runs batches of commit jobs and answers with their results in the same order.
+import { parentPort } from 'node:worker_threads';
+import { createFastVerifier } from '../protocol/signature.ts';
+import { checkCommitJob, type CommitCheck } from './commit-check.ts';
+import { unpackJobs, type WireBatch } from './wire.ts';
+
+/** One job's outcome: its check, or the message of the exception it threw. */
+export type WireResult = CommitCheck | { error: string };
+
+export interface WireResults {
+  id: number;
+  results: WireResult[];
+}
+
+const port = parentPort!;
+const signatures = createFastVerifier();
+
+port.on('message', (batch: WireBatch) => {
+  const results = unpackJobs(batch).map((job): WireResult => {
+    try {
+      return checkCommitJob(job, signatures);
+    } catch (err) {
+      return { error: (err as Error).stack ?? String(err) };
+    }
+  });
+  port.postMessage({ id: batch.id, results } satisfies WireResults);
+});
