@@ -48,7 +48,7 @@ interface Prepared {
 }
 
 /** Accounts each with a short history of realistic commits (1-3 ops, real MST proofs, real signatures). */
-function prepare(curve: Curve, accounts: number, commitsPer: number): Prepared[] {
+export function prepare(curve: Curve, accounts: number, commitsPer: number): Prepared[] {
   const clock = new TidClock();
   const out: Prepared[] = [];
   for (let a = 0; a < accounts; a++) {
@@ -123,7 +123,7 @@ export async function benchVerify(): Promise<BenchLine[]> {
  * Runs every prepared commit through a SyncVerifier (inline or on a worker pool) in rounds, the account state reset
  * between rounds, and measures the rounds after a warm-up (JIT, caches, worker start): steady-state throughput.
  */
-async function benchStage(accounts: Prepared[], workers: number, warmupMs = 2000, measureMs = 4000) {
+export async function benchStage(accounts: Prepared[], workers: number, warmupMs = 2000, measureMs = 4000) {
   const docs = new Map(accounts.map((p) => [p.did, p]));
   const identities = new IdentityCache({
     resolver: {

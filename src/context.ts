@@ -7,6 +7,7 @@ import type { RejectionLog } from './ingest/rejections.ts';
 import type { Sequencer } from './sequencer/sequencer.ts';
 import type { RelayMetrics } from './metrics.ts';
 import type { AccountStates } from './verify/account-state.ts';
+import type { VerifyPool } from './verify/pool.ts';
 
 /** The relay's parts, handed explicitly to the API handlers. */
 export interface RelayContext {
@@ -21,4 +22,6 @@ export interface RelayContext {
   metrics: RelayMetrics;
   /** The verifier's view of accounts; operators' changes must reach it. */
   accountStates: AccountStates;
+  /** Worker threads running commit checks; null when verification runs on the main thread. */
+  verifyPool: VerifyPool | null;
 }
