@@ -10,8 +10,8 @@ import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import type { SignatureVerifier } from '../protocol/signature.ts';
 import { checkCommitJob, type CommitCheck, type CommitChecker, type CommitJob } from './commit-check.ts';
-import { packBatch } from './wire.ts';
-import type { WireResults } from './worker.ts';
+import { packJobs } from './wire.ts';
+import type { WireBatch, WireResults } from './worker.ts';
 
 const WORKER_ENTRY = new URL('./worker-entry.js', import.meta.url);
 /** Deaths a job may see in flight before it runs on the main thread. */
@@ -111,10 +111,7 @@ export class VerifyPool implements CommitChecker {
     const id = this.nextId++;
     slot.inflight.set(id, batch);
     slot.load += batch.length;
-    const wire = packBatch(
-      id,
-      batch.map((p) => p.job),
-    );
+    const wire: WireBatch = { id, buffer: packJobs(batch.map((p) => p.job)) };
     slot.worker.postMessage(wire, [wire.buffer]);
   }
 

@@ -1,104 +1,161 @@
-// Commit jobs as they cross to a worker thread: every byte field of a batch is copied once into one ArrayBuffer
-// that is transferred, not cloned. Cloning a view would copy its whole backing buffer, which for a frame read off a
-// socket is often the socket's entire read chunk; transferring the frame itself is impossible because its body is
-// rebroadcast after verification.
-import type { Curve } from '../protocol/did-key.ts';
+// Commit jobs as they cross to a worker thread: a whole batch is written into one ArrayBuffer that is transferred,
+// not cloned. Structured cloning of job objects cost more per commit than the copy; and cloning a view would copy
+// its whole backing buffer, which for a frame read off a socket is often the socket's entire read chunk
+// (transferring the frame itself is impossible: its body is rebroadcast after verification).
 import type { RepoOp } from '../protocol/mst/index.ts';
 import type { CommitJob } from './commit-check.ts';
 
-/** [offset, length] in the batch buffer; -1 = null. */
-type Span = [number, number] | -1;
+const ACTIONS = ['create', 'update', 'delete'] as const;
 
-export interface WireOp {
-  action: string;
-  path: string;
-  cid: Span;
-  prev?: Span;
-}
+// Job flags.
+const SYNC = 1;
+const HAS_COMMIT_FIELD = 2;
+const COMMIT_IS_LINK = 4;
+const HAS_KEY = 8;
+const P256 = 16;
+const HAS_PROOF = 32;
+const LEGACY_FLAGS = 64;
+const PREV_DATA_INVALID = 128;
+// Op and proof flags.
+const HAS_CID = 1;
+const HAS_PREV = 2;
 
-export interface WireJob {
-  kind: 'commit' | 'sync';
-  did: string;
-  rev: string;
-  blocks: Span;
-  commitCid?: Span;
-  key?: { curve: Curve; compressed: Span };
-  proof?: { legacyFlags: boolean; ops: WireOp[]; prevData: Span; prevDataInvalid: boolean };
-}
+class Writer {
+  private buf = new Uint8Array(64 * 1024);
+  private view = new DataView(this.buf.buffer);
+  pos = 0;
 
-export interface WireBatch {
-  id: number;
-  buffer: ArrayBuffer;
-  jobs: WireJob[];
-}
-
-function size(b: Uint8Array | null | undefined): number {
-  return b ? b.length : 0;
-}
-
-function jobBytes(job: CommitJob): number {
-  let n = job.blocks.length + size(job.commitCid) + size(job.key?.compressed);
-  if (job.proof) {
-    n += size(job.proof.prevData);
-    for (const op of job.proof.ops) n += size(op.cid) + size(op.prev);
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
   }
-  return n;
+
+  u8(n: number): void {
+    this.room(1);
+    this.buf[this.pos++] = n;
+  }
+
+  u32(n: number): void {
+    this.room(4);
+    this.view.setUint32(this.pos, n);
+    this.pos += 4;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.u32(b.length);
+    this.room(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  /** UTF-8 with a 32-bit length (strings here are DIDs, TIDs and record paths). */
+  str(s: string): void {
+    this.room(4 + s.length * 3);
+    const n = Buffer.from(this.buf.buffer, this.pos + 4).write(s, 'utf8');
+    this.view.setUint32(this.pos, n);
+    this.pos += 4 + n;
+  }
+
+  /** A copy of what was written; the writer is then empty and keeps its buffer for the next batch. */
+  finish(): ArrayBuffer {
+    const out = this.buf.buffer.slice(0, this.pos);
+    this.pos = 0;
+    return out;
+  }
 }
 
-export function packBatch(id: number, jobs: CommitJob[]): WireBatch {
-  let total = 0;
-  for (const job of jobs) total += jobBytes(job);
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  const put = (b: Uint8Array | null): Span => {
-    if (b === null) return -1;
-    bytes.set(b, at);
-    const span: Span = [at, b.length];
-    at += b.length;
-    return span;
-  };
-  const wire = jobs.map((job): WireJob => {
-    const w: WireJob = { kind: job.kind, did: job.did, rev: job.rev, blocks: put(job.blocks) };
-    if (job.commitCid !== undefined) w.commitCid = put(job.commitCid);
-    if (job.key) w.key = { curve: job.key.curve, compressed: put(job.key.compressed) };
-    if (job.proof) {
-      const p = job.proof;
-      w.proof = {
-        legacyFlags: p.legacyFlags,
-        prevData: put(p.prevData),
-        prevDataInvalid: p.prevDataInvalid,
-        ops: p.ops.map((op) => {
-          const o: WireOp = { action: op.action, path: op.path, cid: put(op.cid) };
-          if (op.prev !== undefined) o.prev = put(op.prev);
-          return o;
-        }),
-      };
-    }
-    return w;
-  });
-  return { id, buffer: bytes.buffer, jobs: wire };
+const writer = new Writer();
+
+class Reader {
+  private readonly view: DataView;
+  private pos = 0;
+
+  constructor(private readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  u8(): number {
+    return this.buf[this.pos++]!;
+  }
+
+  u32(): number {
+    const n = this.view.getUint32(this.pos);
+    this.pos += 4;
+    return n;
+  }
+
+  /** A view into the batch buffer (no copy). */
+  bytes(): Uint8Array {
+    const n = this.u32();
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  str(): string {
+    const n = this.u32();
+    const out = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, n).toString('utf8');
+    this.pos += n;
+    return out;
+  }
 }
 
-export function unpackJobs(batch: WireBatch): CommitJob[] {
-  const bytes = new Uint8Array(batch.buffer);
-  const view = (s: Span): Uint8Array | null => (s === -1 ? null : bytes.subarray(s[0], s[0] + s[1]));
-  return batch.jobs.map((w): CommitJob => {
-    const job: CommitJob = { kind: w.kind, did: w.did, rev: w.rev, blocks: view(w.blocks)! };
-    if (w.commitCid !== undefined) job.commitCid = view(w.commitCid);
-    if (w.key) job.key = { curve: w.key.curve, compressed: view(w.key.compressed)! };
-    if (w.proof) {
-      const p = w.proof;
-      job.proof = {
-        legacyFlags: p.legacyFlags,
-        prevData: view(p.prevData),
-        prevDataInvalid: p.prevDataInvalid,
-        ops: p.ops.map((o): RepoOp => {
-          const op: RepoOp = { action: o.action, path: o.path, cid: view(o.cid) };
-          if (o.prev !== undefined) op.prev = view(o.prev)!;
-          return op;
-        }),
-      };
+export function packJobs(jobs: CommitJob[]): ArrayBuffer {
+  const w = writer;
+  w.u32(jobs.length);
+  for (const job of jobs) {
+    let flags = job.kind === 'sync' ? SYNC : 0;
+    if (job.commitCid !== undefined) flags |= HAS_COMMIT_FIELD | (job.commitCid !== null ? COMMIT_IS_LINK : 0);
+    if (job.key) flags |= HAS_KEY | (job.key.curve === 'p256' ? P256 : 0);
+    const proof = job.proof;
+    if (proof) flags |= HAS_PROOF | (proof.legacyFlags ? LEGACY_FLAGS : 0) | (proof.prevDataInvalid ? PREV_DATA_INVALID : 0);
+    w.u8(flags);
+    w.str(job.did);
+    w.str(job.rev);
+    w.bytes(job.blocks);
+    if (job.commitCid) w.bytes(job.commitCid);
+    if (job.key) w.bytes(job.key.compressed);
+    if (proof) {
+      w.u8(proof.prevData ? HAS_CID : 0);
+      if (proof.prevData) w.bytes(proof.prevData);
+      w.u32(proof.ops.length);
+      for (const op of proof.ops) {
+        w.u8(ACTIONS.indexOf(op.action as (typeof ACTIONS)[number]));
+        w.str(op.path);
+        w.u8((op.cid ? HAS_CID : 0) | (op.prev !== undefined ? HAS_PREV : 0));
+        if (op.cid) w.bytes(op.cid);
+        if (op.prev !== undefined) w.bytes(op.prev);
+      }
     }
-    return job;
-  });
+  }
+  return w.finish();
+}
+
+export function unpackJobs(buffer: ArrayBuffer): CommitJob[] {
+  const r = new Reader(new Uint8Array(buffer));
+  const jobs: CommitJob[] = new Array(r.u32());
+  for (let i = 0; i < jobs.length; i++) {
+    const flags = r.u8();
+    const job: CommitJob = { kind: flags & SYNC ? 'sync' : 'commit', did: r.str(), rev: r.str(), blocks: r.bytes() };
+    if (flags & HAS_COMMIT_FIELD) job.commitCid = flags & COMMIT_IS_LINK ? r.bytes() : null;
+    if (flags & HAS_KEY) job.key = { curve: flags & P256 ? 'p256' : 'k256', compressed: r.bytes() };
+    if (flags & HAS_PROOF) {
+      const prevData = r.u8() & HAS_CID ? r.bytes() : null;
+      const ops: RepoOp[] = new Array(r.u32());
+      for (let k = 0; k < ops.length; k++) {
+        const action = ACTIONS[r.u8()]!;
+        const path = r.str();
+        const opFlags = r.u8();
+        const op: RepoOp = { action, path, cid: opFlags & HAS_CID ? r.bytes() : null };
+        if (opFlags & HAS_PREV) op.prev = r.bytes();
+        ops[k] = op;
+      }
+      job.proof = { legacyFlags: (flags & LEGACY_FLAGS) !== 0, prevDataInvalid: (flags & PREV_DATA_INVALID) !== 0, prevData, ops };
+    }
+    jobs[i] = job;
+  }
+  return jobs;
 }

@@ -2,10 +2,16 @@
 import { parentPort } from 'node:worker_threads';
 import { createFastVerifier } from '../protocol/signature.ts';
 import { checkCommitJob, type CommitCheck } from './commit-check.ts';
-import { unpackJobs, type WireBatch } from './wire.ts';
+import { unpackJobs } from './wire.ts';
 
 /** One job's outcome: its check, or the message of the exception it threw. */
 export type WireResult = CommitCheck | { error: string };
+
+/** A batch of jobs, packed by packJobs. */
+export interface WireBatch {
+  id: number;
+  buffer: ArrayBuffer;
+}
 
 export interface WireResults {
   id: number;
@@ -16,7 +22,7 @@ const port = parentPort!;
 const signatures = createFastVerifier();
 
 port.on('message', (batch: WireBatch) => {
-  const results = unpackJobs(batch).map((job): WireResult => {
+  const results = unpackJobs(batch.buffer).map((job): WireResult => {
     try {
       return checkCommitJob(job, signatures);
     } catch (err) {

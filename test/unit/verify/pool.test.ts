@@ -18,7 +18,7 @@ afterEach(async () => {
   pool = undefined;
 });
 
-/** Commit jobs of two accounts (one per curve), with a few broken ones among them. */
+/** Commit jobs of two accounts (one per curve; creates, an update, a delete), with a few broken ones among them. */
 function jobs(): CommitJob[] {
   const clock = new TidClock();
   const out: CommitJob[] = [];
@@ -27,8 +27,17 @@ function jobs(): CommitJob[] {
     const did = `did:plc:pooltest${curve}00000000000`.slice(0, 32);
     const repo = new Repo(did, kp);
     repo.commit(clock.next(), []);
+    const rkeys: string[] = [];
     for (let i = 0; i < 8; i++) {
-      const r = repo.commit(clock.next(), [{ action: 'create', collection: 'app.bsky.feed.post', rkey: clock.next(), record: { text: `post ${i}` } }]);
+      rkeys.push(clock.next());
+      // Creates, then an update and a delete of earlier records (ops with prev), then a create.
+      const op =
+        i === 4
+          ? { action: 'update' as const, collection: 'app.bsky.feed.post', rkey: rkeys[0]!, record: { text: 'edited' } }
+          : i === 7
+            ? { action: 'delete' as const, collection: 'app.bsky.feed.post', rkey: rkeys[1]! }
+            : { action: 'create' as const, collection: 'app.bsky.feed.post', rkey: rkeys[i]!, record: { text: `post ${i}` } };
+      const r = repo.commit(clock.next(), [op]);
       const ops = r.ops.map((o) => ({ action: o.action, path: o.path, cid: o.cid ? o.cid.bytes : null, ...(o.prev ? { prev: o.prev.bytes } : {}) }));
       const job: CommitJob = {
         kind: 'commit',
