@@ -11,7 +11,7 @@ import type { Counter } from 'prom-client';
 import type { SignatureVerifier } from '../protocol/signature.ts';
 import { checkCommitJob, type CommitCheck, type CommitChecker, type CommitJob } from './commit-check.ts';
 import { packJobs } from './wire.ts';
-import type { WireBatch, WireResults } from './worker.ts';
+import type { WireBatch, WireResult, WireResults } from './worker.ts';
 
 const WORKER_ENTRY = new URL('./worker-entry.js', import.meta.url);
 /** Deaths a job may see in flight before it runs on the main thread. */
@@ -132,8 +132,9 @@ export class VerifyPool implements CommitChecker {
     slot.load -= batch.length;
     slot.answered = true;
     this.failedStarts = 0;
+    const results = JSON.parse(msg.json) as WireResult[];
     batch.forEach((p, i) => {
-      const r = msg.results[i]!;
+      const r = results[i]!;
       if ('error' in r) p.reject(new Error(`commit check failed in a worker: ${r.error}`));
       else p.resolve(r);
     });
