@@ -19,6 +19,8 @@ import { generateKeypair, multikey, type Curve } from '../test/fixture/keys.ts';
 import { TidClock } from '../src/protocol/tid.ts';
 import type { UpstreamEvent, Verdict } from '../src/verify/types.ts';
 import { VerifyPool } from '../src/verify/pool.ts';
+import { checkStructure } from '../src/verify/structure.ts';
+import { checkCommitJob, type CommitJob } from '../src/verify/commit-check.ts';
 import { OrderedPipeline } from '../src/ingest/ordered-pipeline.ts';
 import { CidLinkWrapper } from '@atcute/cbor';
 
@@ -107,16 +109,42 @@ export async function benchVerify(): Promise<BenchLine[]> {
     // The whole verification stage: identities cached and account state in memory (no database in this figure),
     // events fed through the ingest's ordered pipeline (accounts concurrent, each account in order).
     const accounts = prepare(curve, 200, 5);
-    for (const workers of [0, cpus().length]) {
+    lines.push({ name: `commit job ${curve} alone, one thread (CAR, commit, signature, MST inversion)`, value: commitJobMicros(accounts), unit: 'µs' });
+    for (const workers of [...new Set([0, 1, cpus().length])]) {
       const r = await benchStage(accounts, workers);
-      const label = workers === 0 ? 'inline (main thread)' : `${workers} worker threads`;
-      lines.push({ name: `verification stage ${curve} ${label}`, value: Math.round(r.perSecond), unit: 'commits/s' });
-      lines.push({ name: `verification stage ${curve} ${label} CPU per commit (all threads)`, value: Math.round(r.cpuUs * 10) / 10, unit: 'µs' });
-      if (workers > 0) lines.push({ name: `first round incl. worker start (${workers} threads)`, value: Math.round(r.startMs), unit: 'ms' });
+      const label = workers === 0 ? 'inline (main thread)' : `${workers} worker thread${workers > 1 ? 's' : ''}`;
+      lines.push({ name: `verification stage ${curve} ${label}, mean`, value: Math.round(r.perSecond), unit: 'commits/s' });
+      lines.push({ name: `verification stage ${curve} ${label}, median round`, value: Math.round(r.median), unit: 'commits/s' });
+      lines.push({ name: `verification stage ${curve} ${label}, best round`, value: Math.round(r.best), unit: 'commits/s' });
+      lines.push({ name: `verification stage ${curve} ${label}, CPU per commit (all threads)`, value: Math.round(r.cpuUs * 10) / 10, unit: 'µs' });
+      if (workers > 0) lines.push({ name: `verification stage ${curve} ${label}, first round incl. worker start`, value: Math.round(r.startMs), unit: 'ms' });
     }
   }
   lines.push({ name: 'cores on this machine', value: cpus().length, unit: 'cores' });
   return lines;
+}
+
+/** One commit job at a time on this thread: the least disturbed figure on a shared machine (fastest of 15 passes). */
+function commitJobMicros(accounts: Prepared[]): number {
+  const signatures = createFastVerifier();
+  const jobs: CommitJob[] = [];
+  for (const a of accounts) {
+    for (const e of a.events) {
+      const s = checkStructure(e);
+      if (!s.ok) throw new Error(`bench event rejected: ${s.reason}`);
+      jobs.push({ ...s.job!, key: a.key, ...(s.proof ? { proof: s.proof } : {}) });
+    }
+  }
+  let best = Infinity;
+  for (let pass = 0; pass < 15; pass++) {
+    const t0 = performance.now();
+    for (const job of jobs) {
+      const r = checkCommitJob(job, signatures);
+      if (!r.ok || !r.signature || r.proof) throw new Error('bench commit job failed');
+    }
+    best = Math.min(best, ((performance.now() - t0) * 1000) / jobs.length);
+  }
+  return Math.round(best * 10) / 10;
 }
 
 /**
@@ -177,16 +205,27 @@ export async function benchStage(accounts: Prepared[], workers: number, warmupMs
   const startMs = performance.now() - t0;
   while (performance.now() - t0 < warmupMs) await round();
   let commits = 0;
+  const rates: number[] = [];
   const t1 = performance.now();
   const cpu0 = process.cpuUsage();
   while (performance.now() - t1 < measureMs) {
+    const r0 = performance.now();
     await round();
+    rates.push((all.length / (performance.now() - r0)) * 1000);
     commits += all.length;
   }
   const cpu = process.cpuUsage(cpu0);
   const ms = performance.now() - t1;
   await pool?.close();
-  return { perSecond: (commits / ms) * 1000, cpuUs: (cpu.user + cpu.system) / commits, startMs };
+  rates.sort((a, b) => a - b);
+  // Other people's processes share this machine: the median and best rounds say more than the mean.
+  return {
+    perSecond: (commits / ms) * 1000,
+    median: rates[rates.length >> 1]!,
+    best: rates.at(-1)!,
+    cpuUs: (cpu.user + cpu.system) / commits,
+    startMs,
+  };
 }
 
 function multikeyOf(key: PublicKey): string {

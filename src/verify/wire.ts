@@ -51,12 +51,19 @@ class Writer {
     this.pos += b.length;
   }
 
-  /** UTF-8 with a 32-bit length (strings here are DIDs, TIDs and record paths). */
+  /** UTF-8 with a 32-bit length. Strings here are DIDs, TIDs and record paths: ASCII is written byte by byte. */
   str(s: string): void {
     this.room(4 + s.length * 3);
-    const n = Buffer.from(this.buf.buffer, this.pos + 4).write(s, 'utf8');
+    const start = this.pos + 4;
+    let i = 0;
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      this.buf[start + i] = c;
+    }
+    const n = i === s.length ? i : Buffer.from(this.buf.buffer, start).write(s, 'utf8');
     this.view.setUint32(this.pos, n);
-    this.pos += 4 + n;
+    this.pos = start + n;
   }
 
   /** A copy of what was written; the writer is then empty and keeps its buffer for the next batch. */
@@ -97,8 +104,14 @@ class Reader {
 
   str(): string {
     const n = this.u32();
-    const out = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, n).toString('utf8');
+    const start = this.pos;
     this.pos += n;
+    let out = '';
+    for (let i = start; i < start + n; i++) {
+      const c = this.buf[i]!;
+      if (c >= 0x80) return Buffer.from(this.buf.buffer, this.buf.byteOffset + start, n).toString('utf8');
+      out += String.fromCharCode(c);
+    }
     return out;
   }
 }
