@@ -2,7 +2,7 @@
 // verification stage (structure, CAR + CID checks, commit decode, signature, MST inversion) per event, on the main
 // thread and on a pool of worker threads sized to the cores.
 // Run: npm run bench verify
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { BytesWrapper } from '@atcute/cbor';
 import pino from 'pino';
 import { createFastVerifier, createNobleVerifier, createNodeCryptoVerifier } from '../src/protocol/signature.ts';
@@ -88,6 +88,7 @@ export function prepare(curve: Curve, accounts: number, commitsPer: number): Pre
 
 export async function benchVerify(): Promise<BenchLine[]> {
   const lines: BenchLine[] = [];
+  lines.push({ name: 'load average (1 min) at the start', value: Math.round(loadavg()[0]! * 100) / 100, unit: '' });
   for (const curve of ['k256', 'p256'] as const) {
     const sample = prepare(curve, 50, 4);
     const sigs = sample.flatMap((p) =>
@@ -121,6 +122,8 @@ export async function benchVerify(): Promise<BenchLine[]> {
     }
   }
   lines.push({ name: 'cores on this machine', value: cpus().length, unit: 'cores' });
+  // Other engineers' processes share the machine: say how busy it was.
+  lines.push({ name: 'load average (1 min) at the end', value: Math.round(loadavg()[0]! * 100) / 100, unit: '' });
   return lines;
 }
 
