@@ -16,6 +16,8 @@ import type { WireBatch, WireResult, WireResults } from './worker.ts';
 const WORKER_ENTRY = new URL('./worker-entry.js', import.meta.url);
 /** Deaths a job may see in flight before it runs on the main thread. */
 const MAX_ATTEMPTS = 2;
+/** Batches sent to one worker and not answered yet, at most. */
+const MAX_BATCHES_PER_WORKER = 2;
 /** Workers that die before answering anything, in a row, before the pool gives up on threads. */
 const MAX_FAILED_STARTS = 3;
 
@@ -95,15 +97,14 @@ export class VerifyPool implements CommitChecker {
     this.flushScheduled = false;
     if (this.closed) return;
     while (this.slots.length < this.o.size) this.slots.push(this.spawn());
-    const jobs = this.queue;
-    this.queue = [];
-    let at = 0;
-    while (at < jobs.length) {
-      const chunk = Math.min(this.maxBatch, Math.ceil((jobs.length - at) / this.slots.length));
-      let slot = this.slots[0]!;
-      for (const s of this.slots) if (s.load < slot.load) slot = s;
-      this.send(slot, jobs.slice(at, at + chunk));
-      at += chunk;
+    // A worker gets a new batch only while it has fewer than two: one to run, one ready behind it. Jobs arriving
+    // meanwhile wait here and go out together when a batch comes back, so batches stay large under load.
+    while (this.queue.length > 0) {
+      let slot: Slot | null = null;
+      for (const s of this.slots) if (s.inflight.size < MAX_BATCHES_PER_WORKER && (slot === null || s.load < slot.load)) slot = s;
+      if (slot === null) return;
+      const chunk = Math.min(this.maxBatch, Math.ceil(this.queue.length / this.slots.length));
+      this.send(slot, this.queue.splice(0, chunk));
     }
   }
 
@@ -138,6 +139,7 @@ export class VerifyPool implements CommitChecker {
       if ('error' in r) p.reject(new Error(`commit check failed in a worker: ${r.error}`));
       else p.resolve(r);
     });
+    if (this.queue.length > 0) this.scheduleFlush();
   }
 
   private onExit(slot: Slot, code: number): void {
