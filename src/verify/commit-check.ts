@@ -15,7 +15,7 @@ export interface CommitJob {
   rev: string;
   /** The message's `blocks` (CAR slice). */
   blocks: Uint8Array;
-  /** CID bytes of the message's `commit` field, null when it is not a link; absent for #sync (it has none). */
+  /** CID bytes of the message's `commit` field, null when it is not a link; absent when there is no such field. */
   commitCid?: Uint8Array | null;
   /** Key to check the signature with; absent = do not check it. */
   key?: PublicKey;

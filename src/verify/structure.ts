@@ -62,12 +62,13 @@ export function checkStructure(evt: UpstreamEvent): StructureResult {
       }
       const blocks = blocksOf(body.blocks, MAX_COMMIT_BLOCKS_BYTES);
       if (!(blocks instanceof Uint8Array)) return blocks;
-      const commitCid = body.commit instanceof CidLinkWrapper ? body.commit.bytes : null;
+      const job: CommitJob = { kind: 'commit', did, rev: body.rev, blocks };
+      if (body.commit !== undefined) job.commitCid = body.commit instanceof CidLinkWrapper ? body.commit.bytes : null;
       const prevData = body.prevData instanceof CidLinkWrapper ? body.prevData.bytes : null;
       return {
         ok: true,
         event: { did, kind: 'commit', body },
-        job: { kind: 'commit', did, rev: body.rev, blocks, commitCid },
+        job,
         proof: {
           legacyFlags: body.tooBig === true || body.rebase === true,
           ops: opsOf(ops as Array<Record<string, unknown>>),
