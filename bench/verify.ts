@@ -1,7 +1,8 @@
 // Verification throughput on this machine: signature primitives per curve and implementation, then the whole
-// verification stage (structure, CAR + CID checks, commit decode, signature, MST inversion) per event.
+// verification stage (structure, CAR + CID checks, commit decode, signature, MST inversion) per event, on the main
+// thread and on a pool of worker threads sized to the cores.
 // Run: npm run bench verify
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { BytesWrapper } from '@atcute/cbor';
 import pino from 'pino';
 import { createFastVerifier, createNobleVerifier, createNodeCryptoVerifier } from '../src/protocol/signature.ts';
@@ -16,7 +17,11 @@ import { createMetrics } from '../src/metrics.ts';
 import { Repo } from '../test/fixture/repo.ts';
 import { generateKeypair, multikey, type Curve } from '../test/fixture/keys.ts';
 import { TidClock } from '../src/protocol/tid.ts';
-import type { UpstreamEvent } from '../src/verify/types.ts';
+import type { UpstreamEvent, Verdict } from '../src/verify/types.ts';
+import { VerifyPool } from '../src/verify/pool.ts';
+import { checkStructure } from '../src/verify/structure.ts';
+import { checkCommitJob, type CommitJob } from '../src/verify/commit-check.ts';
+import { OrderedPipeline } from '../src/ingest/ordered-pipeline.ts';
 import { CidLinkWrapper } from '@atcute/cbor';
 
 export interface BenchLine {
@@ -45,7 +50,7 @@ interface Prepared {
 }
 
 /** Accounts each with a short history of realistic commits (1-3 ops, real MST proofs, real signatures). */
-function prepare(curve: Curve, accounts: number, commitsPer: number): Prepared[] {
+export function prepare(curve: Curve, accounts: number, commitsPer: number): Prepared[] {
   const clock = new TidClock();
   const out: Prepared[] = [];
   for (let a = 0; a < accounts; a++) {
@@ -83,6 +88,7 @@ function prepare(curve: Curve, accounts: number, commitsPer: number): Prepared[]
 
 export async function benchVerify(): Promise<BenchLine[]> {
   const lines: BenchLine[] = [];
+  lines.push({ name: 'load average (1 min) at the start', value: Math.round(loadavg()[0]! * 100) / 100, unit: '' });
   for (const curve of ['k256', 'p256'] as const) {
     const sample = prepare(curve, 50, 4);
     const sigs = sample.flatMap((p) =>
@@ -101,56 +107,131 @@ export async function benchVerify(): Promise<BenchLine[]> {
       lines.push({ name: `signature verify ${curve} ${v.name}`, value: Math.round(r.ops), unit: 'verifications/s' });
     }
 
-    // The whole verification stage, one core, identities cached and account state in memory.
+    // The whole verification stage: identities cached and account state in memory (no database in this figure),
+    // events fed through the ingest's ordered pipeline (accounts concurrent, each account in order).
     const accounts = prepare(curve, 200, 5);
-    const docs = new Map(accounts.map((p) => [p.did, p]));
-    const identities = new IdentityCache({
-      resolver: {
-        async resolve(did) {
-          const p = docs.get(did)!;
-          return {
-            id: did,
-            verificationMethod: [{ id: '#atproto', type: 'Multikey', publicKeyMultibase: multikeyOf(p.key) }],
-            service: [{ id: '#atproto_pds', type: 'AtprotoPersonalDataServer', serviceEndpoint: 'https://pds.bench.example' }],
-          };
-        },
-      },
-    });
-    const state = new Map<string, AccountState>();
-    const memoryAccounts = {
-      async get(did: string) {
-        return state.get(did) ?? null;
-      },
-      update(did: string, change: Partial<AccountState>) {
-        state.set(did, { did, hostname: null, upstreamActive: true, upstreamStatus: null, localStatus: null, rev: null, head: null, data: null, slotHostId: null, throttled: null, throttledUntil: null, ...state.get(did), ...change });
-      },
-      forget() {},
-    } as unknown as AccountStates;
-    const verifier = new SyncVerifier({
-      identities,
-      accounts: memoryAccounts,
-      signatures: createFastVerifier(),
-      metrics: createMetrics(),
-      log: pino({ level: 'silent' }),
-      lenient: false,
-    });
-    const host = { id: 1, hostname: 'pds.bench.example' };
-    // Warm the identity cache, then run every account's commits in order.
-    for (const p of accounts) await identities.get(p.did);
-    const all = accounts.flatMap((p) => p.events.map((e, i) => ({ e, i }))).sort((a, b) => a.i - b.i).map((x) => x.e);
-    const t0 = performance.now();
-    const cpu0 = process.cpuUsage();
-    for (const e of all) {
-      const v = await verifier.verify(host, e);
-      if (!v.ok) throw new Error(`bench event rejected: ${v.reason} ${v.detail ?? ''}`);
+    lines.push({ name: `commit job ${curve} alone, one thread, CPU (CAR, commit, signature, MST inversion)`, value: commitJobMicros(accounts), unit: 'µs' });
+    for (const workers of [...new Set([0, 1, cpus().length])]) {
+      const r = await benchStage(accounts, workers);
+      const label = workers === 0 ? 'inline (main thread)' : `${workers} worker thread${workers > 1 ? 's' : ''}`;
+      lines.push({ name: `verification stage ${curve} ${label}, mean`, value: Math.round(r.perSecond), unit: 'commits/s' });
+      lines.push({ name: `verification stage ${curve} ${label}, median round`, value: Math.round(r.median), unit: 'commits/s' });
+      lines.push({ name: `verification stage ${curve} ${label}, best round`, value: Math.round(r.best), unit: 'commits/s' });
+      lines.push({ name: `verification stage ${curve} ${label}, CPU per commit (all threads)`, value: Math.round(r.cpuUs * 10) / 10, unit: 'µs' });
+      if (workers > 0) lines.push({ name: `verification stage ${curve} ${label}, first round incl. worker start`, value: Math.round(r.startMs), unit: 'ms' });
     }
-    const cpu = process.cpuUsage(cpu0);
-    const ms = performance.now() - t0;
-    lines.push({ name: `verification stage ${curve} (1 thread)`, value: Math.round((all.length / ms) * 1000), unit: 'commits/s' });
-    lines.push({ name: `verification stage ${curve} CPU per commit`, value: Math.round(((cpu.user + cpu.system) / all.length) * 10) / 10, unit: 'µs' });
   }
   lines.push({ name: 'cores on this machine', value: cpus().length, unit: 'cores' });
+  // Other engineers' processes share the machine: say how busy it was.
+  lines.push({ name: 'load average (1 min) at the end', value: Math.round(loadavg()[0]! * 100) / 100, unit: '' });
   return lines;
+}
+
+/** CPU time of one commit job on this thread: the least disturbed figure on a shared machine (best of 15 passes). */
+function commitJobMicros(accounts: Prepared[]): number {
+  const signatures = createFastVerifier();
+  const jobs: CommitJob[] = [];
+  for (const a of accounts) {
+    for (const e of a.events) {
+      const s = checkStructure(e);
+      if (!s.ok) throw new Error(`bench event rejected: ${s.reason}`);
+      jobs.push({ ...s.job!, key: a.key, ...(s.proof ? { proof: s.proof } : {}) });
+    }
+  }
+  let best = Infinity;
+  for (let pass = 0; pass < 15; pass++) {
+    // CPU time, not wall time: time-slicing by other processes does not count.
+    const cpu0 = process.cpuUsage();
+    for (const job of jobs) {
+      const r = checkCommitJob(job, signatures);
+      if (!r.ok || !r.signature || r.proof) throw new Error('bench commit job failed');
+    }
+    const cpu = process.cpuUsage(cpu0);
+    best = Math.min(best, (cpu.user + cpu.system) / jobs.length);
+  }
+  return Math.round(best * 10) / 10;
+}
+
+/**
+ * Runs every prepared commit through a SyncVerifier (inline or on a worker pool) in rounds, the account state reset
+ * between rounds, and measures the rounds after a warm-up (JIT, caches, worker start): steady-state throughput.
+ */
+export async function benchStage(accounts: Prepared[], workers: number, warmupMs = 2000, measureMs = 4000) {
+  const docs = new Map(accounts.map((p) => [p.did, p]));
+  const identities = new IdentityCache({
+    resolver: {
+      async resolve(did) {
+        const p = docs.get(did)!;
+        return {
+          id: did,
+          verificationMethod: [{ id: '#atproto', type: 'Multikey', publicKeyMultibase: multikeyOf(p.key) }],
+          service: [{ id: '#atproto_pds', type: 'AtprotoPersonalDataServer', serviceEndpoint: 'https://pds.bench.example' }],
+        };
+      },
+    },
+  });
+  const state = new Map<string, AccountState>();
+  const memoryAccounts = {
+    async get(did: string) {
+      return state.get(did) ?? null;
+    },
+    update(did: string, change: Partial<AccountState>) {
+      state.set(did, { did, hostname: null, upstreamActive: true, upstreamStatus: null, localStatus: null, rev: null, head: null, data: null, slotHostId: null, throttled: null, throttledUntil: null, ...state.get(did), ...change });
+    },
+    forget() {},
+  } as unknown as AccountStates;
+  const log = pino({ level: 'silent' });
+  const pool = workers > 0 ? new VerifyPool({ size: workers, signatures: createFastVerifier(), log }) : null;
+  const verifier = new SyncVerifier({
+    identities,
+    accounts: memoryAccounts,
+    signatures: createFastVerifier(),
+    ...(pool ? { checker: pool } : {}),
+    metrics: createMetrics(),
+    log,
+    lenient: false,
+  });
+  const host = { id: 1, hostname: 'pds.bench.example' };
+  for (const p of accounts) await identities.get(p.did);
+  // Upstream order: the accounts' commits interleaved, as a busy host sends them.
+  const all = accounts.flatMap((p) => p.events.map((e, i) => ({ e, i }))).sort((a, b) => a.i - b.i).map((x) => x.e);
+  const round = () =>
+    new Promise<void>((resolve, reject) => {
+      state.clear();
+      let released = 0;
+      const pipeline = new OrderedPipeline<Verdict>((v) => {
+        if (!v.ok) reject(new Error(`bench event rejected: ${v.reason} ${v.detail ?? ''}`));
+        else if (++released === all.length) resolve();
+      });
+      for (const e of all) pipeline.push(e.did, () => verifier.verify(host, e), (err) => { reject(err as Error); return { ok: false, reason: 'threw' }; });
+    });
+  const t0 = performance.now();
+  await round();
+  const startMs = performance.now() - t0;
+  // At least a few rounds even when the machine is slow: the workers' JIT must be warm before measuring.
+  for (let warm = 0; warm < 6 || performance.now() - t0 < warmupMs; warm++) await round();
+  let commits = 0;
+  const rates: number[] = [];
+  const t1 = performance.now();
+  const cpu0 = process.cpuUsage();
+  while (performance.now() - t1 < measureMs) {
+    const r0 = performance.now();
+    await round();
+    rates.push((all.length / (performance.now() - r0)) * 1000);
+    commits += all.length;
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const ms = performance.now() - t1;
+  await pool?.close();
+  rates.sort((a, b) => a - b);
+  // Other people's processes share this machine: the median and best rounds say more than the mean.
+  return {
+    perSecond: (commits / ms) * 1000,
+    median: rates[rates.length >> 1]!,
+    best: rates.at(-1)!,
+    cpuUs: (cpu.user + cpu.system) / commits,
+    startMs,
+  };
 }
 
 function multikeyOf(key: PublicKey): string {

@@ -8,6 +8,7 @@ import type { Sequencer } from './sequencer/sequencer.ts';
 import type { RelayMetrics } from './metrics.ts';
 import type { AccountStates } from './verify/account-state.ts';
 import type { HostPolicy } from './quota/trust.ts';
+import type { VerifyPool } from './verify/pool.ts';
 
 /** The relay's parts, handed explicitly to the API handlers. */
 export interface RelayContext {
@@ -24,4 +25,6 @@ export interface RelayContext {
   accountStates: AccountStates;
   /** Host tiers and limits. */
   policy: HostPolicy;
+  /** Worker threads running commit checks; null when verification runs on the main thread. */
+  verifyPool: VerifyPool | null;
 }

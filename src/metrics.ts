@@ -135,6 +135,11 @@ export function createMetrics() {
       help: 'New hosts promoted to the trusted tier automatically',
       registers: r,
     }),
+    verifyWorkerExits: new Counter({
+      name: 'relay_verify_worker_exits_total',
+      help: 'Verification worker threads that died unexpectedly (replaced; their jobs run again)',
+      registers: r,
+    }),
   };
 }
 

@@ -24,6 +24,8 @@ import { IdentityCache } from './identity/cache.ts';
 import { createDidResolver } from './identity/resolver.ts';
 import { createIdentityStore } from './storage/identities.ts';
 import { createFastVerifier } from './protocol/signature.ts';
+import { VerifyPool } from './verify/pool.ts';
+import { availableParallelism } from 'node:os';
 import { registerAdmin } from './api/admin.ts';
 import { registerAccountAdmin } from './api/admin-accounts.ts';
 import { registerHealth } from './api/health.ts';
@@ -97,12 +99,19 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     onError: (did, err) => log.warn({ did, err }, 'could not persist identity'),
   });
   const accountStates = new AccountStates(database.db);
+  const signatures = createFastVerifier();
+  const verifyWorkers = config.verifyWorkers === -1 ? availableParallelism() : config.verifyWorkers;
+  const verifyPool =
+    overrides.verifier || verifyWorkers === 0
+      ? null
+      : new VerifyPool({ size: verifyWorkers, signatures, log: log.child({ stage: 'verify' }), exits: metrics.verifyWorkerExits });
   const verifier: EventVerifier =
     overrides.verifier ??
     new SyncVerifier({
       identities,
       accounts: accountStates,
-      signatures: createFastVerifier(),
+      signatures,
+      ...(verifyPool ? { checker: verifyPool } : {}),
       metrics,
       log: log.child({ stage: 'verify' }),
       lenient: config.lenient,
@@ -173,6 +182,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     metrics,
     accountStates,
     policy,
+    verifyPool,
   };
   registerScrapeMetrics(metrics, {
     identityCache: identities,
@@ -239,6 +249,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
           await app.close();
           await hub.stop();
         }
+        await verifyPool?.close();
         await counters.close();
         await database.close();
       })();

@@ -26,6 +26,8 @@ export interface RelayConfig {
   crawlPolicy: CrawlPolicy;
   /** Sync v1.1-only verification failures are counted warnings instead of rejections. */
   lenient: boolean;
+  /** Worker threads verifying commits; -1 = one per CPU core, 0 = on the main thread. */
+  verifyWorkers: number;
   replayWindowMs: number;
   logLevel: string;
   batchMaxDelayMs: number;
@@ -101,6 +103,7 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'allowInsecureHosts', env: 'RELAY_ALLOW_INSECURE_HOSTS', kind: 'bool', doc: 'Allow ws:// upstreams and localhost:PORT hosts (development only)' },
   { key: 'crawlPolicy', env: 'RELAY_CRAWL_POLICY', kind: 'enum', values: ['allowlist', 'open'], doc: 'open: requestCrawl admits a reachable host; allowlist: an operator approves it' },
   { key: 'lenient', env: 'RELAY_LENIENT', kind: 'bool', doc: 'Let commits that fail Sync v1.1-only checks (prevData, inversion) through, counted as warnings' },
+  { key: 'verifyWorkers', env: 'RELAY_VERIFY_WORKERS', kind: 'int', min: -1, max: 64, doc: 'Worker threads that verify commits (signatures, MST proofs); -1 = one per CPU core, 0 = on the main thread' },
   { key: 'replayWindowMs', env: 'RELAY_REPLAY_WINDOW', fileKey: 'replayWindow', kind: 'duration', doc: 'How long events stay available for cursor replay (e.g. 72h)' },
   { key: 'replayMaxBytes', env: 'RELAY_REPLAY_MAX_BYTES', kind: 'int', min: 0, doc: 'Cap on the frame bytes kept for replay, oldest pruned first (0 = no cap; estimated from recent frame sizes)' },
   { key: 'logLevel', env: 'RELAY_LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Log level' },

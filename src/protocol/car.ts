@@ -2,7 +2,7 @@
 import { fromUint8Array } from '@atcute/car';
 import { encode } from '@atcute/cbor';
 import { CidLinkWrapper } from '@atcute/cid';
-import { cidMatches } from './cid.ts';
+import { cidEquals, cidMatches } from './cid.ts';
 
 export class CarError extends Error {
   constructor(
@@ -14,32 +14,61 @@ export class CarError extends Error {
   }
 }
 
-/** Blocks by CID. Keys are the CID bytes as a latin1 string: cheap to build, exact to compare. */
-export class BlockMap {
-  private readonly map = new Map<string, Uint8Array>();
+interface Slot {
+  cid: Uint8Array;
+  bytes: Uint8Array;
+  next: Slot | null;
+}
 
-  static key(cid: Uint8Array): string {
-    return Buffer.from(cid.buffer, cid.byteOffset, cid.byteLength).toString('latin1');
+/**
+ * Blocks by CID. The map key is a number made of the CID's last 45 bits (digest bits, uniformly spread), with
+ * exact comparison on hit: a string key per lookup cost several times more, and a verification looks blocks up
+ * dozens of times per commit. Colliding on 45 bits of sha-256 on purpose is far too costly to be a threat.
+ */
+export class BlockMap {
+  private readonly map = new Map<number, Slot>();
+  private count = 0;
+
+  private static key(cid: Uint8Array): number {
+    const n = cid.length;
+    // Not a CID anyone hashes to; the exact comparison still tells them apart.
+    if (n < 6) return -n;
+    return cid[n - 1]! + cid[n - 2]! * 0x100 + cid[n - 3]! * 0x10000 + cid[n - 4]! * 0x1000000 + cid[n - 5]! * 0x100000000 + (cid[n - 6]! & 0x1f) * 0x10000000000;
+  }
+
+  private find(cid: Uint8Array): Slot | null {
+    let slot = this.map.get(BlockMap.key(cid)) ?? null;
+    while (slot !== null && !cidEquals(slot.cid, cid)) slot = slot.next;
+    return slot;
   }
 
   get(cid: Uint8Array): Uint8Array | undefined {
-    return this.map.get(BlockMap.key(cid));
+    return this.find(cid)?.bytes;
   }
 
   has(cid: Uint8Array): boolean {
-    return this.map.has(BlockMap.key(cid));
+    return this.find(cid) !== null;
   }
 
   set(cid: Uint8Array, bytes: Uint8Array): void {
-    this.map.set(BlockMap.key(cid), bytes);
+    const existing = this.find(cid);
+    if (existing) {
+      existing.bytes = bytes;
+      return;
+    }
+    const key = BlockMap.key(cid);
+    this.map.set(key, { cid, bytes, next: this.map.get(key) ?? null });
+    this.count++;
   }
 
   get size(): number {
-    return this.map.size;
+    return this.count;
   }
 
   *entries(): IterableIterator<{ cid: Uint8Array; bytes: Uint8Array }> {
-    for (const [k, bytes] of this.map) yield { cid: new Uint8Array(Buffer.from(k, 'latin1')), bytes };
+    for (const first of this.map.values()) {
+      for (let slot: Slot | null = first; slot !== null; slot = slot.next) yield { cid: slot.cid, bytes: slot.bytes };
+    }
   }
 }
 

@@ -1,12 +1,12 @@
-// Message-level checks that need no identity or stored state: field types, size limits, and that the commit block
-// in `blocks` is the one the message names, for the same repo and rev.
+// Message-level checks that need no identity or stored state: field types and size limits. For #commit and #sync
+// the CAR slice and the commit block inside it are checked by the commit job this builds (commit-check.ts), which
+// may run on a worker thread.
 import { BytesWrapper, CidLinkWrapper } from '@atcute/cbor';
-import { readCar, CarError, type Car } from '../protocol/car.ts';
-import { cidEquals, cidToString } from '../protocol/cid.ts';
-import { decodeCommit, CommitError, type Commit } from '../protocol/commit.ts';
+import type { RepoOp } from '../protocol/mst/index.ts';
 import { isDatetime, isDid } from '../protocol/syntax.ts';
 import { isTid } from '../protocol/tid.ts';
 import type { AcceptedEvent } from '../sequencer/types.ts';
+import type { CommitJob, CommitProofInput } from './commit-check.ts';
 import type { UpstreamEvent } from './types.ts';
 
 export const MAX_COMMIT_BLOCKS_BYTES = 2_000_000;
@@ -15,58 +15,25 @@ export const MAX_OPS = 200;
 const ACTIONS = new Set(['create', 'update', 'delete']);
 
 export type StructureResult =
-  | { ok: true; event: AcceptedEvent; commit?: Commit; blocks?: Car }
+  | { ok: true; event: AcceptedEvent; job?: CommitJob; proof?: CommitProofInput }
   | { ok: false; reason: string; detail?: string };
 
 const fail = (reason: string, detail?: string): { ok: false; reason: string; detail?: string } =>
   detail === undefined ? { ok: false, reason } : { ok: false, reason, detail };
 
-function loadCommit(evt: UpstreamEvent, blocksField: unknown, maxBytes: number, commitField?: unknown) {
+function blocksOf(blocksField: unknown, maxBytes: number): Uint8Array | { ok: false; reason: string; detail?: string } {
   if (!(blocksField instanceof BytesWrapper)) return fail('bad_field', 'blocks is not bytes');
   const bytes = blocksField.buf;
   if (bytes.length > maxBytes) return fail('blocks_too_large', `blocks is ${bytes.length} bytes (max ${maxBytes})`);
-  let car;
-  try {
-    car = readCar(bytes);
-  } catch (err) {
-    if (err instanceof CarError) return fail('bad_car', err.message);
-    throw err;
-  }
-  const root = car.roots[0]!;
-  if (commitField !== undefined && !(commitField instanceof CidLinkWrapper && cidEquals(commitField.bytes, root))) {
-    return fail('commit_not_root', 'commit CID is not the CAR root');
-  }
-  const block = car.blocks.get(root);
-  if (!block) return fail('missing_commit_block', 'commit block is not in blocks');
-  let commit: Commit;
-  try {
-    commit = decodeCommit(block);
-  } catch (err) {
-    if (err instanceof CommitError) return fail('bad_commit', err.message);
-    throw err;
-  }
-  if (commit.did !== evt.did) return fail('repo_mismatch', `commit is for ${commit.did}`);
-  if (commit.rev !== evt.body.rev) return fail('rev_mismatch', `commit rev is ${commit.rev}`);
-  return { ok: true as const, car, root, commit };
+  return bytes;
 }
 
-function repoEvent(
-  evt: UpstreamEvent,
-  kind: 'commit' | 'sync',
-  loaded: { car: Car; root: Uint8Array; commit: Commit },
-): StructureResult {
-  const { commit, root, car } = loaded;
-  return {
-    ok: true,
-    commit,
-    blocks: car,
-    event: {
-      did: evt.did,
-      kind,
-      body: evt.body,
-      repo: { rev: commit.rev, head: cidToString(root), data: cidToString(commit.data) },
-    },
-  };
+function opsOf(ops: Array<Record<string, unknown>>): RepoOp[] {
+  return ops.map((o) => {
+    const op: RepoOp = { action: o.action as string, path: o.path as string, cid: o.cid instanceof CidLinkWrapper ? o.cid.bytes : null };
+    if (o.prev instanceof CidLinkWrapper) op.prev = o.prev.bytes;
+    return op;
+  });
 }
 
 export function checkStructure(evt: UpstreamEvent): StructureResult {
@@ -93,13 +60,28 @@ export function checkStructure(evt: UpstreamEvent): StructureResult {
         if (typeof o.path !== 'string') return fail('bad_op', 'op path is not a string');
         if (o.cid !== null && !(o.cid instanceof CidLinkWrapper)) return fail('bad_op', 'op cid is not a link or null');
       }
-      const loaded = loadCommit(evt, body.blocks, MAX_COMMIT_BLOCKS_BYTES, body.commit);
-      return loaded.ok ? repoEvent(evt, 'commit', loaded) : loaded;
+      const blocks = blocksOf(body.blocks, MAX_COMMIT_BLOCKS_BYTES);
+      if (!(blocks instanceof Uint8Array)) return blocks;
+      const job: CommitJob = { kind: 'commit', did, rev: body.rev, blocks };
+      if (body.commit !== undefined) job.commitCid = body.commit instanceof CidLinkWrapper ? body.commit.bytes : null;
+      const prevData = body.prevData instanceof CidLinkWrapper ? body.prevData.bytes : null;
+      return {
+        ok: true,
+        event: { did, kind: 'commit', body },
+        job,
+        proof: {
+          legacyFlags: body.tooBig === true || body.rebase === true,
+          ops: opsOf(ops as Array<Record<string, unknown>>),
+          prevData,
+          prevDataInvalid: body.prevData !== undefined && prevData === null,
+        },
+      };
     }
     case '#sync': {
       if (typeof body.rev !== 'string' || !isTid(body.rev)) return fail('bad_field', 'rev is not a TID');
-      const loaded = loadCommit(evt, body.blocks, MAX_SYNC_BLOCKS_BYTES);
-      return loaded.ok ? repoEvent(evt, 'sync', loaded) : loaded;
+      const blocks = blocksOf(body.blocks, MAX_SYNC_BLOCKS_BYTES);
+      if (!(blocks instanceof Uint8Array)) return blocks;
+      return { ok: true, event: { did, kind: 'sync', body }, job: { kind: 'sync', did, rev: body.rev, blocks } };
     }
     case '#identity': {
       if (body.handle !== undefined && typeof body.handle !== 'string') return fail('bad_field', 'handle is not a string');

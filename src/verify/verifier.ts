@@ -1,19 +1,19 @@
 // Sync v1.1 verification of every upstream event, in the order of the spec's checklist: structure and limits, host
 // authority, account status, stale and future revs, signature (with one identity refresh for a rotated key),
 // MST inversion to prevData, and chain continuity. Events of one account arrive here one at a time, in order.
+// The stateless CPU-heavy checks run as one commit job (commit-check.ts), possibly on a worker thread; identity
+// lookups and account state stay here.
 import { CidLinkWrapper } from '@atcute/cbor';
 import type { Logger } from 'pino';
-import { cidEquals, cidToString } from '../protocol/cid.ts';
-import { unsignedCommitBytes, type Commit } from '../protocol/commit.ts';
-import { invertOps, MstError, type RepoOp } from '../protocol/mst/index.ts';
+import { cidToString } from '../protocol/cid.ts';
 import type { SignatureVerifier } from '../protocol/signature.ts';
 import { tidTimestampMicros } from '../protocol/tid.ts';
 import { IdentityError, type Identity } from '../identity/did-doc.ts';
 import { TRANSIENT, type IdentityCache } from '../identity/cache.ts';
-import type { Car } from '../protocol/car.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { AccountStates } from './account-state.ts';
 import { checkStructure } from './structure.ts';
+import { checkCommitJob, type CommitChecker, type CommitJob } from './commit-check.ts';
 import type { EventVerifier, HostContext, UpstreamEvent, Verdict } from './types.ts';
 
 /** Revs more than this far in the future are rejected (clock drift allowance). */
@@ -24,6 +24,8 @@ export interface SyncVerifierOptions {
   identities: IdentityCache;
   accounts: AccountStates;
   signatures: SignatureVerifier;
+  /** Runs the CPU-heavy commit checks (a worker pool); absent = on this thread with `signatures`. */
+  checker?: CommitChecker;
   metrics: RelayMetrics;
   log: Logger;
   /** Sync v1.1-only checks become counted warnings (for PDS software that has not upgraded). */
@@ -37,21 +39,14 @@ type Rejection = { ok: false; reason: string; detail?: string };
 const reject = (reason: string, detail?: string): Rejection =>
   detail === undefined ? { ok: false, reason } : { ok: false, reason, detail };
 
-function opsOf(body: Record<string, unknown>): RepoOp[] {
-  return (body.ops as Array<Record<string, unknown>>).map((o) => ({
-    action: String(o.action),
-    path: String(o.path),
-    cid: o.cid instanceof CidLinkWrapper ? o.cid.bytes : null,
-    ...(o.prev instanceof CidLinkWrapper ? { prev: o.prev.bytes } : {}),
-  }));
-}
-
 export class SyncVerifier implements EventVerifier {
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly checker: CommitChecker;
 
   constructor(private readonly o: SyncVerifierOptions) {
     this.now = o.now ?? Date.now;
+    this.checker = o.checker ?? { check: (job) => checkCommitJob(job, o.signatures) };
     this.sleep = o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
@@ -71,8 +66,10 @@ export class SyncVerifier implements EventVerifier {
       // current DID document rather than trust a cached one (rate-limited per DID).
       await this.o.identities.refresh(did, 'status_change').catch(() => null);
     }
+    const job = structure.job;
     const identity = await this.authoritativeIdentity(host, did);
-    if ('reason' in identity) return identity;
+    // The checklist puts the CAR and commit block checks first: their failure is the reason given.
+    if ('reason' in identity) return job ? this.structureFailure(job, identity) : identity;
     const state = await this.o.accounts.get(did);
 
     if (evt.t === '#account') {
@@ -84,19 +81,31 @@ export class SyncVerifier implements EventVerifier {
       return { ok: true, event: { ...structure.event, body } };
     }
 
+    // A commit whose structure holds has the message's rev, already checked to be a TID.
+    const rev = job!.rev;
+    let early: Rejection | null = null;
     if (state && (state.localStatus || !state.upstreamActive)) {
-      return reject('account_inactive', state.localStatus ?? state.upstreamStatus ?? 'inactive');
+      early = reject('account_inactive', state.localStatus ?? state.upstreamStatus ?? 'inactive');
+    } else if (state?.rev && rev <= state.rev) {
+      early = reject('stale_rev', `rev ${rev} <= ${state.rev}`);
+    } else if (tidTimestampMicros(rev) / 1000 > this.now() + FUTURE_REV_MS) {
+      early = reject('future_rev', `rev ${rev} is in the future`);
     }
-    const commit = structure.commit!;
-    if (state?.rev && commit.rev <= state.rev) return reject('stale_rev', `rev ${commit.rev} <= ${state.rev}`);
-    if (tidTimestampMicros(commit.rev) / 1000 > this.now() + FUTURE_REV_MS) {
-      return reject('future_rev', `rev ${commit.rev} is in the future`);
+    if (early) return this.structureFailure(job!, early);
+
+    const checked = await this.checker.check({ ...job!, key: identity.signingKey!, ...(structure.proof ? { proof: structure.proof } : {}) });
+    if (!checked.ok) return checked;
+    if (!checked.signature) {
+      // The key may have rotated since we cached the document.
+      const fresh = await this.o.identities.refresh(did, 'signature_failure').catch(() => null);
+      const again = fresh?.signingKey ? await this.checker.check({ ...job!, key: fresh.signingKey }) : null;
+      if (!again?.ok || !again.signature) return reject('bad_signature', 'commit signature does not verify with the account key');
     }
-    const sig = await this.checkSignature(did, identity, commit);
-    if (sig) return sig;
 
     if (evt.t === '#commit') {
-      const problem = this.checkCommitProof(evt.body, commit, structure.blocks!, state?.data ?? null);
+      const proof = checked.proof!;
+      // Only an account's first commit may come without prevData.
+      const problem = proof === 'no_prev_data' ? (state?.data ? reject('missing_prev_data') : null) : proof && { ok: false as const, ...proof };
       if (problem) {
         if (!this.o.lenient) return problem;
         this.o.metrics.verifyWarnings.inc({ check: problem.reason });
@@ -104,13 +113,15 @@ export class SyncVerifier implements EventVerifier {
       this.checkContinuity(evt.body, state?.rev ?? null, state?.data ?? null);
     }
 
-    this.o.accounts.update(did, {
-      hostname: host.hostname,
-      rev: commit.rev,
-      head: structure.event.repo!.head,
-      data: structure.event.repo!.data,
-    });
-    return { ok: true, event: structure.event };
+    const repo = { rev: checked.rev, head: checked.head, data: checked.data };
+    this.o.accounts.update(did, { hostname: host.hostname, ...repo });
+    return { ok: true, event: { ...structure.event, repo } };
+  }
+
+  /** `otherwise`, unless the message's CAR slice or commit block is itself malformed. */
+  private async structureFailure(job: CommitJob, otherwise: Rejection): Promise<Rejection> {
+    const checked = await this.checker.check(job);
+    return checked.ok ? otherwise : checked;
   }
 
   /** The account's identity, provided its PDS is the host the event came from. */
@@ -147,39 +158,6 @@ export class SyncVerifier implements EventVerifier {
         await this.sleep(IDENTITY_RETRY_DELAYS_MS[attempt]!);
       }
     }
-  }
-
-  private async checkSignature(did: string, identity: Identity, commit: Commit): Promise<Rejection | null> {
-    const message = unsignedCommitBytes(commit);
-    if (this.o.signatures.verify(identity.signingKey!, message, commit.sig)) return null;
-    // The key may have rotated since we cached the document.
-    const fresh = await this.o.identities.refresh(did, 'signature_failure').catch(() => null);
-    if (fresh?.signingKey && this.o.signatures.verify(fresh.signingKey, message, commit.sig)) return null;
-    return reject('bad_signature', 'commit signature does not verify with the account key');
-  }
-
-  private checkCommitProof(body: Record<string, unknown>, commit: Commit, car: Car, storedData: string | null): Rejection | null {
-    if (body.tooBig === true || body.rebase === true) return reject('legacy_flags', 'tooBig or rebase is set');
-    if ((body.blocks as { buf: Uint8Array }).buf.length === 0) return reject('empty_blocks');
-    const prevData = body.prevData instanceof CidLinkWrapper ? body.prevData.bytes : null;
-    if (body.prevData !== undefined && prevData === null) return reject('bad_field', 'prevData is not a link');
-    const ops = opsOf(body);
-    for (const op of ops) {
-      if (op.cid && !car.blocks.has(op.cid)) return reject('missing_record_block', op.path);
-    }
-    if (!prevData) {
-      // Only an account's first commit may come without prevData.
-      return storedData ? reject('missing_prev_data') : null;
-    }
-    try {
-      const inverted = invertOps({ blocks: car.blocks, newRoot: commit.data, ops });
-      if (!cidEquals(inverted, prevData)) return reject('inversion_mismatch', 'ops do not invert to prevData');
-    } catch (err) {
-      if (!(err instanceof MstError)) throw err;
-      const reason = err.reason === 'missing_block' ? 'missing_proof_block' : err.reason === 'bad_node' ? 'bad_mst' : err.reason === 'forward_mismatch' ? 'op_mismatch' : 'bad_ops';
-      return reject(reason, err.message);
-    }
-    return null;
   }
 
   /** A commit that does not continue the chain we know is still valid; it is passed on and counted. */

@@ -38,6 +38,8 @@ export async function startTestRelay(
       accountPointsPerDay: 0,
       rateLimitReadsPer5Min: 1_000_000,
       rateLimitCrawlsPerHour: 1_000_000,
+      // Worker threads cost a start-up per relay; the tests that cover them turn them on.
+      verifyWorkers: 0,
       ...config,
     },
   );

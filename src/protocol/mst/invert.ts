@@ -35,7 +35,7 @@ export function normalizeOps(ops: RepoOp[]): RepoOp[] {
  */
 export function invertOps(args: { blocks: BlockSource; newRoot: Uint8Array; ops: RepoOp[] }): Uint8Array {
   const ops = normalizeOps(args.ops);
-  const tree = Mst.load(args.blocks, args.newRoot);
+  const tree = Mst.load(args.blocks, args.newRoot, { recordBlocks: false });
   for (const op of ops) {
     const found = tree.get(keyFromString(op.path));
     if (op.cid === null ? found !== null : found === null || !cidEquals(found, op.cid)) {

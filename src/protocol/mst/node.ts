@@ -1,6 +1,6 @@
 // MST node codec. On the wire a node is {e: [{k, p, t, v}], l}: keys are prefix-compressed against the previous
 // key in the same node, and `l` and every `t` are always present (null when there is no subtree).
-import { BytesWrapper, CidLinkWrapper, decode, encode } from '@atcute/cbor';
+import { BytesWrapper, CidLinkWrapper, decode } from '@atcute/cbor';
 import { sha256 } from '../cid.ts';
 
 /** Keys are held as latin1 strings of their UTF-8 bytes, so JS string order is byte order. */
@@ -84,7 +84,33 @@ function link(v: unknown, what: string): Uint8Array | null {
   throw new MstError('bad_node', `${what} is neither a link nor null`);
 }
 
+/** An entry as it is on the wire: the key is `suffix` after the first `p` bytes of the previous key. */
+interface WireEntry {
+  p: number;
+  suffix: MstKey;
+  t: Uint8Array | null;
+  v: Uint8Array | null;
+}
+
 export function decodeNode(bytes: Uint8Array): DecodedNode {
+  const wire = readCanonicalNode(bytes) ?? readAnyNode(bytes);
+  if (wire.entries.length > MAX_ENTRIES_PER_NODE) throw new MstError('bad_node', 'MST node has too many entries');
+  const entries: DecodedEntry[] = [];
+  let prev = '';
+  for (const e of wire.entries) {
+    if (e.p > prev.length) throw new MstError('bad_node', 'MST entry prefix length is invalid');
+    const key = e.p === 0 ? e.suffix : prev.slice(0, e.p) + e.suffix;
+    if (key.length === 0 || key.length > MAX_KEY_BYTES) throw new MstError('bad_node', 'MST key length is invalid');
+    if (entries.length > 0 && key <= prev) throw new MstError('bad_node', 'MST keys are not sorted');
+    if (e.v === null) throw new MstError('bad_node', 'MST entry value is null');
+    entries.push({ key, value: e.v, right: e.t });
+    prev = key;
+  }
+  return { left: wire.left, entries };
+}
+
+/** Any DRISL encoding of a node, through the generic decoder. */
+function readAnyNode(bytes: Uint8Array): { left: Uint8Array | null; entries: WireEntry[] } {
   let raw: unknown;
   try {
     raw = decode(bytes);
@@ -96,24 +122,103 @@ export function decodeNode(bytes: Uint8Array): DecodedNode {
     throw new MstError('bad_node', 'MST node must have l and e');
   }
   if (n.e.length > MAX_ENTRIES_PER_NODE) throw new MstError('bad_node', 'MST node has too many entries');
-  const entries: DecodedEntry[] = [];
-  let prev = '';
-  for (const e of n.e as Array<Record<string, unknown>>) {
+  const entries = (n.e as Array<Record<string, unknown>>).map((e): WireEntry => {
     if (typeof e !== 'object' || e === null || !('t' in e)) throw new MstError('bad_node', 'MST entry must have t');
     const p = e.p;
-    if (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p > prev.length) {
-      throw new MstError('bad_node', 'MST entry prefix length is invalid');
-    }
+    if (typeof p !== 'number' || !Number.isInteger(p) || p < 0) throw new MstError('bad_node', 'MST entry prefix length is invalid');
     if (!(e.k instanceof BytesWrapper)) throw new MstError('bad_node', 'MST entry key suffix is not bytes');
-    const key = prev.slice(0, p) + Buffer.from(e.k.buf).toString('latin1');
-    if (key.length === 0 || key.length > MAX_KEY_BYTES) throw new MstError('bad_node', 'MST key length is invalid');
-    if (entries.length > 0 && key <= prev) throw new MstError('bad_node', 'MST keys are not sorted');
-    const value = link(e.v, 'entry value');
-    if (value === null) throw new MstError('bad_node', 'MST entry value is null');
-    entries.push({ key, value, right: link(e.t, 'entry subtree') });
-    prev = key;
-  }
+    return { p, suffix: Buffer.from(e.k.buf).toString('latin1'), t: link(e.t, 'entry subtree'), v: link(e.v, 'entry value') };
+  });
   return { left: link(n.l, 'left subtree'), entries };
+}
+
+// The fast path. Nodes written by atproto implementations are canonical DRISL with exactly the fields {e, l} and
+// {k, p, t, v}, in that order, and blessed 36-byte CIDs; reading that layout straight from the bytes costs a fraction
+// of the generic decoder. Anything else (returns null) goes through the generic decoder, so both accept the same
+// nodes.
+const ENTRY_MAX_KEY = MAX_KEY_BYTES;
+
+function readCanonicalNode(b: Uint8Array): { left: Uint8Array | null; entries: WireEntry[] } | null {
+  // {"e": [
+  if (b.length < 6 || b[0] !== 0xa2 || b[1] !== 0x61 || b[2] !== 0x65) return null;
+  let pos = 3;
+  const head = b[pos++]!;
+  if (head >> 5 !== 4) return null;
+  let n = head & 0x1f;
+  if (n === 24) {
+    n = b[pos++]!;
+    if (n < 24) return null;
+  } else if (n === 25) {
+    n = (b[pos]! << 8) | b[pos + 1]!;
+    pos += 2;
+    if (n < 256 || n > MAX_ENTRIES_PER_NODE) return null;
+  } else if (n > 24) return null;
+  const entries: WireEntry[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    // {"k": bytes
+    if (b[pos] !== 0xa4 || b[pos + 1] !== 0x61 || b[pos + 2] !== 0x6b) return null;
+    pos += 3;
+    const kh = b[pos++]!;
+    if (kh >> 5 !== 2) return null;
+    let klen = kh & 0x1f;
+    if (klen === 24) {
+      klen = b[pos++]!;
+      if (klen < 24) return null;
+    } else if (klen === 25) {
+      klen = (b[pos]! << 8) | b[pos + 1]!;
+      pos += 2;
+      if (klen < 256 || klen > ENTRY_MAX_KEY) return null;
+    } else if (klen > 24) return null;
+    if (pos + klen > b.length) return null;
+    let suffix = '';
+    for (let j = pos; j < pos + klen; j++) suffix += String.fromCharCode(b[j]!);
+    pos += klen;
+    // "p": uint
+    if (b[pos] !== 0x61 || b[pos + 1] !== 0x70) return null;
+    pos += 2;
+    const ph = b[pos++]!;
+    let p: number;
+    if (ph < 24) p = ph;
+    else if (ph === 24) {
+      p = b[pos++]!;
+      if (p < 24) return null;
+    } else if (ph === 25) {
+      p = (b[pos]! << 8) | b[pos + 1]!;
+      pos += 2;
+      if (p < 256) return null;
+    } else return null;
+    // "t": link or null, "v": link
+    if (b[pos] !== 0x61 || b[pos + 1] !== 0x74) return null;
+    pos += 2;
+    const t = readLinkOrNull(b, pos);
+    if (t === undefined) return null;
+    pos += t === null ? 1 : LINK_BYTES;
+    if (b[pos] !== 0x61 || b[pos + 1] !== 0x76) return null;
+    pos += 2;
+    const v = readLinkOrNull(b, pos);
+    if (!v) return null;
+    pos += LINK_BYTES;
+    entries[i] = { p, suffix, t, v };
+  }
+  // "l": link or null }
+  if (b[pos] !== 0x61 || b[pos + 1] !== 0x6c) return null;
+  pos += 2;
+  const left = readLinkOrNull(b, pos);
+  if (left === undefined) return null;
+  pos += left === null ? 1 : LINK_BYTES;
+  return pos === b.length ? { left, entries } : null;
+}
+
+/** tag 42, bytes(37), 0x00, then a 36-byte CIDv1 dag-cbor sha-256. */
+const LINK_BYTES = 2 + 2 + 1 + 36;
+
+/** The link at `pos` (a view), null for CBOR null, undefined when it is anything else. */
+function readLinkOrNull(b: Uint8Array, pos: number): Uint8Array | null | undefined {
+  if (b[pos] === 0xf6) return null;
+  if (pos + LINK_BYTES > b.length) return undefined;
+  if (b[pos] !== 0xd8 || b[pos + 1] !== 0x2a || b[pos + 2] !== 0x58 || b[pos + 3] !== 37 || b[pos + 4] !== 0x00) return undefined;
+  if (b[pos + 5] !== 0x01 || b[pos + 6] !== 0x71 || b[pos + 7] !== 0x12 || b[pos + 8] !== 0x20) return undefined;
+  return b.subarray(pos + 5, pos + LINK_BYTES);
 }
 
 /** Number of leading bytes two keys share. */
@@ -124,17 +229,84 @@ export function commonPrefixLength(a: MstKey, b: MstKey): number {
   return p;
 }
 
+/** Canonical DRISL of a node, written directly (the layout readCanonicalNode reads; CIDs may be any length). */
 export function encodeNode(node: DecodedNode): Uint8Array {
+  const entries = node.entries;
+  let size = 3 + headerSize(entries.length) + 2 + linkSize(node.left);
   let prev = '';
-  const e = node.entries.map((entry) => {
+  const prefixes: number[] = new Array(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
     const p = commonPrefixLength(prev, entry.key);
+    const klen = entry.key.length - p;
+    prefixes[i] = p;
+    size += 3 + headerSize(klen) + klen + 2 + headerSize(p) + 2 + linkSize(entry.right) + 2 + linkSize(entry.value);
     prev = entry.key;
-    return {
-      k: new BytesWrapper(keyToBytes(entry.key.slice(p))),
-      p,
-      t: entry.right ? new CidLinkWrapper(entry.right) : null,
-      v: new CidLinkWrapper(entry.value),
-    };
-  });
-  return encode({ e, l: node.left ? new CidLinkWrapper(node.left) : null });
+  }
+  const out = new Uint8Array(size);
+  out[0] = 0xa2;
+  out[1] = 0x61;
+  out[2] = 0x65;
+  let pos = writeHeader(out, 3, 4, entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    const p = prefixes[i]!;
+    out[pos++] = 0xa4;
+    out[pos++] = 0x61;
+    out[pos++] = 0x6b;
+    pos = writeHeader(out, pos, 2, entry.key.length - p);
+    for (let j = p; j < entry.key.length; j++) out[pos++] = entry.key.charCodeAt(j);
+    out[pos++] = 0x61;
+    out[pos++] = 0x70;
+    pos = writeHeader(out, pos, 0, p);
+    out[pos++] = 0x61;
+    out[pos++] = 0x74;
+    pos = writeLink(out, pos, entry.right);
+    out[pos++] = 0x61;
+    out[pos++] = 0x76;
+    pos = writeLink(out, pos, entry.value);
+  }
+  out[pos++] = 0x61;
+  out[pos++] = 0x6c;
+  writeLink(out, pos, node.left);
+  return out;
+}
+
+/** Writes a CBOR head (major type, minimal-length argument); returns the next position. */
+function writeHeader(out: Uint8Array, pos: number, major: number, n: number): number {
+  if (n < 24) {
+    out[pos] = (major << 5) | n;
+    return pos + 1;
+  }
+  if (n < 256) {
+    out[pos] = (major << 5) | 24;
+    out[pos + 1] = n;
+    return pos + 2;
+  }
+  out[pos] = (major << 5) | 25;
+  out[pos + 1] = n >> 8;
+  out[pos + 2] = n & 0xff;
+  return pos + 3;
+}
+
+/** A CID link (tag 42 over 0x00 + CID bytes) or null. */
+function writeLink(out: Uint8Array, pos: number, cid: Uint8Array | null): number {
+  if (cid === null) {
+    out[pos] = 0xf6;
+    return pos + 1;
+  }
+  out[pos] = 0xd8;
+  out[pos + 1] = 0x2a;
+  pos = writeHeader(out, pos + 2, 2, cid.length + 1);
+  out[pos] = 0;
+  out.set(cid, pos + 1);
+  return pos + 1 + cid.length;
+}
+
+function headerSize(n: number): number {
+  return n < 24 ? 1 : n < 256 ? 2 : 3;
+}
+
+function linkSize(cid: Uint8Array | null): number {
+  return cid === null ? 1 : 2 + headerSize(cid.length + 1) + 1 + cid.length;
 }

@@ -41,21 +41,25 @@ type Sub = Node | Stub | null;
 const isStub = (s: Sub): s is Stub => s !== null && 'stub' in s;
 
 export class Mst {
-  /** Blocks of nodes created by changes, by CID; filled by rootCid(). */
+  /** Blocks of nodes created by changes, by CID; filled by rootCid() (unless loaded with recordBlocks: false). */
   readonly newBlocks = new Map<string, { cid: Uint8Array; bytes: Uint8Array }>();
 
   private constructor(
     private readonly source: BlockSource,
     private root: Sub,
+    private readonly recordBlocks: boolean,
   ) {}
 
   static empty(source: BlockSource = { get: () => undefined }): Mst {
-    return new Mst(source, null);
+    return new Mst(source, null, true);
   }
 
-  /** Opens the tree whose root node is `rootCid`. The root block itself must be available. */
-  static load(source: BlockSource, rootCid: Uint8Array): Mst {
-    const tree = new Mst(source, null);
+  /**
+   * Opens the tree whose root node is `rootCid`. The root block itself must be available. `recordBlocks: false`
+   * leaves newBlocks empty, for callers that only want the root CID (verification).
+   */
+  static load(source: BlockSource, rootCid: Uint8Array, opts: { recordBlocks?: boolean } = {}): Mst {
+    const tree = new Mst(source, null, opts.recordBlocks ?? true);
     const bytes = source.get(rootCid);
     if (!bytes) throw new MissingBlockError(rootCid);
     const decoded = decodeNode(bytes);
@@ -152,13 +156,12 @@ export class Mst {
     for (const e of decoded.entries) {
       if (keyHeight(e.key) !== layer) throw new MstError('bad_node', 'MST key is on the wrong layer');
     }
-    const child = (c: Uint8Array | null): Sub => (c === null ? null : { stub: c, layer: layer - 1 });
-    return {
-      layer,
-      cid,
-      left: child(decoded.left),
-      entries: decoded.entries.map((e) => ({ key: e.key, value: e.value, right: child(e.right) })),
-    };
+    const entries: Entry[] = new Array(decoded.entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const e = decoded.entries[i]!;
+      entries[i] = { key: e.key, value: e.value, right: e.right === null ? null : { stub: e.right, layer: layer - 1 } };
+    }
+    return { layer, cid, left: decoded.left === null ? null : { stub: decoded.left, layer: layer - 1 }, entries };
   }
 
   private open(sub: Node | Stub): Node {
@@ -234,11 +237,12 @@ export class Mst {
   private cidOf(sub: Node | Stub): Uint8Array {
     if (isStub(sub)) return sub.stub;
     if (sub.cid) return sub.cid;
-    const cidOrNull = (s: Sub) => (s === null ? null : this.cidOf(s));
-    const cid = this.store({
-      left: cidOrNull(sub.left),
-      entries: sub.entries.map((e) => ({ key: e.key, value: e.value, right: cidOrNull(e.right) })),
-    });
+    const entries: DecodedNode['entries'] = new Array(sub.entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const e = sub.entries[i]!;
+      entries[i] = { key: e.key, value: e.value, right: e.right === null ? null : this.cidOf(e.right) };
+    }
+    const cid = this.store({ left: sub.left === null ? null : this.cidOf(sub.left), entries });
     sub.cid = cid;
     return cid;
   }
@@ -246,7 +250,7 @@ export class Mst {
   private store(node: DecodedNode): Uint8Array {
     const bytes = encodeNode(node);
     const cid = cidForBlock(bytes);
-    this.newBlocks.set(Buffer.from(cid).toString('latin1'), { cid, bytes });
+    if (this.recordBlocks) this.newBlocks.set(Buffer.from(cid).toString('latin1'), { cid, bytes });
     return cid;
   }
 }

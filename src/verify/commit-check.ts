@@ -1,0 +1,109 @@
+// The CPU-heavy, stateless part of verifying a #commit or #sync: CAR parse with block CID checks, commit decode and
+// its match with the message, the signature against a given key, and the commit proof (record blocks present, MST
+// inversion to prevData). It needs no identity lookup and no account state, so it can run on a worker thread; the
+// verifier decides with its result in the spec's checklist order.
+import { readCar, CarError } from '../protocol/car.ts';
+import { cidEquals, cidToString } from '../protocol/cid.ts';
+import { decodeCommit, unsignedCommitBytes, CommitError, type Commit } from '../protocol/commit.ts';
+import type { PublicKey } from '../protocol/did-key.ts';
+import { invertOps, MstError, type RepoOp } from '../protocol/mst/index.ts';
+import type { SignatureVerifier } from '../protocol/signature.ts';
+
+export interface CommitJob {
+  kind: 'commit' | 'sync';
+  did: string;
+  rev: string;
+  /** The message's `blocks` (CAR slice). */
+  blocks: Uint8Array;
+  /** CID bytes of the message's `commit` field, null when it is not a link; absent when there is no such field. */
+  commitCid?: Uint8Array | null;
+  /** Key to check the signature with; absent = do not check it. */
+  key?: PublicKey;
+  /** Present = check the commit proof (#commit only). */
+  proof?: CommitProofInput;
+}
+
+export interface CommitProofInput {
+  legacyFlags: boolean;
+  ops: RepoOp[];
+  /** `prevData` CID bytes; null when absent. */
+  prevData: Uint8Array | null;
+  /** `prevData` is present but not a link. */
+  prevDataInvalid: boolean;
+}
+
+export interface Problem {
+  reason: string;
+  detail?: string;
+}
+
+export type CommitCheck =
+  | { ok: false; reason: string; detail?: string }
+  | {
+      ok: true;
+      rev: string;
+      /** Commit CID and MST root CID, as strings. */
+      head: string;
+      data: string;
+      /** Signature result; null when no key was given. */
+      signature: boolean | null;
+      /** First proof problem; null = proven; 'no_prev_data' = nothing to invert (first commit); undefined = not checked. */
+      proof?: Problem | null | 'no_prev_data';
+    };
+
+/** Runs commit jobs: inline, or on a worker pool (pool.ts). */
+export interface CommitChecker {
+  check(job: CommitJob): Promise<CommitCheck> | CommitCheck;
+}
+
+const problem = (reason: string, detail?: string): Problem => (detail === undefined ? { reason } : { reason, detail });
+const fail = (reason: string, detail?: string): CommitCheck =>
+  detail === undefined ? { ok: false, reason } : { ok: false, reason, detail };
+
+export function checkCommitJob(job: CommitJob, signatures: SignatureVerifier): CommitCheck {
+  let car;
+  try {
+    car = readCar(job.blocks);
+  } catch (err) {
+    if (err instanceof CarError) return fail('bad_car', err.message);
+    throw err;
+  }
+  const root = car.roots[0]!;
+  if (job.commitCid !== undefined && !(job.commitCid !== null && cidEquals(job.commitCid, root))) {
+    return fail('commit_not_root', 'commit CID is not the CAR root');
+  }
+  const block = car.blocks.get(root);
+  if (!block) return fail('missing_commit_block', 'commit block is not in blocks');
+  let commit: Commit;
+  try {
+    commit = decodeCommit(block);
+  } catch (err) {
+    if (err instanceof CommitError) return fail('bad_commit', err.message);
+    throw err;
+  }
+  if (commit.did !== job.did) return fail('repo_mismatch', `commit is for ${commit.did}`);
+  if (commit.rev !== job.rev) return fail('rev_mismatch', `commit rev is ${commit.rev}`);
+  const signature = job.key ? signatures.verify(job.key, unsignedCommitBytes(commit), commit.sig) : null;
+  const out: CommitCheck = { ok: true, rev: commit.rev, head: cidToString(root), data: cidToString(commit.data), signature };
+  if (job.proof) out.proof = checkProof(job, job.proof, commit, car.blocks);
+  return out;
+}
+
+function checkProof(job: CommitJob, p: CommitProofInput, commit: Commit, blocks: { has(cid: Uint8Array): boolean; get(cid: Uint8Array): Uint8Array | undefined }): Problem | null | 'no_prev_data' {
+  if (p.legacyFlags) return problem('legacy_flags', 'tooBig or rebase is set');
+  if (job.blocks.length === 0) return problem('empty_blocks');
+  if (p.prevDataInvalid) return problem('bad_field', 'prevData is not a link');
+  for (const op of p.ops) {
+    if (op.cid && !blocks.has(op.cid)) return problem('missing_record_block', op.path);
+  }
+  if (!p.prevData) return 'no_prev_data';
+  try {
+    const inverted = invertOps({ blocks, newRoot: commit.data, ops: p.ops });
+    if (!cidEquals(inverted, p.prevData)) return problem('inversion_mismatch', 'ops do not invert to prevData');
+  } catch (err) {
+    if (!(err instanceof MstError)) throw err;
+    const reason = err.reason === 'missing_block' ? 'missing_proof_block' : err.reason === 'bad_node' ? 'bad_mst' : err.reason === 'forward_mismatch' ? 'op_mismatch' : 'bad_ops';
+    return problem(reason, err.message);
+  }
+  return null;
+}

@@ -1,0 +1,75 @@
+// The MST node codec writes and reads canonical DRISL directly: it must agree byte for byte with the generic
+// encoder, and read every node the generic decoder reads (non-canonical layouts take the generic path).
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { BytesWrapper, CidLinkWrapper, encode } from '@atcute/cbor';
+import { cidForBlock, CODEC_RAW } from '../../../src/protocol/cid.ts';
+import { commonPrefixLength, decodeNode, encodeNode, MstError } from '../../../src/protocol/mst/index.ts';
+import type { DecodedNode } from '../../../src/protocol/mst/node.ts';
+
+const cid = (seed: number, codec: 0x71 | 0x55 = 0x71) => cidForBlock(Uint8Array.of(seed & 0xff, seed >> 8), codec);
+
+/** The node as the generic encoder sees it. */
+function genericObject(node: DecodedNode, extra: Record<string, unknown> = {}) {
+  let prev = '';
+  const e = node.entries.map((entry) => {
+    const p = commonPrefixLength(prev, entry.key);
+    prev = entry.key;
+    return {
+      k: new BytesWrapper(Buffer.from(entry.key.slice(p), 'latin1')),
+      p,
+      t: entry.right ? new CidLinkWrapper(entry.right) : null,
+      v: new CidLinkWrapper(entry.value),
+    };
+  });
+  return { e, l: node.left ? new CidLinkWrapper(node.left) : null, ...extra };
+}
+
+const nodeArb = fc
+  .record({
+    keys: fc.uniqueArray(fc.string({ minLength: 1, maxLength: 300, unit: fc.constantFrom('a', 'b', '/', '3', 'é', '\u00ff', 'z') }), { maxLength: 40 }),
+    seeds: fc.array(fc.integer({ min: 0, max: 65535 }), { minLength: 42, maxLength: 42 }),
+    rights: fc.array(fc.boolean(), { minLength: 41, maxLength: 41 }),
+    left: fc.boolean(),
+  })
+  .map(({ keys, seeds, rights, left }): DecodedNode => ({
+    left: left ? cid(seeds[41]!) : null,
+    entries: keys
+      .map((k) => Buffer.from(k, 'utf8').toString('latin1'))
+      .sort()
+      .map((key, i) => ({ key, value: cid(seeds[i]!), right: rights[i] ? cid(seeds[i]! + 1) : null })),
+  }));
+
+describe('MST node codec', () => {
+  it('encodes exactly like the generic DRISL encoder and decodes back (property)', () => {
+    fc.assert(
+      fc.property(nodeArb, (node) => {
+        const bytes = encodeNode(node);
+        expect(Buffer.from(bytes).equals(Buffer.from(encode(genericObject(node))))).toBe(true);
+        expect(decodeNode(bytes)).toEqual(node);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('reads nodes outside the canonical fast path like the generic decoder', () => {
+    const node: DecodedNode = { left: null, entries: [{ key: 'app.bsky/a', value: cid(1, CODEC_RAW), right: cid(2) }] };
+    expect(decodeNode(encode(genericObject(node)))).toEqual(node);
+    // An unknown extra field is ignored by both.
+    const plain: DecodedNode = { left: cid(3), entries: [{ key: 'k', value: cid(4), right: null }] };
+    expect(decodeNode(encode(genericObject(plain, { x: 1 })))).toEqual(plain);
+  });
+
+  it('rejects malformed nodes on either path', () => {
+    const bad = (bytes: Uint8Array) => expect(() => decodeNode(bytes)).toThrow(MstError);
+    const good = encodeNode({ left: null, entries: [{ key: 'b', value: cid(1), right: null }, { key: 'c', value: cid(2), right: null }] });
+    bad(good.subarray(0, good.length - 1));
+    bad(Uint8Array.from([...good, 0]));
+    // Keys out of order.
+    bad(encode(genericObject({ left: null, entries: [{ key: 'c', value: cid(1), right: null }, { key: 'b', value: cid(2), right: null }] })));
+    // A prefix longer than the previous key.
+    const o = genericObject({ left: null, entries: [{ key: 'b', value: cid(1), right: null }] });
+    o.e[0]!.p = 3;
+    bad(encode(o));
+  });
+});
