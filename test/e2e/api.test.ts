@@ -103,6 +103,7 @@ describe('admin API', () => {
       ['DELETE', '/admin/domain-bans/x.example.com'],
       ['GET', '/admin/crawl-requests'],
       ['GET', '/admin/consumers'],
+      ['GET', '/admin/stats'],
       ['POST', '/admin/accounts/did:plc:abc/takedown'],
       ['POST', '/admin/accounts/did:plc:abc/restore'],
     ];
