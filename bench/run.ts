@@ -1,6 +1,7 @@
 // npm run bench [scenario] [-- --flag value ...]: runs benchmark scenarios and prints one line per figure.
 import { benchVerify, type BenchLine } from './verify.ts';
 import { benchReplay } from './replay.ts';
+import { benchCompare } from './compare.ts';
 import { benchFanout, benchHosts, benchIngest, benchStalled, parseFlags, type Flags } from './scenarios.ts';
 
 const scenarios: Record<string, (flags: Flags) => Promise<BenchLine[]>> = {
@@ -10,6 +11,7 @@ const scenarios: Record<string, (flags: Flags) => Promise<BenchLine[]>> = {
   replay: benchReplay,
   hosts: benchHosts,
   stalled: benchStalled,
+  compare: benchCompare,
 };
 
 const wanted = process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : undefined;
