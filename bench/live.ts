@@ -37,6 +37,8 @@ export interface LiveResult {
   windowSeconds: number;
   rejected: number;
   consumersDropped: number;
+  /** Over the relay's whole life (account announcements included). */
+  sequencer: { batches: number; meanBatchMs: number; meanBatchEvents: number };
   /** Longest interval with no commit arriving at the first reader while publishing was under way. */
   maxStallMs: number;
   backgroundBusy: number;
@@ -194,6 +196,9 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     const windowSeconds = (performance.now() - p0) / 1000;
     const rejected = await h.metric(relay, 'relay_events_rejected_total');
     const consumersDropped = await h.metric(relay, 'relay_consumers_dropped_total');
+    const batches = await h.metric(relay, 'relay_sequencer_batch_seconds_count');
+    const batchSeconds = await h.metric(relay, 'relay_sequencer_batch_seconds_sum');
+    const batchEvents = await h.metric(relay, 'relay_sequencer_batch_events_sum');
     const first = Math.min(...final.connections.map((c) => c.firstCommitAt || Infinity));
     const last = Math.max(...final.connections.map((c) => c.lastCommitAt));
     const minCommits = Math.min(...final.connections.map((c) => c.commits));
@@ -213,6 +218,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
       windowSeconds,
       rejected,
       consumersDropped,
+      sequencer: { batches, meanBatchMs: (batchSeconds / Math.max(1, batches)) * 1000, meanBatchEvents: batchEvents / Math.max(1, batches) },
       maxStallMs,
       backgroundBusy,
     };
@@ -238,6 +244,7 @@ export function liveLines(r: LiveResult): BenchLine[] {
     { name: 'latency max', value: r.latency.max, unit: 'ms' },
     { name: 'relay RSS start / peak / end', value: Math.round(r.relayRssPeak / MB), unit: `MB peak (start ${Math.round(r.relayRssStart / MB)}, end ${Math.round(r.relayRssEnd / MB)})` },
     { name: 'relay CPU', value: Math.round((r.relayCpuSeconds / Math.max(0.001, r.windowSeconds)) * 100), unit: '% of one core from first publish to last delivery' },
+    { name: 'sequencer mean batch', value: Math.round(r.sequencer.meanBatchEvents), unit: `events, ${r.sequencer.meanBatchMs.toFixed(1)} ms per transaction (${r.sequencer.batches} batches)` },
     { name: 'generator CPU per event', value: Math.round(r.generatorCpuPerEventUs), unit: `µs (caps the generator at ~${Math.round(1e6 / Math.max(1, r.generatorCpuPerEventUs))} events/s per core)` },
     { name: 'background machine load before the run', value: Math.round(r.backgroundBusy * 100), unit: `% of ${cpus().length} cores busy` },
   ];

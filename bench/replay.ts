@@ -98,12 +98,14 @@ export async function benchReplay(flags: Flags): Promise<BenchLine[]> {
     }
     const seconds = (stats.lastCommitAt - stats.firstCommitAt) / 1000;
     const relayCpu = cpuSecondsOf(pid) - cpu0;
+    const consumerCpu = cpuSecondsOf(consumer.proc.pid!);
     return [
       { name: 'replay rate from a cursor far back', value: Math.round(stats.commits / Math.max(0.001, seconds)), unit: `events/s over ${total} events (target >= 50,000)` },
       { name: 'events received', value: stats.events, unit: `of ${total}` },
       { name: 'seq gaps seen by the consumer', value: stats.gaps + stats.scanMismatches, unit: 'gaps' },
       { name: 'frame size', value: t.size, unit: 'bytes' },
       { name: 'relay CPU', value: Math.round((relayCpu / Math.max(0.001, seconds)) * 100), unit: '% of one core while replaying' },
+      { name: 'consumer process CPU', value: Math.round((consumerCpu / Math.max(0.001, seconds)) * 100), unit: '% of one core (includes its start-up)' },
       { name: 'relay RSS peak', value: Math.round(peakRss / (1 << 20)), unit: 'MB' },
       { name: 'background machine load before the run', value: Math.round(backgroundBusy * 100), unit: '% of all cores busy' },
     ];
