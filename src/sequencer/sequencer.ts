@@ -145,16 +145,17 @@ export class Sequencer {
         accepted: (prev?.accepted ?? false) || item.event !== null,
       });
     }
-    for (const [hostId, { cursor, accepted }] of cursors) {
-      await tx
-        .update(hosts)
-        .set(
-          accepted
-            ? { cursor, lastEventAt: sql`now()`, updatedAt: sql`now()` }
-            : { cursor, updatedAt: sql`now()` },
-        )
-        .where(sql`${hosts.id} = ${hostId}`);
-    }
+    if (cursors.size === 0) return;
+    // One statement for every host in the batch: with many active hosts, a round trip per host inside the
+    // transaction held the seq row lock that much longer (bench/RESULTS.md, hosts).
+    const rows = [...cursors].map(([hostId, { cursor, accepted }]) => sql`(${hostId}::integer, ${cursor}::bigint, ${accepted}::boolean)`);
+    await tx.execute(sql`
+      UPDATE ${hosts} SET
+        cursor = v.cursor,
+        last_event_at = CASE WHEN v.accepted THEN now() ELSE ${hosts}.last_event_at END,
+        updated_at = now()
+      FROM (VALUES ${sql.join(rows, sql`, `)}) AS v(id, cursor, accepted)
+      WHERE ${hosts}.id = v.id`);
   }
 
   private async writeAccounts(tx: Db, batch: SequencerItem[]): Promise<void> {
