@@ -77,8 +77,6 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     // The machine's load is sampled while the services come up (nothing of the run is started yet).
     const [backgroundBusy] = await Promise.all([machineBusy(1000), h.services()]);
     const plc = await h.plc();
-    const relay = await h.relay({ plcUrl: plc.url, cpuProfDir: o.cpuProfDir });
-    const pid = relay.proc.pid!;
     const fleets: Fleet[] = [];
     const hostnames: string[] = [];
     for (let i = 0; i < o.fleets; i++) {
@@ -86,27 +84,6 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
       fleets.push(f.child);
       hostnames.push(...f.hostnames);
     }
-    log(`relay up; ${hostnames.length} hosts listening; requesting crawls`);
-    await h.requestCrawl(relay, hostnames);
-    await waitFor(
-      'relay subscribed to every host',
-      async () => {
-        let connected = 0;
-        for (const f of fleets) {
-          f.send({ cmd: 'subscribers' });
-          connected += (await f.next('subscribers')).connected;
-        }
-        return connected === hostnames.length ? true : undefined;
-      },
-      180_000,
-      200,
-    );
-    const readers: Consumers[] = [];
-    for (let i = 0; i < o.readers.processes; i++) readers.push(await h.consumers(i, { url: relay.wsUrl, connections: o.readers.connections, mode: 'read', cursor: null }));
-    const stalled: Consumers[] = [];
-    if (o.stalled > 0) stalled.push(await h.consumers(99, { url: relay.wsUrl, connections: o.stalled, mode: 'stall', cursor: null }));
-    log('consumers connected; creating accounts');
-
     const docs: Array<[string, object]> = [];
     for (const f of fleets) {
       f.send({ cmd: 'accounts' });
@@ -126,6 +103,31 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     }
     const pregenSeconds = (performance.now() - t0) / 1000;
     log(`pre-generated ${commits} commits (${announced} account events announced) in ${pregenSeconds.toFixed(1)} s`);
+    const relay = await h.relay({ plcUrl: plc.url, cpuProfDir: o.cpuProfDir });
+    const pid = relay.proc.pid!;
+    log(`relay up; ${hostnames.length} hosts listening; requesting crawls`);
+    await h.requestCrawl(relay, hostnames);
+    await waitFor(
+      'relay subscribed to every host',
+      async () => {
+        let connected = 0;
+        for (const f of fleets) {
+          f.send({ cmd: 'subscribers' });
+          connected += (await f.next('subscribers')).connected;
+        }
+        return connected === hostnames.length ? true : undefined;
+      },
+      180_000,
+      200,
+    );
+    const readers: Consumers[] = [];
+    for (let i = 0; i < o.readers.processes; i++) readers.push(await h.consumers(i, { url: relay.wsUrl, connections: o.readers.connections, mode: 'read', cursor: null }));
+    const stalled: Consumers[] = [];
+    if (o.stalled > 0) stalled.push(await h.consumers(99, { url: relay.wsUrl, connections: o.stalled, mode: 'stall', cursor: null }));
+    log('consumers connected; announcing accounts');
+
+    for (const f of fleets) f.send({ cmd: 'announce' });
+    for (const f of fleets) await f.next('announced');
     // Let the relay settle the account announcements before the measured part.
     await waitFor(
       'account announcements to reach the consumers',

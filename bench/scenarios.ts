@@ -79,7 +79,7 @@ export async function benchFanout(flags: Flags): Promise<BenchLine[]> {
   const r = await runLive(
     live(flags, {
       fleets: 2,
-      spec: { hosts: 4, activeHosts: 4, accountsPerHost: 100, eventsPerHost: 2500, seedRecords: 20, k256Share: 0.8 },
+      spec: { hosts: 4, activeHosts: 4, accountsPerHost: 100, eventsPerHost: 1500, seedRecords: 20, k256Share: 0.8 },
       ratePerHost: 250,
       readers: { processes: 4, connections: 25 },
       stalled: 0,

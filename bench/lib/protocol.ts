@@ -19,7 +19,9 @@ export type FleetCommand =
   | { cmd: 'start'; spec: FleetSpec }
   | { cmd: 'subscribers' }
   | { cmd: 'accounts' }
+  /** Pre-generates account announcements and commits; nothing is published yet. */
   | { cmd: 'prepare' }
+  | { cmd: 'announce' }
   /** ratePerHost 0 = as fast as subscribers take it. */
   | { cmd: 'publish'; ratePerHost: number }
   | { cmd: 'exit' };
@@ -30,6 +32,7 @@ export type FleetReply =
   | { type: 'subscribers'; connected: number }
   | { type: 'docs'; docs: Array<[string, object]> }
   | { type: 'prepared'; commits: number; announced: number; ms: number }
+  | { type: 'announced'; events: number }
   | { type: 'published'; sent: number; ms: number }
   | { type: 'error'; message: string };
 

@@ -25,6 +25,8 @@ interface Prepared {
 interface Host {
   pds: FakePds;
   accounts: FakeAccount[];
+  /** Account creation events, published before the measured commits. */
+  announce: Prepared[];
   queue: Prepared[];
   next: number;
 }
@@ -46,7 +48,7 @@ function randomDid(): string {
 }
 
 function prepare(host: Host, t: string, body: Record<string, unknown>): Prepared {
-  const seq = host.pds.seq + host.queue.length + 1;
+  const seq = host.pds.seq + host.announce.length + host.queue.length + 1;
   const full = { ...body, seq, time: TIME_PLACEHOLDER };
   const frame = encodeMessageFrame(t, full);
   const timeAt = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).indexOf(placeholder);
@@ -82,7 +84,7 @@ function announceAccounts(host: Host): void {
       ['#account', { did: a.did, active: true }],
       ['#sync', { did: a.did, blocks: new BytesWrapper(a.repo.commitOnlyCar()), rev: a.repo.rev! }],
     ] as const) {
-      publish(host, prepare(host, t, body));
+      host.announce.push(prepare(host, t, body));
     }
   }
 }
@@ -118,7 +120,7 @@ function pregenerate(host: Host, count: number): void {
   }
   if (spec.seedRecords > 0) {
     // The relay must see the seeded head: announce it as a #sync, as a PDS does after an import.
-    for (const a of host.accounts) publish(host, prepare(host, '#sync', { did: a.did, blocks: new BytesWrapper(a.repo.commitOnlyCar()), rev: a.repo.rev! }));
+    for (const a of host.accounts) host.announce.push(prepare(host, '#sync', { did: a.did, blocks: new BytesWrapper(a.repo.commitOnlyCar()), rev: a.repo.rev! }));
   }
   for (let i = 0; i < count; i++) {
     const a = host.accounts[i % host.accounts.length]!;
@@ -167,7 +169,7 @@ process.on('message', (msg: FleetCommand) => {
       case 'start': {
         spec = msg.spec;
         for (let i = 0; i < spec.hosts; i++) {
-          hosts.push({ pds: await FakePds.start({ plc: noPlc, backfillLimit: 100 }), accounts: [], queue: [], next: 0 });
+          hosts.push({ pds: await FakePds.start({ plc: noPlc, backfillLimit: 100 }), accounts: [], announce: [], queue: [], next: 0 });
         }
         send({ type: 'listening', hostnames: hosts.map((h) => h.pds.hostname) });
         return;
@@ -186,8 +188,18 @@ process.on('message', (msg: FleetCommand) => {
         const active = hosts.slice(0, spec.activeHosts);
         for (const h of active) announceAccounts(h);
         for (const h of active) pregenerate(h, spec.eventsPerHost);
-        const announced = active.reduce((n, h) => n + h.pds.seq, 0);
+        const announced = active.reduce((n, h) => n + h.announce.length, 0);
         send({ type: 'prepared', commits: active.reduce((n, h) => n + h.queue.length, 0), announced, ms: performance.now() - t0 });
+        return;
+      }
+      case 'announce': {
+        let events = 0;
+        for (const h of hosts) {
+          for (const p of h.announce) publish(h, p);
+          events += h.announce.length;
+          h.announce.length = 0;
+        }
+        send({ type: 'announced', events });
         return;
       }
       case 'publish':
