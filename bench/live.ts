@@ -201,6 +201,11 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     const batches = await h.metric(relay, 'relay_sequencer_batch_seconds_count');
     const batchSeconds = await h.metric(relay, 'relay_sequencer_batch_seconds_sum');
     const batchEvents = await h.metric(relay, 'relay_sequencer_batch_events_sum');
+    if (!final.connections.every((c) => c.commits >= commits)) {
+      // Incomplete delivery is reported, not hidden: show what the relay said about it.
+      log(`consumers missed commits; relay log tail:\n${relay.output().slice(-4000)}`);
+      log(`consumer connections: ${JSON.stringify(final.connections.slice(0, 3))}`);
+    }
     const first = Math.min(...final.connections.map((c) => c.firstCommitAt || Infinity));
     const last = Math.max(...final.connections.map((c) => c.lastCommitAt));
     const minCommits = Math.min(...final.connections.map((c) => c.commits));
@@ -241,6 +246,7 @@ export function liveLines(r: LiveResult): BenchLine[] {
     { name: 'consumers that received every commit', value: complete, unit: `of ${r.readers.length}` },
     { name: 'seq gaps seen by consumers', value: gaps + mismatches, unit: 'gaps' },
     { name: 'events rejected by the relay', value: r.rejected, unit: 'events' },
+    { name: 'consumers dropped by the relay', value: r.consumersDropped, unit: 'connections' },
     { name: 'latency p50 (upstream publish to consumer receipt)', value: r.latency.p50, unit: 'ms' },
     { name: 'latency p99', value: r.latency.p99, unit: 'ms' },
     { name: 'latency max', value: r.latency.max, unit: 'ms' },

@@ -125,7 +125,6 @@ export async function benchStalled(flags: Flags): Promise<BenchLine[]> {
   );
   return [
     { name: 'relay RSS growth while a consumer stalls', value: Math.round((r.relayRssEnd - r.relayRssStart) / (1 << 20)), unit: `MB (start ${Math.round(r.relayRssStart / (1 << 20))}, peak ${Math.round(r.relayRssPeak / (1 << 20))})` },
-    { name: 'stalled consumers dropped by the relay (ConsumerTooSlow)', value: r.consumersDropped, unit: `of ${r.stalledConnections.length}` },
     ...liveLines(r),
   ];
 }
