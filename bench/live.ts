@@ -205,6 +205,8 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
       // Incomplete delivery is reported, not hidden: show what the relay said about it.
       log(`consumers missed commits; relay log tail:\n${relay.output().slice(-4000)}`);
       log(`consumer connections: ${JSON.stringify(final.connections.slice(0, 3))}`);
+      const names = ['relay_events_received_total', 'relay_events_accepted_total', 'relay_host_throttles_total', 'relay_upstream_connections', 'relay_upstream_connect_failures_total', 'relay_last_seq'];
+      log(`relay metrics: ${(await Promise.all(names.map(async (n) => `${n}=${await h.metric(relay, n)}`))).join(' ')}`);
     }
     const first = Math.min(...final.connections.map((c) => c.firstCommitAt || Infinity));
     const last = Math.max(...final.connections.map((c) => c.lastCommitAt));
