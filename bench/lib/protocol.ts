@@ -33,7 +33,8 @@ export type FleetReply =
   | { type: 'docs'; docs: Array<[string, object]> }
   | { type: 'prepared'; commits: number; announced: number; ms: number }
   | { type: 'announced'; events: number }
-  | { type: 'published'; sent: number; ms: number }
+  /** hostsWithoutSubscriber: active hosts the relay was not connected to when publishing ended. */
+  | { type: 'published'; sent: number; ms: number; hostsWithoutSubscriber: number }
   | { type: 'error'; message: string };
 
 export type PlcCommand = { cmd: 'docs'; docs: Array<[string, object]> } | { cmd: 'exit' };

@@ -160,7 +160,7 @@ async function run(ratePerHost: number): Promise<void> {
     await new Promise((r) => (ratePerHost > 0 ? setTimeout(r, 5) : setImmediate(r)));
   }
   const ms = performance.now() - t0;
-  send({ type: 'published', sent, ms });
+  send({ type: 'published', sent, ms, hostsWithoutSubscriber: active.filter((h) => h.pds.subscriberStats().count === 0).length });
 }
 
 process.on('message', (msg: FleetCommand) => {
