@@ -136,25 +136,42 @@ export class Consumer implements LiveSink {
   }
 
   private async replay(after: number): Promise<void> {
-    const { hub, db, metrics } = this.opts;
+    const { hub, metrics } = this.opts;
     this.sentSeq = this.flushedSeq = after;
+    let pending: { upTo: number; rows: Promise<CommittedEvent[]> } | null = null;
     while (this.mode === 'replay') {
-      const head = hub.lastSeq;
-      if (this.sentSeq >= head) {
-        // Synchronous check-and-join: nothing can be broadcast between the comparison and joining the hub.
-        this.goLive();
-        return;
+      if (!pending) {
+        const head = hub.lastSeq;
+        if (this.sentSeq >= head) {
+          // Synchronous check-and-join: nothing can be broadcast between the comparison and joining the hub.
+          this.goLive();
+          return;
+        }
+        pending = this.prefetch(this.sentSeq, head);
       }
-      const page = await readEvents(db, this.sentSeq, head, REPLAY_PAGE);
+      const { upTo, rows } = pending;
+      pending = null;
+      const page = await rows;
       if (this.mode !== 'replay') return;
       if (page.length === 0) {
-        this.sentSeq = head;
+        this.sentSeq = upTo;
         continue;
       }
+      // The next page is read while this one is written and drained, so PostgreSQL and the socket work at once
+      // (one page at a time left replay waiting on the database: bench/RESULTS.md, replay).
+      const last = page.at(-1)!.seq;
+      if (last < hub.lastSeq) pending = this.prefetch(last, hub.lastSeq);
       this.writeBatch(page);
       metrics.replayEvents.inc(page.length);
       if (this.opts.ws.bufferedAmount > REPLAY_HIGH_WATER) await this.drained();
     }
+  }
+
+  private prefetch(after: number, upTo: number): { upTo: number; rows: Promise<CommittedEvent[]> } {
+    const rows = readEvents(this.opts.db, after, upTo, REPLAY_PAGE);
+    // Awaited later (where a failure ends the consumer); a consumer that closes first never awaits it.
+    rows.catch(() => {});
+    return { upTo, rows };
   }
 
   private goLive(): void {

@@ -122,7 +122,14 @@ export class Sequencer {
           committed.push({ seq, did: ev.did, kind: ev.kind, frame });
           rows.push({ seq, did: ev.did, kind: ev.kind, frame, hostId: item.hostId, upstreamSeq: item.upstreamSeq });
         }
-        await tx.insert(events).values(rows);
+        // One parameter per column (arrays unnested by PostgreSQL): drizzle's insert builder spent ~200 ms
+        // building a 500-row, 3,000-parameter statement on the event loop, this takes ~1 ms (bench/RESULTS.md).
+        await tx.execute(sql`
+          INSERT INTO ${events} (seq, did, kind, frame, host_id, upstream_seq)
+          SELECT * FROM unnest(
+            ${sql.param(rows.map((r) => r.seq))}::bigint[], ${sql.param(rows.map((r) => r.did))}::text[],
+            ${sql.param(rows.map((r) => r.kind))}::text[], ${sql.param(rows.map((r) => r.frame))}::bytea[],
+            ${sql.param(rows.map((r) => r.hostId))}::integer[], ${sql.param(rows.map((r) => r.upstreamSeq))}::bigint[])`);
         await this.writeAccounts(tx, batch);
       }
       await this.writeThrottles(tx, batch);
@@ -146,16 +153,17 @@ export class Sequencer {
         accepted: (prev?.accepted ?? false) || item.event !== null,
       });
     }
-    for (const [hostId, { cursor, accepted }] of cursors) {
-      await tx
-        .update(hosts)
-        .set(
-          accepted
-            ? { cursor, lastEventAt: sql`now()`, updatedAt: sql`now()` }
-            : { cursor, updatedAt: sql`now()` },
-        )
-        .where(sql`${hosts.id} = ${hostId}`);
-    }
+    if (cursors.size === 0) return;
+    // One statement for every host in the batch: with many active hosts, a round trip per host inside the
+    // transaction held the seq row lock that much longer (bench/RESULTS.md, hosts).
+    const rows = [...cursors].map(([hostId, { cursor, accepted }]) => sql`(${hostId}::integer, ${cursor}::bigint, ${accepted}::boolean)`);
+    await tx.execute(sql`
+      UPDATE ${hosts} SET
+        cursor = v.cursor,
+        last_event_at = CASE WHEN v.accepted THEN now() ELSE ${hosts}.last_event_at END,
+        updated_at = now()
+      FROM (VALUES ${sql.join(rows, sql`, `)}) AS v(id, cursor, accepted)
+      WHERE ${hosts}.id = v.id`);
   }
 
   /** Throttle changes go last: they describe the account after the batch's events (last change wins). */
@@ -188,19 +196,16 @@ export class Sequencer {
       if (ev.status) status.set(ev.did, { hostId: item.hostId, ...ev.status });
     }
     if (repo.size > 0) {
-      await tx
-        .insert(accounts)
-        .values([...repo].map(([did, r]) => ({ did, hostId: r.hostId, rev: r.rev, head: r.head, data: r.data })))
-        .onConflictDoUpdate({
-          target: accounts.did,
-          set: {
-            rev: sql`excluded.rev`,
-            head: sql`excluded.head`,
-            data: sql`excluded.data`,
-            hostId: sql`excluded.host_id`,
-            updatedAt: sql`now()`,
-          },
-        });
+      // Same one-parameter-per-column form as the events insert, for the same reason.
+      const list = [...repo];
+      await tx.execute(sql`
+        INSERT INTO ${accounts} (did, host_id, rev, head, data)
+        SELECT * FROM unnest(
+          ${sql.param(list.map(([did]) => did))}::text[], ${sql.param(list.map(([, r]) => r.hostId))}::integer[],
+          ${sql.param(list.map(([, r]) => r.rev))}::text[], ${sql.param(list.map(([, r]) => r.head))}::text[],
+          ${sql.param(list.map(([, r]) => r.data))}::text[])
+        ON CONFLICT (did) DO UPDATE SET
+          rev = excluded.rev, head = excluded.head, data = excluded.data, host_id = excluded.host_id, updated_at = now()`);
     }
     if (status.size > 0) {
       await tx

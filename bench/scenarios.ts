@@ -1,0 +1,130 @@
+// The live scenarios with their default sizes (each about two minutes or less on a shared 2-core machine); flags
+// scale them: `npm run bench ingest -- --events-per-host 5000 --hosts 8`.
+import type { BenchLine } from './verify.ts';
+import { liveLines, runLive, type LiveOptions } from './live.ts';
+import type { FleetSpec } from './lib/protocol.ts';
+import { newestProfile, topSelfTime } from './lib/profile.ts';
+
+export type Flags = Map<string, string>;
+
+export function parseFlags(argv: string[]): Flags {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
+    const next = argv[i + 1];
+    if (next === undefined || next.startsWith('--')) flags.set(a.slice(2), 'true');
+    else flags.set(a.slice(2), argv[++i]!);
+  }
+  return flags;
+}
+
+export function num(flags: Flags, name: string, fallback: number): number {
+  const raw = flags.get(name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got ${raw}`);
+  return n;
+}
+
+const log = (msg: string) => console.error(`  [${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+function spec(flags: Flags, d: FleetSpec): FleetSpec {
+  return {
+    hosts: num(flags, 'hosts', d.hosts),
+    activeHosts: num(flags, 'active-hosts', d.activeHosts),
+    accountsPerHost: num(flags, 'accounts-per-host', d.accountsPerHost),
+    eventsPerHost: num(flags, 'events-per-host', d.eventsPerHost),
+    seedRecords: num(flags, 'seed-records', d.seedRecords),
+    k256Share: num(flags, 'k256-share', d.k256Share),
+  };
+}
+
+function live(flags: Flags, d: Omit<LiveOptions, 'log'>): LiveOptions {
+  return {
+    ...d,
+    fleets: num(flags, 'fleets', d.fleets),
+    spec: spec(flags, d.spec),
+    ratePerHost: num(flags, 'rate-per-host', d.ratePerHost),
+    readers: { processes: num(flags, 'reader-processes', d.readers.processes), connections: num(flags, 'readers-per-process', d.readers.connections) },
+    stalled: num(flags, 'stalled', d.stalled),
+    cpuProfDir: flags.get('cpu-prof') ?? d.cpuProfDir,
+    log,
+  };
+}
+
+/** Sustained ingest at the maximal rate, ~80% secp256k1 accounts, one consumer. */
+export async function benchIngest(flags: Flags): Promise<BenchLine[]> {
+  const r = await runLive(
+    live(flags, {
+      fleets: 2,
+      spec: { hosts: 4, activeHosts: 4, accountsPerHost: 150, eventsPerHost: 1000, seedRecords: 20, k256Share: 0.8 },
+      ratePerHost: 0,
+      readers: { processes: 1, connections: 1 },
+      stalled: 0,
+    }),
+  );
+  const lines = [{ name: 'sustained ingest (verified, committed, delivered)', value: Math.round(r.consumerRate), unit: 'events/s (target >= 10,000)' }, ...liveLines(r)];
+  const profDir = flags.get('cpu-prof');
+  const profile = profDir ? newestProfile(profDir) : null;
+  if (profile) {
+    // The relay's whole life is in the profile (start-up and account announcements too): shares, not absolutes.
+    for (const t of topSelfTime(profile, 25)) lines.push({ name: `relay profile self time: ${t.fn}`, value: Math.round(t.share * 1000) / 10, unit: '%' });
+  }
+  return lines;
+}
+
+/** 2,000 events/s to 100 consumers. */
+export async function benchFanout(flags: Flags): Promise<BenchLine[]> {
+  const r = await runLive(
+    live(flags, {
+      fleets: 2,
+      spec: { hosts: 4, activeHosts: 4, accountsPerHost: 100, eventsPerHost: 1500, seedRecords: 20, k256Share: 0.8 },
+      ratePerHost: 250,
+      readers: { processes: 4, connections: 25 },
+      stalled: 0,
+    }),
+  );
+  const offered = (r.commitsPublished / Math.max(0.001, r.publishSeconds));
+  return [
+    { name: 'offered rate', value: Math.round(offered), unit: 'events/s' },
+    { name: 'fan-out p99 upstream-to-consumer latency', value: r.latency.p99, unit: `ms over ${r.readers.length} consumers (target < 100 ms)` },
+    { name: 'delivered rate per consumer', value: Math.round(r.consumerRate), unit: 'events/s' },
+    ...liveLines(r),
+  ];
+}
+
+/** 1,000 connected upstream hosts, 100 of them publishing. */
+export async function benchHosts(flags: Flags): Promise<BenchLine[]> {
+  const r = await runLive(
+    live(flags, {
+      fleets: 4,
+      spec: { hosts: 250, activeHosts: 25, accountsPerHost: 5, eventsPerHost: 100, seedRecords: 10, k256Share: 0.8 },
+      ratePerHost: 10,
+      readers: { processes: 1, connections: 1 },
+      stalled: 0,
+    }),
+  );
+  return [
+    { name: 'relay RSS with all hosts connected (peak)', value: Math.round(r.relayRssPeak / (1 << 20)), unit: 'MB (target < 1024 MB)' },
+    { name: 'longest pause in delivery while publishing', value: r.maxStallMs, unit: 'ms' },
+    ...liveLines(r),
+  ];
+}
+
+/** One consumer that never reads, during ingest, beside one that does. */
+export async function benchStalled(flags: Flags): Promise<BenchLine[]> {
+  const r = await runLive(
+    live(flags, {
+      fleets: 2,
+      spec: { hosts: 2, activeHosts: 2, accountsPerHost: 100, eventsPerHost: 3000, seedRecords: 20, k256Share: 0.8 },
+      ratePerHost: 300,
+      readers: { processes: 1, connections: 1 },
+      stalled: 1,
+    }),
+  );
+  return [
+    { name: 'relay RSS growth while a consumer stalls', value: Math.round((r.relayRssEnd - r.relayRssStart) / (1 << 20)), unit: `MB (start ${Math.round(r.relayRssStart / (1 << 20))}, peak ${Math.round(r.relayRssPeak / (1 << 20))})` },
+    ...liveLines(r),
+  ];
+}
