@@ -10,6 +10,9 @@ import { readCar, CarError } from '../../src/protocol/car.ts';
 import { decodeCommit, CommitError } from '../../src/protocol/commit.ts';
 import { decodeNode, MstError } from '../../src/protocol/mst/index.ts';
 import { checkStructure } from '../../src/verify/structure.ts';
+import { checkCommitJob } from '../../src/verify/commit-check.ts';
+import { createFastVerifier } from '../../src/protocol/signature.ts';
+import type { UpstreamEvent } from '../../src/verify/types.ts';
 import { FakePlc } from '../fixture/fake-plc.ts';
 import { FakePds } from '../fixture/fake-pds.ts';
 
@@ -115,14 +118,21 @@ describe('chaos: decoder fuzzing from valid inputs', () => {
     );
   });
 
-  it('the verifier’s structure stage answers every mutated #commit with a verdict, never an exception', () => {
+  it('the verifier’s stateless stages (structure, then the commit job) answer every mutated #commit with a verdict, never an exception', () => {
     const reasons = new Map<string, number>();
+    const signatures = createFastVerifier();
+    /** Structure checks, then (when they pass) the CAR, commit and proof checks the worker pool runs. */
+    const checkStateless = (evt: UpstreamEvent) => {
+      const verdict = checkStructure(evt);
+      if (!verdict.ok || !verdict.job) return verdict;
+      return checkCommitJob({ ...verdict.job, ...(verdict.proof ? { proof: verdict.proof } : {}) }, signatures);
+    };
     fc.assert(
       fc.property(fc.constantFrom(...seeds.commits), fc.array(mutation, { minLength: 1, maxLength: 3 }), (seed, muts) => {
         const blocks = mutate((seed.body.blocks as BytesWrapper).buf, muts);
         const body = { ...seed.body, blocks: new BytesWrapper(blocks) };
         tried++;
-        const verdict = checkStructure({ t: '#commit', seq: seed.seq, did: String(seed.body.repo), body, frameBytes: seed.frame.length });
+        const verdict = checkStateless({ t: '#commit', seq: seed.seq, did: String(seed.body.repo), body, frameBytes: seed.frame.length });
         const reason = verdict.ok ? 'ok' : verdict.reason;
         reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
         expect(typeof reason).toBe('string');
@@ -135,7 +145,7 @@ describe('chaos: decoder fuzzing from valid inputs', () => {
       fc.property(fc.constantFrom(...seeds.commits), fc.constantFrom('repo', 'commit', 'rev', 'since', 'blocks', 'ops', 'blobs', 'time', 'prevData', 'rebase', 'tooBig'), value, (seed, field, v) => {
         const body = { ...seed.body, [field]: v };
         tried++;
-        const verdict = checkStructure({ t: '#commit', seq: seed.seq, did: String(seed.body.repo), body, frameBytes: seed.frame.length });
+        const verdict = checkStateless({ t: '#commit', seq: seed.seq, did: String(seed.body.repo), body, frameBytes: seed.frame.length });
         const reason = verdict.ok ? 'ok' : verdict.reason;
         reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
       }),

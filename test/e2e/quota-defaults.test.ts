@@ -60,7 +60,7 @@ describe('default host event quotas', () => {
     });
     cleanups.push(() => world.close());
     await hitLimit(world, hourMs, 1500, 1600);
-  });
+  }, 120_000);
 
   it('throttles at 10,000 events per day and resumes after the day', async () => {
     expect(DEFAULTS.hostEventsPerDay).toBe(10_000);
@@ -71,7 +71,7 @@ describe('default host event quotas', () => {
     });
     cleanups.push(() => world.close());
     await hitLimit(world, dayMs, 10_000, 10_200);
-  });
+  }, 240_000);
 });
 
 describe('two relay processes on one Redis', () => {
@@ -116,5 +116,5 @@ describe('two relay processes on one Redis', () => {
     // The next window brings the rest, exactly once.
     await all.waitFor((c) => c.events.length === 27, 3 * hourMs, 'the rest after the reset');
     expect(perDid(all.events)).toEqual(perDid(pds.events));
-  });
+  }, 180_000);
 });
