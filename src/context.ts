@@ -8,6 +8,7 @@ import type { Sequencer } from './sequencer/sequencer.ts';
 import type { RelayMetrics } from './metrics.ts';
 import type { AccountStates } from './verify/account-state.ts';
 import type { HostPolicy } from './quota/trust.ts';
+import type { CounterStore } from './quota/counters.ts';
 import type { VerifyPool } from './verify/pool.ts';
 
 /** The relay's parts, handed explicitly to the API handlers. */
@@ -27,4 +28,6 @@ export interface RelayContext {
   policy: HostPolicy;
   /** Worker threads running commit checks; null when verification runs on the main thread. */
   verifyPool: VerifyPool | null;
+  /** Shared quota counters (Redis, or in-process). */
+  counters: CounterStore;
 }

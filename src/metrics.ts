@@ -152,6 +152,8 @@ export interface ScrapeSources {
   oldestRetainedSeq: () => Promise<number | null>;
   /** Known hosts per status (a GROUP BY over the small hosts table). */
   hostsByStatus: () => Promise<Record<string, number>>;
+  /** Whether the quota counters (Redis) can be reached. */
+  countersAvailable: () => boolean;
 }
 
 /**
@@ -161,6 +163,14 @@ export interface ScrapeSources {
  */
 export function registerScrapeMetrics(metrics: RelayMetrics, src: ScrapeSources): void {
   const r = [metrics.registry];
+  new Gauge({
+    name: 'relay_quota_counters_up',
+    help: 'Whether the shared quota counters (Redis) can be reached: 1 yes, 0 no (hosts are held until they are back)',
+    registers: r,
+    collect() {
+      this.set(src.countersAvailable() ? 1 : 0);
+    },
+  });
   new Gauge({
     name: 'relay_hosts',
     help: 'Known hosts by status',

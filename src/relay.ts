@@ -183,6 +183,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     accountStates,
     policy,
     verifyPool,
+    counters,
   };
   registerScrapeMetrics(metrics, {
     identityCache: identities,
@@ -190,6 +191,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     headSeq: () => hub.lastSeq,
     oldestRetainedSeq: () => oldestRetainedSeq(database.db),
     hostsByStatus: () => countHostsByStatus(database.db),
+    countersAvailable: () => counters.available(),
   });
 
   app.setErrorHandler((err, req, reply) => {

@@ -8,7 +8,9 @@ export function registerHealth(app: FastifyInstance, ctx: RelayContext): void {
     } catch (err) {
       return reply.code(503).send({ error: 'DatabaseUnavailable', message: (err as Error).message });
     }
-    return { status: 'ok', version: ctx.version, seq: ctx.hub.lastSeq };
+    // Without the quota counters the relay still serves the firehose, but holds its hosts: degraded, not down.
+    const counters = ctx.counters.available() ? 'ok' : 'unavailable';
+    return { status: counters === 'ok' ? 'ok' : 'degraded', version: ctx.version, seq: ctx.hub.lastSeq, counters, countersKind: ctx.counters.kind };
   });
 
   app.get('/metrics', async (_req, reply) => {

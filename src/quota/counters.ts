@@ -26,6 +26,8 @@ export interface Grant {
 
 export interface CounterStore {
   readonly kind: 'redis' | 'memory';
+  /** Whether the counters can be reached now (Redis connected); while not, hosts are held. */
+  available(): boolean;
   /** Takes up to `want` units from every window of `scope` at once, without passing any window's limit. */
   take(scope: string, want: number, windows: WindowLimit[], now: number): Promise<Grant>;
   /** Several takes in one round trip (each with its own scope, all with the same windows). */
@@ -69,6 +71,7 @@ export function createRedisCounterStore(url: string, prefix = 'relay:'): Counter
   redis.on('error', () => {}); // reconnects by itself; callers see failed commands
   return {
     kind: 'redis',
+    available: () => redis.status === 'ready',
     async take(scope, want, windows, now) {
       const keys = windows.map((w) => key(prefix, scope, w, now));
       // Keys outlive their window by a minute so a late reader still sees the final count.
@@ -110,6 +113,7 @@ export function createMemoryCounterStore(prefix = 'relay:'): CounterStore {
   };
   return {
     kind: 'memory',
+    available: () => true,
     async take(scope, want, windows, now) {
       const keys = windows.map((w) => key(prefix, scope, w, now));
       let grant = want;
