@@ -3,6 +3,7 @@
 // @atproto/sync's authenticated commit parsing (parseCommitAuthenticated: signature + per-op MST proofs, then the
 // record blocks read back), which is what its Firehose class runs per #commit with verification on.
 // Frames are decoded ahead of time for both; only verification is timed. Identities are served from memory for both.
+import { memoryAccountStates } from './lib/memory-accounts.ts';
 import { decode as dagCborDecode } from '@ipld/dag-cbor';
 import { BytesWrapper, CidLinkWrapper, decodeFirst } from '@atcute/cbor';
 import { parseCommitAuthenticated } from '@atproto/sync';
@@ -12,7 +13,6 @@ import { createMetrics } from '../src/metrics.ts';
 import { decodeFrame, encodeMessageFrame } from '../src/protocol/frame.ts';
 import { createFastVerifier } from '../src/protocol/signature.ts';
 import { TidClock } from '../src/protocol/tid.ts';
-import type { AccountState, AccountStates } from '../src/verify/account-state.ts';
 import type { UpstreamEvent } from '../src/verify/types.ts';
 import { SyncVerifier } from '../src/verify/verifier.ts';
 import { generateKeypair, multikey, type Curve } from '../test/fixture/keys.ts';
@@ -87,16 +87,7 @@ async function relayPass(events: CorpusEvent[], keys: Map<string, string>): Prom
       },
     },
   });
-  const state = new Map<string, AccountState>();
-  const memoryAccounts = {
-    async get(did: string) {
-      return state.get(did) ?? null;
-    },
-    update(did: string, change: Partial<AccountState>) {
-      state.set(did, { did, hostname: null, upstreamActive: true, upstreamStatus: null, localStatus: null, rev: null, head: null, data: null, slotHostId: null, throttled: null, throttledUntil: null, ...state.get(did), ...change });
-    },
-    forget() {},
-  } as unknown as AccountStates;
+  const memoryAccounts = memoryAccountStates();
   const verifier = new SyncVerifier({ identities, accounts: memoryAccounts, signatures: createFastVerifier(), metrics: createMetrics(), log: pino({ level: 'silent' }), lenient: false });
   for (const did of keys.keys()) await identities.get(did);
   const host = { id: 1, hostname: 'pds.bench.example' };

@@ -2,6 +2,7 @@
 // verification stage (structure, CAR + CID checks, commit decode, signature, MST inversion) per event, on the main
 // thread and on a pool of worker threads sized to the cores.
 // Run: npm run bench verify
+import { memoryAccountStates } from './lib/memory-accounts.ts';
 import { cpus, loadavg } from 'node:os';
 import { BytesWrapper } from '@atcute/cbor';
 import pino from 'pino';
@@ -12,7 +13,6 @@ import type { PublicKey } from '../src/protocol/did-key.ts';
 import { parseMultikey } from '../src/protocol/did-key.ts';
 import { SyncVerifier } from '../src/verify/verifier.ts';
 import { IdentityCache } from '../src/identity/cache.ts';
-import type { AccountStates, AccountState } from '../src/verify/account-state.ts';
 import { createMetrics } from '../src/metrics.ts';
 import { Repo } from '../test/fixture/repo.ts';
 import { generateKeypair, multikey, type Curve } from '../test/fixture/keys.ts';
@@ -170,16 +170,7 @@ export async function benchStage(accounts: Prepared[], workers: number, warmupMs
       },
     },
   });
-  const state = new Map<string, AccountState>();
-  const memoryAccounts = {
-    async get(did: string) {
-      return state.get(did) ?? null;
-    },
-    update(did: string, change: Partial<AccountState>) {
-      state.set(did, { did, hostname: null, upstreamActive: true, upstreamStatus: null, localStatus: null, rev: null, head: null, data: null, slotHostId: null, throttled: null, throttledUntil: null, ...state.get(did), ...change });
-    },
-    forget() {},
-  } as unknown as AccountStates;
+  const memoryAccounts = memoryAccountStates();
   const log = pino({ level: 'silent' });
   const pool = workers > 0 ? new VerifyPool({ size: workers, signatures: createFastVerifier(), log }) : null;
   const verifier = new SyncVerifier({
@@ -197,7 +188,7 @@ export async function benchStage(accounts: Prepared[], workers: number, warmupMs
   const all = accounts.flatMap((p) => p.events.map((e, i) => ({ e, i }))).sort((a, b) => a.i - b.i).map((x) => x.e);
   const round = () =>
     new Promise<void>((resolve, reject) => {
-      state.clear();
+      memoryAccounts.clear();
       let released = 0;
       const pipeline = new OrderedPipeline<Verdict>((v) => {
         if (!v.ok) reject(new Error(`bench event rejected: ${v.reason} ${v.detail ?? ''}`));

@@ -4,26 +4,17 @@
 import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import { freePort } from '../../test/helpers/process.ts';
 import pg from 'pg';
 import type { ConsumerReply, ConsumerSpec, FleetReply, FleetSpec, PlcReply } from './protocol.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const exec = promisify(execFile);
+export { freePort };
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

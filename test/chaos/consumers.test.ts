@@ -11,7 +11,7 @@ import { FakePds, type FakeAccount } from '../fixture/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 import { bodyKey } from '../helpers/compare.ts';
-import { freePort, spawnRelay, waitForHealth, type RelayProcess } from '../helpers/process.ts';
+import { freePort, relayTestEnv, spawnRelay, waitForHealth, type RelayProcess } from '../helpers/process.ts';
 import { metricValue, requestCrawl } from '../helpers/relay.ts';
 
 const PER_IP = 50;
@@ -74,23 +74,13 @@ beforeAll(async () => {
   pds = await FakePds.start({ plc });
   port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  proc = spawnRelay(['serve'], {
-    RELAY_PORT: String(port),
-    RELAY_BIND_HOST: '127.0.0.1',
-    DATABASE_URL: await createTestDatabase(),
-    RELAY_PLC_URL: plc.url,
-    RELAY_ALLOW_INSECURE_HOSTS: 'true',
-    RELAY_CRAWL_POLICY: 'open',
-    RELAY_LOG_LEVEL: 'warn',
-    RELAY_MAX_CONSUMERS_PER_IP: String(PER_IP),
-    RELAY_CONSUMER_MAX_BUFFER_BYTES: String(1 << 20),
-    RELAY_HOST_EVENTS_PER_HOUR: '1000000',
-    RELAY_HOST_EVENTS_PER_DAY: '10000000',
-    RELAY_HOST_ACCOUNT_LIMIT: '1000000',
-    RELAY_ACCOUNT_POINTS_PER_HOUR: '0',
-    RELAY_ACCOUNT_POINTS_PER_DAY: '0',
-    RELAY_RATE_LIMIT_READS_PER_5MIN: '1000000',
-  });
+  proc = spawnRelay(
+    ['serve'],
+    relayTestEnv(
+      { port, databaseUrl: await createTestDatabase(), plcUrl: plc.url },
+      { RELAY_MAX_CONSUMERS_PER_IP: String(PER_IP), RELAY_CONSUMER_MAX_BUFFER_BYTES: String(1 << 20) },
+    ),
+  );
   await waitForHealth(base, 170_000, proc);
   expect((await requestCrawl(base, pds.hostname)).status).toBe(200);
   await eventually(async () => (await metricValue(base, 'relay_upstream_connections')) === 1, 20_000, 'upstream connection');

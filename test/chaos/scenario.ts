@@ -8,7 +8,7 @@ import { FakePlc } from '../fixture/fake-plc.ts';
 import { FakePds, type FakeAccount } from '../fixture/fake-pds.ts';
 import { decodeFrame } from '../../src/protocol/frame.ts';
 import { bodyKey, didOf } from '../helpers/compare.ts';
-import { freePort, spawnRelay, waitForHealth, type RelayProcess } from '../helpers/process.ts';
+import { freePort, relayTestEnv, spawnRelay, waitForHealth, type RelayProcess } from '../helpers/process.ts';
 import { requestCrawl } from '../helpers/relay.ts';
 
 export interface Fault {
@@ -161,25 +161,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const wsBase = `ws://127.0.0.1:${port}`;
-  const env: Record<string, string> = {
-    RELAY_PORT: String(port),
-    RELAY_BIND_HOST: '127.0.0.1',
-    DATABASE_URL: opts.databaseUrl,
-    RELAY_PLC_URL: plc.url,
-    RELAY_ALLOW_INSECURE_HOSTS: 'true',
-    RELAY_CRAWL_POLICY: 'open',
-    RELAY_LOG_LEVEL: 'warn',
-    RELAY_ADMIN_PASSWORD: 'chaos-admin',
-    RELAY_HOST_EVENTS_PER_HOUR: '100000000',
-    RELAY_HOST_EVENTS_PER_DAY: '1000000000',
-    // Account limits are not what this scenario tests: a load generator's accounts would otherwise be throttled.
-    RELAY_HOST_ACCOUNT_LIMIT: '1000000',
-    RELAY_ACCOUNT_POINTS_PER_HOUR: '0',
-    RELAY_ACCOUNT_POINTS_PER_DAY: '0',
-    RELAY_RATE_LIMIT_READS_PER_5MIN: '1000000',
-    ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl, RELAY_REDIS_PREFIX: `chaos-${process.pid}-${port}:` } : {}),
-    ...opts.env,
-  };
+  const env = relayTestEnv(
+    { port, databaseUrl: opts.databaseUrl, plcUrl: plc.url },
+    {
+      RELAY_ADMIN_PASSWORD: 'chaos-admin',
+      ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl, RELAY_REDIS_PREFIX: `chaos-${process.pid}-${port}:` } : {}),
+      ...opts.env,
+    },
+  );
   const rejected: Record<string, number> = {};
   const addRejections = (r: Record<string, number>) => {
     for (const [k, v] of Object.entries(r)) rejected[k] = (rejected[k] ?? 0) + v;

@@ -6,7 +6,7 @@ import { FakePds } from '../fixture/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 import { expectStrictlyIncreasing, perDid } from '../helpers/compare.ts';
-import { freePort, spawnRelay, waitForHealth, type RelayProcess } from '../helpers/process.ts';
+import { freePort, relayTestEnv, spawnRelay, waitForHealth, type RelayProcess } from '../helpers/process.ts';
 import { requestCrawl } from '../helpers/relay.ts';
 
 let plc: FakePlc;
@@ -34,22 +34,13 @@ beforeAll(async () => {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   wsBase = `ws://127.0.0.1:${port}`;
-  env = {
-    RELAY_PORT: String(port),
-    RELAY_BIND_HOST: '127.0.0.1',
-    DATABASE_URL: await createTestDatabase(),
-    RELAY_PLC_URL: plc.url,
-    RELAY_ALLOW_INSECURE_HOSTS: 'true',
-    RELAY_CRAWL_POLICY: 'open',
-    RELAY_LOG_LEVEL: 'warn',
-    RELAY_ADMIN_PASSWORD: 'crash-test',
-    RELAY_HOST_EVENTS_PER_HOUR: '1000000',
-    RELAY_HOST_EVENTS_PER_DAY: '10000000',
-    RELAY_HOST_ACCOUNT_LIMIT: '1000000',
-    RELAY_ACCOUNT_POINTS_PER_HOUR: '0',
-    RELAY_ACCOUNT_POINTS_PER_DAY: '0',
-    ...(process.env.TEST_REDIS_URL ? { REDIS_URL: process.env.TEST_REDIS_URL, RELAY_REDIS_PREFIX: `crash-${process.pid}:` } : {}),
-  };
+  env = relayTestEnv(
+    { port, databaseUrl: await createTestDatabase(), plcUrl: plc.url },
+    {
+      RELAY_ADMIN_PASSWORD: 'crash-test',
+      ...(process.env.TEST_REDIS_URL ? { REDIS_URL: process.env.TEST_REDIS_URL, RELAY_REDIS_PREFIX: `crash-${process.pid}:` } : {}),
+    },
+  );
   await startRelay();
 });
 

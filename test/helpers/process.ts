@@ -56,3 +56,26 @@ export async function waitForHealth(baseUrl: string, timeoutMs = 30_000, proc?: 
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * Environment for a relay child process in tests: loopback, fake hosts allowed, open admission, and every limit
+ * that is not under test lifted (event quotas, account limit and budget, read rate limit). `extra` adds or overrides.
+ */
+export function relayTestEnv(opts: { port: number; databaseUrl: string; plcUrl: string }, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    RELAY_PORT: String(opts.port),
+    RELAY_BIND_HOST: '127.0.0.1',
+    DATABASE_URL: opts.databaseUrl,
+    RELAY_PLC_URL: opts.plcUrl,
+    RELAY_ALLOW_INSECURE_HOSTS: 'true',
+    RELAY_CRAWL_POLICY: 'open',
+    RELAY_LOG_LEVEL: 'warn',
+    RELAY_HOST_EVENTS_PER_HOUR: '100000000',
+    RELAY_HOST_EVENTS_PER_DAY: '1000000000',
+    RELAY_HOST_ACCOUNT_LIMIT: '1000000',
+    RELAY_ACCOUNT_POINTS_PER_HOUR: '0',
+    RELAY_ACCOUNT_POINTS_PER_DAY: '0',
+    RELAY_RATE_LIMIT_READS_PER_5MIN: '1000000',
+    ...extra,
+  };
+}
