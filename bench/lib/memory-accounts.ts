@@ -1,22 +1,9 @@
 // Account state kept in memory, for benchmarks of the verification stage without a database.
-import type { AccountState, AccountStates } from '../../src/verify/account-state.ts';
+import { blankAccountState, type AccountState, type AccountStates } from '../../src/verify/account-state.ts';
 
 /** `clear()` forgets every account (a fresh round of the same commits). */
 export function memoryAccountStates(): AccountStates & { clear(): void } {
   const state = new Map<string, AccountState>();
-  const blank = (did: string): AccountState => ({
-    did,
-    hostname: null,
-    upstreamActive: true,
-    upstreamStatus: null,
-    localStatus: null,
-    rev: null,
-    head: null,
-    data: null,
-    slotHostId: null,
-    throttled: null,
-    throttledUntil: null,
-  });
   return {
     async get(did: string) {
       return state.get(did) ?? null;
@@ -25,7 +12,7 @@ export function memoryAccountStates(): AccountStates & { clear(): void } {
       return state.get(did) ?? null;
     },
     update(did: string, change: Partial<AccountState>) {
-      state.set(did, { ...blank(did), ...state.get(did), ...change });
+      state.set(did, { ...blankAccountState(did), ...state.get(did), ...change });
     },
     forget(did: string) {
       state.delete(did);

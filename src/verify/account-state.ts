@@ -24,6 +24,23 @@ export interface AccountState {
   heldCommit?: Uint8Array | null;
 }
 
+/** An account the relay has seen nothing of yet. */
+export function blankAccountState(did: string): AccountState {
+  return {
+    did,
+    hostname: null,
+    upstreamActive: true,
+    upstreamStatus: null,
+    localStatus: null,
+    rev: null,
+    head: null,
+    data: null,
+    slotHostId: null,
+    throttled: null,
+    throttledUntil: null,
+  };
+}
+
 export class AccountStates {
   private readonly cache = new Map<string, AccountState | null>();
 
@@ -84,19 +101,7 @@ export class AccountStates {
 
   /** Records an accepted change (before it is committed). */
   update(did: string, change: Partial<AccountState>): void {
-    const prev = this.cache.get(did) ?? {
-      did,
-      hostname: null,
-      upstreamActive: true,
-      upstreamStatus: null,
-      localStatus: null,
-      rev: null,
-      head: null,
-      data: null,
-      slotHostId: null,
-      throttled: null,
-      throttledUntil: null,
-    };
+    const prev = this.cache.get(did) ?? blankAccountState(did);
     this.remember(did, { ...prev, ...change });
   }
 
