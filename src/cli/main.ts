@@ -317,7 +317,7 @@ async function main(argv: string[]): Promise<void> {
     case 'consumers': {
       const res = (await adminRequest(adminClient(values), 'GET', '/admin/consumers')) as { consumers: Record<string, unknown>[] };
       if (values.json) process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);
-      else printTable(res.consumers, ['remoteAddress', 'connectedAt', 'state', 'sentSeq', 'lag', 'bufferedBytes']);
+      else printTable(res.consumers, ['remoteAddress', 'connectedAt', 'state', 'sentSeq', 'lag', 'bufferedBytes', 'peakBufferedBytes']);
       return;
     }
     default:

@@ -15,6 +15,8 @@ const REPLAY_PAGE = 500;
 /** Replay pauses when this much is queued on the socket, and resumes on drain. */
 const REPLAY_HIGH_WATER = 1 << 20;
 const CLOSE_GRACE_MS = 1000;
+/** Corked bytes handed to the kernel at once: few syscalls per batch, and a queue that reflects what is unsent. */
+const FLUSH_BYTES = 1 << 20;
 
 export interface ConsumerOptions {
   ws: WebSocket;
@@ -37,6 +39,8 @@ export class Consumer implements LiveSink {
   private pushedBytes = 0;
   private lastBuffered = 0;
   private lastProgressAt = Date.now();
+  /** Most bytes seen queued to this consumer (operators compare it with the cap). */
+  private peakQueued = 0;
   private mode: 'starting' | 'replay' | 'live' | 'closed' = 'starting';
   private readonly socket: Socket;
 
@@ -59,6 +63,7 @@ export class Consumer implements LiveSink {
       sentSeq: this.sentSeq,
       lag: Math.max(0, headSeq - this.sentSeq),
       bufferedBytes: this.opts.ws.bufferedAmount,
+      peakBufferedBytes: this.peakQueued,
     };
   }
 
@@ -92,21 +97,14 @@ export class Consumer implements LiveSink {
 
   deliver(batch: readonly CommittedEvent[]): void {
     if (this.mode !== 'live') return;
-    // Judge the backlog before adding to it: a reader that keeps up has drained the previous batch by now, however
-    // large one frame is.
-    const tooSlow =
-      this.opts.ws.bufferedAmount > this.opts.maxBufferBytes
-        ? 'too_slow'
-        : // Live seqs are gapless, so the seq distance is the number of frames still queued.
-          this.sentSeq - this.flushedSeq > this.opts.maxBufferFrames
-          ? 'too_slow_frames'
-          : null;
-    if (tooSlow) {
-      this.opts.metrics.consumersDropped.inc({ reason: tooSlow });
-      this.fail('ConsumerTooSlow', 'Stream consumer too slow.');
-      return;
-    }
-    this.writeBatch(batch);
+    // Live seqs are gapless, so the seq distance is the number of frames still queued.
+    if (this.sentSeq - this.flushedSeq > this.opts.maxBufferFrames) return this.tooSlow('too_slow_frames');
+    if (!this.writeBatch(batch, this.opts.maxBufferBytes)) this.tooSlow('too_slow');
+  }
+
+  private tooSlow(reason: 'too_slow' | 'too_slow_frames'): void {
+    this.opts.metrics.consumersDropped.inc({ reason });
+    this.fail('ConsumerTooSlow', 'Stream consumer too slow.');
   }
 
   /**
@@ -193,22 +191,43 @@ export class Consumer implements LiveSink {
     });
   }
 
-  /** Writes frames above sentSeq in one socket write; one callback per batch tracks what has left the process. */
-  private writeBatch(batch: readonly CommittedEvent[]): void {
+  /**
+   * Writes frames above sentSeq, corked into writes of about FLUSH_BYTES; one callback per batch tracks what has
+   * left the process. Returns false, having stopped, when the socket's queue is past `capBytes` before a frame:
+   * what one reader holds stays within the cap plus one frame, whatever the batch size. Flushing as it goes keeps
+   * the queue an honest measure of what the kernel has not taken, so a reader that keeps up never trips the cap.
+   */
+  private writeBatch(batch: readonly CommittedEvent[], capBytes = Infinity): boolean {
     let last: CommittedEvent | undefined;
     for (const ev of batch) if (ev.seq > this.sentSeq) last = ev;
-    if (!last) return;
+    if (!last) return true;
     const lastSeq = last.seq;
     const flushed = () => {
       if (lastSeq > this.flushedSeq) this.flushedSeq = lastSeq;
     };
+    let corked = 0;
     this.socket.cork();
-    for (const ev of batch) {
-      if (ev.seq <= this.sentSeq) continue;
-      this.write(ev.frame, ev === last ? flushed : undefined);
-      this.sentSeq = ev.seq;
+    try {
+      for (const ev of batch) {
+        if (ev.seq <= this.sentSeq) continue;
+        if (corked >= FLUSH_BYTES) {
+          this.socket.uncork();
+          this.socket.cork();
+          corked = 0;
+        }
+        const queued = this.opts.ws.bufferedAmount;
+        if (queued > this.peakQueued) this.peakQueued = queued;
+        if (queued > capBytes) return false;
+        this.write(ev.frame, ev === last ? flushed : undefined);
+        corked += ev.frame.length;
+        this.sentSeq = ev.seq;
+      }
+      return true;
+    } finally {
+      this.socket.uncork();
+      const queued = this.opts.ws.bufferedAmount;
+      if (queued > this.peakQueued) this.peakQueued = queued;
     }
-    this.socket.uncork();
   }
 
   private write(frame: Uint8Array, onFlushed?: () => void): void {

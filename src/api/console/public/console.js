@@ -227,7 +227,8 @@ function renderConsumers(consumers) {
       el('td', {}, c.state),
       el('td', { class: 'num' }, c.sentSeq),
       el('td', { class: 'num' }, c.lag),
-      el('td', { class: 'num' }, bytes(c.bufferedBytes)))));
+      el('td', { class: 'num' }, bytes(c.bufferedBytes)),
+      el('td', { class: 'num' }, bytes(c.peakBufferedBytes)))));
   $('consumers-empty').hidden = consumers.length > 0;
 }
 
