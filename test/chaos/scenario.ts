@@ -29,12 +29,17 @@ export interface ChaosOptions {
   faults?: Fault[];
   /** Keep publishing at least this long (the soak's length); the run also lasts until every fault is done. */
   minDurationMs?: number;
-  /** Spread the kills and faults evenly over this long (the soak); absent = one after another. */
+  /** Spread the kills and faults evenly over this long from the start of publishing; absent = one after another. */
   spreadOverMs?: number;
   /** Events each relay life must relay before it may be killed (so each life does real work). */
   eventsPerLife?: number;
   /** Cap on the upstream publish rate (events/s over all hosts); absent = as fast as the fixture can sign. */
   publishPerSecond?: number;
+  /**
+   * Sign this many seconds of events (at publishPerSecond) before the first fault, then publish them at that rate:
+   * signing live caps a test process at a few hundred events/s. Publishing ends when they are all out.
+   */
+  pregenerateSeconds?: number;
   /** How long to wait for consumers to catch up at the end. */
   drainTimeoutMs?: number;
   log?: (line: string) => void;
@@ -232,10 +237,29 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       for (let i = 0; i < opts.accountsPerHost; i++) accounts.push([h, await h.createAccount({ curve: i % 3 === 2 ? 'p256' : 'k256' })]);
     }
 
+    let pregenerated = 0;
+    if (opts.pregenerateSeconds && opts.publishPerSecond) {
+      const t0 = performance.now();
+      for (const h of hosts) h.hold();
+      pregenerated = Math.ceil(opts.pregenerateSeconds * opts.publishPerSecond);
+      for (let n = 0; n < pregenerated; n++) {
+        const [h, a] = accounts[n % accounts.length]!;
+        await h.createRecord(a, `chaos pre ${n}`);
+        // Let the consumers and the relay's health checks breathe while signing.
+        if (n % 200 === 199) await new Promise((r) => setImmediate(r));
+      }
+      log(`pre-generated ${pregenerated} events in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+
     // Publishing never waits for the relay: hosts keep producing while it is down, as real ones do.
     publishStart = performance.now();
     const writer = (async () => {
-      for (let n = 0; writing; n++) {
+      if (pregenerated > 0) {
+        const perHost = opts.publishPerSecond! / hosts.length;
+        await Promise.all(hosts.map((h) => h.publishAtRate(perHost, () => !writing)));
+        if (writing) log(`pre-generated events all published after ${((performance.now() - publishStart) / 1000).toFixed(1)} s`);
+      }
+      for (let n = 0; writing && pregenerated === 0; n++) {
         const [h, a] = accounts[n % accounts.length]!;
         await h.createRecord(a, `chaos ${n}`);
         if (n % 20 === 19) await new Promise((r) => setImmediate(r));
@@ -255,7 +279,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       const target = relayedNow() + (opts.eventsPerLife ?? 100);
       await until(() => relayedNow() >= target || crashes > 0, 120_000, `consumers to advance before step ${step}`);
       if (opts.spreadOverMs) {
-        const due = started + ((step + 1) * opts.spreadOverMs) / (steps + 1);
+        const due = publishStart + ((step + 1) * opts.spreadOverMs) / (steps + 1);
         while (performance.now() < due && crashes === 0) await sleep(200);
       }
       if (crashes > 0) break;
@@ -281,7 +305,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     await writer;
 
     log(`publishing stopped after ${Math.round((publishEnd - publishStart) / 1000)} s; draining`);
-    const sent = hosts.flatMap((h) => h.events.map((e) => ({ did: didOf(e.t, e.body), key: `${e.t}:${bodyKey(e.body)}` })));
+    const sent = hosts.flatMap((h) => h.publishedEvents.map((e) => ({ did: didOf(e.t, e.body), key: `${e.t}:${bodyKey(e.body)}` })));
     await until(() => crashes > 0 || consumers.every((c) => c.received.length >= sent.length), opts.drainTimeoutMs ?? 60_000, 'consumers to receive every event').catch(
       (err: Error) => log(err.message),
     );
@@ -327,7 +351,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           if (b !== a + 1) gaps.push(`${a}->${b}`);
         }
         const missing = hosts.flatMap((h) =>
-          h.events.filter((e) => !counts.has(`${didOf(e.t, e.body)}|${e.t}:${bodyKey(e.body)}`)).map((e) => `${h.port}#${e.seq}${e.t}`),
+          h.publishedEvents.filter((e) => !counts.has(`${didOf(e.t, e.body)}|${e.t}:${bodyKey(e.body)}`)).map((e) => `${h.port}#${e.seq}${e.t}`),
         );
         log(`consumer lost ${cLost}: ${missing.slice(0, 20).join(' ')}; relay seq gaps: ${gaps.slice(0, 20).join(' ') || 'none'}`);
       }
@@ -345,7 +369,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       log(`relay output (tail):\n${(proc as RelayProcess | null)?.output().slice(-4000) ?? outputs.at(-1)?.slice(-4000)}`);
     }
     const publishSeconds = ((publishEnd || performance.now()) - publishStart) / 1000;
-    const perHostSent = hosts.reduce((n, h) => n + h.events.length, 0);
+    const perHostSent = hosts.reduce((n, h) => n + h.publishedEvents.length, 0);
     return {
       sent: perHostSent,
       relayed: relayed === Number.MAX_SAFE_INTEGER ? 0 : relayed,
