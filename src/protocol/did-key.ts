@@ -8,8 +8,10 @@ export type Curve = 'k256' | 'p256';
 
 export interface PublicKey {
   curve: Curve;
-  /** 33-byte compressed point. */
+  /** 33-byte compressed point: how atproto encodes keys. */
   compressed: Uint8Array;
+  /** 65-byte uncompressed point: libsecp256k1 parses it without the square root a compressed one costs. */
+  uncompressed: Uint8Array;
 }
 
 export class KeyError extends Error {
@@ -37,11 +39,11 @@ function decodeBase58(multibase: string): Uint8Array {
   }
 }
 
-/** Compresses and validates a point (33 or 65 bytes) on the curve. */
-function toCompressed(curve: Curve, raw: Uint8Array): Uint8Array {
+/** Validates a point (33 or 65 bytes) on the curve, once per key, in both encodings. */
+function toPublicKey(curve: Curve, raw: Uint8Array): PublicKey {
   try {
     const point = (curve === 'k256' ? secp256k1 : p256).Point.fromBytes(raw);
-    return point.toBytes(true);
+    return { curve, compressed: point.toBytes(true), uncompressed: point.toBytes(false) };
   } catch {
     throw new KeyError('bad_key', `not a valid ${curve} public key`);
   }
@@ -54,7 +56,7 @@ export function parseMultikey(multibase: string): PublicKey {
     if (bytes[0] === a && bytes[1] === b) {
       const raw = bytes.subarray(2);
       if (raw.length !== 33) throw new KeyError('bad_key', `multikey ${curve} point must be 33 bytes`);
-      return { curve, compressed: toCompressed(curve, raw) };
+      return toPublicKey(curve, raw);
     }
   }
   throw new KeyError('unsupported_key', 'multikey is neither secp256k1 nor P-256');
@@ -70,13 +72,13 @@ export function parseLegacyVerificationKey(type: string, publicKeyMultibase: str
   if (!curve) throw new KeyError('unsupported_key', `unsupported verification method type ${type}`);
   const raw = decodeBase58(publicKeyMultibase);
   if (raw.length !== 33 && raw.length !== 65) throw new KeyError('bad_key', 'legacy key must be 33 or 65 bytes');
-  return { curve, compressed: toCompressed(curve, raw) };
+  return toPublicKey(curve, raw);
 }
 
-export function formatMultikey(key: PublicKey): string {
+export function formatMultikey(key: Pick<PublicKey, 'curve' | 'compressed'>): string {
   return base58btc.encode(Uint8Array.from([...PREFIX[key.curve], ...key.compressed]));
 }
 
-export function formatDidKey(key: PublicKey): string {
+export function formatDidKey(key: Pick<PublicKey, 'curve' | 'compressed'>): string {
   return `did:key:${formatMultikey(key)}`;
 }

@@ -130,7 +130,10 @@ export function packJobs(jobs: CommitJob[]): ArrayBuffer {
     w.str(job.rev);
     w.bytes(job.blocks);
     if (job.commitCid) w.bytes(job.commitCid);
-    if (job.key) w.bytes(job.key.compressed);
+    if (job.key) {
+      w.bytes(job.key.compressed);
+      w.bytes(job.key.uncompressed);
+    }
     if (proof) {
       w.u8(proof.prevData ? HAS_CID : 0);
       if (proof.prevData) w.bytes(proof.prevData);
@@ -154,7 +157,7 @@ export function unpackJobs(buffer: ArrayBuffer): CommitJob[] {
     const flags = r.u8();
     const job: CommitJob = { kind: flags & SYNC ? 'sync' : 'commit', did: r.str(), rev: r.str(), blocks: r.bytes() };
     if (flags & HAS_COMMIT_FIELD) job.commitCid = flags & COMMIT_IS_LINK ? r.bytes() : null;
-    if (flags & HAS_KEY) job.key = { curve: flags & P256 ? 'p256' : 'k256', compressed: r.bytes() };
+    if (flags & HAS_KEY) job.key = { curve: flags & P256 ? 'p256' : 'k256', compressed: r.bytes(), uncompressed: r.bytes() };
     if (flags & HAS_PROOF) {
       const prevData = r.u8() & HAS_CID ? r.bytes() : null;
       const ops: RepoOp[] = new Array(r.u32());

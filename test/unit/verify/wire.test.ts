@@ -14,7 +14,7 @@ describe('commit job wire format', () => {
         rev: '3kabcdefghij2',
         blocks: bytes(3000, 1),
         commitCid: bytes(36, 2),
-        key: { curve: 'p256', compressed: bytes(33, 3) },
+        key: { curve: 'p256', compressed: bytes(33, 3), uncompressed: bytes(65, 4) },
         proof: {
           legacyFlags: true,
           prevDataInvalid: false,
@@ -27,7 +27,7 @@ describe('commit job wire format', () => {
         },
       },
       { kind: 'commit', did: 'did:web:ex.com', rev: 'r', blocks: bytes(0, 0), commitCid: null, proof: { legacyFlags: false, prevDataInvalid: true, prevData: null, ops: [] } },
-      { kind: 'sync', did: 'did:plc:xyz', rev: 'r2', blocks: bytes(10, 9), key: { curve: 'k256', compressed: bytes(33, 10) } },
+      { kind: 'sync', did: 'did:plc:xyz', rev: 'r2', blocks: bytes(10, 9), key: { curve: 'k256', compressed: bytes(33, 10), uncompressed: bytes(65, 11) } },
     ];
     const back = unpackJobs(packJobs(jobs));
     expect(back).toEqual(jobs);
