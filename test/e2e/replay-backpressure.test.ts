@@ -72,11 +72,11 @@ describe('replay backpressure', () => {
     for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBe(seqs[i - 1]! + 1);
     const replayedBytes = reader.events.reduce((n, e) => n + e.bytes.length, 0);
     expect(replayedBytes).toBeGreaterThan(EVENTS * FRAME_PAYLOAD);
-    // The relay queued at most its replay high-water mark (1 MiB) plus one page (500 frames, each with a few bytes
-    // of WebSocket header) at any moment, against ~80 MB replayed.
+    // The slow reader made the relay queue (more than half its replay high-water mark), and the relay queued at most
+    // that mark (1 MiB) plus one page (500 frames, each with a few bytes of WebSocket header), against ~80 MB replayed.
     const frameBytes = reader.events.at(-1)!.bytes.length;
     const maxQueued = sink!.describe(0).peakBufferedBytes;
-    expect(maxQueued).toBeGreaterThan(1024 * 1024);
+    expect(maxQueued).toBeGreaterThan(512 * 1024);
     expect(maxQueued).toBeLessThanOrEqual(1024 * 1024 + 500 * (frameBytes + 16));
 
     // Then live: the next relayed event follows the replay directly.
