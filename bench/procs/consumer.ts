@@ -40,7 +40,13 @@ function connect(): Promise<ConnectionStats> {
       stats.errorFrames.push(f.op === -1 ? f.error : `no seq in ${f.op === 1 ? f.t : 'frame'}`);
       return;
     }
-    const seq = readUint(data, seqAt + SEQ_KEY.length);
+    let seq = readUint(data, seqAt + SEQ_KEY.length);
+    if (stats.firstSeq !== 0 && seq !== stats.lastSeq + 1) {
+      // The scan can hit the key's bytes earlier in the frame (an rkey in `ops` containing "cseq"): only a full
+      // decode may call it a gap.
+      const f = decodeFrame(new Uint8Array(data));
+      if (f.op === 1 && typeof f.body.seq === 'number') seq = f.body.seq;
+    }
     stats.events++;
     if (stats.firstSeq === 0) stats.firstSeq = seq;
     else if (seq !== stats.lastSeq + 1) stats.gaps++;

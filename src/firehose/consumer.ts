@@ -10,13 +10,12 @@ import { oldestRetainedSeq, readEvents } from '../storage/events.ts';
 import type { CommittedEvent } from '../sequencer/types.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { FanoutHub, LiveSink } from './hub.ts';
+import { WireBatch } from './wire-batch.ts';
 
 const REPLAY_PAGE = 500;
 /** Replay pauses when this much is queued on the socket, and resumes on drain. */
 const REPLAY_HIGH_WATER = 1 << 20;
 const CLOSE_GRACE_MS = 1000;
-/** Corked bytes handed to the kernel at once: few syscalls per batch, and a queue that reflects what is unsent. */
-const FLUSH_BYTES = 1 << 20;
 
 export interface ConsumerOptions {
   ws: WebSocket;
@@ -95,7 +94,7 @@ export class Consumer implements LiveSink {
     await this.replay(after);
   }
 
-  deliver(batch: readonly CommittedEvent[]): void {
+  deliver(batch: WireBatch): void {
     if (this.mode !== 'live') return;
     // Live seqs are gapless, so the seq distance is the number of frames still queued.
     if (this.sentSeq - this.flushedSeq > this.opts.maxBufferFrames) return this.tooSlow('too_slow_frames');
@@ -159,7 +158,7 @@ export class Consumer implements LiveSink {
       // (one page at a time left replay waiting on the database: bench/RESULTS.md, replay).
       const last = page.at(-1)!.seq;
       if (last < hub.lastSeq) pending = this.prefetch(last, hub.lastSeq);
-      this.writeBatch(page);
+      this.writeBatch(new WireBatch(page));
       metrics.replayEvents.inc(page.length);
       if (this.opts.ws.bufferedAmount > REPLAY_HIGH_WATER) await this.drained();
     }
@@ -192,42 +191,38 @@ export class Consumer implements LiveSink {
   }
 
   /**
-   * Writes frames above sentSeq, corked into writes of about FLUSH_BYTES; one callback per batch tracks what has
-   * left the process. Returns false, having stopped, when the socket's queue is past `capBytes` before a frame:
-   * what one reader holds stays within the cap plus one frame, whatever the batch size. Flushing as it goes keeps
-   * the queue an honest measure of what the kernel has not taken, so a reader that keeps up never trips the cap.
+   * Writes the batch's frames above sentSeq straight to the socket, in as few writes as the cap allows; the last
+   * write's callback tracks what has left the process. Before each write the queue is re-read (the kernel takes
+   * what it can synchronously) and the write holds only frames that start within `capBytes`: what one reader holds
+   * stays within the cap plus one frame, whatever the batch size, and a reader that keeps up never trips it.
+   * Returns false, having stopped, when the queue is past the cap with frames left.
    */
-  private writeBatch(batch: readonly CommittedEvent[], capBytes = Infinity): boolean {
-    let last: CommittedEvent | undefined;
-    for (const ev of batch) if (ev.seq > this.sentSeq) last = ev;
-    if (!last) return true;
-    const lastSeq = last.seq;
+  private writeBatch(wire: WireBatch, capBytes = Infinity): boolean {
+    const { events } = wire;
+    let i = wire.indexAfter(this.sentSeq);
+    if (i === events.length) return true;
+    const { bytes, offsets } = wire;
+    const lastSeq = events.at(-1)!.seq;
     const flushed = () => {
       if (lastSeq > this.flushedSeq) this.flushedSeq = lastSeq;
     };
-    let corked = 0;
-    this.socket.cork();
-    try {
-      for (const ev of batch) {
-        if (ev.seq <= this.sentSeq) continue;
-        if (corked >= FLUSH_BYTES) {
-          this.socket.uncork();
-          this.socket.cork();
-          corked = 0;
-        }
-        const queued = this.opts.ws.bufferedAmount;
-        if (queued > this.peakQueued) this.peakQueued = queued;
-        if (queued > capBytes) return false;
-        this.write(ev.frame, ev === last ? flushed : undefined);
-        corked += ev.frame.length;
-        this.sentSeq = ev.seq;
-      }
-      return true;
-    } finally {
-      this.socket.uncork();
+    while (i < events.length) {
       const queued = this.opts.ws.bufferedAmount;
       if (queued > this.peakQueued) this.peakQueued = queued;
+      if (queued > capBytes) return false;
+      let j = i + 1;
+      while (j < events.length && queued + (offsets[j]! - offsets[i]!) <= capBytes) j++;
+      const chunk = bytes.subarray(offsets[i]!, offsets[j]!);
+      if (j === events.length) this.socket.write(chunk, flushed);
+      else this.socket.write(chunk);
+      this.pushedBytes += chunk.length;
+      this.opts.metrics.framesSent.inc(j - i);
+      this.sentSeq = events[j - 1]!.seq;
+      i = j;
     }
+    const queued = this.opts.ws.bufferedAmount;
+    if (queued > this.peakQueued) this.peakQueued = queued;
+    return true;
   }
 
   private write(frame: Uint8Array, onFlushed?: () => void): void {

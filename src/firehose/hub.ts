@@ -6,10 +6,11 @@ import { committedSeq, readEvents } from '../storage/events.ts';
 import { EVENTS_CHANNEL } from '../sequencer/sequencer.ts';
 import type { CommittedEvent } from '../sequencer/types.ts';
 import type { RelayMetrics } from '../metrics.ts';
+import { WireBatch } from './wire-batch.ts';
 
 export interface LiveSink {
   /** Called synchronously, in seq order, with each contiguous run of newly committed events. */
-  deliver(batch: readonly CommittedEvent[]): void;
+  deliver(batch: WireBatch): void;
 }
 
 export class FanoutHub {
@@ -105,9 +106,11 @@ export class FanoutHub {
     this.lastSeq = batch.at(-1)!.seq;
     this.opts.metrics.lastSeq.set(this.lastSeq);
     this.opts.metrics.eventsBroadcast.inc(batch.length);
+    // Framed once, on first use, for every sink.
+    const wire = new WireBatch(batch);
     for (const sink of this.sinks) {
       try {
-        sink.deliver(batch);
+        sink.deliver(wire);
       } catch (err) {
         this.opts.log.error({ err }, 'live sink failed; removing it');
         this.sinks.delete(sink);

@@ -48,7 +48,7 @@ describe('sequencer', () => {
     const hub = new FanoutHub({ database: readerDb, log, metrics: createMetrics() });
     await hub.start();
     const seen: CommittedEvent[] = [];
-    hub.add({ deliver: (batch) => seen.push(...batch) });
+    hub.add({ deliver: (batch) => seen.push(...batch.events) });
 
     const PER_WRITER = 300;
     const sequencers = writers.map(

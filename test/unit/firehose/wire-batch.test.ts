@@ -1,0 +1,61 @@
+// Pre-framed fan-out: the bytes a WireBatch writes must parse as the same messages, in order, with ws's own
+// client-side frame parser, at every payload-length encoding (7-bit, 16-bit and 64-bit lengths).
+import { describe, expect, it } from 'vitest';
+import { createRequire } from 'node:module';
+import { WireBatch } from '../../../src/firehose/wire-batch.ts';
+import type { CommittedEvent } from '../../../src/sequencer/types.ts';
+
+// ws's own frame parser (the one every ws client runs); its typings do not export it.
+interface FrameReceiver {
+  on(event: 'message', cb: (data: Buffer, isBinary: boolean) => void): void;
+  on(event: 'error', cb: (err: Error) => void): void;
+  write(chunk: Buffer): void;
+}
+const Receiver = (createRequire(import.meta.url)('ws') as { Receiver: new (opts: object) => FrameReceiver }).Receiver;
+
+const SIZES = [0, 1, 125, 126, 127, 65_535, 65_536, 70_000];
+
+function batch(firstSeq: number): CommittedEvent[] {
+  return SIZES.map((n, i) => ({
+    seq: firstSeq + i,
+    did: 'did:plc:x',
+    kind: 'commit',
+    frame: Uint8Array.from({ length: n }, (_, k) => (k * 31 + i) & 0xff),
+  }));
+}
+
+function parse(bytes: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  const receiver = new Receiver({ isServer: false, maxPayload: 0 });
+  receiver.on('message', (data: Buffer, isBinary: boolean) => {
+    expect(isBinary).toBe(true);
+    out.push(Buffer.from(data));
+  });
+  receiver.on('error', (err: Error) => {
+    throw err;
+  });
+  // Fed in uneven pieces, as a socket would deliver them.
+  for (let at = 0; at < bytes.length; at += 4093) receiver.write(bytes.subarray(at, at + 4093));
+  return out;
+}
+
+describe('WireBatch', () => {
+  it('frames every event so a WebSocket client reads back the same payloads in order', () => {
+    const events = batch(10);
+    const wire = new WireBatch(events);
+    const messages = parse(wire.bytes);
+    expect(messages).toHaveLength(events.length);
+    messages.forEach((m, i) => expect(Buffer.compare(m, Buffer.from(events[i]!.frame))).toBe(0));
+    expect(wire.offsets[events.length]).toBe(wire.bytes.length);
+  });
+
+  it('slices at frame boundaries, so a consumer can start part-way through a batch', () => {
+    const events = batch(10);
+    const wire = new WireBatch(events);
+    expect(wire.indexAfter(9)).toBe(0);
+    expect(wire.indexAfter(12)).toBe(3);
+    expect(wire.indexAfter(100)).toBe(events.length);
+    const tail = parse(wire.bytes.subarray(wire.offsets[3]!));
+    expect(tail.map((m) => m.length)).toEqual(SIZES.slice(3));
+  });
+});
