@@ -3,7 +3,7 @@
 # Usage: source scripts/services.sh  (exports TEST_DATABASE_URL and TEST_REDIS_URL; stop_services cleans up)
 set -euo pipefail
 
-SERVICES_DIR="${SERVICES_DIR:-$(mktemp -d /tmp/relay-services.XXXXXX)}"
+export SERVICES_DIR="${SERVICES_DIR:-$(mktemp -d /tmp/relay-services.XXXXXX)}"
 free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
 PG_PORT="${PG_PORT:-$(free_port)}"
 REDIS_PORT="${REDIS_PORT:-$(free_port)}"
