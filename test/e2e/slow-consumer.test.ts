@@ -33,16 +33,20 @@ describe('slow consumers', () => {
     // ~500 KB records: the loopback socket buffers (up to tens of MB) fill first, then the relay's cap.
     const text = 'x'.repeat(500_000);
     let sent = 0;
+    const commits = (c: TestConsumer) => c.events.filter((e) => e.t === '#commit').length;
     while ((await dropped()) === 0) {
       if (sent === 200) throw new Error('the stalled consumer was not dropped');
       await pds.createRecord(account, `${sent++} ${text}`);
+      // The ten readers keep up by construction (they share this busy process with the publisher): each commit
+      // reaches them before the next is made, so only the stalled reader's queue can grow.
+      for (const c of others) await c.waitFor((x) => x.closed || commits(x) === sent, 30_000, `commit ${sent}`);
     }
     // Memory held for the stalled reader stays within the cap plus one frame, however many commits the relay
     // batches together while it lags behind the publisher; it was dropped only once past the cap.
     const peak = stalledSink!.describe(0).peakBufferedBytes;
     expect(peak).toBeGreaterThan(CAP);
     expect(peak).toBeLessThanOrEqual(CAP + 510_000);
-    for (const c of others) await c.waitFor((x) => x.events.filter((e) => e.t === '#commit').length === sent, 30_000, 'all commits');
+    for (const c of others) await c.waitFor((x) => commits(x) === sent, 30_000, 'all commits');
     // Only the ten readers remain connected; the stalled one is gone and its queue released.
     await eventually(() => relay.relay.ctx.firehose.consumers.size === 10, 10_000, 'stalled socket released');
     expect(await dropped()).toBe(1);
