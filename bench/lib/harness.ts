@@ -244,6 +244,10 @@ export class Harness {
         RELAY_RATE_LIMIT_CRAWLS_PER_HOUR: '1000000',
         RELAY_RATE_LIMIT_READS_PER_5MIN: '1000000',
         RELAY_MAX_CONSUMERS_PER_IP: '10000',
+        // The whole fleet asks to be crawled at once and its PLC is local: outbound probe and resolution limits
+        // (protection against abuse, tested in test/chaos) would only measure the set-up here.
+        RELAY_CRAWL_PROBES_PER_MINUTE: '1000000',
+        RELAY_DID_RESOLUTIONS_PER_SEC: '100000',
         ...opts.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
