@@ -207,8 +207,7 @@ export class Consumer implements LiveSink {
       if (lastSeq > this.flushedSeq) this.flushedSeq = lastSeq;
     };
     while (i < events.length) {
-      const queued = this.opts.ws.bufferedAmount;
-      if (queued > this.peakQueued) this.peakQueued = queued;
+      const queued = this.queued();
       if (queued > capBytes) return false;
       let j = i + 1;
       while (j < events.length && queued + (offsets[j]! - offsets[i]!) <= capBytes) j++;
@@ -220,13 +219,19 @@ export class Consumer implements LiveSink {
       this.sentSeq = events[j - 1]!.seq;
       i = j;
     }
-    const queued = this.opts.ws.bufferedAmount;
-    if (queued > this.peakQueued) this.peakQueued = queued;
+    this.queued();
     return true;
   }
 
-  private write(frame: Uint8Array, onFlushed?: () => void): void {
-    this.opts.ws.send(frame, { binary: true }, onFlushed);
+  /** Bytes queued to this consumer now, kept as the peak when highest. */
+  private queued(): number {
+    const queued = this.opts.ws.bufferedAmount;
+    if (queued > this.peakQueued) this.peakQueued = queued;
+    return queued;
+  }
+
+  private write(frame: Uint8Array): void {
+    this.opts.ws.send(frame, { binary: true });
     this.pushedBytes += frame.length;
     this.opts.metrics.framesSent.inc();
   }

@@ -22,7 +22,6 @@ export class WireBatch {
   /** Index of the first event with a seq above `seq` (events.length when there is none). */
   indexAfter(seq: number): number {
     const ev = this.events;
-    if (ev.length === 0 || ev[0]!.seq > seq) return 0;
     // Seqs increase along the batch; a consumer joining from replay overlaps it by a few events at most.
     let i = 0;
     while (i < ev.length && ev[i]!.seq <= seq) i++;

@@ -2,7 +2,7 @@
 // curves. Three implementations behind one interface, fastest first (measured in bench/verify.ts):
 //   secp256k1: libsecp256k1 native addon (~60 µs) > node:crypto/OpenSSL (~380 µs) > @noble/curves (~1,800 µs)
 //   P-256:     node:crypto with a cached KeyObject (~80 µs) > @noble/curves (~2,800 µs)
-import { createPublicKey, verify as nodeVerify } from 'node:crypto';
+import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { p256 } from '@noble/curves/nist.js';
@@ -29,26 +29,23 @@ function isLowS(curve: Curve, sig: Uint8Array): boolean {
   return Buffer.compare(Buffer.from(sig.buffer, sig.byteOffset + 32, 32), HALF_N[curve]) <= 0;
 }
 
-/** Keys in a prepared form, most recently used kept: building one costs more than a map lookup by far. */
-class KeyCache<T> {
-  private readonly map = new Map<string, T>();
+/** KeyObjects cost ~160 µs to build, a large share of a verification: keep recent ones. */
+class KeyObjectCache {
+  private readonly map = new Map<string, KeyObject>();
 
-  constructor(
-    private readonly build: (key: PublicKey) => T,
-    private readonly max = 50_000,
-  ) {}
+  constructor(private readonly max = 50_000) {}
 
-  get(key: PublicKey): T {
+  get(key: PublicKey): KeyObject {
     const id = `${key.curve}:${Buffer.from(key.compressed).toString('latin1')}`;
-    let value = this.map.get(id);
-    if (value !== undefined) {
+    let obj = this.map.get(id);
+    if (obj) {
       this.map.delete(id);
     } else {
-      value = this.build(key);
+      obj = createPublicKey({ key: Buffer.concat([SPKI_PREFIX[key.curve], key.compressed]), format: 'der', type: 'spki' });
       if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
     }
-    this.map.set(id, value);
-    return value;
+    this.map.set(id, obj);
+    return obj;
   }
 }
 
@@ -57,10 +54,7 @@ function wellFormed(sig: Uint8Array): boolean {
 }
 
 export function createNodeCryptoVerifier(): SignatureVerifier {
-  // A KeyObject costs ~160 µs to build, a large share of a verification.
-  const cache = new KeyCache((key) =>
-    createPublicKey({ key: Buffer.concat([SPKI_PREFIX[key.curve], key.compressed]), format: 'der', type: 'spki' }),
-  );
+  const cache = new KeyObjectCache();
   return {
     name: 'node:crypto',
     verify(key, message, sig) {
@@ -89,11 +83,13 @@ export function createNobleVerifier(): SignatureVerifier {
   };
 }
 
-interface NativeSecp256k1 {
+/** The prebuilt libsecp256k1 addon (`secp256k1` on npm), as far as it is used: the relay verifies, the fixture signs. */
+export interface NativeSecp256k1 {
   ecdsaVerify(sig: Uint8Array, msg32: Uint8Array, pubkey: Uint8Array): boolean;
+  ecdsaSign(msg32: Uint8Array, privateKey: Uint8Array): { signature: Uint8Array };
 }
 
-function loadNativeSecp256k1(): NativeSecp256k1 | null {
+export function loadNativeSecp256k1(): NativeSecp256k1 | null {
   try {
     // The prebuilt addon ships in the npm package; without it (unsupported platform) we fall back.
     return createRequire(import.meta.url)('secp256k1/bindings.js') as NativeSecp256k1;
