@@ -1,6 +1,7 @@
 // Trust tiers: a host is `new` (the default limits) or `trusted` (high limits), because an operator said so, its
 // hostname matches a trusted pattern, or it was promoted after a clean period. Per-host overrides win over the tier.
 import type { HostLimits } from './host-quota.ts';
+import type { RelayConfig } from '../config/config.ts';
 
 export interface TierLimits {
   new: HostLimits;
@@ -41,15 +42,12 @@ export class HostPolicy {
   readonly patterns: string[];
   readonly tiers: TierLimits;
 
-  constructor(config: {
-    hostEventsPerHour: number;
-    hostEventsPerDay: number;
-    hostAccountLimit: number;
-    trustedHosts: string | null;
-    trustedEventsPerHour: number;
-    trustedEventsPerDay: number;
-    trustedAccountLimit: number;
-  }) {
+  constructor(
+    config: Pick<
+      RelayConfig,
+      'hostEventsPerHour' | 'hostEventsPerDay' | 'hostAccountLimit' | 'trustedHosts' | 'trustedEventsPerHour' | 'trustedEventsPerDay' | 'trustedAccountLimit'
+    >,
+  ) {
     this.patterns = parsePatterns(config.trustedHosts);
     this.tiers = {
       new: { perHour: config.hostEventsPerHour, perDay: config.hostEventsPerDay, accountLimit: config.hostAccountLimit },
