@@ -1,16 +1,22 @@
 # syntax=docker/dockerfile:1
-# Build stage: install production dependencies only (native addons such as libsecp256k1 come prebuilt).
+# Build stage: production dependencies, and the relay's binding to the system libsecp256k1 (native/secp256k1.c).
 FROM node:22-bookworm-slim AS deps
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev libsecp256k1-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+COPY scripts/build-native.sh ./scripts/
+COPY native/secp256k1.c ./native/
+RUN npm ci --omit=dev --no-audit --no-fund && test -f native/build/secp256k1.node
 
 FROM node:22-bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends libsecp256k1-1 && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     RELAY_PORT=2470 \
     RELAY_DATA_DIR=/data
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
+COPY --from=deps /app/native/build ./native/build
 COPY package.json ./
 COPY bin ./bin
 COPY src ./src

@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
+# The relay's binding to the system libsecp256k1 (Debian packages installed here on a fresh machine).
+bash scripts/build-native.sh --install
 source scripts/services.sh
 trap stop_services EXIT
 # The console's browser test drives Debian's chromium (installed here on a fresh machine).

@@ -101,6 +101,8 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   const accountStates = new AccountStates(database.db);
   const signatures = createFastVerifier();
   const verifyWorkers = config.verifyWorkers === -1 ? availableParallelism() : config.verifyWorkers;
+  // The secp256k1 path sets the relay's ceiling: say which one this machine got (scripts/build-native.sh).
+  log.info({ signatures: signatures.name, verifyWorkers }, 'signature checks');
   const verifyPool =
     overrides.verifier || verifyWorkers === 0
       ? null

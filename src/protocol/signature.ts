@@ -1,6 +1,7 @@
 // ECDSA verification of atproto signatures: 64-byte compact r||s over sha256(message), low-S required on both
 // curves. Three implementations behind one interface, fastest first (measured in bench/verify.ts):
-//   secp256k1: libsecp256k1 native addon (~60 µs) > node:crypto/OpenSSL (~380 µs) > @noble/curves (~1,800 µs)
+//   secp256k1: libsecp256k1, the system library (~50 µs) or the npm prebuild (~63 µs) > node:crypto/OpenSSL
+//              (~380 µs) > @noble/curves (~1,800 µs)
 //   P-256:     node:crypto with a cached KeyObject (~80 µs) > @noble/curves (~2,800 µs)
 import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -83,28 +84,55 @@ export function createNobleVerifier(): SignatureVerifier {
   };
 }
 
-/** The prebuilt libsecp256k1 addon (`secp256k1` on npm), as far as it is used: the relay verifies, the fixture signs. */
+/** A libsecp256k1 binding, as far as it is used: the relay verifies, the test fixture signs. */
 export interface NativeSecp256k1 {
+  readonly name: string;
   ecdsaVerify(sig: Uint8Array, msg32: Uint8Array, pubkey: Uint8Array): boolean;
-  ecdsaSign(msg32: Uint8Array, privateKey: Uint8Array): { signature: Uint8Array };
+  ecdsaSign(msg32: Uint8Array, privateKey: Uint8Array): Uint8Array;
 }
 
-export function loadNativeSecp256k1(): NativeSecp256k1 | null {
+const require = createRequire(import.meta.url);
+
+/** The relay's own binding to the system libsecp256k1 (native/secp256k1.c, built by scripts/build-native.sh). */
+export function loadSystemSecp256k1(): NativeSecp256k1 | null {
+  let addon: { verify(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean; sign(msg: Uint8Array, key: Uint8Array): Uint8Array };
   try {
-    // The prebuilt addon ships in the npm package; without it (unsupported platform) we fall back.
-    return createRequire(import.meta.url)('secp256k1/bindings.js') as NativeSecp256k1;
+    addon = require('../../native/build/secp256k1.node');
   } catch {
     return null;
   }
+  return { name: 'libsecp256k1 (system)', ecdsaVerify: addon.verify, ecdsaSign: addon.sign };
+}
+
+/** The prebuilt addon of the `secp256k1` npm package: a 2019 libsecp256k1, slower, but present wherever npm is. */
+export function loadPrebuiltSecp256k1(): NativeSecp256k1 | null {
+  let addon: {
+    ecdsaVerify(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean;
+    ecdsaSign(msg: Uint8Array, key: Uint8Array): { signature: Uint8Array };
+  };
+  try {
+    addon = require('secp256k1/bindings.js');
+  } catch {
+    return null;
+  }
+  return {
+    name: 'libsecp256k1 (npm prebuild)',
+    ecdsaVerify: (sig, msg, pub) => addon.ecdsaVerify(sig, msg, pub),
+    ecdsaSign: (msg, key) => addon.ecdsaSign(msg, key).signature,
+  };
+}
+
+/** The fastest libsecp256k1 binding on this machine, or null (then secp256k1 falls back to node:crypto). */
+export function loadNativeSecp256k1(): NativeSecp256k1 | null {
+  return loadSystemSecp256k1() ?? loadPrebuiltSecp256k1();
 }
 
 /** The fastest correct path available on this machine. */
-export function createFastVerifier(): SignatureVerifier {
+export function createFastVerifier(native: NativeSecp256k1 | null = loadNativeSecp256k1()): SignatureVerifier {
   const node = createNodeCryptoVerifier();
-  const native = loadNativeSecp256k1();
   if (!native) return { ...node, name: 'node:crypto (no native secp256k1)' };
   return {
-    name: 'libsecp256k1+node:crypto',
+    name: `${native.name}+node:crypto`,
     verify(key, message, sig) {
       if (key.curve === 'p256') return node.verify(key, message, sig);
       if (!wellFormed(sig)) return false;

@@ -1,7 +1,7 @@
 // No container engine runs here, so this test performs the Dockerfile's own steps: copy what its COPY lines copy,
 // install production dependencies only, run `relay migrate`, then `relay serve` with the image's environment, and
 // check the HEALTHCHECK endpoint. If the Dockerfile and the project drift apart, this fails.
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,8 @@ describe('Dockerfile steps', () => {
     for (const path of new Set(copies)) cpSync(join(REPO_ROOT, path), join(work, path), { recursive: true });
     expect(dockerfile).toContain('npm ci --omit=dev');
     execFileSync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund'], { cwd: work, stdio: 'ignore', timeout: 240_000 });
+    // The install step builds the binding to the system libsecp256k1 (the image's build stage installs it).
+    expect(existsSync(join(work, 'native/build/secp256k1.node'))).toBe(true);
 
     const port = await freePort();
     const env = {

@@ -12,7 +12,14 @@ import {
   parseMultikey,
   KeyError,
 } from '../../../src/protocol/did-key.ts';
-import { createFastVerifier, createNobleVerifier, createNodeCryptoVerifier } from '../../../src/protocol/signature.ts';
+import {
+  createFastVerifier,
+  createNobleVerifier,
+  createNodeCryptoVerifier,
+  loadPrebuiltSecp256k1,
+  loadSystemSecp256k1,
+  type NativeSecp256k1,
+} from '../../../src/protocol/signature.ts';
 
 const interop = (path: string) => interopJson<unknown>(path);
 
@@ -31,8 +38,22 @@ interface SigFixture {
 const b64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
 const sigFixtures = interop('crypto/signature-fixtures.json') as SigFixture[];
 
+// `npm test` builds the system binding (scripts/build-native.sh --install); both libsecp256k1 paths must be here.
+const system = loadSystemSecp256k1();
+const prebuilt = loadPrebuiltSecp256k1();
+const bound = (native: NativeSecp256k1 | null, what: string): NativeSecp256k1 => {
+  if (!native) throw new Error(`${what} is not available: run bash scripts/build-native.sh --install`);
+  return native;
+};
+
 describe('signature fixtures', () => {
-  for (const make of [createFastVerifier, createNodeCryptoVerifier, createNobleVerifier]) {
+  const makers = [
+    () => createFastVerifier(bound(system, 'the system libsecp256k1 binding')),
+    () => createFastVerifier(bound(prebuilt, 'the secp256k1 npm prebuild')),
+    createNodeCryptoVerifier,
+    createNobleVerifier,
+  ];
+  for (const make of makers) {
     const verifier = make();
     describe(verifier.name, () => {
       for (const f of sigFixtures) {
@@ -44,6 +65,34 @@ describe('signature fixtures', () => {
       }
     });
   }
+
+  it('prefers the system libsecp256k1 binding', () => {
+    expect(createFastVerifier().name).toBe('libsecp256k1 (system)+node:crypto');
+  });
+
+  it('signs with both libsecp256k1 bindings alike (deterministic nonces, low-S) and each verifies the other', () => {
+    const [a, b] = [bound(system, 'system binding'), bound(prebuilt, 'npm prebuild')];
+    const privateKey = secp256k1.utils.randomSecretKey();
+    const pub = secp256k1.getPublicKey(privateKey, false);
+    for (let i = 0; i < 20; i++) {
+      const msg = secp256k1.utils.randomSecretKey();
+      const sig = a.ecdsaSign(msg, privateKey);
+      expect(Buffer.from(sig)).toEqual(Buffer.from(b.ecdsaSign(msg, privateKey)));
+      expect(a.ecdsaVerify(sig, msg, pub) && b.ecdsaVerify(sig, msg, pub)).toBe(true);
+      sig[5]! ^= 1;
+      expect(a.ecdsaVerify(sig, msg, pub) || b.ecdsaVerify(sig, msg, pub)).toBe(false);
+    }
+  });
+
+  it('the system binding rejects malformed arguments without crashing', () => {
+    const a = bound(system, 'system binding');
+    const pub = secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true);
+    expect(a.ecdsaVerify(new Uint8Array(63), new Uint8Array(32), pub)).toBe(false);
+    expect(a.ecdsaVerify(new Uint8Array(64), new Uint8Array(31), pub)).toBe(false);
+    expect(a.ecdsaVerify(new Uint8Array(64), new Uint8Array(32), new Uint8Array(33))).toBe(false);
+    expect(() => a.ecdsaVerify('x' as unknown as Uint8Array, new Uint8Array(32), pub)).toThrow(TypeError);
+    expect(() => a.ecdsaSign(new Uint8Array(32), new Uint8Array(32))).toThrow(/signing failed/);
+  });
 
   it('covers high-S and DER cases', () => {
     const tags = sigFixtures.flatMap((f) => f.tags);
