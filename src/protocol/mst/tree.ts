@@ -30,10 +30,11 @@ interface Node {
   cid?: Uint8Array;
 }
 
-/** A subtree not loaded yet. */
+/** A subtree not loaded yet; once opened, its node is kept here (nodes are never changed in place). */
 interface Stub {
   stub: Uint8Array;
   layer: number;
+  opened?: Node;
 }
 
 type Sub = Node | Stub | null;
@@ -166,10 +167,13 @@ export class Mst {
 
   private open(sub: Node | Stub): Node {
     if (!isStub(sub)) return sub;
+    // A verification walks the same path several times (each op's forward check, then its inverse).
+    if (sub.opened) return sub.opened;
     const bytes = this.source.get(sub.stub);
     if (!bytes) throw new MissingBlockError(sub.stub);
     const node = this.materialize(decodeNode(bytes), sub.layer, sub.stub);
     if (node.entries.length === 0 && node.left === null) throw new MstError('bad_node', 'empty MST node below the root');
+    sub.opened = node;
     return node;
   }
 
