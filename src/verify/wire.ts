@@ -20,61 +20,65 @@ const PREV_DATA_INVALID = 128;
 const HAS_CID = 1;
 const HAS_PREV = 2;
 
-class Writer {
-  private buf = new Uint8Array(64 * 1024);
-  private view = new DataView(this.buf.buffer);
-  pos = 0;
+/** Bytes of `s` in UTF-8. Strings here are DIDs, TIDs and record paths: ASCII, counted without a native call. */
+function utf8Length(s: string): number {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s, 'utf8');
+  return s.length;
+}
 
-  private room(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
+/**
+ * Writes into a buffer sized for the batch beforehand, which is then transferred as it is: growing a scratch buffer
+ * and copying the batch out of it cost the main thread more than packing itself.
+ */
+class Writer {
+  readonly buf: Uint8Array;
+  private pos = 0;
+
+  constructor(size: number) {
+    // A buffer of its own (transferable), not zero-filled: every byte is written (done() checks), and zeroing
+    // 100 KB cost ten times the allocation.
+    const own = Buffer.allocUnsafeSlow(size);
+    this.buf = new Uint8Array(own.buffer, 0, size);
   }
 
   u8(n: number): void {
-    this.room(1);
     this.buf[this.pos++] = n;
   }
 
   u32(n: number): void {
-    this.room(4);
-    this.view.setUint32(this.pos, n);
-    this.pos += 4;
+    const buf = this.buf;
+    const pos = this.pos;
+    buf[pos] = n >>> 24;
+    buf[pos + 1] = (n >>> 16) & 0xff;
+    buf[pos + 2] = (n >>> 8) & 0xff;
+    buf[pos + 3] = n & 0xff;
+    this.pos = pos + 4;
   }
 
   bytes(b: Uint8Array): void {
     this.u32(b.length);
-    this.room(b.length);
     this.buf.set(b, this.pos);
     this.pos += b.length;
   }
 
-  /** UTF-8 with a 32-bit length. Strings here are DIDs, TIDs and record paths: ASCII is written byte by byte. */
-  str(s: string): void {
-    this.room(4 + s.length * 3);
-    const start = this.pos + 4;
-    let i = 0;
-    for (; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) break;
-      this.buf[start + i] = c;
+  /** UTF-8 with a 32-bit length; `length` is its utf8Length. */
+  str(s: string, length: number): void {
+    this.u32(length);
+    if (length === s.length) {
+      const buf = this.buf;
+      const start = this.pos;
+      for (let i = 0; i < length; i++) buf[start + i] = s.charCodeAt(i);
+    } else {
+      Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, length).write(s, 'utf8');
     }
-    const n = i === s.length ? i : Buffer.from(this.buf.buffer, start).write(s, 'utf8');
-    this.view.setUint32(this.pos, n);
-    this.pos = start + n;
+    this.pos += length;
   }
 
-  /** A copy of what was written; the writer is then empty and keeps its buffer for the next batch. */
-  finish(): ArrayBuffer {
-    const out = this.buf.buffer.slice(0, this.pos);
-    this.pos = 0;
-    return out;
+  done(): ArrayBuffer {
+    if (this.pos !== this.buf.length) throw new Error(`packed ${this.pos} bytes into ${this.buf.length}`);
+    return this.buf.buffer as ArrayBuffer;
   }
 }
-
-const writer = new Writer();
 
 class Reader {
   private readonly view: DataView;
@@ -116,8 +120,31 @@ class Reader {
   }
 }
 
+const sized = (b: Uint8Array): number => 4 + b.length;
+
 export function packJobs(jobs: CommitJob[]): ArrayBuffer {
-  const w = writer;
+  // Strings are measured once, for both passes.
+  const lengths: number[] = [];
+  let size = 4;
+  for (const job of jobs) {
+    const did = utf8Length(job.did);
+    const rev = utf8Length(job.rev);
+    lengths.push(did, rev);
+    size += 1 + 4 + did + 4 + rev + sized(job.blocks);
+    if (job.commitCid) size += sized(job.commitCid);
+    if (job.key) size += sized(job.key.compressed) + sized(job.key.uncompressed);
+    const proof = job.proof;
+    if (proof) {
+      size += 1 + (proof.prevData ? sized(proof.prevData) : 0) + 4;
+      for (const op of proof.ops) {
+        const path = utf8Length(op.path);
+        lengths.push(path);
+        size += 1 + 4 + path + 1 + (op.cid ? sized(op.cid) : 0) + (op.prev !== undefined ? sized(op.prev) : 0);
+      }
+    }
+  }
+  const w = new Writer(size);
+  let l = 0;
   w.u32(jobs.length);
   for (const job of jobs) {
     let flags = job.kind === 'sync' ? SYNC : 0;
@@ -126,8 +153,8 @@ export function packJobs(jobs: CommitJob[]): ArrayBuffer {
     const proof = job.proof;
     if (proof) flags |= HAS_PROOF | (proof.legacyFlags ? LEGACY_FLAGS : 0) | (proof.prevDataInvalid ? PREV_DATA_INVALID : 0);
     w.u8(flags);
-    w.str(job.did);
-    w.str(job.rev);
+    w.str(job.did, lengths[l++]!);
+    w.str(job.rev, lengths[l++]!);
     w.bytes(job.blocks);
     if (job.commitCid) w.bytes(job.commitCid);
     if (job.key) {
@@ -140,14 +167,14 @@ export function packJobs(jobs: CommitJob[]): ArrayBuffer {
       w.u32(proof.ops.length);
       for (const op of proof.ops) {
         w.u8(ACTIONS.indexOf(op.action as (typeof ACTIONS)[number]));
-        w.str(op.path);
+        w.str(op.path, lengths[l++]!);
         w.u8((op.cid ? HAS_CID : 0) | (op.prev !== undefined ? HAS_PREV : 0));
         if (op.cid) w.bytes(op.cid);
         if (op.prev !== undefined) w.bytes(op.prev);
       }
     }
   }
-  return w.finish();
+  return w.done();
 }
 
 export function unpackJobs(buffer: ArrayBuffer): CommitJob[] {

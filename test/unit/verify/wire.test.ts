@@ -35,7 +35,7 @@ describe('commit job wire format', () => {
     expect('commitCid' in back[2]!).toBe(false);
     expect('proof' in back[2]!).toBe(false);
     expect('key' in back[1]!).toBe(false);
-    // The packer reuses its scratch buffer: a second batch does not disturb the first one's bytes.
+    // Each batch has a buffer of its own: a second batch does not disturb the first one's bytes.
     const first = packJobs(jobs.slice(0, 1));
     packJobs(jobs.slice(2));
     expect(unpackJobs(first)).toEqual(jobs.slice(0, 1));
