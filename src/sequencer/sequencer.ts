@@ -3,7 +3,7 @@
 // could take back and no seq is ever reused.
 import { sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
-import { encodeMessageFrame } from '../protocol/frame.ts';
+import { encodeWithSeq } from '../protocol/frame.ts';
 import type { Db } from '../storage/db.ts';
 import { accounts, events, hosts, relaySeq } from '../storage/schema.ts';
 import type { CommittedEvent, SequencerItem } from './types.ts';
@@ -118,7 +118,7 @@ export class Sequencer {
         for (const item of accepted) {
           const ev = item.event!;
           seq++;
-          const frame = encodeMessageFrame(`#${ev.kind}`, { ...ev.body, seq });
+          const frame = encodeWithSeq(`#${ev.kind}`, ev.body, seq);
           committed.push({ seq, did: ev.did, kind: ev.kind, frame });
           rows.push({ seq, did: ev.did, kind: ev.kind, frame, hostId: item.hostId, upstreamSeq: item.upstreamSeq });
         }

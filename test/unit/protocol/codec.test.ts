@@ -3,12 +3,20 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as dagCbor from '@ipld/dag-cbor';
-import { decode, encode } from '@atcute/cbor';
+import { BytesWrapper, CidLinkWrapper, decode, encode } from '@atcute/cbor';
 import { interopJson } from '../../helpers/interop.ts';
 import { BlockMap, CarError, readCar, writeCar } from '../../../src/protocol/car.ts';
 import { cidForBlock, cidToString } from '../../../src/protocol/cid.ts';
 import { CommitError, decodeCommit, encodeCommit } from '../../../src/protocol/commit.ts';
-import { decodeFrame, encodeErrorFrame, encodeMessageFrame, FrameError, MAX_FRAME_BYTES } from '../../../src/protocol/frame.ts';
+import {
+  decodeFrame,
+  encodeErrorFrame,
+  encodeMessageFrame,
+  encodeWithSeq,
+  FrameError,
+  MAX_FRAME_BYTES,
+  type MessageFrame,
+} from '../../../src/protocol/frame.ts';
 
 const block = (n: number) => encode({ n, text: `record ${n}` });
 
@@ -114,4 +122,55 @@ describe('data model fixtures', () => {
       expect(Buffer.from(encode(decode(bytes)))).toEqual(Buffer.from(bytes));
     }
   });
+
+  describe('reframing under the relay seq', () => {
+    const cid = (n: number) => new CidLinkWrapper(cidForBlock(block(n)));
+    const commitBody = (seq: number) => ({
+      ops: [{ action: 'create', path: 'app.bsky.feed.post/3kabc', cid: cid(1) }],
+      rev: '3kabcdefghij2',
+      seq,
+      repo: 'did:plc:abc',
+      time: '2026-11-23T12:00:00.000Z',
+      since: null,
+      blocks: new BytesWrapper(new Uint8Array(300).map((_, i) => i * 31)),
+      commit: cid(2),
+      rebase: false,
+      tooBig: false,
+      prevData: cid(3),
+    });
+    const received = (bytes: Uint8Array) => decodeFrame(bytes) as MessageFrame;
+    // Head widths of CBOR unsigned integers: 0, 1, 2, 4 and 8 bytes of argument.
+    const seqs = [1, 23, 24, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 40];
+
+    it('gives the same bytes as encoding the body again, whatever the widths of the old and new seq', () => {
+      for (const upstream of seqs) {
+        const frame = received(encodeMessageFrame('#commit', commitBody(upstream)));
+        for (const seq of seqs) {
+          const out = encodeWithSeq('#commit', frame.body, seq);
+          expect(Buffer.from(out)).toEqual(Buffer.from(encodeMessageFrame('#commit', { ...frame.body, seq })));
+          expect(received(out).body.seq).toBe(seq);
+        }
+      }
+    });
+
+    it('passes the received bytes through rather than encoding the decoded body', () => {
+      const frame = received(encodeMessageFrame('#identity', { seq: 7, did: 'did:plc:abc', time: 't' }));
+      // Bodies are never changed in place; one that is shows which bytes went out: the ones received.
+      (frame.body as { did: string }).did = 'did:plc:changed';
+      expect(received(encodeWithSeq('#identity', frame.body, 70_000)).body).toEqual({ seq: 70_000, did: 'did:plc:abc', time: 't' });
+    });
+
+    it('encodes afresh a body that was rebuilt, or whose seq is not an unsigned integer', () => {
+      const frame = received(encodeMessageFrame('#account', { seq: 5, did: 'did:plc:abc', active: true, time: 't' }));
+      const rebuilt = { ...frame.body, active: false, status: 'takendown' };
+      expect(received(encodeWithSeq('#account', rebuilt, 9)).body).toEqual({ seq: 9, did: 'did:plc:abc', active: false, status: 'takendown', time: 't' });
+      for (const odd of [-1, 'seven', 1.5]) {
+        const f = received(encodeMessageFrame('#identity', { seq: odd, did: 'did:plc:abc' }));
+        expect(received(encodeWithSeq('#identity', f.body, 12)).body).toEqual({ seq: 12, did: 'did:plc:abc' });
+      }
+      const noSeq = received(encodeMessageFrame('#identity', { did: 'did:plc:abc' }));
+      expect(received(encodeWithSeq('#identity', noSeq.body, 3)).body).toEqual({ did: 'did:plc:abc', seq: 3 });
+    });
+  });
 });
+
