@@ -5,7 +5,7 @@
 // Frames are decoded ahead of time for both; only verification is timed. Identities are served from memory for both.
 import { memoryAccountStates } from './lib/memory-accounts.ts';
 import { decode as dagCborDecode } from '@ipld/dag-cbor';
-import { BytesWrapper, CidLinkWrapper, decodeFirst } from '@atcute/cbor';
+import { decodeFirst } from '@atcute/cbor';
 import { parseCommitAuthenticated } from '@atproto/sync';
 import pino from 'pino';
 import { IdentityCache } from '../src/identity/cache.ts';
@@ -16,7 +16,7 @@ import { TidClock } from '../src/protocol/tid.ts';
 import type { UpstreamEvent } from '../src/verify/types.ts';
 import { SyncVerifier } from '../src/verify/verifier.ts';
 import { generateKeypair, multikey, type Curve } from '../test/fixture/keys.ts';
-import { Repo } from '../test/fixture/repo.ts';
+import { commitMessageBody, Repo } from '../test/fixture/repo.ts';
 import type { BenchLine } from './verify.ts';
 import { num, type Flags } from './scenarios.ts';
 
@@ -46,20 +46,7 @@ function corpus(accounts: number, commitsPer: number, k256Share: number): { even
         record: { subject: { uri: `at://${did}/app.bsky.feed.post/3k`, cid: 'bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm' }, createdAt: new Date().toISOString() },
       }));
       const r = repo.commit(clock.next(), ops);
-      const body = {
-        seq: 0,
-        rebase: false,
-        tooBig: false,
-        repo: did,
-        commit: new CidLinkWrapper(r.commitCid),
-        rev: r.rev,
-        since: r.since,
-        blocks: new BytesWrapper(r.blocks),
-        ops: r.ops,
-        blobs: [],
-        prevData: new CidLinkWrapper(r.prevData!),
-        time: new Date().toISOString(),
-      };
+      const body = { ...commitMessageBody(did, r), seq: 0, time: new Date().toISOString() };
       list.push({ did, frame: encodeMessageFrame('#commit', body) });
     }
     perAccount.push(list);

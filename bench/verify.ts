@@ -14,7 +14,7 @@ import { parseMultikey } from '../src/protocol/did-key.ts';
 import { SyncVerifier } from '../src/verify/verifier.ts';
 import { IdentityCache } from '../src/identity/cache.ts';
 import { createMetrics } from '../src/metrics.ts';
-import { Repo } from '../test/fixture/repo.ts';
+import { commitMessageBody, Repo } from '../test/fixture/repo.ts';
 import { generateKeypair, multikey, type Curve } from '../test/fixture/keys.ts';
 import { TidClock } from '../src/protocol/tid.ts';
 import type { UpstreamEvent, Verdict } from '../src/verify/types.ts';
@@ -22,7 +22,6 @@ import { VerifyPool } from '../src/verify/pool.ts';
 import { checkStructure } from '../src/verify/structure.ts';
 import { checkCommitJob, type CommitJob } from '../src/verify/commit-check.ts';
 import { OrderedPipeline } from '../src/ingest/ordered-pipeline.ts';
-import { CidLinkWrapper } from '@atcute/cbor';
 
 export interface BenchLine {
   name: string;
@@ -65,20 +64,7 @@ export function prepare(curve: Curve, accounts: number, commitsPer: number): Pre
       const n = 1 + (c % 3);
       const ops = Array.from({ length: n }, () => ({ action: 'create' as const, collection: 'app.bsky.feed.like', rkey: clock.next(), record: { subject: 'x' } }));
       const r = repo.commit(clock.next(), ops);
-      const body: Record<string, unknown> = {
-        seq: c + 1,
-        rebase: false,
-        tooBig: false,
-        repo: did,
-        commit: new CidLinkWrapper(r.commitCid),
-        rev: r.rev,
-        since: r.since,
-        blocks: new BytesWrapper(r.blocks),
-        ops: r.ops,
-        blobs: [],
-        prevData: new CidLinkWrapper(r.prevData!),
-        time: new Date().toISOString(),
-      };
+      const body = { ...commitMessageBody(did, r), seq: c + 1, time: new Date().toISOString() };
       events.push({ t: '#commit', seq: c + 1, did, body, frameBytes: r.blocks.length + 300 });
     }
     out.push({ did, key: parseMultikey(multikey(kp)), events });

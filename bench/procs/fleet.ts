@@ -2,13 +2,13 @@
 // and then publish them at a set rate or as fast as their subscribers take them. Driven by the parent over IPC
 // (see bench/lib/fleet-client.ts for the protocol).
 import { randomBytes } from 'node:crypto';
-import { BytesWrapper, CidLinkWrapper } from '@atcute/cbor';
+import { BytesWrapper } from '@atcute/cbor';
 import { encodeMessageFrame } from '../../src/protocol/frame.ts';
 import { TidClock } from '../../src/protocol/tid.ts';
 import type { FakePlc } from '../../test/fixture/fake-plc.ts';
 import { FakePds, type EmittedEvent, type FakeAccount } from '../../test/fixture/fake-pds.ts';
 import { generateKeypair, type Curve } from '../../test/fixture/keys.ts';
-import { Repo, type RecordOp } from '../../test/fixture/repo.ts';
+import { commitMessageBody, Repo, type RecordOp } from '../../test/fixture/repo.ts';
 import { TIME_PLACEHOLDER, type FleetCommand, type FleetReply, type FleetSpec } from '../lib/protocol.ts';
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -125,19 +125,7 @@ function pregenerate(host: Host, count: number): void {
   for (let i = 0; i < count; i++) {
     const a = host.accounts[i % host.accounts.length]!;
     const c = a.repo.commit(clock.next(), opsFor(a));
-    const body: Record<string, unknown> = {
-      rebase: false,
-      tooBig: false,
-      repo: a.did,
-      commit: new CidLinkWrapper(c.commitCid),
-      rev: c.rev,
-      since: c.since,
-      blocks: new BytesWrapper(c.blocks),
-      ops: c.ops,
-      blobs: [],
-    };
-    if (c.prevData) body.prevData = new CidLinkWrapper(c.prevData);
-    host.queue.push(prepare(host, '#commit', body));
+    host.queue.push(prepare(host, '#commit', commitMessageBody(a.did, c)));
   }
 }
 
