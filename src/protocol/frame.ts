@@ -106,6 +106,11 @@ export function encodeWithSeq(t: string, body: Record<string, unknown>, seq: num
   return (received && reframeWithSeq(t, received, seq)) ?? encodeMessageFrame(t, { ...body, seq });
 }
 
+/** Bytes of `body` as received; 0 for a body the relay built itself (those are small). */
+export function receivedSize(body: Record<string, unknown>): number {
+  return asReceived.get(body)?.length ?? 0;
+}
+
 const headers = new Map<string, Uint8Array>();
 
 /** `body` with its top-level seq spliced; null when it has no unsigned integer seq there or a form not walked here. */

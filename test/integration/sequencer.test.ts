@@ -2,14 +2,18 @@
 // would be) get gapless seqs that commit in seq order, and a hub in another "process" broadcasts every event once,
 // in order, reading the ones it did not write from the log.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
-import { sql } from 'drizzle-orm';
+import { gte, sql } from 'drizzle-orm';
+import { BytesWrapper } from '@atcute/cbor';
 import { openDatabase, type Database } from '../../src/storage/db.ts';
 import { Sequencer } from '../../src/sequencer/sequencer.ts';
 import { FanoutHub } from '../../src/firehose/hub.ts';
 import { createMetrics } from '../../src/metrics.ts';
-import { decodeFrame } from '../../src/protocol/frame.ts';
-import { hosts } from '../../src/storage/schema.ts';
+import { decodeFrame, encodeMessageFrame } from '../../src/protocol/frame.ts';
+import { events, hosts } from '../../src/storage/schema.ts';
 import type { CommittedEvent } from '../../src/sequencer/types.ts';
 
 function bodyOf(frame: Uint8Array): { n: number; seq: number } {
@@ -37,8 +41,11 @@ beforeAll(async () => {
   await d.db.insert(hosts).values([{ hostname: 'a.test' }, { hostname: 'b.test' }, { hostname: 'c.test' }]);
 });
 
+const dirs: string[] = [];
+
 afterAll(async () => {
   for (const d of opened) await d.close();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('sequencer', () => {
@@ -126,4 +133,51 @@ describe('sequencer', () => {
     const [host] = await d.db.select({ cursor: hosts.cursor }).from(hosts).where(sql`${hosts.id} = 1`);
     expect(host!.cursor).toBe(1000);
   });
+
+  it.each(['postgres', 'embedded'] as const)('%s: stores received bodies byte for byte under the new seq, in batches cut at the byte cap', async (store) => {
+    let d: Database;
+    if (store === 'postgres') d = await open();
+    else {
+      const dir = mkdtempSync(join(tmpdir(), 'relay-seq-'));
+      dirs.push(dir);
+      d = await openDatabase({ databaseUrl: null, dataDir: dir });
+      opened.push(d);
+      await d.migrate();
+      await d.db.insert(hosts).values([{ hostname: 'a.test' }, { hostname: 'b.test' }]);
+    }
+    const batches: number[][] = [];
+    const s = new Sequencer({
+      db: d.db,
+      log,
+      metrics: createMetrics(),
+      maxDelayMs: 1,
+      maxBatch: 100,
+      maxBatchBytes: 1_000_000,
+      onCommitted: (evs) => batches.push(evs.map((e) => e.seq)),
+    });
+    // Twelve ~300 KB commits as a host sends them: at most three fit under the cap in one transaction.
+    const sent = Array.from({ length: 12 }, (_, i) => {
+      const blocks = new Uint8Array(300_000 + i).map((_, k) => (k * 13 + i) & 0xff);
+      const frame = encodeMessageFrame('#commit', { seq: 5000 + i, repo: 'did:plc:big', rev: `r${i}`, blocks: new BytesWrapper(blocks) });
+      const f = decodeFrame(frame);
+      if (f.op !== 1) throw new Error('not a message');
+      return f.body;
+    });
+    for (const [i, body] of sent.entries()) {
+      s.submit({ hostId: 2, upstreamSeq: 5000 + i, event: { did: 'did:plc:big', kind: 'commit', body } });
+    }
+    await s.drain();
+    expect(batches.length).toBeGreaterThanOrEqual(4);
+    for (const b of batches) expect(b.length).toBeLessThanOrEqual(3);
+    const seqs = batches.flat();
+    expect(seqs).toEqual(Array.from({ length: 12 }, (_, i) => seqs[0]! + i));
+    const rows = await d.db.select({ seq: events.seq, frame: events.frame }).from(events).where(gte(events.seq, seqs[0]!)).orderBy(events.seq);
+    expect(rows).toHaveLength(12);
+    rows.forEach((row, i) => {
+      // Exactly what encoding the received body under the relay's seq gives.
+      // (Buffer#equals: a deep toEqual walks 300 KB element by element.)
+      expect(Buffer.from(row.frame).equals(Buffer.from(encodeMessageFrame('#commit', { ...sent[i]!, seq: row.seq })))).toBe(true);
+    });
+  });
 });
+
