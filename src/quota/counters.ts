@@ -40,26 +40,35 @@ export interface CounterStore {
 const windowStart = (w: WindowLimit, now: number) => Math.floor(now / w.ms) * w.ms;
 const key = (prefix: string, scope: string, w: WindowLimit, now: number) => `${prefix}quota:${scope}:${w.name}:${windowStart(w, now)}`;
 
-// KEYS: one per window. ARGV: want, then limit and time-to-live (ms) per window. Returns granted, then counts.
+// Takes for several scopes in one script (one round trip and one command, however many accounts a batch holds).
+// ARGV: W (windows per scope), then limit and time-to-live (ms) per window, then the wanted units per scope.
+// KEYS: W per scope, in scope order. Returns, per scope: granted, then the count of each window.
 // A relative TTL keeps the relay's clock, not Redis's, in charge of when windows end.
+const TAKES_PER_CALL = 500;
 const TAKE_SCRIPT = `
-local grant = tonumber(ARGV[1])
-local counts = {}
-for i, k in ipairs(KEYS) do
-  local c = tonumber(redis.call('GET', k) or '0')
-  counts[i] = c
-  local room = tonumber(ARGV[2 * i]) - c
-  if room < grant then grant = room end
-end
-if grant < 0 then grant = 0 end
-if grant > 0 then
-  for i, k in ipairs(KEYS) do
-    counts[i] = redis.call('INCRBY', k, grant)
-    redis.call('PEXPIRE', k, ARGV[2 * i + 1])
+local w = tonumber(ARGV[1])
+local out = {}
+for j = 1, #ARGV - 1 - 2 * w do
+  local grant = tonumber(ARGV[1 + 2 * w + j])
+  local counts = {}
+  for i = 1, w do
+    local c = tonumber(redis.call('GET', KEYS[(j - 1) * w + i]) or '0')
+    counts[i] = c
+    local room = tonumber(ARGV[2 * i]) - c
+    if room < grant then grant = room end
   end
+  if grant < 0 then grant = 0 end
+  if grant > 0 then
+    for i = 1, w do
+      local k = KEYS[(j - 1) * w + i]
+      counts[i] = redis.call('INCRBY', k, grant)
+      redis.call('PEXPIRE', k, ARGV[2 * i + 1])
+    end
+  end
+  table.insert(out, grant)
+  for i = 1, w do table.insert(out, counts[i]) end
 end
-table.insert(counts, 1, grant)
-return counts
+return out
 `;
 
 function states(windows: WindowLimit[], counts: number[], now: number): WindowState[] {
@@ -67,32 +76,33 @@ function states(windows: WindowLimit[], counts: number[], now: number): WindowSt
 }
 
 export function createRedisCounterStore(url: string, prefix = 'relay:'): CounterStore {
-  const redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
+  const redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false }) as Redis & {
+    takeQuota(...args: Array<string | number>): Promise<unknown>;
+  };
   redis.on('error', () => {}); // reconnects by itself; callers see failed commands
+  // EVALSHA with the script loaded once (ioredis reloads it after a Redis restart), not its source per call.
+  redis.defineCommand('takeQuota', { lua: TAKE_SCRIPT });
+  const takeChunk = async (requests: Array<{ scope: string; want: number }>, windows: WindowLimit[], now: number): Promise<Grant[]> => {
+    const keys = requests.flatMap((r) => windows.map((w) => key(prefix, r.scope, w, now)));
+    // Keys outlive their window by a minute so a late reader still sees the final count.
+    const limits = windows.flatMap((w) => [w.limit, windowStart(w, now) + w.ms - now + 60_000]);
+    const res = ((await redis.takeQuota(keys.length, ...keys, windows.length, ...limits, ...requests.map((r) => r.want))) as number[]).map(Number);
+    const per = windows.length + 1;
+    return requests.map((_, j) => ({ granted: res[j * per]!, windows: states(windows, res.slice(j * per + 1, (j + 1) * per), now) }));
+  };
+  const takeMany: CounterStore['takeMany'] = async (requests, windows, now) => {
+    // Chunks keep each call's argument list well inside what a JS call and one Redis script should carry.
+    const chunks: Array<Promise<Grant[]>> = [];
+    for (let i = 0; i < requests.length; i += TAKES_PER_CALL) chunks.push(takeChunk(requests.slice(i, i + TAKES_PER_CALL), windows, now));
+    return (await Promise.all(chunks)).flat();
+  };
   return {
     kind: 'redis',
     available: () => redis.status === 'ready',
     async take(scope, want, windows, now) {
-      const keys = windows.map((w) => key(prefix, scope, w, now));
-      // Keys outlive their window by a minute so a late reader still sees the final count.
-      const args = windows.flatMap((w) => [w.limit, windowStart(w, now) + w.ms - now + 60_000]);
-      const res = (await redis.eval(TAKE_SCRIPT, keys.length, ...keys, want, ...args)) as number[];
-      return { granted: Number(res[0]), windows: states(windows, res.slice(1).map(Number), now) };
+      return (await takeMany([{ scope, want }], windows, now))[0]!;
     },
-    async takeMany(requests, windows, now) {
-      const pipeline = redis.pipeline();
-      const args = windows.flatMap((w) => [w.limit, windowStart(w, now) + w.ms - now + 60_000]);
-      for (const r of requests) {
-        const keys = windows.map((w) => key(prefix, r.scope, w, now));
-        pipeline.eval(TAKE_SCRIPT, keys.length, ...keys, r.want, ...args);
-      }
-      const results = (await pipeline.exec()) ?? [];
-      return results.map(([err, res]) => {
-        if (err) throw err;
-        const counts = (res as number[]).map(Number);
-        return { granted: counts[0]!, windows: states(windows, counts.slice(1), now) };
-      });
-    },
+    takeMany,
     async give(scope, amount, windows, now) {
       if (amount <= 0) return;
       const pipeline = redis.pipeline();

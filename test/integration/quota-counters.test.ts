@@ -47,6 +47,23 @@ for (const kind of ['redis', 'memory'] as const) {
       // Other scopes are independent.
       expect((await store.take('host:2', 10, windows, now)).granted).toBe(10);
     });
+
+    it('takes for many scopes at once as if one by one, in order, across calls of any size', async () => {
+      const store = make();
+      const now = Date.UTC(2026, 10, 22, 15, 30);
+      // 1,300 takes over 400 accounts (more than one script call's worth), each account asked 3-4 times for 4.
+      const requests = Array.from({ length: 1300 }, (_, i) => ({ scope: `account:${i % 400}`, want: 4 }));
+      const grants = await store.takeMany(requests, windows, now);
+      const seen = new Map<string, number>();
+      grants.forEach((g, i) => {
+        const before = seen.get(requests[i]!.scope) ?? 0;
+        // 4, 4, then 2 (the hour's limit of 10), then nothing.
+        expect(g.granted).toBe(Math.max(0, Math.min(4, 10 - before)));
+        seen.set(requests[i]!.scope, before + g.granted);
+        expect(g.windows.map((w) => w.count)).toEqual([before + g.granted, before + g.granted]);
+      });
+      expect(await store.takeMany([], windows, now)).toEqual([]);
+    });
   });
 }
 
