@@ -43,6 +43,10 @@ beforeAll(async () => {
 
 const dirs: string[] = [];
 
+/** A sequencer on `d` that commits as soon as it can, up to 100 events a batch. */
+const sequencerOn = (d: Database, onCommitted: (evs: CommittedEvent[]) => void, opts: { maxBatchBytes?: number } = {}) =>
+  new Sequencer({ db: d.db, log, metrics: createMetrics(), maxDelayMs: 1, maxBatch: 100, ...opts, onCommitted });
+
 afterAll(async () => {
   for (const d of opened) await d.close();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -114,14 +118,7 @@ describe('sequencer', () => {
   it('keeps a failed batch and commits it once the database is back', async () => {
     const d = await open();
     const committed: number[] = [];
-    const s = new Sequencer({
-      db: d.db,
-      log,
-      metrics: createMetrics(),
-      maxDelayMs: 1,
-      maxBatch: 100,
-      onCommitted: (evs) => committed.push(...evs.map((e) => e.seq)),
-    });
+    const s = sequencerOn(d, (evs) => committed.push(...evs.map((e) => e.seq)));
     // The events table disappears for a moment, so the next batch transaction fails.
     await d.db.execute(sql`ALTER TABLE events RENAME TO events_away`);
     s.submit({ hostId: 1, upstreamSeq: 1000, event: { did: 'did:plc:retry', kind: 'identity', body: { did: 'did:plc:retry' } } });
@@ -146,15 +143,7 @@ describe('sequencer', () => {
       await d.db.insert(hosts).values([{ hostname: 'a.test' }, { hostname: 'b.test' }]);
     }
     const batches: number[][] = [];
-    const s = new Sequencer({
-      db: d.db,
-      log,
-      metrics: createMetrics(),
-      maxDelayMs: 1,
-      maxBatch: 100,
-      maxBatchBytes: 1_000_000,
-      onCommitted: (evs) => batches.push(evs.map((e) => e.seq)),
-    });
+    const s = sequencerOn(d, (evs) => batches.push(evs.map((e) => e.seq)), { maxBatchBytes: 1_000_000 });
     // Twelve ~300 KB commits as a host sends them: at most three fit under the cap in one transaction.
     const sent = Array.from({ length: 12 }, (_, i) => {
       const blocks = new Uint8Array(300_000 + i).map((_, k) => (k * 13 + i) & 0xff);
