@@ -13,7 +13,8 @@ import { TRANSIENT, type IdentityCache } from '../identity/cache.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { AccountStates } from './account-state.ts';
 import { checkStructure } from './structure.ts';
-import { checkCommitJob, type CommitChecker, type CommitJob } from './commit-check.ts';
+import { checkCommitJob, type CommitChecker, type CommitJob, type CommitProofInput } from './commit-check.ts';
+import type { PublicKey } from '../protocol/did-key.ts';
 import type { EventVerifier, HostContext, UpstreamEvent, Verdict } from './types.ts';
 
 /** Revs more than this far in the future are rejected (clock drift allowance). */
@@ -93,12 +94,12 @@ export class SyncVerifier implements EventVerifier {
     }
     if (early) return this.structureFailure(job!, early);
 
-    const checked = await this.checker.check({ ...job!, key: identity.signingKey!, ...(structure.proof ? { proof: structure.proof } : {}) });
+    const checked = await this.checker.check(signedJob(job!, identity.signingKey!, structure.proof));
     if (!checked.ok) return checked;
     if (!checked.signature) {
       // The key may have rotated since we cached the document.
       const fresh = await this.o.identities.refresh(did, 'signature_failure').catch(() => null);
-      const again = fresh?.signingKey ? await this.checker.check({ ...job!, key: fresh.signingKey }) : null;
+      const again = fresh?.signingKey ? await this.checker.check(signedJob(job!, fresh.signingKey)) : null;
       if (!again?.ok || !again.signature) return reject('bad_signature', 'commit signature does not verify with the account key');
     }
 
@@ -115,7 +116,9 @@ export class SyncVerifier implements EventVerifier {
 
     const repo = { rev: checked.rev, head: checked.head, data: checked.data };
     this.o.accounts.update(did, { hostname: host.hostname, ...repo });
-    return { ok: true, event: { ...structure.event, repo } };
+    // The event was built for this call alone (checkStructure): completing it costs less than copying it.
+    structure.event.repo = repo;
+    return { ok: true, event: structure.event };
   }
 
   /** `otherwise`, unless the message's CAR slice or commit block is itself malformed. */
@@ -170,4 +173,15 @@ export class SyncVerifier implements EventVerifier {
       this.o.log.info({ did: body.repo, since: body.since, storedRev }, 'commit does not continue the known chain');
     }
   }
+}
+
+/**
+ * The job with the key to check the signature with (and the proof to check, when given). Written out field by field:
+ * object spreads with a conditional part cost ~1 µs here, a tenth of the verifier's main-thread share.
+ */
+function signedJob(job: CommitJob, key: PublicKey, proof?: CommitProofInput): CommitJob {
+  const out: CommitJob = { kind: job.kind, did: job.did, rev: job.rev, blocks: job.blocks, key };
+  if (job.commitCid !== undefined) out.commitCid = job.commitCid;
+  if (proof) out.proof = proof;
+  return out;
 }
