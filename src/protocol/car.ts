@@ -1,8 +1,7 @@
 // CAR v1 slices: every block's CID is checked against its bytes before anything trusts it.
-import { fromUint8Array } from '@atcute/car';
-import { encode } from '@atcute/cbor';
+import { decode, encode } from '@atcute/cbor';
 import { CidLinkWrapper } from '@atcute/cid';
-import { cidEquals, cidMatches } from './cid.ts';
+import { cidEquals, cidMatches, CODEC_DCBOR, CODEC_RAW, SHA256_CODE } from './cid.ts';
 
 export class CarError extends Error {
   constructor(
@@ -77,30 +76,62 @@ export interface Car {
   blocks: BlockMap;
 }
 
+/**
+ * Reads a CAR v1 slice whose blocks all have blessed 36-byte CIDs (CIDv1, dag-cbor or raw, sha-256), as atproto
+ * requires; every block is hashed against its CID. Read straight from the bytes: a generic reader's per-block
+ * iterator and CID objects cost about as much as the hashing.
+ */
 export function readCar(bytes: Uint8Array, opts: { maxBlocks?: number } = {}): Car {
   const maxBlocks = opts.maxBlocks ?? 10_000;
-  const blocks = new BlockMap();
-  let roots: Uint8Array[];
+  // Blocks are views of the input; as plain Uint8Arrays (not Buffers) their many small views cost far less.
+  const b = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const [headerLength, headerStart] = readVarint(b, 0);
+  if (headerLength === 0) throw new CarError('bad_car', 'invalid CAR: empty header');
+  const headerEnd = headerStart + headerLength;
+  if (headerEnd > b.length) throw new CarError('bad_car', 'invalid CAR: header runs past the end');
+  let header: unknown;
   try {
-    // Blocks are views of the input; as plain Uint8Arrays (not Buffers) their many small views cost far less.
-    const reader = fromUint8Array(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    roots = reader.roots.map((r) => {
-      if (!(r instanceof CidLinkWrapper)) throw new Error('root is not a CID');
-      return r.bytes;
-    });
-    for (const entry of reader) {
-      if (blocks.size >= maxBlocks) throw new CarError('too_many_blocks', `more than ${maxBlocks} blocks`);
-      if (!cidMatches(entry.cid.bytes, entry.bytes)) {
-        throw new CarError('bad_cid', 'a block does not hash to its CID');
-      }
-      blocks.set(entry.cid.bytes, entry.bytes);
-    }
+    header = decode(b.subarray(headerStart, headerEnd));
   } catch (err) {
-    if (err instanceof CarError) throw err;
-    throw new CarError('bad_car', `invalid CAR: ${(err as Error).message}`);
+    throw new CarError('bad_car', `invalid CAR: header is not DRISL: ${(err as Error).message}`);
+  }
+  const { version, roots } = (header ?? {}) as { version?: unknown; roots?: unknown };
+  if (version !== 1 || !Array.isArray(roots) || !roots.every((r) => r instanceof CidLinkWrapper)) {
+    throw new CarError('bad_car', 'invalid CAR: not a CAR v1 header');
   }
   if (roots.length === 0) throw new CarError('bad_car', 'CAR has no root');
-  return { roots, blocks };
+  const blocks = new BlockMap();
+  let pos = headerEnd;
+  while (pos < b.length) {
+    if (blocks.size >= maxBlocks) throw new CarError('too_many_blocks', `more than ${maxBlocks} blocks`);
+    const [length, start] = readVarint(b, pos);
+    const end = start + length;
+    if (length < CID_BYTES) throw new CarError('bad_car', `invalid CAR: block of ${length} bytes`);
+    if (end > b.length) throw new CarError('bad_car', 'invalid CAR: block runs past the end');
+    const cid = b.subarray(start, start + CID_BYTES);
+    if (cid[0] !== 0x01 || (cid[1] !== CODEC_DCBOR && cid[1] !== CODEC_RAW) || cid[2] !== SHA256_CODE || cid[3] !== 0x20) {
+      throw new CarError('bad_car', 'invalid CAR: a block CID is not CIDv1 dag-cbor/raw sha-256');
+    }
+    const data = b.subarray(start + CID_BYTES, end);
+    if (!cidMatches(cid, data)) throw new CarError('bad_cid', 'a block does not hash to its CID');
+    blocks.set(cid, data);
+    pos = end;
+  }
+  return { roots: (roots as CidLinkWrapper[]).map((r) => r.bytes), blocks };
+}
+
+const CID_BYTES = 36;
+
+/** An unsigned LEB128 varint at `pos` (at most 8 bytes, as CAR lengths need): its value and the position after it. */
+function readVarint(b: Uint8Array, pos: number): [number, number] {
+  let value = 0;
+  for (let i = 0; i < 8; i++) {
+    if (pos + i >= b.length) throw new CarError('bad_car', 'invalid CAR: truncated length');
+    const byte = b[pos + i]!;
+    value += (byte & 0x7f) * 2 ** (7 * i);
+    if (byte < 0x80) return [value, pos + i + 1];
+  }
+  throw new CarError('bad_car', 'invalid CAR: length too long');
 }
 
 function varint(n: number): number[] {

@@ -19,6 +19,11 @@ import {
 } from '../../../src/protocol/frame.ts';
 
 const block = (n: number) => encode({ n, text: `record ${n}` });
+/** A CAR of 10,001 different blocks (more than readCar takes by default). */
+const tooManyBlocks = () => {
+  const blocks = Array.from({ length: 10_001 }, (_, n) => ({ cid: cidForBlock(block(n)), bytes: block(n) }));
+  return writeCar([blocks[0]!.cid], blocks);
+};
 
 describe('CAR', () => {
   it('round-trips and checks every block CID', () => {
@@ -32,6 +37,32 @@ describe('CAR', () => {
 
   it('rejects a CAR without roots', () => {
     expect(() => readCar(writeCar([], []))).toThrow(CarError);
+  });
+
+  it('reads blocks behind multi-byte lengths, and refuses malformed slices with CarError reasons', () => {
+    const big = encode({ text: 'x'.repeat(70_000) }); // a 3-byte varint length
+    const blocks = [{ cid: cidForBlock(big), bytes: big }, { cid: cidForBlock(block(1)), bytes: block(1) }];
+    const car = readCar(writeCar([blocks[0]!.cid], blocks));
+    expect(Buffer.from(car.blocks.get(blocks[0]!.cid)!)).toEqual(Buffer.from(big));
+    expect(car.blocks.get(blocks[1]!.cid)).toBeInstanceOf(Uint8Array);
+    const good = writeCar([blocks[1]!.cid], [blocks[1]!]);
+    const reason = (bytes: Uint8Array) => {
+      try {
+        readCar(bytes);
+        return 'accepted';
+      } catch (err) {
+        expect(err).toBeInstanceOf(CarError);
+        return (err as CarError).reason;
+      }
+    };
+    expect(reason(good.subarray(0, good.length - 1))).toBe('bad_car'); // truncated block
+    const v0 = Uint8Array.from(good);
+    v0[v0.length - blocks[1]!.bytes.length - 36] = 0x00; // CID version byte
+    expect(reason(v0)).toBe('bad_car');
+    const notV1 = Buffer.concat([Uint8Array.from([encode({ version: 2, roots: [] }).length]), encode({ version: 2, roots: [] })]);
+    expect(reason(notV1)).toBe('bad_car');
+    expect(reason(Uint8Array.from([0x80]))).toBe('bad_car'); // truncated header length
+    expect(reason(tooManyBlocks())).toBe('too_many_blocks');
   });
 
   it('keys blocks by CID bytes', () => {
