@@ -1,8 +1,7 @@
 // Account state kept in memory, for benchmarks of the verification stage without a database.
 import { blankAccountState, type AccountState, type AccountStates } from '../../src/verify/account-state.ts';
 
-/** `clear()` forgets every account (a fresh round of the same commits). */
-export function memoryAccountStates(): AccountStates & { clear(): void } {
+export function memoryAccountStates(): AccountStates {
   const state = new Map<string, AccountState>();
   return {
     async get(did: string) {
@@ -17,8 +16,5 @@ export function memoryAccountStates(): AccountStates & { clear(): void } {
     forget(did: string) {
       state.delete(did);
     },
-    clear() {
-      state.clear();
-    },
-  } as unknown as AccountStates & { clear(): void };
+  } as unknown as AccountStates;
 }

@@ -11,12 +11,16 @@ export class WireBatch {
 
   /** All events as binary WebSocket frames, back to back (built on first use, then shared). */
   get bytes(): Buffer {
-    return (this.built ??= frameAll(this.events)).bytes;
+    return this.framed().bytes;
   }
 
   /** Where event i's WebSocket frame starts in `bytes`; offsets[events.length] is the total length. */
   get offsets(): Uint32Array {
-    return (this.built ??= frameAll(this.events)).offsets;
+    return this.framed().offsets;
+  }
+
+  private framed(): { bytes: Buffer; offsets: Uint32Array } {
+    return (this.built ??= frameAll(this.events));
   }
 
   /** Index of the first event with a seq above `seq` (events.length when there is none). */
