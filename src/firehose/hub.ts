@@ -21,9 +21,12 @@ export class FanoutHub {
   private catchingUp: Promise<void> | null = null;
   private unlisten: (() => Promise<void>) | null = null;
 
+  private readonly opts: { database: Database; log: Logger; metrics: RelayMetrics };
   constructor(
-    private readonly opts: { database: Database; log: Logger; metrics: RelayMetrics },
-  ) {}
+    opts: { database: Database; log: Logger; metrics: RelayMetrics },
+  ) {
+    this.opts = opts;
+  }
 
   async start(): Promise<void> {
     // Listen before reading the head, so a commit between the two is not missed.

@@ -53,7 +53,10 @@ export class FirehoseServer {
   private watchdog: NodeJS.Timeout | null = null;
   private lastPingAt = 0;
 
-  constructor(private readonly opts: FirehoseServerOptions) {}
+  private readonly opts: FirehoseServerOptions;
+  constructor(opts: FirehoseServerOptions) {
+    this.opts = opts;
+  }
 
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));

@@ -7,7 +7,10 @@ import type { CommittedEvent } from '../sequencer/types.ts';
 export class WireBatch {
   private built: { bytes: Buffer; offsets: Uint32Array } | null = null;
 
-  constructor(readonly events: readonly CommittedEvent[]) {}
+  readonly events: readonly CommittedEvent[];
+  constructor(events: readonly CommittedEvent[]) {
+    this.events = events;
+  }
 
   /** All events as binary WebSocket frames, back to back (built on first use, then shared). */
   get bytes(): Buffer {

@@ -13,11 +13,13 @@ export interface Identity {
 }
 
 export class IdentityError extends Error {
+  readonly reason: 'bad_syntax' | 'unsupported_method' | 'not_found' | 'tombstoned' | 'resolution_failed' | 'timeout' | 'bad_document';
   constructor(
-    readonly reason: 'bad_syntax' | 'unsupported_method' | 'not_found' | 'tombstoned' | 'resolution_failed' | 'timeout' | 'bad_document',
+    reason: 'bad_syntax' | 'unsupported_method' | 'not_found' | 'tombstoned' | 'resolution_failed' | 'timeout' | 'bad_document',
     message: string,
   ) {
     super(message);
+    this.reason = reason;
     this.name = 'IdentityError';
   }
 }

@@ -55,7 +55,9 @@ export class Crawler {
   private rescan = false;
   private stopped = false;
 
-  constructor(private readonly opts: CrawlerOptions) {
+  private readonly opts: CrawlerOptions;
+  constructor(opts: CrawlerOptions) {
+    this.opts = opts;
     // If the lock connection drops, this process can no longer prove it owns its hosts: let them go at once.
     opts.database.onClaimsLost(() => {
       opts.log.warn('host claims lost with the database lock connection; stopping subscriptions');

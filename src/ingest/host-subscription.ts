@@ -80,7 +80,9 @@ export class HostSubscription {
   /** The host's status as the crawler last recorded it. */
   status = 'active';
 
-  constructor(private readonly opts: HostSubscriptionOptions) {
+  private readonly opts: HostSubscriptionOptions;
+  constructor(opts: HostSubscriptionOptions) {
+    this.opts = opts;
     this.handedOn = opts.cursor;
     this.pipeline = new OrderedPipeline<SequencerItem[]>((items) => this.release(items));
   }

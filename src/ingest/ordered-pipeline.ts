@@ -12,7 +12,10 @@ export class OrderedPipeline<R> {
   private head = 0;
   private readonly tails = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly release: (result: R) => void) {}
+  private readonly release: (result: R) => void;
+  constructor(release: (result: R) => void) {
+    this.release = release;
+  }
 
   /** Events submitted and not yet released. */
   get pending(): number {

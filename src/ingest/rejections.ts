@@ -10,7 +10,10 @@ export interface Rejection {
 export class RejectionLog {
   private readonly byHost = new Map<number, Rejection[]>();
 
-  constructor(private readonly keepPerHost = 50) {}
+  private readonly keepPerHost: number;
+  constructor(keepPerHost = 50) {
+    this.keepPerHost = keepPerHost;
+  }
 
   record(hostId: number, r: { reason: string; did: string; detail?: string }): void {
     let list = this.byHost.get(hostId);

@@ -5,11 +5,17 @@ export class TokenBucket {
   private tokens: number;
   private last: number;
 
+  private readonly perSecond: number;
+  private readonly burst: number;
+  private readonly now: () => number;
   constructor(
-    private readonly perSecond: number,
-    private readonly burst: number,
-    private readonly now: () => number = () => performance.now(),
+    perSecond: number,
+    burst: number,
+    now: () => number = () => performance.now(),
   ) {
+    this.perSecond = perSecond;
+    this.burst = burst;
+    this.now = now;
     this.tokens = burst;
     this.last = now();
   }

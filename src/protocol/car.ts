@@ -4,11 +4,13 @@ import { CidLinkWrapper } from '@atcute/cid';
 import { cidEquals, cidMatches, CODEC_DCBOR, CODEC_RAW, SHA256_CODE } from './cid.ts';
 
 export class CarError extends Error {
+  readonly reason: string;
   constructor(
-    readonly reason: string,
+    reason: string,
     message: string,
   ) {
     super(message);
+    this.reason = reason;
     this.name = 'CarError';
   }
 }

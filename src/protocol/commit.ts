@@ -18,11 +18,13 @@ export interface Commit {
 export type UnsignedCommit = Omit<Commit, 'sig'>;
 
 export class CommitError extends Error {
+  readonly reason: string;
   constructor(
-    readonly reason: string,
+    reason: string,
     message: string,
   ) {
     super(message);
+    this.reason = reason;
     this.name = 'CommitError';
   }
 }

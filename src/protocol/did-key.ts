@@ -15,11 +15,13 @@ export interface PublicKey {
 }
 
 export class KeyError extends Error {
+  readonly reason: string;
   constructor(
-    readonly reason: string,
+    reason: string,
     message: string,
   ) {
     super(message);
+    this.reason = reason;
     this.name = 'KeyError';
   }
 }

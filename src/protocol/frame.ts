@@ -27,11 +27,13 @@ export type DecodedFrame = MessageFrame | ErrorFrame | UnknownFrame;
 
 /** Broken framing or CBOR: the spec says the whole connection is dropped, not just the frame. */
 export class FrameError extends Error {
+  readonly reason: string;
   constructor(
-    readonly reason: string,
+    reason: string,
     message: string,
   ) {
     super(message);
+    this.reason = reason;
     this.name = 'FrameError';
   }
 }

@@ -34,7 +34,10 @@ function isLowS(curve: Curve, sig: Uint8Array): boolean {
 class KeyObjectCache {
   private readonly map = new Map<string, KeyObject>();
 
-  constructor(private readonly max = 50_000) {}
+  private readonly max: number;
+  constructor(max = 50_000) {
+    this.max = max;
+  }
 
   get(key: PublicKey): KeyObject {
     const id = `${key.curve}:${Buffer.from(key.compressed).toString('latin1')}`;

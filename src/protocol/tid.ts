@@ -33,7 +33,10 @@ export function tidFromParts(micros: number, clockId: number): string {
 export class TidClock {
   private last = 0;
 
-  constructor(private readonly clockId = Math.floor(Math.random() * 1024)) {}
+  private readonly clockId: number;
+  constructor(clockId = Math.floor(Math.random() * 1024)) {
+    this.clockId = clockId;
+  }
 
   next(): string {
     const now = Date.now() * 1000;

@@ -41,7 +41,9 @@ export class AccountGate {
   private readonly budget: BudgetBatcher | null;
   private readonly now: () => number;
 
-  constructor(private readonly o: AccountGateOptions) {
+  private readonly o: AccountGateOptions;
+  constructor(o: AccountGateOptions) {
+    this.o = o;
     this.now = o.now ?? Date.now;
     const windows: WindowLimit[] = [];
     if (o.budget.perHour > 0) windows.push({ name: 'hour', ms: o.windows?.hourMs ?? 3_600_000, limit: o.budget.perHour });

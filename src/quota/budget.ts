@@ -13,10 +13,15 @@ export class BudgetBatcher {
   private queue: Pending[] = [];
   private inFlight = false;
 
+  private readonly store: CounterStore;
+  private readonly windows: WindowLimit[];
   constructor(
-    private readonly store: CounterStore,
-    private readonly windows: WindowLimit[],
-  ) {}
+    store: CounterStore,
+    windows: WindowLimit[],
+  ) {
+    this.store = store;
+    this.windows = windows;
+  }
 
   take(scope: string, want: number, now: number): Promise<Grant> {
     return new Promise((resolve, reject) => {

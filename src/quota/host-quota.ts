@@ -19,8 +19,17 @@ export class HostQuota {
   /** Last known counter state, for operators. */
   lastWindows: WindowState[] = [];
 
+  private readonly o: {
+      store: CounterStore;
+      hostId: number;
+      limits: () => HostLimits;
+      now?: () => number;
+      /** Window lengths (tests shorten them). */
+      hourMs?: number;
+      dayMs?: number;
+    };
   constructor(
-    private readonly o: {
+    o: {
       store: CounterStore;
       hostId: number;
       limits: () => HostLimits;
@@ -29,7 +38,9 @@ export class HostQuota {
       hourMs?: number;
       dayMs?: number;
     },
-  ) {}
+  ) {
+    this.o = o;
+  }
 
   private now(): number {
     return (this.o.now ?? Date.now)();

@@ -20,7 +20,10 @@ export class Retention {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
 
-  constructor(private readonly opts: RetentionOptions) {}
+  private readonly opts: RetentionOptions;
+  constructor(opts: RetentionOptions) {
+    this.opts = opts;
+  }
 
   start(): void {
     const every = this.opts.intervalMs ?? Math.min(60_000, Math.max(1000, Math.floor(this.opts.windowMs / 10)));

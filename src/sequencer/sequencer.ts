@@ -33,7 +33,10 @@ export class Sequencer {
   private stopped = false;
   private failures = 0;
 
-  constructor(private readonly opts: SequencerOptions) {}
+  private readonly opts: SequencerOptions;
+  constructor(opts: SequencerOptions) {
+    this.opts = opts;
+  }
 
   submit(item: SequencerItem): void {
     if (this.stopped) throw new Error('sequencer stopped');

@@ -44,10 +44,15 @@ export function blankAccountState(did: string): AccountState {
 export class AccountStates {
   private readonly cache = new Map<string, AccountState | null>();
 
+  private readonly db: Db;
+  private readonly maxEntries: number;
   constructor(
-    private readonly db: Db,
-    private readonly maxEntries = 200_000,
-  ) {}
+    db: Db,
+    maxEntries = 200_000,
+  ) {
+    this.db = db;
+    this.maxEntries = maxEntries;
+  }
 
   async get(did: string): Promise<AccountState | null> {
     if (this.cache.has(did)) {

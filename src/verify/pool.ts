@@ -13,7 +13,7 @@ import { checkCommitJob, type CommitCheck, type CommitChecker, type CommitJob } 
 import { packJobs } from './wire.ts';
 import type { WireBatch, WireResult, WireResults } from './worker.ts';
 
-const WORKER_ENTRY = new URL('./worker-entry.js', import.meta.url);
+const WORKER_ENTRY = new URL('./worker.ts', import.meta.url);
 /** Deaths a job may see in flight before it runs on the main thread. */
 const MAX_ATTEMPTS = 2;
 /** Batches sent to one worker and not answered yet, at most. */
@@ -57,7 +57,9 @@ export class VerifyPool implements CommitChecker {
   private closed = false;
   private readonly maxBatch: number;
 
-  constructor(private readonly o: VerifyPoolOptions) {
+  private readonly o: VerifyPoolOptions;
+  constructor(o: VerifyPoolOptions) {
+    this.o = o;
     if (o.size < 1) throw new Error('a verify pool needs at least one worker');
     this.maxBatch = o.maxBatch ?? 64;
   }

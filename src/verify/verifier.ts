@@ -45,7 +45,9 @@ export class SyncVerifier implements EventVerifier {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly checker: CommitChecker;
 
-  constructor(private readonly o: SyncVerifierOptions) {
+  private readonly o: SyncVerifierOptions;
+  constructor(o: SyncVerifierOptions) {
+    this.o = o;
     this.now = o.now ?? Date.now;
     this.checker = o.checker ?? { check: (job) => checkCommitJob(job, o.signatures) };
     this.sleep = o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));

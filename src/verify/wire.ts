@@ -84,7 +84,9 @@ class Reader {
   private readonly view: DataView;
   private pos = 0;
 
-  constructor(private readonly buf: Uint8Array) {
+  private readonly buf: Uint8Array;
+  constructor(buf: Uint8Array) {
+    this.buf = buf;
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 

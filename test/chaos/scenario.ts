@@ -80,7 +80,10 @@ class ResumingConsumer {
   private ws: WebSocket | null = null;
   private stopped = false;
 
-  constructor(private readonly wsBase: () => string) {}
+  private readonly wsBase: () => string;
+  constructor(wsBase: () => string) {
+    this.wsBase = wsBase;
+  }
 
   get lastSeq(): number {
     return this.received.at(-1)?.seq ?? 0;

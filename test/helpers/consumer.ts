@@ -15,7 +15,9 @@ export class TestConsumer {
   closeCode = 0;
   private waiters: Array<() => void> = [];
 
-  private constructor(readonly ws: WebSocket) {
+  readonly ws: WebSocket;
+  private constructor(ws: WebSocket) {
+    this.ws = ws;
     ws.on('message', (data: Buffer) => {
       const bytes = new Uint8Array(data);
       this.frames.push({ frame: decodeFrame(bytes), bytes });

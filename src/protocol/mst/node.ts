@@ -18,19 +18,23 @@ export interface DecodedNode {
 }
 
 export class MstError extends Error {
+  readonly reason: string;
   constructor(
-    readonly reason: string,
+    reason: string,
     message: string,
   ) {
     super(message);
+    this.reason = reason;
     this.name = 'MstError';
   }
 }
 
 /** A node or record block needed for the operation is not available (a missing proof, for a commit slice). */
 export class MissingBlockError extends MstError {
-  constructor(readonly cid: Uint8Array) {
+  readonly cid: Uint8Array;
+  constructor(cid: Uint8Array) {
     super('missing_block', 'an MST block needed for the operation is missing');
+    this.cid = cid;
   }
 }
 

@@ -45,11 +45,18 @@ export class Mst {
   /** Blocks of nodes created by changes, by CID; filled by rootCid() (unless loaded with recordBlocks: false). */
   readonly newBlocks = new Map<string, { cid: Uint8Array; bytes: Uint8Array }>();
 
+  private readonly source: BlockSource;
+  private root: Sub;
+  private readonly recordBlocks: boolean;
   private constructor(
-    private readonly source: BlockSource,
-    private root: Sub,
-    private readonly recordBlocks: boolean,
-  ) {}
+    source: BlockSource,
+    root: Sub,
+    recordBlocks: boolean,
+  ) {
+    this.source = source;
+    this.root = root;
+    this.recordBlocks = recordBlocks;
+  }
 
   static empty(source: BlockSource = { get: () => undefined }): Mst {
     return new Mst(source, null, true);
