@@ -15,8 +15,8 @@ import { createFastVerifier } from '../src/protocol/signature.ts';
 import { TidClock } from '../src/protocol/tid.ts';
 import type { UpstreamEvent } from '../src/verify/types.ts';
 import { SyncVerifier } from '../src/verify/verifier.ts';
-import { generateKeypair, multikey, type Curve } from '../test/fixture/keys.ts';
-import { commitMessageBody, Repo } from '../test/fixture/repo.ts';
+import { generateKeypair, multikey, type Curve } from '../dev-env/keys.ts';
+import { commitMessageBody, Repo } from '../dev-env/repo.ts';
 import type { BenchLine } from './verify.ts';
 import { num, type Flags } from './scenarios.ts';
 

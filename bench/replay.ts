@@ -3,8 +3,8 @@
 import { spawn } from 'node:child_process';
 import { encodeMessageFrame } from '../src/protocol/frame.ts';
 import { TidClock } from '../src/protocol/tid.ts';
-import { generateKeypair } from '../test/fixture/keys.ts';
-import { commitMessageBody, Repo } from '../test/fixture/repo.ts';
+import { generateKeypair } from '../dev-env/keys.ts';
+import { commitMessageBody, Repo } from '../dev-env/repo.ts';
 import type { BenchLine } from './verify.ts';
 import { Harness, ROOT, cpuSecondsOf, machineBusy, rssOf, sleep } from './lib/harness.ts';
 import { num, type Flags } from './scenarios.ts';

@@ -6,8 +6,8 @@
 //   npm run soak -- --minutes 10 [--hosts 4] [--accounts 5] [--rate 2000] [--consumers 3] [--redis-outage 60]
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { startPrivatePostgres, startPrivateRedis } from '../test/helpers/services.ts';
-import { formatReport, runChaos, type Fault } from '../test/chaos/scenario.ts';
+import { startPrivatePostgres, startPrivateRedis } from '../dev-env/services.ts';
+import { formatReport, runChaos, type Fault } from '../dev-env/chaos.ts';
 
 const { values } = parseArgs({
   options: {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { freePort, relayTestEnv } from '../../test/helpers/process.ts';
+import { freePort, relayTestEnv } from '../../dev-env/process.ts';
 import pg from 'pg';
 import type { ConsumerReply, ConsumerSpec, FleetReply, FleetSpec, PlcReply } from './protocol.ts';
 

@@ -5,10 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { BytesWrapper } from '@atcute/cbor';
 import { encodeMessageFrame } from '../../src/protocol/frame.ts';
 import { TidClock } from '../../src/protocol/tid.ts';
-import type { FakePlc } from '../../test/fixture/fake-plc.ts';
-import { FakePds, type EmittedEvent, type FakeAccount } from '../../test/fixture/fake-pds.ts';
-import { generateKeypair, type Curve } from '../../test/fixture/keys.ts';
-import { commitMessageBody, Repo, type RecordOp } from '../../test/fixture/repo.ts';
+import type { FakePlc } from '../../dev-env/fake-plc.ts';
+import { FakePds, type EmittedEvent, type FakeAccount } from '../../dev-env/fake-pds.ts';
+import { generateKeypair, type Curve } from '../../dev-env/keys.ts';
+import { commitMessageBody, Repo, type RecordOp } from '../../dev-env/repo.ts';
 import { TIME_PLACEHOLDER, type FleetCommand, type FleetReply, type FleetSpec } from '../lib/protocol.ts';
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567';

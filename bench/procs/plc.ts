@@ -1,5 +1,5 @@
 // Fake PLC directory child process: serves the DID documents the fleet processes create (sent via the parent).
-import { FakePlc } from '../../test/fixture/fake-plc.ts';
+import { FakePlc } from '../../dev-env/fake-plc.ts';
 import type { PlcCommand, PlcReply } from '../lib/protocol.ts';
 
 const plc = await FakePlc.start();

@@ -6,12 +6,12 @@ import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds, type FakeAccount } from '../fixture/fake-pds.ts';
+import { FakePlc } from '../../dev-env/fake-plc.ts';
+import { FakePds, type FakeAccount } from '../../dev-env/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
-import { bodyKey } from '../helpers/compare.ts';
-import { freePort, relayTestEnv, spawnRelay, waitForHealth, type RelayProcess } from '../helpers/process.ts';
+import { bodyKey } from '../../dev-env/compare.ts';
+import { freePort, relayTestEnv, spawnRelay, waitForHealth, type RelayProcess } from '../../dev-env/process.ts';
 import { metricValue, requestCrawl } from '../helpers/relay.ts';
 
 const PER_IP = 50;

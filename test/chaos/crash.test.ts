@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/db.ts';
 import { expectEveryEventOnce } from './expect-report.ts';
-import { formatReport, killRunningRelays, runChaos } from './scenario.ts';
+import { formatReport, killRunningRelays, runChaos } from '../../dev-env/chaos.ts';
 
 afterAll(killRunningRelays);
 

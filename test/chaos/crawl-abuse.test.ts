@@ -2,13 +2,13 @@
 // dial (DNS rebinding), relays are not crawled (relay loops), and the relay's own outbound requests (crawl probes,
 // DID resolution) are rate-limited.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakePlc } from '../fixture/fake-plc.ts';
+import { FakePlc } from '../../dev-env/fake-plc.ts';
 import { createDidResolver } from '../../src/identity/resolver.ts';
 import { normalizeHostname } from '../../src/ingest/hostname.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { adminPost, metricValue, requestCrawl, startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
 import { eventually } from '../helpers/consumer.ts';
-import { freePort } from '../helpers/process.ts';
+import { freePort } from '../../dev-env/process.ts';
 
 let relay: TestRelay;
 const lookups: string[] = [];

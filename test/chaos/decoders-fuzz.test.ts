@@ -13,8 +13,8 @@ import { checkStructure } from '../../src/verify/structure.ts';
 import { checkCommitJob } from '../../src/verify/commit-check.ts';
 import { createFastVerifier } from '../../src/protocol/signature.ts';
 import type { UpstreamEvent } from '../../src/verify/types.ts';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds } from '../fixture/fake-pds.ts';
+import { FakePlc } from '../../dev-env/fake-plc.ts';
+import { FakePds } from '../../dev-env/fake-pds.ts';
 
 type Mutation =
   | { kind: 'flip'; at: number; bit: number }

@@ -1,7 +1,7 @@
 // What every chaos run must show, whatever its faults: the relay never crashed by itself, and every upstream event
 // reached every consumer exactly once, seqs increasing and each account's events in upstream order.
 import { expect } from 'vitest';
-import type { ChaosReport } from './scenario.ts';
+import type { ChaosReport } from '../../dev-env/chaos.ts';
 
 export function expectEveryEventOnce(report: ChaosReport): void {
   expect(report.crashes).toBe(0);

@@ -3,11 +3,11 @@
 // wrong passwords, Basic and Bearer), crawling, a firehose consumer, and failures (unreachable database, malformed
 // URL). Its whole output, /metrics and the admin API's answers are searched for every secret.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds } from '../fixture/fake-pds.ts';
+import { FakePlc } from '../../dev-env/fake-plc.ts';
+import { FakePds } from '../../dev-env/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
-import { freePort, runRelayCli, spawnRelay, waitForHealth, type RelayProcess } from '../helpers/process.ts';
+import { freePort, runRelayCli, spawnRelay, waitForHealth, type RelayProcess } from '../../dev-env/process.ts';
 import { requestCrawl } from '../helpers/relay.ts';
 
 

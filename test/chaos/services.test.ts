@@ -3,9 +3,9 @@
 // lose nothing it accepted, with consumers connected throughout.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from '../helpers/services.ts';
+import { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from '../../dev-env/services.ts';
 import { expectEveryEventOnce } from './expect-report.ts';
-import { formatReport, killRunningRelays, runChaos } from './scenario.ts';
+import { formatReport, killRunningRelays, runChaos } from '../../dev-env/chaos.ts';
 
 let postgres: PrivatePostgres;
 let redis: PrivateRedis;

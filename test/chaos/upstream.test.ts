@@ -7,12 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BytesWrapper, encode } from '@atcute/cbor';
 import { readCar, writeCar } from '../../src/protocol/car.ts';
 import { encodeMessageFrame } from '../../src/protocol/frame.ts';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds, type FakeAccount } from '../fixture/fake-pds.ts';
+import { FakePlc } from '../../dev-env/fake-plc.ts';
+import { FakePds, type FakeAccount } from '../../dev-env/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { adminPost, crawlAndConnect, metricValue, startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
-import { bodyKey } from '../helpers/compare.ts';
+import { bodyKey } from '../../dev-env/compare.ts';
 
 let plc: FakePlc;
 let relay: TestRelay;

@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config/config.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { adminPost, metricValue } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
-import type { FakeAccount } from '../fixture/fake-pds.ts';
+import type { FakeAccount } from '../../dev-env/fake-pds.ts';
 
 const DEFAULTS = loadConfig({});
 let world: World | undefined;

@@ -2,11 +2,11 @@
 // a running relay.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds } from '../fixture/fake-pds.ts';
+import { FakePlc } from '../../dev-env/fake-plc.ts';
+import { FakePds } from '../../dev-env/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { startTestRelay, requestCrawl, type TestRelay, TEST_ADMIN_PASSWORD } from '../helpers/relay.ts';
-import { runRelayCli } from '../helpers/process.ts';
+import { runRelayCli } from '../../dev-env/process.ts';
 import { TestConsumer } from '../helpers/consumer.ts';
 
 let plc: FakePlc;

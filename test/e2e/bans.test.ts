@@ -1,13 +1,13 @@
 // Host and domain bans: a banned host's connection closes at once, its crawl requests are refused, and lifting
 // the ban resumes crawling from the saved cursor.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds } from '../fixture/fake-pds.ts';
+import { FakePlc } from '../../dev-env/fake-plc.ts';
+import { FakePds } from '../../dev-env/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { crawlAndConnect, requestCrawl, startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
-import { runRelayCli } from '../helpers/process.ts';
-import { perDid } from '../helpers/compare.ts';
+import { runRelayCli } from '../../dev-env/process.ts';
+import { perDid } from '../../dev-env/compare.ts';
 
 let plc: FakePlc;
 let pds: FakePds;

@@ -1,9 +1,9 @@
 // The operator's command line beyond the admin commands of api.test.ts: `relay tail` against a real relay (replay,
 // live, Ctrl-C, error frames, refused connections) and --help for every command.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FakeAccount } from '../fixture/fake-pds.ts';
+import type { FakeAccount } from '../../dev-env/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
-import { runRelayCli, spawnRelay } from '../helpers/process.ts';
+import { runRelayCli, spawnRelay } from '../../dev-env/process.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 
 let world: World;

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startWorld, type World } from '../helpers/world.ts';
-import { freePort } from '../helpers/process.ts';
+import { freePort } from '../../dev-env/process.ts';
 import { metricValue } from '../helpers/relay.ts';
 import { eventually } from '../helpers/consumer.ts';
 

@@ -1,12 +1,12 @@
 // The relay process is killed with SIGKILL mid-stream and restarted, several times. A consumer that resumes from
 // its last seq must see every upstream event exactly once, in order.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds } from '../fixture/fake-pds.ts';
+import { FakePlc } from '../../dev-env/fake-plc.ts';
+import { FakePds } from '../../dev-env/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
-import { expectStrictlyIncreasing, perDid } from '../helpers/compare.ts';
-import { freePort, relayTestEnv, spawnRelay, waitForHealth, type RelayProcess } from '../helpers/process.ts';
+import { expectStrictlyIncreasing, perDid } from '../../dev-env/compare.ts';
+import { freePort, relayTestEnv, spawnRelay, waitForHealth, type RelayProcess } from '../../dev-env/process.ts';
 import { requestCrawl } from '../helpers/relay.ts';
 
 let plc: FakePlc;

@@ -2,7 +2,7 @@
 // #info OutdatedCursor then the whole window.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, type World } from '../helpers/world.ts';
-import type { FakePds } from '../fixture/fake-pds.ts';
+import type { FakePds } from '../../dev-env/fake-pds.ts';
 import type { TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 

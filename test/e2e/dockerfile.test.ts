@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/db.ts';
-import { freePort, REPO_ROOT, waitForHealth } from '../helpers/process.ts';
+import { freePort, REPO_ROOT, waitForHealth } from '../../dev-env/process.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 
 const work = mkdtempSync(join(tmpdir(), 'relay-image-'));

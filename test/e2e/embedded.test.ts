@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TestConsumer } from '../helpers/consumer.ts';
-import { freePort, runRelayCli, spawnRelay, waitForHealth, type RelayProcess } from '../helpers/process.ts';
+import { freePort, runRelayCli, spawnRelay, waitForHealth, type RelayProcess } from '../../dev-env/process.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'relay-embedded-'));
 let proc: RelayProcess | null = null;

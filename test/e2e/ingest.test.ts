@@ -1,7 +1,7 @@
 // Upstream connection behaviour: seq ordering on a connection, broken framing, and the offline/reconnect cycle.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds } from '../fixture/fake-pds.ts';
+import { FakePlc } from '../../dev-env/fake-plc.ts';
+import { FakePds } from '../../dev-env/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { startTestRelay, crawlAndConnect, metricValue, type TestRelay, TEST_ADMIN_PASSWORD } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';

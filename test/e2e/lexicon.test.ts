@@ -6,7 +6,7 @@ import { lexicons } from '@atproto/api';
 import * as dagCbor from '@ipld/dag-cbor';
 import { encode } from '@atcute/cbor';
 import { startWorld, type World } from '../helpers/world.ts';
-import type { FakeAccount, FakePds } from '../fixture/fake-pds.ts';
+import type { FakeAccount, FakePds } from '../../dev-env/fake-pds.ts';
 import { adminPost, requestCrawl, type TestRelay } from '../helpers/relay.ts';
 import { TestConsumer } from '../helpers/consumer.ts';
 

@@ -2,12 +2,12 @@
 // consumer of either gets the same stream. When one instance stops, the other takes over its hosts from the
 // committed cursor.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds } from '../fixture/fake-pds.ts';
+import { FakePlc } from '../../dev-env/fake-plc.ts';
+import { FakePds } from '../../dev-env/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { startTestRelay, requestCrawl, type TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
-import { expectStrictlyIncreasing, perDid } from '../helpers/compare.ts';
+import { expectStrictlyIncreasing, perDid } from '../../dev-env/compare.ts';
 
 let plc: FakePlc;
 let hosts: FakePds[];

@@ -5,13 +5,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../src/config/config.ts';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds } from '../fixture/fake-pds.ts';
+import { FakePlc } from '../../dev-env/fake-plc.ts';
+import { FakePds } from '../../dev-env/fake-pds.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { adminPost, crawlAndConnect, startTestRelay, type TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
-import { perDid } from '../helpers/compare.ts';
+import { perDid } from '../../dev-env/compare.ts';
 
 const DEFAULTS = loadConfig({});
 const cleanups: Array<() => Promise<void>> = [];

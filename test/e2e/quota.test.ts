@@ -2,10 +2,10 @@
 // resets: nothing it published is lost, and nothing past the limit is relayed early.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, type World } from '../helpers/world.ts';
-import type { FakePds } from '../fixture/fake-pds.ts';
+import type { FakePds } from '../../dev-env/fake-pds.ts';
 import type { TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
-import { perDid } from '../helpers/compare.ts';
+import { perDid } from '../../dev-env/compare.ts';
 
 let world: World;
 let pds: FakePds;

@@ -2,10 +2,10 @@
 // consumers on the relay's firehose.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, type World } from '../helpers/world.ts';
-import type { FakePds, FakeAccount } from '../fixture/fake-pds.ts';
+import type { FakePds, FakeAccount } from '../../dev-env/fake-pds.ts';
 import type { TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
-import { expectStrictlyIncreasing, perDid } from '../helpers/compare.ts';
+import { expectStrictlyIncreasing, perDid } from '../../dev-env/compare.ts';
 
 let world: World;
 let pdsA: FakePds;

@@ -2,7 +2,7 @@
 // keep receiving everything.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, type World } from '../helpers/world.ts';
-import type { FakePds } from '../fixture/fake-pds.ts';
+import type { FakePds } from '../../dev-env/fake-pds.ts';
 import { metricValue, type TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually, stalledConsumer } from '../helpers/consumer.ts';
 

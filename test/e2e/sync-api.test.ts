@@ -1,7 +1,7 @@
 // The sync query endpoints, answered from what the relay has accepted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, type World } from '../helpers/world.ts';
-import type { FakePds, FakeAccount } from '../fixture/fake-pds.ts';
+import type { FakePds, FakeAccount } from '../../dev-env/fake-pds.ts';
 import { cidToString } from '../../src/protocol/cid.ts';
 import type { TestRelay } from '../helpers/relay.ts';
 import { TestConsumer } from '../helpers/consumer.ts';

@@ -2,10 +2,10 @@
 // restoring it brings them back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, type World } from '../helpers/world.ts';
-import type { FakePds } from '../fixture/fake-pds.ts';
+import type { FakePds } from '../../dev-env/fake-pds.ts';
 import { metricValue, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
-import { runRelayCli } from '../helpers/process.ts';
+import { runRelayCli } from '../../dev-env/process.ts';
 
 let world: World;
 let pds: FakePds;

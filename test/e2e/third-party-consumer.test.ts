@@ -4,9 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Firehose, MemoryRunner, type Event } from '@atproto/sync';
 import { IdResolver } from '@atproto/identity';
-import type { FakePlc } from '../fixture/fake-plc.ts';
+import type { FakePlc } from '../../dev-env/fake-plc.ts';
 import { startWorld, type World } from '../helpers/world.ts';
-import type { FakePds } from '../fixture/fake-pds.ts';
+import type { FakePds } from '../../dev-env/fake-pds.ts';
 import type { TestRelay } from '../helpers/relay.ts';
 import { eventually } from '../helpers/consumer.ts';
 

@@ -5,8 +5,8 @@ import { BytesWrapper, CidLinkWrapper } from '@atcute/cbor';
 import { cidForBlock } from '../../src/protocol/cid.ts';
 import { tidFromParts } from '../../src/protocol/tid.ts';
 import { startWorld, type World } from '../helpers/world.ts';
-import type { FakePds, FakeAccount } from '../fixture/fake-pds.ts';
-import { generateKeypair } from '../fixture/keys.ts';
+import type { FakePds, FakeAccount } from '../../dev-env/fake-pds.ts';
+import { generateKeypair } from '../../dev-env/keys.ts';
 import { metricValue, type TestRelay, TEST_ADMIN_PASSWORD } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 

@@ -2,6 +2,9 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig, type RelayConfig } from '../../src/config/config.ts';
 import { createRelay, type Relay, type RelayOverrides } from '../../src/relay.ts';
+import { requestCrawl } from '../../dev-env/relay-client.ts';
+
+export { requestCrawl };
 
 export const TEST_ADMIN_PASSWORD = 'test-admin-password';
 
@@ -60,14 +63,6 @@ export async function adminPost(relayUrl: string, path: string, body: unknown): 
     method: 'POST',
     headers: { authorization: `Bearer ${TEST_ADMIN_PASSWORD}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),
-  });
-}
-
-export async function requestCrawl(relayUrl: string, hostname: string): Promise<Response> {
-  return fetch(`${relayUrl}/xrpc/com.atproto.sync.requestCrawl`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ hostname }),
   });
 }
 

@@ -1,8 +1,8 @@
 // The usual end-to-end setup: a fake PLC, fake PDS hosts, and a relay on a fresh database crawling them.
 import type { RelayConfig } from '../../src/config/config.ts';
 import type { RelayOverrides } from '../../src/relay.ts';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds } from '../fixture/fake-pds.ts';
+import { FakePlc } from '../../dev-env/fake-plc.ts';
+import { FakePds } from '../../dev-env/fake-pds.ts';
 import { createTestDatabase } from './db.ts';
 import { crawlAndConnect, startTestRelay, type TestRelay } from './relay.ts';
 

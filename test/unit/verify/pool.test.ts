@@ -7,8 +7,8 @@ import { parseMultikey } from '../../../src/protocol/did-key.ts';
 import { TidClock } from '../../../src/protocol/tid.ts';
 import { checkCommitJob, type CommitJob } from '../../../src/verify/commit-check.ts';
 import { VerifyPool } from '../../../src/verify/pool.ts';
-import { Repo } from '../../fixture/repo.ts';
-import { generateKeypair, multikey } from '../../fixture/keys.ts';
+import { Repo } from '../../../dev-env/repo.ts';
+import { generateKeypair, multikey } from '../../../dev-env/keys.ts';
 
 const signatures = createFastVerifier();
 let pool: VerifyPool | undefined;

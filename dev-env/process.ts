@@ -3,8 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const RELAY_BIN = fileURLToPath(new URL('../../bin/relay.js', import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const RELAY_BIN = fileURLToPath(new URL('../bin/relay.js', import.meta.url));
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -4,12 +4,12 @@
 // of the relay, PostgreSQL restarts, Redis outages) are injected at random moments. At the end every upstream event
 // must be accounted for: relayed exactly once and in per-account order, or rejected with a counted reason.
 import WebSocket from 'ws';
-import { FakePlc } from '../fixture/fake-plc.ts';
-import { FakePds, type FakeAccount } from '../fixture/fake-pds.ts';
-import { decodeFrame } from '../../src/protocol/frame.ts';
-import { bodyKey, didOf } from '../helpers/compare.ts';
-import { freePort, relayTestEnv, spawnRelay, waitForHealth, type RelayProcess } from '../helpers/process.ts';
-import { requestCrawl } from '../helpers/relay.ts';
+import { FakePlc } from './fake-plc.ts';
+import { FakePds, type FakeAccount } from './fake-pds.ts';
+import { decodeFrame } from '../src/protocol/frame.ts';
+import { bodyKey, didOf } from './compare.ts';
+import { freePort, relayTestEnv, spawnRelay, waitForHealth, type RelayProcess } from './process.ts';
+import { requestCrawl } from './relay-client.ts';
 
 export interface Fault {
   name: string;
