@@ -17,7 +17,7 @@ import type { UpstreamEvent } from '../src/verify/types.ts';
 import { SyncVerifier } from '../src/verify/verifier.ts';
 import { generateKeypair, multikey, type Curve } from '../dev-env/keys.ts';
 import { commitMessageBody, Repo } from '../dev-env/repo.ts';
-import type { BenchLine } from './verify.ts';
+import type { BenchLine } from './lib/record.ts';
 import { num, type Flags } from './scenarios.ts';
 
 interface CorpusEvent {

@@ -1,7 +1,7 @@
 // Live scenarios (ingest, fanout, hosts, stalled): a fleet of fake PDS processes publishes pre-generated commits
 // through a real relay process to consumer processes. One run = one relay, one fresh database.
 import { cpus } from 'node:os';
-import type { BenchLine } from './verify.ts';
+import type { BenchLine } from './lib/record.ts';
 import { Harness, cpuSecondsOf, machineBusy, rssOf, sleep, waitFor, type Consumers, type Fleet } from './lib/harness.ts';
 import type { ConnectionStats, FleetSpec } from './lib/protocol.ts';
 

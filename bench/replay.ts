@@ -5,7 +5,7 @@ import { encodeMessageFrame } from '../src/protocol/frame.ts';
 import { TidClock } from '../src/protocol/tid.ts';
 import { generateKeypair } from '../dev-env/keys.ts';
 import { commitMessageBody, Repo } from '../dev-env/repo.ts';
-import type { BenchLine } from './verify.ts';
+import type { BenchLine } from './lib/record.ts';
 import { Harness, ROOT, cpuSecondsOf, machineBusy, rssOf, sleep } from './lib/harness.ts';
 import { num, type Flags } from './scenarios.ts';
 
@@ -86,7 +86,7 @@ export async function benchReplay(flags: Flags): Promise<BenchLine[]> {
     const relayCpu = cpuSecondsOf(pid) - cpu0;
     const consumerCpu = cpuSecondsOf(consumer.proc.pid!);
     return [
-      { name: 'replay rate from a cursor far back', value: Math.round(stats.commits / Math.max(0.001, seconds)), unit: `events/s over ${total} events (target >= 50,000)` },
+      { name: 'replay rate from a cursor far back', value: Math.round(stats.commits / Math.max(0.001, seconds)), unit: `events/s over ${total} events`, target: { op: '>=', value: 50_000 } },
       { name: 'events received', value: stats.events, unit: `of ${total}` },
       { name: 'seq gaps seen by the consumer', value: stats.gaps + stats.scanMismatches, unit: 'gaps' },
       { name: 'frame size', value: t.size, unit: 'bytes' },

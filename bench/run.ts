@@ -1,8 +1,14 @@
-// npm run bench [scenario] [-- --flag value ...]: runs benchmark scenarios and prints one line per figure.
-import { benchVerify, type BenchLine } from './verify.ts';
+// npm run bench [scenario] [-- --flag value ...]: runs benchmark scenarios and prints one line per figure. Unless
+// --no-record is given, each scenario's figures are then appended as records to bench/results/<scenario>.jsonl and
+// bench/RESULTS.md is regenerated from them.
+import { benchVerify } from './verify.ts';
 import { benchReplay } from './replay.ts';
 import { benchCompare } from './compare.ts';
 import { benchFanout, benchHosts, benchIngest, benchStalled, parseFlags, type Flags } from './scenarios.ts';
+import { ROOT } from './lib/harness.ts';
+import { currentCommit, currentMachine, loadAverage } from './lib/provenance.ts';
+import { appendRecords, describeTarget, RESULTS_DIR, toRecords, type BenchLine } from './lib/record.ts';
+import { REPORT_FILE, writeReport } from './lib/report.ts';
 
 const scenarios: Record<string, (flags: Flags) => Promise<BenchLine[]>> = {
   verify: benchVerify,
@@ -16,12 +22,28 @@ const scenarios: Record<string, (flags: Flags) => Promise<BenchLine[]>> = {
 
 const wanted = process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : undefined;
 const flags = parseFlags(process.argv.slice(wanted ? 3 : 2));
+const record = !flags.has('no-record');
+flags.delete('no-record');
 const names = wanted ? [wanted] : Object.keys(scenarios);
+const unknown = names.find((name) => !scenarios[name]);
+if (unknown) {
+  console.error(`unknown scenario ${unknown}; known: ${Object.keys(scenarios).join(', ')}`);
+  process.exit(1);
+}
+// Taken before the first scenario: a run that cannot be recorded fails now, not after its minutes of measuring.
+const commit = record ? currentCommit(ROOT) : null;
 for (const name of names) {
-  const run = scenarios[name];
-  if (!run) {
-    console.error(`unknown scenario ${name}; known: ${Object.keys(scenarios).join(', ')}`);
-    process.exit(1);
+  const date = new Date().toISOString();
+  const loadStart = loadAverage();
+  const lines = await scenarios[name]!(flags);
+  // Other processes may share the machine: every run says how busy it was.
+  const load = { start: loadStart, end: loadAverage() };
+  for (const line of lines) console.log(`${name}: ${line.name}: ${line.value} ${line.unit}${line.target ? ` (target ${describeTarget(line.target)})` : ''}`);
+  console.log(`${name}: load average (1 min): ${load.start} at the start, ${load.end} at the end`);
+  if (commit) {
+    const run = { ...(flags.size > 0 ? { flags: Object.fromEntries(flags) } : {}), commit, machine: currentMachine(load), date };
+    appendRecords(RESULTS_DIR, toRecords(name, lines, run));
+    writeReport(RESULTS_DIR, REPORT_FILE);
+    console.error(`  recorded in bench/results/${name}.jsonl; bench/RESULTS.md regenerated`);
   }
-  for (const line of await run(flags)) console.log(`${name}: ${line.name}: ${line.value} ${line.unit}`);
 }

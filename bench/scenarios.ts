@@ -1,6 +1,6 @@
 // The live scenarios with their default sizes (each about two minutes or less on a shared 2-core machine); flags
 // scale them: `npm run bench ingest -- --events-per-host 5000 --hosts 8`.
-import type { BenchLine } from './verify.ts';
+import type { BenchLine } from './lib/record.ts';
 import { liveLines, runLive, type LiveOptions } from './live.ts';
 import type { FleetSpec } from './lib/protocol.ts';
 import { newestProfile, topSelfTime } from './lib/profile.ts';
@@ -64,7 +64,7 @@ export async function benchIngest(flags: Flags): Promise<BenchLine[]> {
       stalled: 0,
     }),
   );
-  const lines = [{ name: 'sustained ingest (verified, committed, delivered)', value: Math.round(r.consumerRate), unit: 'events/s (target >= 10,000)' }, ...liveLines(r)];
+  const lines: BenchLine[] = [{ name: 'sustained ingest (verified, committed, delivered)', value: Math.round(r.consumerRate), unit: 'events/s', target: { op: '>=', value: 10_000 } }, ...liveLines(r)];
   const profDir = flags.get('cpu-prof');
   const profile = profDir ? newestProfile(profDir) : null;
   if (profile) {
@@ -88,7 +88,7 @@ export async function benchFanout(flags: Flags): Promise<BenchLine[]> {
   const offered = (r.commitsPublished / Math.max(0.001, r.publishSeconds));
   return [
     { name: 'offered rate', value: Math.round(offered), unit: 'events/s' },
-    { name: 'fan-out p99 upstream-to-consumer latency', value: r.latency.p99, unit: `ms over ${r.readers.length} consumers (target < 100 ms)` },
+    { name: 'fan-out p99 upstream-to-consumer latency', value: r.latency.p99, unit: `ms over ${r.readers.length} consumers`, target: { op: '<', value: 100 } },
     { name: 'delivered rate per consumer', value: Math.round(r.consumerRate), unit: 'events/s' },
     ...liveLines(r),
   ];
@@ -106,7 +106,7 @@ export async function benchHosts(flags: Flags): Promise<BenchLine[]> {
     }),
   );
   return [
-    { name: 'relay RSS with all hosts connected (peak)', value: Math.round(r.relayRssPeak / (1 << 20)), unit: 'MB (target < 1024 MB)' },
+    { name: 'relay RSS with all hosts connected (peak)', value: Math.round(r.relayRssPeak / (1 << 20)), unit: 'MB', target: { op: '<', value: 1024 } },
     { name: 'longest pause in delivery while publishing', value: r.maxStallMs, unit: 'ms' },
     ...liveLines(r),
   ];
