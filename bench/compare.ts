@@ -3,7 +3,7 @@
 // @atproto/sync's authenticated commit parsing (parseCommitAuthenticated: signature + per-op MST proofs, then the
 // record blocks read back), which is what its Firehose class runs per #commit with verification on.
 // Frames are decoded ahead of time for both; only verification is timed. Identities are served from memory for both.
-import { memoryAccountStates } from './lib/memory-accounts.ts';
+import { memoryAccounts as createMemoryAccounts } from './lib/memory-accounts.ts';
 import { decode as dagCborDecode } from '@ipld/dag-cbor';
 import { decodeFirst } from '@atcute/cbor';
 import { parseCommitAuthenticated } from '@atproto/sync';
@@ -13,7 +13,7 @@ import { createMetrics } from '../src/metrics.ts';
 import { decodeFrame, encodeMessageFrame } from '../src/protocol/frame.ts';
 import { createFastVerifier } from '../src/protocol/signature.ts';
 import { TidClock } from '../src/protocol/tid.ts';
-import type { UpstreamEvent } from '../src/verify/types.ts';
+import type { UpstreamEvent } from '../src/core/events.ts';
 import { SyncVerifier } from '../src/verify/verifier.ts';
 import { generateKeypair, multikey, type Curve } from '../dev-env/keys.ts';
 import { commitMessageBody, Repo } from '../dev-env/repo.ts';
@@ -74,20 +74,21 @@ async function relayPass(events: CorpusEvent[], keys: Map<string, string>): Prom
       },
     },
   });
-  const memoryAccounts = memoryAccountStates();
+  const memoryAccounts = createMemoryAccounts();
   const verifier = new SyncVerifier({ identities, accounts: memoryAccounts, signatures: createFastVerifier(), metrics: createMetrics(), log: pino({ level: 'silent' }), lenient: false });
   for (const did of keys.keys()) await identities.get(did);
   const host = { id: 1, hostname: 'pds.bench.example' };
   const decoded: UpstreamEvent[] = events.map((e) => {
     const f = decodeFrame(e.frame);
     if (f.op !== 1) throw new Error('not a message');
-    return { t: f.t, seq: f.body.seq as number, did: e.did, body: f.body, frameBytes: e.frame.length };
+    return { t: f.t, seq: f.body.seq as number, did: e.did, body: f.body, received: f.received, frameBytes: e.frame.length };
   });
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (const e of decoded) {
     const v = await verifier.verify(host, e);
     if (!v.ok) throw new Error(`relay rejected a corpus event: ${v.reason} ${v.detail ?? ''}`);
+    memoryAccounts.record(v.event);
   }
   const cpu = process.cpuUsage(cpu0);
   return { seconds: (performance.now() - t0) / 1000, cpuUs: (cpu.user + cpu.system) / events.length };

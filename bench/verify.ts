@@ -2,7 +2,7 @@
 // verification stage (structure, CAR + CID checks, commit decode, signature, MST inversion) per event, on the main
 // thread and on a pool of worker threads sized to the cores.
 // Run: npm run bench verify
-import { memoryAccountStates } from './lib/memory-accounts.ts';
+import { memoryAccounts as createMemoryAccounts } from './lib/memory-accounts.ts';
 import type { BenchLine } from './lib/record.ts';
 import { cpus } from 'node:os';
 import { BytesWrapper } from '@atcute/cbor';
@@ -18,11 +18,12 @@ import { createMetrics } from '../src/metrics.ts';
 import { commitMessageBody, Repo } from '../dev-env/repo.ts';
 import { generateKeypair, multikey, type Curve } from '../dev-env/keys.ts';
 import { TidClock } from '../src/protocol/tid.ts';
-import type { UpstreamEvent, Verdict } from '../src/verify/types.ts';
+import type { Verdict } from '../src/verify/types.ts';
+import type { UpstreamEvent } from '../src/core/events.ts';
 import { VerifyPool } from '../src/verify/pool.ts';
 import { checkStructure } from '../src/verify/structure.ts';
 import { checkCommitJob, type CommitJob } from '../src/verify/commit-check.ts';
-import { OrderedPipeline } from '../src/ingest/ordered-pipeline.ts';
+import { OrderedPipeline } from '../src/pipeline/ordered-release.ts';
 
 function time(fn: () => void, minMs = 1500): { ops: number; usPerOp: number } {
   // Warm up, then run in batches until minMs has passed.
@@ -60,7 +61,8 @@ export function prepare(curve: Curve, accounts: number, commitsPer: number): Pre
       const ops = Array.from({ length: n }, () => ({ action: 'create' as const, collection: 'app.bsky.feed.like', rkey: clock.next(), record: { subject: 'x' } }));
       const r = repo.commit(clock.next(), ops);
       const body = { ...commitMessageBody(did, r), seq: c + 1, time: new Date().toISOString() };
-      events.push({ t: '#commit', seq: c + 1, did, body, frameBytes: r.blocks.length + 300 });
+      // Verification never reads the received bytes (the sequencer does).
+      events.push({ t: '#commit', seq: c + 1, did, body, received: new Uint8Array(0), frameBytes: r.blocks.length + 300 });
     }
     out.push({ did, key: parseMultikey(multikey(kp)), events });
   }
@@ -153,7 +155,7 @@ export async function benchStage(accounts: Prepared[], workers: number, warmupMs
       },
     },
   });
-  const memoryAccounts = memoryAccountStates();
+  const memoryAccounts = createMemoryAccounts();
   const log = pino({ level: 'silent' });
   const pool = workers > 0 ? new VerifyPool({ size: workers, signatures: createFastVerifier(), log }) : null;
   const verifier = new SyncVerifier({
@@ -184,7 +186,12 @@ export async function benchStage(accounts: Prepared[], workers: number, warmupMs
           verified++;
           if (++released === all.length) resolve();
         });
-        for (const e of all) pipeline.push(e.did, () => verifier.verify(host, e), (err) => { failure ??= err as Error; return { ok: false, reason: 'threw' }; });
+        const verify = async (e: UpstreamEvent): Promise<Verdict> => {
+          const v = await verifier.verify(host, e);
+          if (v.ok) memoryAccounts.record(v.event);
+          return v;
+        };
+        for (const e of all) pipeline.push(e.did, () => verify(e), (err) => { failure ??= err as Error; return { ok: false, reason: 'internal_error' }; });
       });
     }
   };

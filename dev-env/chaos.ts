@@ -280,7 +280,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     for (let step = 0; step < steps; step++) {
       // Let this relay life do some work first, then strike at a random moment.
       const target = relayedNow() + (opts.eventsPerLife ?? 100);
-      await until(() => relayedNow() >= target || crashes > 0, 120_000, `consumers to advance before step ${step}`);
+      await until(() => relayedNow() >= target || crashes > 0, 120_000, `consumers to advance before step ${step}`).catch((err: unknown) => {
+        // Leave what an operator would look at in the test output.
+        log(`relay output (tail):\n${(proc as RelayProcess | null)?.output().slice(-4000) ?? ''}`);
+        throw err;
+      });
       if (opts.spreadOverMs) {
         const due = publishStart + ((step + 1) * opts.spreadOverMs) / (steps + 1);
         while (performance.now() < due && crashes === 0) await sleep(200);

@@ -1,52 +1,74 @@
-// Wires the pipeline together: ingest (crawler) -> verify -> sequence/persist -> fan-out, with the HTTP API beside.
+// The composition root: every part of the relay is built here, once, and handed what it needs. ARCHITECTURE.md
+// draws what this wires:
+//
+//   crawler -> per host: upstream connection -> host pipeline (quota, verify, account budget, ordered release,
+//   account slots) -> sequencer -> PostgreSQL -> fan-out hub -> firehose consumers
+//
+// with the HTTP API on services beside it, and NOTIFY channels carrying changes between relay processes.
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import type { RelayConfig } from './config/config.ts';
-import type { RelayContext } from './context.ts';
+import { systemClock, type Clock } from './core/clock.ts';
+import { RejectionLog } from './core/rejections.ts';
+import { hostUrls, isLocalDevHost } from './core/hostname.ts';
 import { openDatabase, type Database } from './storage/db.ts';
-import { FanoutHub } from './firehose/hub.ts';
-import { FirehoseServer, SUBSCRIBE_REPOS_PATH } from './firehose/server.ts';
-import { Crawler } from './ingest/crawler.ts';
-import { RejectionLog } from './ingest/rejections.ts';
-import { Sequencer } from './sequencer/sequencer.ts';
-import { Retention } from './sequencer/retention.ts';
-import { createMetrics, registerScrapeMetrics, timedVerifier } from './metrics.ts';
-import type { EventVerifier } from './verify/types.ts';
-import { createCounterStore } from './quota/counters.ts';
-import { HostPolicy } from './quota/trust.ts';
-import { AccountGate } from './quota/account-gate.ts';
-import { ACCOUNTS_CHANNEL } from './storage/accounts.ts';
+import { ACCOUNTS_CHANNEL, accountStore } from './storage/accounts.ts';
 import { oldestRetainedSeq } from './storage/events.ts';
-import { countHostsByStatus } from './storage/hosts.ts';
-import { SyncVerifier } from './verify/verifier.ts';
-import { AccountStates } from './verify/account-state.ts';
+import { countHostsByStatus, HOSTS_CHANNEL, type HostRow } from './storage/hosts.ts';
+import { createIdentityStore } from './storage/identities.ts';
+import { createMetrics, registerScrapeMetrics, type RelayMetrics } from './metrics.ts';
 import { IdentityCache } from './identity/cache.ts';
 import { createDidResolver } from './identity/resolver.ts';
-import { createIdentityStore } from './storage/identities.ts';
 import { createFastVerifier } from './protocol/signature.ts';
+import { SyncVerifier } from './verify/verifier.ts';
 import { VerifyPool } from './verify/pool.ts';
-import { availableParallelism } from 'node:os';
-import { registerAdmin } from './api/admin.ts';
-import { registerAccountAdmin } from './api/admin-accounts.ts';
-import { registerHealth } from './api/health.ts';
-import { registerRequestCrawl } from './api/com.atproto.sync.requestCrawl.ts';
-import { registerHostEndpoints } from './api/com.atproto.sync.hosts.ts';
-import { registerRepoEndpoints } from './api/com.atproto.sync.repos.ts';
-import { XrpcError, sendXrpcError } from './api/xrpc-error.ts';
-import { registerRateLimits } from './api/rate-limit.ts';
-import { registerHostStatus } from './api/host-status.ts';
-import { registerConsole } from './api/console/index.ts';
-import { registerStatusPage } from './api/status-page/index.ts';
-import { systemLookup, type Lookup } from './ingest/address-policy.ts';
+import { createCounterStore, type CounterStore } from './quota/counters.ts';
+import { HostQuota } from './quota/host-quota.ts';
+import { HostLimitsBook } from './quota/limits-book.ts';
+import { HostPolicy } from './quota/trust.ts';
+import { AccountRegistry } from './accounts/registry.ts';
+import { Crawler, type Crawl } from './ingest/crawler.ts';
+import { HostLifecycle } from './ingest/host-lifecycle.ts';
+import { UpstreamConnection } from './ingest/upstream.ts';
+import { publicOnlyLookup, systemLookup, type Lookup } from './ingest/address-policy.ts';
+import { HostPipeline, type RejectionReporter } from './pipeline/host-pipeline.ts';
+import { AccountBudgetStage } from './pipeline/account-budget-stage.ts';
+import { timedVerifier } from './pipeline/timed-verifier.ts';
+import type { EventVerifier } from './verify/types.ts';
+import { Sequencer } from './sequencer/sequencer.ts';
+import { Retention } from './sequencer/retention.ts';
+import { FanoutHub } from './firehose/hub.ts';
+import { FirehoseServer } from './firehose/server.ts';
+import { HostsService } from './services/hosts.ts';
+import { AccountsService } from './services/accounts.ts';
+import { StatusService } from './services/status.ts';
+import { registerApi } from './api/index.ts';
 import { serializeRequest } from './api/log-redaction.ts';
 
-const VERSION = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** The relay's parts, for the CLI and for tests that look inside. */
+export interface RelayParts {
+  version: string;
+  config: RelayConfig;
+  database: Database;
+  hub: FanoutHub;
+  firehose: FirehoseServer;
+  sequencer: Sequencer;
+  crawler: Crawler<HostCrawl>;
+  rejections: RejectionLog;
+  metrics: RelayMetrics;
+  accounts: AccountRegistry;
+  /** Worker threads running commit checks; null when verification runs on the main thread. */
+  verifyPool: VerifyPool | null;
+  counters: CounterStore;
+}
 
 export interface Relay {
   readonly app: FastifyInstance;
-  readonly ctx: RelayContext;
+  readonly ctx: RelayParts;
   /** Migrates, starts every stage and listens; resolves to the base URL. */
   start(): Promise<string>;
   /** Stops ingest, commits what was accepted, closes consumers and the database. Idempotent. */
@@ -54,107 +76,45 @@ export interface Relay {
 }
 
 export interface RelayOverrides {
-  /** Replaces the verification stage (tests). */
-  verifier?: EventVerifier;
   /** Host scan period and reconnect base delay (tests shorten them). */
   scanIntervalMs?: number;
   reconnectBaseMs?: number;
-  /** Quota window lengths (tests shorten the hour and day). */
-  quotaWindows?: { hourMs: number; dayMs: number };
+  /** What quota and account-budget windows are measured by (tests put a window's end a moment away). */
+  clock?: Clock;
   /** How often the replay window is pruned (tests shorten it). */
   retentionIntervalMs?: number;
   /** Name resolution for host admission checks (tests stub it; there is no DNS here). */
   lookup?: Lookup;
 }
 
+/** A host being crawled here, and its quota counters as last seen. */
+interface HostCrawl extends Crawl {
+  quota: HostQuota;
+}
+
 export async function createRelay(config: RelayConfig, overrides: RelayOverrides = {}): Promise<Relay> {
+  const clock = overrides.clock ?? systemClock;
+  const lookup = overrides.lookup ?? systemLookup;
   const app = Fastify({
     logger: { level: config.logLevel, redact: ['req.headers.authorization'], serializers: { req: serializeRequest } },
     bodyLimit: 64 * 1024,
     trustProxy: config.trustProxy,
   });
-  const log = app.log as unknown as import('pino').Logger;
+  const log = app.log as unknown as Logger;
   const metrics = createMetrics();
-  const database: Database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  const hub = new FanoutHub({ database, log: log.child({ stage: 'fanout' }), metrics });
-  const rejections = new RejectionLog();
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const { db } = database;
   const counters = createCounterStore(config.redisUrl, config.redisPrefix);
-  // The sequencer's commit callback resumes paused host sockets, so it needs the crawler created just below.
-  let crawler: Crawler | undefined;
-  const sequencer = new Sequencer({
-    db: database.db,
-    log: log.child({ stage: 'sequencer' }),
-    metrics,
-    maxDelayMs: config.batchMaxDelayMs,
-    maxBatch: config.batchMaxEvents,
-    onCommitted: (committed, items) => {
-      for (const item of items) if (item.event) metrics.eventsAccepted.inc({ kind: item.event.kind });
-      hub.publish(committed);
-      crawler?.onCommitted(new Set(items.map((i) => i.hostId)));
-    },
-  });
-  const identities = new IdentityCache({
-    resolver: createDidResolver({ plcUrl: config.plcUrl, allowInsecureWeb: config.allowInsecureHosts, maxPerSecond: config.didResolutionsPerSecond }),
-    store: createIdentityStore(database.db),
-    onError: (did, err) => log.warn({ did, err }, 'could not persist identity'),
-  });
-  const accountStates = new AccountStates(database.db);
-  const signatures = createFastVerifier();
-  const verifyWorkers = config.verifyWorkers === -1 ? availableParallelism() : config.verifyWorkers;
-  // The secp256k1 path sets the relay's ceiling: say which one this machine got (scripts/build-native.sh).
-  log.info({ signatures: signatures.name, verifyWorkers }, 'signature checks');
-  const verifyPool =
-    overrides.verifier || verifyWorkers === 0
-      ? null
-      : new VerifyPool({ size: verifyWorkers, signatures, log: log.child({ stage: 'verify' }), exits: metrics.verifyWorkerExits });
-  const verifier: EventVerifier =
-    overrides.verifier ??
-    new SyncVerifier({
-      identities,
-      accounts: accountStates,
-      signatures,
-      ...(verifyPool ? { checker: verifyPool } : {}),
-      metrics,
-      log: log.child({ stage: 'verify' }),
-      lenient: config.lenient,
-    });
+  const rejections = new RejectionLog();
   const policy = new HostPolicy(config);
-  const gate = new AccountGate({
-    db: database.db,
-    accounts: accountStates,
-    store: counters,
-    metrics,
-    log: log.child({ stage: 'quota' }),
-    accountLimit: (hostId) => crawlerInstance.limitsOf(hostId).accountLimit,
-    budget: { perHour: config.accountPointsPerHour, perDay: config.accountPointsPerDay },
-    windows: overrides.quotaWindows,
-  });
-  const crawlerInstance: Crawler = new Crawler({
-    database,
-    sequencer,
-    verifier: timedVerifier(verifier, metrics),
-    rejections,
-    log: log.child({ stage: 'ingest' }),
-    metrics,
-    allowInsecureHosts: config.allowInsecureHosts,
-    hostMaxPending: config.hostMaxPending,
-    offlineAfterFailures: config.hostOfflineAfterFailures,
-    reconnectBaseMs: overrides.reconnectBaseMs ?? 1000,
-    reconnectMaxMs: config.reconnectMaxDelayMs,
-    scanIntervalMs: overrides.scanIntervalMs ?? 10_000,
-    counters,
-    policy,
-    gate: overrides.verifier ? undefined : gate,
-    promoteAfterMs: config.promoteAfterMs,
-    idleAfterMs: config.hostIdleAfterMs,
-    quotaWindows: overrides.quotaWindows,
-    upstreamIdleTimeoutMs: config.upstreamIdleTimeoutMs,
-    lookup: overrides.lookup ?? systemLookup,
-  });
-  crawler = crawlerInstance;
+  const limits = new HostLimitsBook(policy);
+
+  // Sequencing and fan-out.
+  const hub = new FanoutHub({ database, log: log.child({ stage: 'fanout' }), metrics });
+  const sequencer = new Sequencer({ db, log: log.child({ stage: 'sequencer' }), metrics, maxDelayMs: config.batchMaxDelayMs, maxBatch: config.batchMaxEvents });
   const firehose = new FirehoseServer({
     hub,
-    db: database.db,
+    db,
     log: log.child({ stage: 'firehose' }),
     metrics,
     maxBufferBytes: config.consumerMaxBufferBytes,
@@ -164,69 +124,176 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     maxConsumersPerIp: config.maxConsumersPerIp,
     trustProxy: config.trustProxy,
   });
-  const retention = new Retention({
-    db: database.db,
-    log,
-    metrics,
-    windowMs: config.replayWindowMs,
-    maxBytes: config.replayMaxBytes,
-    intervalMs: overrides.retentionIntervalMs,
+  const retention = new Retention({ db, log, metrics, windowMs: config.replayWindowMs, maxBytes: config.replayMaxBytes, intervalMs: overrides.retentionIntervalMs });
+
+  // Verification: identities, account state, and the commit checks on worker threads.
+  const identities = new IdentityCache({
+    resolver: createDidResolver({ plcUrl: config.plcUrl, allowInsecureWeb: config.allowInsecureHosts, maxPerSecond: config.didResolutionsPerSecond }),
+    store: createIdentityStore(db),
+    onError: (did, err) => log.warn({ did, err }, 'could not persist identity'),
   });
-  const ctx: RelayContext = {
-    version: VERSION,
-    config,
-    database,
-    hub,
-    firehose,
-    sequencer,
-    crawler: crawlerInstance,
-    rejections,
+  const accounts = new AccountRegistry({ store: accountStore(db), clock, metrics, log: log.child({ stage: 'accounts' }) });
+  const signatures = createFastVerifier();
+  const workers = config.verifyWorkers === -1 ? availableParallelism() : config.verifyWorkers;
+  // The secp256k1 path sets the relay's ceiling: say which one this machine got (scripts/build-native.sh).
+  log.info({ signatures: signatures.name, verifyWorkers: workers }, 'signature checks');
+  const verifyPool = workers === 0 ? null : new VerifyPool({ size: workers, signatures, log: log.child({ stage: 'verify' }), exits: metrics.verifyWorkerExits });
+  const verifier: EventVerifier = timedVerifier(
+    new SyncVerifier({
+      identities,
+      accounts,
+      signatures,
+      ...(verifyPool ? { checker: verifyPool } : {}),
+      metrics,
+      log: log.child({ stage: 'verify' }),
+      lenient: config.lenient,
+    }),
     metrics,
-    accountStates,
-    policy,
-    verifyPool,
-    counters,
+  );
+  const budget = new AccountBudgetStage({
+    accounts,
+    store: counters,
+    budget: { perHour: config.accountPointsPerHour, perDay: config.accountPointsPerDay },
+    clock,
+    metrics,
+    log: log.child({ stage: 'accounts' }),
+  });
+
+  // Ingest: a crawl per host claimed here, each a connection feeding its pipeline.
+  const lifecycle = new HostLifecycle({
+    db,
+    log: log.child({ stage: 'ingest' }),
+    metrics,
+    offlineAfterFailures: config.hostOfflineAfterFailures,
+    idleAfterMs: config.hostIdleAfterMs,
+    promoteAfterMs: config.promoteAfterMs,
+    tierOf: (host) => policy.tierOf(host),
+  });
+  const openHost = (host: HostRow): HostCrawl => {
+    const ref = { id: host.id, hostname: host.hostname };
+    const hostLog = log.child({ stage: 'ingest', host: host.hostname });
+    const reject: RejectionReporter = (r) => {
+      metrics.eventsRejected.inc({ reason: r.reason });
+      rejections.record(host.id, r);
+      hostLog.debug(r, 'upstream event rejected');
+    };
+    limits.update(host);
+    lifecycle.track(host);
+    // Claimed anew (perhaps after another process crawled it): its accounts are counted again.
+    accounts.resetSlots(host.id);
+    const quota = new HostQuota({ store: counters, hostId: host.id, limits: () => limits.of(host.id), clock });
+    const pipeline = new HostPipeline({
+      host: ref,
+      quota,
+      verifier,
+      budget,
+      accounts,
+      accountLimit: () => limits.of(host.id).accountLimit,
+      sink: sequencer,
+      clock,
+      reject,
+      log: hostLog,
+      maxPending: config.hostMaxPending,
+    });
+    const base = hostUrls(host.hostname, config.allowInsecureHosts).ws;
+    // Re-checked on every dial, not only at admission (development hosts on localhost are allowed when configured).
+    const devHost = config.allowInsecureHosts && isLocalDevHost(host.hostname);
+    const upstream = new UpstreamConnection({
+      url: (cursor) => `${base}/xrpc/com.atproto.sync.subscribeRepos${cursor === null ? '' : `?cursor=${cursor}`}`,
+      cursor: host.cursor,
+      listener: {
+        event: (evt) => pipeline.push(evt),
+        status: (change) => lifecycle.changed(host.id, change),
+        reject: (reason, detail) => reject({ reason, did: '', detail }),
+      },
+      log: hostLog,
+      metrics,
+      clock,
+      reconnectBaseMs: overrides.reconnectBaseMs ?? 1000,
+      reconnectMaxMs: config.reconnectMaxDelayMs,
+      ...(config.upstreamIdleTimeoutMs ? { idleTimeoutMs: config.upstreamIdleTimeoutMs } : {}),
+      ...(devHost
+        ? {}
+        : {
+            lookup: publicOnlyLookup(lookup, (detail) => {
+              metrics.upstreamDialsRefused.inc({ reason: 'address_not_public' });
+              rejections.record(host.id, { reason: 'address_not_public', did: '', detail });
+              hostLog.warn({ detail }, 'refused to dial a host that resolves to a non-public address');
+            }),
+          }),
+    });
+    pipeline.attach(upstream);
+    return {
+      quota,
+      start: () => upstream.start(),
+      stop: () => {
+        upstream.stop();
+        return pipeline.stop();
+      },
+      get connected() {
+        return upstream.connected;
+      },
+      committed: () => pipeline.resume(),
+    };
   };
+  const crawler = new Crawler<HostCrawl>({
+    database,
+    log: log.child({ stage: 'ingest' }),
+    scanIntervalMs: overrides.scanIntervalMs ?? 10_000,
+    open: openHost,
+    seen: async (host, connected) => {
+      limits.update(host);
+      await lifecycle.review(host, connected);
+    },
+    closed: (hostId) => {
+      limits.forget(hostId);
+      lifecycle.untrack(hostId);
+    },
+    // Throttled accounts whose limit or window now allows it are released at every scan.
+    scanned: async (hostIds) => {
+      for (const item of await accounts.sweep(hostIds, (id) => limits.of(id).accountLimit)) sequencer.submit(item);
+    },
+  });
+  sequencer.onCommitted((committed, items) => {
+    for (const item of items) if (item.event) metrics.eventsAccepted.inc({ kind: item.event.kind });
+    hub.publish(committed);
+    crawler.committed(new Set(items.map((i) => i.hostId)));
+  });
+
+  // The services the HTTP API answers from.
+  const hostsService = new HostsService({
+    db,
+    config,
+    policy,
+    rejections,
+    crawls: {
+      isConnected: (hostId) => crawler.isConnected(hostId),
+      quotaWindows: (hostId) => crawler.crawlOf(hostId)?.quota.lastWindows ?? null,
+    },
+    counters,
+    clock,
+    lookup,
+  });
+  const status = new StatusService({ version: VERSION, database, counters, metrics, headSeq: () => hub.lastSeq, consumers: () => firehose.consumers });
+  registerApi(app, {
+    config,
+    hosts: hostsService,
+    accounts: new AccountsService({ db, accounts, sink: sequencer, clock }),
+    status,
+    db,
+    counters,
+  });
+  firehose.attach(app.server);
   registerScrapeMetrics(metrics, {
     identityCache: identities,
     consumers: () => firehose.consumers,
     headSeq: () => hub.lastSeq,
-    oldestRetainedSeq: () => oldestRetainedSeq(database.db),
-    hostsByStatus: () => countHostsByStatus(database.db),
+    oldestRetainedSeq: () => oldestRetainedSeq(db),
+    hostsByStatus: () => countHostsByStatus(db),
     countersAvailable: () => counters.available(),
   });
 
-  app.setErrorHandler((err, req, reply) => {
-    if (err instanceof XrpcError) return sendXrpcError(reply, err.status, err.error, err.message);
-    const status = (err as { statusCode?: number }).statusCode ?? 500;
-    if (status >= 500) req.log.error({ err }, 'request failed');
-    const message = err instanceof Error ? err.message : String(err);
-    return sendXrpcError(reply, status, status >= 500 ? 'InternalServerError' : 'InvalidRequest', message);
-  });
-  app.setNotFoundHandler((req, reply) =>
-    req.url.startsWith('/xrpc/')
-      ? sendXrpcError(reply, 501, 'MethodNotImplemented', `${req.method} ${req.url.split('?')[0]} is not implemented`)
-      : sendXrpcError(reply, 404, 'NotFound', `${req.method} ${req.url.split('?')[0]} not found`),
-  );
-  registerRateLimits(app, {
-    store: counters,
-    reads: { name: 'reads', limit: config.rateLimitReadsPer5Min, windowMs: 5 * 60_000 },
-    crawl: { name: 'crawl', limit: config.rateLimitCrawlsPerHour, windowMs: 3_600_000 },
-  });
-  app.get(SUBSCRIBE_REPOS_PATH, async (_req, reply) =>
-    sendXrpcError(reply, 426, 'UpgradeRequired', 'subscribeRepos is a WebSocket stream'),
-  );
-  registerHealth(app, ctx);
-  registerRequestCrawl(app, ctx, overrides.lookup ?? systemLookup);
-  registerHostEndpoints(app, ctx);
-  registerRepoEndpoints(app, ctx);
-  registerHostStatus(app, ctx, counters, overrides.quotaWindows);
-  registerAdmin(app, ctx);
-  registerAccountAdmin(app, ctx);
-  registerConsole(app, ctx);
-  registerStatusPage(app);
-  firehose.attach(app.server);
-
+  const ctx: RelayParts = { version: VERSION, config, database, hub, firehose, sequencer, crawler, rejections, metrics, accounts, verifyPool, counters };
   let started = false;
   let stopping: Promise<void> | null = null;
   return {
@@ -235,18 +302,20 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     async start() {
       await database.migrate();
       await hub.start();
-      // Operator changes to an account made through any relay process.
-      await database.listen(ACCOUNTS_CHANNEL, (did) => accountStates.forget(did));
+      // Changes made through any relay process: operators' account changes, and host changes (admission, bans,
+      // limits, tiers), which a scan acts on at once.
+      await database.listen(ACCOUNTS_CHANNEL, (did) => accounts.forget(did));
+      await database.listen(HOSTS_CHANNEL, () => crawler.kick());
       const address = await app.listen({ port: config.port, host: config.bindHost });
       started = true;
-      crawlerInstance.start();
+      crawler.start();
       retention.start();
       return address;
     },
     stop() {
       stopping ??= (async () => {
         if (started) {
-          await crawlerInstance.stop();
+          await crawler.stop();
           await sequencer.stop();
           await retention.stop();
           firehose.close();

@@ -1,4 +1,4 @@
-// Load generator child process: a fleet of fake PDS hosts (test/fixture) that pre-generate realistic signed commits
+// Load generator child process: a fleet of fake PDS hosts (dev-env/) that pre-generate realistic signed commits
 // and then publish them at a set rate or as fast as their subscribers take them. Driven by the parent over IPC
 // (see bench/lib/fleet-client.ts for the protocol).
 import { randomBytes } from 'node:crypto';

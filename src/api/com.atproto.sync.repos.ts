@@ -2,11 +2,13 @@
 // The relay keeps no repositories: getRepo redirects to the account's PDS.
 import type { FastifyInstance } from 'fastify';
 import { isDid } from '../protocol/syntax.ts';
-import { hostUrls } from '../ingest/hostname.ts';
-import { effectiveStatus, getAccount, listAccounts, type AccountRow } from '../storage/accounts.ts';
-import type { RelayContext } from '../context.ts';
+import { hostUrls } from '../core/hostname.ts';
+import { effectiveStatus } from '../core/accounts.ts';
+import { XrpcError } from '../core/xrpc-error.ts';
+import { getAccount, listAccounts, statusView, type AccountRow } from '../storage/accounts.ts';
+import type { Db } from '../storage/db.ts';
+import type { ApiServices } from './services.ts';
 import { intParam, numericCursor, optionalString, requiredString } from './params.ts';
-import { XrpcError } from './xrpc-error.ts';
 
 const STATUS_ERRORS: Record<string, string> = {
   takendown: 'RepoTakendown',
@@ -20,8 +22,8 @@ function didParam(q: Record<string, unknown>): string {
   return did;
 }
 
-async function knownAccount(ctx: RelayContext, did: string): Promise<AccountRow> {
-  const account = await getAccount(ctx.database.db, did);
+async function knownAccount(db: Db, did: string): Promise<AccountRow> {
+  const account = await getAccount(db, did);
   if (!account) throw new XrpcError(404, 'RepoNotFound', `Could not find repo for DID: ${did}`);
   return account;
 }
@@ -31,30 +33,31 @@ async function knownAccount(ctx: RelayContext, did: string): Promise<AccountRow>
  * but may not be served, 404 when there is nothing to serve (deleted, or no reason given).
  */
 function requireActive(account: AccountRow): void {
-  const { active, status } = effectiveStatus(account);
+  const { active, status } = effectiveStatus(statusView(account));
   if (active) return;
   const error = status ? STATUS_ERRORS[status] : undefined;
   if (error) throw new XrpcError(403, error, `Repo is ${status}: ${account.did}`);
   throw new XrpcError(404, 'RepoNotFound', `Repo is ${status ?? 'not active'}: ${account.did}`);
 }
 
-export function registerRepoEndpoints(app: FastifyInstance, ctx: RelayContext): void {
+export function registerRepoEndpoints(app: FastifyInstance, api: ApiServices): void {
+  const { db } = api;
   app.get('/xrpc/com.atproto.sync.listRepos', async (req) => {
     const q = req.query as Record<string, unknown>;
     const limit = intParam(q, 'limit', { min: 1, max: 1000, default: 500 });
-    const rows = await listAccounts(ctx.database.db, numericCursor(q), limit);
+    const rows = await listAccounts(db, numericCursor(q), limit);
     return {
       ...(rows.length === limit ? { cursor: String(rows.at(-1)!.uid) } : {}),
       repos: rows.map((a) => {
-        const { active, status } = effectiveStatus(a);
+        const { active, status } = effectiveStatus(statusView(a));
         return { did: a.did, head: a.head!, rev: a.rev!, active, ...(status ? { status } : {}) };
       }),
     };
   });
 
   app.get('/xrpc/com.atproto.sync.getRepoStatus', async (req) => {
-    const account = await knownAccount(ctx, didParam(req.query as Record<string, unknown>));
-    const { active, status } = effectiveStatus(account);
+    const account = await knownAccount(db, didParam(req.query as Record<string, unknown>));
+    const { active, status } = effectiveStatus(statusView(account));
     return {
       did: account.did,
       active,
@@ -64,7 +67,7 @@ export function registerRepoEndpoints(app: FastifyInstance, ctx: RelayContext): 
   });
 
   app.get('/xrpc/com.atproto.sync.getLatestCommit', async (req) => {
-    const account = await knownAccount(ctx, didParam(req.query as Record<string, unknown>));
+    const account = await knownAccount(db, didParam(req.query as Record<string, unknown>));
     requireActive(account);
     if (!account.head || !account.rev) throw new XrpcError(404, 'RepoNotFound', `No commit seen yet for ${account.did}`);
     return { cid: account.head, rev: account.rev };
@@ -72,10 +75,10 @@ export function registerRepoEndpoints(app: FastifyInstance, ctx: RelayContext): 
 
   app.get('/xrpc/com.atproto.sync.getRepo', async (req, reply) => {
     const q = req.query as Record<string, unknown>;
-    const account = await knownAccount(ctx, didParam(q));
+    const account = await knownAccount(db, didParam(q));
     requireActive(account);
     const since = optionalString(q, 'since');
-    const target = new URL(`${hostUrls(account.hostname, ctx.config.allowInsecureHosts).http}/xrpc/com.atproto.sync.getRepo`);
+    const target = new URL(`${hostUrls(account.hostname, api.config.allowInsecureHosts).http}/xrpc/com.atproto.sync.getRepo`);
     target.searchParams.set('did', account.did);
     if (since) target.searchParams.set('since', since);
     return reply.redirect(target.toString(), 302);

@@ -1,20 +1,18 @@
 import type { FastifyInstance } from 'fastify';
-import type { RelayContext } from '../context.ts';
+import type { ApiServices } from './services.ts';
+import { sendXrpcError } from './xrpc-error.ts';
 
-export function registerHealth(app: FastifyInstance, ctx: RelayContext): void {
+export function registerHealth(app: FastifyInstance, api: ApiServices): void {
   app.get('/_health', async (_req, reply) => {
-    try {
-      await ctx.database.ping();
-    } catch (err) {
-      return reply.code(503).send({ error: 'DatabaseUnavailable', message: (err as Error).message });
-    }
-    // Without the quota counters the relay still serves the firehose, but holds its hosts: degraded, not down.
-    const counters = ctx.counters.available() ? 'ok' : 'unavailable';
-    return { status: counters === 'ok' ? 'ok' : 'degraded', version: ctx.version, seq: ctx.hub.lastSeq, counters, countersKind: ctx.counters.kind };
+    const health = await api.status.health();
+    if (!health.ok) return sendXrpcError(reply, 503, 'DatabaseUnavailable', health.message);
+    const { ok: _ok, ...body } = health;
+    return body;
   });
 
   app.get('/metrics', async (_req, reply) => {
-    const body = await ctx.metrics.registry.metrics();
-    return reply.type(ctx.metrics.registry.contentType).send(body);
+    const { registry } = api.status;
+    const body = await registry.metrics();
+    return reply.type(registry.contentType).send(body);
   });
 }

@@ -1,5 +1,5 @@
 // Query parameter parsing for XRPC queries, with lexicon-style errors.
-import { XrpcError } from './xrpc-error.ts';
+import { XrpcError } from '../core/xrpc-error.ts';
 
 type Query = Record<string, unknown>;
 

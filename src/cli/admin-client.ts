@@ -1,35 +1,39 @@
-// The CLI's client for a running relay's /admin API.
+// The CLI's client for a running relay's /admin API, typed by services/contract.ts.
+import { endpointPath, type AnyEndpoint, type BodyOf, type ParamsOf, type ResponseOf } from '../services/contract.ts';
 
 export interface AdminClientOptions {
   url: string;
   password: string | null;
 }
 
-export async function adminRequest(
-  opts: AdminClientOptions,
-  method: 'GET' | 'POST' | 'DELETE',
-  path: string,
-  body?: unknown,
-): Promise<unknown> {
+/** What to send with a call: the path's parameters and the body, where the endpoint has them. */
+export type CallArgs<E extends AnyEndpoint> = (keyof ParamsOf<E> extends never ? { params?: undefined } : { params: ParamsOf<E> }) &
+  (BodyOf<E> extends undefined ? { body?: undefined } : { body: BodyOf<E> });
+
+export async function adminCall<E extends AnyEndpoint>(opts: AdminClientOptions, e: E, args: CallArgs<E>): Promise<ResponseOf<E>> {
   if (!opts.password) throw new Error('set RELAY_ADMIN_PASSWORD (or pass --password) to use admin commands');
-  const res = await fetch(`${opts.url.replace(/\/+$/, '')}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${opts.password}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const path = endpointPath(e, (args.params ?? {}) as Record<string, string>);
+  const base = opts.url.replace(/\/+$/, '');
+  let res: Response;
+  try {
+    res = await fetch(`${base}${path}`, {
+      method: e.method,
+      headers: { authorization: `Bearer ${opts.password}`, ...(args.body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: args.body === undefined ? undefined : JSON.stringify(args.body),
+    });
+  } catch (err) {
+    throw new Error(`could not reach the relay at ${base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
+  }
   const text = await res.text();
   let json: unknown = null;
   try {
     json = text ? JSON.parse(text) : null;
   } catch {
-    throw new Error(`${method} ${path}: HTTP ${res.status}: ${text.slice(0, 200)}`);
+    throw new Error(`${e.method} ${path}: HTTP ${res.status}: ${text.slice(0, 200)}`);
   }
   if (!res.ok) {
-    const e = json as { error?: string; message?: string } | null;
-    throw new Error(`${method} ${path}: ${e?.error ?? `HTTP ${res.status}`}: ${e?.message ?? ''}`);
+    const err = json as { error?: string; message?: string } | null;
+    throw new Error(`${e.method} ${path}: ${err?.error ?? `HTTP ${res.status}`}: ${err?.message ?? ''}`);
   }
-  return json;
+  return json as ResponseOf<E>;
 }

@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { ConfigError, configReference, loadConfig } from '../config/config.ts';
 import { createRelay } from '../relay.ts';
 import { openDatabase } from '../storage/db.ts';
-import { adminRequest, type AdminClientOptions } from './admin-client.ts';
+import { adminCall, type AdminClientOptions } from './admin-client.ts';
+import { adminApi } from '../services/contract.ts';
 import { firehoseUrl, tail } from './tail.ts';
 
 const HELP: Record<string, string> = {
@@ -127,11 +128,12 @@ function adminClient(flags: { url?: string; password?: string }): AdminClientOpt
   return { url: flags.url ?? `http://127.0.0.1:${config.port}`, password: flags.password ?? config.adminPassword };
 }
 
-function printTable(rows: Record<string, unknown>[], columns: string[]): void {
-  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '-').length)));
+function printTable<R extends object>(rows: readonly R[], columns: ReadonlyArray<keyof R & string>): void {
+  const cell = (r: R, c: keyof R & string) => String(r[c] ?? '-');
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r, c).length)));
   const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
-  process.stdout.write(`${line(columns)}\n`);
-  for (const r of rows) process.stdout.write(`${line(columns.map((c) => String(r[c] ?? '-')))}\n`);
+  process.stdout.write(`${line([...columns])}\n`);
+  for (const r of rows) process.stdout.write(`${line(columns.map((c) => cell(r, c)))}\n`);
 }
 
 function parseLimit(v: string | undefined, name: string, min = 1): number | null | undefined {
@@ -153,7 +155,7 @@ async function hosts(
   };
   switch (sub) {
     case 'list': {
-      const res = (await adminRequest(client, 'GET', '/admin/hosts')) as { hosts: Record<string, unknown>[] };
+      const res = await adminCall(client, adminApi.listHosts, {});
       return out(res, () =>
         printTable(res.hosts, ['hostname', 'status', 'tier', 'connected', 'cursor', 'failedAttempts', 'lastEventAt']),
       );
@@ -161,7 +163,7 @@ async function hosts(
     case 'add':
     case 'approve': {
       if (!hostname) fail(`hosts ${sub} needs a hostname`);
-      const res = (await adminRequest(client, 'POST', '/admin/hosts', { hostname })) as { hostname: string; status: string };
+      const res = await adminCall(client, adminApi.addHost, { body: { hostname } });
       return out(res, () => process.stdout.write(`${res.hostname}: ${res.status}\n`));
     }
     case 'limits': {
@@ -172,11 +174,12 @@ async function hosts(
       if (perHour === undefined && perDay === undefined && accountLimit === undefined) {
         fail('hosts limits needs --hour, --day and/or --accounts');
       }
-      const res = (await adminRequest(client, 'POST', `/admin/hosts/${encodeURIComponent(hostname)}/limits`, {
-        perHour,
-        perDay,
-        accountLimit,
-      })) as { hostname: string; limits: { perHour: number; perDay: number; accountLimit: number } };
+      const body = {
+        ...(perHour !== undefined ? { perHour } : {}),
+        ...(perDay !== undefined ? { perDay } : {}),
+        ...(accountLimit !== undefined ? { accountLimit } : {}),
+      };
+      const res = await adminCall(client, adminApi.setHostLimits, { params: { hostname }, body });
       const { limits } = res;
       return out(res, () =>
         process.stdout.write(`${res.hostname}: ${limits.perHour}/hour, ${limits.perDay}/day, ${limits.accountLimit} accounts\n`),
@@ -185,24 +188,17 @@ async function hosts(
     case 'tier': {
       const tier = args[2];
       if (!hostname || (tier !== 'new' && tier !== 'trusted')) fail('usage: relay hosts tier <host> <new|trusted>');
-      const res = (await adminRequest(client, 'POST', `/admin/hosts/${encodeURIComponent(hostname)}/tier`, { tier })) as {
-        hostname: string;
-        tier: string;
-        limits: { perHour: number; perDay: number; accountLimit: number };
-      };
+      const res = await adminCall(client, adminApi.setHostTier, { params: { hostname }, body: { tier } });
       return out(res, () => process.stdout.write(`${res.hostname}: ${res.tier} (${res.limits.perHour}/hour, ${res.limits.perDay}/day, ${res.limits.accountLimit} accounts)\n`));
     }
     case 'ban':
     case 'unban': {
       if (!hostname) fail(`hosts ${sub} needs a hostname`);
-      const res = (await adminRequest(client, 'POST', `/admin/hosts/${encodeURIComponent(hostname)}/${sub}`)) as {
-        hostname: string;
-        status: string;
-      };
+      const res = await adminCall(client, sub === 'ban' ? adminApi.banHost : adminApi.unbanHost, { params: { hostname } });
       return out(res, () => process.stdout.write(`${res.hostname}: ${res.status}\n`));
     }
     case 'requests': {
-      const res = (await adminRequest(client, 'GET', '/admin/crawl-requests')) as { requests: Record<string, unknown>[] };
+      const res = await adminCall(client, adminApi.listCrawlRequests, {});
       return out(res, () => printTable(res.requests, ['hostname', 'requestedAt', 'requestCount']));
     }
     default:
@@ -218,17 +214,17 @@ async function domains(args: string[], flags: { url?: string; password?: string;
   };
   switch (sub) {
     case 'list': {
-      const res = (await adminRequest(client, 'GET', '/admin/domain-bans')) as { domains: string[] };
+      const res = await adminCall(client, adminApi.listDomainBans, {});
       return print(res, res.domains.join('\n') || '(no banned domains)');
     }
     case 'ban': {
       if (!domain) fail('domains ban needs a domain');
-      const res = (await adminRequest(client, 'POST', '/admin/domain-bans', { domain })) as { domain: string; bannedHosts: string[] };
+      const res = await adminCall(client, adminApi.banDomain, { body: { domain } });
       return print(res, `${res.domain}: banned${res.bannedHosts.length ? ` (hosts: ${res.bannedHosts.join(', ')})` : ''}`);
     }
     case 'unban': {
       if (!domain) fail('domains unban needs a domain');
-      const res = (await adminRequest(client, 'DELETE', `/admin/domain-bans/${encodeURIComponent(domain)}`)) as { domain: string };
+      const res = await adminCall(client, adminApi.unbanDomain, { params: { domain } });
       return print(res, `${res.domain}: unbanned`);
     }
     default:
@@ -240,11 +236,7 @@ async function accounts(args: string[], flags: { url?: string; password?: string
   const client = adminClient(flags);
   const [sub, did] = args;
   if ((sub !== 'takedown' && sub !== 'restore') || !did) fail(`usage: relay accounts takedown|restore <did>\n\n${HELP.accounts}`);
-  const res = (await adminRequest(client, 'POST', `/admin/accounts/${encodeURIComponent(did)}/${sub}`)) as {
-    did: string;
-    active: boolean;
-    status?: string;
-  };
+  const res = await adminCall(client, sub === 'takedown' ? adminApi.takedownAccount : adminApi.restoreAccount, { params: { did } });
   process.stdout.write(flags.json ? `${JSON.stringify(res, null, 2)}\n` : `${res.did}: ${res.active ? 'active' : `inactive (${res.status})`}\n`);
 }
 
@@ -315,7 +307,7 @@ async function main(argv: string[]): Promise<void> {
     case 'tail':
       return tailCommand(values);
     case 'consumers': {
-      const res = (await adminRequest(adminClient(values), 'GET', '/admin/consumers')) as { consumers: Record<string, unknown>[] };
+      const res = await adminCall(adminClient(values), adminApi.listConsumers, {});
       if (values.json) process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);
       else printTable(res.consumers, ['remoteAddress', 'connectedAt', 'state', 'sentSeq', 'lag', 'bufferedBytes', 'peakBufferedBytes']);
       return;

@@ -7,7 +7,7 @@ import type { WebSocket } from 'ws';
 import { encodeErrorFrame, encodeMessageFrame } from '../protocol/frame.ts';
 import type { Db } from '../storage/db.ts';
 import { oldestRetainedSeq, readEvents } from '../storage/events.ts';
-import type { CommittedEvent } from '../sequencer/types.ts';
+import type { CommittedEvent } from '../core/events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { FanoutHub, LiveSink } from './hub.ts';
 import { WireBatch } from './wire-batch.ts';
@@ -157,7 +157,7 @@ export class Consumer implements LiveSink {
         continue;
       }
       // The next page is read while this one is written and drained, so PostgreSQL and the socket work at once
-      // (one page at a time left replay waiting on the database: bench/RESULTS.md, replay).
+      // (one page at a time left replay waiting on the database: docs/perf-journal.md, replay).
       const last = page.at(-1)!.seq;
       if (last < hub.lastSeq) pending = this.prefetch(last, hub.lastSeq);
       this.writeBatch(new WireBatch(page));

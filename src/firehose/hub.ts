@@ -2,9 +2,9 @@
 // sequencer after commit, or — when another relay process committed them — read back from PostgreSQL after a NOTIFY.
 import type { Logger } from 'pino';
 import type { Database } from '../storage/db.ts';
-import { committedSeq, readEvents } from '../storage/events.ts';
-import { EVENTS_CHANNEL } from '../sequencer/sequencer.ts';
-import type { CommittedEvent } from '../sequencer/types.ts';
+import { committedSeq, EVENTS_CHANNEL, readEvents } from '../storage/events.ts';
+import type { CommittedEvent } from '../core/events.ts';
+import { retryDelay, sleep } from '../core/retry.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import { WireBatch } from './wire-batch.ts';
 
@@ -100,7 +100,7 @@ export class FanoutHub {
         this.broadcast(batch);
       } catch (err) {
         this.opts.log.warn({ err }, 'fan-out catch-up read failed; retrying');
-        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt++)));
+        await sleep(retryDelay(attempt++, 100));
       }
     }
   }

@@ -1,8 +1,8 @@
 // A run of committed events framed for the wire once, for every consumer: server-to-client WebSocket frames are
 // unmasked, so the bytes are the same for every reader. One socket write per consumer per batch replaces one
 // ws.send per consumer per event, which bounded fan-out to ~1,000 events/s per consumer for 100 readers on one
-// core (bench/RESULTS.md, fanout).
-import type { CommittedEvent } from '../sequencer/types.ts';
+// core (docs/perf-journal.md, fanout).
+import type { CommittedEvent } from '../core/events.ts';
 
 export class WireBatch {
   private built: { bytes: Buffer; offsets: Uint32Array } | null = null;

@@ -1,6 +1,6 @@
 // Fetches DID documents: did:plc from the PLC directory, did:web from the host's /.well-known/did.json.
 import { checkDidSyntax, IdentityError } from './did-doc.ts';
-import { TokenBucket } from '../ingest/token-bucket.ts';
+import { TokenBucket } from '../core/token-bucket.ts';
 
 export interface DidResolver {
   resolve(did: string): Promise<unknown>;

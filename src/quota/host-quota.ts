@@ -2,15 +2,28 @@
 // per-event check is a local decrement and Redis is asked once per chunk, not once per event. A reservation is only
 // valid inside the window it was taken in.
 import type { CounterStore, WindowLimit, WindowState } from './counters.ts';
-
-export interface HostLimits {
-  perHour: number;
-  perDay: number;
-  /** Accounts the host may carry before further ones are throttled. */
-  accountLimit: number;
-}
+import type { HostLimits } from '../core/hosts.ts';
+import type { Clock } from '../core/clock.ts';
 
 export type Refill = { ok: true } | { ok: false; resetAt: number; windows: WindowState[] };
+
+export interface HostQuotaOptions {
+  store: CounterStore;
+  hostId: number;
+  limits: () => HostLimits;
+  clock: Clock;
+}
+
+/** The host's quota windows: the UTC hour and day, at its current limits. */
+export function hostWindows(limits: HostLimits): WindowLimit[] {
+  return [
+    { name: 'hour', ms: 3_600_000, limit: limits.perHour },
+    { name: 'day', ms: 86_400_000, limit: limits.perDay },
+  ];
+}
+
+/** The counter scope of a host's quota. */
+export const hostScope = (hostId: number): string => `host:${hostId}`;
 
 export class HostQuota {
   private allowance = 0;
@@ -19,39 +32,18 @@ export class HostQuota {
   /** Last known counter state, for operators. */
   lastWindows: WindowState[] = [];
 
-  private readonly o: {
-      store: CounterStore;
-      hostId: number;
-      limits: () => HostLimits;
-      now?: () => number;
-      /** Window lengths (tests shorten them). */
-      hourMs?: number;
-      dayMs?: number;
-    };
-  constructor(
-    o: {
-      store: CounterStore;
-      hostId: number;
-      limits: () => HostLimits;
-      now?: () => number;
-      /** Window lengths (tests shorten them). */
-      hourMs?: number;
-      dayMs?: number;
-    },
-  ) {
+  private readonly o: HostQuotaOptions;
+
+  constructor(o: HostQuotaOptions) {
     this.o = o;
   }
 
   private now(): number {
-    return (this.o.now ?? Date.now)();
+    return this.o.clock.now();
   }
 
   windows(): WindowLimit[] {
-    const l = this.o.limits();
-    return [
-      { name: 'hour', ms: this.o.hourMs ?? 3_600_000, limit: l.perHour },
-      { name: 'day', ms: this.o.dayMs ?? 86_400_000, limit: l.perDay },
-    ];
+    return hostWindows(this.o.limits());
   }
 
   private currentWindow(): number {
@@ -88,7 +80,7 @@ export class HostQuota {
   private async doRefill(): Promise<Refill> {
     const windows = this.windows();
     const now = this.now();
-    const grant = await this.o.store.take(`host:${this.o.hostId}`, this.chunk, windows, now);
+    const grant = await this.o.store.take(hostScope(this.o.hostId), this.chunk, windows, now);
     this.lastWindows = grant.windows;
     if (grant.granted > 0) {
       const window = this.currentWindow();
@@ -105,6 +97,6 @@ export class HostQuota {
   async release(): Promise<void> {
     const left = this.allowanceWindow === this.currentWindow() ? this.allowance : 0;
     this.allowance = 0;
-    if (left > 0) await this.o.store.give(`host:${this.o.hostId}`, left, this.windows(), this.now()).catch(() => {});
+    if (left > 0) await this.o.store.give(hostScope(this.o.hostId), left, this.windows(), this.now()).catch(() => {});
   }
 }

@@ -1,7 +1,16 @@
 // Trust tiers: a host is `new` (the default limits) or `trusted` (high limits), because an operator said so, its
 // hostname matches a trusted pattern, or it was promoted after a clean period. Per-host overrides win over the tier.
-import type { HostLimits } from './host-quota.ts';
+import type { HostLimits, HostTier } from '../core/hosts.ts';
 import type { RelayConfig } from '../config/config.ts';
+
+/** What the policy reads of a host's row. */
+export interface PolicyHost {
+  hostname: string;
+  tier: string;
+  eventsPerHour: number | null;
+  eventsPerDay: number | null;
+  accountLimit: number | null;
+}
 
 export interface TierLimits {
   new: HostLimits;
@@ -19,16 +28,12 @@ export function parsePatterns(list: string | null): string[] {
   return (list ?? '').split(',').map((p) => p.trim()).filter((p) => p.length > 0);
 }
 
-export function hostTier(host: { hostname: string; tier: string }, patterns: string[]): 'new' | 'trusted' {
+export function hostTier(host: { hostname: string; tier: string }, patterns: string[]): HostTier {
   if (host.tier === 'trusted' || patterns.some((p) => matchesPattern(host.hostname, p))) return 'trusted';
   return 'new';
 }
 
-export function hostLimits(
-  host: { hostname: string; tier: string; eventsPerHour: number | null; eventsPerDay: number | null; accountLimit: number | null },
-  tiers: TierLimits,
-  patterns: string[],
-): HostLimits {
+export function hostLimits(host: PolicyHost, tiers: TierLimits, patterns: string[]): HostLimits {
   const base = tiers[hostTier(host, patterns)];
   return {
     perHour: host.eventsPerHour ?? base.perHour,
@@ -55,11 +60,11 @@ export class HostPolicy {
     };
   }
 
-  tierOf(host: { hostname: string; tier: string }): 'new' | 'trusted' {
+  tierOf(host: { hostname: string; tier: string }): HostTier {
     return hostTier(host, this.patterns);
   }
 
-  limitsOf(host: Parameters<typeof hostLimits>[0]): HostLimits {
+  limitsOf(host: PolicyHost): HostLimits {
     return hostLimits(host, this.tiers, this.patterns);
   }
 }

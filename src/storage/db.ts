@@ -9,6 +9,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
 import * as schema from './schema.ts';
+import { retrying } from '../core/retry.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -71,17 +72,16 @@ async function openPostgres(url: string): Promise<Database> {
   }
 
   async function reconnectListeners(): Promise<void> {
-    for (let attempt = 0; !closed; attempt++) {
-      try {
+    const listening = await retrying(
+      async () => {
         const client = await getListenClient();
         for (const channel of listeners.keys()) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
-        // A notification may have been missed while disconnected; wake every listener so it re-reads.
-        for (const set of listeners.values()) for (const cb of set) cb('');
-        return;
-      } catch {
-        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
-      }
-    }
+        return true;
+      },
+      { baseMs: 100, stop: () => closed },
+    );
+    // A notification may have been missed while disconnected; wake every listener so it re-reads.
+    if (listening) for (const set of listeners.values()) for (const cb of set) cb('');
   }
 
   async function getLockClient(): Promise<pg.PoolClient> {

@@ -1,8 +1,108 @@
-// Reads of the event log (the sequencer is its only writer).
-import { and, asc, gt, lte, sql, type SQL } from 'drizzle-orm';
+// The event log: the sequencer's batch transaction (its only writer), and the reads of fan-out, replay and retention.
+import { and, asc, eq, gt, lte, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './db.ts';
-import { accounts, events, relaySeq } from './schema.ts';
-import type { CommittedEvent, EventKind } from '../sequencer/types.ts';
+import { accounts, events, hosts, relaySeq } from './schema.ts';
+import { writeAccountChanges } from './accounts.ts';
+import type { CommittedEvent, EventKind } from '../core/events.ts';
+import type { AccountChange } from '../core/accounts.ts';
+
+export const EVENTS_CHANNEL = 'relay_events';
+
+export interface BatchEvent {
+  did: string;
+  kind: EventKind;
+  hostId: number;
+  upstreamSeq: number | null;
+  /** The frame under the seq the batch assigns (built inside the transaction, once the seq is known). */
+  frame: (seq: number) => Uint8Array;
+}
+
+/** Everything one batch commits at once. */
+export interface Batch {
+  events: BatchEvent[];
+  /** Per host: the upstream seq the batch covers, and whether it accepted any event of the host. */
+  cursors: Map<number, { cursor: number; accepted: boolean }>;
+  /** Per account: its change after the batch. */
+  accounts: Map<string, AccountChange>;
+}
+
+/**
+ * Commits a batch in one transaction: the next seqs, the frames under them, the account changes and the host
+ * cursors they cover, and a NOTIFY for other processes' fan-out. The seq row's lock, taken first and held to commit,
+ * makes concurrent writers (other processes) queue: seqs are gapless and commit in seq order. `attempt` learns the
+ * seqs and frames before COMMIT, so a caller that sees the COMMIT fail can ask whether it went through anyway.
+ */
+export async function commitBatch(db: Db, batch: Batch, attempt: (committed: CommittedEvent[]) => void = () => {}): Promise<CommittedEvent[]> {
+  const committed: CommittedEvent[] = [];
+  await db.transaction(async (tx) => {
+    if (batch.events.length > 0) {
+      const n = batch.events.length;
+      const [row] = await tx
+        .update(relaySeq)
+        .set({ seq: sql`${relaySeq.seq} + ${n}` })
+        .where(sql`${relaySeq.id} = 1`)
+        .returning({ seq: relaySeq.seq });
+      let seq = row!.seq - n;
+      for (const ev of batch.events) {
+        seq++;
+        committed.push({ seq, did: ev.did, kind: ev.kind, frame: ev.frame(seq) });
+      }
+      await insertEvents(tx, batch.events, committed);
+    }
+    await writeAccountChanges(tx, batch.accounts);
+    await writeCursors(tx, batch.cursors);
+    if (committed.length > 0) await tx.execute(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${String(committed.at(-1)!.seq)})`);
+    attempt(committed);
+  });
+  return committed;
+}
+
+/**
+ * One parameter per column (arrays unnested by PostgreSQL): drizzle's insert builder spent ~200 ms building a
+ * 500-row, 3,000-parameter statement on the event loop, this takes ~1 ms (docs/perf-journal.md). The frames go as one
+ * binary parameter cut by offsets: node-postgres sends a Buffer as it is, but writes a bytea[] as hex inside an array
+ * literal (twice the bytes, a hex pass on each side, large strings to collect).
+ */
+async function insertEvents(tx: Db, rows: BatchEvent[], committed: CommittedEvent[]): Promise<void> {
+  const frames = Buffer.concat(committed.map((c) => c.frame));
+  const starts: number[] = [];
+  let at = 1;
+  for (const c of committed) {
+    starts.push(at);
+    at += c.frame.length;
+  }
+  await tx.execute(sql`
+    INSERT INTO ${events} (seq, did, kind, frame, host_id, upstream_seq)
+    SELECT r.seq, r.did, r.kind, substring(${frames}::bytea from r.start for r.length), r.host_id, r.upstream_seq
+    FROM unnest(
+      ${sql.param(committed.map((c) => c.seq))}::bigint[], ${sql.param(rows.map((r) => r.did))}::text[],
+      ${sql.param(rows.map((r) => r.kind))}::text[], ${sql.param(starts)}::integer[],
+      ${sql.param(committed.map((c) => c.frame.length))}::integer[],
+      ${sql.param(rows.map((r) => r.hostId))}::integer[], ${sql.param(rows.map((r) => r.upstreamSeq))}::bigint[])
+      AS r(seq, did, kind, start, length, host_id, upstream_seq)`);
+}
+
+/**
+ * One statement for every host in the batch: with many active hosts, a round trip per host inside the transaction
+ * held the seq row lock that much longer (docs/perf-journal.md, hosts).
+ */
+async function writeCursors(tx: Db, cursors: Batch['cursors']): Promise<void> {
+  if (cursors.size === 0) return;
+  const rows = [...cursors].map(([hostId, { cursor, accepted }]) => sql`(${hostId}::integer, ${cursor}::bigint, ${accepted}::boolean)`);
+  await tx.execute(sql`
+    UPDATE ${hosts} SET
+      cursor = v.cursor,
+      last_event_at = CASE WHEN v.accepted THEN now() ELSE ${hosts}.last_event_at END,
+      updated_at = now()
+    FROM (VALUES ${sql.join(rows, sql`, `)}) AS v(id, cursor, accepted)
+    WHERE ${hosts}.id = v.id`);
+}
+
+/** The frame stored under `seq`, or null (not committed, or pruned). */
+export async function frameAt(db: Db, seq: number): Promise<Uint8Array | null> {
+  const [row] = await db.select({ frame: events.frame }).from(events).where(eq(events.seq, seq));
+  return row?.frame ?? null;
+}
 
 export async function readEvents(db: Db, afterSeq: number, upToSeq: number, limit: number): Promise<CommittedEvent[]> {
   const rows = await db

@@ -1,13 +1,18 @@
-// Host rows: admission, status transitions and the crawl-request queue.
+// Host rows: admission, status transitions, operators' settings and the crawl-request queue. A change an operator
+// makes is announced on HOSTS_CHANNEL in its own transaction, so every relay process acts on it at once (a ban closes
+// the connection wherever the host is crawled) instead of at its next scan.
 import { asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from './db.ts';
 import { crawlRequests, domainBans, hosts } from './schema.ts';
+import { CRAWLED_STATUSES, HOST_STATUSES, type HostStatus, type HostTier } from '../core/hosts.ts';
 
-export type HostStatus = 'active' | 'idle' | 'offline' | 'throttled' | 'banned';
 export type HostRow = typeof hosts.$inferSelect;
 
-/** Statuses the crawler keeps a subscription open for (offline hosts are retried with a long backoff). */
-export const CRAWLED_STATUSES: HostStatus[] = ['active', 'idle', 'offline', 'throttled'];
+export const HOSTS_CHANNEL = 'relay_hosts';
+
+async function hostsChanged(tx: Db): Promise<void> {
+  await tx.execute(sql`SELECT pg_notify(${HOSTS_CHANNEL}, '')`);
+}
 
 export async function listHosts(db: Db, opts: { afterId?: number; limit?: number } = {}): Promise<HostRow[]> {
   return db
@@ -19,7 +24,7 @@ export async function listHosts(db: Db, opts: { afterId?: number; limit?: number
 }
 
 export async function hostsToCrawl(db: Db): Promise<HostRow[]> {
-  return db.select().from(hosts).where(inArray(hosts.status, CRAWLED_STATUSES)).orderBy(asc(hosts.id));
+  return db.select().from(hosts).where(inArray(hosts.status, [...CRAWLED_STATUSES])).orderBy(asc(hosts.id));
 }
 
 export async function getHost(db: Db, hostname: string): Promise<HostRow | null> {
@@ -51,16 +56,22 @@ export async function admitHost(db: Db, hostname: string): Promise<HostRow> {
       })
       .returning();
     await tx.delete(crawlRequests).where(eq(crawlRequests.hostname, hostname));
+    await hostsChanged(tx);
     return row!;
   });
 }
 
-export async function setHostStatus(
-  db: Db,
-  id: number,
-  status: HostStatus,
-  extra: { failedAttempts?: number; connected?: boolean; throttledUntil?: Date | null; throttled?: boolean } = {},
-): Promise<void> {
+/** What a status change records beside the status. */
+export interface HostStatusExtra {
+  failedAttempts?: number;
+  /** It connected now. */
+  connected?: boolean;
+  throttledUntil?: Date | null;
+  /** It went over a quota now. */
+  throttled?: boolean;
+}
+
+export async function setHostStatus(db: Db, id: number, status: HostStatus, extra: HostStatusExtra = {}): Promise<void> {
   await db
     .update(hosts)
     .set({
@@ -97,27 +108,33 @@ export async function setHostLimits(
   hostname: string,
   limits: { perHour?: number | null; perDay?: number | null; accountLimit?: number | null },
 ): Promise<HostRow | null> {
-  const [row] = await db
-    .update(hosts)
-    .set({
-      ...(limits.perHour !== undefined ? { eventsPerHour: limits.perHour } : {}),
-      ...(limits.perDay !== undefined ? { eventsPerDay: limits.perDay } : {}),
-      ...(limits.accountLimit !== undefined ? { accountLimit: limits.accountLimit } : {}),
-      updatedAt: sql`now()`,
-    })
-    .where(eq(hosts.hostname, hostname))
-    .returning();
-  return row ?? null;
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(hosts)
+      .set({
+        ...(limits.perHour !== undefined ? { eventsPerHour: limits.perHour } : {}),
+        ...(limits.perDay !== undefined ? { eventsPerDay: limits.perDay } : {}),
+        ...(limits.accountLimit !== undefined ? { accountLimit: limits.accountLimit } : {}),
+        updatedAt: sql`now()`,
+      })
+      .where(eq(hosts.hostname, hostname))
+      .returning();
+    if (row) await hostsChanged(tx);
+    return row ?? null;
+  });
 }
 
 /** Sets a host's trust tier; `promoted` records an automatic promotion. */
-export async function setHostTier(db: Db, hostname: string, tier: 'new' | 'trusted', promoted = false): Promise<HostRow | null> {
-  const [row] = await db
-    .update(hosts)
-    .set({ tier, ...(promoted ? { promotedAt: sql`now()` } : {}), updatedAt: sql`now()` })
-    .where(eq(hosts.hostname, hostname))
-    .returning();
-  return row ?? null;
+export async function setHostTier(db: Db, hostname: string, tier: HostTier, promoted = false): Promise<HostRow | null> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(hosts)
+      .set({ tier, ...(promoted ? { promotedAt: sql`now()` } : {}), updatedAt: sql`now()` })
+      .where(eq(hosts.hostname, hostname))
+      .returning();
+    if (row) await hostsChanged(tx);
+    return row ?? null;
+  });
 }
 
 /** The banned domain that covers `hostname` (itself or a parent domain), if any. */
@@ -143,6 +160,7 @@ export async function banDomain(db: Db, domain: string): Promise<string[]> {
       .set({ status: 'banned', updatedAt: sql`now()` })
       .where(sql`split_part(${hosts.hostname}, ':', 1) = ${domain} OR split_part(${hosts.hostname}, ':', 1) LIKE ${`%.${domain}`}`)
       .returning({ hostname: hosts.hostname });
+    await hostsChanged(tx);
     return banned.map((h) => h.hostname);
   });
 }
@@ -154,23 +172,27 @@ export async function unbanDomain(db: Db, domain: string): Promise<boolean> {
 
 /** Bans one host (creating its row if the relay never saw it) so it is never crawled. */
 export async function banHost(db: Db, hostname: string): Promise<void> {
-  await db
-    .insert(hosts)
-    .values({ hostname, status: 'banned' })
-    .onConflictDoUpdate({ target: hosts.hostname, set: { status: 'banned', updatedAt: sql`now()` } });
+  await db.transaction(async (tx) => {
+    await tx
+      .insert(hosts)
+      .values({ hostname, status: 'banned' })
+      .onConflictDoUpdate({ target: hosts.hostname, set: { status: 'banned', updatedAt: sql`now()` } });
+    await hostsChanged(tx);
+  });
 }
 
 /** Lifts a host ban; the host is crawled again from its saved cursor. Returns false if it was not banned. */
 export async function unbanHost(db: Db, hostname: string): Promise<boolean> {
-  const rows = await db
-    .update(hosts)
-    .set({ status: 'active', failedAttempts: 0, updatedAt: sql`now()` })
-    .where(sql`${hosts.hostname} = ${hostname} AND ${hosts.status} = 'banned'`)
-    .returning();
-  return rows.length > 0;
+  return db.transaction(async (tx) => {
+    const rows = await tx
+      .update(hosts)
+      .set({ status: 'active', failedAttempts: 0, updatedAt: sql`now()` })
+      .where(sql`${hosts.hostname} = ${hostname} AND ${hosts.status} = 'banned'`)
+      .returning();
+    if (rows.length > 0) await hostsChanged(tx);
+    return rows.length > 0;
+  });
 }
-
-export const HOST_STATUSES: readonly HostStatus[] = ['active', 'idle', 'offline', 'throttled', 'banned'];
 
 /** Hosts per status (every status present, zero when none), for the relay_hosts gauge. */
 export async function countHostsByStatus(db: Db): Promise<Record<HostStatus, number>> {

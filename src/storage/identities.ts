@@ -1,10 +1,14 @@
-// Persistence behind the identity cache.
+// Persistence behind the identity cache (src/identity/cache.ts's IdentityStore).
 import { eq, sql } from 'drizzle-orm';
-import type { IdentityStore } from '../identity/cache.ts';
 import type { Db } from './db.ts';
 import { identities } from './schema.ts';
 
-export function createIdentityStore(db: Db): IdentityStore {
+export interface StoredIdentities {
+  load(did: string): Promise<{ doc: unknown; resolvedAt: number } | null>;
+  save(did: string, doc: unknown, resolvedAt: number): Promise<void>;
+}
+
+export function createIdentityStore(db: Db): StoredIdentities {
   return {
     async load(did) {
       const [row] = await db.select().from(identities).where(eq(identities.did, did));

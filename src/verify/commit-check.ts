@@ -8,6 +8,7 @@ import { decodeCommit, unsignedCommitBytes, CommitError, type Commit } from '../
 import type { PublicKey } from '../protocol/did-key.ts';
 import { invertOps, MstError, type RepoOp } from '../protocol/mst/index.ts';
 import type { SignatureVerifier } from '../protocol/signature.ts';
+import { refuse, type EventRejection, type Refusal, type Sync11Check } from '../core/rejections.ts';
 
 export interface CommitJob {
   kind: 'commit' | 'sync';
@@ -32,13 +33,14 @@ export interface CommitProofInput {
   prevDataInvalid: boolean;
 }
 
+/** A commit proof that does not hold (a Sync v1.1 check). */
 export interface Problem {
-  reason: string;
+  reason: Sync11Check;
   detail?: string;
 }
 
 export type CommitCheck =
-  | { ok: false; reason: string; detail?: string }
+  | Refusal<EventRejection>
   | {
       ok: true;
       rev: string;
@@ -56,9 +58,8 @@ export interface CommitChecker {
   check(job: CommitJob): Promise<CommitCheck> | CommitCheck;
 }
 
-const problem = (reason: string, detail?: string): Problem => (detail === undefined ? { reason } : { reason, detail });
-const fail = (reason: string, detail?: string): CommitCheck =>
-  detail === undefined ? { ok: false, reason } : { ok: false, reason, detail };
+const problem = (reason: Sync11Check, detail?: string): Problem => (detail === undefined ? { reason } : { reason, detail });
+const fail = refuse<EventRejection>;
 
 export function checkCommitJob(job: CommitJob, signatures: SignatureVerifier): CommitCheck {
   let car;

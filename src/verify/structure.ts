@@ -5,23 +5,20 @@ import { BytesWrapper, CidLinkWrapper } from '@atcute/cbor';
 import type { RepoOp } from '../protocol/mst/index.ts';
 import { isDatetime, isDid } from '../protocol/syntax.ts';
 import { isTid } from '../protocol/tid.ts';
-import type { AcceptedEvent } from '../sequencer/types.ts';
+import type { AcceptedEvent, UpstreamEvent } from '../core/events.ts';
+import { refuse, type EventRejection, type Refusal } from '../core/rejections.ts';
 import type { CommitJob, CommitProofInput } from './commit-check.ts';
-import type { UpstreamEvent } from './types.ts';
 
 export const MAX_COMMIT_BLOCKS_BYTES = 2_000_000;
 export const MAX_SYNC_BLOCKS_BYTES = 10_000;
 export const MAX_OPS = 200;
 const ACTIONS = new Set(['create', 'update', 'delete']);
 
-export type StructureResult =
-  | { ok: true; event: AcceptedEvent; job?: CommitJob; proof?: CommitProofInput }
-  | { ok: false; reason: string; detail?: string };
+export type StructureResult = { ok: true; event: AcceptedEvent; job?: CommitJob; proof?: CommitProofInput } | Refusal<EventRejection>;
 
-const fail = (reason: string, detail?: string): { ok: false; reason: string; detail?: string } =>
-  detail === undefined ? { ok: false, reason } : { ok: false, reason, detail };
+const fail = refuse<EventRejection>;
 
-function blocksOf(blocksField: unknown, maxBytes: number): Uint8Array | { ok: false; reason: string; detail?: string } {
+function blocksOf(blocksField: unknown, maxBytes: number): Uint8Array | Refusal<EventRejection> {
   if (!(blocksField instanceof BytesWrapper)) return fail('bad_field', 'blocks is not bytes');
   const bytes = blocksField.buf;
   if (bytes.length > maxBytes) return fail('blocks_too_large', `blocks is ${bytes.length} bytes (max ${maxBytes})`);
@@ -37,7 +34,7 @@ function opsOf(ops: Array<Record<string, unknown>>): RepoOp[] {
 }
 
 export function checkStructure(evt: UpstreamEvent): StructureResult {
-  const { body, did } = evt;
+  const { body, did, received } = evt;
   if (!isDid(did)) return fail('bad_did', `invalid DID ${JSON.stringify(did).slice(0, 100)}`);
   if (typeof body.time !== 'string' || !isDatetime(body.time)) return fail('bad_field', 'time is not a datetime');
   switch (evt.t) {
@@ -67,7 +64,7 @@ export function checkStructure(evt: UpstreamEvent): StructureResult {
       const prevData = body.prevData instanceof CidLinkWrapper ? body.prevData.bytes : null;
       return {
         ok: true,
-        event: { did, kind: 'commit', body },
+        event: { did, kind: 'commit', body, received },
         job,
         proof: {
           legacyFlags: body.tooBig === true || body.rebase === true,
@@ -81,17 +78,17 @@ export function checkStructure(evt: UpstreamEvent): StructureResult {
       if (typeof body.rev !== 'string' || !isTid(body.rev)) return fail('bad_field', 'rev is not a TID');
       const blocks = blocksOf(body.blocks, MAX_SYNC_BLOCKS_BYTES);
       if (!(blocks instanceof Uint8Array)) return blocks;
-      return { ok: true, event: { did, kind: 'sync', body }, job: { kind: 'sync', did, rev: body.rev, blocks } };
+      return { ok: true, event: { did, kind: 'sync', body, received }, job: { kind: 'sync', did, rev: body.rev, blocks } };
     }
     case '#identity': {
       if (body.handle !== undefined && typeof body.handle !== 'string') return fail('bad_field', 'handle is not a string');
-      return { ok: true, event: { did, kind: 'identity', body } };
+      return { ok: true, event: { did, kind: 'identity', body, received } };
     }
     case '#account': {
       if (typeof body.active !== 'boolean') return fail('bad_field', 'active is not a boolean');
       if (body.status !== undefined && typeof body.status !== 'string') return fail('bad_field', 'status is not a string');
       const status = typeof body.status === 'string' ? body.status : null;
-      return { ok: true, event: { did, kind: 'account', body, status: { active: body.active, status } } };
+      return { ok: true, event: { did, kind: 'account', body, received, status: { active: body.active, status } } };
     }
     default:
       return fail('unsupported_type', evt.t);

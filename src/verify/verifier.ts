@@ -2,7 +2,8 @@
 // authority, account status, stale and future revs, signature (with one identity refresh for a rotated key),
 // MST inversion to prevData, and chain continuity. Events of one account arrive here one at a time, in order.
 // The stateless CPU-heavy checks run as one commit job (commit-check.ts), possibly on a worker thread; identity
-// lookups and account state stay here.
+// lookups stay here. Account state is only read: what a verified event establishes (the repo state, the host's
+// status) is on the accepted event, and the account stage records it.
 import { CidLinkWrapper } from '@atcute/cbor';
 import type { Logger } from 'pino';
 import { cidToString } from '../protocol/cid.ts';
@@ -11,11 +12,14 @@ import { tidTimestampMicros } from '../protocol/tid.ts';
 import { IdentityError, type Identity } from '../identity/did-doc.ts';
 import { TRANSIENT, type IdentityCache } from '../identity/cache.ts';
 import type { RelayMetrics } from '../metrics.ts';
-import type { AccountStates } from './account-state.ts';
+import type { AccountView } from '../core/accounts.ts';
+import type { UpstreamEvent } from '../core/events.ts';
+import type { HostRef } from '../core/hosts.ts';
+import { refuse, type EventRejection, type Refusal } from '../core/rejections.ts';
 import { checkStructure } from './structure.ts';
 import { checkCommitJob, type CommitChecker, type CommitJob, type CommitProofInput } from './commit-check.ts';
 import type { PublicKey } from '../protocol/did-key.ts';
-import type { EventVerifier, HostContext, UpstreamEvent, Verdict } from './types.ts';
+import type { EventVerifier, Verdict } from './types.ts';
 
 /** Revs more than this far in the future are rejected (clock drift allowance). */
 export const FUTURE_REV_MS = 5 * 60_000;
@@ -23,7 +27,7 @@ const IDENTITY_RETRY_DELAYS_MS = [250, 1000, 4000];
 
 export interface SyncVerifierOptions {
   identities: IdentityCache;
-  accounts: AccountStates;
+  accounts: AccountView;
   signatures: SignatureVerifier;
   /** Runs the CPU-heavy commit checks (a worker pool); absent = on this thread with `signatures`. */
   checker?: CommitChecker;
@@ -35,10 +39,8 @@ export interface SyncVerifierOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-type Rejection = { ok: false; reason: string; detail?: string };
-
-const reject = (reason: string, detail?: string): Rejection =>
-  detail === undefined ? { ok: false, reason } : { ok: false, reason, detail };
+type Rejection = Refusal<EventRejection>;
+const reject = refuse<EventRejection>;
 
 export class SyncVerifier implements EventVerifier {
   private readonly now: () => number;
@@ -53,7 +55,7 @@ export class SyncVerifier implements EventVerifier {
     this.sleep = o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
-  async verify(host: HostContext, evt: UpstreamEvent): Promise<Verdict> {
+  async verify(host: HostRef, evt: UpstreamEvent): Promise<Verdict> {
     const structure = checkStructure(evt);
     if (!structure.ok) return structure;
     const { did } = evt;
@@ -75,22 +77,16 @@ export class SyncVerifier implements EventVerifier {
     if ('reason' in identity) return job ? this.structureFailure(job, identity) : identity;
     const state = await this.o.accounts.get(did);
 
-    if (evt.t === '#account') {
-      const status = structure.event.status!;
-      this.o.accounts.update(did, { hostname: host.hostname, upstreamActive: status.active, upstreamStatus: status.status });
-      // The relay announces its own view: a local takedown overrides whatever the host says.
-      const local = state?.localStatus ?? null;
-      const body = local ? { ...evt.body, active: false, status: local } : structure.event.body;
-      return { ok: true, event: { ...structure.event, body } };
-    }
+    if (evt.t === '#account') return { ok: true, event: structure.event };
 
     // A commit whose structure holds has the message's rev, already checked to be a TID.
     const rev = job!.rev;
     let early: Rejection | null = null;
-    if (state && (state.localStatus || !state.upstreamActive)) {
-      early = reject('account_inactive', state.localStatus ?? state.upstreamStatus ?? 'inactive');
-    } else if (state?.rev && rev <= state.rev) {
-      early = reject('stale_rev', `rev ${rev} <= ${state.rev}`);
+    const known = state?.repo ?? null;
+    if (state && (state.localStatus || !state.upstream.active)) {
+      early = reject('account_inactive', state.localStatus ?? state.upstream.status ?? 'inactive');
+    } else if (known && rev <= known.rev) {
+      early = reject('stale_rev', `rev ${rev} <= ${known.rev}`);
     } else if (tidTimestampMicros(rev) / 1000 > this.now() + FUTURE_REV_MS) {
       early = reject('future_rev', `rev ${rev} is in the future`);
     }
@@ -108,18 +104,16 @@ export class SyncVerifier implements EventVerifier {
     if (evt.t === '#commit') {
       const proof = checked.proof!;
       // Only an account's first commit may come without prevData.
-      const problem = proof === 'no_prev_data' ? (state?.data ? reject('missing_prev_data') : null) : proof && { ok: false as const, ...proof };
+      const problem = proof === 'no_prev_data' ? (known ? reject('missing_prev_data') : null) : proof && { ok: false as const, ...proof };
       if (problem) {
         if (!this.o.lenient) return problem;
         this.o.metrics.verifyWarnings.inc({ check: problem.reason });
       }
-      this.checkContinuity(evt.body, state?.rev ?? null, state?.data ?? null);
+      this.checkContinuity(evt.body, known);
     }
 
-    const repo = { rev: checked.rev, head: checked.head, data: checked.data };
-    this.o.accounts.update(did, { hostname: host.hostname, ...repo });
     // The event was built for this call alone (checkStructure): completing it costs less than copying it.
-    structure.event.repo = repo;
+    structure.event.repo = { rev: checked.rev, head: checked.head, data: checked.data };
     return { ok: true, event: structure.event };
   }
 
@@ -130,7 +124,7 @@ export class SyncVerifier implements EventVerifier {
   }
 
   /** The account's identity, provided its PDS is the host the event came from. */
-  private async authoritativeIdentity(host: HostContext, did: string): Promise<Identity | Rejection> {
+  private async authoritativeIdentity(host: HostRef, did: string): Promise<Identity | Rejection> {
     let identity: Identity;
     try {
       identity = await this.lookup(did);
@@ -166,13 +160,12 @@ export class SyncVerifier implements EventVerifier {
   }
 
   /** A commit that does not continue the chain we know is still valid; it is passed on and counted. */
-  private checkContinuity(body: Record<string, unknown>, storedRev: string | null, storedData: string | null): void {
-    const sinceBroken = storedRev !== null && body.since !== storedRev;
+  private checkContinuity(body: Record<string, unknown>, known: { rev: string; data: string } | null): void {
+    if (!known) return;
     const prevData = body.prevData instanceof CidLinkWrapper ? cidToString(body.prevData.bytes) : null;
-    const dataBroken = storedData !== null && prevData !== null && prevData !== storedData;
-    if (sinceBroken || dataBroken) {
+    if (body.since !== known.rev || (prevData !== null && prevData !== known.data)) {
       this.o.metrics.discontinuities.inc();
-      this.o.log.info({ did: body.repo, since: body.since, storedRev }, 'commit does not continue the known chain');
+      this.o.log.info({ did: body.repo, since: body.since, storedRev: known.rev }, 'commit does not continue the known chain');
     }
   }
 }

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakePlc } from '../../dev-env/fake-plc.ts';
 import { createDidResolver } from '../../src/identity/resolver.ts';
-import { normalizeHostname } from '../../src/ingest/hostname.ts';
+import { normalizeHostname } from '../../src/core/hostname.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { adminPost, metricValue, requestCrawl, startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
 import { eventually } from '../helpers/consumer.ts';

@@ -12,7 +12,8 @@ import { decodeNode, MstError } from '../../src/protocol/mst/index.ts';
 import { checkStructure } from '../../src/verify/structure.ts';
 import { checkCommitJob } from '../../src/verify/commit-check.ts';
 import { createFastVerifier } from '../../src/protocol/signature.ts';
-import type { UpstreamEvent } from '../../src/verify/types.ts';
+import type { UpstreamEvent } from '../../src/core/events.ts';
+import { REJECTION_REASONS } from '../../src/core/rejections.ts';
 import { FakePlc } from '../../dev-env/fake-plc.ts';
 import { FakePds } from '../../dev-env/fake-pds.ts';
 
@@ -132,10 +133,11 @@ describe('chaos: decoder fuzzing from valid inputs', () => {
         const blocks = mutate((seed.body.blocks as BytesWrapper).buf, muts);
         const body = { ...seed.body, blocks: new BytesWrapper(blocks) };
         tried++;
-        const verdict = checkStateless({ t: '#commit', seq: seed.seq, did: String(seed.body.repo), body, frameBytes: seed.frame.length });
+        const verdict = checkStateless({ t: '#commit', seq: seed.seq, did: String(seed.body.repo), body, received: seed.frame, frameBytes: seed.frame.length });
         const reason = verdict.ok ? 'ok' : verdict.reason;
         reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-        expect(typeof reason).toBe('string');
+        // A refusal names one of the relay's rejection reasons (a decoder's own error reason must not leak out).
+        expect(verdict.ok || REJECTION_REASONS.has(verdict.reason), reason).toBe(true);
       }),
       runs,
     );
@@ -145,9 +147,10 @@ describe('chaos: decoder fuzzing from valid inputs', () => {
       fc.property(fc.constantFrom(...seeds.commits), fc.constantFrom('repo', 'commit', 'rev', 'since', 'blocks', 'ops', 'blobs', 'time', 'prevData', 'rebase', 'tooBig'), value, (seed, field, v) => {
         const body = { ...seed.body, [field]: v };
         tried++;
-        const verdict = checkStateless({ t: '#commit', seq: seed.seq, did: String(seed.body.repo), body, frameBytes: seed.frame.length });
+        const verdict = checkStateless({ t: '#commit', seq: seed.seq, did: String(seed.body.repo), body, received: seed.frame, frameBytes: seed.frame.length });
         const reason = verdict.ok ? 'ok' : verdict.reason;
         reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+        expect(verdict.ok || REJECTION_REASONS.has(verdict.reason), reason).toBe(true);
       }),
       runs,
     );

@@ -175,7 +175,7 @@ describe('chaos: hostile upstreams', () => {
     // The crawler picks the new limit up on its next scan: wait until the host's quota reserves by the new limit.
     const res = await fetch(`${relay.url}/admin/hosts`, { headers: { authorization: `Bearer ${TEST_ADMIN_PASSWORD}` } });
     const id = ((await res.json()) as { hosts: Array<{ id: number; hostname: string }> }).hosts.find((h) => h.hostname === flood.hostname)!.id;
-    await eventually(() => relay.relay.ctx.crawler.quotaOf(id)?.chunk === 2, 10_000, 'the new limit to apply');
+    await eventually(() => relay.relay.ctx.crawler.crawlOf(id)?.quota.chunk === 2, 10_000, 'the new limit to apply');
     const throttles = await metricValue(relay.url, 'relay_host_throttles_total');
     const a = await flood.createAccount();
     for (let i = 0; i < 200; i++) await flood.createRecord(a, `flood ${i}`);

@@ -4,6 +4,7 @@
 // active again and its current commit re-announced as #sync.
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.ts';
+import { TestClock } from '../../dev-env/clock.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { adminPost, metricValue } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
@@ -84,17 +85,14 @@ describe('host account limit', () => {
 
 describe('per-account points budget', () => {
   it('withholds an account over its budget (create 3, update 2, delete 1) and releases it after the window', async () => {
-    const WINDOW_MS = 5000;
-    world = await startWorld({
-      config: { accountPointsPerHour: 10, accountPointsPerDay: 1000 },
-      overrides: { quotaWindows: { hourMs: WINDOW_MS, dayMs: 3_600_000 } },
-    });
+    const HOUR_MS = 3_600_000;
+    // The spending lands in one hour of the relay's clock; its end is moved to, not waited for.
+    const clock = TestClock.inWindow(HOUR_MS);
+    world = await startWorld({ config: { accountPointsPerHour: 10, accountPointsPerDay: 1000 }, overrides: { clock } });
     const pds = world.hosts[0]!;
     consumer = await TestConsumer.connect(world.relay.wsUrl);
     const other = await pds.createAccount();
     const account = await pds.createAccount();
-    // Start early in a window so the spending lands in one.
-    await new Promise((r) => setTimeout(r, WINDOW_MS - (Date.now() % WINDOW_MS) + 50));
     const rkeys = ['3kaaaaaaaaaa2', '3kaaaaaaaaab2', '3kaaaaaaaaac2'];
     const post = (rkey: string) => ({ collection: 'app.bsky.feed.post', rkey, record: { text: rkey, createdAt: new Date().toISOString() } });
     await pds.writeRecords(account, rkeys.map((r) => ({ action: 'create' as const, ...post(r) }))); // 9 points
@@ -107,7 +105,8 @@ describe('per-account points budget', () => {
     expect(kinds(consumer, account.did)).toEqual(['#identity', '#account:true:', '#sync', '#commit', '#commit', '#account:false:throttled']);
     expect(await repoStatus(account.did)).toMatchObject({ active: false, status: 'throttled' });
     // After the window the sweep releases it with its current commit, without waiting for it to write.
-    await consumer.waitFor((c) => kinds(c, account.did).includes('#account:true:') && of(c, account.did).at(-1)!.t === '#sync', 3 * WINDOW_MS, 'release');
+    clock.advancePastWindow(HOUR_MS);
+    await consumer.waitFor((c) => kinds(c, account.did).includes('#account:true:') && of(c, account.did).at(-1)!.t === '#sync', 10_000, 'release');
     expectResync(consumer, account);
     await pds.createRecord(account, 'a new window');
     await consumer.waitFor((c) => of(c, account.did).at(-1)!.t === '#commit', 10_000, 'writes flow again');

@@ -8,6 +8,8 @@ import { crawlAndConnect, requestCrawl, startTestRelay, TEST_ADMIN_PASSWORD, typ
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 import { runRelayCli } from '../../dev-env/process.ts';
 import { perDid } from '../../dev-env/compare.ts';
+import { relayAdmin } from '../../dev-env/relay-client.ts';
+import { adminApi } from '../../src/services/contract.ts';
 
 let plc: FakePlc;
 let pds: FakePds;
@@ -76,5 +78,33 @@ describe('bans', () => {
     });
     expect(await res.json()).toEqual({ domain: 'localhost', bannedHosts: [pds.hostname] });
     expect((await hostId(pds.hostname))!.status).toBe('banned');
+  });
+});
+
+describe('operators’ host changes', () => {
+  it('reach every relay process at once, not at its next scan', async () => {
+    const other = await FakePds.start({ plc });
+    const databaseUrl = await createTestDatabase();
+    // Scans ten minutes apart: only the change's notification can make a process act within seconds.
+    const slow = { scanIntervalMs: 600_000 };
+    const relays = [await startTestRelay({ databaseUrl, plcUrl: plc.url }, slow), await startTestRelay({ databaseUrl, plcUrl: plc.url }, slow)];
+    try {
+      // Admitted through the first process; whichever claims it crawls it.
+      expect((await requestCrawl(relays[0]!.url, other.hostname)).status).toBe(200);
+      const owner = () => relays.find((r) => r.relay.ctx.crawler.hostIds.length > 0);
+      await eventually(() => (owner() ? owner()!.relay.ctx.crawler.isConnected(owner()!.relay.ctx.crawler.hostIds[0]!) : false), 10_000, 'a process crawls the new host');
+      const crawling = owner()!;
+      const id = crawling.relay.ctx.crawler.hostIds[0]!;
+      // Changes go through the other process.
+      const admin = relayAdmin(relays.find((r) => r !== crawling)!.url, TEST_ADMIN_PASSWORD);
+      expect(await admin(adminApi.setHostLimits, { params: { hostname: other.hostname }, body: { perHour: 40 } })).toMatchObject({ limits: { perHour: 40 } });
+      await eventually(() => crawling.relay.ctx.crawler.crawlOf(id)?.quota.chunk === 2, 3000, 'the new limit where the host is crawled');
+      expect(await admin(adminApi.banHost, { params: { hostname: other.hostname } })).toEqual({ hostname: other.hostname, status: 'banned' });
+      await eventually(() => crawling.relay.ctx.crawler.hostIds.length === 0, 3000, 'the ban where the host is crawled');
+      expect(crawling.relay.ctx.crawler.isConnected(id)).toBe(false);
+    } finally {
+      for (const r of relays) await r.stop();
+      await other.close();
+    }
   });
 });

@@ -2,7 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig, type RelayConfig } from '../../src/config/config.ts';
 import { createRelay, type Relay, type RelayOverrides } from '../../src/relay.ts';
-import { requestCrawl } from '../../dev-env/relay-client.ts';
+import { relayAdmin, requestCrawl } from '../../dev-env/relay-client.ts';
+import { adminApi } from '../../src/services/contract.ts';
 
 export { requestCrawl };
 
@@ -71,10 +72,10 @@ export async function crawlAndConnect(relay: TestRelay, hostname: string): Promi
   const res = await requestCrawl(relay.url, hostname);
   if (res.status !== 200) throw new Error(`requestCrawl ${hostname}: ${res.status} ${await res.text()}`);
   const { crawler } = relay.relay.ctx;
+  const admin = relayAdmin(relay.url, TEST_ADMIN_PASSWORD);
   const deadline = Date.now() + 20_000;
   for (;;) {
-    const hosts = await fetch(`${relay.url}/admin/hosts`, { headers: { authorization: `Bearer ${TEST_ADMIN_PASSWORD}` } });
-    const { hosts: list } = (await hosts.json()) as { hosts: Array<{ id: number; hostname: string }> };
+    const { hosts: list } = await admin(adminApi.listHosts, {});
     const id = list.find((h) => h.hostname === hostname)?.id;
     if (id !== undefined && crawler.isConnected(id)) return;
     if (Date.now() > deadline) throw new Error(`relay did not connect to ${hostname}`);

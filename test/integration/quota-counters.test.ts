@@ -81,7 +81,7 @@ describe('shared counters', () => {
 
   it('HostQuota reserves in chunks and reports the reset when a window is full', async () => {
     let now = Date.UTC(2030, 0, 1, 10, 0);
-    const quota = new HostQuota({ store: redis(`t-${randomBytes(4).toString('hex')}:`), hostId: 1, limits: () => ({ perHour: 100, perDay: 150, accountLimit: 10 }), now: () => now });
+    const quota = new HostQuota({ store: redis(`t-${randomBytes(4).toString('hex')}:`), hostId: 1, limits: () => ({ perHour: 100, perDay: 150, accountLimit: 10 }), clock: { now: () => now, at: () => () => {} } });
     /** Takes events until the quota says stop; returns how many passed and when it resets. */
     const drain = async () => {
       let passed = 0;

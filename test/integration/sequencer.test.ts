@@ -8,13 +8,14 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { gte, sql } from 'drizzle-orm';
 import { BytesWrapper } from '@atcute/cbor';
-import { openDatabase, type Database } from '../../src/storage/db.ts';
+import { openDatabase, type Database, type Db } from '../../src/storage/db.ts';
 import { Sequencer } from '../../src/sequencer/sequencer.ts';
 import { FanoutHub } from '../../src/firehose/hub.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { decodeFrame, encodeMessageFrame } from '../../src/protocol/frame.ts';
 import { events, hosts } from '../../src/storage/schema.ts';
-import type { CommittedEvent } from '../../src/sequencer/types.ts';
+import type { CommittedEvent } from '../../src/core/events.ts';
+import { relayEvent } from '../../src/core/events.ts';
 
 function bodyOf(frame: Uint8Array): { n: number; seq: number } {
   const f = decodeFrame(frame);
@@ -44,8 +45,11 @@ beforeAll(async () => {
 const dirs: string[] = [];
 
 /** A sequencer on `d` that commits as soon as it can, up to 100 events a batch. */
-const sequencerOn = (d: Database, onCommitted: (evs: CommittedEvent[]) => void, opts: { maxBatchBytes?: number } = {}) =>
-  new Sequencer({ db: d.db, log, metrics: createMetrics(), maxDelayMs: 1, maxBatch: 100, ...opts, onCommitted });
+function sequencerOn(d: Database | Db, onCommitted: (evs: CommittedEvent[]) => void, opts: { maxBatchBytes?: number } = {}): Sequencer {
+  const s = new Sequencer({ db: 'db' in d ? d.db : d, log, metrics: createMetrics(), maxDelayMs: 1, maxBatch: 100, ...opts });
+  s.onCommitted(onCommitted);
+  return s;
+}
 
 afterAll(async () => {
   for (const d of opened) await d.close();
@@ -70,7 +74,6 @@ describe('sequencer', () => {
           metrics: createMetrics(),
           maxDelayMs: 1,
           maxBatch: 37,
-          onCommitted: () => {},
         }),
     );
     // Host ids 1..3, one per writer; every 10th upstream event is a drop (cursor only).
@@ -83,7 +86,7 @@ describe('sequencer', () => {
             upstreamSeq: i,
             event: drop
               ? null
-              : { did: `did:plc:writer${w}`, kind: 'identity', body: { did: `did:plc:writer${w}`, n: i, time: 'x' } },
+              : relayEvent(`did:plc:writer${w}`, 'identity', { did: `did:plc:writer${w}`, n: i, time: 'x' }),
           });
           if (i % 50 === 0) await new Promise((r) => setTimeout(r, 1));
         }
@@ -121,7 +124,7 @@ describe('sequencer', () => {
     const s = sequencerOn(d, (evs) => committed.push(...evs.map((e) => e.seq)));
     // The events table disappears for a moment, so the next batch transaction fails.
     await d.db.execute(sql`ALTER TABLE events RENAME TO events_away`);
-    s.submit({ hostId: 1, upstreamSeq: 1000, event: { did: 'did:plc:retry', kind: 'identity', body: { did: 'did:plc:retry' } } });
+    s.submit({ hostId: 1, upstreamSeq: 1000, event: relayEvent('did:plc:retry', 'identity', { did: 'did:plc:retry' }) });
     await new Promise((r) => setTimeout(r, 150));
     expect(committed).toEqual([]);
     await d.db.execute(sql`ALTER TABLE events_away RENAME TO events`);
@@ -129,6 +132,35 @@ describe('sequencer', () => {
     expect(committed).toHaveLength(1);
     const [host] = await d.db.select({ cursor: hosts.cursor }).from(hosts).where(sql`${hosts.id} = 1`);
     expect(host!.cursor).toBe(1000);
+  });
+
+  it('does not write a batch again when its COMMIT went through but the answer was lost', async () => {
+    const d = await open();
+    let loseAnswer = true;
+    // The server commits, then the connection drops before the client hears so (as when PostgreSQL is killed).
+    const flaky = new Proxy(d.db, {
+      get(target, prop, receiver) {
+        if (prop !== 'transaction') return Reflect.get(target, prop, receiver);
+        return async (fn: Parameters<Db['transaction']>[0]) => {
+          const result = await target.transaction(fn);
+          if (loseAnswer) {
+            loseAnswer = false;
+            throw new Error('Connection terminated unexpectedly');
+          }
+          return result;
+        };
+      },
+    });
+    const committed: number[] = [];
+    const s = sequencerOn(flaky, (evs) => committed.push(...evs.map((e) => e.seq)));
+    for (const n of [7000, 7001]) s.submit({ hostId: 3, upstreamSeq: n, event: relayEvent('did:plc:once', 'identity', { did: 'did:plc:once', n }) });
+    await s.drain();
+    expect(loseAnswer).toBe(false);
+    expect(committed).toHaveLength(2);
+    const rows = await d.db.select({ seq: events.seq }).from(events).where(sql`${events.did} = 'did:plc:once'`);
+    expect(rows.map((r) => r.seq).sort()).toEqual([...committed].sort());
+    const [host] = await d.db.select({ cursor: hosts.cursor }).from(hosts).where(sql`${hosts.id} = 3`);
+    expect(host!.cursor).toBe(7001);
   });
 
   it.each(['postgres', 'embedded'] as const)('%s: stores received bodies byte for byte under the new seq, in batches cut at the byte cap', async (store) => {
@@ -150,10 +182,10 @@ describe('sequencer', () => {
       const frame = encodeMessageFrame('#commit', { seq: 5000 + i, repo: 'did:plc:big', rev: `r${i}`, blocks: new BytesWrapper(blocks) });
       const f = decodeFrame(frame);
       if (f.op !== 1) throw new Error('not a message');
-      return f.body;
+      return f;
     });
-    for (const [i, body] of sent.entries()) {
-      s.submit({ hostId: 2, upstreamSeq: 5000 + i, event: { did: 'did:plc:big', kind: 'commit', body } });
+    for (const [i, { body, received }] of sent.entries()) {
+      s.submit({ hostId: 2, upstreamSeq: 5000 + i, event: { did: 'did:plc:big', kind: 'commit', body, received } });
     }
     await s.drain();
     expect(batches.length).toBeGreaterThanOrEqual(4);
@@ -165,7 +197,7 @@ describe('sequencer', () => {
     rows.forEach((row, i) => {
       // Exactly what encoding the received body under the relay's seq gives.
       // (Buffer#equals: a deep toEqual walks 300 KB element by element.)
-      expect(Buffer.from(row.frame).equals(Buffer.from(encodeMessageFrame('#commit', { ...sent[i]!, seq: row.seq })))).toBe(true);
+      expect(Buffer.from(row.frame).equals(Buffer.from(encodeMessageFrame('#commit', { ...sent[i]!.body, seq: row.seq })))).toBe(true);
     });
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { hostUrls, normalizeHostname } from '../../../src/ingest/hostname.ts';
-import { backoffDelay } from '../../../src/ingest/backoff.ts';
+import { hostUrls, normalizeHostname } from '../../../src/core/hostname.ts';
+import { backoffDelay } from '../../../src/core/retry.ts';
 
 describe('normalizeHostname', () => {
   const secure = { allowInsecure: false };

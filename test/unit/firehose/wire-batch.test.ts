@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import { WireBatch } from '../../../src/firehose/wire-batch.ts';
-import type { CommittedEvent } from '../../../src/sequencer/types.ts';
+import type { CommittedEvent } from '../../../src/core/events.ts';
 
 // ws's own frame parser (the one every ws client runs); its typings do not export it.
 interface FrameReceiver {

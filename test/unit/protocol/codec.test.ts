@@ -90,7 +90,7 @@ describe('CAR', () => {
 describe('frames', () => {
   it('round-trips message and error frames', () => {
     const f = decodeFrame(encodeMessageFrame('#identity', { seq: 3, did: 'did:plc:x', time: 't' }));
-    expect(f).toEqual({ op: 1, t: '#identity', body: { seq: 3, did: 'did:plc:x', time: 't' } });
+    expect(f).toEqual({ op: 1, t: '#identity', body: { seq: 3, did: 'did:plc:x', time: 't' }, received: expect.any(Uint8Array) });
     expect(decodeFrame(encodeErrorFrame('ConsumerTooSlow', 'slow'))).toEqual({ op: -1, error: 'ConsumerTooSlow', message: 'slow' });
   });
 
@@ -177,7 +177,7 @@ describe('data model fixtures', () => {
       for (const upstream of seqs) {
         const frame = received(encodeMessageFrame('#commit', commitBody(upstream)));
         for (const seq of seqs) {
-          const out = encodeWithSeq('#commit', frame.body, seq);
+          const out = encodeWithSeq('#commit', frame.body, seq, frame.received);
           expect(Buffer.from(out)).toEqual(Buffer.from(encodeMessageFrame('#commit', { ...frame.body, seq })));
           expect(received(out).body.seq).toBe(seq);
         }
@@ -188,19 +188,19 @@ describe('data model fixtures', () => {
       const frame = received(encodeMessageFrame('#identity', { seq: 7, did: 'did:plc:abc', time: 't' }));
       // Bodies are never changed in place; one that is shows which bytes went out: the ones received.
       (frame.body as { did: string }).did = 'did:plc:changed';
-      expect(received(encodeWithSeq('#identity', frame.body, 70_000)).body).toEqual({ seq: 70_000, did: 'did:plc:abc', time: 't' });
+      expect(received(encodeWithSeq('#identity', frame.body, 70_000, frame.received)).body).toEqual({ seq: 70_000, did: 'did:plc:abc', time: 't' });
     });
 
-    it('encodes afresh a body that was rebuilt, or whose seq is not an unsigned integer', () => {
+    it('encodes afresh a body given without its bytes (rebuilt), or whose seq is not an unsigned integer', () => {
       const frame = received(encodeMessageFrame('#account', { seq: 5, did: 'did:plc:abc', active: true, time: 't' }));
       const rebuilt = { ...frame.body, active: false, status: 'takendown' };
-      expect(received(encodeWithSeq('#account', rebuilt, 9)).body).toEqual({ seq: 9, did: 'did:plc:abc', active: false, status: 'takendown', time: 't' });
+      expect(received(encodeWithSeq('#account', rebuilt, 9, null)).body).toEqual({ seq: 9, did: 'did:plc:abc', active: false, status: 'takendown', time: 't' });
       for (const odd of [-1, 'seven', 1.5]) {
         const f = received(encodeMessageFrame('#identity', { seq: odd, did: 'did:plc:abc' }));
-        expect(received(encodeWithSeq('#identity', f.body, 12)).body).toEqual({ seq: 12, did: 'did:plc:abc' });
+        expect(received(encodeWithSeq('#identity', f.body, 12, f.received)).body).toEqual({ seq: 12, did: 'did:plc:abc' });
       }
       const noSeq = received(encodeMessageFrame('#identity', { did: 'did:plc:abc' }));
-      expect(received(encodeWithSeq('#identity', noSeq.body, 3)).body).toEqual({ did: 'did:plc:abc', seq: 3 });
+      expect(received(encodeWithSeq('#identity', noSeq.body, 3, noSeq.received)).body).toEqual({ did: 'did:plc:abc', seq: 3 });
     });
   });
 });

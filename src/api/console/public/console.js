@@ -2,8 +2,19 @@
 // (el() below never parses HTML), because hostnames and rejection reasons come from untrusted PDSes.
 'use strict';
 
+// The admin API's types, from its one declaration (services/contract.ts); `npm test` type-checks this file.
+/** @typedef {import('../../../services/contract.ts').AdminApi} AdminApi */
+/** @typedef {import('../../../services/contract.ts').AdminHost} AdminHost */
+/** @typedef {import('../../../services/contract.ts').ConsumerView} ConsumerView */
+/** @typedef {import('../../../services/contract.ts').RelayStats} RelayStats */
+/**
+ * @template {keyof AdminApi} K
+ * @typedef {import('../../../services/contract.ts').ResponseOf<AdminApi[K]>} ApiResponse
+ */
+
 const KEY = 'relay-admin-password';
 const HISTORY_MS = 5 * 60_000;
+/** @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
 
 /** Builds an element; string and number children become text nodes, never markup. */
@@ -41,6 +52,13 @@ function bytes(n) {
 
 class Unauthorized extends Error {}
 
+/**
+ * Calls the admin API; the caller names the answer's type (`ApiResponse<'listHosts'>`).
+ * @param {'GET' | 'POST' | 'DELETE'} method
+ * @param {string} path
+ * @param {unknown} [body]
+ * @returns {Promise<any>}
+ */
 async function api(method, path, body) {
   const password = sessionStorage.getItem(KEY) || '';
   const res = await fetch(path, {
@@ -85,6 +103,7 @@ async function act(label, fn) {
 /** Hostnames whose limit editor is open: polling leaves those rows alone so typing is not interrupted. */
 const editing = new Map();
 
+/** @param {AdminHost} host @param {string} name */
 function quotaCell(host, name) {
   const w = (host.quota || []).find((q) => q.name === name);
   if (!w) return el('td', { class: 'muted' }, '-');
@@ -95,6 +114,7 @@ function quotaCell(host, name) {
     el('div', { class: pct >= 100 ? 'meter full' : 'meter', title: `${pct}%` }, el('div', { 'data-pct': pct })));
 }
 
+/** @param {AdminHost} host */
 function rejectionsCell(host) {
   const recent = host.recentRejections || [];
   if (recent.length === 0) return el('td', { class: 'muted' }, 'none');
@@ -106,6 +126,7 @@ function rejectionsCell(host) {
       el('li', { class: 'muted' }, `last ${ago(recent[0].at)}`)));
 }
 
+/** @param {AdminHost} host */
 function limitsCell(host) {
   const enc = encodeURIComponent(host.hostname);
   if (!editing.has(host.hostname)) {
@@ -142,6 +163,7 @@ function limitsCell(host) {
       el('button', { type: 'button', class: 'secondary', onclick: () => { close(); renderHosts(lastHosts); } }, 'Cancel')));
 }
 
+/** @param {AdminHost} host */
 function hostRow(host) {
   const enc = encodeURIComponent(host.hostname);
   const banned = host.status === 'banned';
@@ -181,6 +203,7 @@ function hostRow(host) {
 }
 
 let lastHosts = [];
+/** @param {AdminHost[]} hosts */
 function renderHosts(hosts) {
   lastHosts = hosts;
   const tbody = $('hosts').tBodies[0];
@@ -198,6 +221,7 @@ function renderHosts(hosts) {
 
 // ---- crawl requests, consumers ---------------------------------------------------------------------------------
 
+/** @param {ApiResponse<'listCrawlRequests'>['requests']} requests */
 function renderRequests(requests) {
   $('requests').tBodies[0].replaceChildren(...requests.map((r) =>
     el('tr', { 'data-host': r.hostname },
@@ -210,6 +234,7 @@ function renderRequests(requests) {
   $('requests-empty').hidden = requests.length > 0;
 }
 
+/** @param {string[]} domains */
 function renderDomains(domains) {
   $('domains').tBodies[0].replaceChildren(...domains.map((d) =>
     el('tr', { 'data-domain': d },
@@ -219,6 +244,7 @@ function renderDomains(domains) {
   $('domains-empty').hidden = domains.length > 0;
 }
 
+/** @param {ConsumerView[]} consumers */
 function renderConsumers(consumers) {
   $('consumers').tBodies[0].replaceChildren(...consumers.map((c) =>
     el('tr', {},
@@ -276,6 +302,7 @@ function renderCharts() {
 // ---- polling, login --------------------------------------------------------------------------------------------
 
 async function pollStats() {
+  /** @type {RelayStats} */
   const s = await api('GET', '/admin/stats');
   samples.push(s);
   while (samples.length > 2 && samples[0].at < Date.now() - HISTORY_MS) samples.shift();
@@ -285,6 +312,7 @@ async function pollStats() {
 
 async function refresh() {
   try {
+    /** @type {[ApiResponse<'listHosts'>, ApiResponse<'listCrawlRequests'>, ApiResponse<'listConsumers'>, ApiResponse<'listDomainBans'>]} */
     const [hosts, requests, consumers, domains] = await Promise.all([
       api('GET', '/admin/hosts'),
       api('GET', '/admin/crawl-requests'),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OrderedPipeline } from '../../../src/ingest/ordered-pipeline.ts';
+import { OrderedPipeline } from '../../../src/pipeline/ordered-release.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

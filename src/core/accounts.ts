@@ -1,0 +1,82 @@
+// An account as the relay knows it, and the one typed change the sequencer persists with an item. The owner of this
+// state is src/accounts/ (its transitions are pure functions there); everyone else reads it.
+import type { RepoState, UpstreamStatus } from './events.ts';
+
+/** Why the relay withholds an account's repo events. */
+export type Throttle =
+  /** The host already carries as many accounts as it may: waits for a slot. */
+  | { reason: 'host_account_limit' }
+  /** The account spent its write points: until the window ends (epoch ms). */
+  | { reason: 'account_budget'; until: number };
+
+export type ThrottleReason = Throttle['reason'];
+
+export interface AccountState {
+  did: string;
+  /** The host the account is on, as the relay last saw it (null: not seen yet). */
+  hostId: number | null;
+  /** What the host says (#account); active until it says otherwise. */
+  upstream: UpstreamStatus;
+  /** Set by this relay's operators (e.g. takendown); overrides the host. */
+  localStatus: string | null;
+  /** The last repo state the relay accepted. */
+  repo: RepoState | null;
+  /** The host whose account slots this account holds one of (null: none, or throttled for lack of one). */
+  slotHostId: number | null;
+  throttle: Throttle | null;
+  /** While throttled: the newest signed commit (a CAR) to re-announce as #sync on release. */
+  heldCommit: Uint8Array | null;
+}
+
+/** An account the relay has seen nothing of yet. */
+export function blankAccount(did: string): AccountState {
+  return {
+    did,
+    hostId: null,
+    upstream: { active: true, status: null },
+    localStatus: null,
+    repo: null,
+    slotHostId: null,
+    throttle: null,
+    heldCommit: null,
+  };
+}
+
+/**
+ * The relay's own view of an account: inactive if an operator acted, the relay throttles it, or the host says so
+ * (in that order of precedence).
+ */
+export function effectiveStatus(a: { upstream: UpstreamStatus; localStatus: string | null; throttle: Throttle | null }): UpstreamStatus {
+  if (a.localStatus) return { active: false, status: a.localStatus };
+  if (a.throttle) return { active: false, status: 'throttled' };
+  return a.upstream;
+}
+
+/** A change to an account, persisted in the batch of the item that caused it. Absent fields are left as they are. */
+export interface AccountChange {
+  did: string;
+  /** The host the account is on (every change records it: accounts move between hosts). */
+  hostId: number;
+  repo?: RepoState;
+  upstream?: UpstreamStatus;
+  /** null lifts a throttle. */
+  throttle?: Throttle | null;
+  /** The newest signed commit (a CAR) to re-announce as #sync on release; null clears it. */
+  heldCommit?: Uint8Array | null;
+}
+
+/** `next` applied over `prev`: the later change wins, field by field. */
+export function mergeChanges(prev: AccountChange | undefined, next: AccountChange): AccountChange {
+  if (!prev) return next;
+  const out: AccountChange = { ...prev, hostId: next.hostId };
+  if (next.repo !== undefined) out.repo = next.repo;
+  if (next.upstream !== undefined) out.upstream = next.upstream;
+  if (next.throttle !== undefined) out.throttle = next.throttle;
+  if (next.heldCommit !== undefined) out.heldCommit = next.heldCommit;
+  return out;
+}
+
+/** Read access to account state (the verifier's view; src/accounts/ owns the writes). */
+export interface AccountView {
+  get(did: string): Promise<AccountState | null>;
+}

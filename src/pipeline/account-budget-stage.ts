@@ -1,0 +1,59 @@
+// Stage 3 of a host's pipeline: each account's write budget, applied to a verified event in the account's own order
+// (concurrently across accounts), with what verification established recorded in the account's state.
+import type { Logger } from 'pino';
+import type { AcceptedEvent, SequencerItem } from '../core/events.ts';
+import type { Clock } from '../core/clock.ts';
+import type { CounterStore, WindowLimit } from '../quota/counters.ts';
+import { BudgetBatcher } from '../quota/budget.ts';
+import type { AccountRegistry } from '../accounts/registry.ts';
+import { eventItems } from '../accounts/registry.ts';
+import { afterVerify, budgetCost, type BudgetOutcome } from '../accounts/transitions.ts';
+import type { RelayMetrics } from '../metrics.ts';
+
+export interface AccountBudgetStageOptions {
+  accounts: AccountRegistry;
+  store: CounterStore;
+  /** Points per UTC hour and day (0 turns that window off). */
+  budget: { perHour: number; perDay: number };
+  clock: Clock;
+  metrics: RelayMetrics;
+  log: Logger;
+}
+
+export class AccountBudgetStage {
+  private readonly batcher: BudgetBatcher | null;
+  private readonly o: AccountBudgetStageOptions;
+
+  constructor(o: AccountBudgetStageOptions) {
+    this.o = o;
+    const windows: WindowLimit[] = [];
+    if (o.budget.perHour > 0) windows.push({ name: 'hour', ms: 3_600_000, limit: o.budget.perHour });
+    if (o.budget.perDay > 0) windows.push({ name: 'day', ms: 86_400_000, limit: o.budget.perDay });
+    this.batcher = windows.length > 0 ? new BudgetBatcher(o.store, windows) : null;
+  }
+
+  async apply(hostId: number, upstreamSeq: number, event: AcceptedEvent): Promise<SequencerItem[]> {
+    if (event.kind === 'identity') return [{ hostId, upstreamSeq, event }];
+    const { accounts, clock } = this.o;
+    await accounts.get(event.did);
+    const budget = await this.charge(event, clock.now());
+    // The state is read again after the counters answered: a sweep may have released the account meanwhile.
+    return eventItems(hostId, upstreamSeq, accounts.apply(afterVerify(accounts.current(event.did), hostId, event, clock.now(), budget)));
+  }
+
+  private async charge(event: AcceptedEvent, now: number): Promise<BudgetOutcome> {
+    const cost = this.batcher ? budgetCost(this.o.accounts.current(event.did), event, now) : 0;
+    if (cost === 0) return null;
+    try {
+      const grant = await this.batcher!.take(`account:${event.did}`, cost, now);
+      if (grant.granted >= cost) return { exceeded: false };
+      return { exceeded: true, until: Math.max(...grant.windows.filter((w) => w.count + cost > w.limit).map((w) => w.resetAt)) };
+    } catch (err) {
+      // The host's own quota already holds the host while the counters are away; an account budget that cannot be
+      // counted lets the event through rather than drop it.
+      this.o.metrics.quotaCounterErrors.inc();
+      this.o.log.warn({ err: (err as Error).message, did: event.did }, 'account budget unavailable; event passed');
+      return null;
+    }
+  }
+}

@@ -1,0 +1,69 @@
+// Stage 5 of a host's pipeline: the host's account limit, applied to released outcomes in upstream order (so the
+// first accounts a host announces get its slots). Synchronous once the host's slot count is loaded.
+import type { Logger } from 'pino';
+import { mergeChanges } from '../core/accounts.ts';
+import type { HostRef } from '../core/hosts.ts';
+import type { SequencerItem } from '../core/events.ts';
+import type { Clock } from '../core/clock.ts';
+import { retrying } from '../core/retry.ts';
+import type { AccountRegistry } from '../accounts/registry.ts';
+import { afterSlots } from '../accounts/transitions.ts';
+
+export interface AccountSlotsStageOptions {
+  host: HostRef;
+  accounts: AccountRegistry;
+  /** The host's account limit as currently configured (tier, override). */
+  accountLimit: () => number;
+  clock: Clock;
+  log: Logger;
+  /** The next stage. */
+  pass: (item: SequencerItem) => void;
+  /** One event's outcomes have all been passed on. */
+  processed: () => void;
+}
+
+export class AccountSlotsStage {
+  /** Outcomes waiting for the host's slot count to load, in upstream order. */
+  private readonly queue: SequencerItem[][] = [];
+  private readonly o: AccountSlotsStageOptions;
+
+  constructor(o: AccountSlotsStageOptions) {
+    this.o = o;
+  }
+
+  push(items: SequencerItem[]): void {
+    this.queue.push(items);
+    if (this.queue.length === 1) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    const { accounts, host, log } = this.o;
+    // Outcomes released here were verified, and account state moved on with them: they are passed on even when the
+    // host is no longer crawled here, or they would be lost (their events would come again as stale revs).
+    await retrying(() => accounts.slotsReady(host.id), {
+      baseMs: 100,
+      onError: (err) => log.warn({ err }, "could not count the host's accounts; retrying"),
+    });
+    while (this.queue.length > 0) {
+      for (const item of this.queue[0]!) for (const out of this.admit(item)) this.o.pass(out);
+      this.queue.shift();
+      this.o.processed();
+    }
+  }
+
+  private admit(item: SequencerItem): SequencerItem[] {
+    const { accounts, host } = this.o;
+    const ev = item.event;
+    // The relay's own events, and events already withheld or of accounts not loaded, pass as they are.
+    const state = ev && item.upstreamSeq !== null ? accounts.peek(ev.did) : null;
+    if (!ev || !state) return [item];
+    const room = { room: accounts.hasRoom(host.id, this.o.accountLimit()) };
+    const t = accounts.apply(afterSlots(state, host.id, ev, room, this.o.clock.now()));
+    accounts.adjustSlots(t.slots);
+    const out: SequencerItem[] = t.announce.map((event) => ({ hostId: host.id, upstreamSeq: null, event }));
+    const next: SequencerItem = { ...item, event: t.relay };
+    if (t.persist) next.account = mergeChanges(item.account, t.persist);
+    out.push(next);
+    return out;
+  }
+}

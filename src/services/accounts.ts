@@ -1,0 +1,52 @@
+// Operator actions on accounts: take down and restore. The change is written to the database (every relay process
+// hears of it), applied to the account's state here through its transition, and announced on the firehose with the
+// relay's own #account; a taken-down account's repo events are withheld, live and on replay.
+import type { Db } from '../storage/db.ts';
+import { setLocalStatus as storeLocalStatus } from '../storage/accounts.ts';
+import { effectiveStatus } from '../core/accounts.ts';
+import type { SequencerSink } from '../core/events.ts';
+import type { Clock } from '../core/clock.ts';
+import { XrpcError } from '../core/xrpc-error.ts';
+import { isDid } from '../protocol/syntax.ts';
+import type { AccountRegistry } from '../accounts/registry.ts';
+import { relayItems } from '../accounts/registry.ts';
+import { setLocalStatus } from '../accounts/transitions.ts';
+import type { AccountStatusView } from './contract.ts';
+
+export interface AccountsServiceOptions {
+  db: Db;
+  accounts: AccountRegistry;
+  sink: SequencerSink;
+  clock: Clock;
+}
+
+export class AccountsService {
+  private readonly o: AccountsServiceOptions;
+
+  constructor(o: AccountsServiceOptions) {
+    this.o = o;
+  }
+
+  takedown(did: string): Promise<AccountStatusView> {
+    return this.setLocal(did, 'takendown');
+  }
+
+  restore(did: string): Promise<AccountStatusView> {
+    return this.setLocal(did, null);
+  }
+
+  private async setLocal(did: string, status: string | null): Promise<AccountStatusView> {
+    const { db, accounts, sink, clock } = this.o;
+    if (!isDid(did)) throw new XrpcError(400, 'InvalidRequest', `${did} is not a valid DID`);
+    const row = await storeLocalStatus(db, did, status);
+    if (!row) throw new XrpcError(404, 'RepoNotFound', `${did} is not known to this relay`);
+    // Read again from the row just written, as every other process will on hearing of the change.
+    accounts.forget(did);
+    const state = await accounts.get(did);
+    if (!state) throw new XrpcError(404, 'RepoNotFound', `${did} is not known to this relay`);
+    const t = accounts.apply(setLocalStatus(state, status, clock.now()));
+    for (const item of relayItems(row.hostId, t)) sink.submit(item);
+    const view = effectiveStatus(t.state);
+    return { did, active: view.active, ...(view.status ? { status: view.status } : {}) };
+  }
+}

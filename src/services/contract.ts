@@ -1,0 +1,148 @@
+// The operator API under /admin, declared once: each endpoint's method, path, request body (a schema Fastify
+// validates) and response type. The handlers (api/admin.ts), the CLI (cli/admin-client.ts), the console (through
+// JSDoc types) and the tests' client (dev-env/relay-client.ts) all take their types from here.
+import type { HostLimits, HostStatus, HostTier } from '../core/hosts.ts';
+import type { Rejection } from '../core/rejections.ts';
+import { s, type Infer, type Schema } from '../core/schema.ts';
+
+/** The `:name` parts of a path. */
+export type PathParams<P extends string> = P extends `${string}:${infer Param}/${infer Rest}`
+  ? Param | PathParams<`/${Rest}`>
+  : P extends `${string}:${infer Param}`
+    ? Param
+    : never;
+
+export interface Endpoint<Path extends string = string, Body = undefined, Res = unknown> {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: Path;
+  body?: Schema<Body>;
+  /** Never set: carries the response type. */
+  res?: Res;
+}
+
+export type AnyEndpoint = Endpoint<string, unknown, unknown>;
+export type BodyOf<E> = E extends Endpoint<string, infer B, unknown> ? B : never;
+export type ResponseOf<E> = E extends Endpoint<string, unknown, infer R> ? R : never;
+export type ParamsOf<E> = E extends Endpoint<infer P, unknown, unknown> ? Record<PathParams<P>, string> : never;
+
+const endpoint =
+  <Res>() =>
+  <const Path extends string, Body = undefined>(def: { method: Endpoint['method']; path: Path; body?: Schema<Body> }): Endpoint<Path, Body, Res> =>
+    def;
+
+export interface QuotaWindow {
+  name: string;
+  count: number;
+  limit: number;
+  /** When the window ends (epoch ms). */
+  resetAt: number;
+}
+
+export interface AdminHost {
+  id: number;
+  hostname: string;
+  status: HostStatus;
+  cursor: number | null;
+  accountCount: number;
+  failedAttempts: number;
+  /** Whether the relay process answering holds an open connection to it. */
+  connected: boolean;
+  lastEventAt: string | null;
+  lastConnectedAt: string | null;
+  createdAt: string;
+  tier: HostTier;
+  promotedAt: string | null;
+  limits: HostLimits & { custom: boolean };
+  throttledUntil: string | null;
+  /** Counter state as last seen by the process answering (null when another process crawls the host). */
+  quota: QuotaWindow[] | null;
+  recentRejections: Rejection[];
+}
+
+export interface ConsumerView {
+  remoteAddress: string;
+  connectedAt: string;
+  state: string;
+  sentSeq: number;
+  lag: number;
+  bufferedBytes: number;
+  peakBufferedBytes: number;
+}
+
+export interface RelayStats {
+  at: number;
+  version: string;
+  headSeq: number;
+  consumers: number;
+  received: number;
+  accepted: number;
+  rejected: number;
+  broadcast: number;
+}
+
+export interface AccountStatusView {
+  did: string;
+  active: boolean;
+  status?: string;
+}
+
+const limit = (minimum: number) => s.nullable(s.integer({ minimum }));
+
+export const hostLimitsBody = s.object(
+  { perHour: limit(1), perDay: limit(1), accountLimit: limit(0) },
+  { optional: ['perHour', 'perDay', 'accountLimit'] },
+);
+export type HostLimitsChange = Infer<typeof hostLimitsBody>;
+
+export const adminApi = {
+  listHosts: endpoint<{ hosts: AdminHost[] }>()({ method: 'GET', path: '/admin/hosts' }),
+  /** Adds a host (or approves its pending crawl request); it is crawled from its live head. */
+  addHost: endpoint<{ hostname: string; status: HostStatus }>()({
+    method: 'POST',
+    path: '/admin/hosts',
+    body: s.object({ hostname: s.string() }),
+  }),
+  /** Sets a host's event quotas and account limit; null restores the tier's default. */
+  setHostLimits: endpoint<{ hostname: string; limits: HostLimits }>()({
+    method: 'POST',
+    path: '/admin/hosts/:hostname/limits',
+    body: hostLimitsBody,
+  }),
+  setHostTier: endpoint<{ hostname: string; tier: HostTier; limits: HostLimits }>()({
+    method: 'POST',
+    path: '/admin/hosts/:hostname/tier',
+    body: s.object({ tier: s.literal('new', 'trusted') }),
+  }),
+  /** Bans a host: its connection closes at once, in every relay process, and its crawl requests are refused. */
+  banHost: endpoint<{ hostname: string; status: 'banned' }>()({ method: 'POST', path: '/admin/hosts/:hostname/ban' }),
+  unbanHost: endpoint<{ hostname: string; status: 'active' }>()({ method: 'POST', path: '/admin/hosts/:hostname/unban' }),
+  listDomainBans: endpoint<{ domains: string[] }>()({ method: 'GET', path: '/admin/domain-bans' }),
+  /** Bans a domain and all its subdomains, including hosts already being crawled. */
+  banDomain: endpoint<{ domain: string; bannedHosts: string[] }>()({
+    method: 'POST',
+    path: '/admin/domain-bans',
+    body: s.object({ domain: s.string() }),
+  }),
+  unbanDomain: endpoint<{ domain: string }>()({ method: 'DELETE', path: '/admin/domain-bans/:domain' }),
+  listCrawlRequests: endpoint<{ requests: Array<{ hostname: string; requestedAt: string; requestCount: number }> }>()({
+    method: 'GET',
+    path: '/admin/crawl-requests',
+  }),
+  /** Firehose consumers connected to the relay process answering. */
+  listConsumers: endpoint<{ consumers: ConsumerView[] }>()({ method: 'GET', path: '/admin/consumers' }),
+  /** Cumulative counters for the console's rate charts. */
+  stats: endpoint<RelayStats>()({ method: 'GET', path: '/admin/stats' }),
+  takedownAccount: endpoint<AccountStatusView>()({ method: 'POST', path: '/admin/accounts/:did/takedown' }),
+  restoreAccount: endpoint<AccountStatusView>()({ method: 'POST', path: '/admin/accounts/:did/restore' }),
+};
+
+export type AdminApi = typeof adminApi;
+
+/** The path of an endpoint with its parameters filled in. */
+export function endpointPath(e: AnyEndpoint, params: Record<string, string>): string {
+  return e.path.replace(/:(\w+)/g, (_, name: string) => {
+    const v = params[name];
+    if (v === undefined) throw new Error(`${e.path}: missing parameter ${name}`);
+    return encodeURIComponent(v);
+  });
+}

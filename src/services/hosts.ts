@@ -1,0 +1,278 @@
+// Hosts, as operators, PDS admins and the sync API ask about them: admission (an operator's, or a PDS's crawl
+// request), limits, tiers, bans, and the views of each host. Changes are written to the database, which announces
+// them to every relay process (storage/hosts.ts); what a host is doing right now comes from this process's crawls.
+import type { Db } from '../storage/db.ts';
+import {
+  admitHost,
+  banDomain,
+  banHost,
+  bannedDomainFor,
+  getHost,
+  listCrawlRequests,
+  listDomainBans,
+  listHosts,
+  recordCrawlRequest,
+  setHostLimits,
+  setHostTier,
+  unbanDomain,
+  unbanHost,
+  type HostRow,
+} from '../storage/hosts.ts';
+import { accountCounts } from '../storage/accounts.ts';
+import { hostUrls, isLocalDevHost, normalizeHostname } from '../core/hostname.ts';
+import type { HostLimits, HostStatus, HostTier } from '../core/hosts.ts';
+import type { RejectionLog } from '../core/rejections.ts';
+import type { Clock } from '../core/clock.ts';
+import { TokenBucket } from '../core/token-bucket.ts';
+import { XrpcError } from '../core/xrpc-error.ts';
+import { checkHostAddresses, type Lookup } from '../ingest/address-policy.ts';
+import type { HostPolicy } from '../quota/trust.ts';
+import type { CounterStore } from '../quota/counters.ts';
+import { hostScope, hostWindows } from '../quota/host-quota.ts';
+import type { RelayConfig } from '../config/config.ts';
+import type { AdminHost, HostLimitsChange, QuotaWindow } from './contract.ts';
+
+const PROBE_TIMEOUT_MS = 5000;
+
+/** What this process's crawls say of a host. */
+export interface CrawlView {
+  isConnected(hostId: number): boolean;
+  /** The host's quota counters as last seen here; null when it is not crawled here. */
+  quotaWindows(hostId: number): QuotaWindow[] | null;
+}
+
+export interface HostsServiceOptions {
+  db: Db;
+  config: Pick<RelayConfig, 'allowInsecureHosts' | 'crawlPolicy' | 'crawlProbesPerMinute'>;
+  policy: HostPolicy;
+  rejections: RejectionLog;
+  crawls: CrawlView;
+  counters: CounterStore;
+  clock: Clock;
+  /** Name resolution for admission checks (tests stub it; there is no DNS here). */
+  lookup: Lookup;
+}
+
+/** Checks that the host is a PDS that answers describeServer. */
+async function probeHost(hostname: string, allowInsecure: boolean): Promise<void> {
+  const url = `${hostUrls(hostname, allowInsecure).http}/xrpc/com.atproto.server.describeServer`;
+  let res: Response;
+  try {
+    res = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+  } catch (err) {
+    throw new XrpcError(400, 'HostNotFound', `could not reach ${hostname}: ${(err as Error).message}`);
+  }
+  if (!res.ok) throw new XrpcError(400, 'HostNotFound', `${hostname} answered describeServer with HTTP ${res.status}`);
+  await res.body?.cancel();
+}
+
+/**
+ * A relay serves com.atproto.sync.listHosts and a PDS does not: crawling a relay would feed its firehose (our own
+ * events among them) back into ours, a relay loop.
+ */
+async function isRelay(hostname: string, allowInsecure: boolean): Promise<boolean> {
+  const url = `${hostUrls(hostname, allowInsecure).http}/xrpc/com.atproto.sync.listHosts?limit=1`;
+  try {
+    const res = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    if (!res.ok) {
+      await res.body?.cancel();
+      return false;
+    }
+    const body = (await res.json()) as { hosts?: unknown };
+    return Array.isArray(body?.hosts);
+  } catch {
+    return false;
+  }
+}
+
+export class HostsService {
+  // Probes are the relay's own outbound traffic on behalf of anonymous callers: one budget for all of them.
+  private readonly probes: TokenBucket;
+  private readonly o: HostsServiceOptions;
+
+  constructor(o: HostsServiceOptions) {
+    this.o = o;
+    this.probes = new TokenBucket(o.config.crawlProbesPerMinute / 60, o.config.crawlProbesPerMinute);
+  }
+
+  /** A hostname as given by a caller; `allowInsecure` also accepts local development hosts. */
+  hostname(raw: unknown, allowInsecure = this.o.config.allowInsecureHosts): string {
+    const parsed = normalizeHostname(raw, { allowInsecure });
+    if (!parsed.ok) throw new XrpcError(400, 'InvalidRequest', parsed.message);
+    return parsed.hostname;
+  }
+
+  async list(): Promise<AdminHost[]> {
+    const { db, policy, crawls, rejections } = this.o;
+    const rows = await listHosts(db, { limit: 10_000 });
+    // Counted from the accounts table: the hosts row's account_count column is not maintained.
+    const counts = await accountCounts(db, rows.map((h) => h.id));
+    return rows.map((h) => ({
+      id: h.id,
+      hostname: h.hostname,
+      status: h.status as HostStatus,
+      cursor: h.cursor,
+      accountCount: counts.get(h.id) ?? 0,
+      failedAttempts: h.failedAttempts,
+      connected: crawls.isConnected(h.id),
+      lastEventAt: h.lastEventAt?.toISOString() ?? null,
+      lastConnectedAt: h.lastConnectedAt?.toISOString() ?? null,
+      createdAt: h.createdAt.toISOString(),
+      tier: policy.tierOf(h),
+      promotedAt: h.promotedAt?.toISOString() ?? null,
+      limits: { ...policy.limitsOf(h), custom: h.eventsPerHour !== null || h.eventsPerDay !== null || h.accountLimit !== null },
+      throttledUntil: h.throttledUntil?.toISOString() ?? null,
+      quota: crawls.quotaWindows(h.id),
+      recentRejections: rejections.recent(h.id).slice(0, 10),
+    }));
+  }
+
+  /** An operator adds a host (or approves its crawl request): crawled from its live head. */
+  async add(raw: unknown): Promise<{ hostname: string; status: HostStatus }> {
+    const hostname = this.hostname(raw);
+    const domain = await bannedDomainFor(this.o.db, hostname);
+    if (domain) throw new XrpcError(400, 'HostBanned', `${hostname} is under the banned domain ${domain}`);
+    const host = await admitHost(this.o.db, hostname);
+    return { hostname: host.hostname, status: host.status as HostStatus };
+  }
+
+  /**
+   * A PDS asks to be crawled (requestCrawl). Policy `open` admits a host that answers describeServer, from a public
+   * address, and is not a relay; policy `allowlist` queues the request for an operator. Returns the seconds to wait
+   * when the relay is probing too many new hosts.
+   */
+  async requestCrawl(raw: unknown, requesterIp: string | null): Promise<{ retryAfter?: number }> {
+    const { db, config, lookup } = this.o;
+    const hostname = this.hostname(raw);
+    const existing = await getHost(db, hostname);
+    if (existing?.status === 'banned') throw new XrpcError(400, 'HostBanned', `${hostname} is banned from this relay`);
+    const domain = await bannedDomainFor(db, hostname);
+    if (domain) throw new XrpcError(400, 'HostBanned', `${hostname} is under the banned domain ${domain}`);
+    if (!existing && config.crawlPolicy !== 'open') {
+      await recordCrawlRequest(db, hostname, requesterIp);
+      return {};
+    }
+    if (!existing) {
+      if (!this.probes.tryTake()) return { retryAfter: Math.max(1, Math.ceil(this.probes.waitMs() / 1000)) };
+      // Only public addresses may be dialled (development hosts on localhost are allowed when configured).
+      if (!(config.allowInsecureHosts && isLocalDevHost(hostname))) {
+        const refusal = await checkHostAddresses(hostname, lookup);
+        if (refusal) throw new XrpcError(400, 'HostNotFound', refusal);
+      }
+      if (await isRelay(hostname, config.allowInsecureHosts)) {
+        throw new XrpcError(400, 'HostIsRelay', `${hostname} is a relay (it serves com.atproto.sync.listHosts); crawling it would make a relay loop`);
+      }
+      await probeHost(hostname, config.allowInsecureHosts);
+    }
+    if (!existing || existing.status === 'idle' || existing.status === 'offline') await admitHost(db, hostname);
+    return {};
+  }
+
+  /** Sets a host's event quotas and account limit; null restores the tier's default. */
+  async setLimits(hostname: string, change: HostLimitsChange): Promise<{ hostname: string; limits: HostLimits }> {
+    if (change.perHour === undefined && change.perDay === undefined && change.accountLimit === undefined) {
+      throw new XrpcError(400, 'InvalidRequest', 'give perHour, perDay and/or accountLimit');
+    }
+    const host = await setHostLimits(this.o.db, hostname.toLowerCase(), change);
+    if (!host) throw new XrpcError(404, 'HostNotFound', `${hostname} is not known to this relay`);
+    return { hostname: host.hostname, limits: this.o.policy.limitsOf(host) };
+  }
+
+  async setTier(hostname: string, tier: HostTier): Promise<{ hostname: string; tier: HostTier; limits: HostLimits }> {
+    const host = await setHostTier(this.o.db, hostname.toLowerCase(), tier);
+    if (!host) throw new XrpcError(404, 'HostNotFound', `${hostname} is not known to this relay`);
+    return { hostname: host.hostname, tier: this.o.policy.tierOf(host), limits: this.o.policy.limitsOf(host) };
+  }
+
+  async ban(raw: string): Promise<{ hostname: string; status: 'banned' }> {
+    const hostname = this.hostname(raw, true);
+    await banHost(this.o.db, hostname);
+    return { hostname, status: 'banned' };
+  }
+
+  async unban(raw: string): Promise<{ hostname: string; status: 'active' }> {
+    const hostname = this.hostname(raw, true);
+    if (!(await unbanHost(this.o.db, hostname))) throw new XrpcError(404, 'HostNotFound', `${hostname} is not banned`);
+    return { hostname, status: 'active' };
+  }
+
+  domainBans(): Promise<string[]> {
+    return listDomainBans(this.o.db);
+  }
+
+  async banDomain(raw: unknown): Promise<{ domain: string; bannedHosts: string[] }> {
+    const domain = this.hostname(String(raw ?? ''), true);
+    return { domain, bannedHosts: await banDomain(this.o.db, domain) };
+  }
+
+  async unbanDomain(raw: string): Promise<{ domain: string }> {
+    const domain = this.hostname(raw, true);
+    if (!(await unbanDomain(this.o.db, domain))) throw new XrpcError(404, 'NotFound', `${domain} is not banned`);
+    return { domain };
+  }
+
+  async crawlRequests(): Promise<Array<{ hostname: string; requestedAt: string; requestCount: number }>> {
+    const rows = await listCrawlRequests(this.o.db);
+    return rows.map((r) => ({ hostname: r.hostname, requestedAt: r.requestedAt.toISOString(), requestCount: r.requestCount }));
+  }
+
+  /** A known host, or HostNotFound. */
+  async known(raw: unknown): Promise<HostRow> {
+    const hostname = this.hostname(raw);
+    const host = await getHost(this.o.db, hostname);
+    if (!host) throw new XrpcError(404, 'HostNotFound', `${hostname} is not known to this relay`);
+    return host;
+  }
+
+  /**
+   * What a PDS admin needs to see why their events are (not) flowing, without asking an operator: crawl status,
+   * quota usage and reset times, throttling, recent rejections.
+   */
+  async publicStatus(raw: unknown) {
+    const { db, policy, counters, clock, rejections } = this.o;
+    const hostname = this.hostname(raw);
+    const host = await getHost(db, hostname);
+    if (!host) {
+      const domain = await bannedDomainFor(db, hostname);
+      return {
+        hostname,
+        known: false as const,
+        message: domain
+          ? `this host is under the banned domain ${domain}`
+          : 'this relay does not crawl this host; ask it to with com.atproto.sync.requestCrawl',
+      };
+    }
+    const limits = policy.limitsOf(host);
+    // Read the shared counters without taking anything from them.
+    const usage = await counters.take(hostScope(host.id), 0, hostWindows(limits), clock.now()).then(
+      (g) => g.windows.map((w) => ({ window: w.name, count: w.count, limit: w.limit, resetAt: new Date(w.resetAt).toISOString() })),
+      () => null,
+    );
+    const counts = await accountCounts(db, [host.id]);
+    return {
+      hostname: host.hostname,
+      known: true as const,
+      status: host.status as HostStatus,
+      seq: host.cursor,
+      accountCount: counts.get(host.id) ?? 0,
+      lastEventAt: host.lastEventAt?.toISOString() ?? null,
+      throttledUntil: host.status === 'throttled' ? (host.throttledUntil?.toISOString() ?? null) : null,
+      tier: policy.tierOf(host),
+      limits,
+      usage,
+      // Rejections seen by the relay process answering (the one crawling the host sees them all).
+      recentRejections: rejections.recent(host.id).slice(0, 20),
+    };
+  }
+
+  /** com.atproto.sync.listHosts: hosts in id order after `afterId`, with their account counts. */
+  async syncList(afterId: number, limit: number): Promise<Array<{ id: number; row: HostRow; accountCount: number }>> {
+    const rows = await listHosts(this.o.db, { afterId, limit });
+    const counts = await accountCounts(this.o.db, rows.map((h) => h.id));
+    return rows.map((row) => ({ id: row.id, row, accountCount: counts.get(row.id) ?? 0 }));
+  }
+
+  async accountCount(hostId: number): Promise<number> {
+    return (await accountCounts(this.o.db, [hostId])).get(hostId) ?? 0;
+  }
+}

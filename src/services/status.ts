@@ -1,0 +1,68 @@
+// The relay's own state, for health checks, the console and `relay consumers`.
+import type { Counter, Registry } from 'prom-client';
+import type { Database } from '../storage/db.ts';
+import type { CounterStore } from '../quota/counters.ts';
+import type { RelayMetrics } from '../metrics.ts';
+import type { ConsumerView, RelayStats } from './contract.ts';
+
+export interface StatusServiceOptions {
+  version: string;
+  database: Database;
+  counters: CounterStore;
+  metrics: RelayMetrics;
+  /** The last seq this process broadcast. */
+  headSeq: () => number;
+  consumers: () => Iterable<{ describe(headSeq: number): ConsumerView }>;
+}
+
+export type Health =
+  | { ok: false; message: string }
+  | { ok: true; status: 'ok' | 'degraded'; version: string; seq: number; counters: 'ok' | 'unavailable'; countersKind: CounterStore['kind'] };
+
+async function total(counter: Counter<string>): Promise<number> {
+  return (await counter.get()).values.reduce((sum, v) => sum + v.value, 0);
+}
+
+export class StatusService {
+  private readonly o: StatusServiceOptions;
+
+  constructor(o: StatusServiceOptions) {
+    this.o = o;
+  }
+
+  get registry(): Registry {
+    return this.o.metrics.registry;
+  }
+
+  async health(): Promise<Health> {
+    const { database, counters, version, headSeq } = this.o;
+    try {
+      await database.ping();
+    } catch (err) {
+      return { ok: false, message: (err as Error).message };
+    }
+    // Without the quota counters the relay still serves the firehose, but holds its hosts: degraded, not down.
+    const up = counters.available();
+    return { ok: true, status: up ? 'ok' : 'degraded', version, seq: headSeq(), counters: up ? 'ok' : 'unavailable', countersKind: counters.kind };
+  }
+
+  consumers(): ConsumerView[] {
+    const head = this.o.headSeq();
+    return [...this.o.consumers()].map((c) => c.describe(head));
+  }
+
+  /** Cumulative counters; the console derives rates from successive polls. */
+  async stats(): Promise<RelayStats> {
+    const m = this.o.metrics;
+    return {
+      at: Date.now(),
+      version: this.o.version,
+      headSeq: this.o.headSeq(),
+      consumers: [...this.o.consumers()].length,
+      received: await total(m.eventsReceived),
+      accepted: await total(m.eventsAccepted),
+      rejected: await total(m.eventsRejected),
+      broadcast: await total(m.eventsBroadcast),
+    };
+  }
+}

@@ -1,0 +1,201 @@
+// Each stage of a host's pipeline on its own, and the chain composed (src/pipeline/), with in-memory counters,
+// account state and sink: no sockets, no database.
+import { describe, expect, it } from 'vitest';
+import pino from 'pino';
+import type { AcceptedEvent, SequencerItem, UpstreamEvent } from '../../../src/core/events.ts';
+import { createMetrics } from '../../../src/metrics.ts';
+import { createMemoryCounterStore } from '../../../src/quota/counters.ts';
+import { HostQuota } from '../../../src/quota/host-quota.ts';
+import { AccountRegistry, type AccountStore } from '../../../src/accounts/registry.ts';
+import { afterVerify } from '../../../src/accounts/transitions.ts';
+import { HostQuotaStage } from '../../../src/pipeline/host-quota-stage.ts';
+import { AccountBudgetStage } from '../../../src/pipeline/account-budget-stage.ts';
+import { AccountSlotsStage } from '../../../src/pipeline/account-slots-stage.ts';
+import { HostPipeline } from '../../../src/pipeline/host-pipeline.ts';
+import type { EventVerifier, Verdict } from '../../../src/verify/types.ts';
+import { TestClock } from '../../../dev-env/clock.ts';
+import { eventually } from '../../helpers/consumer.ts';
+
+const HOUR = 3_600_000;
+const log = pino({ level: 'silent' });
+const host = { id: 1, hostname: 'pds.example.com' };
+
+function upstream(seq: number, did = `did:plc:acct${seq % 3}`, t = '#commit'): UpstreamEvent {
+  return { t, seq, did, body: { seq, repo: did, ops: [{ action: 'create' }] }, received: new Uint8Array([seq & 0xff]), frameBytes: 10 };
+}
+
+const accepted = (evt: UpstreamEvent): AcceptedEvent => ({
+  did: evt.did,
+  kind: 'commit',
+  body: evt.body,
+  received: evt.received,
+  repo: { rev: `rev${evt.seq}`, head: 'h', data: 'd' },
+});
+
+function memoryStore(slotsHeld = 0): AccountStore {
+  return { load: async () => null, countSlots: async () => slotsHeld, held: async () => [] };
+}
+
+const registry = (clock: TestClock, store = memoryStore()) => new AccountRegistry({ store, clock, metrics: createMetrics(), log });
+
+describe('host quota stage', () => {
+  it('passes events while the reservation lasts, holds the rest in order past the limit, and passes them after the reset', async () => {
+    const clock = TestClock.inWindow(HOUR);
+    const quota = new HostQuota({ store: createMemoryCounterStore('t:'), hostId: 1, limits: () => ({ perHour: 5, perDay: 100, accountLimit: 10 }), clock });
+    const passed: number[] = [];
+    const holding: boolean[] = [];
+    const holds: number[] = [];
+    const stage = new HostQuotaStage({
+      quota,
+      clock,
+      log,
+      pass: (e) => passed.push(e.seq),
+      holding: (h) => holding.push(h),
+      holdUntil: (at) => holds.push(at),
+    });
+    for (let seq = 1; seq <= 8; seq++) stage.push(upstream(seq));
+    await eventually(() => holds.length === 1, 5000, 'the limit');
+    expect(passed).toEqual([1, 2, 3, 4, 5]);
+    expect(holds).toEqual([Math.ceil(clock.now() / HOUR) * HOUR]);
+    expect(stage.holding).toBe(true);
+    // Events that arrive meanwhile wait behind the held ones.
+    stage.push(upstream(9));
+    clock.advancePastWindow(HOUR);
+    await eventually(() => passed.length === 9, 5000, 'the rest after the reset');
+    expect(passed).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(holding).toEqual([true, false]);
+    stage.stop();
+  });
+
+  it('drops what waits when the host is no longer crawled here', async () => {
+    const clock = TestClock.inWindow(HOUR);
+    const quota = new HostQuota({ store: createMemoryCounterStore('t:'), hostId: 2, limits: () => ({ perHour: 1, perDay: 100, accountLimit: 10 }), clock });
+    const passed: number[] = [];
+    const stage = new HostQuotaStage({ quota, clock, log, pass: (e) => passed.push(e.seq), holding: () => {}, holdUntil: () => stage.stop() });
+    for (let seq = 1; seq <= 3; seq++) stage.push(upstream(seq));
+    await eventually(() => !stage.holding, 5000, 'stopped');
+    clock.advancePastWindow(HOUR);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(passed).toEqual([1]);
+  });
+});
+
+describe('account budget stage', () => {
+  it('records verified events, charges commits, and withholds an account over budget', async () => {
+    const clock = TestClock.inWindow(HOUR);
+    const accounts = registry(clock);
+    const stage = new AccountBudgetStage({ accounts, store: createMemoryCounterStore('b:'), budget: { perHour: 7, perDay: 0 }, clock, metrics: createMetrics(), log });
+    const did = 'did:plc:budget';
+    const first = await stage.apply(1, 1, accepted(upstream(1, did)));
+    const second = await stage.apply(1, 2, accepted(upstream(2, did)));
+    expect(first).toEqual([{ hostId: 1, upstreamSeq: 1, event: expect.objectContaining({ did }), account: { did, hostId: 1, repo: { rev: 'rev1', head: 'h', data: 'd' } } }]);
+    expect(second[0]!.event).not.toBeNull();
+    // 3 + 3 points spent of 7: the third commit is over.
+    const third = await stage.apply(1, 3, accepted(upstream(3, did)));
+    expect(third.map((i) => [i.upstreamSeq, i.event?.kind ?? null])).toEqual([
+      [null, 'account'],
+      [3, null],
+    ]);
+    expect(third[1]!.account).toMatchObject({ throttle: { reason: 'account_budget', until: Math.ceil(clock.now() / HOUR) * HOUR } });
+    expect(accounts.peek(did)).toMatchObject({ repo: { rev: 'rev3' }, throttle: { reason: 'account_budget' } });
+    // Identity events are not charged and change nothing.
+    const identity = await stage.apply(1, 4, { did, kind: 'identity', body: {}, received: null });
+    expect(identity).toEqual([{ hostId: 1, upstreamSeq: 4, event: expect.objectContaining({ kind: 'identity' }) }]);
+  });
+});
+
+describe('account slots stage', () => {
+  it('gives slots in upstream order and throttles accounts past the limit, once the host’s count is loaded', async () => {
+    const clock = TestClock.inWindow(HOUR);
+    const accounts = registry(clock, memoryStore(1));
+    const out: SequencerItem[] = [];
+    let processed = 0;
+    const stage = new AccountSlotsStage({ host, accounts, accountLimit: () => 2, clock, log, pass: (i) => out.push(i), processed: () => processed++ });
+    const items = ['did:plc:a', 'did:plc:b', 'did:plc:a'].map((did, i) => {
+      const ev = accepted(upstream(i + 1, did));
+      accounts.apply(afterVerify(accounts.current(did), host.id, ev, clock.now(), null));
+      return [{ hostId: host.id, upstreamSeq: i + 1, event: ev }];
+    });
+    for (const batch of items) stage.push(batch);
+    // One slot is held already: a gets the second, b is throttled (announced, its commit withheld), a keeps its own.
+    await eventually(() => out.length === 4, 5000, 'all outcomes');
+    expect(out.map((i) => [i.upstreamSeq, i.event?.did ?? null, i.event?.kind ?? null])).toEqual([
+      [1, 'did:plc:a', 'commit'],
+      [null, 'did:plc:b', 'account'],
+      [2, null, null],
+      [3, 'did:plc:a', 'commit'],
+    ]);
+    expect(out[2]!.account).toMatchObject({ did: 'did:plc:b', throttle: { reason: 'host_account_limit' } });
+    expect(accounts.hasRoom(host.id, 2)).toBe(false);
+    expect(processed).toBe(3);
+  });
+});
+
+describe('host pipeline', () => {
+  function compose(verifier: EventVerifier, maxPending: number) {
+    const clock = TestClock.inWindow(HOUR);
+    const accounts = registry(clock);
+    const submitted: SequencerItem[] = [];
+    let committed = 0;
+    const rejected: string[] = [];
+    const paused: boolean[] = [];
+    const sink = { submit: (i: SequencerItem) => void submitted.push(i), pendingFor: () => submitted.length - committed };
+    const pipeline = new HostPipeline({
+      host,
+      quota: new HostQuota({ store: createMemoryCounterStore('p:'), hostId: 1, limits: () => ({ perHour: 1e6, perDay: 1e7, accountLimit: 100 }), clock }),
+      verifier,
+      budget: new AccountBudgetStage({ accounts, store: createMemoryCounterStore('pb:'), budget: { perHour: 0, perDay: 0 }, clock, metrics: createMetrics(), log }),
+      accounts,
+      accountLimit: () => 100,
+      sink,
+      clock,
+      reject: (r) => rejected.push(`${r.reason}:${r.did}`),
+      log,
+      maxPending,
+    });
+    pipeline.attach({ setPaused: (p) => paused.push(p), holdUntil: () => {} });
+    const commit = (n: number) => {
+      committed += n;
+      pipeline.resume();
+    };
+    return { pipeline, submitted, rejected, paused, commit };
+  }
+
+  it('releases outcomes in upstream order although later accounts verify first, dropping rejected and unknown events', async () => {
+    const slow = new Set(['did:plc:slow']);
+    const verifier: EventVerifier = {
+      async verify(_host, evt): Promise<Verdict> {
+        if (slow.has(evt.did)) await new Promise((r) => setTimeout(r, 30));
+        if (evt.seq === 4) return { ok: false, reason: 'bad_signature' };
+        return { ok: true, event: accepted(evt) };
+      },
+    };
+    const { pipeline, submitted, rejected } = compose(verifier, 100);
+    pipeline.push(upstream(1, 'did:plc:slow'));
+    pipeline.push(upstream(2, 'did:plc:fast'));
+    pipeline.push(upstream(3, 'did:plc:fast', '#unknown'));
+    pipeline.push(upstream(4, 'did:plc:fast'));
+    pipeline.push(upstream(5, 'did:plc:slow'));
+    await eventually(() => submitted.length === 5, 5000, 'all outcomes');
+    expect(submitted.map((i) => [i.upstreamSeq, i.event?.did ?? null])).toEqual([
+      [1, 'did:plc:slow'],
+      [2, 'did:plc:fast'],
+      [3, null],
+      [4, null],
+      [5, 'did:plc:slow'],
+    ]);
+    expect(rejected).toEqual(['unsupported_type:did:plc:fast', 'bad_signature:did:plc:fast']);
+  });
+
+  it('pauses the socket past maxPending in flight and resumes once half is committed', async () => {
+    const { pipeline, submitted, paused, commit } = compose({ verify: (_h, evt) => ({ ok: true, event: accepted(evt) }) }, 4);
+    for (let seq = 1; seq <= 6; seq++) pipeline.push(upstream(seq));
+    expect(paused).toEqual([true]);
+    await eventually(() => submitted.length === 6, 5000, 'all outcomes');
+    commit(3);
+    expect(paused).toEqual([true]);
+    commit(1);
+    expect(paused).toEqual([true, false]);
+  });
+});
+
