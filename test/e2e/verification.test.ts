@@ -1,5 +1,6 @@
 // Every rejection reason through the real path: a fake PDS sends a bad event between good ones; the relay drops it,
 // counts it under its reason, shows it for the host, and relays the good events around it.
+import type { RejectionReason } from '../../src/core/rejections.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BytesWrapper, CidLinkWrapper } from '@atcute/cbor';
 import { cidForBlock } from '../../src/protocol/cid.ts';
@@ -25,7 +26,7 @@ async function hostView(hostname: string) {
   return hosts.find((h) => h.hostname === hostname);
 }
 
-const rejected = (reason: string) => metricValue(relay.url, `relay_events_rejected_total{reason="${reason}"}`);
+const rejected = (reason: RejectionReason) => metricValue(relay.url, `relay_events_rejected_total{reason="${reason}"}`);
 
 const commitsOf = (did: string) => consumer.events.filter((e) => e.t === '#commit' && e.body.repo === did);
 
@@ -33,7 +34,7 @@ const commitsOf = (did: string) => consumer.events.filter((e) => e.t === '#commi
  * Runs `bad` (which must make the host emit exactly one bad event) between two good commits, and checks the bad
  * event was dropped for `reason` while both good ones arrived.
  */
-async function expectDropped(reason: string, bad: () => Promise<unknown>, opts: { pds?: FakePds } = {}) {
+async function expectDropped(reason: RejectionReason, bad: () => Promise<unknown>, opts: { pds?: FakePds } = {}) {
   const pds = opts.pds ?? pdsA;
   const before = await rejected(reason);
   const start = commitsOf(alice.did).length;
