@@ -23,7 +23,7 @@ import type { UpstreamEvent } from '../src/core/events.ts';
 import { VerifyPool } from '../src/verify/pool.ts';
 import { checkStructure } from '../src/verify/structure.ts';
 import { checkCommitJob, type CommitJob } from '../src/verify/commit-check.ts';
-import { OrderedPipeline } from '../src/pipeline/ordered-release.ts';
+import { AccountChains } from '../src/pipeline/account-chains.ts';
 
 function time(fn: () => void, minMs = 1500): { ops: number; usPerOp: number } {
   // Warm up, then run in batches until minMs has passed.
@@ -181,7 +181,7 @@ export async function benchStage(accounts: Prepared[], workers: number, warmupMs
       for (const p of mine) memoryAccounts.forget(p.did);
       await new Promise<void>((resolve) => {
         let released = 0;
-        const pipeline = new OrderedPipeline<Verdict>((v) => {
+        const pipeline = new AccountChains<Verdict>((v) => {
           if (!v.ok) failure ??= new Error(`bench event rejected: ${v.reason} ${v.detail ?? ''}`);
           verified++;
           if (++released === all.length) resolve();

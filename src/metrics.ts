@@ -134,6 +134,11 @@ export function createMetrics() {
       help: 'New hosts promoted to the trusted tier automatically',
       registers: r,
     }),
+    identityWaiting: new Gauge({
+      name: 'relay_identity_waiting_events',
+      help: 'Events held because their account identity cannot be resolved now (directory down, slow or refusing)',
+      registers: r,
+    }),
     verifyWorkerExits: new Counter({
       name: 'relay_verify_worker_exits_total',
       help: 'Verification worker threads that died unexpectedly (replaced; their jobs run again)',
@@ -144,7 +149,8 @@ export function createMetrics() {
 
 /** What the scrape-time metrics read: state that already exists elsewhere, so nothing is counted twice. */
 export interface ScrapeSources {
-  identityCache: { readonly counters: { hits: number; misses: number; staleHits: number }; readonly size: number };
+  identityCache: { readonly counters: { hits: number; misses: number; staleHits: number }; readonly size: number; paused(): string[] };
+  accountCache: { readonly counters: { hits: number; misses: number }; readonly size: number };
   consumers: () => Iterable<{ describe(headSeq: number): { lag: number; bufferedBytes: number } }>;
   headSeq: () => number;
   /** Oldest seq still in the replay window (a min over the primary key), or null when empty. */
@@ -192,6 +198,37 @@ export function registerScrapeMetrics(metrics: RelayMetrics, src: ScrapeSources)
       this.inc({ result: 'hit' }, c.hits);
       this.inc({ result: 'stale' }, c.staleHits);
       this.inc({ result: 'miss' }, c.misses);
+    },
+  });
+  new Gauge({
+    name: 'relay_identity_directories_paused',
+    help: 'DID directories the relay is leaving alone for now after a 429 or failures (plc: the PLC directory; web: did:web hosts)',
+    labelNames: ['directory'] as const,
+    registers: r,
+    collect() {
+      const paused = src.identityCache.paused();
+      this.set({ directory: 'plc' }, paused.includes('plc') ? 1 : 0);
+      this.set({ directory: 'web' }, paused.filter((d) => d !== 'plc').length);
+    },
+  });
+  new Counter({
+    name: 'relay_account_cache_lookups_total',
+    help: 'Account state lookups, by result (hit: in memory, miss: read from PostgreSQL)',
+    labelNames: ['result'] as const,
+    registers: r,
+    collect() {
+      const c = src.accountCache.counters;
+      this.reset();
+      this.inc({ result: 'hit' }, c.hits);
+      this.inc({ result: 'miss' }, c.misses);
+    },
+  });
+  new Gauge({
+    name: 'relay_account_cache_entries',
+    help: 'Account states held in the in-memory cache',
+    registers: r,
+    collect() {
+      this.set(src.accountCache.size);
     },
   });
   new Gauge({

@@ -1,8 +1,8 @@
 // The composition root: every part of the relay is built here, once, and handed what it needs. ARCHITECTURE.md
 // draws what this wires:
 //
-//   crawler -> per host: upstream connection -> host pipeline (quota, verify, account budget, ordered release,
-//   account slots) -> sequencer -> PostgreSQL -> fan-out hub -> firehose consumers
+//   crawler -> per host: upstream connection -> host pipeline (quota, verify, account budget, account slots)
+//   -> sequencer -> PostgreSQL -> fan-out hub -> firehose consumers
 //
 // with the HTTP API on services beside it, and NOTIFY channels carrying changes between relay processes.
 import { readFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { oldestRetainedSeq } from './storage/events.ts';
 import { countHostsByStatus, HOSTS_CHANNEL, type HostRow } from './storage/hosts.ts';
 import { createIdentityStore } from './storage/identities.ts';
 import { createMetrics, registerScrapeMetrics, type RelayMetrics } from './metrics.ts';
-import { IdentityCache } from './identity/cache.ts';
+import { IDENTITY_ENTRY_BYTES, IdentityCache } from './identity/cache.ts';
 import { createDidResolver } from './identity/resolver.ts';
 import { createFastVerifier } from './protocol/signature.ts';
 import { SyncVerifier } from './verify/verifier.ts';
@@ -28,7 +28,7 @@ import { createCounterStore, type CounterStore } from './quota/counters.ts';
 import { HostQuota } from './quota/host-quota.ts';
 import { HostLimitsBook } from './quota/limits-book.ts';
 import { HostPolicy } from './quota/trust.ts';
-import { AccountRegistry } from './accounts/registry.ts';
+import { ACCOUNT_ENTRY_BYTES, AccountRegistry } from './accounts/registry.ts';
 import { Crawler, type Crawl } from './ingest/crawler.ts';
 import { HostLifecycle } from './ingest/host-lifecycle.ts';
 import { UpstreamConnection } from './ingest/upstream.ts';
@@ -127,12 +127,21 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   const retention = new Retention({ db, log, metrics, windowMs: config.replayWindowMs, maxBytes: config.replayMaxBytes, intervalMs: overrides.retentionIntervalMs });
 
   // Verification: identities, account state, and the commit checks on worker threads.
+  const MiB = 1 << 20;
   const identities = new IdentityCache({
     resolver: createDidResolver({ plcUrl: config.plcUrl, allowInsecureWeb: config.allowInsecureHosts, maxPerSecond: config.didResolutionsPerSecond }),
     store: createIdentityStore(db),
+    maxEntries: Math.floor((config.identityCacheMb * MiB) / IDENTITY_ENTRY_BYTES),
+    concurrency: { plc: config.didResolutionConcurrency, web: 4 },
     onError: (did, err) => log.warn({ did, err }, 'could not persist identity'),
   });
-  const accounts = new AccountRegistry({ store: accountStore(db), clock, metrics, log: log.child({ stage: 'accounts' }) });
+  const accounts = new AccountRegistry({
+    store: accountStore(db),
+    clock,
+    metrics,
+    log: log.child({ stage: 'accounts' }),
+    maxEntries: Math.floor((config.accountCacheMb * MiB) / ACCOUNT_ENTRY_BYTES),
+  });
   const signatures = createFastVerifier();
   const workers = config.verifyWorkers === -1 ? availableParallelism() : config.verifyWorkers;
   // The secp256k1 path sets the relay's ceiling: say which one this machine got (scripts/build-native.sh).
@@ -184,6 +193,8 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     const quota = new HostQuota({ store: counters, hostId: host.id, limits: () => limits.of(host.id), clock });
     const pipeline = new HostPipeline({
       host: ref,
+      cursor: host.cursor,
+      committedAbove: host.cursorAbove,
       quota,
       verifier,
       budget,
@@ -203,6 +214,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       cursor: host.cursor,
       listener: {
         event: (evt) => pipeline.push(evt),
+        renumbered: () => pipeline.renumbered(),
         status: (change) => lifecycle.changed(host.id, change),
         reject: (reason, detail) => reject({ reason, did: '', detail }),
       },
@@ -274,7 +286,15 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     clock,
     lookup,
   });
-  const status = new StatusService({ version: VERSION, database, counters, metrics, headSeq: () => hub.lastSeq, consumers: () => firehose.consumers });
+  const status = new StatusService({
+    version: VERSION,
+    database,
+    counters,
+    metrics,
+    headSeq: () => hub.lastSeq,
+    consumers: () => firehose.consumers,
+    identityPaused: () => identities.paused(),
+  });
   registerApi(app, {
     config,
     hosts: hostsService,
@@ -286,6 +306,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   firehose.attach(app.server);
   registerScrapeMetrics(metrics, {
     identityCache: identities,
+    accountCache: accounts,
     consumers: () => firehose.consumers,
     headSeq: () => hub.lastSeq,
     oldestRetainedSeq: () => oldestRetainedSeq(db),

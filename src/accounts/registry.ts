@@ -7,12 +7,14 @@ import type { HeldAccount } from '../storage/accounts.ts';
 import { blankAccount, type AccountState, type AccountView } from '../core/accounts.ts';
 import type { SequencerItem } from '../core/events.ts';
 import type { Clock } from '../core/clock.ts';
+import { Batcher } from '../core/batcher.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import { release, type SlotDelta, type Transition } from './transitions.ts';
 
 /** Where account state is read from (storage/accounts.ts; the sequencer writes it). */
 export interface AccountStore {
-  load(did: string): Promise<AccountState | null>;
+  /** One answer per DID, in order (null: the relay has never seen it). */
+  loadMany(dids: string[]): Promise<Array<AccountState | null>>;
   /** Accounts holding one of a host's slots. */
   countSlots(hostId: number): Promise<number>;
   /** Throttled accounts of the given hosts, oldest first. */
@@ -27,25 +29,38 @@ export interface AccountRegistryOptions {
   maxEntries?: number;
 }
 
+/** Heap bytes one cached account takes (DID, repo state, cache slot), measured with 200,000 accounts on Node 24. */
+export const ACCOUNT_ENTRY_BYTES = 520;
+
 export class AccountRegistry implements AccountView {
   private readonly cache = new Map<string, AccountState | null>();
   /** Accounts holding a slot, per host crawled here (each host is crawled by one process). */
   private readonly slots = new Map<number, number>();
   private readonly o: AccountRegistryOptions;
   private readonly maxEntries: number;
+  /** First-seen accounts come in bursts: their rows are read many per round trip. */
+  private readonly loads: Batcher<string, AccountState | null>;
+  readonly counters = { hits: 0, misses: 0 };
 
   constructor(o: AccountRegistryOptions) {
     this.o = o;
     this.maxEntries = o.maxEntries ?? 200_000;
+    this.loads = new Batcher({ run: (dids) => o.store.loadMany(dids), maxInFlight: 4 });
+  }
+
+  get size(): number {
+    return this.cache.size;
   }
 
   async get(did: string): Promise<AccountState | null> {
     if (this.cache.has(did)) {
+      this.counters.hits++;
       const hit = this.cache.get(did)!;
       this.remember(did, hit);
       return hit;
     }
-    const state = await this.o.store.load(did);
+    this.counters.misses++;
+    const state = await this.loads.submit(did);
     // A transition applied while the row was loading is newer than the row.
     if (this.cache.has(did)) return this.cache.get(did)!;
     this.remember(did, state);

@@ -70,8 +70,13 @@ export interface RelayConfig {
   reconnectMaxDelayMs: number;
   /** Drop an upstream connection on which nothing (frame or pong) was heard this long. */
   upstreamIdleTimeoutMs: number;
-  /** Outbound DID resolutions (PLC directory, did:web) per second, across all hosts. */
+  /** Requests per second to the PLC directory, across all hosts. */
   didResolutionsPerSecond: number;
+  /** PLC directory requests in flight at once (enough to hide its latency: rate x latency). */
+  didResolutionConcurrency: number;
+  /** Memory for cached identities and account states, in MiB each. */
+  identityCacheMb: number;
+  accountCacheMb: number;
   /** Outbound requestCrawl probes per minute, across all callers. */
   crawlProbesPerMinute: number;
 }
@@ -131,7 +136,10 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'hostOfflineAfterFailures', env: 'RELAY_HOST_OFFLINE_AFTER_FAILURES', kind: 'int', min: 1, doc: 'Consecutive failed connections before a host is marked offline' },
   { key: 'reconnectMaxDelayMs', env: 'RELAY_RECONNECT_MAX_DELAY', fileKey: 'reconnectMaxDelay', kind: 'duration', doc: 'Cap on the reconnect backoff to a failing host' },
   { key: 'upstreamIdleTimeoutMs', env: 'RELAY_UPSTREAM_IDLE_TIMEOUT', fileKey: 'upstreamIdleTimeout', kind: 'duration', doc: 'Drop and redial an upstream connection silent this long (no frame, no pong; pinged at half of it)' },
-  { key: 'didResolutionsPerSecond', env: 'RELAY_DID_RESOLUTIONS_PER_SEC', kind: 'int', min: 1, doc: 'Outbound DID resolutions per second (PLC directory and did:web); more wait their turn' },
+  { key: 'didResolutionsPerSecond', env: 'RELAY_DID_RESOLUTIONS_PER_SEC', kind: 'int', min: 1, doc: 'Requests per second to the PLC directory (each did:web host gets 10); more wait their turn' },
+  { key: 'didResolutionConcurrency', env: 'RELAY_DID_RESOLUTION_CONCURRENCY', kind: 'int', min: 1, max: 10000, doc: 'PLC directory requests in flight at once (each did:web host gets 4)' },
+  { key: 'identityCacheMb', env: 'RELAY_IDENTITY_CACHE_MB', kind: 'int', min: 1, doc: 'Memory for cached DID documents, in MiB (about 640 bytes each)' },
+  { key: 'accountCacheMb', env: 'RELAY_ACCOUNT_CACHE_MB', kind: 'int', min: 1, doc: 'Memory for cached account states, in MiB (about 520 bytes each)' },
   { key: 'crawlProbesPerMinute', env: 'RELAY_CRAWL_PROBES_PER_MINUTE', kind: 'int', min: 1, doc: 'Outbound requestCrawl probes per minute across all callers (429 past it)' },
 ];
 

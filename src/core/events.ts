@@ -58,16 +58,28 @@ export function withBody(ev: AcceptedEvent, body: Record<string, unknown>): Acce
 }
 
 /**
- * One upstream event's outcome, in upstream order, or an event the relay emits. Every upstream seq passes through
- * here, accepted or dropped, because the host's cursor may only move in the same transaction as what it covers.
+ * One upstream event's outcome (an account's outcomes in its order), or an event the relay emits. Every upstream seq
+ * passes through here, accepted or dropped, because the host's cursor may only move in the same transaction as what
+ * it covers.
  */
 export interface SequencerItem {
   hostId: number;
-  /** null for an event the relay itself emits: it moves no cursor. */
+  /** null for an event the relay itself emits. */
   upstreamSeq: number | null;
+  /** The host's resume point once this item is committed (absent: the cursor stays). */
+  cursor?: HostCursor;
   event: AcceptedEvent | null;
   /** The account's state after this item, persisted with it whether or not its event is relayed. */
   account?: AccountChange;
+}
+
+/**
+ * Where a host's stream is committed to: every upstream seq up to `at`, and the seqs in `above` (events are committed
+ * as they are ready, not in upstream order). A new crawl resumes from `at` and skips `above`.
+ */
+export interface HostCursor {
+  at: number;
+  above: readonly number[];
 }
 
 /** Where a host's pipeline hands its outcomes (the sequencer). */

@@ -12,14 +12,25 @@ export interface Identity {
   pdsHost: string | null;
 }
 
+export type IdentityErrorReason =
+  | 'bad_syntax'
+  | 'unsupported_method'
+  | 'not_found'
+  | 'tombstoned'
+  | 'resolution_failed'
+  | 'timeout'
+  | 'rate_limited'
+  | 'bad_document';
+
 export class IdentityError extends Error {
-  readonly reason: 'bad_syntax' | 'unsupported_method' | 'not_found' | 'tombstoned' | 'resolution_failed' | 'timeout' | 'bad_document';
-  constructor(
-    reason: 'bad_syntax' | 'unsupported_method' | 'not_found' | 'tombstoned' | 'resolution_failed' | 'timeout' | 'bad_document',
-    message: string,
-  ) {
+  readonly reason: IdentityErrorReason;
+  /** For rate_limited: how long the directory asked us to wait (its Retry-After). */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(reason: IdentityErrorReason, message: string, retryAfterMs?: number) {
     super(message);
     this.reason = reason;
+    this.retryAfterMs = retryAfterMs;
     this.name = 'IdentityError';
   }
 }

@@ -21,6 +21,8 @@ export type HostStatusChange =
 export interface UpstreamListener {
   /** A message with a seq, in upstream order. */
   event(evt: UpstreamEvent): void;
+  /** The host numbers its events anew from its oldest (it answered FutureCursor to our cursor). */
+  renumbered(): void;
   status(change: HostStatusChange): void;
   /** Something the host sent that the connection refused (counted; most end the connection). */
   reject(reason: StreamRejection, detail: string): void;
@@ -213,6 +215,7 @@ export class UpstreamConnection {
         // it already sent us are caught by the stale-rev check) instead of waiting for an operator.
         listener.reject('host_seq_reset', `host answered FutureCursor to cursor ${this.emitted}`);
         this.emitted = 0;
+        listener.renumbered();
       }
       ws.close();
       return;

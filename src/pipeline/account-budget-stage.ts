@@ -3,8 +3,8 @@
 import type { Logger } from 'pino';
 import type { AcceptedEvent, SequencerItem } from '../core/events.ts';
 import type { Clock } from '../core/clock.ts';
-import type { CounterStore, WindowLimit } from '../quota/counters.ts';
-import { BudgetBatcher } from '../quota/budget.ts';
+import { Batcher } from '../core/batcher.ts';
+import type { CounterStore, Grant, WindowLimit } from '../quota/counters.ts';
 import type { AccountRegistry } from '../accounts/registry.ts';
 import { eventItems } from '../accounts/registry.ts';
 import { afterVerify, budgetCost, type BudgetOutcome } from '../accounts/transitions.ts';
@@ -21,7 +21,8 @@ export interface AccountBudgetStageOptions {
 }
 
 export class AccountBudgetStage {
-  private readonly batcher: BudgetBatcher | null;
+  /** Budget takes, batched: the counters see one request per batch of events, not one per event. */
+  private readonly batcher: Batcher<{ scope: string; want: number }, Grant> | null;
   private readonly o: AccountBudgetStageOptions;
 
   constructor(o: AccountBudgetStageOptions) {
@@ -29,7 +30,7 @@ export class AccountBudgetStage {
     const windows: WindowLimit[] = [];
     if (o.budget.perHour > 0) windows.push({ name: 'hour', ms: 3_600_000, limit: o.budget.perHour });
     if (o.budget.perDay > 0) windows.push({ name: 'day', ms: 86_400_000, limit: o.budget.perDay });
-    this.batcher = windows.length > 0 ? new BudgetBatcher(o.store, windows) : null;
+    this.batcher = windows.length > 0 ? new Batcher({ run: (takes) => o.store.takeMany(takes, windows, o.clock.now()), maxBatch: 5000 }) : null;
   }
 
   async apply(hostId: number, upstreamSeq: number, event: AcceptedEvent): Promise<SequencerItem[]> {
@@ -45,7 +46,7 @@ export class AccountBudgetStage {
     const cost = this.batcher ? budgetCost(this.o.accounts.current(event.did), event, now) : 0;
     if (cost === 0) return null;
     try {
-      const grant = await this.batcher!.take(`account:${event.did}`, cost, now);
+      const grant = await this.batcher!.submit({ scope: `account:${event.did}`, want: cost });
       if (grant.granted >= cost) return { exceeded: false };
       return { exceeded: true, until: Math.max(...grant.windows.filter((w) => w.count + cost > w.limit).map((w) => w.resetAt)) };
     } catch (err) {

@@ -1,5 +1,6 @@
-// Stage 5 of a host's pipeline: the host's account limit, applied to released outcomes in upstream order (so the
-// first accounts a host announces get its slots). Synchronous once the host's slot count is loaded.
+// Stage 4 of a host's pipeline: the host's account limit, applied to outcomes in the order they are ready (for
+// accounts first seen together, about the host's own order: the first accounts a host announces get its slots).
+// Synchronous once the host's slot count is loaded.
 import type { Logger } from 'pino';
 import { mergeChanges } from '../core/accounts.ts';
 import type { HostRef } from '../core/hosts.ts';
@@ -16,23 +17,26 @@ export interface AccountSlotsStageOptions {
   accountLimit: () => number;
   clock: Clock;
   log: Logger;
-  /** The next stage. */
-  pass: (item: SequencerItem) => void;
-  /** One event's outcomes have all been passed on. */
-  processed: () => void;
+}
+
+/** One event's outcomes, and what to do with them once the stage has applied the account limit. */
+interface Batch {
+  items: SequencerItem[];
+  pass: (items: SequencerItem[]) => void;
 }
 
 export class AccountSlotsStage {
-  /** Outcomes waiting for the host's slot count to load, in upstream order. */
-  private readonly queue: SequencerItem[][] = [];
+  /** Outcomes waiting for the host's slot count to load, in the order they came. */
+  private readonly queue: Batch[] = [];
   private readonly o: AccountSlotsStageOptions;
 
   constructor(o: AccountSlotsStageOptions) {
     this.o = o;
   }
 
-  push(items: SequencerItem[]): void {
-    this.queue.push(items);
+  /** One event's outcomes; `pass` gets them (and the relay's announcements) once the limit is applied. */
+  push(items: SequencerItem[], pass: (items: SequencerItem[]) => void): void {
+    this.queue.push({ items, pass });
     if (this.queue.length === 1) void this.drain();
   }
 
@@ -45,9 +49,8 @@ export class AccountSlotsStage {
       onError: (err) => log.warn({ err }, "could not count the host's accounts; retrying"),
     });
     while (this.queue.length > 0) {
-      for (const item of this.queue[0]!) for (const out of this.admit(item)) this.o.pass(out);
-      this.queue.shift();
-      this.o.processed();
+      const { items, pass } = this.queue.shift()!;
+      pass(items.flatMap((item) => this.admit(item)));
     }
   }
 

@@ -1,12 +1,15 @@
 // One host's chain of stages, from the upstream connection's events to the sequencer:
 //
-//   host quota -> verify -> account budget -> ordered release -> account slots -> sequencer sink
-//   (1)           (2)        (3)               (4)                (5)              (6)
+//   host quota -> verify -> account budget -> account slots -> sequencer sink
+//   (1)           (2)        (3)               (4)              (5)
 //
-// Stages 2 and 3 run per account: concurrently across accounts, one at a time within one. Stage 4 releases outcomes
-// in upstream order, so the host's cursor only ever covers events whose effects are committed with it. The pipeline
-// also decides when the host's socket is read: not while events wait for quota, nor while more than `maxPending`
-// events are in flight.
+// Stages 2 and 3 run per account: concurrently across accounts, one at a time within one (account-chains.ts). An
+// outcome goes on as soon as it is ready, so an account waiting for its identity holds up no other account. The
+// host's cursor is a watermark instead: each item handed to the sequencer carries the highest upstream seq up to
+// which every event has been handed on, and the seqs handed on above it, committed with it (core/events.ts
+// HostCursor). A new crawl resumes from the watermark and skips those: nothing is relayed twice.
+// The pipeline also decides when the host's socket is read: not while events wait for quota, nor while more than
+// `maxPending` events are past the watermark or uncommitted.
 import type { Logger } from 'pino';
 import { RELAYED_TYPES, type SequencerItem, type SequencerSink, type UpstreamEvent } from '../core/events.ts';
 import type { HostRef } from '../core/hosts.ts';
@@ -18,7 +21,7 @@ import type { AccountRegistry } from '../accounts/registry.ts';
 import { HostQuotaStage } from './host-quota-stage.ts';
 import type { AccountBudgetStage } from './account-budget-stage.ts';
 import { AccountSlotsStage } from './account-slots-stage.ts';
-import { OrderedPipeline } from './ordered-release.ts';
+import { AccountChains } from './account-chains.ts';
 
 /** How the pipeline steers its host's connection. */
 export interface UpstreamFlow {
@@ -33,50 +36,62 @@ export type RejectionReporter = (r: { reason: RejectionReason; did: string; deta
 
 export interface HostPipelineOptions {
   host: HostRef;
+  /** Where the host's committed cursor stands, and the seqs above it committed already (a crawl resumed). */
+  cursor: number | null;
+  committedAbove: readonly number[];
   /** Stage 1: the host's share of the quota counters. */
   quota: HostQuota;
   /** Stage 2. */
   verifier: EventVerifier;
   /** Stage 3 (one for every host). */
   budget: AccountBudgetStage;
-  /** Stage 5: account slots, and the host's account limit as currently configured. */
+  /** Stage 4: account slots, and the host's account limit as currently configured. */
   accounts: AccountRegistry;
   accountLimit: () => number;
-  /** Stage 6. */
+  /** Stage 5. */
   sink: SequencerSink;
   clock: Clock;
   reject: RejectionReporter;
   log: Logger;
-  /** Events in flight (verifying, or waiting to be committed) before the socket is paused. */
+  /** Events past the watermark or uncommitted before the socket is paused. */
   maxPending: number;
+}
+
+/** An event in the host's upstream order, from arrival until the watermark passes it. */
+interface Arrival {
+  seq: number;
+  handedOn: boolean;
+}
+
+/** Stages 2 and 3's result for one event. */
+interface Outcome {
+  arrival: Arrival;
+  items: SequencerItem[];
 }
 
 export class HostPipeline {
   private readonly quota: HostQuotaStage;
-  private readonly ordered: OrderedPipeline<SequencerItem[]>;
+  private readonly chains: AccountChains<Outcome>;
   private readonly slots: AccountSlotsStage;
   private flow: UpstreamFlow | null = null;
   private paused = false;
-  /** Events passed to verification whose outcomes are not yet all handed to the sink. */
-  private inFlight = 0;
+  /** Events since the watermark, in upstream order; `head` indexes the first. */
+  private readonly arrivals: Arrival[] = [];
+  private head = 0;
+  /** Every event up to this upstream seq has been handed to the sink. */
+  private watermark: number | null;
+  /** Seqs committed by an earlier crawl above its cursor: not verified or relayed again. */
+  private skip: Set<number>;
   private idle: (() => void) | null = null;
   private readonly o: HostPipelineOptions;
 
   constructor(o: HostPipelineOptions) {
     this.o = o;
-    const { host, accounts, accountLimit, clock, log, sink } = o;
-    this.slots = new AccountSlotsStage({
-      host,
-      accounts,
-      accountLimit,
-      clock,
-      log,
-      pass: (item) => sink.submit(item),
-      processed: () => {
-        if (--this.inFlight === 0) this.idle?.();
-      },
-    });
-    this.ordered = new OrderedPipeline<SequencerItem[]>((items) => this.slots.push(items));
+    this.watermark = o.cursor;
+    this.skip = new Set(o.committedAbove);
+    const { host, accounts, accountLimit, clock, log } = o;
+    this.slots = new AccountSlotsStage({ host, accounts, accountLimit, clock, log });
+    this.chains = new AccountChains<Outcome>(({ arrival, items }) => this.slots.push(items, (out) => this.handOn(arrival, out)));
     this.quota = new HostQuotaStage({
       quota: o.quota,
       clock,
@@ -95,7 +110,17 @@ export class HostPipeline {
 
   /** An upstream event, in upstream order. */
   push(evt: UpstreamEvent): void {
+    if (this.skip.delete(evt.seq)) {
+      // Committed by the crawl before this one; only the watermark needs to hear of it.
+      this.handOn(this.arrive(evt.seq), [{ hostId: this.o.host.id, upstreamSeq: evt.seq, event: null }]);
+      return;
+    }
     this.quota.push(evt);
+  }
+
+  /** The host numbers its events anew (it answered FutureCursor): seqs committed before mean nothing now. */
+  renumbered(): void {
+    this.skip.clear();
   }
 
   /** After the sequencer committed: resumes a socket paused for backpressure once half the backlog is gone. */
@@ -110,12 +135,26 @@ export class HostPipeline {
    */
   stop(): Promise<void> {
     this.quota.stop();
-    if (this.inFlight === 0) return Promise.resolve();
+    if (this.inFlight() === 0) return Promise.resolve();
     return new Promise((resolve) => (this.idle = resolve));
   }
 
+  /** Seqs past the watermark already handed on (few: events are ready nearly in order). */
+  private handedOnAbove(): number[] {
+    const out: number[] = [];
+    for (let i = this.head; i < this.arrivals.length; i++) if (this.arrivals[i]!.handedOn) out.push(this.arrivals[i]!.seq);
+    return out;
+  }
+
+  /** Events taken in and not yet handed to the sink. */
+  private inFlight(): number {
+    let n = 0;
+    for (let i = this.head; i < this.arrivals.length; i++) if (!this.arrivals[i]!.handedOn) n++;
+    return n;
+  }
+
   private backlog(): number {
-    return this.ordered.pending + this.o.sink.pendingFor(this.o.host.id);
+    return this.arrivals.length - this.head + this.o.sink.pendingFor(this.o.host.id);
   }
 
   private updateFlow(): void {
@@ -126,21 +165,27 @@ export class HostPipeline {
     }
   }
 
-  /** Stages 2 and 3, in the account's order; their outcome is released (stage 4) in the host's. */
+  private arrive(seq: number): Arrival {
+    const arrival = { seq, handedOn: false };
+    this.arrivals.push(arrival);
+    return arrival;
+  }
+
+  /** Stages 2 and 3, in the account's order; their outcome goes to the slots stage when ready. */
   private verify(evt: UpstreamEvent): void {
     const { host, verifier, budget, reject, log } = this.o;
-    const dropped = (): SequencerItem[] => [{ hostId: host.id, upstreamSeq: evt.seq, event: null }];
-    this.inFlight++;
+    const arrival = this.arrive(evt.seq);
+    const outcome = (items: SequencerItem[]): Outcome => ({ arrival, items });
+    const dropped = (): Outcome => outcome([{ hostId: host.id, upstreamSeq: evt.seq, event: null }]);
     if (!RELAYED_TYPES.has(evt.t)) {
       reject({ reason: 'unsupported_type', did: evt.did, detail: `message type ${evt.t}` });
-      // Through the ordered release all the same: the cursor passes it only after everything before it.
-      this.ordered.push(evt.did, dropped, dropped);
+      this.chains.push(evt.did, dropped, dropped);
     } else {
-      this.ordered.push(
+      this.chains.push(
         evt.did,
         async () => {
           const verdict = await verifier.verify(host, evt);
-          if (verdict.ok) return budget.apply(host.id, evt.seq, verdict.event);
+          if (verdict.ok) return outcome(await budget.apply(host.id, evt.seq, verdict.event));
           reject({ reason: verdict.reason, did: evt.did, ...(verdict.detail === undefined ? {} : { detail: verdict.detail }) });
           return dropped();
         },
@@ -152,5 +197,21 @@ export class HostPipeline {
       );
     }
     if (!this.paused && this.backlog() > this.o.maxPending) this.updateFlow();
+  }
+
+  /** One event's items go to the sink, the upstream one carrying the watermark it leaves. */
+  private handOn(arrival: Arrival, items: SequencerItem[]): void {
+    arrival.handedOn = true;
+    while (this.head < this.arrivals.length && this.arrivals[this.head]!.handedOn) this.watermark = this.arrivals[this.head++]!.seq;
+    if (this.head > 1024 && this.head * 2 > this.arrivals.length) {
+      this.arrivals.splice(0, this.head);
+      this.head = 0;
+    }
+    const cursor = this.watermark === null ? null : { at: this.watermark, above: this.handedOnAbove() };
+    for (const item of items) {
+      if (item.upstreamSeq !== null && cursor) item.cursor = cursor;
+      this.o.sink.submit(item);
+    }
+    if (this.idle && this.inFlight() === 0) this.idle();
   }
 }

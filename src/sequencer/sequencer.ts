@@ -136,7 +136,7 @@ export class Sequencer implements SequencerSink {
     const started = performance.now();
     const already = await this.committedBefore();
     if (already) return already;
-    const committed = await commitBatch(this.opts.db, toBatch(items), (attempted) => {
+    const committed = await commitBatch(this.opts.db, this.toBatch(items), (attempted) => {
       this.uncertain = attempted.length > 0 ? { items: items.length, committed: attempted } : null;
     });
     this.uncertain = null;
@@ -159,29 +159,29 @@ export class Sequencer implements SequencerSink {
     this.opts.log.warn({ seq: last.seq }, 'a batch whose commit seemed to fail was committed; not writing it again');
     return committed;
   }
-}
 
-function toBatch(items: SequencerItem[]): Batch {
-  const batch: Batch = { events: [], cursors: new Map(), accounts: new Map() };
-  for (const item of items) {
-    const ev = item.event;
-    if (ev) {
-      batch.events.push({
-        did: ev.did,
-        kind: ev.kind,
-        hostId: item.hostId,
-        upstreamSeq: item.upstreamSeq,
-        frame: (seq) => encodeWithSeq(`#${ev.kind}`, ev.body, seq, ev.received),
-      });
+  /**
+   * What a batch commits. A host's cursor is the newest its items carry: items of a host come in the order its
+   * pipeline handed them in, and what a cursor names was handed in with it or before.
+   */
+  private toBatch(items: SequencerItem[]): Batch {
+    const batch: Batch = { events: [], cursors: new Map(), accounts: new Map() };
+    for (const item of items) {
+      const ev = item.event;
+      if (ev) {
+        batch.events.push({
+          did: ev.did,
+          kind: ev.kind,
+          hostId: item.hostId,
+          upstreamSeq: item.upstreamSeq,
+          frame: (seq) => encodeWithSeq(`#${ev.kind}`, ev.body, seq, ev.received),
+        });
+      }
+      if (item.account) batch.accounts.set(item.account.did, mergeChanges(batch.accounts.get(item.account.did), item.account));
+      if (!item.cursor) continue;
+      const accepted = (batch.cursors.get(item.hostId)?.accepted ?? false) || ev !== null;
+      batch.cursors.set(item.hostId, { cursor: item.cursor, accepted });
     }
-    if (item.account) batch.accounts.set(item.account.did, mergeChanges(batch.accounts.get(item.account.did), item.account));
-    if (item.upstreamSeq !== null) {
-      const prev = batch.cursors.get(item.hostId);
-      batch.cursors.set(item.hostId, {
-        cursor: Math.max(prev?.cursor ?? 0, item.upstreamSeq),
-        accepted: (prev?.accepted ?? false) || ev !== null,
-      });
-    }
+    return batch;
   }
-  return batch;
 }

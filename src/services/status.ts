@@ -13,11 +13,22 @@ export interface StatusServiceOptions {
   /** The last seq this process broadcast. */
   headSeq: () => number;
   consumers: () => Iterable<{ describe(headSeq: number): ConsumerView }>;
+  /** DID directories paused after refusing or failing (identity/cache.ts). */
+  identityPaused: () => string[];
 }
 
 export type Health =
   | { ok: false; message: string }
-  | { ok: true; status: 'ok' | 'degraded'; version: string; seq: number; counters: 'ok' | 'unavailable'; countersKind: CounterStore['kind'] };
+  | {
+      ok: true;
+      status: 'ok' | 'degraded';
+      version: string;
+      seq: number;
+      counters: 'ok' | 'unavailable';
+      countersKind: CounterStore['kind'];
+      /** degraded while the PLC directory refuses or fails: first-seen accounts' events wait. */
+      identity: 'ok' | 'degraded';
+    };
 
 async function total(counter: Counter<string>): Promise<number> {
   return (await counter.get()).values.reduce((sum, v) => sum + v.value, 0);
@@ -41,9 +52,19 @@ export class StatusService {
     } catch (err) {
       return { ok: false, message: (err as Error).message };
     }
-    // Without the quota counters the relay still serves the firehose, but holds its hosts: degraded, not down.
+    // Without the quota counters the relay still serves the firehose, but holds its hosts; without the PLC directory it
+    // holds the events of accounts it cannot resolve: degraded, not down.
     const up = counters.available();
-    return { ok: true, status: up ? 'ok' : 'degraded', version, seq: headSeq(), counters: up ? 'ok' : 'unavailable', countersKind: counters.kind };
+    const identity = this.o.identityPaused().includes('plc') ? 'degraded' : 'ok';
+    return {
+      ok: true,
+      status: up && identity === 'ok' ? 'ok' : 'degraded',
+      version,
+      seq: headSeq(),
+      counters: up ? 'ok' : 'unavailable',
+      countersKind: counters.kind,
+      identity,
+    };
   }
 
   consumers(): ConsumerView[] {

@@ -1,6 +1,6 @@
 // The accounts table: what the account owner (src/accounts/) loads and the sequencer persists, and the reads of the
 // sync and admin APIs.
-import { and, asc, eq, gt, isNotNull, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { Db } from './db.ts';
 import { accounts, hosts } from './schema.ts';
 import type { AccountChange, AccountState, Throttle } from '../core/accounts.ts';
@@ -26,10 +26,17 @@ export function statusView(row: typeof accounts.$inferSelect): Pick<AccountState
   };
 }
 
-/** An account's state as persisted, or null when the relay has never seen it. */
-export async function loadAccountState(db: Db, did: string): Promise<AccountState | null> {
-  const [row] = await db.select().from(accounts).where(eq(accounts.did, did));
-  if (!row) return null;
+/** Accounts' states as persisted, one per DID in order (null: the relay has never seen it). */
+export async function loadAccountStates(db: Db, dids: string[]): Promise<Array<AccountState | null>> {
+  const rows = await db.select().from(accounts).where(inArray(accounts.did, dids));
+  const byDid = new Map(rows.map((r) => [r.did, r]));
+  return dids.map((did) => {
+    const row = byDid.get(did);
+    return row ? stateOf(row) : null;
+  });
+}
+
+function stateOf(row: typeof accounts.$inferSelect): AccountState {
   const throttle = throttleOf(row);
   return {
     did: row.did,
@@ -45,7 +52,7 @@ export async function loadAccountState(db: Db, did: string): Promise<AccountStat
 
 /**
  * Persists a batch's account changes inside its transaction, the last change per account winning field by field
- * (items are in upstream order). Repo and status changes, one per accepted event, go as one statement each with a
+ * (items of an account are in its order). Repo and status changes, one per accepted event, go as one statement each with a
  * parameter per column (drizzle's insert builder spent ~200 ms on the event loop building a 500-row statement);
  * throttle changes are rare and go one by one.
  */
@@ -159,7 +166,7 @@ export async function countSlotHolders(db: Db, hostId: number): Promise<number> 
 /** The accounts table as the account registry reads it. */
 export function accountStore(db: Db) {
   return {
-    load: (did: string) => loadAccountState(db, did),
+    loadMany: (dids: string[]) => loadAccountStates(db, dids),
     countSlots: (hostId: number) => countSlotHolders(db, hostId),
     held: (hostIds: number[]) => heldAccounts(db, hostIds),
   };

@@ -3,7 +3,7 @@ import { and, asc, eq, gt, lte, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './db.ts';
 import { accounts, events, hosts, relaySeq } from './schema.ts';
 import { writeAccountChanges } from './accounts.ts';
-import type { CommittedEvent, EventKind } from '../core/events.ts';
+import type { CommittedEvent, EventKind, HostCursor } from '../core/events.ts';
 import type { AccountChange } from '../core/accounts.ts';
 
 export const EVENTS_CHANNEL = 'relay_events';
@@ -20,8 +20,8 @@ export interface BatchEvent {
 /** Everything one batch commits at once. */
 export interface Batch {
   events: BatchEvent[];
-  /** Per host: the upstream seq the batch covers, and whether it accepted any event of the host. */
-  cursors: Map<number, { cursor: number; accepted: boolean }>;
+  /** Per host: where its stream is committed to, and whether the batch accepted any event of the host. */
+  cursors: Map<number, { cursor: HostCursor; accepted: boolean }>;
   /** Per account: its change after the batch. */
   accounts: Map<string, AccountChange>;
 }
@@ -88,13 +88,16 @@ async function insertEvents(tx: Db, rows: BatchEvent[], committed: CommittedEven
  */
 async function writeCursors(tx: Db, cursors: Batch['cursors']): Promise<void> {
   if (cursors.size === 0) return;
-  const rows = [...cursors].map(([hostId, { cursor, accepted }]) => sql`(${hostId}::integer, ${cursor}::bigint, ${accepted}::boolean)`);
+  const rows = [...cursors].map(
+    ([hostId, { cursor, accepted }]) => sql`(${hostId}::integer, ${cursor.at}::bigint, ${sql.param([...cursor.above])}::bigint[], ${accepted}::boolean)`,
+  );
   await tx.execute(sql`
     UPDATE ${hosts} SET
       cursor = v.cursor,
+      cursor_above = v.above,
       last_event_at = CASE WHEN v.accepted THEN now() ELSE ${hosts}.last_event_at END,
       updated_at = now()
-    FROM (VALUES ${sql.join(rows, sql`, `)}) AS v(id, cursor, accepted)
+    FROM (VALUES ${sql.join(rows, sql`, `)}) AS v(id, cursor, above, accepted)
     WHERE ${hosts}.id = v.id`);
 }
 

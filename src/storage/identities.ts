@@ -1,25 +1,32 @@
-// Persistence behind the identity cache (src/identity/cache.ts's IdentityStore).
-import { eq, sql } from 'drizzle-orm';
+// Persistence behind the identity cache (src/identity/cache.ts's IdentityStore): documents read and written many
+// per round trip, because first-seen accounts arrive in bursts.
+import { sql } from 'drizzle-orm';
 import type { Db } from './db.ts';
 import { identities } from './schema.ts';
 
 export interface StoredIdentities {
-  load(did: string): Promise<{ doc: unknown; resolvedAt: number } | null>;
-  save(did: string, doc: unknown, resolvedAt: number): Promise<void>;
+  loadMany(dids: string[]): Promise<Array<{ doc: unknown; resolvedAt: number } | null>>;
+  saveMany(entries: Array<{ did: string; doc: unknown; resolvedAt: number }>): Promise<void>;
 }
 
 export function createIdentityStore(db: Db): StoredIdentities {
   return {
-    async load(did) {
-      const [row] = await db.select().from(identities).where(eq(identities.did, did));
-      return row ? { doc: row.doc, resolvedAt: row.resolvedAt.getTime() } : null;
+    async loadMany(dids) {
+      const res = await db.execute(sql`
+        SELECT did, doc, resolved_at FROM ${identities} WHERE did = ANY(${sql.param(dids)}::text[])`);
+      const rows = (res as unknown as { rows: Array<{ did: string; doc: unknown; resolved_at: Date | string }> }).rows;
+      const byDid = new Map(rows.map((r) => [r.did, { doc: typeof r.doc === 'string' ? JSON.parse(r.doc) : r.doc, resolvedAt: new Date(r.resolved_at).getTime() }]));
+      return dids.map((did) => byDid.get(did) ?? null);
     },
-    async save(did, doc, resolvedAt) {
-      const at = new Date(resolvedAt);
-      await db
-        .insert(identities)
-        .values({ did, doc, resolvedAt: at })
-        .onConflictDoUpdate({ target: identities.did, set: { doc: sql`excluded.doc`, resolvedAt: at } });
+    async saveMany(entries) {
+      // The last document of a DID wins when a batch holds two.
+      const latest = [...new Map(entries.map((e) => [e.did, e])).values()];
+      await db.execute(sql`
+        INSERT INTO ${identities} (did, doc, resolved_at)
+        SELECT d, doc::jsonb, at FROM unnest(
+          ${sql.param(latest.map((e) => e.did))}::text[], ${sql.param(latest.map((e) => JSON.stringify(e.doc)))}::text[],
+          ${sql.param(latest.map((e) => new Date(e.resolvedAt).toISOString()))}::timestamptz[]) AS t(d, doc, at)
+        ON CONFLICT (did) DO UPDATE SET doc = excluded.doc, resolved_at = excluded.resolved_at`);
     },
   };
 }

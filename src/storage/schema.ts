@@ -1,5 +1,6 @@
 // The relay's tables. Migrations in drizzle/ are generated from this file by drizzle-kit.
 
+import { sql } from 'drizzle-orm';
 import {
   bigint,
   bigserial,
@@ -24,8 +25,10 @@ export const hosts = pgTable('hosts', {
   hostname: text('hostname').notNull().unique(),
   /** active | idle | offline | throttled | banned */
   status: text('status').notNull().default('active'),
-  /** Last upstream seq whose effects are committed; null = never connected (start at the live head). */
+  /** Upstream seq up to which every event's effects are committed; null = never connected (start at the live head). */
   cursor: bigint('cursor', { mode: 'number' }),
+  /** Upstream seqs above the cursor whose effects are committed too (events are committed out of order). */
+  cursorAbove: bigint('cursor_above', { mode: 'number' }).array().notNull().default(sql`'{}'::bigint[]`),
   accountCount: integer('account_count').notNull().default(0),
   /** Per-host event quota overrides; null = the configured default. */
   eventsPerHour: integer('events_per_hour'),

@@ -16,6 +16,7 @@ import type { AccountView } from '../core/accounts.ts';
 import type { UpstreamEvent } from '../core/events.ts';
 import type { HostRef } from '../core/hosts.ts';
 import { refuse, type EventRejection, type Refusal } from '../core/rejections.ts';
+import { retryDelay } from '../core/retry.ts';
 import { checkStructure } from './structure.ts';
 import { checkCommitJob, type CommitChecker, type CommitJob, type CommitProofInput } from './commit-check.ts';
 import type { PublicKey } from '../protocol/did-key.ts';
@@ -23,7 +24,11 @@ import type { EventVerifier, Verdict } from './types.ts';
 
 /** Revs more than this far in the future are rejected (clock drift allowance). */
 export const FUTURE_REV_MS = 5 * 60_000;
-const IDENTITY_RETRY_DELAYS_MS = [250, 1000, 4000];
+/**
+ * How long an event waits for its account's identity while the directory is down, slow or refusing us: it is held
+ * (its account's later events behind it), not dropped, for this long; then it is refused as identity_unavailable.
+ */
+export const IDENTITY_HOLD_MS = 10 * 60_000;
 
 export interface SyncVerifierOptions {
   identities: IdentityCache;
@@ -72,12 +77,15 @@ export class SyncVerifier implements EventVerifier {
       await this.o.identities.refresh(did, 'status_change').catch(() => null);
     }
     const job = structure.job;
+    // A commit's account state is read while its identity is looked up: for a first-seen account both are round
+    // trips. (An #account event needs no state here.)
+    const stateLoad = evt.t === '#account' ? null : this.o.accounts.get(did);
+    stateLoad?.catch(() => {});
     const identity = await this.authoritativeIdentity(host, did);
     // The checklist puts the CAR and commit block checks first: their failure is the reason given.
     if ('reason' in identity) return job ? this.structureFailure(job, identity) : identity;
-    const state = await this.o.accounts.get(did);
-
     if (evt.t === '#account') return { ok: true, event: structure.event };
+    const state = await stateLoad!;
 
     // A commit whose structure holds has the message's rev, already checked to be a TID.
     const rev = job!.rev;
@@ -146,15 +154,21 @@ export class SyncVerifier implements EventVerifier {
     return identity;
   }
 
-  /** Resolves, retrying passing failures so a directory hiccup delays this account instead of dropping its event. */
+  /** Resolves, retrying passing failures so a directory outage delays this account instead of dropping its event. */
   private async lookup(did: string): Promise<Identity> {
+    const giveUpAt = this.now() + IDENTITY_HOLD_MS;
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.o.identities.get(did);
       } catch (err) {
         const transient = err instanceof IdentityError && TRANSIENT.has(err.reason);
-        if (!transient || attempt >= IDENTITY_RETRY_DELAYS_MS.length) throw err;
-        await this.sleep(IDENTITY_RETRY_DELAYS_MS[attempt]!);
+        if (!transient || this.now() >= giveUpAt) throw err;
+        this.o.metrics.identityWaiting.inc();
+        try {
+          await this.sleep(retryDelay(attempt, 250, 10_000));
+        } finally {
+          this.o.metrics.identityWaiting.dec();
+        }
       }
     }
   }

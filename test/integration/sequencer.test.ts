@@ -84,6 +84,7 @@ describe('sequencer', () => {
           s.submit({
             hostId: w + 1,
             upstreamSeq: i,
+            cursor: { at: i, above: [] },
             event: drop
               ? null
               : relayEvent(`did:plc:writer${w}`, 'identity', { did: `did:plc:writer${w}`, n: i, time: 'x' }),
@@ -124,7 +125,7 @@ describe('sequencer', () => {
     const s = sequencerOn(d, (evs) => committed.push(...evs.map((e) => e.seq)));
     // The events table disappears for a moment, so the next batch transaction fails.
     await d.db.execute(sql`ALTER TABLE events RENAME TO events_away`);
-    s.submit({ hostId: 1, upstreamSeq: 1000, event: relayEvent('did:plc:retry', 'identity', { did: 'did:plc:retry' }) });
+    s.submit({ hostId: 1, upstreamSeq: 1000, cursor: { at: 1000, above: [] }, event: relayEvent('did:plc:retry', 'identity', { did: 'did:plc:retry' }) });
     await new Promise((r) => setTimeout(r, 150));
     expect(committed).toEqual([]);
     await d.db.execute(sql`ALTER TABLE events_away RENAME TO events`);
@@ -153,7 +154,7 @@ describe('sequencer', () => {
     });
     const committed: number[] = [];
     const s = sequencerOn(flaky, (evs) => committed.push(...evs.map((e) => e.seq)));
-    for (const n of [7000, 7001]) s.submit({ hostId: 3, upstreamSeq: n, event: relayEvent('did:plc:once', 'identity', { did: 'did:plc:once', n }) });
+    for (const n of [7000, 7001]) s.submit({ hostId: 3, upstreamSeq: n, cursor: { at: n, above: [] }, event: relayEvent('did:plc:once', 'identity', { did: 'did:plc:once', n }) });
     await s.drain();
     expect(loseAnswer).toBe(false);
     expect(committed).toHaveLength(2);
@@ -161,6 +162,22 @@ describe('sequencer', () => {
     expect(rows.map((r) => r.seq).sort()).toEqual([...committed].sort());
     const [host] = await d.db.select({ cursor: hosts.cursor }).from(hosts).where(sql`${hosts.id} = 3`);
     expect(host!.cursor).toBe(7001);
+  });
+
+  it('keeps a host’s cursor with the seqs committed above it, as the newest item of the host says', async () => {
+    const d = await open();
+    const s = sequencerOn(d, () => {});
+    // 8100 waits for its identity while 8101 and 8102 are committed; then it is too.
+    s.submit({ hostId: 3, upstreamSeq: 8101, cursor: { at: 8099, above: [8101] }, event: relayEvent('did:plc:early', 'identity', { did: 'did:plc:early' }) });
+    s.submit({ hostId: 3, upstreamSeq: 8102, cursor: { at: 8099, above: [8101, 8102] }, event: null });
+    await s.drain();
+    const row = async () => (await d.db.select({ cursor: hosts.cursor, above: hosts.cursorAbove }).from(hosts).where(sql`${hosts.id} = 3`))[0]!;
+    expect(await row()).toEqual({ cursor: 8099, above: [8101, 8102] });
+    // Relay-made items (no upstream seq) leave the cursor alone.
+    s.submit({ hostId: 3, upstreamSeq: null, event: relayEvent('did:plc:early', 'account', { did: 'did:plc:early', active: true }) });
+    s.submit({ hostId: 3, upstreamSeq: 8100, cursor: { at: 8102, above: [] }, event: relayEvent('did:plc:late', 'identity', { did: 'did:plc:late' }) });
+    await s.drain();
+    expect(await row()).toEqual({ cursor: 8102, above: [] });
   });
 
   it.each(['postgres', 'embedded'] as const)('%s: stores received bodies byte for byte under the new seq, in batches cut at the byte cap', async (store) => {

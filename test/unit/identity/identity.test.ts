@@ -5,7 +5,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { p256 } from '@noble/curves/nist.js';
 import { base58btc } from 'multiformats/bases/base58';
 import { parseDidDocument, IdentityError } from '../../../src/identity/did-doc.ts';
-import { createDidResolver } from '../../../src/identity/resolver.ts';
+import { createDidResolver, retryAfterMs } from '../../../src/identity/resolver.ts';
 import { IdentityCache, type IdentityStore } from '../../../src/identity/cache.ts';
 import { formatMultikey } from '../../../src/protocol/did-key.ts';
 
@@ -66,6 +66,7 @@ describe('resolver', () => {
       if (path.includes('slow')) return setTimeout(() => res.end('{}'), 500);
       if (path.includes('huge')) return res.end(`{"id":"${'x'.repeat(100_000)}"}`);
       if (path.includes('notjson')) return res.end('<html>');
+      if (path.includes('limited')) return res.writeHead(429, { 'retry-after': '3' }).end();
       const did = decodeURIComponent(path.slice(1).replace('/.well-known/did.json', ''));
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(doc(did.startsWith('did:') ? did : `did:web:${req.headers.host}`)));
     });
@@ -86,8 +87,17 @@ describe('resolver', () => {
     expect(await reason(r.resolve('did:plc:slow'))).toBe('timeout');
     expect(await reason(r.resolve('did:plc:huge'))).toBe('bad_document');
     expect(await reason(r.resolve('did:plc:notjson'))).toBe('bad_document');
+    const limited = await r.resolve('did:plc:limited').catch((e: IdentityError) => e);
+    expect(limited).toMatchObject({ reason: 'rate_limited', retryAfterMs: 3000 });
     expect(await reason(r.resolve('did:example:123'))).toBe('unsupported_method');
     expect(await reason(r.resolve('not a did'))).toBe('bad_syntax');
+  });
+
+  it('reads Retry-After in seconds or as a date', () => {
+    expect(retryAfterMs('120')).toBe(120_000);
+    expect(retryAfterMs(new Date(10_000).toUTCString(), 4_000)).toBe(6_000);
+    expect(retryAfterMs('soon')).toBeUndefined();
+    expect(retryAfterMs(null)).toBeUndefined();
   });
 
   it('resolves did:web on localhost only in insecure mode', async () => {
@@ -100,7 +110,7 @@ describe('resolver', () => {
 });
 
 describe('IdentityCache', () => {
-  function fakeResolver(opts: { delayMs?: number; fail?: Set<string>; transient?: Set<string> } = {}) {
+  function fakeResolver(opts: { delayMs?: number; fail?: Set<string>; transient?: Set<string>; limited?: Set<string> } = {}) {
     let calls = 0;
     let inFlight = 0;
     let maxInFlight = 0;
@@ -119,6 +129,7 @@ describe('IdentityCache', () => {
           if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
           if (opts.fail?.has(did)) throw new IdentityError('not_found', 'no');
           if (opts.transient?.has(did)) throw new IdentityError('timeout', 'slow');
+          if (opts.limited?.delete(did)) throw new IdentityError('rate_limited', 'HTTP 429', 200);
           return doc(did);
         } finally {
           inFlight--;
@@ -191,14 +202,26 @@ describe('IdentityCache', () => {
     expect(resolver.calls).toBe(4);
   });
 
+  function memoryStore(saved: Map<string, { doc: unknown; resolvedAt: number }>) {
+    const calls = { loads: 0, saves: 0 };
+    const store: IdentityStore = {
+      loadMany: async (dids) => {
+        calls.loads++;
+        return dids.map((did) => saved.get(did) ?? null);
+      },
+      saveMany: async (entries) => {
+        calls.saves++;
+        for (const e of entries) saved.set(e.did, { doc: e.doc, resolvedAt: e.resolvedAt });
+      },
+    };
+    return { store, calls };
+  }
+
   it('starts warm from its store and bounds requests in flight', async () => {
     const saved = new Map<string, { doc: unknown; resolvedAt: number }>([[DID, { doc: doc(DID), resolvedAt: Date.now() }]]);
-    const store: IdentityStore = {
-      load: async (did) => saved.get(did) ?? null,
-      save: async (did, d, at) => void saved.set(did, { doc: d, resolvedAt: at }),
-    };
+    const { store } = memoryStore(saved);
     const resolver = fakeResolver({ delayMs: 30 });
-    const cache = new IdentityCache({ resolver, store, maxConcurrent: 2 });
+    const cache = new IdentityCache({ resolver, store, concurrency: { plc: 2, web: 1 } });
     expect((await cache.get(DID)).pdsHost).toBe('pds.example.com');
     expect(resolver.calls).toBe(0);
     const order: string[] = [];
@@ -208,6 +231,55 @@ describe('IdentityCache', () => {
     await slow;
     expect(order).toEqual(['cached', 'uncached']);
     expect(resolver.maxInFlight).toBe(2);
+    // Written behind, not on the lookup's path.
+    await new Promise((r) => setTimeout(r, 20));
     expect(saved.has('did:plc:e')).toBe(true);
+  });
+
+  it('reads and writes its store many identities per round trip', async () => {
+    const { store, calls } = memoryStore(new Map());
+    const cache = new IdentityCache({ resolver: fakeResolver(), store });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => cache.get(`did:plc:burst${i}`)));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(calls.loads).toBe(1);
+    expect(calls.saves).toBeLessThanOrEqual(2);
+    expect(cache.size).toBe(50);
+  });
+
+  it('limits requests per directory: a did:web host does not hold up the PLC directory', async () => {
+    let webInFlight = 0;
+    let webMax = 0;
+    const resolver = {
+      async resolve(did: string) {
+        if (did.startsWith('did:web:')) {
+          webMax = Math.max(webMax, ++webInFlight);
+          await new Promise((r) => setTimeout(r, 100));
+          webInFlight--;
+          return { ...doc(did), id: did };
+        }
+        return doc(did);
+      },
+    };
+    const cache = new IdentityCache({ resolver, concurrency: { plc: 8, web: 1 } });
+    const web = Promise.all(['a', 'b', 'c'].map((x) => cache.get(`did:web:slow.example.com:${x}`).catch(() => null)));
+    const started = Date.now();
+    await cache.get('did:plc:quick');
+    expect(Date.now() - started).toBeLessThan(80);
+    await web;
+    expect(webMax).toBe(1);
+  });
+
+  it('pauses a directory that refuses, as long as it asks, and reports it', async () => {
+    const resolver = fakeResolver({ limited: new Set(['did:plc:first']) });
+    const cache = new IdentityCache({ resolver });
+    await expect(cache.get('did:plc:first')).rejects.toMatchObject({ reason: 'rate_limited' });
+    expect(cache.paused()).toEqual(['plc']);
+    const started = Date.now();
+    await cache.get('did:plc:second');
+    // Held (not refused) until the directory's Retry-After passed.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    expect(cache.paused()).toEqual([]);
+    // A rate-limited lookup is not remembered as a failure.
+    expect((await cache.get('did:plc:first')).did).toBe('did:plc:first');
   });
 });

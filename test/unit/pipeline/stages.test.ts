@@ -33,7 +33,7 @@ const accepted = (evt: UpstreamEvent): AcceptedEvent => ({
 });
 
 function memoryStore(slotsHeld = 0): AccountStore {
-  return { load: async () => null, countSlots: async () => slotsHeld, held: async () => [] };
+  return { loadMany: async (dids) => dids.map(() => null), countSlots: async () => slotsHeld, held: async () => [] };
 }
 
 const registry = (clock: TestClock, store = memoryStore()) => new AccountRegistry({ store, clock, metrics: createMetrics(), log });
@@ -105,18 +105,22 @@ describe('account budget stage', () => {
 });
 
 describe('account slots stage', () => {
-  it('gives slots in upstream order and throttles accounts past the limit, once the host’s count is loaded', async () => {
+  it('gives slots in the order outcomes come and throttles accounts past the limit, once the host’s count is loaded', async () => {
     const clock = TestClock.inWindow(HOUR);
     const accounts = registry(clock, memoryStore(1));
     const out: SequencerItem[] = [];
     let processed = 0;
-    const stage = new AccountSlotsStage({ host, accounts, accountLimit: () => 2, clock, log, pass: (i) => out.push(i), processed: () => processed++ });
+    const stage = new AccountSlotsStage({ host, accounts, accountLimit: () => 2, clock, log });
+    const pass = (items: SequencerItem[]) => {
+      out.push(...items);
+      processed++;
+    };
     const items = ['did:plc:a', 'did:plc:b', 'did:plc:a'].map((did, i) => {
       const ev = accepted(upstream(i + 1, did));
       accounts.apply(afterVerify(accounts.current(did), host.id, ev, clock.now(), null));
       return [{ hostId: host.id, upstreamSeq: i + 1, event: ev }];
     });
-    for (const batch of items) stage.push(batch);
+    for (const batch of items) stage.push(batch, pass);
     // One slot is held already: a gets the second, b is throttled (announced, its commit withheld), a keeps its own.
     await eventually(() => out.length === 4, 5000, 'all outcomes');
     expect(out.map((i) => [i.upstreamSeq, i.event?.did ?? null, i.event?.kind ?? null])).toEqual([
@@ -132,7 +136,7 @@ describe('account slots stage', () => {
 });
 
 describe('host pipeline', () => {
-  function compose(verifier: EventVerifier, maxPending: number) {
+  function compose(verifier: EventVerifier, maxPending: number, resumed: { cursor: number | null; committedAbove: number[] } = { cursor: null, committedAbove: [] }) {
     const clock = TestClock.inWindow(HOUR);
     const accounts = registry(clock);
     const submitted: SequencerItem[] = [];
@@ -142,6 +146,7 @@ describe('host pipeline', () => {
     const sink = { submit: (i: SequencerItem) => void submitted.push(i), pendingFor: () => submitted.length - committed };
     const pipeline = new HostPipeline({
       host,
+      ...resumed,
       quota: new HostQuota({ store: createMemoryCounterStore('p:'), hostId: 1, limits: () => ({ perHour: 1e6, perDay: 1e7, accountLimit: 100 }), clock }),
       verifier,
       budget: new AccountBudgetStage({ accounts, store: createMemoryCounterStore('pb:'), budget: { perHour: 0, perDay: 0 }, clock, metrics: createMetrics(), log }),
@@ -161,7 +166,7 @@ describe('host pipeline', () => {
     return { pipeline, submitted, rejected, paused, commit };
   }
 
-  it('releases outcomes in upstream order although later accounts verify first, dropping rejected and unknown events', async () => {
+  it('hands outcomes on as they are ready, each account in its order, the cursor only past what is all handed on', async () => {
     const slow = new Set(['did:plc:slow']);
     const verifier: EventVerifier = {
       async verify(_host, evt): Promise<Verdict> {
@@ -177,14 +182,39 @@ describe('host pipeline', () => {
     pipeline.push(upstream(4, 'did:plc:fast'));
     pipeline.push(upstream(5, 'did:plc:slow'));
     await eventually(() => submitted.length === 5, 5000, 'all outcomes');
-    expect(submitted.map((i) => [i.upstreamSeq, i.event?.did ?? null])).toEqual([
-      [1, 'did:plc:slow'],
-      [2, 'did:plc:fast'],
-      [3, null],
-      [4, null],
-      [5, 'did:plc:slow'],
+    // The slow account's first event holds up only its own second one; the cursor waits for it.
+    expect(submitted.map((i) => [i.upstreamSeq, i.event?.did ?? null, i.cursor])).toEqual([
+      [2, 'did:plc:fast', undefined],
+      [3, null, undefined],
+      [4, null, undefined],
+      [1, 'did:plc:slow', { at: 4, above: [] }],
+      [5, 'did:plc:slow', { at: 5, above: [] }],
     ]);
-    expect(rejected).toEqual(['unsupported_type:did:plc:fast', 'bad_signature:did:plc:fast']);
+    expect(rejected.sort()).toEqual(['bad_signature:did:plc:fast', 'unsupported_type:did:plc:fast']);
+  });
+
+  it('keeps the seqs handed on above the cursor with it, and a crawl resumed from it skips them', async () => {
+    const hold = new Map<string, () => void>();
+    const verifier: EventVerifier = {
+      async verify(_host, evt): Promise<Verdict> {
+        if (evt.did === 'did:plc:held') await new Promise<void>((r) => hold.set(evt.did, r));
+        return { ok: true, event: accepted(evt) };
+      },
+    };
+    const first = compose(verifier, 100, { cursor: 10, committedAbove: [] });
+    for (const [seq, did] of [[11, 'did:plc:held'], [12, 'did:plc:x'], [13, 'did:plc:y']] as const) first.pipeline.push(upstream(seq, did));
+    await eventually(() => first.submitted.length === 2, 5000, 'the ready ones');
+    expect(first.submitted.map((i) => i.cursor)).toEqual([
+      { at: 10, above: [12] },
+      { at: 10, above: [12, 13] },
+    ]);
+    // The crawl stops here (say the process dies); the next one resumes from 10 and skips 12 and 13.
+    const next = compose({ verify: (_h, evt) => ({ ok: true, event: accepted(evt) }) }, 100, { cursor: 10, committedAbove: [12, 13] });
+    for (const [seq, did] of [[11, 'did:plc:held'], [12, 'did:plc:x'], [13, 'did:plc:y'], [14, 'did:plc:x']] as const) next.pipeline.push(upstream(seq, did));
+    await eventually(() => next.submitted.length === 4, 5000, 'all outcomes');
+    expect(next.submitted.filter((i) => i.event).map((i) => i.upstreamSeq).sort()).toEqual([11, 14]);
+    expect(next.submitted.at(-1)!.cursor).toEqual({ at: 14, above: [] });
+    hold.get('did:plc:held')?.();
   });
 
   it('pauses the socket past maxPending in flight and resumes once half is committed', async () => {

@@ -1,23 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { OrderedPipeline } from '../../../src/pipeline/ordered-release.ts';
+import { AccountChains } from '../../../src/pipeline/account-chains.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('OrderedPipeline', () => {
-  it('releases results in submission order even when later work finishes first', async () => {
-    const out: number[] = [];
-    const p = new OrderedPipeline<number>((n) => out.push(n));
-    p.push('a', async () => (await sleep(30), 1), () => -1);
-    p.push('b', async () => 2, () => -1);
-    p.push('c', async () => (await sleep(10), 3), () => -1);
+describe('AccountChains', () => {
+  it('hands each result on when its work is done: one account waiting holds up no other, and keeps its own order', async () => {
+    const out: string[] = [];
+    const p = new AccountChains<string>((r) => out.push(r));
+    p.push('a', async () => (await sleep(30), 'a1'), () => 'x');
+    p.push('b', async () => 'b1', () => 'x');
+    p.push('a', async () => 'a2', () => 'x');
+    p.push('c', async () => (await sleep(10), 'c1'), () => 'x');
+    expect(p.pending).toBe(4);
     await sleep(60);
-    expect(out).toEqual([1, 2, 3]);
+    expect(out).toEqual(['b1', 'c1', 'a1', 'a2']);
     expect(p.pending).toBe(0);
   });
 
   it('runs work of one key serially and of different keys concurrently', async () => {
     const log: string[] = [];
-    const p = new OrderedPipeline<string>(() => {});
+    const p = new AccountChains<string>(() => {});
     const job = (name: string, ms: number) => async () => {
       log.push(`start ${name}`);
       await sleep(ms);
@@ -34,7 +36,7 @@ describe('OrderedPipeline', () => {
 
   it('turns a throwing task into a result instead of wedging the queue', async () => {
     const out: string[] = [];
-    const p = new OrderedPipeline<string>((r) => out.push(r));
+    const p = new AccountChains<string>((r) => out.push(r));
     p.push('k', async () => {
       throw new Error('boom');
     }, (err) => `failed: ${(err as Error).message}`);

@@ -1,0 +1,1 @@
+ALTER TABLE "hosts" ADD COLUMN "cursor_above" bigint[] DEFAULT '{}'::bigint[] NOT NULL;
