@@ -4,7 +4,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'relay_process_' });
+  // Node's own metrics under relay_: relay_process_resident_memory_bytes, relay_nodejs_eventloop_lag_seconds, ...
+  collectDefaultMetrics({ register: registry, prefix: 'relay_' });
   const r = [registry];
   return {
     registry,

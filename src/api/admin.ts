@@ -24,38 +24,38 @@ export function registerAdmin(app: FastifyInstance, api: ApiServices): void {
     route(admin, adminApi.listHosts, async () => ({ hosts: await hosts.list() }));
     route(admin, adminApi.addHost, async ({ body, log }) => {
       const added = await hosts.add(body.hostname);
-      log.info(added, 'host admitted by operator');
+      log.info({ host: added.hostname, status: added.status }, 'host admitted by operator');
       return added;
     });
     route(admin, adminApi.setHostLimits, async ({ params, body, log }) => {
       const res = await hosts.setLimits(params.hostname, body);
-      log.info(res, 'host limits changed by operator');
+      log.info({ host: res.hostname, limits: res.limits }, 'host limits changed by operator');
       return res;
     });
     route(admin, adminApi.setHostTier, async ({ params, body, log }) => {
       const res = await hosts.setTier(params.hostname, body.tier);
-      log.info({ hostname: res.hostname, tier: res.tier }, 'host tier changed by operator');
+      log.info({ host: res.hostname, tier: res.tier }, 'host tier changed by operator');
       return res;
     });
     route(admin, adminApi.banHost, async ({ params, log }) => {
       const res = await hosts.ban(params.hostname);
-      log.info({ hostname: res.hostname }, 'host banned by operator');
+      log.info({ host: res.hostname }, 'host banned by operator');
       return res;
     });
     route(admin, adminApi.unbanHost, async ({ params, log }) => {
       const res = await hosts.unban(params.hostname);
-      log.info({ hostname: res.hostname }, 'host unbanned by operator');
+      log.info({ host: res.hostname }, 'host unbanned by operator');
       return res;
     });
     route(admin, adminApi.listDomainBans, async () => ({ domains: await hosts.domainBans() }));
     route(admin, adminApi.banDomain, async ({ body, log }) => {
       const res = await hosts.banDomain(body.domain);
-      log.info(res, 'domain banned by operator');
+      log.info({ domain: res.domain, bannedHosts: res.bannedHosts }, 'domain banned by operator');
       return res;
     });
     route(admin, adminApi.unbanDomain, async ({ params, log }) => {
       const res = await hosts.unbanDomain(params.domain);
-      log.info(res, 'domain unbanned by operator');
+      log.info({ domain: res.domain }, 'domain unbanned by operator');
       return res;
     });
     route(admin, adminApi.listCrawlRequests, async () => ({ requests: await hosts.crawlRequests() }));

@@ -97,7 +97,7 @@ export class HostLifecycle {
     if (r.promote) {
       await setHostTier(db, host.hostname, 'trusted', true);
       this.o.metrics.hostsPromoted.inc();
-      log.info({ hostname: host.hostname }, 'host promoted to trusted after a clean period');
+      log.info({ host: host.hostname }, 'host promoted to trusted after a clean period');
     }
   }
 }

@@ -5,6 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { CONFIG_FIELDS, configReference, loadConfig } from '../../../src/config/config.ts';
 import { startWorld } from '../../helpers/world.ts';
+import { EVENTS_CHANNEL } from '../../../src/storage/events.ts';
+import { ACCOUNTS_CHANNEL } from '../../../src/storage/accounts.ts';
+import { HOSTS_CHANNEL } from '../../../src/storage/hosts.ts';
 
 interface Compose {
   services: Record<string, { environment?: Record<string, string>; ports?: string[]; volumes?: string[]; depends_on?: Record<string, unknown> | string[] }>;
@@ -138,6 +141,16 @@ describe('deploy/ Prometheus and Grafana', () => {
               expect(labelsOf(m[1]!).has(label), `${panel.title}: ${m[1]} has no label ${label}`).toBe(true);
             }
           }
+        }
+      }
+
+      // Every metric the documentation names is one a running relay exports (the NOTIFY channels and the seq table
+      // share the prefix).
+      const notMetrics = new Set([EVENTS_CHANNEL, ACCOUNTS_CHANNEL, HOSTS_CHANNEL, 'relay_seq', 'relay_']);
+      for (const doc of ['docs/operations.md', 'README.md', 'ARCHITECTURE.md']) {
+        const text = readFileSync(new URL(`../../../${doc}`, import.meta.url), 'utf8');
+        for (const [name] of text.matchAll(/\brelay_[a-z0-9_]*/g)) {
+          if (!notMetrics.has(name)) expect(exported.has(name), `${doc} names ${name}`).toBe(true);
         }
       }
     } finally {
