@@ -15,6 +15,7 @@ import { createFastVerifier } from '../src/protocol/signature.ts';
 import { TidClock } from '../src/protocol/tid.ts';
 import type { UpstreamEvent } from '../src/core/events.ts';
 import { SyncVerifier } from '../src/verify/verifier.ts';
+import { alwaysStrict } from '../src/verify/strictness.ts';
 import { generateKeypair, multikey, type Curve } from '../dev-env/keys.ts';
 import { commitMessageBody, Repo } from '../dev-env/repo.ts';
 import type { BenchLine } from './lib/record.ts';
@@ -75,7 +76,7 @@ async function relayPass(events: CorpusEvent[], keys: Map<string, string>): Prom
     },
   });
   const memoryAccounts = createMemoryAccounts();
-  const verifier = new SyncVerifier({ identities, accounts: memoryAccounts, signatures: createFastVerifier(), metrics: createMetrics(), log: pino({ level: 'silent' }), lenient: false });
+  const verifier = new SyncVerifier({ identities, accounts: memoryAccounts, signatures: createFastVerifier(), metrics: createMetrics(), log: pino({ level: 'silent' }), strictness: alwaysStrict });
   for (const did of keys.keys()) await identities.get(did);
   const host = { id: 1, hostname: 'pds.bench.example' };
   const decoded: UpstreamEvent[] = events.map((e) => {

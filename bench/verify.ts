@@ -13,6 +13,7 @@ import { readCar } from '../src/protocol/car.ts';
 import type { PublicKey } from '../src/protocol/did-key.ts';
 import { parseMultikey } from '../src/protocol/did-key.ts';
 import { SyncVerifier } from '../src/verify/verifier.ts';
+import { alwaysStrict } from '../src/verify/strictness.ts';
 import { IdentityCache } from '../src/identity/cache.ts';
 import { createMetrics } from '../src/metrics.ts';
 import { commitMessageBody, Repo } from '../dev-env/repo.ts';
@@ -165,7 +166,7 @@ export async function benchStage(accounts: Prepared[], workers: number, warmupMs
     ...(pool ? { checker: pool } : {}),
     metrics: createMetrics(),
     log,
-    lenient: false,
+    strictness: alwaysStrict,
   });
   const host = { id: 1, hostname: 'pds.bench.example' };
   for (const p of accounts) await identities.get(p.did);

@@ -76,6 +76,7 @@ export function relayTestEnv(opts: { port: number; databaseUrl: string; plcUrl: 
     RELAY_ACCOUNT_POINTS_PER_HOUR: '0',
     RELAY_ACCOUNT_POINTS_PER_DAY: '0',
     RELAY_RATE_LIMIT_READS_PER_5MIN: '1000000',
+    RELAY_SYNC_RATCHET_COMMITS: '1',
     ...extra,
   };
 }

@@ -158,6 +158,8 @@ export interface ScrapeSources {
   oldestRetainedSeq: () => Promise<number | null>;
   /** Known hosts per status (a GROUP BY over the small hosts table). */
   hostsByStatus: () => Promise<Record<string, number>>;
+  /** Crawled hosts per Sync v1.1 mode in force. */
+  hostsBySyncMode: () => Promise<Record<string, number>>;
   /** Whether the quota counters (Redis) can be reached. */
   countersAvailable: () => boolean;
 }
@@ -186,6 +188,16 @@ export function registerScrapeMetrics(metrics: RelayMetrics, src: ScrapeSources)
       // A failed read leaves the last values: /metrics must answer while the database is away.
       const counts = await src.hostsByStatus().catch(() => null);
       if (counts) for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
+    },
+  });
+  new Gauge({
+    name: 'relay_host_sync_mode',
+    help: 'Crawled hosts by the Sync v1.1 mode in force (strict: every check; lenient: Sync 1.1-only failures let through, counted in relay_verify_warnings_total)',
+    labelNames: ['mode'] as const,
+    registers: r,
+    async collect() {
+      const counts = await src.hostsBySyncMode().catch(() => null);
+      if (counts) for (const [mode, n] of Object.entries(counts)) this.set({ mode }, n);
     },
   });
   new Counter({

@@ -16,7 +16,7 @@ import { hostUrls, isLocalDevHost } from './core/hostname.ts';
 import { openDatabase, type Database } from './storage/db.ts';
 import { ACCOUNTS_CHANNEL, accountStore } from './storage/accounts.ts';
 import { oldestRetainedSeq } from './storage/events.ts';
-import { countHostsByStatus, HOSTS_CHANNEL, type HostRow } from './storage/hosts.ts';
+import { countHostsByStatus, countHostsBySyncMode, HOSTS_CHANNEL, ratchetHostStrict, setHostSyncProven, type HostRow } from './storage/hosts.ts';
 import { createIdentityStore } from './storage/identities.ts';
 import { createMetrics, registerScrapeMetrics, type RelayMetrics } from './metrics.ts';
 import { IDENTITY_ENTRY_BYTES, IdentityCache } from './identity/cache.ts';
@@ -24,6 +24,7 @@ import { createDidResolver } from './identity/resolver.ts';
 import { createFastVerifier } from './protocol/signature.ts';
 import { SyncVerifier } from './verify/verifier.ts';
 import { VerifyPool } from './verify/pool.ts';
+import { SyncStrictness } from './verify/strictness.ts';
 import { createCounterStore, type CounterStore } from './quota/counters.ts';
 import { HostQuota } from './quota/host-quota.ts';
 import { HostLimitsBook } from './quota/limits-book.ts';
@@ -142,6 +143,15 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     log: log.child({ stage: 'accounts' }),
     maxEntries: Math.floor((config.accountCacheMb * MiB) / ACCOUNT_ENTRY_BYTES),
   });
+  const strictness = new SyncStrictness({
+    globalLenient: config.lenient,
+    ratchetAfter: config.syncRatchetCommits,
+    saveProven: (hostId, count) => void setHostSyncProven(db, hostId, count).catch((err: unknown) => log.warn({ err, hostId }, 'could not record Sync 1.1 commits')),
+    ratchet: (hostId) => {
+      log.info({ hostId, after: config.syncRatchetCommits }, 'host proved it speaks Sync 1.1: its commits are held to every check from now on');
+      void ratchetHostStrict(db, hostId, config.syncRatchetCommits).catch((err: unknown) => log.warn({ err, hostId }, 'could not record the Sync 1.1 ratchet'));
+    },
+  });
   const signatures = createFastVerifier();
   const workers = config.verifyWorkers === -1 ? availableParallelism() : config.verifyWorkers;
   // The secp256k1 path sets the relay's ceiling: say which one this machine got (scripts/build-native.sh).
@@ -155,7 +165,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       ...(verifyPool ? { checker: verifyPool } : {}),
       metrics,
       log: log.child({ stage: 'verify' }),
-      lenient: config.lenient,
+      strictness,
     }),
     metrics,
   );
@@ -187,6 +197,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       hostLog.debug(r, 'upstream event rejected');
     };
     limits.update(host);
+    strictness.update(host);
     lifecycle.track(host);
     // Claimed anew (perhaps after another process crawled it): its accounts are counted again.
     accounts.resetSlots(host.id);
@@ -255,10 +266,12 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     open: openHost,
     seen: async (host, connected) => {
       limits.update(host);
+      strictness.update(host);
       await lifecycle.review(host, connected);
     },
     closed: (hostId) => {
       limits.forget(hostId);
+      strictness.forget(hostId);
       lifecycle.untrack(hostId);
     },
     // Throttled accounts whose limit or window now allows it are released at every scan.
@@ -282,6 +295,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       isConnected: (hostId) => crawler.isConnected(hostId),
       quotaWindows: (hostId) => crawler.crawlOf(hostId)?.quota.lastWindows ?? null,
     },
+    strictness,
     counters,
     clock,
     lookup,
@@ -311,6 +325,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     headSeq: () => hub.lastSeq,
     oldestRetainedSeq: () => oldestRetainedSeq(db),
     hostsByStatus: () => countHostsByStatus(db),
+    hostsBySyncMode: () => countHostsBySyncMode(db, config.lenient),
     countersAvailable: () => counters.available(),
   });
 

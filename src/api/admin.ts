@@ -37,6 +37,11 @@ export function registerAdmin(app: FastifyInstance, api: ApiServices): void {
       log.info({ host: res.hostname, tier: res.tier }, 'host tier changed by operator');
       return res;
     });
+    route(admin, adminApi.setHostSyncMode, async ({ params, body, log }) => {
+      const res = await hosts.setSyncMode(params.hostname, body.mode);
+      log.info({ host: res.hostname, mode: body.mode }, 'host Sync v1.1 mode set by operator');
+      return res;
+    });
     route(admin, adminApi.banHost, async ({ params, log }) => {
       const res = await hosts.ban(params.hostname);
       log.info({ host: res.hostname }, 'host banned by operator');

@@ -5,6 +5,8 @@ import { createRelay } from '../relay.ts';
 import { openDatabase } from '../storage/db.ts';
 import { adminCall, type AdminClientOptions } from './admin-client.ts';
 import { adminApi } from '../services/contract.ts';
+import { SYNC_MODE_SETTINGS } from '../core/hosts.ts';
+import type { StrictnessView } from '../verify/strictness.ts';
 import { firehoseUrl, tail } from './tail.ts';
 
 const HELP: Record<string, string> = {
@@ -20,6 +22,7 @@ Commands:
   hosts requests        list pending crawl requests
   hosts limits <host>   set a host's limits (--hour N, --day N, --accounts N; "default" restores it)
   hosts tier <host> <new|trusted>  set a host's trust tier (its default limits)
+  hosts mode <host> <auto|strict|lenient>  how the host is held to the Sync v1.1-only checks
   hosts ban|unban <host>  stop crawling a host and refuse its crawl requests (or lift that)
   domains list|ban|unban [domain]  domain bans (a domain covers all its subdomains)
   accounts takedown|restore <did>  withhold an account's repo events (announced with #account), or lift that
@@ -39,7 +42,7 @@ Applies pending migrations to DATABASE_URL (or the embedded store) and exits. \`
   config: `Usage: relay config
 
 Prints every setting with its environment variable, default and meaning.`,
-  hosts: `Usage: relay hosts <list|add|approve|requests|limits|tier|ban|unban> [hostname] [--url URL] [--password PW] [--json]
+  hosts: `Usage: relay hosts <list|add|approve|requests|limits|tier|mode|ban|unban> [hostname] [--url URL] [--password PW] [--json]
 
   list              hosts with status, cursor and last event time
   add <host>        admit a host; it is crawled from its live head
@@ -48,6 +51,9 @@ Prints every setting with its environment variable, default and meaning.`,
   limits <host>     set the host's limits: --hour N, --day N (events) and/or --accounts N (accounts it may
                     carry; a raised limit releases throttled accounts); "default" restores the tier's value
   tier <host> <new|trusted>  set the host's trust tier: which default limits apply
+  mode <host> <auto|strict|lenient>  hold the host to the Sync v1.1-only checks (prevData, inversion): strict
+                    refuses a commit that fails one, lenient relays it (counted), auto is lenient until the
+                    host has sent RELAY_SYNC_RATCHET_COMMITS valid Sync v1.1 commits, then strict for good
   ban <host>        stop crawling the host now and refuse its crawl requests
   unban <host>      lift a host ban; crawling resumes from its saved cursor`,
   consumers: `Usage: relay consumers [--url URL] [--password PW] [--json]
@@ -136,6 +142,12 @@ function printTable<R extends object>(rows: readonly R[], columns: ReadonlyArray
   for (const r of rows) process.stdout.write(`${line(columns.map((c) => cell(r, c)))}\n`);
 }
 
+/** A host's Sync v1.1 mode in a few words: `strict (auto, since …)`, `lenient (auto, 3/10 valid)`, `strict (pinned)`. */
+function describeSync(v: StrictnessView): string {
+  if (v.setting !== 'auto') return `${v.mode} (pinned)`;
+  return v.mode === 'strict' ? `strict (auto, since ${v.strictSince ?? '?'})` : `lenient (auto, ${v.provenCommits}/${v.ratchetAfter} valid)`;
+}
+
 function parseLimit(v: string | undefined, name: string, min = 1): number | null | undefined {
   if (v === undefined) return undefined;
   if (v === 'default') return null;
@@ -156,9 +168,8 @@ async function hosts(
   switch (sub) {
     case 'list': {
       const res = await adminCall(client, adminApi.listHosts, {});
-      return out(res, () =>
-        printTable(res.hosts, ['hostname', 'status', 'tier', 'connected', 'cursor', 'failedAttempts', 'lastEventAt']),
-      );
+      const rows = res.hosts.map((h) => ({ ...h, sync: describeSync(h.sync) }));
+      return out(res, () => printTable(rows, ['hostname', 'status', 'tier', 'sync', 'connected', 'cursor', 'failedAttempts', 'lastEventAt']));
     }
     case 'add':
     case 'approve': {
@@ -190,6 +201,12 @@ async function hosts(
       if (!hostname || (tier !== 'new' && tier !== 'trusted')) fail('usage: relay hosts tier <host> <new|trusted>');
       const res = await adminCall(client, adminApi.setHostTier, { params: { hostname }, body: { tier } });
       return out(res, () => process.stdout.write(`${res.hostname}: ${res.tier} (${res.limits.perHour}/hour, ${res.limits.perDay}/day, ${res.limits.accountLimit} accounts)\n`));
+    }
+    case 'mode': {
+      const mode = SYNC_MODE_SETTINGS.find((m) => m === args[2]);
+      if (!hostname || !mode) fail('usage: relay hosts mode <host> <auto|strict|lenient>');
+      const res = await adminCall(client, adminApi.setHostSyncMode, { params: { hostname }, body: { mode } });
+      return out(res, () => process.stdout.write(`${res.hostname}: ${describeSync(res.sync)}\n`));
     }
     case 'ban':
     case 'unban': {

@@ -24,8 +24,10 @@ export interface RelayConfig {
   /** Allow ws:// and http:// upstreams and localhost:PORT hostnames (development and tests). */
   allowInsecureHosts: boolean;
   crawlPolicy: CrawlPolicy;
-  /** Sync v1.1-only verification failures are counted warnings instead of rejections. */
+  /** Sync v1.1-only verification failures are counted warnings instead of rejections, for every host. */
   lenient: boolean;
+  /** Valid Sync 1.1 commits after which a host in auto mode is held to the Sync 1.1-only checks for good. */
+  syncRatchetCommits: number;
   /** Worker threads verifying commits; -1 = one per CPU core, 0 = on the main thread. */
   verifyWorkers: number;
   replayWindowMs: number;
@@ -107,7 +109,8 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'adminPassword', env: 'RELAY_ADMIN_PASSWORD', kind: 'nullableString', doc: 'Password of the /admin API; unset = admin API disabled' },
   { key: 'allowInsecureHosts', env: 'RELAY_ALLOW_INSECURE_HOSTS', kind: 'bool', doc: 'Allow ws:// upstreams and localhost:PORT hosts (development only)' },
   { key: 'crawlPolicy', env: 'RELAY_CRAWL_POLICY', kind: 'enum', values: ['allowlist', 'open'], doc: 'open: requestCrawl admits a reachable host; allowlist: an operator approves it' },
-  { key: 'lenient', env: 'RELAY_LENIENT', kind: 'bool', doc: 'Let commits that fail Sync v1.1-only checks (prevData, inversion) through, counted as warnings' },
+  { key: 'lenient', env: 'RELAY_LENIENT', kind: 'bool', doc: 'Let commits that fail Sync v1.1-only checks (prevData, inversion) through from every host, counted as warnings' },
+  { key: 'syncRatchetCommits', env: 'RELAY_SYNC_RATCHET_COMMITS', kind: 'int', min: 1, doc: 'Valid Sync v1.1 commits after which a host in auto mode is held to the Sync v1.1-only checks for good (until then they are counted warnings)' },
   { key: 'verifyWorkers', env: 'RELAY_VERIFY_WORKERS', kind: 'int', min: -1, max: 64, doc: 'Worker threads that verify commits (signatures, MST proofs); -1 = one per CPU core, 0 = on the main thread' },
   { key: 'replayWindowMs', env: 'RELAY_REPLAY_WINDOW', fileKey: 'replayWindow', kind: 'duration', doc: 'How long events stay available for cursor replay (e.g. 72h)' },
   { key: 'replayMaxBytes', env: 'RELAY_REPLAY_MAX_BYTES', kind: 'int', min: 0, doc: 'Cap on the frame bytes kept for replay, oldest pruned first (0 = no cap; estimated from recent frame sizes)' },

@@ -20,3 +20,19 @@ export interface HostLimits {
   /** Accounts the host may carry before further ones are throttled. */
   accountLimit: number;
 }
+
+/** How a host's commits are held to the Sync v1.1-only checks, as set: auto ratchets from lenient to strict. */
+export type SyncModeSetting = 'auto' | 'strict' | 'lenient';
+export const SYNC_MODE_SETTINGS: readonly SyncModeSetting[] = ['auto', 'strict', 'lenient'];
+
+export type SyncMode = 'strict' | 'lenient';
+
+/**
+ * The mode in force: RELAY_LENIENT waives the Sync 1.1-only checks everywhere; a pinned mode stands; auto is lenient
+ * until the host has proven it speaks Sync 1.1, then strict for good.
+ */
+export function effectiveSyncMode(host: { syncMode: string; syncStrictSince: Date | null }, globalLenient: boolean): SyncMode {
+  if (globalLenient) return 'lenient';
+  if (host.syncMode === 'strict' || host.syncMode === 'lenient') return host.syncMode;
+  return host.syncStrictSince ? 'strict' : 'lenient';
+}

@@ -1,7 +1,8 @@
 // The operator API under /admin, declared once: each endpoint's method, path, request body (a schema Fastify
 // validates) and response type. The handlers (api/admin.ts), the CLI (cli/admin-client.ts), the console (through
 // JSDoc types) and the tests' client (dev-env/relay-client.ts) all take their types from here.
-import type { HostLimits, HostStatus, HostTier } from '../core/hosts.ts';
+import { SYNC_MODE_SETTINGS, type HostLimits, type HostStatus, type HostTier } from '../core/hosts.ts';
+import type { StrictnessView } from '../verify/strictness.ts';
 import type { Rejection } from '../core/rejections.ts';
 import { s, type Infer, type Schema } from '../core/schema.ts';
 
@@ -56,6 +57,8 @@ export interface AdminHost {
   throttledUntil: string | null;
   /** Counter state as last seen by the process answering (null when another process crawls the host). */
   quota: QuotaWindow[] | null;
+  /** How the host is held to the Sync v1.1-only checks. */
+  sync: StrictnessView;
   recentRejections: Rejection[];
 }
 
@@ -112,6 +115,12 @@ export const adminApi = {
     method: 'POST',
     path: '/admin/hosts/:hostname/tier',
     body: s.object({ tier: s.literal('new', 'trusted') }),
+  }),
+  /** Pins a host strict or lenient for the Sync v1.1-only checks, or returns it to auto. */
+  setHostSyncMode: endpoint<{ hostname: string; sync: StrictnessView }>()({
+    method: 'POST',
+    path: '/admin/hosts/:hostname/sync-mode',
+    body: s.object({ mode: s.literal(...SYNC_MODE_SETTINGS) }),
   }),
   /** Bans a host: its connection closes at once, in every relay process, and its crawl requests are refused. */
   banHost: endpoint<{ hostname: string; status: 'banned' }>()({ method: 'POST', path: '/admin/hosts/:hostname/ban' }),

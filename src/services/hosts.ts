@@ -13,6 +13,7 @@ import {
   listHosts,
   recordCrawlRequest,
   setHostLimits,
+  setHostSyncMode,
   setHostTier,
   unbanDomain,
   unbanHost,
@@ -20,7 +21,7 @@ import {
 } from '../storage/hosts.ts';
 import { accountCounts } from '../storage/accounts.ts';
 import { hostUrls, isLocalDevHost, normalizeHostname } from '../core/hostname.ts';
-import type { HostLimits, HostStatus, HostTier } from '../core/hosts.ts';
+import type { HostLimits, HostStatus, HostTier, SyncModeSetting } from '../core/hosts.ts';
 import type { RejectionLog } from '../core/rejections.ts';
 import type { Clock } from '../core/clock.ts';
 import { TokenBucket } from '../core/token-bucket.ts';
@@ -30,6 +31,7 @@ import type { HostPolicy } from '../quota/trust.ts';
 import type { CounterStore } from '../quota/counters.ts';
 import { hostScope, hostWindows } from '../quota/host-quota.ts';
 import type { RelayConfig } from '../config/config.ts';
+import type { StrictnessRow, StrictnessView } from '../verify/strictness.ts';
 import type { AdminHost, HostLimitsChange, QuotaWindow } from './contract.ts';
 
 const PROBE_TIMEOUT_MS = 5000;
@@ -47,6 +49,8 @@ export interface HostsServiceOptions {
   policy: HostPolicy;
   rejections: RejectionLog;
   crawls: CrawlView;
+  /** How each host is held to the Sync v1.1-only checks (verify/strictness.ts). */
+  strictness: { view(row: StrictnessRow): StrictnessView };
   counters: CounterStore;
   clock: Clock;
   /** Name resolution for admission checks (tests stub it; there is no DNS here). */
@@ -83,6 +87,20 @@ async function isRelay(hostname: string, allowInsecure: boolean): Promise<boolea
   } catch {
     return false;
   }
+}
+
+/** What a PDS developer is told about how the relay holds their commits to Sync v1.1. */
+export function syncExplanation(v: StrictnessView): string {
+  const checks = Object.keys(v.lenientPasses);
+  if (v.mode === 'strict') {
+    return v.setting === 'auto'
+      ? `This host has sent valid Sync v1.1 commits, so its commits are held to every Sync v1.1 check (since ${v.strictSince}): a commit without prevData, or whose operations do not invert to it, is refused.`
+      : 'An operator holds this host to every Sync v1.1 check: a commit without prevData, or whose operations do not invert to it, is refused.';
+  }
+  const why = checks.length > 0 ? ` Recent commits failed: ${checks.join(', ')} (missing_prev_data: the commit has no prevData field).` : '';
+  const left = Math.max(1, v.ratchetAfter - v.provenCommits);
+  const until = v.setting === 'auto' ? ` After ${left} more commit${left === 1 ? '' : 's'} that pass every Sync v1.1 check, the relay holds this host to them for good.` : '';
+  return `This relay relays this host's commits leniently: a commit that fails a Sync v1.1-only check is still relayed, and counted.${why} Sync v1.1 expects every #commit to carry prevData (the MST root of the previous commit) and the blocks to invert its operations back to it.${until}`;
 }
 
 export class HostsService {
@@ -123,6 +141,7 @@ export class HostsService {
       limits: { ...policy.limitsOf(h), custom: h.eventsPerHour !== null || h.eventsPerDay !== null || h.accountLimit !== null },
       throttledUntil: h.throttledUntil?.toISOString() ?? null,
       quota: crawls.quotaWindows(h.id),
+      sync: this.o.strictness.view(h),
       recentRejections: rejections.recent(h.id).slice(0, 10),
     }));
   }
@@ -182,6 +201,12 @@ export class HostsService {
     const host = await setHostTier(this.o.db, hostname.toLowerCase(), tier);
     if (!host) throw new XrpcError(404, 'HostNotFound', `${hostname} is not known to this relay`);
     return { hostname: host.hostname, tier: this.o.policy.tierOf(host), limits: this.o.policy.limitsOf(host) };
+  }
+
+  async setSyncMode(hostname: string, mode: SyncModeSetting): Promise<{ hostname: string; sync: StrictnessView }> {
+    const host = await setHostSyncMode(this.o.db, hostname.toLowerCase(), mode);
+    if (!host) throw new XrpcError(404, 'HostNotFound', `${hostname} is not known to this relay`);
+    return { hostname: host.hostname, sync: this.o.strictness.view(host) };
   }
 
   async ban(raw: string): Promise<{ hostname: string; status: 'banned' }> {
@@ -260,6 +285,7 @@ export class HostsService {
       tier: policy.tierOf(host),
       limits,
       usage,
+      sync: { ...this.o.strictness.view(host), explanation: syncExplanation(this.o.strictness.view(host)) },
       // Rejections seen by the relay process answering (the one crawling the host sees them all).
       recentRejections: rejections.recent(host.id).slice(0, 20),
     };

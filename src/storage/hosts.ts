@@ -4,7 +4,7 @@
 import { asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from './db.ts';
 import { crawlRequests, domainBans, hosts } from './schema.ts';
-import { CRAWLED_STATUSES, HOST_STATUSES, type HostStatus, type HostTier } from '../core/hosts.ts';
+import { CRAWLED_STATUSES, effectiveSyncMode, HOST_STATUSES, type HostStatus, type HostTier, type SyncMode, type SyncModeSetting } from '../core/hosts.ts';
 
 export type HostRow = typeof hosts.$inferSelect;
 
@@ -202,5 +202,42 @@ export async function countHostsByStatus(db: Db): Promise<Record<HostStatus, num
     .groupBy(hosts.status);
   const out = Object.fromEntries(HOST_STATUSES.map((s) => [s, 0])) as Record<HostStatus, number>;
   for (const r of rows) out[r.status as HostStatus] = r.n;
+  return out;
+}
+
+/** Pins a host's Sync v1.1 strictness, or returns it to auto (where a ratchet already made stays made). */
+export async function setHostSyncMode(db: Db, hostname: string, mode: SyncModeSetting): Promise<HostRow | null> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx.update(hosts).set({ syncMode: mode, updatedAt: sql`now()` }).where(eq(hosts.hostname, hostname)).returning();
+    if (row) await hostsChanged(tx);
+    return row ?? null;
+  });
+}
+
+/** Valid Sync 1.1 commits counted so far towards an auto host's ratchet. */
+export async function setHostSyncProven(db: Db, id: number, count: number): Promise<void> {
+  await db.update(hosts).set({ syncProven: sql`GREATEST(${hosts.syncProven}, ${count})` }).where(eq(hosts.id, id));
+}
+
+/** An auto host turned strict, for good: recorded once, and announced to every process. */
+export async function ratchetHostStrict(db: Db, id: number, proven: number): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx
+      .update(hosts)
+      .set({ syncStrictSince: sql`COALESCE(${hosts.syncStrictSince}, now())`, syncProven: sql`GREATEST(${hosts.syncProven}, ${proven})` })
+      .where(eq(hosts.id, id));
+    await hostsChanged(tx);
+  });
+}
+
+/** Hosts by the Sync v1.1 mode in force (every mode present), for the relay_host_sync_mode gauge. */
+export async function countHostsBySyncMode(db: Db, globalLenient: boolean): Promise<Record<SyncMode, number>> {
+  const rows = await db
+    .select({ syncMode: hosts.syncMode, strict: sql<boolean>`${hosts.syncStrictSince} IS NOT NULL`, n: sql<number>`count(*)`.mapWith(Number) })
+    .from(hosts)
+    .where(inArray(hosts.status, [...CRAWLED_STATUSES]))
+    .groupBy(hosts.syncMode, sql`${hosts.syncStrictSince} IS NOT NULL`);
+  const out: Record<SyncMode, number> = { strict: 0, lenient: 0 };
+  for (const r of rows) out[effectiveSyncMode({ syncMode: r.syncMode, syncStrictSince: r.strict ? new Date(0) : null }, globalLenient)] += r.n;
   return out;
 }

@@ -37,6 +37,15 @@ export const hosts = pgTable('hosts', {
   accountLimit: integer('account_limit'),
   /** new | trusted: which default limits apply. Trusted hostname patterns are trusted whatever this says. */
   tier: text('tier').notNull().default('new'),
+  /**
+   * How the Sync v1.1-only checks apply to the host: auto (lenient until it has sent syncProven valid Sync 1.1
+   * commits, then strict for good), or pinned strict or lenient by an operator.
+   */
+  syncMode: text('sync_mode').notNull().default('auto'),
+  /** Valid Sync 1.1 commits counted while auto and lenient. */
+  syncProven: integer('sync_proven').notNull().default(0),
+  /** When auto turned strict (null = not yet). */
+  syncStrictSince: timestamp('sync_strict_since', { withTimezone: true, mode: 'date' }),
   /** When the host was promoted to trusted automatically (null = never). */
   promotedAt: timestamp('promoted_at', { withTimezone: true, mode: 'date' }),
   /** Last time the host went over an event quota (promotion waits for a clean period). */

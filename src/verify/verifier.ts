@@ -15,7 +15,8 @@ import type { RelayMetrics } from '../metrics.ts';
 import type { AccountView } from '../core/accounts.ts';
 import type { UpstreamEvent } from '../core/events.ts';
 import type { HostRef } from '../core/hosts.ts';
-import { refuse, type EventRejection, type Refusal } from '../core/rejections.ts';
+import { refuse, type EventRejection, type Refusal, type Sync11Check } from '../core/rejections.ts';
+import type { Strictness } from './strictness.ts';
 import { retryDelay } from '../core/retry.ts';
 import { checkStructure } from './structure.ts';
 import { checkCommitJob, type CommitChecker, type CommitJob, type CommitProofInput } from './commit-check.ts';
@@ -38,8 +39,8 @@ export interface SyncVerifierOptions {
   checker?: CommitChecker;
   metrics: RelayMetrics;
   log: Logger;
-  /** Sync v1.1-only checks become counted warnings (for PDS software that has not upgraded). */
-  lenient: boolean;
+  /** Whether a host's commits that fail a Sync v1.1-only check are let through (per host: strictness.ts). */
+  strictness: Strictness;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -112,10 +113,15 @@ export class SyncVerifier implements EventVerifier {
     if (evt.t === '#commit') {
       const proof = checked.proof!;
       // Only an account's first commit may come without prevData.
-      const problem = proof === 'no_prev_data' ? (known ? reject('missing_prev_data') : null) : proof && { ok: false as const, ...proof };
+      const problem: Refusal<Sync11Check> | null =
+        proof === 'no_prev_data' ? (known ? refuse('missing_prev_data') : null) : proof && { ok: false as const, ...proof };
+      const { strictness } = this.o;
       if (problem) {
-        if (!this.o.lenient) return problem;
+        if (!strictness.lenient(host.id)) return problem;
         this.o.metrics.verifyWarnings.inc({ check: problem.reason });
+        strictness.passedLeniently(host.id, problem.reason);
+      } else if (proof === null) {
+        strictness.proven(host.id);
       }
       this.checkContinuity(evt.body, known);
     }

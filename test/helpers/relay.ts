@@ -44,6 +44,9 @@ export async function startTestRelay(
       rateLimitCrawlsPerHour: 1_000_000,
       // Worker threads cost a start-up per relay; the tests that cover them turn them on.
       verifyWorkers: 0,
+      // A host is held to every Sync 1.1 check after its first valid Sync 1.1 commit: the tests of rejections send
+      // good commits first. (test/e2e/sync-mode.test.ts covers the ratchet itself.)
+      syncRatchetCommits: 1,
       ...config,
     },
   );

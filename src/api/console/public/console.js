@@ -163,6 +163,14 @@ function limitsCell(host) {
       el('button', { type: 'button', class: 'secondary', onclick: () => { close(); renderHosts(lastHosts); } }, 'Cancel')));
 }
 
+/** @param {AdminHost['sync']} sync */
+function syncTitle(sync) {
+  const passes = Object.entries(sync.lenientPasses).map(([check, n]) => `${check} ×${n}`).join(', ');
+  const ratchet = sync.setting !== 'auto' ? 'pinned by an operator'
+    : sync.strictSince ? `strict since ${sync.strictSince}` : `${sync.provenCommits} of ${sync.ratchetAfter} valid Sync 1.1 commits before strict`;
+  return passes ? `${ratchet}; let through: ${passes}` : ratchet;
+}
+
 /** @param {AdminHost} host */
 function hostRow(host) {
   const enc = encodeURIComponent(host.hostname);
@@ -174,7 +182,9 @@ function hostRow(host) {
       el('div', { class: 'conn' }, host.connected ? 'connected' : 'not connected',
         host.throttledUntil && host.status === 'throttled' ? ` · until ${new Date(host.throttledUntil).toLocaleTimeString()}` : '',
         host.failedAttempts ? ` · ${host.failedAttempts} failures` : ''),
-      host.tier ? el('div', { class: 'tier', 'data-tier': host.tier }, `tier: ${host.tier}`) : null),
+      host.tier ? el('div', { class: 'tier', 'data-tier': host.tier }, `tier: ${host.tier}`) : null,
+      el('div', { class: 'sync', 'data-sync': host.sync.mode, title: syncTitle(host.sync) },
+        `Sync 1.1: ${host.sync.mode}${host.sync.setting === 'auto' ? '' : ' (pinned)'}`)),
     el('td', { class: 'num' }, host.cursor ?? '-'),
     el('td', { class: 'num' }, host.accountCount ?? 0),
     el('td', {}, ago(host.lastEventAt)),

@@ -28,6 +28,7 @@ function show(s) {
   const facts = $('r-facts');
   facts.replaceChildren();
   $('r-usage').replaceChildren();
+  $('r-sync').textContent = '';
   $('r-rejections').tBodies[0].replaceChildren();
   const crawlable = !s.known || s.status === 'idle' || s.status === 'offline';
   $('crawl').hidden = !crawlable;
@@ -47,6 +48,8 @@ function show(s) {
   fact('Last event', when(s.lastEventAt));
   if (s.throttledUntil) fact('Throttled until', when(s.throttledUntil));
   fact('Event limits', `${s.limits.perHour.toLocaleString()} per hour, ${s.limits.perDay.toLocaleString()} per day (UTC)`);
+  if (s.sync) fact('Sync v1.1', `${s.sync.mode} (${s.sync.setting === 'auto' ? 'automatic' : 'set by the operator'})`);
+  $('r-sync').textContent = s.sync ? s.sync.explanation : '';
   for (const w of s.usage || []) {
     const pct = Math.min(100, Math.round((w.count / w.limit) * 100));
     const bar = el('div', {});
