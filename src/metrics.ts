@@ -158,6 +158,8 @@ export interface ScrapeSources {
   oldestRetainedSeq: () => Promise<number | null>;
   /** Known hosts per status (a GROUP BY over the small hosts table). */
   hostsByStatus: () => Promise<Record<string, number>>;
+  /** The event log on disk: its partitions and the bytes they take (catalog reads). */
+  eventLog: () => Promise<{ partitions: number; bytes: number }>;
   /** Crawled hosts per Sync v1.1 mode in force. */
   hostsBySyncMode: () => Promise<Record<string, number>>;
   /** Whether the quota counters (Redis) can be reached. */
@@ -188,6 +190,24 @@ export function registerScrapeMetrics(metrics: RelayMetrics, src: ScrapeSources)
       // A failed read leaves the last values: /metrics must answer while the database is away.
       const counts = await src.hostsByStatus().catch(() => null);
       if (counts) for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
+    },
+  });
+  new Gauge({
+    name: 'relay_event_log_bytes',
+    help: 'Disk the event log takes (its partitions: heap, TOAST and index)',
+    registers: r,
+    async collect() {
+      const log = await src.eventLog().catch(() => null);
+      if (log) this.set(log.bytes);
+    },
+  });
+  new Gauge({
+    name: 'relay_event_log_partitions',
+    help: 'Partitions of the event log (retention drops the oldest whole)',
+    registers: r,
+    async collect() {
+      const log = await src.eventLog().catch(() => null);
+      if (log) this.set(log.partitions);
     },
   });
   new Gauge({

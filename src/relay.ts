@@ -15,7 +15,7 @@ import { RejectionLog } from './core/rejections.ts';
 import { hostUrls, isLocalDevHost } from './core/hostname.ts';
 import { openDatabase, type Database } from './storage/db.ts';
 import { ACCOUNTS_CHANNEL, accountStore } from './storage/accounts.ts';
-import { oldestRetainedSeq } from './storage/events.ts';
+import { logBytes, logPartitions, oldestRetainedSeq } from './storage/events.ts';
 import { countHostsByStatus, countHostsBySyncMode, HOSTS_CHANNEL, ratchetHostStrict, setHostSyncProven, type HostRow } from './storage/hosts.ts';
 import { createIdentityStore } from './storage/identities.ts';
 import { createMetrics, registerScrapeMetrics, type RelayMetrics } from './metrics.ts';
@@ -112,7 +112,14 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
 
   // Sequencing and fan-out.
   const hub = new FanoutHub({ database, log: log.child({ stage: 'fanout' }), metrics });
-  const sequencer = new Sequencer({ db, log: log.child({ stage: 'sequencer' }), metrics, maxDelayMs: config.batchMaxDelayMs, maxBatch: config.batchMaxEvents });
+  const sequencer = new Sequencer({
+    db,
+    log: log.child({ stage: 'sequencer' }),
+    metrics,
+    maxDelayMs: config.batchMaxDelayMs,
+    maxBatch: config.batchMaxEvents,
+    partitions: { spanMs: config.eventLogPartitionMs, maxBytes: config.replayMaxBytes },
+  });
   const firehose = new FirehoseServer({
     hub,
     db,
@@ -125,7 +132,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     maxConsumersPerIp: config.maxConsumersPerIp,
     trustProxy: config.trustProxy,
   });
-  const retention = new Retention({ db, log, metrics, windowMs: config.replayWindowMs, maxBytes: config.replayMaxBytes, intervalMs: overrides.retentionIntervalMs });
+  const retention = new Retention({ database, log, metrics, windowMs: config.replayWindowMs, maxBytes: config.replayMaxBytes, intervalMs: overrides.retentionIntervalMs });
 
   // Verification: identities, account state, and the commit checks on worker threads.
   const MiB = 1 << 20;
@@ -326,6 +333,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     oldestRetainedSeq: () => oldestRetainedSeq(db),
     hostsByStatus: () => countHostsByStatus(db),
     hostsBySyncMode: () => countHostsBySyncMode(db, config.lenient),
+    eventLog: async () => ({ partitions: (await logPartitions(db)).length, bytes: await logBytes(db) }),
     countersAvailable: () => counters.available(),
   });
 

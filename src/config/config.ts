@@ -31,6 +31,8 @@ export interface RelayConfig {
   /** Worker threads verifying commits; -1 = one per CPU core, 0 = on the main thread. */
   verifyWorkers: number;
   replayWindowMs: number;
+  /** How long one partition of the event log spans (retention drops whole partitions). */
+  eventLogPartitionMs: number;
   logLevel: string;
   batchMaxDelayMs: number;
   batchMaxEvents: number;
@@ -113,6 +115,7 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'syncRatchetCommits', env: 'RELAY_SYNC_RATCHET_COMMITS', kind: 'int', min: 1, doc: 'Valid Sync v1.1 commits after which a host in auto mode is held to the Sync v1.1-only checks for good (until then they are counted warnings)' },
   { key: 'verifyWorkers', env: 'RELAY_VERIFY_WORKERS', kind: 'int', min: -1, max: 64, doc: 'Worker threads that verify commits (signatures, MST proofs); -1 = one per CPU core, 0 = on the main thread' },
   { key: 'replayWindowMs', env: 'RELAY_REPLAY_WINDOW', fileKey: 'replayWindow', kind: 'duration', doc: 'How long events stay available for cursor replay (e.g. 72h)' },
+  { key: 'eventLogPartitionMs', env: 'RELAY_EVENT_LOG_PARTITION', fileKey: 'eventLogPartition', kind: 'duration', doc: 'How long one partition of the event log spans at the current rate; retention drops whole partitions, so the log holds the window plus up to one partition' },
   { key: 'replayMaxBytes', env: 'RELAY_REPLAY_MAX_BYTES', kind: 'int', min: 0, doc: 'Cap on the frame bytes kept for replay, oldest pruned first (0 = no cap; estimated from recent frame sizes)' },
   { key: 'logLevel', env: 'RELAY_LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Log level' },
   { key: 'batchMaxDelayMs', env: 'RELAY_BATCH_MAX_DELAY_MS', kind: 'int', min: 0, max: 1000, doc: 'Longest wait before accepted events are written as one batch' },

@@ -1,12 +1,16 @@
-// Keeps the event log to the replay window: by age, and by size when a cap is set. Runs in the background in
-// bounded chunks, so ingest never waits on it.
+// Keeps the event log to the replay window, by age and by size when a cap is set, by dropping whole partitions
+// (storage/events.ts): nothing is deleted row by row, so the log leaves no dead tuples behind at the ingest rate. One
+// relay process prunes at a time (a claim on the database); it runs in the background, so ingest never waits on it.
 import type { Logger } from 'pino';
-import type { Db } from '../storage/db.ts';
-import { pruneEventsOlderThan, pruneEventsThrough, sizePruneCutoff } from '../storage/events.ts';
+import type { Database } from '../storage/db.ts';
+import { dropPartition, logPartitions, recentFrameBytes, type LogPartition } from '../storage/events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 
+/** The claim that makes one process the pruner (host ids are positive). */
+const PRUNER_CLAIM = -1;
+
 export interface RetentionOptions {
-  db: Db;
+  database: Database;
   log: Logger;
   metrics: RelayMetrics;
   windowMs: number;
@@ -16,11 +20,29 @@ export interface RetentionOptions {
   intervalMs?: number;
 }
 
+/**
+ * The partitions to drop, oldest first: those whose successor was made before the window began (they hold only
+ * older events), then, under a byte cap, the oldest of the rest while the frames kept pass it. Never the newest.
+ */
+export function partitionsToDrop(parts: LogPartition[], o: { cutoff: number; maxBytes: number; frameBytes: number }): LogPartition[] {
+  const drop: LogPartition[] = [];
+  while (drop.length + 1 < parts.length && parts[drop.length + 1]!.createdAt.getTime() < o.cutoff) drop.push(parts[drop.length]!);
+  if (o.maxBytes > 0 && o.frameBytes > 0) {
+    let kept = parts.slice(drop.length).reduce((n, p) => n + p.events, 0) * o.frameBytes;
+    while (drop.length + 1 < parts.length && kept > o.maxBytes) {
+      const p = parts[drop.length]!;
+      drop.push(p);
+      kept -= p.events * o.frameBytes;
+    }
+  }
+  return drop;
+}
+
 export class Retention {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
-
   private readonly opts: RetentionOptions;
+
   constructor(opts: RetentionOptions) {
     this.opts = opts;
   }
@@ -46,16 +68,15 @@ export class Retention {
   }
 
   private async prune(): Promise<void> {
-    const { db, metrics, log, windowMs, maxBytes } = this.opts;
-    const byAge = await pruneEventsOlderThan(db, new Date(Date.now() - windowMs));
-    let bySize = 0;
-    if (maxBytes > 0) {
-      const cutoff = await sizePruneCutoff(db, maxBytes);
-      if (cutoff !== null) bySize = await pruneEventsThrough(db, cutoff);
+    const { database, metrics, log, windowMs, maxBytes } = this.opts;
+    if (!(await database.tryClaim(PRUNER_CLAIM))) return;
+    const { db } = database;
+    const parts = await logPartitions(db);
+    const drop = partitionsToDrop(parts, { cutoff: Date.now() - windowMs, maxBytes, frameBytes: maxBytes > 0 ? await recentFrameBytes(db) : 0 });
+    for (const p of drop) {
+      await dropPartition(db, p.name, database.kind === 'postgres');
+      metrics.eventsPruned.inc(p.events);
     }
-    if (byAge + bySize > 0) {
-      metrics.eventsPruned.inc(byAge + bySize);
-      log.debug({ byAge, bySize }, 'pruned events outside the replay window');
-    }
+    if (drop.length > 0) log.debug({ partitions: drop.map((p) => p.name), events: drop.reduce((n, p) => n + p.events, 0) }, 'dropped partitions outside the replay window');
   }
 }

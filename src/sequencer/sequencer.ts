@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import { encodeWithSeq } from '../protocol/frame.ts';
 import type { Db } from '../storage/db.ts';
-import { commitBatch, frameAt, type Batch } from '../storage/events.ts';
+import { commitBatch, frameAt, LogPartitioner, type Batch, type PartitionPolicy } from '../storage/events.ts';
 import { mergeChanges } from '../core/accounts.ts';
 import type { CommittedEvent, SequencerItem, SequencerSink } from '../core/events.ts';
 import { retryDelay } from '../core/retry.ts';
@@ -21,6 +21,8 @@ export interface SequencerOptions {
   maxBatch: number;
   /** Default MAX_BATCH_BYTES. */
   maxBatchBytes?: number;
+  /** How the log is cut into partitions (default: an hour each, no byte cap). */
+  partitions?: PartitionPolicy;
 }
 
 /** Hears of each commit, in seq order: the events committed, and the items the batch covered. */
@@ -39,10 +41,12 @@ export class Sequencer implements SequencerSink {
    */
   private uncertain: { items: number; committed: CommittedEvent[] } | null = null;
   private readonly listeners: CommitListener[] = [];
+  private readonly partitions: LogPartitioner;
 
   private readonly opts: SequencerOptions;
   constructor(opts: SequencerOptions) {
     this.opts = opts;
+    this.partitions = new LogPartitioner(opts.partitions ?? { spanMs: 3_600_000, maxBytes: 0 });
   }
 
   onCommitted(listener: CommitListener): void {
@@ -136,7 +140,7 @@ export class Sequencer implements SequencerSink {
     const started = performance.now();
     const already = await this.committedBefore();
     if (already) return already;
-    const committed = await commitBatch(this.opts.db, this.toBatch(items), (attempted) => {
+    const committed = await commitBatch(this.opts.db, this.toBatch(items), this.partitions, (attempted) => {
       this.uncertain = attempted.length > 0 ? { items: items.length, committed: attempted } : null;
     });
     this.uncertain = null;

@@ -1,7 +1,7 @@
 // The event log: the sequencer's batch transaction (its only writer), and the reads of fan-out, replay and retention.
-import { and, asc, eq, gt, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, lte, sql } from 'drizzle-orm';
 import type { Db } from './db.ts';
-import { accounts, events, hosts, relaySeq } from './schema.ts';
+import { accounts, eventPartitions, events, hosts, relaySeq } from './schema.ts';
 import { writeAccountChanges } from './accounts.ts';
 import type { CommittedEvent, EventKind, HostCursor } from '../core/events.ts';
 import type { AccountChange } from '../core/accounts.ts';
@@ -26,13 +26,61 @@ export interface Batch {
   accounts: Map<string, AccountChange>;
 }
 
+/** How the log is cut into partitions. */
+export interface PartitionPolicy {
+  /** How long one partition should span at the rate events come in now. */
+  spanMs: number;
+  /** The replay window's frame-byte cap (0: none): a partition holds at most an eighth of it, so the cap is kept closely. */
+  maxBytes: number;
+}
+
 /**
- * Commits a batch in one transaction: the next seqs, the frames under them, the account changes and the host
- * cursors they cover, and a NOTIFY for other processes' fan-out. The seq row's lock, taken first and held to commit,
- * makes concurrent writers (other processes) queue: seqs are gapless and commit in seq order. `attempt` learns the
- * seqs and frames before COMMIT, so a caller that sees the COMMIT fail can ask whether it went through anyway.
+ * Makes the log's partitions as the seqs reach them, inside the batch transaction that takes those seqs: under the
+ * seq row's lock, so no insert ever finds its partition missing, and two processes never make one twice. Each new
+ * partition spans about `spanMs` at the rate the newest one filled.
  */
-export async function commitBatch(db: Db, batch: Batch, attempt: (committed: CommittedEvent[]) => void = () => {}): Promise<CommittedEvent[]> {
+export class LogPartitioner {
+  /** The end of the newest partition as this process last saw it (another process may have made more since). */
+  private top = 0;
+  private readonly policy: PartitionPolicy;
+
+  constructor(policy: PartitionPolicy) {
+    this.policy = policy;
+  }
+
+  async cover(tx: Db, last: number, frameBytes: number, frames: number): Promise<void> {
+    if (last < this.top) return;
+    const [newest] = await tx.select().from(eventPartitions).orderBy(desc(eventPartitions.toSeq)).limit(1);
+    let top = newest?.toSeq ?? 1;
+    const rate = (last - (newest?.fromSeq ?? 0) + 1) / Math.max(1000, Date.now() - (newest?.createdAt.getTime() ?? Date.now()));
+    const bySpan = Math.max(1, Math.ceil(rate * this.policy.spanMs));
+    // Under a byte cap a partition holds at most an eighth of it (a batch then makes several); otherwise one partition
+    // covers the rest of the batch at least, so a burst makes one large partition, not many small ones.
+    const byCap = this.policy.maxBytes > 0 && frames > 0 ? Math.max(1, Math.floor((this.policy.maxBytes * frames) / frameBytes / 8)) : 0;
+    while (top <= last) {
+      const to = top + (byCap > 0 ? Math.min(bySpan, byCap) : Math.max(bySpan, last - top + 1));
+      const name = `events_${top}`;
+      await tx.execute(sql`CREATE TABLE ${sql.identifier(name)} PARTITION OF ${events} FOR VALUES FROM (${sql.raw(String(top))}) TO (${sql.raw(String(to))})`);
+      await tx.insert(eventPartitions).values({ name, fromSeq: top, toSeq: to });
+      top = to;
+    }
+    this.top = top;
+  }
+}
+
+/**
+ * Commits a batch in one transaction: the next seqs (and the log partition they go to), the frames under them, the
+ * account changes and the host cursors they cover, and a NOTIFY for other processes' fan-out. The seq row's lock,
+ * taken first and held to commit, makes concurrent writers (other processes) queue: seqs are gapless and commit in
+ * seq order. `attempt` learns the seqs and frames before COMMIT, so a caller that sees the COMMIT fail can ask
+ * whether it went through anyway.
+ */
+export async function commitBatch(
+  db: Db,
+  batch: Batch,
+  partitions: LogPartitioner,
+  attempt: (committed: CommittedEvent[]) => void = () => {},
+): Promise<CommittedEvent[]> {
   const committed: CommittedEvent[] = [];
   await db.transaction(async (tx) => {
     if (batch.events.length > 0) {
@@ -43,10 +91,14 @@ export async function commitBatch(db: Db, batch: Batch, attempt: (committed: Com
         .where(sql`${relaySeq.id} = 1`)
         .returning({ seq: relaySeq.seq });
       let seq = row!.seq - n;
+      let bytes = 0;
       for (const ev of batch.events) {
         seq++;
-        committed.push({ seq, did: ev.did, kind: ev.kind, frame: ev.frame(seq) });
+        const frame = ev.frame(seq);
+        bytes += frame.length;
+        committed.push({ seq, did: ev.did, kind: ev.kind, frame });
       }
+      await partitions.cover(tx, seq, bytes, n);
       await insertEvents(tx, batch.events, committed);
     }
     await writeAccountChanges(tx, batch.accounts);
@@ -137,47 +189,45 @@ export async function oldestRetainedSeq(db: Db): Promise<number | null> {
   return row?.seq ?? null;
 }
 
-/** Deletes the oldest events up to and including `lastSeq`, a bounded chunk at a time. */
-export async function pruneEventsThrough(db: Db, lastSeq: number, chunk = 5000): Promise<number> {
-  return deleteInChunks(db, sql`${events.seq} <= ${lastSeq}`, chunk);
+/** A partition of the log with the events it holds (seqs are gapless: a range below the newest is full). */
+export interface LogPartition {
+  name: string;
+  fromSeq: number;
+  toSeq: number;
+  createdAt: Date;
+  events: number;
 }
 
-/**
- * The seq through which to prune so the frames kept fit in `maxBytes`, or null when they already fit. Frame bytes
- * are estimated from the newest frames' average size times the number of retained events (seqs are gapless and
- * pruning removes the oldest), so the check costs two index lookups and one bounded scan however large the window.
- */
-export async function sizePruneCutoff(db: Db, maxBytes: number, sample = 10_000): Promise<number | null> {
-  const [range] = await db
-    .select({ oldest: sql<number | null>`min(${events.seq})`.mapWith(Number), newest: sql<number | null>`max(${events.seq})`.mapWith(Number) })
-    .from(events);
-  if (!range || range.oldest === null || range.newest === null) return null;
+/** The log's partitions, oldest first, with how many events each holds. */
+export async function logPartitions(db: Db): Promise<LogPartition[]> {
+  const parts = await db.select().from(eventPartitions).orderBy(asc(eventPartitions.fromSeq));
+  if (parts.length === 0) return [];
+  const head = await committedSeq(db);
+  return parts.map((p) => ({ ...p, events: Math.max(0, Math.min(p.toSeq, head + 1) - Math.max(p.fromSeq, 1)) }));
+}
+
+/** Average frame size of the newest frames (a bounded scan, whatever the size of the log); 0 when there are none. */
+export async function recentFrameBytes(db: Db, sample = 10_000): Promise<number> {
   const res = await db.execute(sql`
     SELECT avg(octet_length(f)) AS avg FROM (SELECT ${events.frame} AS f FROM ${events} ORDER BY ${events.seq} DESC LIMIT ${sample}) t`);
-  const avg = Number((res as { rows: Array<{ avg: string | number | null }> }).rows[0]?.avg ?? 0);
-  if (!(avg > 0)) return null;
-  const keep = Math.floor(maxBytes / avg);
-  const cutoff = range.newest - keep;
-  return cutoff >= range.oldest ? cutoff : null;
+  return Number((res as { rows: Array<{ avg: string | number | null }> }).rows[0]?.avg ?? 0) || 0;
 }
 
 /**
- * Deletes events older than the window, a bounded chunk at a time so pruning never holds long locks against ingest.
- * Returns the number of rows removed.
+ * Drops a partition of the log, whole: no row is deleted, nothing is left for vacuum. On PostgreSQL it is detached
+ * first without blocking the writers and readers of the log (CONCURRENTLY, outside a transaction).
  */
-export async function pruneEventsOlderThan(db: Db, cutoff: Date, chunk = 5000): Promise<number> {
-  return deleteInChunks(db, sql`${events.createdAt} < ${cutoff.toISOString()}`, chunk);
+export async function dropPartition(db: Db, name: string, concurrently: boolean): Promise<void> {
+  const table = sql.identifier(name);
+  await db.execute(sql`ALTER TABLE ${events} DETACH PARTITION ${table}${concurrently ? sql` CONCURRENTLY` : sql``}`);
+  await db.transaction(async (tx) => {
+    await tx.execute(sql`DROP TABLE ${table}`);
+    await tx.delete(eventPartitions).where(eq(eventPartitions.name, name));
+  });
 }
 
-async function deleteInChunks(db: Db, where: SQL, chunk: number): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const res = await db.execute(sql`
-      DELETE FROM ${events} WHERE ${events.seq} IN (
-        SELECT ${events.seq} FROM ${events} WHERE ${where} ORDER BY ${events.seq} LIMIT ${chunk}
-      )`);
-    const n = Number((res as { rowCount?: number; affectedRows?: number }).rowCount ?? (res as { affectedRows?: number }).affectedRows ?? 0);
-    total += n;
-    if (n < chunk) return total;
-  }
+/** Disk the log's partitions take (heap, TOAST and index), for operators. */
+export async function logBytes(db: Db): Promise<number> {
+  const res = await db.execute(sql`SELECT COALESCE(sum(pg_total_relation_size(quote_ident(name))), 0) AS bytes FROM ${eventPartitions}`);
+  return Number((res as { rows: Array<{ bytes: string | number }> }).rows[0]?.bytes ?? 0);
 }

@@ -105,23 +105,33 @@ export const accounts = pgTable(
   (t) => [index('accounts_host_idx').on(t.hostId)],
 );
 
-/** The relay's own event log: every rebroadcast frame, under the relay's global seq. */
-export const events = pgTable(
-  'events',
-  {
-    seq: bigint('seq', { mode: 'number' }).primaryKey(),
-    did: text('did').notNull(),
-    /** commit | sync | identity | account */
-    kind: text('kind').notNull(),
-    /** The complete frame (header + body with the relay seq) exactly as sent to consumers. */
-    frame: bytea('frame').notNull(),
-    hostId: integer('host_id').notNull(),
-    /** Upstream seq of the event; null for events the relay itself emits (e.g. a takedown's #account). */
-    upstreamSeq: bigint('upstream_seq', { mode: 'number' }),
-    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
-  },
-  (t) => [index('events_created_at_idx').on(t.createdAt), index('events_did_idx').on(t.did)],
-);
+/**
+ * The relay's own event log: every rebroadcast frame, under the relay's global seq. Range-partitioned by seq
+ * (migration 0009 makes it so; drizzle-kit does not model partitioning): each partition is one row of
+ * `event_partitions`, and retention drops whole partitions, so nothing is ever deleted row by row. The only index is
+ * the seq key replay reads by: takedowns are honoured at replay through the accounts table's key.
+ */
+export const events = pgTable('events', {
+  seq: bigint('seq', { mode: 'number' }).primaryKey(),
+  did: text('did').notNull(),
+  /** commit | sync | identity | account */
+  kind: text('kind').notNull(),
+  /** The complete frame (header + body with the relay seq) exactly as sent to consumers. */
+  frame: bytea('frame').notNull(),
+  hostId: integer('host_id').notNull(),
+  /** Upstream seq of the event; null for events the relay itself emits (e.g. a takedown's #account). */
+  upstreamSeq: bigint('upstream_seq', { mode: 'number' }),
+  createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+});
+
+/** The event log's partitions, oldest first: each holds the seqs from `fromSeq` up to (not including) `toSeq`. */
+export const eventPartitions = pgTable('event_partitions', {
+  name: text('name').primaryKey(),
+  fromSeq: bigint('from_seq', { mode: 'number' }).notNull(),
+  toSeq: bigint('to_seq', { mode: 'number' }).notNull(),
+  /** When the partition was made: about when its first event was written (the one before it ended then). */
+  createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+});
 
 /**
  * One row holding the last assigned relay seq. Writers update it inside their batch transaction, so the row lock

@@ -47,6 +47,8 @@ export async function startTestRelay(
       // A host is held to every Sync 1.1 check after its first valid Sync 1.1 commit: the tests of rejections send
       // good commits first. (test/e2e/sync-mode.test.ts covers the ratchet itself.)
       syncRatchetCommits: 1,
+      // Partitions of the event log a second long, so the tests of short replay windows see them pruned.
+      eventLogPartitionMs: 1000,
       ...config,
     },
   );
