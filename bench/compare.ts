@@ -1,7 +1,8 @@
-// Side by side on one machine in one run: the same pre-generated commit corpus through the relay's verification
-// stage (SyncVerifier: structure, CAR + CIDs, signature, MST inversion against prevData, rev continuity) and through
-// @atproto/sync's authenticated commit parsing (parseCommitAuthenticated: signature + per-op MST proofs, then the
-// record blocks read back), which is what its Firehose class runs per #commit with verification on.
+// Side by side on one machine in one run: the same pre-generated commit corpus (the realistic one of
+// bench/lib/corpus.ts) through the relay's verification stage (SyncVerifier: structure, CAR + CIDs, signature, MST
+// inversion against prevData, rev continuity) and through @atproto/sync's authenticated commit parsing
+// (parseCommitAuthenticated: signature + per-op MST proofs, then the record blocks read back), which is what its
+// Firehose class runs per #commit with verification on.
 // Frames are decoded ahead of time for both; only verification is timed. Identities are served from memory for both.
 import { memoryAccounts as createMemoryAccounts } from './lib/memory-accounts.ts';
 import { decode as dagCborDecode } from '@ipld/dag-cbor';
@@ -12,12 +13,12 @@ import { IdentityCache } from '../src/identity/cache.ts';
 import { createMetrics } from '../src/metrics.ts';
 import { decodeFrame, encodeMessageFrame } from '../src/protocol/frame.ts';
 import { createFastVerifier } from '../src/protocol/signature.ts';
-import { TidClock } from '../src/protocol/tid.ts';
 import type { UpstreamEvent } from '../src/core/events.ts';
 import { SyncVerifier } from '../src/verify/verifier.ts';
 import { alwaysStrict } from '../src/verify/strictness.ts';
-import { generateKeypair, multikey, type Curve } from '../dev-env/keys.ts';
-import { commitMessageBody, Repo } from '../dev-env/repo.ts';
+import type { Curve } from '../dev-env/keys.ts';
+import { corpusLines } from './lib/corpus.ts';
+import { cachedAccounts, corpusOptions, describeCacheFile, type CorpusOptions } from './lib/corpus-cache.ts';
 import type { BenchLine } from './lib/record.ts';
 import { num, type Flags } from './scenarios.ts';
 
@@ -26,41 +27,21 @@ interface CorpusEvent {
   frame: Uint8Array;
 }
 
-function corpus(accounts: number, commitsPer: number, k256Share: number): { events: CorpusEvent[]; keys: Map<string, string> } {
-  const clock = new TidClock();
-  const keys = new Map<string, string>();
-  const perAccount: CorpusEvent[][] = [];
-  for (let a = 0; a < accounts; a++) {
-    const curve: Curve = a % 10 < k256Share * 10 ? 'k256' : 'p256';
-    const kp = generateKeypair(curve);
-    const did = `did:plc:cmp${String(a).padStart(21, '0')}`;
-    keys.set(did, multikey(kp));
-    const repo = new Repo(did, kp);
-    repo.commit(clock.next(), []);
-    repo.commit(clock.next(), Array.from({ length: 30 }, (_, i) => ({ action: 'create' as const, collection: 'app.bsky.feed.post', rkey: clock.next(), record: { text: `seed ${i}` } })));
-    const list: CorpusEvent[] = [];
-    for (let c = 0; c < commitsPer; c++) {
-      const ops = Array.from({ length: 1 + ((a + c) % 3) }, () => ({
-        action: 'create' as const,
-        collection: 'app.bsky.feed.like',
-        rkey: clock.next(),
-        record: { subject: { uri: `at://${did}/app.bsky.feed.post/3k`, cid: 'bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm' }, createdAt: new Date().toISOString() },
-      }));
-      const r = repo.commit(clock.next(), ops);
-      const body = { ...commitMessageBody(did, r), seq: 0, time: new Date().toISOString() };
-      list.push({ did, frame: encodeMessageFrame('#commit', body) });
-    }
-    perAccount.push(list);
-  }
-  // Interleave accounts, as a firehose does; each account's commits stay in order.
+/** The realistic corpus's accounts (~k256Share of them k256), their commits interleaved as a firehose carries them. */
+function corpus(accounts: number, commitsPer: number, k256Share: number, o: CorpusOptions) {
+  const curves = Array.from({ length: accounts }, (_, a): Curve => (a % 10 < k256Share * 10 ? 'k256' : 'p256'));
+  const { accounts: list, loaded } = cachedAccounts(curves, commitsPer, o);
+  console.error(`  compare: corpus ${describeCacheFile(loaded)}`);
+  const keys = new Map(list.map((a) => [a.did, a.multikey]));
+  // Each account's commits stay in order.
   const events: CorpusEvent[] = [];
-  for (let c = 0; c < commitsPer; c++) for (const list of perAccount) events.push(list[c]!);
+  for (let c = 0; c < commitsPer; c++) for (const a of list) events.push({ did: a.did, frame: a.frames[c]! });
   events.forEach((e, i) => {
     const f = decodeFrame(e.frame);
     if (f.op !== 1) throw new Error('corpus frame is not a message');
     e.frame = encodeMessageFrame('#commit', { ...f.body, seq: i + 1 });
   });
-  return { events, keys };
+  return { events, keys, loaded, repoSizes: list.map((a) => a.records) };
 }
 
 async function relayPass(events: CorpusEvent[], keys: Map<string, string>): Promise<{ seconds: number; cpuUs: number }> {
@@ -117,7 +98,8 @@ function decodeBody(frame: Uint8Array): Record<string, unknown> {
 export async function benchCompare(flags: Flags): Promise<BenchLine[]> {
   const accounts = num(flags, 'accounts', 300);
   const commitsPer = num(flags, 'commits-per-account', 4);
-  const { events, keys } = corpus(accounts, commitsPer, 0.8);
+  const o = corpusOptions(flags);
+  const { events, keys, loaded, repoSizes } = corpus(accounts, commitsPer, 0.8, o);
   // A warm-up pass each (JIT, caches), then the measured pass; each pass starts from empty account state.
   await relayPass(events, keys);
   await atprotoPass(events.slice(0, 200), keys);
@@ -126,9 +108,10 @@ export async function benchCompare(flags: Flags): Promise<BenchLine[]> {
   const relayRate = events.length / relay.seconds;
   const atprotoRate = events.length / atproto.seconds;
   return [
-    { name: 'corpus', value: events.length, unit: `commits (${accounts} accounts, ~80% k256, 1-3 ops each)` },
+    { name: 'corpus', value: events.length, unit: `commits (${accounts} accounts, ~80% k256)` },
     { name: 'relay verification stage (SyncVerifier, 1 thread)', value: Math.round(relayRate), unit: `commits/s (${Math.round(relay.cpuUs)} µs CPU/commit)` },
     { name: '@atproto/sync parseCommitAuthenticated (1 thread)', value: Math.round(atprotoRate), unit: `commits/s (${Math.round(atproto.cpuUs)} µs CPU/commit)` },
     { name: 'ratio relay / @atproto/sync', value: Math.round((relayRate / atprotoRate) * 100) / 100, unit: 'x' },
+    ...corpusLines({ spec: o.spec, distinctRepos: o.distinctRepos, frameSizes: events.map((e) => e.frame.length), repoSizes, seconds: loaded.seconds, cached: loaded.cached }),
   ];
 }

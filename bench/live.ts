@@ -1,7 +1,9 @@
 // Live scenarios (ingest, fanout, hosts, stalled): a fleet of fake PDS processes publishes pre-generated commits
 // through a real relay process to consumer processes. One run = one relay, one fresh database.
 import { cpus } from 'node:os';
+import type { PlcBehaviour } from '../dev-env/fake-plc.ts';
 import type { BenchLine } from './lib/record.ts';
+import { corpusLines, type CorpusSpec } from './lib/corpus.ts';
 import { Harness, cpuSecondsOf, machineBusy, rssOf, sleep, waitFor, type Consumers, type Fleet } from './lib/harness.ts';
 import type { ConnectionStats, FleetSpec } from './lib/protocol.ts';
 
@@ -12,6 +14,8 @@ export interface LiveOptions {
   ratePerHost: number;
   readers: { processes: number; connections: number };
   stalled: number;
+  /** How the PLC directory answers (default: at once, no rate limit). */
+  plc?: Partial<PlcBehaviour>;
   cpuProfDir?: string;
   /** How long to wait for consumers to receive everything once publishing ends. */
   drainTimeoutMs?: number;
@@ -21,12 +25,22 @@ export interface LiveOptions {
 export interface LiveResult {
   commitsPublished: number;
   publishSeconds: number;
+  /** When the first fleet started publishing the measured commits (ms since the epoch). */
+  firstPublishAt: number;
   generatorCpuPerEventUs: number;
-  pregenSeconds: number;
+  /** The corpus the fleets published, and how long it took them to build or read it (wall time). */
+  corpus: { spec: CorpusSpec; distinctRepos: number; frameSizes: number[]; repoSizes: number[]; seconds: number; cached: boolean };
   /** Per reading connection. */
   readers: ConnectionStats[];
   stalledConnections: ConnectionStats[];
-  latency: { count: number; p50: number; p90: number; p99: number; max: number };
+  latency: Latency;
+  /**
+   * Latency of the known accounts' commits alone (only when there are first-seen accounts: then the consumers
+   * track the known ones).
+   */
+  knownLatency: Latency;
+  /** Requests the PLC directory had, and how many it turned away with 429. */
+  plcRequests: { requests: number; rateLimited: number };
   /** Commits/s measured at the reading consumers: first to last commit received. */
   consumerRate: number;
   relayRssStart: number;
@@ -44,7 +58,15 @@ export interface LiveResult {
   backgroundBusy: number;
 }
 
-export function percentiles(hist: Array<[number, number]>): LiveResult['latency'] {
+export interface Latency {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export function percentiles(hist: Array<[number, number]>): Latency {
   const sorted = [...hist].sort((a, b) => a[0] - b[0]);
   const count = sorted.reduce((n, [, c]) => n + c, 0);
   const at = (p: number) => {
@@ -58,16 +80,22 @@ export function percentiles(hist: Array<[number, number]>): LiveResult['latency'
   return { count, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.at(-1)?.[0] ?? 0 };
 }
 
-async function reports(groups: Consumers[]): Promise<{ connections: ConnectionStats[]; hist: Array<[number, number]> }> {
-  const connections: ConnectionStats[] = [];
-  const hist: Array<[number, number]> = [];
+interface Reports {
+  connections: ConnectionStats[];
+  hist: Array<[number, number]>;
+  trackedHist: Array<[number, number]>;
+}
+
+async function reports(groups: Consumers[]): Promise<Reports> {
+  const out: Reports = { connections: [], hist: [], trackedHist: [] };
   for (const g of groups) {
     g.send({ cmd: 'report' });
     const r = await g.next('report');
-    connections.push(...r.connections);
-    hist.push(...r.latencyHistogram);
+    out.connections.push(...r.connections);
+    out.hist.push(...r.latencyHistogram);
+    out.trackedHist.push(...r.trackedLatencyHistogram);
   }
-  return { connections, hist };
+  return out;
 }
 
 export async function runLive(o: LiveOptions): Promise<LiveResult> {
@@ -76,7 +104,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
   try {
     // The machine's load is sampled while the services come up (nothing of the run is started yet).
     const [backgroundBusy] = await Promise.all([machineBusy(1000), h.services()]);
-    const plc = await h.plc();
+    const plc = await h.plc(o.plc);
     const fleets: Fleet[] = [];
     const hostnames: string[] = [];
     for (let i = 0; i < o.fleets; i++) {
@@ -84,25 +112,28 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
       fleets.push(f.child);
       hostnames.push(...f.hostnames);
     }
-    const docs: Array<[string, object]> = [];
-    for (const f of fleets) {
-      f.send({ cmd: 'accounts' });
-      docs.push(...(await f.next('docs')).docs);
-    }
-    plc.child.send({ cmd: 'docs', docs });
-    await plc.child.next('stored');
     const t0 = performance.now();
+    // Every fleet builds (or reads) its corpus at once, one process per core share.
+    for (const f of fleets) f.send({ cmd: 'prepare' });
+    const docs: Array<[string, object]> = [];
+    const known: string[] = [];
+    const corpus: LiveResult['corpus'] = { spec: o.spec.corpus.spec, distinctRepos: o.spec.corpus.distinctRepos * o.fleets, frameSizes: [], repoSizes: [], seconds: 0, cached: true };
     let commits = 0;
     let announced = 0;
-    // Pre-generation runs in every fleet at once (one process per core share).
-    for (const f of fleets) f.send({ cmd: 'prepare' });
     for (const f of fleets) {
-      const p = await f.next('prepared', 600_000);
+      const p = await f.next('prepared', 1_800_000);
+      docs.push(...p.docs);
+      known.push(...p.known);
+      corpus.frameSizes.push(...p.frameSizes);
+      corpus.repoSizes.push(...p.repoSizes);
+      corpus.cached &&= p.cached;
       commits += p.commits;
       announced += p.announced;
     }
-    const pregenSeconds = (performance.now() - t0) / 1000;
-    log(`pre-generated ${commits} commits (${announced} account events announced) in ${pregenSeconds.toFixed(1)} s`);
+    corpus.seconds = (performance.now() - t0) / 1000;
+    log(`${corpus.cached ? 'read' : 'generated'} ${commits} commits of ${docs.length} accounts (${announced} account events announced) in ${corpus.seconds.toFixed(1)} s`);
+    plc.child.send({ cmd: 'docs', docs });
+    await plc.child.next('stored');
     const relay = await h.relay({ plcUrl: plc.url, cpuProfDir: o.cpuProfDir });
     const pid = relay.proc.pid!;
     log(`relay up; ${hostnames.length} hosts listening; requesting crawls`);
@@ -124,6 +155,12 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     for (let i = 0; i < o.readers.processes; i++) readers.push(await h.consumers(i, { url: relay.wsUrl, connections: o.readers.connections, mode: 'read', cursor: null }));
     const stalled: Consumers[] = [];
     if (o.stalled > 0) stalled.push(await h.consumers(99, { url: relay.wsUrl, connections: o.stalled, mode: 'stall', cursor: null }));
+    if (o.spec.coldAccountsPerHost > 0) {
+      for (const r of readers) {
+        r.send({ cmd: 'track', dids: known });
+        await r.next('tracking');
+      }
+    }
     log('consumers connected; announcing accounts');
 
     for (const f of fleets) f.send({ cmd: 'announce' });
@@ -171,7 +208,12 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     const p0 = performance.now();
     for (const f of fleets) f.send({ cmd: 'publish', ratePerHost: o.ratePerHost });
     let hostsWithoutSubscriber = 0;
-    for (const f of fleets) hostsWithoutSubscriber += (await f.next('published', 900_000)).hostsWithoutSubscriber;
+    let firstPublishAt = Infinity;
+    for (const f of fleets) {
+      const p = await f.next('published', 900_000);
+      hostsWithoutSubscriber += p.hostsWithoutSubscriber;
+      firstPublishAt = Math.min(firstPublishAt, p.startedAt);
+    }
     // The relay dropping an upstream connection mid-run is a finding, not a harness detail.
     if (hostsWithoutSubscriber > 0) log(`warning: the relay was not connected to ${hostsWithoutSubscriber} active hosts when publishing ended`);
     const publishSeconds = (performance.now() - p0) / 1000;
@@ -195,7 +237,9 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     publishing = false;
     await sampler;
     await stallWatch;
-    const stalledReport = stalled.length > 0 ? await reports(stalled) : { connections: [], hist: [] };
+    const stalledReport = stalled.length > 0 ? await reports(stalled) : { connections: [] };
+    plc.child.send({ cmd: 'stats' });
+    const plcStats = await plc.child.next('stats');
     const relayRssEnd = rssOf(pid);
     const relayCpuSeconds = cpuSecondsOf(pid) - cpu0;
     const windowSeconds = (performance.now() - p0) / 1000;
@@ -217,11 +261,14 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     return {
       commitsPublished: commits,
       publishSeconds,
+      firstPublishAt,
       generatorCpuPerEventUs: (generatorCpu / Math.max(1, commits)) * 1e6,
-      pregenSeconds,
+      corpus,
       readers: final.connections,
       stalledConnections: stalledReport.connections,
       latency: percentiles(final.hist),
+      knownLatency: percentiles(final.trackedHist),
+      plcRequests: { requests: plcStats.requests, rateLimited: plcStats.rateLimited },
       consumerRate: last > first ? (minCommits / (last - first)) * 1000 : 0,
       relayRssStart,
       relayRssPeak,
@@ -260,5 +307,6 @@ export function liveLines(r: LiveResult): BenchLine[] {
     { name: 'sequencer mean batch', value: Math.round(r.sequencer.meanBatchEvents), unit: `events, ${r.sequencer.meanBatchMs.toFixed(1)} ms per transaction (${r.sequencer.batches} batches)` },
     { name: 'generator CPU per event', value: Math.round(r.generatorCpuPerEventUs), unit: `µs (caps the generator at ~${Math.round(1e6 / Math.max(1, r.generatorCpuPerEventUs))} events/s per core)` },
     { name: 'background machine load before the run', value: Math.round(r.backgroundBusy * 100), unit: `% of ${cpus().length} cores busy` },
+    ...corpusLines(r.corpus),
   ];
 }

@@ -50,6 +50,9 @@ export async function benchReplay(flags: Flags): Promise<BenchLine[]> {
     const t = frameTemplate();
     const last = FIRST_SEQ + total - 1;
     const t0 = performance.now();
+    // One partition for the pre-filled range, recorded as the relay's partitioner records its own.
+    await h.query(`CREATE TABLE events_${FIRST_SEQ} PARTITION OF events FOR VALUES FROM (${FIRST_SEQ}) TO (${last + 1})`);
+    await h.query('INSERT INTO event_partitions (name, from_seq, to_seq) VALUES ($1, $2, $3)', [`events_${FIRST_SEQ}`, FIRST_SEQ, last + 1]);
     for (let from = FIRST_SEQ; from <= last; from += 100_000) {
       const to = Math.min(last, from + 99_999);
       await h.query(

@@ -1,6 +1,8 @@
 // The live scenarios with their default sizes (each about two minutes or less on a shared 2-core machine); flags
-// scale them: `npm run bench ingest -- --events-per-host 5000 --hosts 8`.
+// scale them: `npm run bench ingest -- --events-per-host 5000 --hosts 8` (hosts and accounts per fleet process).
+// Their accounts come from the realistic corpus (bench/lib/corpus.ts): `--records 20-35` gives small repos.
 import type { BenchLine } from './lib/record.ts';
+import { corpusOptions } from './lib/corpus-cache.ts';
 import { liveLines, runLive, type LiveOptions } from './live.ts';
 import type { FleetSpec } from './lib/protocol.ts';
 import { newestProfile, topSelfTime } from './lib/profile.ts';
@@ -29,22 +31,27 @@ export function num(flags: Flags, name: string, fallback: number): number {
 
 const log = (msg: string) => console.error(`  [${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
-function spec(flags: Flags, d: FleetSpec): FleetSpec {
+/** A fleet's spec: `d` with the flags applied; --distinct-repos counts all fleets' repos. */
+function fleetSpec(flags: Flags, d: Omit<FleetSpec, 'corpus'> & { distinctRepos?: number }, fleets: number): FleetSpec {
+  const corpus = corpusOptions(flags, d);
   return {
     hosts: num(flags, 'hosts', d.hosts),
     activeHosts: num(flags, 'active-hosts', d.activeHosts),
     accountsPerHost: num(flags, 'accounts-per-host', d.accountsPerHost),
     eventsPerHost: num(flags, 'events-per-host', d.eventsPerHost),
-    seedRecords: num(flags, 'seed-records', d.seedRecords),
+    coldAccountsPerHost: d.coldAccountsPerHost,
     k256Share: num(flags, 'k256-share', d.k256Share),
+    corpus: { ...corpus, distinctRepos: Math.ceil(corpus.distinctRepos / fleets) },
   };
 }
 
-function live(flags: Flags, d: Omit<LiveOptions, 'log'>): LiveOptions {
+/** A live scenario's options: its defaults `d` with the flags applied. */
+export function live(flags: Flags, d: Omit<LiveOptions, 'log' | 'spec'> & { spec: Omit<FleetSpec, 'corpus'> & { distinctRepos?: number } }): LiveOptions {
+  const fleets = num(flags, 'fleets', d.fleets);
   return {
     ...d,
-    fleets: num(flags, 'fleets', d.fleets),
-    spec: spec(flags, d.spec),
+    fleets,
+    spec: fleetSpec(flags, d.spec, fleets),
     ratePerHost: num(flags, 'rate-per-host', d.ratePerHost),
     readers: { processes: num(flags, 'reader-processes', d.readers.processes), connections: num(flags, 'readers-per-process', d.readers.connections) },
     stalled: num(flags, 'stalled', d.stalled),
@@ -58,7 +65,7 @@ export async function benchIngest(flags: Flags): Promise<BenchLine[]> {
   const r = await runLive(
     live(flags, {
       fleets: 2,
-      spec: { hosts: 4, activeHosts: 4, accountsPerHost: 150, eventsPerHost: 1000, seedRecords: 20, k256Share: 0.8 },
+      spec: { hosts: 4, activeHosts: 4, accountsPerHost: 150, eventsPerHost: 1000, coldAccountsPerHost: 0, k256Share: 0.8 },
       ratePerHost: 0,
       readers: { processes: 1, connections: 1 },
       stalled: 0,
@@ -79,7 +86,7 @@ export async function benchFanout(flags: Flags): Promise<BenchLine[]> {
   const r = await runLive(
     live(flags, {
       fleets: 2,
-      spec: { hosts: 4, activeHosts: 4, accountsPerHost: 100, eventsPerHost: 1500, seedRecords: 20, k256Share: 0.8 },
+      spec: { hosts: 4, activeHosts: 4, accountsPerHost: 100, eventsPerHost: 1500, coldAccountsPerHost: 0, k256Share: 0.8 },
       ratePerHost: 250,
       readers: { processes: 4, connections: 25 },
       stalled: 0,
@@ -99,7 +106,7 @@ export async function benchHosts(flags: Flags): Promise<BenchLine[]> {
   const r = await runLive(
     live(flags, {
       fleets: 4,
-      spec: { hosts: 250, activeHosts: 25, accountsPerHost: 5, eventsPerHost: 100, seedRecords: 10, k256Share: 0.8 },
+      spec: { hosts: 250, activeHosts: 25, accountsPerHost: 5, eventsPerHost: 100, coldAccountsPerHost: 0, k256Share: 0.8 },
       ratePerHost: 10,
       readers: { processes: 1, connections: 1 },
       stalled: 0,
@@ -117,7 +124,7 @@ export async function benchStalled(flags: Flags): Promise<BenchLine[]> {
   const r = await runLive(
     live(flags, {
       fleets: 2,
-      spec: { hosts: 2, activeHosts: 2, accountsPerHost: 100, eventsPerHost: 3000, seedRecords: 20, k256Share: 0.8 },
+      spec: { hosts: 2, activeHosts: 2, accountsPerHost: 100, eventsPerHost: 3000, coldAccountsPerHost: 0, k256Share: 0.8 },
       ratePerHost: 300,
       readers: { processes: 1, connections: 1 },
       stalled: 1,

@@ -1,6 +1,7 @@
 // Verification throughput on this machine: signature primitives per curve and implementation, then the whole
 // verification stage (structure, CAR + CID checks, commit decode, signature, MST inversion) per event, on the main
-// thread and on a pool of worker threads sized to the cores.
+// thread and on a pool of worker threads sized to the cores. The commits come from the realistic corpus
+// (bench/lib/corpus.ts, cached under .tmp/bench-corpus).
 // Run: npm run bench verify
 import { memoryAccounts as createMemoryAccounts } from './lib/memory-accounts.ts';
 import type { BenchLine } from './lib/record.ts';
@@ -16,9 +17,11 @@ import { SyncVerifier } from '../src/verify/verifier.ts';
 import { alwaysStrict } from '../src/verify/strictness.ts';
 import { IdentityCache } from '../src/identity/cache.ts';
 import { createMetrics } from '../src/metrics.ts';
-import { commitMessageBody, Repo } from '../dev-env/repo.ts';
-import { generateKeypair, multikey, type Curve } from '../dev-env/keys.ts';
-import { TidClock } from '../src/protocol/tid.ts';
+import { multikey, type Curve } from '../dev-env/keys.ts';
+import { decodeFrame } from '../src/protocol/frame.ts';
+import { corpusLines } from './lib/corpus.ts';
+import { cachedAccounts, corpusOptions, describeCacheFile, type CorpusOptions, type Loaded } from './lib/corpus-cache.ts';
+import { num, type Flags } from './scenarios.ts';
 import type { Verdict } from '../src/verify/types.ts';
 import type { UpstreamEvent } from '../src/core/events.ts';
 import { VerifyPool } from '../src/verify/pool.ts';
@@ -45,36 +48,34 @@ interface Prepared {
   events: UpstreamEvent[];
 }
 
-/** Accounts each with a short history of realistic commits (1-3 ops, real MST proofs, real signatures). */
-export function prepare(curve: Curve, accounts: number, commitsPer: number): Prepared[] {
-  const clock = new TidClock();
-  const out: Prepared[] = [];
-  for (let a = 0; a < accounts; a++) {
-    const kp = generateKeypair(curve);
-    const did = `did:plc:bench${curve}${String(a).padStart(14, '0')}`.slice(0, 32);
-    const repo = new Repo(did, kp);
-    repo.commit(clock.next(), []);
-    // Some existing records so the tree has depth.
-    for (let i = 0; i < 30; i++) repo.commit(clock.next(), [{ action: 'create', collection: 'app.bsky.feed.post', rkey: clock.next(), record: { text: `seed ${i}` } }]);
-    const events: UpstreamEvent[] = [];
-    for (let c = 0; c < commitsPer; c++) {
-      const n = 1 + (c % 3);
-      const ops = Array.from({ length: n }, () => ({ action: 'create' as const, collection: 'app.bsky.feed.like', rkey: clock.next(), record: { subject: 'x' } }));
-      const r = repo.commit(clock.next(), ops);
-      const body = { ...commitMessageBody(did, r), seq: c + 1, time: new Date().toISOString() };
-      // Verification never reads the received bytes (the sequencer does).
-      events.push({ t: '#commit', seq: c + 1, did, body, received: new Uint8Array(0), frameBytes: r.blocks.length + 300 });
-    }
-    out.push({ did, key: parseMultikey(multikey(kp)), events });
-  }
-  return out;
+/** Accounts each with a short history from the realistic corpus (real MST proofs, real signatures), and the corpus. */
+export function prepare(curve: Curve, accounts: number, commitsPer: number, o: CorpusOptions): { prepared: Prepared[]; loaded: Loaded<unknown>; frameSizes: number[]; repoSizes: number[] } {
+  const { accounts: list, loaded } = cachedAccounts(new Array<Curve>(accounts).fill(curve), commitsPer, o);
+  const prepared = list.map((a) => ({
+    did: a.did,
+    key: parseMultikey(a.multikey),
+    events: a.frames.map((frame): UpstreamEvent => {
+      const f = decodeFrame(frame);
+      if (f.op !== 1) throw new Error('corpus frame is not a message');
+      return { t: f.t, seq: f.body.seq as number, did: a.did, body: f.body, received: f.received, frameBytes: frame.length };
+    }),
+  }));
+  return { prepared, loaded, frameSizes: list.flatMap((a) => a.frames.map((f) => f.length)), repoSizes: list.map((a) => a.records) };
 }
 
-export async function benchVerify(): Promise<BenchLine[]> {
+/** Flags: --accounts 200 and --commits-per-account 5 per curve, and the corpus flags. */
+export async function benchVerify(flags: Flags): Promise<BenchLine[]> {
   const lines: BenchLine[] = [];
+  const corpus = corpusOptions(flags);
+  const sizes = { frames: [] as number[], repos: [] as number[], seconds: 0, cached: true };
   for (const curve of ['k256', 'p256'] as const) {
-    const sample = prepare(curve, 50, 4);
-    const sigs = sample.flatMap((p) =>
+    const { prepared: accounts, loaded, frameSizes, repoSizes } = prepare(curve, num(flags, 'accounts', 200), num(flags, 'commits-per-account', 5), corpus);
+    console.error(`  verify: ${curve} corpus ${describeCacheFile(loaded)}`);
+    sizes.frames.push(...frameSizes);
+    sizes.repos.push(...repoSizes);
+    sizes.seconds += loaded.seconds;
+    sizes.cached &&= loaded.cached;
+    const sigs = accounts.slice(0, 50).flatMap((p) =>
       p.events.map((e) => {
         const car = readCar((e.body.blocks as BytesWrapper).buf);
         const commit = decodeCommit(car.blocks.get(car.roots[0]!)!);
@@ -92,7 +93,6 @@ export async function benchVerify(): Promise<BenchLine[]> {
 
     // The whole verification stage: identities cached and account state in memory (no database in this figure),
     // events fed through the ingest's ordered pipeline (accounts concurrent, each account in order).
-    const accounts = prepare(curve, 200, 5);
     lines.push({ name: `commit job ${curve} alone, one thread, CPU (CAR, commit, signature, MST inversion)`, value: commitJobMicros(accounts), unit: 'µs' });
     for (const workers of [...new Set([0, 1, cpus().length])]) {
       const r = await benchStage(accounts, workers);
@@ -107,6 +107,8 @@ export async function benchVerify(): Promise<BenchLine[]> {
       if (workers > 0) lines.push({ name: `verification stage ${curve} ${label}, first pass incl. worker start`, value: Math.round(r.startMs), unit: 'ms' });
     }
   }
+  // --distinct-repos applies to each curve's corpus.
+  lines.push(...corpusLines({ spec: corpus.spec, distinctRepos: corpus.distinctRepos * 2, frameSizes: sizes.frames, repoSizes: sizes.repos, seconds: sizes.seconds, cached: sizes.cached }));
   return lines;
 }
 

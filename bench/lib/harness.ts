@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import type { PlcBehaviour } from '../../dev-env/fake-plc.ts';
 import { freePort, relayTestEnv } from '../../dev-env/process.ts';
 import pg from 'pg';
 import type { ConsumerReply, ConsumerSpec, FleetReply, FleetSpec, PlcReply } from './protocol.ts';
@@ -199,8 +200,8 @@ export class Harness {
     }
   }
 
-  async plc(): Promise<{ child: Plc; url: string }> {
-    const child = Child.fork<PlcReply, import('./protocol.ts').PlcCommand>('plc', 'plc.ts');
+  async plc(behaviour: Partial<PlcBehaviour> = {}): Promise<{ child: Plc; url: string }> {
+    const child = Child.fork<PlcReply, import('./protocol.ts').PlcCommand>('plc', 'plc.ts', [JSON.stringify(behaviour)]);
     this.children.push(child as never);
     const ready = await child.next('ready');
     return { child, url: ready.url };
@@ -210,7 +211,7 @@ export class Harness {
     const child = Child.fork<FleetReply, import('./protocol.ts').FleetCommand>(`fleet${index}`, 'fleet.ts');
     this.children.push(child as never);
     await child.next('ready');
-    child.send({ cmd: 'start', spec });
+    child.send({ cmd: 'start', spec, index });
     return { child, hostnames: (await child.next('listening')).hostnames };
   }
 

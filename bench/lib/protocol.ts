@@ -1,4 +1,5 @@
 // Messages between the bench orchestrator and its child processes (fleet, PLC, consumers), over Node IPC.
+import type { CorpusOptions } from './corpus-cache.ts';
 
 /** Stands in for `time` in pre-encoded frames; same length as an ISO timestamp, overwritten at publish. */
 export const TIME_PLACEHOLDER = '0000-00-00T00:00:00.000Z';
@@ -7,19 +8,24 @@ export interface FleetSpec {
   hosts: number;
   /** The first `activeHosts` hosts get accounts and publish; the rest stay connected and silent. */
   activeHosts: number;
+  /** Accounts per active host the relay knows before the measured phase (announced: #identity, #account, #sync). */
   accountsPerHost: number;
+  /** Commits of those accounts per active host, published in the measured phase. */
   eventsPerHost: number;
-  /** Records each repo holds before the measured commits (MST depth). */
-  seedRecords: number;
+  /**
+   * Accounts per active host the relay first sees in the measured phase: never announced, each publishes one commit,
+   * spread through the host's stream with the known accounts' commits between them.
+   */
+  coldAccountsPerHost: number;
   /** Share of accounts with secp256k1 keys; the rest use P-256. */
   k256Share: number;
+  corpus: CorpusOptions;
 }
 
 export type FleetCommand =
-  | { cmd: 'start'; spec: FleetSpec }
+  | { cmd: 'start'; spec: FleetSpec; index: number }
   | { cmd: 'subscribers' }
-  | { cmd: 'accounts' }
-  /** Pre-generates account announcements and commits; nothing is published yet. */
+  /** Builds (or reads from the cache) the accounts, their announcements and commits; nothing is published yet. */
   | { cmd: 'prepare' }
   | { cmd: 'announce' }
   /** ratePerHost 0 = as fast as subscribers take it. */
@@ -30,15 +36,28 @@ export type FleetReply =
   | { type: 'ready' }
   | { type: 'listening'; hostnames: string[] }
   | { type: 'subscribers'; connected: number }
-  | { type: 'docs'; docs: Array<[string, object]> }
-  | { type: 'prepared'; commits: number; announced: number; ms: number }
+  | {
+      type: 'prepared';
+      /** DID documents of every account, for the PLC. */
+      docs: Array<[string, object]>;
+      /** The known accounts' DIDs (announced before the measured phase). */
+      known: string[];
+      commits: number;
+      announced: number;
+      /** Sizes of the #commit frames to be published, and the records in each account's repo. */
+      frameSizes: number[];
+      repoSizes: number[];
+      /** Read from the cache rather than generated. */
+      cached: boolean;
+      ms: number;
+    }
   | { type: 'announced'; events: number }
   /** hostsWithoutSubscriber: active hosts the relay was not connected to when publishing ended. */
-  | { type: 'published'; sent: number; ms: number; hostsWithoutSubscriber: number }
+  | { type: 'published'; sent: number; ms: number; startedAt: number; hostsWithoutSubscriber: number }
   | { type: 'error'; message: string };
 
-export type PlcCommand = { cmd: 'docs'; docs: Array<[string, object]> } | { cmd: 'exit' };
-export type PlcReply = { type: 'ready'; url: string } | { type: 'stored'; count: number };
+export type PlcCommand = { cmd: 'docs'; docs: Array<[string, object]> } | { cmd: 'stats' } | { cmd: 'exit' };
+export type PlcReply = { type: 'ready'; url: string } | { type: 'stored'; count: number } | { type: 'stats'; requests: number; rateLimited: number };
 
 export interface ConsumerSpec {
   url: string;
@@ -48,7 +67,15 @@ export interface ConsumerSpec {
   cursor: number | null;
 }
 
-export type ConsumerCommand = { cmd: 'report' } | { cmd: 'exit' };
+/** track: the commits of these DIDs are tallied and timed apart from the others. */
+export type ConsumerCommand = { cmd: 'report' } | { cmd: 'track'; dids: string[] } | { cmd: 'exit' };
+
+/** Commits received of one class, with the first and last receipt (ms since the epoch; 0 before any). */
+export interface CommitTally {
+  commits: number;
+  firstAt: number;
+  lastAt: number;
+}
 
 export interface ConnectionStats {
   events: number;
@@ -59,14 +86,19 @@ export interface ConnectionStats {
   lastSeq: number;
   firstCommitAt: number;
   lastCommitAt: number;
+  /** Commits of the tracked DIDs, and of all others (both zero until a `track` command). */
+  tracked: CommitTally;
+  untracked: CommitTally;
   /** Frames whose fast byte scan disagreed with a full decode (sampled). */
   scanMismatches: number;
   errorFrames: string[];
   closeCode: number | null;
 }
 
+/** Latency histograms: [latency in ms, count] pairs. */
 export type ConsumerReply =
   | { type: 'ready' }
   | { type: 'connected' }
-  | { type: 'report'; connections: ConnectionStats[]; /** [latency in ms, count] pairs. */ latencyHistogram: Array<[number, number]> }
+  | { type: 'tracking'; dids: number }
+  | { type: 'report'; connections: ConnectionStats[]; latencyHistogram: Array<[number, number]>; trackedLatencyHistogram: Array<[number, number]> }
   | { type: 'error'; message: string };

@@ -1,17 +1,13 @@
-// Load generator child process: a fleet of fake PDS hosts (dev-env/) that pre-generate realistic signed commits
-// and then publish them at a set rate or as fast as their subscribers take them. Driven by the parent over IPC
-// (see bench/lib/fleet-client.ts for the protocol).
-import { randomBytes } from 'node:crypto';
-import { BytesWrapper } from '@atcute/cbor';
-import { encodeMessageFrame } from '../../src/protocol/frame.ts';
-import { TidClock } from '../../src/protocol/tid.ts';
+// Load generator child process: a fleet of fake PDS hosts (dev-env/) whose accounts and commits come from the
+// realistic corpus (bench/lib/corpus.ts), pre-encoded as frames (and cached), and then published at a set rate or
+// as fast as their subscribers take them. Driven by the parent over IPC (bench/lib/protocol.ts).
+import { decodeFrame, encodeMessageFrame } from '../../src/protocol/frame.ts';
 import type { FakePlc } from '../../dev-env/fake-plc.ts';
-import { FakePds, type EmittedEvent, type FakeAccount } from '../../dev-env/fake-pds.ts';
-import { generateKeypair, type Curve } from '../../dev-env/keys.ts';
-import { commitMessageBody, Repo, type RecordOp } from '../../dev-env/repo.ts';
+import { FakePds, type EmittedEvent } from '../../dev-env/fake-pds.ts';
+import { generateAccounts, type AccountHistory, type AccountRequest } from '../lib/corpus.ts';
+import { cachedBundle, describeCacheFile, type Bundle } from '../lib/corpus-cache.ts';
 import { TIME_PLACEHOLDER, type FleetCommand, type FleetReply, type FleetSpec } from '../lib/protocol.ts';
 
-const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
 const placeholder = Buffer.from(TIME_PLACEHOLDER, 'ascii');
 /** Stop writing to a host while this much is queued to its slowest subscriber (max-rate mode). */
 const HIGH_WATER = 4 << 20;
@@ -24,36 +20,117 @@ interface Prepared {
 
 interface Host {
   pds: FakePds;
-  accounts: FakeAccount[];
   /** Account creation events, published before the measured commits. */
   announce: Prepared[];
   queue: Prepared[];
   next: number;
 }
 
-// The PDSes never call the PLC themselves here: DID documents go to the PLC process through the parent.
+/** What the cache keeps of a host: its accounts, and how many of its frames are announcements, then commits. */
+interface HostMeta {
+  accounts: Array<Pick<AccountHistory, 'did' | 'handle' | 'multikey' | 'records'> & { known: boolean }>;
+  announce: number;
+  queue: number;
+}
+
+// The PDSes never call the PLC themselves here: DID documents go to the PLC process through the parent. Nor do
+// they keep the accounts (a relay never asks a PDS for a repo during a run): only frames are held.
 const noPlc = { setDocument() {} } as unknown as FakePlc;
-const clock = new TidClock();
 const hosts: Host[] = [];
 let spec: FleetSpec;
+let fleetIndex = 0;
 
 function send(msg: FleetReply): void {
   process.send!(msg);
 }
 
-function randomDid(): string {
-  let s = '';
-  for (const b of randomBytes(24)) s += B32[b & 31];
-  return `did:plc:${s}`;
+/** `b`'s items spread evenly among `a`'s, starting with `a`'s first. */
+function spread<T>(a: T[], b: T[]): T[] {
+  const out: T[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && i * b.length <= j * a.length)) out.push(a[i++]!);
+    else out.push(b[j++]!);
+  }
+  return out;
 }
 
-function prepare(host: Host, t: string, body: Record<string, unknown>): Prepared {
-  const seq = host.pds.seq + host.announce.length + host.queue.length + 1;
-  const full = { ...body, seq, time: TIME_PLACEHOLDER };
-  const frame = encodeMessageFrame(t, full);
+/**
+ * Every active host's frames, seq 1 on: the known accounts' #identity, #account and #sync of their imported repo,
+ * then the measured commits (the known accounts' in turn, and each first-seen account's one commit among them).
+ */
+function buildCorpus(): Bundle<HostMeta[]> {
+  const known = spec.accountsPerHost;
+  const cold = spec.coldAccountsPerHost;
+  const requests: AccountRequest[] = [];
+  for (let h = 0; h < spec.activeHosts; h++) {
+    for (let a = 0; a < known + cold; a++) {
+      const i = requests.length;
+      // Exactly the k256 share, evenly spread.
+      const curve = Math.floor((i + 1) * spec.k256Share) > Math.floor(i * spec.k256Share) ? 'k256' : 'p256';
+      requests.push({ curve, commits: a < known ? Math.max(0, Math.ceil((spec.eventsPerHost - a) / known)) : 1 });
+    }
+  }
+  const { corpus } = spec;
+  const histories = generateAccounts(corpus.spec, requests, { stream: fleetIndex, distinctRepos: corpus.distinctRepos });
+  const meta: HostMeta[] = [];
+  const blobs: Uint8Array[] = [];
+  for (let h = 0; h < spec.activeHosts; h++) {
+    const mine = histories.slice(h * (known + cold), (h + 1) * (known + cold));
+    const start = blobs.length;
+    const frame = (t: string, body: Record<string, unknown>) => encodeMessageFrame(t, { ...body, seq: blobs.length - start + 1, time: TIME_PLACEHOLDER });
+    for (const a of mine.slice(0, known)) {
+      blobs.push(frame('#identity', { did: a.did, handle: a.handle }));
+      blobs.push(frame('#account', { did: a.did, active: true }));
+      blobs.push(frame('#sync', a.sync));
+    }
+    const announce = blobs.length - start;
+    const knownCommits: Array<Record<string, unknown>> = [];
+    for (let i = 0; known > 0 && i < spec.eventsPerHost; i++) knownCommits.push(mine[i % known]!.commits[Math.floor(i / known)]!);
+    for (const body of spread(mine.slice(known).map((a) => a.commits[0]!), knownCommits)) blobs.push(frame('#commit', body));
+    meta.push({
+      accounts: mine.map((a, i) => ({ did: a.did, handle: a.handle, multikey: a.multikey, records: a.records, known: i < known })),
+      announce,
+      queue: blobs.length - start - announce,
+    });
+  }
+  return { meta, blobs };
+}
+
+function prepared(frame: Uint8Array): Prepared {
+  const f = decodeFrame(frame);
+  if (f.op !== 1 || typeof f.body.seq !== 'number') throw new Error('corpus frame is not a message with a seq');
   const timeAt = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).indexOf(placeholder);
   if (timeAt < 0) throw new Error('time placeholder not found in frame');
-  return { ev: { seq, t, body: full, frame }, timeAt };
+  return { ev: { seq: f.body.seq, t: f.t, body: f.body, frame }, timeAt };
+}
+
+function prepare(): FleetReply {
+  const t0 = performance.now();
+  const { hosts: _all, corpus, ...shape } = spec;
+  const key = { kind: 'fleet', index: fleetIndex, ...shape, corpus: corpus.spec, distinctRepos: corpus.distinctRepos };
+  const loaded = cachedBundle(key, buildCorpus, { cache: corpus.cache, sources: [import.meta.url] });
+  console.error(`  fleet${fleetIndex}: corpus ${describeCacheFile(loaded)}`);
+  const docs: Array<[string, object]> = [];
+  const known: string[] = [];
+  const frameSizes: number[] = [];
+  const repoSizes: number[] = [];
+  let at = 0;
+  loaded.meta.forEach((m, h) => {
+    const host = hosts[h]!;
+    for (const a of m.accounts) {
+      docs.push([a.did, host.pds.didDocument(a)]);
+      if (a.known) known.push(a.did);
+      repoSizes.push(a.records);
+    }
+    host.announce = loaded.blobs.slice(at, (at += m.announce)).map(prepared);
+    host.queue = loaded.blobs.slice(at, (at += m.queue)).map(prepared);
+    for (const p of host.queue) frameSizes.push(p.ev.frame.length);
+  });
+  const commits = hosts.reduce((n, h) => n + h.queue.length, 0);
+  const announced = hosts.reduce((n, h) => n + h.announce.length, 0);
+  return { type: 'prepared', docs, known, commits, announced, frameSizes, repoSizes, cached: loaded.cached, ms: performance.now() - t0 };
 }
 
 function publish(host: Host, p: Prepared): void {
@@ -61,77 +138,10 @@ function publish(host: Host, p: Prepared): void {
   host.pds.publishPrepared(p.ev);
 }
 
-function makeAccounts(host: Host, n: number): Array<[string, object]> {
-  const docs: Array<[string, object]> = [];
-  for (let i = 0; i < n; i++) {
-    const curve: Curve = Math.random() < spec.k256Share ? 'k256' : 'p256';
-    const did = randomDid();
-    const key = generateKeypair(curve);
-    const account: FakeAccount = { did, handle: `u${did.slice(8, 18)}.test`, curve, key, repo: new Repo(did, key), active: true, status: null };
-    host.pds.accounts.set(did, account);
-    host.accounts.push(account);
-    docs.push([did, host.pds.didDocument(account)]);
-  }
-  return docs;
-}
-
-/** What createAccount emits: #identity, #account, and #sync of an empty first commit. */
-function announceAccounts(host: Host): void {
-  for (const a of host.accounts) {
-    a.repo.commit(clock.next(), []);
-    for (const [t, body] of [
-      ['#identity', { did: a.did, handle: a.handle }],
-      ['#account', { did: a.did, active: true }],
-      ['#sync', { did: a.did, blocks: new BytesWrapper(a.repo.commitOnlyCar()), rev: a.repo.rev! }],
-    ] as const) {
-      host.announce.push(prepare(host, t, body));
-    }
-  }
-}
-
-let rkeys = 0;
-function opsFor(account: FakeAccount): RecordOp[] {
-  const n = 1 + Math.floor(Math.random() * 3);
-  const ops: RecordOp[] = [];
-  const existing = [...account.repo.records.keys()];
-  for (let i = 0; i < n; i++) {
-    // Mostly creates (posts, likes, follows), some deletes of earlier records, as the network mix is.
-    if (existing.length > 20 && Math.random() < 0.1) {
-      const path = existing.splice(Math.floor(Math.random() * existing.length), 1)[0]!;
-      const [collection, rkey] = path.split('/') as [string, string];
-      ops.push({ action: 'delete', collection, rkey });
-      continue;
-    }
-    const kind = Math.random();
-    const rkey = clock.next() + String(rkeys++ % 10);
-    if (kind < 0.5) ops.push({ action: 'create', collection: 'app.bsky.feed.like', rkey, record: { subject: { uri: `at://${account.did}/app.bsky.feed.post/${rkey}`, cid: 'bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm' }, createdAt: '2025-01-01T00:00:00.000Z' } });
-    else if (kind < 0.8) ops.push({ action: 'create', collection: 'app.bsky.feed.post', rkey, record: { text: `post ${rkey} `.repeat(1 + (rkeys % 8)), langs: ['en'], createdAt: '2025-01-01T00:00:00.000Z' } });
-    else ops.push({ action: 'create', collection: 'app.bsky.graph.follow', rkey, record: { subject: randomDid(), createdAt: '2025-01-01T00:00:00.000Z' } });
-  }
-  return ops;
-}
-
-function pregenerate(host: Host, count: number): void {
-  // Seed each repo with records so the MST has depth, as a real account's does (not published: it predates the run).
-  for (const a of host.accounts) {
-    const seed: RecordOp[] = [];
-    for (let i = 0; i < spec.seedRecords; i++) seed.push({ action: 'create', collection: 'app.bsky.feed.post', rkey: clock.next(), record: { text: `seed ${i}` } });
-    if (seed.length > 0) a.repo.commit(clock.next(), seed);
-  }
-  if (spec.seedRecords > 0) {
-    // The relay must see the seeded head: announce it as a #sync, as a PDS does after an import.
-    for (const a of host.accounts) host.announce.push(prepare(host, '#sync', { did: a.did, blocks: new BytesWrapper(a.repo.commitOnlyCar()), rev: a.repo.rev! }));
-  }
-  for (let i = 0; i < count; i++) {
-    const a = host.accounts[i % host.accounts.length]!;
-    const c = a.repo.commit(clock.next(), opsFor(a));
-    host.queue.push(prepare(host, '#commit', commitMessageBody(a.did, c)));
-  }
-}
-
 async function run(ratePerHost: number): Promise<void> {
   const active = hosts.filter((h) => h.queue.length > 0);
   const t0 = performance.now();
+  const startedAt = Date.now();
   let sent = 0;
   const total = active.reduce((n, h) => n + h.queue.length, 0);
   while (sent < total) {
@@ -148,7 +158,7 @@ async function run(ratePerHost: number): Promise<void> {
     await new Promise((r) => (ratePerHost > 0 ? setTimeout(r, 5) : setImmediate(r)));
   }
   const ms = performance.now() - t0;
-  send({ type: 'published', sent, ms, hostsWithoutSubscriber: active.filter((h) => h.pds.subscriberStats().count === 0).length });
+  send({ type: 'published', sent, ms, startedAt, hostsWithoutSubscriber: active.filter((h) => h.pds.subscriberStats().count === 0).length });
 }
 
 process.on('message', (msg: FleetCommand) => {
@@ -156,8 +166,9 @@ process.on('message', (msg: FleetCommand) => {
     switch (msg.cmd) {
       case 'start': {
         spec = msg.spec;
+        fleetIndex = msg.index;
         for (let i = 0; i < spec.hosts; i++) {
-          hosts.push({ pds: await FakePds.start({ plc: noPlc, backfillLimit: 100 }), accounts: [], announce: [], queue: [], next: 0 });
+          hosts.push({ pds: await FakePds.start({ plc: noPlc, backfillLimit: 100 }), announce: [], queue: [], next: 0 });
         }
         send({ type: 'listening', hostnames: hosts.map((h) => h.pds.hostname) });
         return;
@@ -166,20 +177,9 @@ process.on('message', (msg: FleetCommand) => {
         send({ type: 'subscribers', connected: hosts.filter((h) => h.pds.subscriberStats().count > 0).length });
         return;
       }
-      case 'accounts': {
-        const docs = hosts.slice(0, spec.activeHosts).flatMap((h) => makeAccounts(h, spec.accountsPerHost));
-        send({ type: 'docs', docs });
+      case 'prepare':
+        send(prepare());
         return;
-      }
-      case 'prepare': {
-        const t0 = performance.now();
-        const active = hosts.slice(0, spec.activeHosts);
-        for (const h of active) announceAccounts(h);
-        for (const h of active) pregenerate(h, spec.eventsPerHost);
-        const announced = active.reduce((n, h) => n + h.announce.length, 0);
-        send({ type: 'prepared', commits: active.reduce((n, h) => n + h.queue.length, 0), announced, ms: performance.now() - t0 });
-        return;
-      }
       case 'announce': {
         let events = 0;
         for (const h of hosts) {

@@ -7,7 +7,15 @@ describe('bench harness smoke run', () => {
   it('delivers every pre-generated commit to every reader, in seq order, with latencies measured', async () => {
     const r = await runLive({
       fleets: 1,
-      spec: { hosts: 2, activeHosts: 2, accountsPerHost: 4, eventsPerHost: 60, seedRecords: 3, k256Share: 0.8 },
+      spec: {
+        hosts: 2,
+        activeHosts: 2,
+        accountsPerHost: 4,
+        eventsPerHost: 60,
+        coldAccountsPerHost: 0,
+        k256Share: 0.8,
+        corpus: { spec: { records: { min: 3, max: 40 }, seed: 1 }, distinctRepos: 0, cache: 'off' },
+      },
       ratePerHost: 0,
       readers: { processes: 1, connections: 2 },
       stalled: 1,

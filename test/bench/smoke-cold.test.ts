@@ -1,0 +1,39 @@
+// A tiny run of the cold scenario through the real path (relay process, PostgreSQL, Redis, fleet, PLC with latency
+// and a rate limit, consumer): every first-seen account's commit and every known account's commit must arrive, the
+// directory must have turned some lookups away, and the scenario's figures must be there. Nothing is recorded and
+// the corpus is not cached; no performance figure is asserted.
+import { describe, expect, it } from 'vitest';
+import { benchCold } from '../../bench/cold.ts';
+
+describe('bench cold smoke run', () => {
+  it('delivers the first-seen and the known accounts commits through a slow, rate-limited directory', async () => {
+    const flags = new Map([
+      ['fleets', '1'],
+      ['hosts', '2'],
+      ['accounts-per-host', '20'],
+      ['warm-share', '0.25'],
+      ['events-per-host', '10'],
+      ['records', '10-300'],
+      ['distinct-repos', '6'],
+      ['no-corpus-cache', 'true'],
+      ['plc-latency-ms', '20'],
+      ['plc-rate', '10'],
+    ]);
+    const lines = await benchCold(flags);
+    const value = (name: string) => {
+      const line = lines.find((l) => l.name === name);
+      if (!line) throw new Error(`no figure ${name}`);
+      return line.value;
+    };
+    expect(value('first-seen accounts delivered')).toBe(30);
+    expect(value('commits published')).toBe(30 + 20);
+    expect(value('consumers that received every commit')).toBe(1);
+    expect(value('seq gaps seen by consumers')).toBe(0);
+    expect(value('events rejected by the relay')).toBe(0);
+    expect(value('first-seen accounts per second (verified, committed, delivered)')).toBeGreaterThan(0);
+    expect(value("first publish to the first first-seen account's commit at the consumer")).toBeGreaterThan(0);
+    expect(lines.find((l) => l.name === 'known accounts: commit latency p99 during the cold burst')!.unit).toContain('20 commits');
+    expect(lines.find((l) => l.name === 'PLC directory requests')!.unit).not.toMatch(/^requests, 0 answered 429/);
+    expect(value('commit frame size p50')).toBeGreaterThan(500);
+  }, 180_000);
+});
