@@ -57,4 +57,21 @@ describe('fake PLC behaviour', () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect((await timed(`${plc.url}/did:plc:aaa`)).status).toBe(200);
   });
+
+  it('leaves a stalled DID unanswered, others not, and answers it once unstalled', async () => {
+    plc = await FakePlc.start();
+    plc.setDocument('did:plc:slow', { id: 'did:plc:slow' });
+    plc.setDocument('did:plc:fast', { id: 'did:plc:fast' });
+    plc.stall('did:plc:slow');
+    const slow = timed(`${plc.url}/did:plc:slow`);
+    let answered = false;
+    void slow.then(() => (answered = true));
+    expect((await timed(`${plc.url}/did:plc:fast`)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(answered).toBe(false);
+    expect(plc.stalledRequests('did:plc:slow')).toBe(1);
+    plc.unstall('did:plc:slow');
+    expect((await slow).status).toBe(200);
+    expect((await timed(`${plc.url}/did:plc:slow`)).status).toBe(200);
+  });
 });

@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { Socket } from 'node:net';
 import { BytesWrapper } from '@atcute/cbor';
 import { encodeMessageFrame } from '../../src/protocol/frame.ts';
+import { LogPartitioner } from '../../src/storage/events.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { TestConsumer } from '../helpers/consumer.ts';
 
@@ -32,6 +33,8 @@ async function prefill(count: number): Promise<number> {
     const { rows } = await client.query<{ id: number }>('SELECT id FROM hosts LIMIT 1');
     const hostId = rows[0]!.id;
     const payload = new BytesWrapper(new Uint8Array(FRAME_PAYLOAD).fill(7));
+    // The partitions the rows go to, made as the sequencer makes them.
+    await ctx.database.db.transaction((tx) => new LogPartitioner({ spanMs: 3_600_000, maxBytes: 0 }).cover(tx, head + count, 1, 1));
     for (let start = head + 1; start <= head + count; start += 1000) {
       const values: unknown[] = [];
       const tuples: string[] = [];
