@@ -6,6 +6,7 @@
 //
 // verify(sig64, msg32, pubkey33or65) -> boolean   low-S required (libsecp256k1 rejects high-S itself)
 // sign(msg32, privateKey32) -> Uint8Array(64)    compact, low-S (RFC 6979 nonces); used by the test fixture
+// uncompress(pubkey33or65) -> Uint8Array(65) | null   null when not a point on the curve; parses first-seen keys
 #include <node_api.h>
 #include <secp256k1.h>
 #include <stdbool.h>
@@ -75,6 +76,28 @@ static napi_value sign(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value uncompress(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  uint8_t *pub, *out;
+  size_t pub_len, out_len = 65;
+  napi_value buffer, result;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
+    napi_throw_type_error(env, NULL, "uncompress(pubkey)");
+    return NULL;
+  }
+  if (!bytes_arg(env, argv[0], &pub, &pub_len)) return NULL;
+  secp256k1_pubkey p;
+  if (!secp256k1_ec_pubkey_parse(ctx, &p, pub, pub_len)) {
+    napi_get_null(env, &result);
+    return result;
+  }
+  if (napi_create_arraybuffer(env, 65, (void **)&out, &buffer) != napi_ok) return NULL;
+  secp256k1_ec_pubkey_serialize(ctx, out, &out_len, &p, SECP256K1_EC_UNCOMPRESSED);
+  napi_create_typedarray(env, napi_uint8_array, 65, buffer, 0, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   // Module init runs once per thread that loads the addon, and threads may race here: create the context once.
   static secp256k1_context *_Atomic shared = NULL;
@@ -89,7 +112,8 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"verify", NULL, verify, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sign", NULL, sign, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"uncompress", NULL, uncompress, NULL, NULL, NULL, napi_enumerable, NULL},
   };
-  napi_define_properties(env, exports, 2, props);
+  napi_define_properties(env, exports, 3, props);
   return exports;
 }

@@ -1,4 +1,6 @@
 // Fetches DID documents: did:plc from the PLC directory, did:web from the host's /.well-known/did.json.
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { checkDidSyntax, IdentityError } from './did-doc.ts';
 import { TokenBucket } from '../core/token-bucket.ts';
 
@@ -22,13 +24,11 @@ export function createDidResolver(opts: {
   timeoutMs?: number;
   /** did:web:localhost%3APORT over http (development and tests). */
   allowInsecureWeb?: boolean;
-  fetch?: typeof fetch;
   /** Requests per second to the PLC directory (with a burst of as many); more wait their turn. Absent = unlimited. */
   maxPerSecond?: number;
   /** Requests per second to any one did:web host. */
   webPerSecond?: number;
 }): DidResolver {
-  const doFetch = opts.fetch ?? fetch;
   const plc = opts.maxPerSecond ? new TokenBucket(opts.maxPerSecond, opts.maxPerSecond) : null;
   // One bucket per did:web host, kept for the hosts seen lately.
   const webRate = opts.webPerSecond ?? 10;
@@ -44,61 +44,59 @@ export function createDidResolver(opts: {
   };
   const timeoutMs = opts.timeoutMs ?? 3000;
 
-  async function fetchDoc(url: string): Promise<unknown> {
-    // Not AbortSignal.timeout: its timer builds a DOMException when it fires, long after most fetches are done,
-    // which showed in the relay's profile after a burst of new accounts.
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), timeoutMs);
-    try {
-      return await fetchDocWithin(url, abort.signal);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
+  // node:http rather than fetch: undici's fetch took ~2x the main-thread CPU per document (~450 vs ~240 µs on
+  // loopback, docs/perf-journal.md), and a burst of first-seen accounts is thousands of them a second.
+  const agents = { 'http:': new HttpAgent({ keepAlive: true }), 'https:': new HttpsAgent({ keepAlive: true }) };
 
-  async function fetchDocWithin(url: string, signal: AbortSignal): Promise<unknown> {
-    let res: Response;
-    try {
-      res = await doFetch(url, {
-        headers: { accept: 'application/did+ld+json,application/json' },
-        redirect: 'manual',
-        signal,
+  function fetchDoc(url: string): Promise<unknown> {
+    const target = new URL(url);
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise<unknown>((resolveDoc, rejectDoc) => {
+      const resolve = (doc: unknown) => {
+        clearTimeout(timer);
+        resolveDoc(doc);
+      };
+      const reject = (err: IdentityError) => {
+        clearTimeout(timer);
+        rejectDoc(err);
+      };
+      const req = send(target, { agent: agents[target.protocol as 'http:' | 'https:'], headers: { accept: 'application/did+ld+json,application/json' } }, (res) => {
+        const status = res.statusCode ?? 0;
+        const fail = (reason: IdentityError['reason'], message: string, retryAfter?: number) => {
+          res.resume();
+          reject(new IdentityError(reason, message, retryAfter));
+        };
+        if (status === 429) return fail('rate_limited', `${url} answered 429`, retryAfterMs(res.headers['retry-after'] ?? null));
+        if (status === 404) return fail('not_found', `${url} answered 404`);
+        if (status === 410) return fail('tombstoned', `${url} answered 410`);
+        if (status < 200 || status >= 300) return fail('resolution_failed', `${url} answered HTTP ${status}`);
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_DOC_BYTES) {
+            req.destroy();
+            reject(new IdentityError('bad_document', `DID document from ${url} is larger than ${MAX_DOC_BYTES} bytes`));
+          } else {
+            chunks.push(chunk);
+          }
+        });
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
+          } catch {
+            reject(new IdentityError('bad_document', `DID document from ${url} is not JSON`));
+          }
+        });
+        res.on('error', (err) => reject(new IdentityError('resolution_failed', `reading ${url}: ${err.message}`)));
       });
-    } catch (err) {
-      const e = err as Error;
-      if (e.name === 'TimeoutError' || e.name === 'AbortError') throw new IdentityError('timeout', `timed out fetching ${url}`);
-      throw new IdentityError('resolution_failed', `fetching ${url}: ${e.message}`);
-    }
-    if (res.status === 429) {
-      await res.body?.cancel();
-      throw new IdentityError('rate_limited', `${url} answered 429`, retryAfterMs(res.headers.get('retry-after')));
-    }
-    if (res.status === 404) throw new IdentityError('not_found', `${url} answered 404`);
-    if (res.status === 410) throw new IdentityError('tombstoned', `${url} answered 410`);
-    if (res.status < 200 || res.status >= 300) {
-      await res.body?.cancel();
-      throw new IdentityError('resolution_failed', `${url} answered HTTP ${res.status}`);
-    }
-    const reader = res.body?.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    if (reader) {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        size += value.length;
-        if (size > MAX_DOC_BYTES) {
-          await reader.cancel();
-          throw new IdentityError('bad_document', `DID document from ${url} is larger than ${MAX_DOC_BYTES} bytes`);
-        }
-        chunks.push(value);
-      }
-    }
-    try {
-      return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-    } catch {
-      throw new IdentityError('bad_document', `DID document from ${url} is not JSON`);
-    }
+      const timer = setTimeout(() => {
+        reject(new IdentityError('timeout', `timed out fetching ${url}`));
+        req.destroy();
+      }, timeoutMs);
+      req.on('error', (err) => reject(new IdentityError('resolution_failed', `fetching ${url}: ${err.message}`)));
+      req.end();
+    });
   }
 
   return {

@@ -1,8 +1,8 @@
 // Public keys as atproto encodes them: multikey (multicodec prefix + 33-byte compressed point, base58btc with 'z'),
 // did:key, and the legacy verification-method types that carry the raw key.
+import { ECDH } from 'node:crypto';
 import { base58btc } from 'multiformats/bases/base58';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { p256 } from '@noble/curves/nist.js';
+import { loadNativeSecp256k1 } from './signature.ts';
 
 export type Curve = 'k256' | 'p256';
 
@@ -41,13 +41,29 @@ function decodeBase58(multibase: string): Uint8Array {
   }
 }
 
-/** Validates a point (33 or 65 bytes) on the curve, once per key, in both encodings. */
+const OPENSSL_CURVE: Record<Curve, string> = { k256: 'secp256k1', p256: 'prime256v1' };
+const native = loadNativeSecp256k1();
+
+/**
+ * Validates a point (33 or 65 bytes) on the curve, once per key, in both encodings. Every first-seen account costs
+ * one, on the main thread: a compressed point's square root took @noble/curves ~200 µs (a fifth of the main thread
+ * in a burst of new accounts), OpenSSL ~60 µs, libsecp256k1 a few (docs/perf-journal.md).
+ */
 function toPublicKey(curve: Curve, raw: Uint8Array): PublicKey {
+  // 0x02/0x03 compressed, 0x04 uncompressed; libsecp256k1 and OpenSSL would also take the hybrid 0x06/0x07.
+  const form = raw.length === 33 ? raw[0] === 0x02 || raw[0] === 0x03 : raw[0] === 0x04;
+  if (!form) throw new KeyError('bad_key', `not a valid ${curve} public key`);
+  const uncompressed = curve === 'k256' && native ? native.uncompress(raw) : opensslConvert(curve, raw, 'uncompressed');
+  if (!uncompressed) throw new KeyError('bad_key', `not a valid ${curve} public key`);
+  const compressed = raw.length === 33 ? raw : opensslConvert(curve, uncompressed, 'compressed')!;
+  return { curve, compressed: new Uint8Array(compressed), uncompressed: new Uint8Array(uncompressed) };
+}
+
+function opensslConvert(curve: Curve, raw: Uint8Array, form: 'compressed' | 'uncompressed'): Uint8Array | null {
   try {
-    const point = (curve === 'k256' ? secp256k1 : p256).Point.fromBytes(raw);
-    return { curve, compressed: point.toBytes(true), uncompressed: point.toBytes(false) };
+    return ECDH.convertKey(raw, OPENSSL_CURVE[curve], undefined, undefined, form) as Buffer;
   } catch {
-    throw new KeyError('bad_key', `not a valid ${curve} public key`);
+    return null;
   }
 }
 

@@ -87,24 +87,32 @@ export function createNobleVerifier(): SignatureVerifier {
   };
 }
 
-/** A libsecp256k1 binding, as far as it is used: the relay verifies, the test fixture signs. */
+/** A libsecp256k1 binding, as far as it is used: the relay verifies and parses keys, the test fixture signs. */
 export interface NativeSecp256k1 {
   readonly name: string;
   ecdsaVerify(sig: Uint8Array, msg32: Uint8Array, pubkey: Uint8Array): boolean;
   ecdsaSign(msg32: Uint8Array, privateKey: Uint8Array): Uint8Array;
+  /** The 65-byte point of a 33- or 65-byte key; null when it is not on the curve. */
+  uncompress(pubkey: Uint8Array): Uint8Array | null;
 }
 
 const require = createRequire(import.meta.url);
 
 /** The relay's own binding to the system libsecp256k1 (native/secp256k1.c, built by scripts/build-native.sh). */
 export function loadSystemSecp256k1(): NativeSecp256k1 | null {
-  let addon: { verify(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean; sign(msg: Uint8Array, key: Uint8Array): Uint8Array };
+  let addon: {
+    verify(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean;
+    sign(msg: Uint8Array, key: Uint8Array): Uint8Array;
+    uncompress?(pub: Uint8Array): Uint8Array | null;
+  };
   try {
     addon = require('../../native/build/secp256k1.node');
   } catch {
     return null;
   }
-  return { name: 'libsecp256k1 (system)', ecdsaVerify: addon.verify, ecdsaSign: addon.sign };
+  // An addon built before uncompress existed is rebuilt on the next npm install; until then, the prebuild serves.
+  if (!addon.uncompress) return null;
+  return { name: 'libsecp256k1 (system)', ecdsaVerify: addon.verify, ecdsaSign: addon.sign, uncompress: addon.uncompress };
 }
 
 /** The prebuilt addon of the `secp256k1` npm package: a 2019 libsecp256k1, slower, but present wherever npm is. */
@@ -112,6 +120,7 @@ export function loadPrebuiltSecp256k1(): NativeSecp256k1 | null {
   let addon: {
     ecdsaVerify(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean;
     ecdsaSign(msg: Uint8Array, key: Uint8Array): { signature: Uint8Array };
+    publicKeyConvert(pub: Uint8Array, compressed: boolean): Uint8Array;
   };
   try {
     addon = require('secp256k1/bindings.js');
@@ -122,6 +131,13 @@ export function loadPrebuiltSecp256k1(): NativeSecp256k1 | null {
     name: 'libsecp256k1 (npm prebuild)',
     ecdsaVerify: (sig, msg, pub) => addon.ecdsaVerify(sig, msg, pub),
     ecdsaSign: (msg, key) => addon.ecdsaSign(msg, key).signature,
+    uncompress: (pub) => {
+      try {
+        return addon.publicKeyConvert(pub, false);
+      } catch {
+        return null;
+      }
+    },
   };
 }
 

@@ -84,6 +84,19 @@ describe('signature fixtures', () => {
     }
   });
 
+  it('uncompresses keys alike in both libsecp256k1 bindings, and refuses points off the curve', () => {
+    const system = loadSystemSecp256k1()!;
+    const prebuilt = loadPrebuiltSecp256k1()!;
+    const pub = secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true);
+    const expected = Buffer.from(secp256k1.Point.fromBytes(pub).toBytes(false));
+    expect(Buffer.from(system.uncompress(pub)!)).toEqual(expected);
+    expect(Buffer.from(prebuilt.uncompress(pub)!)).toEqual(expected);
+    const off = new Uint8Array(33).fill(0xff);
+    off[0] = 0x02;
+    expect(system.uncompress(off)).toBeNull();
+    expect(prebuilt.uncompress(off)).toBeNull();
+  });
+
   it('the system binding rejects malformed arguments without crashing', () => {
     const a = bound(system, 'system binding');
     const pub = secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true);
@@ -135,6 +148,32 @@ describe('did:key', () => {
     const key = parseLegacyVerificationKey('EcdsaSecp256k1VerificationKey2019', base58btc.encode(uncompressed));
     expect(Buffer.from(key.compressed)).toEqual(Buffer.from(secp256k1.getPublicKey(priv, true)));
     expect(parseMultikey(formatMultikey(key))).toEqual(key);
+  });
+
+  it('agrees with @noble/curves on which points lie on each curve, in both encodings, and refuses hybrid prefixes', () => {
+    for (const [curve, impl, prefix] of [['k256', secp256k1, [0xe7, 0x01]], ['p256', p256, [0x80, 0x24]]] as const) {
+      let invalid = 0;
+      for (let i = 0; i < 200; i++) {
+        const raw = new Uint8Array([2 + (i & 1), ...impl.utils.randomSecretKey()]);
+        let expected: Uint8Array | null = null;
+        try {
+          expected = impl.Point.fromBytes(raw).toBytes(false);
+        } catch {
+          invalid++;
+        }
+        const multikey = base58btc.encode(new Uint8Array([...prefix, ...raw]));
+        if (expected) expect(Buffer.from(parseMultikey(multikey).uncompressed), curve).toEqual(Buffer.from(expected));
+        else expect(() => parseMultikey(multikey), curve).toThrow(KeyError);
+      }
+      // About half of all x coordinates are on neither curve: both branches ran.
+      expect(invalid).toBeGreaterThan(50);
+      const uncompressed = impl.getPublicKey(impl.utils.randomSecretKey(), false);
+      const type = curve === 'k256' ? 'EcdsaSecp256k1VerificationKey2019' : 'EcdsaSecp256r1VerificationKey2019';
+      expect(parseLegacyVerificationKey(type, base58btc.encode(uncompressed)).compressed[0]).toBeOneOf([2, 3]);
+      const hybrid = new Uint8Array(uncompressed);
+      hybrid[0] = 0x06 | (uncompressed[64]! & 1);
+      expect(() => parseLegacyVerificationKey(type, base58btc.encode(hybrid))).toThrow(KeyError);
+    }
   });
 
   it('rejects junk with a typed error', () => {
