@@ -7,7 +7,9 @@
 // outcome goes on as soon as it is ready, so an account waiting for its identity holds up no other account. The
 // host's cursor is a watermark instead: each item handed to the sequencer carries the highest upstream seq up to
 // which every event has been handed on, and the seqs handed on above it, committed with it (core/events.ts
-// HostCursor). A new crawl resumes from the watermark and skips those: nothing is relayed twice.
+// HostCursor). A new crawl resumes from the watermark and skips those: nothing is relayed twice. An event counts
+// from the moment it is read, before its quota, so a skipped one read meanwhile cannot carry the watermark past it,
+// and the seqs still to skip stay in the cursor until they come again.
 // The pipeline also decides when the host's socket is read: not while events wait for quota, nor while more than
 // `maxPending` events are past the watermark or uncommitted.
 import type { Logger } from 'pino';
@@ -61,6 +63,14 @@ export interface HostPipelineOptions {
 interface Arrival {
   seq: number;
   handedOn: boolean;
+  /** Dropped waiting for quota as the crawl stopped: never handed on, so the watermark stays below it. */
+  dropped?: boolean;
+}
+
+/** An event through stage 1, with its place in the host's order. */
+interface Read {
+  evt: UpstreamEvent;
+  arrival: Arrival;
 }
 
 /** Stages 2 and 3's result for one event. */
@@ -70,7 +80,7 @@ interface Outcome {
 }
 
 export class HostPipeline {
-  private readonly quota: HostQuotaStage;
+  private readonly quota: HostQuotaStage<Read>;
   private readonly chains: AccountChains<Outcome>;
   private readonly slots: AccountSlotsStage;
   private flow: UpstreamFlow | null = null;
@@ -96,7 +106,7 @@ export class HostPipeline {
       quota: o.quota,
       clock,
       log,
-      pass: (evt) => this.verify(evt),
+      pass: (read) => this.verify(read),
       holding: () => this.updateFlow(),
       holdUntil: (resetAt) => this.flow?.holdUntil(resetAt),
     });
@@ -110,12 +120,15 @@ export class HostPipeline {
 
   /** An upstream event, in upstream order. */
   push(evt: UpstreamEvent): void {
+    const arrival: Arrival = { seq: evt.seq, handedOn: false };
+    this.arrivals.push(arrival);
     if (this.skip.delete(evt.seq)) {
       // Committed by the crawl before this one; only the watermark needs to hear of it.
-      this.handOn(this.arrive(evt.seq), [{ hostId: this.o.host.id, upstreamSeq: evt.seq, event: null }]);
+      this.handOn(arrival, [{ hostId: this.o.host.id, upstreamSeq: evt.seq, event: null }]);
       return;
     }
-    this.quota.push(evt);
+    this.quota.push({ evt, arrival });
+    if (!this.paused && this.backlog() > this.o.maxPending) this.updateFlow();
   }
 
   /** The host numbers its events anew (it answered FutureCursor): seqs committed before mean nothing now. */
@@ -134,22 +147,26 @@ export class HostPipeline {
    * so a new crawl of the host does not verify the same accounts beside it.
    */
   stop(): Promise<void> {
-    this.quota.stop();
+    for (const { arrival } of this.quota.stop()) arrival.dropped = true;
     if (this.inFlight() === 0) return Promise.resolve();
     return new Promise((resolve) => (this.idle = resolve));
   }
 
-  /** Seqs past the watermark already handed on (few: events are ready nearly in order). */
-  private handedOnAbove(): number[] {
+  /**
+   * Seqs past the watermark committed or on their way: those handed on (few: events are ready nearly in order), and
+   * those an earlier crawl committed that have not come again yet.
+   */
+  private committedAbove(): number[] {
     const out: number[] = [];
     for (let i = this.head; i < this.arrivals.length; i++) if (this.arrivals[i]!.handedOn) out.push(this.arrivals[i]!.seq);
-    return out;
+    if (this.skip.size === 0) return out;
+    return out.concat([...this.skip]).sort((a, b) => a - b);
   }
 
-  /** Events taken in and not yet handed to the sink. */
+  /** Events taken in and not yet handed to the sink (nor dropped). */
   private inFlight(): number {
     let n = 0;
-    for (let i = this.head; i < this.arrivals.length; i++) if (!this.arrivals[i]!.handedOn) n++;
+    for (let i = this.head; i < this.arrivals.length; i++) if (!this.arrivals[i]!.handedOn && !this.arrivals[i]!.dropped) n++;
     return n;
   }
 
@@ -165,16 +182,9 @@ export class HostPipeline {
     }
   }
 
-  private arrive(seq: number): Arrival {
-    const arrival = { seq, handedOn: false };
-    this.arrivals.push(arrival);
-    return arrival;
-  }
-
   /** Stages 2 and 3, in the account's order; their outcome goes to the slots stage when ready. */
-  private verify(evt: UpstreamEvent): void {
+  private verify({ evt, arrival }: Read): void {
     const { host, verifier, budget, reject, log } = this.o;
-    const arrival = this.arrive(evt.seq);
     const outcome = (items: SequencerItem[]): Outcome => ({ arrival, items });
     const dropped = (): Outcome => outcome([{ hostId: host.id, upstreamSeq: evt.seq, event: null }]);
     if (!RELAYED_TYPES.has(evt.t)) {
@@ -196,7 +206,6 @@ export class HostPipeline {
         },
       );
     }
-    if (!this.paused && this.backlog() > this.o.maxPending) this.updateFlow();
   }
 
   /** One event's items go to the sink, the upstream one carrying the watermark it leaves. */
@@ -207,7 +216,7 @@ export class HostPipeline {
       this.arrivals.splice(0, this.head);
       this.head = 0;
     }
-    const cursor = this.watermark === null ? null : { at: this.watermark, above: this.handedOnAbove() };
+    const cursor = this.watermark === null ? null : { at: this.watermark, above: this.committedAbove() };
     for (const item of items) {
       if (item.upstreamSeq !== null && cursor) item.cursor = cursor;
       this.o.sink.submit(item);

@@ -3,30 +3,30 @@
 // disconnected meanwhile. Nothing that waits is dropped: the upstream cursor is already past it, and it passes, in
 // order, once the new window grants it room.
 import type { Logger } from 'pino';
-import type { UpstreamEvent } from '../core/events.ts';
 import type { Clock } from '../core/clock.ts';
 import { retrying } from '../core/retry.ts';
 import type { HostQuota } from '../quota/host-quota.ts';
 
-export interface HostQuotaStageOptions {
+export interface HostQuotaStageOptions<T> {
   quota: HostQuota;
   clock: Clock;
   log: Logger;
   /** The next stage. */
-  pass: (evt: UpstreamEvent) => void;
+  pass: (item: T) => void;
   /** Events started or stopped waiting (the pipeline pauses the socket while they do). */
   holding: (holding: boolean) => void;
   /** Over quota: stop reading from the host until the window resets. */
   holdUntil: (resetAt: number) => void;
 }
 
-export class HostQuotaStage {
-  private held: UpstreamEvent[] = [];
+/** Passes items (one per upstream event) in the order pushed. */
+export class HostQuotaStage<T> {
+  private held: T[] = [];
   private stopped = false;
   private wake: (() => void) | null = null;
-  private readonly o: HostQuotaStageOptions;
+  private readonly o: HostQuotaStageOptions<T>;
 
-  constructor(o: HostQuotaStageOptions) {
+  constructor(o: HostQuotaStageOptions<T>) {
     this.o = o;
   }
 
@@ -34,26 +34,31 @@ export class HostQuotaStage {
     return this.held.length > 0;
   }
 
-  push(evt: UpstreamEvent): void {
+  push(item: T): void {
     const { quota } = this.o;
     if (this.held.length > 0 || !quota.tryTake()) {
-      this.held.push(evt);
+      this.held.push(item);
       if (this.held.length === 1) {
         this.o.holding(true);
         void this.drain();
       }
       return;
     }
-    this.o.pass(evt);
+    this.o.pass(item);
     if (quota.remaining < quota.chunk / 4) void quota.refill().catch(() => {});
   }
 
-  /** The host is no longer crawled here: what waits is dropped (its cursor is not past it), the reservation returned. */
-  stop(): void {
+  /**
+   * The host is no longer crawled here: what waits is dropped (its cursor is not past it) and returned, the
+   * reservation given back.
+   */
+  stop(): T[] {
     this.stopped = true;
+    const dropped = this.held;
     this.held = [];
     this.wake?.();
     void this.o.quota.release();
+    return dropped;
   }
 
   private async drain(): Promise<void> {

@@ -45,7 +45,7 @@ describe('host quota stage', () => {
     const passed: number[] = [];
     const holding: boolean[] = [];
     const holds: number[] = [];
-    const stage = new HostQuotaStage({
+    const stage = new HostQuotaStage<UpstreamEvent>({
       quota,
       clock,
       log,
@@ -71,7 +71,7 @@ describe('host quota stage', () => {
     const clock = TestClock.inWindow(HOUR);
     const quota = new HostQuota({ store: createMemoryCounterStore('t:'), hostId: 2, limits: () => ({ perHour: 1, perDay: 100, accountLimit: 10 }), clock });
     const passed: number[] = [];
-    const stage = new HostQuotaStage({ quota, clock, log, pass: (e) => passed.push(e.seq), holding: () => {}, holdUntil: () => stage.stop() });
+    const stage = new HostQuotaStage<UpstreamEvent>({ quota, clock, log, pass: (e) => passed.push(e.seq), holding: () => {}, holdUntil: () => stage.stop() });
     for (let seq = 1; seq <= 3; seq++) stage.push(upstream(seq));
     await eventually(() => !stage.holding, 5000, 'stopped');
     clock.advancePastWindow(HOUR);
@@ -215,6 +215,29 @@ describe('host pipeline', () => {
     expect(next.submitted.filter((i) => i.event).map((i) => i.upstreamSeq).sort()).toEqual([11, 14]);
     expect(next.submitted.at(-1)!.cursor).toEqual({ at: 14, above: [] });
     hold.get('did:plc:held')?.();
+  });
+
+  it('does not carry the watermark past events waiting for quota, and keeps seqs still to skip in the cursor', async () => {
+    // A fresh quota has no reservation: 11 waits for the first refill while 12, committed before, is read.
+    const { pipeline, submitted } = compose({ verify: (_h, evt) => ({ ok: true, event: accepted(evt) }) }, 100, { cursor: 10, committedAbove: [12, 15] });
+    for (const [seq, did] of [[11, 'did:plc:x'], [12, 'did:plc:y'], [13, 'did:plc:x']] as const) pipeline.push(upstream(seq, did));
+    expect(submitted.map((i) => i.cursor)).toEqual([{ at: 10, above: [12, 15] }]);
+    await eventually(() => submitted.length === 3, 5000, 'all outcomes');
+    // 15 has not come again: a crash now must still skip it.
+    expect(submitted.map((i) => [i.upstreamSeq, i.cursor])).toEqual([
+      [12, { at: 10, above: [12, 15] }],
+      [11, { at: 12, above: [15] }],
+      [13, { at: 13, above: [15] }],
+    ]);
+  });
+
+  it('stops with events waiting for quota dropped, the watermark below them', async () => {
+    const { pipeline, submitted } = compose({ verify: (_h, evt) => ({ ok: true, event: accepted(evt) }) }, 100, { cursor: 10, committedAbove: [12] });
+    pipeline.push(upstream(11, 'did:plc:x'));
+    pipeline.push(upstream(12, 'did:plc:y'));
+    await pipeline.stop();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(submitted.map((i) => [i.upstreamSeq, i.cursor])).toEqual([[12, { at: 10, above: [12] }]]);
   });
 
   it('pauses the socket past maxPending in flight and resumes once half is committed', async () => {
