@@ -1,12 +1,11 @@
 // Replay: the events table is pre-filled with a realistic commit frame repeated under consecutive seqs (SQL, not
 // ingest), then one consumer subscribes from a cursor that far back and reads until it is caught up.
-import { spawn } from 'node:child_process';
 import { encodeMessageFrame } from '../src/protocol/frame.ts';
 import { TidClock } from '../src/protocol/tid.ts';
 import { generateKeypair } from '../dev-env/keys.ts';
 import { commitMessageBody, Repo } from '../dev-env/repo.ts';
 import type { BenchLine } from './lib/record.ts';
-import { Harness, ROOT, cpuSecondsOf, machineBusy, rssOf, sleep } from './lib/harness.ts';
+import { Harness, cpuSecondsOf, machineBusy, rssOf, sleep } from './lib/harness.ts';
 import { num, type Flags } from './scenarios.ts';
 
 /** Seqs start here so every seq takes CBOR's 4-byte form and one frame template fits them all. */
@@ -33,20 +32,13 @@ function frameTemplate(): { did: string; prefix: Buffer; suffix: Buffer; size: n
   return { did, prefix: frame.subarray(0, at + 4), suffix: frame.subarray(at + mark.length), size: frame.length };
 }
 
-function migrate(databaseUrl: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['bin/relay.js', 'migrate'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, RELAY_LOG_LEVEL: 'warn' }, stdio: 'inherit' });
-    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`relay migrate exited ${code}`))));
-  });
-}
-
 export async function benchReplay(flags: Flags): Promise<BenchLine[]> {
   const total = num(flags, 'events', 300_000);
   const log = (m: string) => console.error(`  [${new Date().toISOString().slice(11, 19)}] ${m}`);
   const h = new Harness();
   try {
     const [backgroundBusy] = await Promise.all([machineBusy(1000), h.services()]);
-    await migrate(h.databaseUrl);
+    await h.migrate(h.databaseUrl);
     const t = frameTemplate();
     const last = FIRST_SEQ + total - 1;
     const t0 = performance.now();

@@ -5,6 +5,7 @@ import { benchVerify } from './verify.ts';
 import { benchReplay } from './replay.ts';
 import { benchCompare } from './compare.ts';
 import { benchCold } from './cold.ts';
+import { benchLogStorage } from './log-storage.ts';
 import { benchFanout, benchHosts, benchIngest, benchStalled, parseFlags, type Flags } from './scenarios.ts';
 import { ROOT } from './lib/harness.ts';
 import { currentCommit, currentMachine, loadAverage } from './lib/provenance.ts';
@@ -20,6 +21,7 @@ const scenarios: Record<string, (flags: Flags) => Promise<BenchLine[]>> = {
   stalled: benchStalled,
   compare: benchCompare,
   cold: benchCold,
+  storage: benchLogStorage,
 };
 
 const wanted = process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : undefined;

@@ -150,6 +150,7 @@ export class Harness {
   private readonly children: Array<Child<{ type: string }, unknown>> = [];
   private relayProc: RelayHandle | null = null;
   private databaseName: string | null = null;
+  private readonly databaseNames: string[] = [];
   private baseDbUrl = '';
   private redisUrl = '';
   private servicesEnv: Record<string, string> | null = null;
@@ -168,14 +169,36 @@ export class Harness {
       this.baseDbUrl = this.servicesEnv.TEST_DATABASE_URL!;
       this.redisUrl = this.servicesEnv.TEST_REDIS_URL!;
     }
-    const name = `relay_bench_${randomBytes(5).toString('hex')}`;
-    await this.adminQuery(`CREATE DATABASE ${name}`);
-    this.databaseName = name;
+    this.databaseName = await this.createDatabase();
   }
 
   get databaseUrl(): string {
+    return this.urlOf(this.databaseName!);
+  }
+
+  /** Another fresh database on the same server (dropped on close), for scenarios that compare set-ups side by side. */
+  async database(): Promise<string> {
+    return this.urlOf(await this.createDatabase());
+  }
+
+  /** Applies the relay's migrations to a database, as an operator would (`relay migrate`). */
+  migrate(databaseUrl: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const p = spawn(process.execPath, ['bin/relay.js', 'migrate'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, RELAY_LOG_LEVEL: 'warn' }, stdio: 'inherit' });
+      p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`relay migrate exited ${code}`))));
+    });
+  }
+
+  private async createDatabase(): Promise<string> {
+    const name = `relay_bench_${randomBytes(5).toString('hex')}`;
+    await this.adminQuery(`CREATE DATABASE ${name}`);
+    this.databaseNames.push(name);
+    return name;
+  }
+
+  private urlOf(name: string): string {
     const url = new URL(this.baseDbUrl);
-    url.pathname = `/${this.databaseName}`;
+    url.pathname = `/${name}`;
     return url.toString();
   }
 
@@ -294,8 +317,8 @@ export class Harness {
   async close(): Promise<void> {
     await Promise.all(this.children.map((c) => c.stop()));
     await this.stopRelay();
-    if (this.databaseName) {
-      await this.adminQuery(`DROP DATABASE IF EXISTS ${this.databaseName} WITH (FORCE)`).catch((err: unknown) => console.error(`drop database: ${String(err)}`));
+    for (const name of this.databaseNames) {
+      await this.adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((err: unknown) => console.error(`drop database: ${String(err)}`));
     }
     if (this.redisUrl && !this.servicesEnv) {
       // A shared Redis: remove only this run's keys.

@@ -113,5 +113,11 @@ describe('partitioned event log', () => {
     await all.waitFor((c) => c.lastSeq === 54, 10_000, 'old and new events');
     expect(all.events.map((e) => e.seq)).toEqual(Array.from({ length: 54 }, (_, i) => i + 1));
     expect((await logPartitions(database.db)).length).toBeGreaterThanOrEqual(2);
+    // Frames are lz4-compressed from the upgrade on, in the partition kept and in those made since.
+    const methods = await database.db.execute<{ name: string; method: string }>(sql`
+      SELECT p.name, a.attcompression AS method FROM event_partitions p
+      JOIN pg_attribute a ON a.attrelid = p.name::regclass AND a.attname = 'frame'`);
+    expect(methods.rows.length).toBeGreaterThanOrEqual(2);
+    expect(methods.rows.filter((r) => r.method !== 'l')).toEqual([]);
   });
 });
