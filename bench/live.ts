@@ -4,7 +4,7 @@ import { cpus } from 'node:os';
 import type { PlcBehaviour } from '../dev-env/fake-plc.ts';
 import type { BenchLine } from './lib/record.ts';
 import { corpusLines, type CorpusSpec } from './lib/corpus.ts';
-import { Harness, cpuSecondsOf, machineBusy, rssOf, sleep, waitFor, type Consumers, type Fleet } from './lib/harness.ts';
+import { Harness, cpuSecondsOf, machineBusy, rssOf, sleep, waitFor, type Consumers, type Fleet, type Plc, type RelayHandle } from './lib/harness.ts';
 import type { ConnectionStats, FleetSpec } from './lib/protocol.ts';
 
 export interface LiveOptions {
@@ -98,83 +98,103 @@ async function reports(groups: Consumers[]): Promise<Reports> {
   return out;
 }
 
+/** A live run set up: services, PLC, fleets with their corpus, the relay crawling them, consumers, accounts announced. */
+export interface LiveSetup {
+  backgroundBusy: number;
+  plc: { child: Plc; url: string };
+  fleets: Fleet[];
+  relay: RelayHandle;
+  readers: Consumers[];
+  stalled: Consumers[];
+  /** Commits the fleets will publish (0 for streaming fleets), and the account events announced before. */
+  commits: number;
+  announced: number;
+  corpus: LiveResult['corpus'];
+}
+
+export async function startLive(h: Harness, o: LiveOptions, relayEnv?: Record<string, string>): Promise<LiveSetup> {
+  const log = o.log ?? (() => {});
+  // The machine's load is sampled while the services come up (nothing of the run is started yet).
+  const [backgroundBusy] = await Promise.all([machineBusy(1000), h.services()]);
+  const plc = await h.plc(o.plc);
+  const fleets: Fleet[] = [];
+  const hostnames: string[] = [];
+  for (let i = 0; i < o.fleets; i++) {
+    const f = await h.fleet(i, o.spec);
+    fleets.push(f.child);
+    hostnames.push(...f.hostnames);
+  }
+  const t0 = performance.now();
+  // Every fleet builds (or reads) its corpus at once, one process per core share.
+  for (const f of fleets) f.send({ cmd: 'prepare' });
+  const docs: Array<[string, object]> = [];
+  const known: string[] = [];
+  const corpus: LiveResult['corpus'] = { spec: o.spec.corpus.spec, distinctRepos: o.spec.corpus.distinctRepos * o.fleets, frameSizes: [], repoSizes: [], seconds: 0, cached: true };
+  let commits = 0;
+  let announced = 0;
+  for (const f of fleets) {
+    const p = await f.next('prepared', 1_800_000);
+    docs.push(...p.docs);
+    known.push(...p.known);
+    corpus.frameSizes.push(...p.frameSizes);
+    corpus.repoSizes.push(...p.repoSizes);
+    corpus.cached &&= p.cached;
+    commits += p.commits;
+    announced += p.announced;
+  }
+  corpus.seconds = (performance.now() - t0) / 1000;
+  log(`${corpus.cached ? 'read' : 'generated'} ${commits} commits of ${docs.length} accounts (${announced} account events announced) in ${corpus.seconds.toFixed(1)} s`);
+  plc.child.send({ cmd: 'docs', docs });
+  await plc.child.next('stored');
+  const relay = await h.relay({ plcUrl: plc.url, cpuProfDir: o.cpuProfDir, env: relayEnv });
+  log(`relay up; ${hostnames.length} hosts listening; requesting crawls`);
+  await h.requestCrawl(relay, hostnames);
+  await waitFor(
+    'relay subscribed to every host',
+    async () => {
+      let connected = 0;
+      for (const f of fleets) {
+        f.send({ cmd: 'subscribers' });
+        connected += (await f.next('subscribers')).connected;
+      }
+      return connected === hostnames.length ? true : undefined;
+    },
+    180_000,
+    200,
+  );
+  const readers: Consumers[] = [];
+  for (let i = 0; i < o.readers.processes; i++) readers.push(await h.consumers(i, { url: relay.wsUrl, connections: o.readers.connections, mode: 'read', cursor: null }));
+  const stalled: Consumers[] = [];
+  if (o.stalled > 0) stalled.push(await h.consumers(99, { url: relay.wsUrl, connections: o.stalled, mode: 'stall', cursor: null }));
+  if (o.spec.coldAccountsPerHost > 0) {
+    for (const r of readers) {
+      r.send({ cmd: 'track', dids: known });
+      await r.next('tracking');
+    }
+  }
+  log('consumers connected; announcing accounts');
+
+  for (const f of fleets) f.send({ cmd: 'announce' });
+  for (const f of fleets) await f.next('announced');
+  // Let the relay settle the account announcements before the measured part.
+  await waitFor(
+    'account announcements to reach the consumers',
+    async () => {
+      const r = await reports(readers);
+      return r.connections.every((c) => c.events >= announced) ? true : undefined;
+    },
+    120_000,
+    200,
+  ).catch(() => log(`warning: consumers saw fewer than ${announced} announcement events (continuing)`));
+  return { backgroundBusy, plc, fleets, relay, readers, stalled, commits, announced, corpus };
+}
+
 export async function runLive(o: LiveOptions): Promise<LiveResult> {
   const log = o.log ?? (() => {});
   const h = new Harness();
   try {
-    // The machine's load is sampled while the services come up (nothing of the run is started yet).
-    const [backgroundBusy] = await Promise.all([machineBusy(1000), h.services()]);
-    const plc = await h.plc(o.plc);
-    const fleets: Fleet[] = [];
-    const hostnames: string[] = [];
-    for (let i = 0; i < o.fleets; i++) {
-      const f = await h.fleet(i, o.spec);
-      fleets.push(f.child);
-      hostnames.push(...f.hostnames);
-    }
-    const t0 = performance.now();
-    // Every fleet builds (or reads) its corpus at once, one process per core share.
-    for (const f of fleets) f.send({ cmd: 'prepare' });
-    const docs: Array<[string, object]> = [];
-    const known: string[] = [];
-    const corpus: LiveResult['corpus'] = { spec: o.spec.corpus.spec, distinctRepos: o.spec.corpus.distinctRepos * o.fleets, frameSizes: [], repoSizes: [], seconds: 0, cached: true };
-    let commits = 0;
-    let announced = 0;
-    for (const f of fleets) {
-      const p = await f.next('prepared', 1_800_000);
-      docs.push(...p.docs);
-      known.push(...p.known);
-      corpus.frameSizes.push(...p.frameSizes);
-      corpus.repoSizes.push(...p.repoSizes);
-      corpus.cached &&= p.cached;
-      commits += p.commits;
-      announced += p.announced;
-    }
-    corpus.seconds = (performance.now() - t0) / 1000;
-    log(`${corpus.cached ? 'read' : 'generated'} ${commits} commits of ${docs.length} accounts (${announced} account events announced) in ${corpus.seconds.toFixed(1)} s`);
-    plc.child.send({ cmd: 'docs', docs });
-    await plc.child.next('stored');
-    const relay = await h.relay({ plcUrl: plc.url, cpuProfDir: o.cpuProfDir });
+    const { backgroundBusy, plc, fleets, relay, readers, stalled, commits, corpus } = await startLive(h, o);
     const pid = relay.proc.pid!;
-    log(`relay up; ${hostnames.length} hosts listening; requesting crawls`);
-    await h.requestCrawl(relay, hostnames);
-    await waitFor(
-      'relay subscribed to every host',
-      async () => {
-        let connected = 0;
-        for (const f of fleets) {
-          f.send({ cmd: 'subscribers' });
-          connected += (await f.next('subscribers')).connected;
-        }
-        return connected === hostnames.length ? true : undefined;
-      },
-      180_000,
-      200,
-    );
-    const readers: Consumers[] = [];
-    for (let i = 0; i < o.readers.processes; i++) readers.push(await h.consumers(i, { url: relay.wsUrl, connections: o.readers.connections, mode: 'read', cursor: null }));
-    const stalled: Consumers[] = [];
-    if (o.stalled > 0) stalled.push(await h.consumers(99, { url: relay.wsUrl, connections: o.stalled, mode: 'stall', cursor: null }));
-    if (o.spec.coldAccountsPerHost > 0) {
-      for (const r of readers) {
-        r.send({ cmd: 'track', dids: known });
-        await r.next('tracking');
-      }
-    }
-    log('consumers connected; announcing accounts');
-
-    for (const f of fleets) f.send({ cmd: 'announce' });
-    for (const f of fleets) await f.next('announced');
-    // Let the relay settle the account announcements before the measured part.
-    await waitFor(
-      'account announcements to reach the consumers',
-      async () => {
-        const r = await reports(readers);
-        return r.connections.every((c) => c.events >= announced) ? true : undefined;
-      },
-      120_000,
-      200,
-    ).catch(() => log(`warning: consumers saw fewer than ${announced} announcement events (continuing)`));
     const relayRssStart = rssOf(pid);
     const cpu0 = cpuSecondsOf(pid);
     const fleetCpu0 = fleets.reduce((n, f) => n + cpuSecondsOf(f.proc.pid!), 0);

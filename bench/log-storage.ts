@@ -9,7 +9,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { sql } from 'drizzle-orm';
 import * as schema from '../src/storage/schema.ts';
 import type { Db } from '../src/storage/db.ts';
-import { commitBatch, LogPartitioner, readEvents, type Batch } from '../src/storage/events.ts';
+import { commitBatch, LogPartitioner, logBytes, readEvents, type Batch } from '../src/storage/events.ts';
 import { encodeWithSeq, decodeFrame } from '../src/protocol/frame.ts';
 import type { BenchLine } from './lib/record.ts';
 import { cachedAccounts, corpusOptions, describeCacheFile } from './lib/corpus-cache.ts';
@@ -116,8 +116,7 @@ export async function benchLogStorage(flags: Flags): Promise<BenchLine[]> {
 
     const sizes = new Map<FrameStorage, number>();
     for (const side of sides) {
-      const [row] = (await side.pool.query<{ bytes: string }>('SELECT sum(pg_total_relation_size(name::regclass))::bigint AS bytes FROM event_partitions')).rows;
-      sizes.set(side.variant, Number(row!.bytes));
+      sizes.set(side.variant, await logBytes(side.db));
       // A replay reads the whole log back in pages, as firehose/consumer.ts does.
       const cpu0 = backendCpuSeconds(side.pid);
       let after = 0;

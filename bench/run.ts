@@ -6,6 +6,7 @@ import { benchReplay } from './replay.ts';
 import { benchCompare } from './compare.ts';
 import { benchCold } from './cold.ts';
 import { benchLogStorage } from './log-storage.ts';
+import { benchSoak } from './soak.ts';
 import { benchFanout, benchHosts, benchIngest, benchStalled, parseFlags, type Flags } from './scenarios.ts';
 import { ROOT } from './lib/harness.ts';
 import { currentCommit, currentMachine, loadAverage } from './lib/provenance.ts';
@@ -22,6 +23,7 @@ const scenarios: Record<string, (flags: Flags) => Promise<BenchLine[]>> = {
   compare: benchCompare,
   cold: benchCold,
   storage: benchLogStorage,
+  soak: benchSoak,
 };
 
 const wanted = process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : undefined;

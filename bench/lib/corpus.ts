@@ -390,34 +390,52 @@ export interface AccountHistory {
   commits: Array<Record<string, unknown>>;
 }
 
+/** A corpus account whose commits are made as they are asked for (its repo stays in memory). */
+export interface LiveAccount extends Omit<AccountHistory, 'commits'> {
+  commit(): Record<string, unknown>;
+}
+
 /**
- * One history per request, in order, from the spec's seed (`stream` tells apart generators of one seed that must
- * not make the same DIDs, e.g. one per fleet process). Every account gets its own repo, of a size drawn from the
- * spec, unless `distinctRepos` (0: no limit) is below the number of requests: then account i forks repo i mod
- * distinctRepos (Repo.fork), which a relay seeing only commits can not tell, and building costs that many repos.
- * Repos are built one at a time and dropped once their accounts' commits are made.
+ * The accounts of `curves`, one by one in build order (`stream` tells apart generators of one seed that must not make
+ * the same DIDs, e.g. one per fleet process). Every account gets its own repo, of a size drawn from the spec, unless
+ * `distinctRepos` (0: no limit) is below the number of accounts: then account i forks repo i mod distinctRepos
+ * (Repo.fork), which a relay seeing only commits can not tell, and building costs that many repos. The caller makes
+ * an account's commits before asking for the next, so a spec always yields the same ones.
  */
-export function generateAccounts(spec: CorpusSpec, requests: AccountRequest[], o: { stream?: number; distinctRepos?: number } = {}): AccountHistory[] {
+function* buildAccounts(spec: CorpusSpec, curves: Curve[], o: { stream?: number; distinctRepos?: number }): Generator<{ i: number; account: Account; history: Omit<AccountHistory, 'commits'> }> {
   const rng = new Rng(spec.seed * 0x9e3779b1 + (o.stream ?? 0));
   const subjects = new Subjects(rng);
   const pool = new RecordPool(rng, subjects);
-  const distinct = Math.max(1, Math.min(requests.length, o.distinctRepos || requests.length));
-  const out: AccountHistory[] = new Array(requests.length);
+  const distinct = Math.max(1, Math.min(curves.length, o.distinctRepos || curves.length));
   for (let slot = 0; slot < distinct; slot++) {
     const records = repoSize(rng, spec);
     let base: Account | null = null;
-    for (let i = slot; i < requests.length; i += distinct) {
-      const r = requests[i]!;
+    for (let i = slot; i < curves.length; i += distinct) {
+      const curve = curves[i]!;
       const did = randomDid(rng);
-      const key = generateKeypair(r.curve);
+      const key = generateKeypair(curve);
       const account: Account = base ? base.fork(did, key) : Account.build(rng, subjects, pool, did, key, records);
       base ??= account;
       const repo = account.repo;
       const sync = { did, blocks: new BytesWrapper(repo.commitOnlyCar()), rev: repo.rev! };
-      const commits = Array.from({ length: r.commits }, () => account.commit());
-      out[i] = { did, handle: `u${did.slice(8, 18)}.test`, curve: r.curve, multikey: multikey(key), records, sync, commits };
+      yield { i, account, history: { did, handle: `u${did.slice(8, 18)}.test`, curve, multikey: multikey(key), records, sync } };
     }
   }
+}
+
+/** One history per request, in order; repos are built one at a time and dropped once their commits are made. */
+export function generateAccounts(spec: CorpusSpec, requests: AccountRequest[], o: { stream?: number; distinctRepos?: number } = {}): AccountHistory[] {
+  const out: AccountHistory[] = new Array(requests.length);
+  for (const { i, account, history } of buildAccounts(spec, requests.map((r) => r.curve), o)) {
+    out[i] = { ...history, commits: Array.from({ length: requests[i]!.commits }, () => account.commit()) };
+  }
+  return out;
+}
+
+/** Accounts that make their commits on demand, for runs too long to generate ahead (npm run bench soak). */
+export function streamAccounts(spec: CorpusSpec, curves: Curve[], o: { stream?: number; distinctRepos?: number } = {}): LiveAccount[] {
+  const out: LiveAccount[] = new Array(curves.length);
+  for (const { i, account, history } of buildAccounts(spec, curves, o)) out[i] = { ...history, commit: () => account.commit() };
   return out;
 }
 

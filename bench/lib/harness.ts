@@ -366,10 +366,9 @@ function benchRelayEnv(opts: {
       // (protection against abuse, tested in test/chaos) would only measure the set-up here.
       RELAY_CRAWL_PROBES_PER_MINUTE: '1000000',
       RELAY_DID_RESOLUTIONS_PER_SEC: '100000',
-      ...opts.env,
     },
   );
   delete env.RELAY_ACCOUNT_POINTS_PER_HOUR;
   delete env.RELAY_ACCOUNT_POINTS_PER_DAY;
-  return env;
+  return { ...env, ...opts.env };
 }

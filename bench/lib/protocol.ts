@@ -20,6 +20,11 @@ export interface FleetSpec {
   /** Share of accounts with secp256k1 keys; the rest use P-256. */
   k256Share: number;
   corpus: CorpusOptions;
+  /**
+   * Commits are made as they are published, for as long as `publish` says, instead of ahead (eventsPerHost and
+   * coldAccountsPerHost are not used, nor the corpus cache): for runs too long to hold their frames.
+   */
+  stream?: boolean;
 }
 
 export type FleetCommand =
@@ -28,8 +33,8 @@ export type FleetCommand =
   /** Builds (or reads from the cache) the accounts, their announcements and commits; nothing is published yet. */
   | { cmd: 'prepare' }
   | { cmd: 'announce' }
-  /** ratePerHost 0 = as fast as subscribers take it. */
-  | { cmd: 'publish'; ratePerHost: number }
+  /** ratePerHost 0 = as fast as subscribers take it; a streaming fleet publishes for `seconds` at a set rate. */
+  | { cmd: 'publish'; ratePerHost: number; seconds?: number }
   | { cmd: 'exit' };
 
 export type FleetReply =
@@ -52,6 +57,8 @@ export type FleetReply =
       ms: number;
     }
   | { type: 'announced'; events: number }
+  /** A streaming fleet's #commit frame sizes, every 64th. */
+  | { type: 'streamed'; frameSizes: number[] }
   /** hostsWithoutSubscriber: active hosts the relay was not connected to when publishing ended. */
   | { type: 'published'; sent: number; ms: number; startedAt: number; hostsWithoutSubscriber: number }
   | { type: 'error'; message: string };

@@ -4,7 +4,7 @@
 import { decodeFrame, encodeMessageFrame } from '../../src/protocol/frame.ts';
 import type { FakePlc } from '../../dev-env/fake-plc.ts';
 import { FakePds, type EmittedEvent } from '../../dev-env/fake-pds.ts';
-import { generateAccounts, type AccountHistory, type AccountRequest } from '../lib/corpus.ts';
+import { generateAccounts, streamAccounts, type AccountHistory, type AccountRequest, type LiveAccount } from '../lib/corpus.ts';
 import { cachedBundle, describeCacheFile, type Bundle } from '../lib/corpus-cache.ts';
 import { TIME_PLACEHOLDER, type FleetCommand, type FleetReply, type FleetSpec } from '../lib/protocol.ts';
 
@@ -24,6 +24,8 @@ interface Host {
   announce: Prepared[];
   queue: Prepared[];
   next: number;
+  /** A streaming fleet's accounts, whose commits are made at publish. */
+  live: LiveAccount[];
 }
 
 /** What the cache keeps of a host: its accounts, and how many of its frames are announcements, then commits. */
@@ -67,9 +69,7 @@ function buildCorpus(): Bundle<HostMeta[]> {
   for (let h = 0; h < spec.activeHosts; h++) {
     for (let a = 0; a < known + cold; a++) {
       const i = requests.length;
-      // Exactly the k256 share, evenly spread.
-      const curve = Math.floor((i + 1) * spec.k256Share) > Math.floor(i * spec.k256Share) ? 'k256' : 'p256';
-      requests.push({ curve, commits: a < known ? Math.max(0, Math.ceil((spec.eventsPerHost - a) / known)) : 1 });
+      requests.push({ curve: curveOf(i), commits: a < known ? Math.max(0, Math.ceil((spec.eventsPerHost - a) / known)) : 1 });
     }
   }
   const { corpus } = spec;
@@ -106,7 +106,36 @@ function prepared(frame: Uint8Array): Prepared {
   return { ev: { seq: f.body.seq, t: f.t, body: f.body, frame }, timeAt };
 }
 
+/** The k256 share of `n` accounts, exactly and evenly spread. */
+function curveOf(i: number): 'k256' | 'p256' {
+  return Math.floor((i + 1) * spec.k256Share) > Math.floor(i * spec.k256Share) ? 'k256' : 'p256';
+}
+
+/** A streaming fleet: the accounts and their announcements now, their commits as they are published. */
+function prepareStream(): FleetReply {
+  const t0 = performance.now();
+  const perHost = spec.accountsPerHost;
+  const curves = Array.from({ length: spec.activeHosts * perHost }, (_, i) => curveOf(i));
+  const accounts = streamAccounts(spec.corpus.spec, curves, { stream: fleetIndex, distinctRepos: spec.corpus.distinctRepos });
+  const docs: Array<[string, object]> = [];
+  for (let h = 0; h < spec.activeHosts; h++) {
+    const host = hosts[h]!;
+    host.live = accounts.slice(h * perHost, (h + 1) * perHost);
+    const frame = (t: string, body: Record<string, unknown>) => prepared(encodeMessageFrame(t, { ...body, seq: host.announce.length + 1, time: TIME_PLACEHOLDER }));
+    for (const a of host.live) {
+      docs.push([a.did, host.pds.didDocument(a)]);
+      host.announce.push(frame('#identity', { did: a.did, handle: a.handle }));
+      host.announce.push(frame('#account', { did: a.did, active: true }));
+      host.announce.push(frame('#sync', a.sync));
+    }
+  }
+  console.error(`  fleet${fleetIndex}: ${accounts.length} streaming accounts built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const announced = hosts.reduce((n, h) => n + h.announce.length, 0);
+  return { type: 'prepared', docs, known: accounts.map((a) => a.did), commits: 0, announced, frameSizes: [], repoSizes: accounts.map((a) => a.records), cached: false, ms: performance.now() - t0 };
+}
+
 function prepare(): FleetReply {
+  if (spec.stream) return prepareStream();
   const t0 = performance.now();
   const { hosts: _all, corpus, ...shape } = spec;
   const key = { kind: 'fleet', index: fleetIndex, ...shape, corpus: corpus.spec, distinctRepos: corpus.distinctRepos };
@@ -161,6 +190,35 @@ async function run(ratePerHost: number): Promise<void> {
   send({ type: 'published', sent, ms, startedAt, hostsWithoutSubscriber: active.filter((h) => h.pds.subscriberStats().count === 0).length });
 }
 
+/**
+ * A streaming fleet's measured phase: each active host's accounts commit in turn at `ratePerHost` for `seconds`, each
+ * commit made and framed as it is sent. Reports the frame sizes it sent, sampled.
+ */
+async function stream(ratePerHost: number, seconds: number): Promise<void> {
+  if (!(ratePerHost > 0)) throw new Error('a streaming fleet publishes at a set rate');
+  const active = hosts.filter((h) => h.live.length > 0);
+  const t0 = performance.now();
+  const startedAt = Date.now();
+  let sent = 0;
+  const frameSizes: number[] = [];
+  for (let elapsed = 0; elapsed < seconds; elapsed = (performance.now() - t0) / 1000) {
+    for (const h of active) {
+      for (let budget = Math.floor(ratePerHost * elapsed) - h.next; budget > 0; budget--) {
+        const account = h.live[h.next++ % h.live.length]!;
+        const seq = h.pds.seq + 1;
+        const body = { ...account.commit(), seq, time: new Date().toISOString() };
+        const frame = encodeMessageFrame('#commit', body);
+        h.pds.publishPrepared({ seq, t: '#commit', body, frame });
+        if (sent++ % 64 === 0) frameSizes.push(frame.length);
+      }
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const ms = performance.now() - t0;
+  send({ type: 'streamed', frameSizes });
+  send({ type: 'published', sent, ms, startedAt, hostsWithoutSubscriber: active.filter((h) => h.pds.subscriberStats().count === 0).length });
+}
+
 process.on('message', (msg: FleetCommand) => {
   void (async () => {
     switch (msg.cmd) {
@@ -168,7 +226,9 @@ process.on('message', (msg: FleetCommand) => {
         spec = msg.spec;
         fleetIndex = msg.index;
         for (let i = 0; i < spec.hosts; i++) {
-          hosts.push({ pds: await FakePds.start({ plc: noPlc, backfillLimit: 100 }), announce: [], queue: [], next: 0 });
+          // A streaming fleet publishes for as long as it is asked: it keeps only what a reconnect may ask again.
+          const keepEvents = spec.stream ? 10_000 : undefined;
+          hosts.push({ pds: await FakePds.start({ plc: noPlc, backfillLimit: 100, keepEvents }), announce: [], queue: [], next: 0, live: [] });
         }
         send({ type: 'listening', hostnames: hosts.map((h) => h.pds.hostname) });
         return;
@@ -191,7 +251,8 @@ process.on('message', (msg: FleetCommand) => {
         return;
       }
       case 'publish':
-        await run(msg.ratePerHost);
+        if (spec.stream) await stream(msg.ratePerHost, msg.seconds ?? 60);
+        else await run(msg.ratePerHost);
         return;
       case 'exit':
         for (const h of hosts) await h.pds.close();

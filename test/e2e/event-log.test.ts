@@ -114,9 +114,9 @@ describe('partitioned event log', () => {
     expect(all.events.map((e) => e.seq)).toEqual(Array.from({ length: 54 }, (_, i) => i + 1));
     expect((await logPartitions(database.db)).length).toBeGreaterThanOrEqual(2);
     // Frames are lz4-compressed from the upgrade on, in the partition kept and in those made since.
-    const methods = await database.db.execute<{ name: string; method: string }>(sql`
+    const methods = (await database.db.execute(sql`
       SELECT p.name, a.attcompression AS method FROM event_partitions p
-      JOIN pg_attribute a ON a.attrelid = p.name::regclass AND a.attname = 'frame'`);
+      JOIN pg_attribute a ON a.attrelid = p.name::regclass AND a.attname = 'frame'`)) as unknown as { rows: Array<{ name: string; method: string }> };
     expect(methods.rows.length).toBeGreaterThanOrEqual(2);
     expect(methods.rows.filter((r) => r.method !== 'l')).toEqual([]);
   });
