@@ -4,7 +4,7 @@
 // fixture or the wire encoding never serves a stale one. Delete the folder (or pass --fresh-corpus) to start over;
 // --no-corpus-cache neither reads nor writes it.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from '../../dev-env/process.ts';
@@ -77,6 +77,91 @@ export function cachedBundle<M>(key: object, build: () => Bundle<M>, o: { cache:
   if (o.cache === 'off') return { ...bundle, seconds, cached: false, file: null };
   writeBundle(file, bundle);
   return { ...bundle, seconds, cached: false, file };
+}
+
+/** Where a streamed corpus's frames go as they are made, each tagged with the host that publishes it. */
+export interface FrameSink {
+  write(host: number, frame: Uint8Array): void;
+}
+
+/**
+ * A corpus too large to hold in memory (npm run bench soak): `build` writes its frames to a file as it makes them
+ * ([u8 host][u32 length][frame], repeated) and returns its metadata, kept beside it; read back with FrameStream. With
+ * the cache off it is built again (it cannot live in memory either way).
+ */
+export function cachedStream<M>(key: object, build: (sink: FrameSink) => M, o: { cache: CacheMode; sources?: string[] }): { meta: M; file: string; cached: boolean; seconds: number } {
+  const file = cacheFile(key, o.sources ?? []).replace(/\.bin$/, '.frames');
+  const metaFile = `${file}.json`;
+  const t0 = performance.now();
+  if (o.cache === 'use' && existsSync(file) && existsSync(metaFile)) {
+    return { meta: JSON.parse(readFileSync(metaFile, 'utf8')) as M, file, cached: true, seconds: (performance.now() - t0) / 1000 };
+  }
+  mkdirSync(CORPUS_CACHE_DIR, { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w');
+  let chunk = Buffer.allocUnsafe(8 << 20);
+  let used = 0;
+  const flush = () => {
+    writeSync(fd, chunk, 0, used);
+    used = 0;
+  };
+  const meta = build({
+    write(host, frame) {
+      if (used + 5 + frame.length > chunk.length) flush();
+      if (5 + frame.length > chunk.length) chunk = Buffer.allocUnsafe(5 + frame.length);
+      chunk[used] = host;
+      chunk.writeUInt32LE(frame.length, used + 1);
+      chunk.set(frame, used + 5);
+      used += 5 + frame.length;
+    },
+  });
+  flush();
+  closeSync(fd);
+  // Frames, then metadata, each written aside and renamed: a stopped run leaves nothing that looks complete.
+  renameSync(tmp, file);
+  writeFileSync(`${metaFile}.tmp`, JSON.stringify(meta));
+  renameSync(`${metaFile}.tmp`, metaFile);
+  return { meta, file, cached: false, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Reads a streamed corpus's frames back in order, a few megabytes at a time. */
+export class FrameStream {
+  private readonly fd: number;
+  private buf = Buffer.alloc(0);
+  private at = 0;
+  private eof = false;
+
+  constructor(file: string) {
+    this.fd = openSync(file, 'r');
+  }
+
+  next(): { host: number; frame: Uint8Array } | null {
+    if (!this.fill(5)) return null;
+    const length = this.buf.readUInt32LE(this.at + 1);
+    if (!this.fill(5 + length)) throw new Error('streamed corpus ends inside a frame');
+    const host = this.buf[this.at]!;
+    const frame = this.buf.subarray(this.at + 5, this.at + 5 + length);
+    this.at += 5 + length;
+    return { host, frame };
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  /** Whether `n` bytes are buffered from `at` on, reading more as needed. */
+  private fill(n: number): boolean {
+    while (this.buf.length - this.at < n && !this.eof) {
+      const next = Buffer.allocUnsafe(Math.max(8 << 20, n));
+      const left = this.buf.length - this.at;
+      this.buf.copy(next, 0, this.at);
+      const got = readSync(this.fd, next, left, next.length - left, null);
+      if (got === 0) this.eof = true;
+      this.buf = next.subarray(0, left + got);
+      this.at = 0;
+    }
+    return this.buf.length - this.at >= n;
+  }
 }
 
 function readBundle<M>(file: string): Bundle<M> | null {

@@ -432,7 +432,7 @@ export function generateAccounts(spec: CorpusSpec, requests: AccountRequest[], o
   return out;
 }
 
-/** Accounts that make their commits on demand, for runs too long to generate ahead (npm run bench soak). */
+/** Accounts that make their commits on demand, for corpora written out as they are made (npm run bench soak). */
 export function streamAccounts(spec: CorpusSpec, curves: Curve[], o: { stream?: number; distinctRepos?: number } = {}): LiveAccount[] {
   const out: LiveAccount[] = new Array(curves.length);
   for (const { i, account, history } of buildAccounts(spec, curves, o)) out[i] = { ...history, commit: () => account.commit() };

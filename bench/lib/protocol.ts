@@ -21,8 +21,8 @@ export interface FleetSpec {
   k256Share: number;
   corpus: CorpusOptions;
   /**
-   * Commits are made as they are published, for as long as `publish` says, instead of ahead (eventsPerHost and
-   * coldAccountsPerHost are not used, nor the corpus cache): for runs too long to hold their frames.
+   * Frames are written to disk as they are made and read back as they are published, for runs too long to hold them
+   * in memory (coldAccountsPerHost is not used; the cache keeps the file).
    */
   stream?: boolean;
 }
@@ -33,8 +33,8 @@ export type FleetCommand =
   /** Builds (or reads from the cache) the accounts, their announcements and commits; nothing is published yet. */
   | { cmd: 'prepare' }
   | { cmd: 'announce' }
-  /** ratePerHost 0 = as fast as subscribers take it; a streaming fleet publishes for `seconds` at a set rate. */
-  | { cmd: 'publish'; ratePerHost: number; seconds?: number }
+  /** ratePerHost 0 = as fast as subscribers take it (a streaming fleet needs a rate). */
+  | { cmd: 'publish'; ratePerHost: number }
   | { cmd: 'exit' };
 
 export type FleetReply =
@@ -57,8 +57,6 @@ export type FleetReply =
       ms: number;
     }
   | { type: 'announced'; events: number }
-  /** A streaming fleet's #commit frame sizes, every 64th. */
-  | { type: 'streamed'; frameSizes: number[] }
   /** hostsWithoutSubscriber: active hosts the relay was not connected to when publishing ended. */
   | { type: 'published'; sent: number; ms: number; startedAt: number; hostsWithoutSubscriber: number }
   | { type: 'error'; message: string };

@@ -4,8 +4,9 @@
 import { decodeFrame, encodeMessageFrame } from '../../src/protocol/frame.ts';
 import type { FakePlc } from '../../dev-env/fake-plc.ts';
 import { FakePds, type EmittedEvent } from '../../dev-env/fake-pds.ts';
-import { generateAccounts, streamAccounts, type AccountHistory, type AccountRequest, type LiveAccount } from '../lib/corpus.ts';
-import { cachedBundle, describeCacheFile, type Bundle } from '../lib/corpus-cache.ts';
+import { statSync } from 'node:fs';
+import { generateAccounts, streamAccounts, type AccountHistory, type AccountRequest } from '../lib/corpus.ts';
+import { cachedBundle, cachedStream, describeCacheFile, FrameStream, type Bundle, type FrameSink } from '../lib/corpus-cache.ts';
 import { TIME_PLACEHOLDER, type FleetCommand, type FleetReply, type FleetSpec } from '../lib/protocol.ts';
 
 const placeholder = Buffer.from(TIME_PLACEHOLDER, 'ascii');
@@ -24,8 +25,6 @@ interface Host {
   announce: Prepared[];
   queue: Prepared[];
   next: number;
-  /** A streaming fleet's accounts, whose commits are made at publish. */
-  live: LiveAccount[];
 }
 
 /** What the cache keeps of a host: its accounts, and how many of its frames are announcements, then commits. */
@@ -39,6 +38,8 @@ interface HostMeta {
 // they keep the accounts (a relay never asks a PDS for a repo during a run): only frames are held.
 const noPlc = { setDocument() {} } as unknown as FakePlc;
 const hosts: Host[] = [];
+/** A streaming fleet's commits, read as they are published. */
+let stream: FrameStream | null = null;
 let spec: FleetSpec;
 let fleetIndex = 0;
 
@@ -111,27 +112,72 @@ function curveOf(i: number): 'k256' | 'p256' {
   return Math.floor((i + 1) * spec.k256Share) > Math.floor(i * spec.k256Share) ? 'k256' : 'p256';
 }
 
-/** A streaming fleet: the accounts and their announcements now, their commits as they are published. */
-function prepareStream(): FleetReply {
-  const t0 = performance.now();
+/** What a streamed corpus keeps beside its frames. */
+interface StreamMeta {
+  accounts: Array<Pick<AccountHistory, 'did' | 'handle' | 'multikey' | 'records'> & { host: number }>;
+  /** The first `announce` frames are the accounts' announcements, then `commits` commits. */
+  announce: number;
+  commits: number;
+  /** Every 64th commit frame's size. */
+  frameSizes: number[];
+}
+
+/**
+ * A streaming fleet's corpus: every active host's announcements, then its commits, hosts in turn, written to disk as
+ * they are made (a long run's frames would not fit in memory) and read back as they are published.
+ */
+function buildStream(sink: FrameSink): StreamMeta {
   const perHost = spec.accountsPerHost;
   const curves = Array.from({ length: spec.activeHosts * perHost }, (_, i) => curveOf(i));
   const accounts = streamAccounts(spec.corpus.spec, curves, { stream: fleetIndex, distinctRepos: spec.corpus.distinctRepos });
-  const docs: Array<[string, object]> = [];
-  for (let h = 0; h < spec.activeHosts; h++) {
-    const host = hosts[h]!;
-    host.live = accounts.slice(h * perHost, (h + 1) * perHost);
-    const frame = (t: string, body: Record<string, unknown>) => prepared(encodeMessageFrame(t, { ...body, seq: host.announce.length + 1, time: TIME_PLACEHOLDER }));
-    for (const a of host.live) {
-      docs.push([a.did, host.pds.didDocument(a)]);
-      host.announce.push(frame('#identity', { did: a.did, handle: a.handle }));
-      host.announce.push(frame('#account', { did: a.did, active: true }));
-      host.announce.push(frame('#sync', a.sync));
+  const meta: StreamMeta = { accounts: [], announce: 0, commits: 0, frameSizes: [] };
+  const seqs = new Array<number>(spec.activeHosts).fill(0);
+  const write = (h: number, t: string, body: Record<string, unknown>) => {
+    const frame = encodeMessageFrame(t, { ...body, seq: ++seqs[h]!, time: TIME_PLACEHOLDER });
+    sink.write(h, frame);
+    return frame;
+  };
+  accounts.forEach((a, i) => {
+    const h = Math.floor(i / perHost);
+    meta.accounts.push({ did: a.did, handle: a.handle, multikey: a.multikey, records: a.records, host: h });
+    write(h, '#identity', { did: a.did, handle: a.handle });
+    write(h, '#account', { did: a.did, active: true });
+    write(h, '#sync', a.sync);
+    meta.announce += 3;
+  });
+  for (let i = 0; i < spec.eventsPerHost; i++) {
+    for (let h = 0; h < spec.activeHosts; h++) {
+      const frame = write(h, '#commit', accounts[h * perHost + (i % perHost)]!.commit());
+      if (meta.commits++ % 64 === 0) meta.frameSizes.push(frame.length);
     }
   }
-  console.error(`  fleet${fleetIndex}: ${accounts.length} streaming accounts built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const announced = hosts.reduce((n, h) => n + h.announce.length, 0);
-  return { type: 'prepared', docs, known: accounts.map((a) => a.did), commits: 0, announced, frameSizes: [], repoSizes: accounts.map((a) => a.records), cached: false, ms: performance.now() - t0 };
+  return meta;
+}
+
+function prepareStream(): FleetReply {
+  const t0 = performance.now();
+  const { hosts: _all, corpus, ...shape } = spec;
+  const key = { kind: 'fleet-stream', index: fleetIndex, ...shape, corpus: corpus.spec, distinctRepos: corpus.distinctRepos };
+  const loaded = cachedStream(key, buildStream, { cache: corpus.cache, sources: [import.meta.url] });
+  console.error(`  fleet${fleetIndex}: streamed corpus ${loaded.cached ? 'found' : 'written'} in ${loaded.seconds.toFixed(1)} s (${(statSync(loaded.file).size / (1 << 20)).toFixed(0)} MB, ${loaded.file})`);
+  const { meta } = loaded;
+  stream = new FrameStream(loaded.file);
+  for (let k = 0; k < meta.announce; k++) {
+    const { host, frame } = stream.next()!;
+    hosts[host]!.announce.push(prepared(frame));
+  }
+  const docs = meta.accounts.map((a): [string, object] => [a.did, hosts[a.host]!.pds.didDocument(a)]);
+  return {
+    type: 'prepared',
+    docs,
+    known: meta.accounts.map((a) => a.did),
+    commits: meta.commits,
+    announced: meta.announce,
+    frameSizes: meta.frameSizes,
+    repoSizes: meta.accounts.map((a) => a.records),
+    cached: loaded.cached,
+    ms: performance.now() - t0,
+  };
 }
 
 function prepare(): FleetReply {
@@ -167,6 +213,30 @@ function publish(host: Host, p: Prepared): void {
   host.pds.publishPrepared(p.ev);
 }
 
+/**
+ * A streaming fleet's measured phase: its commits from disk, in the order they were made, at `ratePerHost` times the
+ * active hosts (hosts take turns in the file, so each gets about its rate).
+ */
+async function runStream(ratePerHost: number): Promise<void> {
+  if (!(ratePerHost > 0)) throw new Error('a streaming fleet publishes at a set rate');
+  const active = hosts.filter((h) => h.announce.length > 0 || h.pds.seq > 0);
+  const rate = ratePerHost * active.length;
+  const t0 = performance.now();
+  const startedAt = Date.now();
+  let sent = 0;
+  for (let next = stream!.next(); next; ) {
+    const due = Math.floor(rate * ((performance.now() - t0) / 1000));
+    for (; next && sent < due; next = stream!.next(), sent++) {
+      const timeAt = Buffer.from(next.frame.buffer, next.frame.byteOffset, next.frame.byteLength).indexOf(placeholder);
+      const host = hosts[next.host]!;
+      publish(host, { ev: { seq: host.pds.seq + 1, t: '#commit', body: {}, frame: next.frame }, timeAt });
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const ms = performance.now() - t0;
+  send({ type: 'published', sent, ms, startedAt, hostsWithoutSubscriber: active.filter((h) => h.pds.subscriberStats().count === 0).length });
+}
+
 async function run(ratePerHost: number): Promise<void> {
   const active = hosts.filter((h) => h.queue.length > 0);
   const t0 = performance.now();
@@ -190,35 +260,6 @@ async function run(ratePerHost: number): Promise<void> {
   send({ type: 'published', sent, ms, startedAt, hostsWithoutSubscriber: active.filter((h) => h.pds.subscriberStats().count === 0).length });
 }
 
-/**
- * A streaming fleet's measured phase: each active host's accounts commit in turn at `ratePerHost` for `seconds`, each
- * commit made and framed as it is sent. Reports the frame sizes it sent, sampled.
- */
-async function stream(ratePerHost: number, seconds: number): Promise<void> {
-  if (!(ratePerHost > 0)) throw new Error('a streaming fleet publishes at a set rate');
-  const active = hosts.filter((h) => h.live.length > 0);
-  const t0 = performance.now();
-  const startedAt = Date.now();
-  let sent = 0;
-  const frameSizes: number[] = [];
-  for (let elapsed = 0; elapsed < seconds; elapsed = (performance.now() - t0) / 1000) {
-    for (const h of active) {
-      for (let budget = Math.floor(ratePerHost * elapsed) - h.next; budget > 0; budget--) {
-        const account = h.live[h.next++ % h.live.length]!;
-        const seq = h.pds.seq + 1;
-        const body = { ...account.commit(), seq, time: new Date().toISOString() };
-        const frame = encodeMessageFrame('#commit', body);
-        h.pds.publishPrepared({ seq, t: '#commit', body, frame });
-        if (sent++ % 64 === 0) frameSizes.push(frame.length);
-      }
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  const ms = performance.now() - t0;
-  send({ type: 'streamed', frameSizes });
-  send({ type: 'published', sent, ms, startedAt, hostsWithoutSubscriber: active.filter((h) => h.pds.subscriberStats().count === 0).length });
-}
-
 process.on('message', (msg: FleetCommand) => {
   void (async () => {
     switch (msg.cmd) {
@@ -228,7 +269,7 @@ process.on('message', (msg: FleetCommand) => {
         for (let i = 0; i < spec.hosts; i++) {
           // A streaming fleet publishes for as long as it is asked: it keeps only what a reconnect may ask again.
           const keepEvents = spec.stream ? 10_000 : undefined;
-          hosts.push({ pds: await FakePds.start({ plc: noPlc, backfillLimit: 100, keepEvents }), announce: [], queue: [], next: 0, live: [] });
+          hosts.push({ pds: await FakePds.start({ plc: noPlc, backfillLimit: 100, keepEvents }), announce: [], queue: [], next: 0 });
         }
         send({ type: 'listening', hostnames: hosts.map((h) => h.pds.hostname) });
         return;
@@ -251,7 +292,7 @@ process.on('message', (msg: FleetCommand) => {
         return;
       }
       case 'publish':
-        if (spec.stream) await stream(msg.ratePerHost, msg.seconds ?? 60);
+        if (spec.stream) await runStream(msg.ratePerHost);
         else await run(msg.ratePerHost);
         return;
       case 'exit':
