@@ -7,6 +7,7 @@ import { benchCompare } from './compare.ts';
 import { benchCold } from './cold.ts';
 import { benchLogStorage } from './log-storage.ts';
 import { benchSoak } from './soak.ts';
+import { benchMemory } from './memory.ts';
 import { benchFanout, benchHosts, benchIngest, benchStalled, parseFlags, type Flags } from './scenarios.ts';
 import { ROOT } from './lib/harness.ts';
 import { currentCommit, currentMachine, loadAverage } from './lib/provenance.ts';
@@ -24,6 +25,7 @@ const scenarios: Record<string, (flags: Flags) => Promise<BenchLine[]>> = {
   cold: benchCold,
   storage: benchLogStorage,
   soak: benchSoak,
+  memory: benchMemory,
 };
 
 const wanted = process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : undefined;

@@ -115,40 +115,51 @@ function curveOf(i: number): 'k256' | 'p256' {
 /** What a streamed corpus keeps beside its frames. */
 interface StreamMeta {
   accounts: Array<Pick<AccountHistory, 'did' | 'handle' | 'multikey' | 'records'> & { host: number }>;
-  /** The first `announce` frames are the accounts' announcements, then `commits` commits. */
+  /**
+   * The first `announce` frames announce the first accounts; the `commits` frames after them are their commits, then
+   * each later group's announcements and commits.
+   */
   announce: number;
   commits: number;
   /** Every 64th commit frame's size. */
   frameSizes: number[];
 }
 
+/** Commits per account before a new group of accounts takes over: a repo keeps every block it has had. */
+const COMMITS_PER_GROUP = 1000;
+
 /**
- * A streaming fleet's corpus: every active host's announcements, then its commits, hosts in turn, written to disk as
- * they are made (a long run's frames would not fit in memory) and read back as they are published.
+ * A streaming fleet's corpus, written to disk as it is made (a long run's frames would not fit in memory) and read
+ * back as it is published: each active host's accounts are announced, then commit in turn. Every
+ * COMMITS_PER_GROUP commits per account a new group of accounts is built and announced in the stream, and the old
+ * one is let go, so memory stays bounded however long the run.
  */
 function buildStream(sink: FrameSink): StreamMeta {
   const perHost = spec.accountsPerHost;
-  const curves = Array.from({ length: spec.activeHosts * perHost }, (_, i) => curveOf(i));
-  const accounts = streamAccounts(spec.corpus.spec, curves, { stream: fleetIndex, distinctRepos: spec.corpus.distinctRepos });
   const meta: StreamMeta = { accounts: [], announce: 0, commits: 0, frameSizes: [] };
   const seqs = new Array<number>(spec.activeHosts).fill(0);
   const write = (h: number, t: string, body: Record<string, unknown>) => {
     const frame = encodeMessageFrame(t, { ...body, seq: ++seqs[h]!, time: TIME_PLACEHOLDER });
     sink.write(h, frame);
+    if (meta.announce > 0 || t === '#commit') meta.commits++;
     return frame;
   };
-  accounts.forEach((a, i) => {
-    const h = Math.floor(i / perHost);
-    meta.accounts.push({ did: a.did, handle: a.handle, multikey: a.multikey, records: a.records, host: h });
-    write(h, '#identity', { did: a.did, handle: a.handle });
-    write(h, '#account', { did: a.did, active: true });
-    write(h, '#sync', a.sync);
-    meta.announce += 3;
-  });
-  for (let i = 0; i < spec.eventsPerHost; i++) {
-    for (let h = 0; h < spec.activeHosts; h++) {
-      const frame = write(h, '#commit', accounts[h * perHost + (i % perHost)]!.commit());
-      if (meta.commits++ % 64 === 0) meta.frameSizes.push(frame.length);
+  for (let i = 0, group = 0; i < spec.eventsPerHost; group++) {
+    const curves = Array.from({ length: spec.activeHosts * perHost }, (_, k) => curveOf(k));
+    const accounts = streamAccounts(spec.corpus.spec, curves, { stream: fleetIndex + 1000 * group, distinctRepos: spec.corpus.distinctRepos });
+    accounts.forEach((a, k) => {
+      const h = Math.floor(k / perHost);
+      meta.accounts.push({ did: a.did, handle: a.handle, multikey: a.multikey, records: a.records, host: h });
+      write(h, '#identity', { did: a.did, handle: a.handle });
+      write(h, '#account', { did: a.did, active: true });
+      write(h, '#sync', a.sync);
+    });
+    if (group === 0) meta.announce = seqs.reduce((n, s) => n + s, 0);
+    for (const end = Math.min(spec.eventsPerHost, i + COMMITS_PER_GROUP * perHost); i < end; i++) {
+      for (let h = 0; h < spec.activeHosts; h++) {
+        const frame = write(h, '#commit', accounts[h * perHost + (i % perHost)]!.commit());
+        if (meta.commits % 64 === 0) meta.frameSizes.push(frame.length);
+      }
     }
   }
   return meta;
@@ -229,6 +240,7 @@ async function runStream(ratePerHost: number): Promise<void> {
     for (; next && sent < due; next = stream!.next(), sent++) {
       const timeAt = Buffer.from(next.frame.buffer, next.frame.byteOffset, next.frame.byteLength).indexOf(placeholder);
       const host = hosts[next.host]!;
+      // Only the frame goes out; its type and body are not read again here.
       publish(host, { ev: { seq: host.pds.seq + 1, t: '#commit', body: {}, frame: next.frame }, timeAt });
     }
     await new Promise((r) => setTimeout(r, 5));
