@@ -144,7 +144,7 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'upstreamIdleTimeoutMs', env: 'RELAY_UPSTREAM_IDLE_TIMEOUT', fileKey: 'upstreamIdleTimeout', kind: 'duration', doc: 'Drop and redial an upstream connection silent this long (no frame, no pong; pinged at half of it)' },
   { key: 'didResolutionsPerSecond', env: 'RELAY_DID_RESOLUTIONS_PER_SEC', kind: 'int', min: 1, doc: 'Requests per second to the PLC directory (each did:web host gets 10); more wait their turn' },
   { key: 'didResolutionConcurrency', env: 'RELAY_DID_RESOLUTION_CONCURRENCY', kind: 'int', min: 1, max: 10000, doc: 'PLC directory requests in flight at once (each did:web host gets 4)' },
-  { key: 'identityCacheMb', env: 'RELAY_IDENTITY_CACHE_MB', kind: 'int', min: 1, doc: 'Memory for cached DID documents, in MiB (about 640 bytes each)' },
+  { key: 'identityCacheMb', env: 'RELAY_IDENTITY_CACHE_MB', kind: 'int', min: 1, doc: 'Memory for cached DID documents, in MiB (about 900 bytes each)' },
   { key: 'accountCacheMb', env: 'RELAY_ACCOUNT_CACHE_MB', kind: 'int', min: 1, doc: 'Memory for cached account states, in MiB (about 520 bytes each)' },
   { key: 'crawlProbesPerMinute', env: 'RELAY_CRAWL_PROBES_PER_MINUTE', kind: 'int', min: 1, doc: 'Outbound requestCrawl probes per minute across all callers (429 past it)' },
 ];
