@@ -102,6 +102,8 @@ export class HostsService {
       connected: crawls.isConnected(h.id),
       lastEventAt: h.lastEventAt?.toISOString() ?? null,
       lastConnectedAt: h.lastConnectedAt?.toISOString() ?? null,
+      lastError: h.lastError,
+      lastErrorAt: h.lastErrorAt?.toISOString() ?? null,
       createdAt: h.createdAt.toISOString(),
       tier: policy.tierOf(h),
       promotedAt: h.promotedAt?.toISOString() ?? null,
@@ -183,10 +185,10 @@ export class HostsService {
     return { hostname, status: 'banned' };
   }
 
-  async unban(raw: string): Promise<{ hostname: string; status: 'active' }> {
+  async unban(raw: string): Promise<{ hostname: string; status: 'connecting' }> {
     const hostname = this.hostname(raw, true);
     if (!(await unbanHost(this.o.db, hostname))) throw new XrpcError(404, 'HostNotFound', `${hostname} is not banned`);
-    return { hostname, status: 'active' };
+    return { hostname, status: 'connecting' };
   }
 
   domainBans(): Promise<string[]> {
@@ -249,6 +251,10 @@ export class HostsService {
       seq: host.cursor,
       accountCount: counts.get(host.id) ?? 0,
       lastEventAt: host.lastEventAt?.toISOString() ?? null,
+      lastConnectedAt: host.lastConnectedAt?.toISOString() ?? null,
+      // The PDS admin's own host: the cause (its DNS, certificate, HTTP answer) is theirs to fix.
+      lastError: host.lastError,
+      lastErrorAt: host.lastErrorAt?.toISOString() ?? null,
       throttledUntil: host.status === 'throttled' ? (host.throttledUntil?.toISOString() ?? null) : null,
       tier: policy.tierOf(host),
       limits,

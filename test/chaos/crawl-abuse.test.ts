@@ -36,7 +36,7 @@ afterAll(async () => {
 
 async function hostView(hostname: string) {
   const res = await fetch(`${relay.url}/admin/hosts`, { headers: { authorization: `Bearer ${TEST_ADMIN_PASSWORD}` } });
-  const { hosts } = (await res.json()) as { hosts: Array<{ hostname: string; connected: boolean; recentRejections: Array<{ reason: string; detail?: string }> }> };
+  const { hosts } = (await res.json()) as { hosts: Array<{ hostname: string; status: string; connected: boolean; lastError: string | null; recentRejections: Array<{ reason: string; detail?: string }> }> };
   return hosts.find((h) => h.hostname === hostname);
 }
 
@@ -51,10 +51,13 @@ describe('crawl abuse', () => {
     for (const name of Object.keys(rebound)) await admitHost(relay.relay.ctx.database.db, name);
     const refused = 'relay_upstream_dials_refused_total{reason="address_not_public"}';
     await eventually(async () => (await metricValue(relay.url, refused)) >= 2, 20_000, 'refused dials');
+    for (const name of Object.keys(rebound)) await eventually(async () => (await hostView(name))?.lastError != null, 20_000, `${name}'s error`);
     for (const name of Object.keys(rebound)) {
       expect(lookups).toContain(name);
       const view = await hostView(name);
       expect(view?.connected).toBe(false);
+      expect(view?.status).toBe('connecting');
+      expect(view?.lastError).toBe(`address policy: ${name} resolves to ${rebound[name]![0]}, which is not a public address`);
       expect(view?.recentRejections.some((r) => r.reason === 'address_not_public' && r.detail?.includes(rebound[name]![0]!))).toBe(true);
     }
     console.log(`[chaos] dials refused for non-public addresses: ${await metricValue(relay.url, refused)}`);
