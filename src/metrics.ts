@@ -183,7 +183,7 @@ export function registerScrapeMetrics(metrics: RelayMetrics, src: ScrapeSources)
   });
   new Gauge({
     name: 'relay_hosts',
-    help: 'Known hosts by status',
+    help: 'Known hosts by status (active: subscribed; connecting: admitted or reconnecting, not subscribed yet; offline: repeated failures)',
     labelNames: ['status'] as const,
     registers: r,
     async collect() {

@@ -1,7 +1,8 @@
 // com.atproto.sync.listHosts and getHostStatus: which upstream hosts this relay knows, with their last committed
-// upstream seq, account count and status.
+// upstream seq, account count and status (in the lexicon's words: a host not subscribed to yet is offline).
 import type { FastifyInstance } from 'fastify';
 import type { HostRow } from '../storage/hosts.ts';
+import { lexiconHostStatus, type HostStatus } from '../core/hosts.ts';
 import type { ApiServices } from './services.ts';
 import { intParam, numericCursor, requiredString } from './params.ts';
 
@@ -10,7 +11,7 @@ function hostView(h: HostRow, count: number) {
     hostname: h.hostname,
     ...(h.cursor !== null ? { seq: h.cursor } : {}),
     accountCount: count,
-    status: h.status,
+    status: lexiconHostStatus(h.status as HostStatus),
   };
 }
 

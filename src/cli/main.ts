@@ -16,7 +16,7 @@ Commands:
   serve                 run the relay (configured by environment variables; see \`relay config\`)
   migrate               apply database migrations and exit
   config                print the configuration reference
-  hosts list            list crawled hosts with status and cursor
+  hosts list            list crawled hosts with status, cursor and last connection error
   hosts add <host>      crawl a host (from its live head)
   hosts approve <host>  approve a pending crawl request (same as add)
   hosts requests        list pending crawl requests
@@ -44,8 +44,10 @@ Applies pending migrations to DATABASE_URL (or the embedded store) and exits. \`
 Prints every setting with its environment variable, default and meaning.`,
   hosts: `Usage: relay hosts <list|add|approve|requests|limits|tier|mode|ban|unban> [hostname] [--url URL] [--password PW] [--json]
 
-  list              hosts with status, cursor and last event time
-  add <host>        admit a host; it is crawled from its live head
+  list              hosts with status (connecting until subscribed), cursor, last event time and the last
+                    connection error with its cause (DNS, TCP, TLS, HTTP)
+  add <host>        admit a host; it is crawled from its live head. Refused unless it answers as a PDS
+                    (describeServer) from a public address and is not a relay (relay loop)
   approve <host>    approve a pending crawl request (same as add)
   requests          pending crawl requests (allowlist policy)
   limits <host>     set the host's limits: --hour N, --day N (events) and/or --accounts N (accounts it may
@@ -168,14 +170,17 @@ async function hosts(
   switch (sub) {
     case 'list': {
       const res = await adminCall(client, adminApi.listHosts, {});
-      const rows = res.hosts.map((h) => ({ ...h, sync: describeSync(h.sync) }));
-      return out(res, () => printTable(rows, ['hostname', 'status', 'tier', 'sync', 'connected', 'cursor', 'failedAttempts', 'lastEventAt']));
+      const rows = res.hosts.map((h) => ({ ...h, sync: describeSync(h.sync), lastError: h.lastError && `${h.lastError} (${h.lastErrorAt})` }));
+      return out(res, () =>
+        printTable(rows, ['hostname', 'status', 'tier', 'sync', 'connected', 'cursor', 'failedAttempts', 'lastEventAt', 'lastError']),
+      );
     }
     case 'add':
     case 'approve': {
       if (!hostname) fail(`hosts ${sub} needs a hostname`);
       const res = await adminCall(client, adminApi.addHost, { body: { hostname } });
-      return out(res, () => process.stdout.write(`${res.hostname}: ${res.status}\n`));
+      const next = res.status === 'connecting' ? ' (admitted; `relay hosts list` shows when it is subscribed, or why not)' : '';
+      return out(res, () => process.stdout.write(`${res.hostname}: ${res.status}${next}\n`));
     }
     case 'limits': {
       if (!hostname) fail('hosts limits needs a hostname');

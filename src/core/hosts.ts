@@ -5,12 +5,24 @@ export interface HostRef {
   hostname: string;
 }
 
-export type HostStatus = 'active' | 'idle' | 'offline' | 'throttled' | 'banned';
+/**
+ * `active` only while subscribed (idle: subscribed, nothing heard lately); `connecting` from admission until the
+ * first connection and again while a lost one is being redialled, until repeated failures make the host `offline`.
+ */
+export type HostStatus = 'connecting' | 'active' | 'idle' | 'offline' | 'throttled' | 'banned';
 
-export const HOST_STATUSES: readonly HostStatus[] = ['active', 'idle', 'offline', 'throttled', 'banned'];
+export const HOST_STATUSES: readonly HostStatus[] = ['connecting', 'active', 'idle', 'offline', 'throttled', 'banned'];
 
 /** Statuses the crawler keeps a subscription open for (offline hosts are retried with a long backoff). */
-export const CRAWLED_STATUSES: readonly HostStatus[] = ['active', 'idle', 'offline', 'throttled'];
+export const CRAWLED_STATUSES: readonly HostStatus[] = ['connecting', 'active', 'idle', 'offline', 'throttled'];
+
+/** The statuses com.atproto.sync.defs#hostStatus knows. */
+export type LexiconHostStatus = Exclude<HostStatus, 'connecting'>;
+
+/** A status as the sync API reports it: a host the relay is not subscribed to is offline, however new. */
+export function lexiconHostStatus(status: HostStatus): LexiconHostStatus {
+  return status === 'connecting' ? 'offline' : status;
+}
 
 export type HostTier = 'new' | 'trusted';
 

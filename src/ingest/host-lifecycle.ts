@@ -1,5 +1,6 @@
-// The status of each host crawled by this process, as operators and PDS admins see it: active once connected,
-// offline after repeated failures, throttled over quota, idle when quiet; and promotion of a new host to trusted
+// The status of each host crawled by this process, as operators and PDS admins see it: active while connected,
+// connecting until then (and while a lost connection is redialled), offline after repeated failures, throttled over
+// quota, idle when quiet; the last connection error with its cause; and promotion of a new host to trusted
 // after a clean period. Transitions are pure (nextStatus, reviewHost); this class persists them.
 import type { Logger } from 'pino';
 import type { Db } from '../storage/db.ts';
@@ -14,9 +15,10 @@ export function nextStatus(current: HostStatus, change: HostStatusChange, offlin
     case 'connected':
       return { status: 'active', extra: { failedAttempts: 0, connected: true, throttledUntil: null } };
     case 'failed':
+      // Not subscribed any more, so not active; offline stays offline until a connection succeeds.
       return {
-        status: change.consecutiveFailures >= offlineAfterFailures ? 'offline' : current,
-        extra: { failedAttempts: change.consecutiveFailures },
+        status: change.consecutiveFailures >= offlineAfterFailures || current === 'offline' ? 'offline' : 'connecting',
+        extra: { failedAttempts: change.consecutiveFailures, error: change.error },
       };
     case 'throttled':
       return { status: 'throttled', extra: { throttledUntil: new Date(change.until), throttled: true } };
@@ -80,7 +82,7 @@ export class HostLifecycle {
 
   /** The host's connection changed. */
   changed(hostId: number, change: HostStatusChange): void {
-    const { status, extra } = nextStatus(this.statuses.get(hostId) ?? 'active', change, this.o.offlineAfterFailures);
+    const { status, extra } = nextStatus(this.statuses.get(hostId) ?? 'connecting', change, this.o.offlineAfterFailures);
     this.statuses.set(hostId, status);
     if (change.kind === 'throttled') this.o.metrics.hostsThrottled.inc();
     setHostStatus(this.o.db, hostId, status, extra).catch((err: unknown) => this.o.log.warn({ err, hostId }, 'could not record host status'));

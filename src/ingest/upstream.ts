@@ -15,7 +15,8 @@ import type { RelayMetrics } from '../metrics.ts';
 export type HostStatusChange =
   | { kind: 'connected' }
   | { kind: 'throttled'; until: number }
-  | { kind: 'failed'; consecutiveFailures: number };
+  /** `error`: why, as describeConnectionError puts it. */
+  | { kind: 'failed'; consecutiveFailures: number; error: string };
 
 /** What the connection tells whoever listens. */
 export interface UpstreamListener {
@@ -51,6 +52,25 @@ export interface UpstreamOptions {
 /** A connection that stayed up this long counts as healthy again. */
 const HEALTHY_AFTER_MS = 30_000;
 
+const LAYERS: Array<[RegExp, string]> = [
+  [/^(ENOTFOUND|EAI_AGAIN|ENODATA|ESERVFAIL)$/, 'DNS'],
+  [/^EADDRNOTPUBLIC$/, 'address policy'],
+  [/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE)$/, 'TCP'],
+  [/^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|EPROTO$|HOSTNAME_MISMATCH$)/, 'TLS'],
+];
+
+/**
+ * Why a dial failed, in the words an operator acts on: which layer (DNS, TCP, TLS, HTTP) and the system's message.
+ * The close code alone (1006) says only that the socket went away.
+ */
+export function describeConnectionError(err: Error & { code?: string }): string {
+  const layer = err.code ? LAYERS.find(([re]) => re.test(err.code!))?.[1] : undefined;
+  if (layer) return `${layer}: ${err.message}`;
+  // ws puts a refused upgrade's status in the message only.
+  if (err.message.startsWith('Unexpected server response')) return `HTTP: ${err.message}`;
+  return err.message;
+}
+
 export class UpstreamConnection {
   private ws: WebSocket | null = null;
   private stopped = false;
@@ -67,6 +87,8 @@ export class UpstreamConnection {
   private paused = false;
   /** Set while over quota: when to come back. */
   private heldUntil = 0;
+  /** Why the current connection ended, once known (the first cause is the root one). */
+  private closeCause: string | null = null;
   private readonly o: UpstreamOptions;
 
   constructor(o: UpstreamOptions) {
@@ -120,6 +142,7 @@ export class UpstreamConnection {
     });
     this.ws = ws;
     this.lastSeqOnConnection = 0;
+    this.closeCause = null;
     this.paused = false;
     this.applyPause(ws);
     let openedAt = 0;
@@ -141,9 +164,9 @@ export class UpstreamConnection {
       if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || err.code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH') {
         this.o.listener.reject('frame_too_large', err.message);
       } else if (err.code?.startsWith('WS_ERR_')) this.o.listener.reject('bad_websocket_frame', `${err.code}: ${err.message}`);
-      else log.debug({ err: err.message }, 'upstream socket error');
+      if (this.ws === ws) this.closeCause ??= describeConnectionError(err);
     });
-    ws.on('close', (code) => {
+    ws.on('close', (code, reason: Buffer) => {
       if (watchdog) clearInterval(watchdog);
       if (openedAt) metrics.upstreamConnections.dec();
       if (this.ws !== ws) return;
@@ -157,9 +180,11 @@ export class UpstreamConnection {
       const healthy = openedAt > 0 && Date.now() - openedAt >= HEALTHY_AFTER_MS;
       this.failures = healthy ? 1 : this.failures + 1;
       metrics.upstreamConnectFailures.inc();
-      this.o.listener.status({ kind: 'failed', consecutiveFailures: this.failures });
+      const why = reason.length > 0 ? `code ${code}: ${reason.toString('utf8').slice(0, 200)}` : `code ${code}`;
+      const error = this.closeCause ?? (openedAt ? `the host closed the connection (${why})` : `closed before the upgrade (${why})`);
+      this.o.listener.status({ kind: 'failed', consecutiveFailures: this.failures, error });
       const delay = backoffDelay(this.failures, this.o.reconnectBaseMs, this.o.reconnectMaxMs);
-      log.info({ code, failures: this.failures, delayMs: delay }, 'upstream connection closed; will reconnect');
+      log.info({ error, code, failures: this.failures, delayMs: delay }, openedAt ? 'upstream connection lost; will reconnect' : 'could not connect to upstream; will retry');
       const timer = setTimeout(() => this.connect(), delay);
       this.cancelReconnect = () => clearTimeout(timer);
     });
@@ -189,6 +214,7 @@ export class UpstreamConnection {
   /** Drops the connection (the spec's answer to broken framing) and reconnects from the last emitted seq. */
   private drop(ws: WebSocket, reason: StreamRejection, detail: string): void {
     this.o.listener.reject(reason, detail);
+    this.closeCause ??= `${reason}: ${detail}`;
     ws.terminate();
   }
 
@@ -209,6 +235,7 @@ export class UpstreamConnection {
     if (frame.op === -1) {
       metrics.eventsReceived.inc({ type: 'error' });
       log.warn({ error: frame.error, message: frame.message }, 'upstream sent an error frame');
+      this.closeCause ??= `the host sent an error frame: ${frame.error}${frame.message ? `: ${frame.message}` : ''}`;
       if (frame.error === 'FutureCursor') {
         // Our cursor is ahead of the host: it was wiped or rolled back and numbers its events from a lower seq
         // again. Everything it has now is newer than what we relayed, so start over from its oldest event (commits

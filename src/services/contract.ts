@@ -49,7 +49,11 @@ export interface AdminHost {
   /** Whether the relay process answering holds an open connection to it. */
   connected: boolean;
   lastEventAt: string | null;
+  /** Null: it never connected. */
   lastConnectedAt: string | null;
+  /** Why its last connection failed or ended (DNS, TCP, TLS, HTTP, or the host's doing), and when. */
+  lastError: string | null;
+  lastErrorAt: string | null;
   createdAt: string;
   tier: HostTier;
   promotedAt: string | null;
@@ -124,7 +128,7 @@ export const adminApi = {
   }),
   /** Bans a host: its connection closes at once, in every relay process, and its crawl requests are refused. */
   banHost: endpoint<{ hostname: string; status: 'banned' }>()({ method: 'POST', path: '/admin/hosts/:hostname/ban' }),
-  unbanHost: endpoint<{ hostname: string; status: 'active' }>()({ method: 'POST', path: '/admin/hosts/:hostname/unban' }),
+  unbanHost: endpoint<{ hostname: string; status: 'connecting' }>()({ method: 'POST', path: '/admin/hosts/:hostname/unban' }),
   listDomainBans: endpoint<{ domains: string[] }>()({ method: 'GET', path: '/admin/domain-bans' }),
   /** Bans a domain and all its subdomains, including hosts already being crawled. */
   banDomain: endpoint<{ domain: string; bannedHosts: string[] }>()({

@@ -20,21 +20,20 @@ import {
   type HostRow,
 } from '../storage/hosts.ts';
 import { accountCounts } from '../storage/accounts.ts';
-import { hostUrls, isLocalDevHost, normalizeHostname } from '../core/hostname.ts';
+import { normalizeHostname } from '../core/hostname.ts';
 import type { HostLimits, HostStatus, HostTier, SyncModeSetting } from '../core/hosts.ts';
 import type { RejectionLog } from '../core/rejections.ts';
 import type { Clock } from '../core/clock.ts';
 import { TokenBucket } from '../core/token-bucket.ts';
 import { XrpcError } from '../core/xrpc-error.ts';
-import { checkHostAddresses, type Lookup } from '../ingest/address-policy.ts';
+import type { Lookup } from '../ingest/address-policy.ts';
+import { checkAdmission } from './host-admission.ts';
 import type { HostPolicy } from '../quota/trust.ts';
 import type { CounterStore } from '../quota/counters.ts';
 import { hostScope, hostWindows } from '../quota/host-quota.ts';
 import type { RelayConfig } from '../config/config.ts';
 import type { StrictnessRow, StrictnessView } from '../verify/strictness.ts';
 import type { AdminHost, HostLimitsChange, QuotaWindow } from './contract.ts';
-
-const PROBE_TIMEOUT_MS = 5000;
 
 /** What this process's crawls say of a host. */
 export interface CrawlView {
@@ -55,38 +54,6 @@ export interface HostsServiceOptions {
   clock: Clock;
   /** Name resolution for admission checks (tests stub it; there is no DNS here). */
   lookup: Lookup;
-}
-
-/** Checks that the host is a PDS that answers describeServer. */
-async function probeHost(hostname: string, allowInsecure: boolean): Promise<void> {
-  const url = `${hostUrls(hostname, allowInsecure).http}/xrpc/com.atproto.server.describeServer`;
-  let res: Response;
-  try {
-    res = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
-  } catch (err) {
-    throw new XrpcError(400, 'HostNotFound', `could not reach ${hostname}: ${(err as Error).message}`);
-  }
-  if (!res.ok) throw new XrpcError(400, 'HostNotFound', `${hostname} answered describeServer with HTTP ${res.status}`);
-  await res.body?.cancel();
-}
-
-/**
- * A relay serves com.atproto.sync.listHosts and a PDS does not: crawling a relay would feed its firehose (our own
- * events among them) back into ours, a relay loop.
- */
-async function isRelay(hostname: string, allowInsecure: boolean): Promise<boolean> {
-  const url = `${hostUrls(hostname, allowInsecure).http}/xrpc/com.atproto.sync.listHosts?limit=1`;
-  try {
-    const res = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
-    if (!res.ok) {
-      await res.body?.cancel();
-      return false;
-    }
-    const body = (await res.json()) as { hosts?: unknown };
-    return Array.isArray(body?.hosts);
-  } catch {
-    return false;
-  }
 }
 
 /** What a PDS developer is told about how the relay holds their commits to Sync v1.1. */
@@ -135,6 +102,8 @@ export class HostsService {
       connected: crawls.isConnected(h.id),
       lastEventAt: h.lastEventAt?.toISOString() ?? null,
       lastConnectedAt: h.lastConnectedAt?.toISOString() ?? null,
+      lastError: h.lastError,
+      lastErrorAt: h.lastErrorAt?.toISOString() ?? null,
       createdAt: h.createdAt.toISOString(),
       tier: policy.tierOf(h),
       promotedAt: h.promotedAt?.toISOString() ?? null,
@@ -146,42 +115,43 @@ export class HostsService {
     }));
   }
 
-  /** An operator adds a host (or approves its crawl request): crawled from its live head. */
+  /**
+   * An operator adds a host (or approves its crawl request): crawled from its live head once it passes the same
+   * admission checks as a crawl request (no probe budget: operators are not anonymous).
+   */
   async add(raw: unknown): Promise<{ hostname: string; status: HostStatus }> {
     const hostname = this.hostname(raw);
     const domain = await bannedDomainFor(this.o.db, hostname);
     if (domain) throw new XrpcError(400, 'HostBanned', `${hostname} is under the banned domain ${domain}`);
+    await this.admissible(hostname);
     const host = await admitHost(this.o.db, hostname);
     return { hostname: host.hostname, status: host.status as HostStatus };
   }
 
+  private admissible(hostname: string): Promise<void> {
+    return checkAdmission(hostname, { allowInsecureHosts: this.o.config.allowInsecureHosts, lookup: this.o.lookup });
+  }
+
   /**
-   * A PDS asks to be crawled (requestCrawl). Policy `open` admits a host that answers describeServer, from a public
-   * address, and is not a relay; policy `allowlist` queues the request for an operator. Returns the seconds to wait
-   * when the relay is probing too many new hosts.
+   * A PDS asks to be crawled (requestCrawl). A new host must pass the admission checks (a PDS that answers
+   * describeServer, from a public address, not a relay) before policy `open` admits it or policy `allowlist` queues
+   * it for an operator, so the queue holds only hosts an operator could approve. Returns the seconds to wait when
+   * the relay is probing too many new hosts.
    */
   async requestCrawl(raw: unknown, requesterIp: string | null): Promise<{ retryAfter?: number }> {
-    const { db, config, lookup } = this.o;
+    const { db, config } = this.o;
     const hostname = this.hostname(raw);
     const existing = await getHost(db, hostname);
     if (existing?.status === 'banned') throw new XrpcError(400, 'HostBanned', `${hostname} is banned from this relay`);
     const domain = await bannedDomainFor(db, hostname);
     if (domain) throw new XrpcError(400, 'HostBanned', `${hostname} is under the banned domain ${domain}`);
-    if (!existing && config.crawlPolicy !== 'open') {
-      await recordCrawlRequest(db, hostname, requesterIp);
-      return {};
-    }
     if (!existing) {
       if (!this.probes.tryTake()) return { retryAfter: Math.max(1, Math.ceil(this.probes.waitMs() / 1000)) };
-      // Only public addresses may be dialled (development hosts on localhost are allowed when configured).
-      if (!(config.allowInsecureHosts && isLocalDevHost(hostname))) {
-        const refusal = await checkHostAddresses(hostname, lookup);
-        if (refusal) throw new XrpcError(400, 'HostNotFound', refusal);
+      await this.admissible(hostname);
+      if (config.crawlPolicy !== 'open') {
+        await recordCrawlRequest(db, hostname, requesterIp);
+        return {};
       }
-      if (await isRelay(hostname, config.allowInsecureHosts)) {
-        throw new XrpcError(400, 'HostIsRelay', `${hostname} is a relay (it serves com.atproto.sync.listHosts); crawling it would make a relay loop`);
-      }
-      await probeHost(hostname, config.allowInsecureHosts);
     }
     if (!existing || existing.status === 'idle' || existing.status === 'offline') await admitHost(db, hostname);
     return {};
@@ -215,10 +185,10 @@ export class HostsService {
     return { hostname, status: 'banned' };
   }
 
-  async unban(raw: string): Promise<{ hostname: string; status: 'active' }> {
+  async unban(raw: string): Promise<{ hostname: string; status: 'connecting' }> {
     const hostname = this.hostname(raw, true);
     if (!(await unbanHost(this.o.db, hostname))) throw new XrpcError(404, 'HostNotFound', `${hostname} is not banned`);
-    return { hostname, status: 'active' };
+    return { hostname, status: 'connecting' };
   }
 
   domainBans(): Promise<string[]> {
@@ -281,6 +251,10 @@ export class HostsService {
       seq: host.cursor,
       accountCount: counts.get(host.id) ?? 0,
       lastEventAt: host.lastEventAt?.toISOString() ?? null,
+      lastConnectedAt: host.lastConnectedAt?.toISOString() ?? null,
+      // The PDS admin's own host: the cause (its DNS, certificate, HTTP answer) is theirs to fix.
+      lastError: host.lastError,
+      lastErrorAt: host.lastErrorAt?.toISOString() ?? null,
       throttledUntil: host.status === 'throttled' ? (host.throttledUntil?.toISOString() ?? null) : null,
       tier: policy.tierOf(host),
       limits,

@@ -38,19 +38,20 @@ export async function getHostById(db: Db, id: number): Promise<HostRow | null> {
 }
 
 /**
- * Adds a host to crawl (or re-activates an idle/offline one) and clears its pending crawl request. A new host starts
- * with no cursor, i.e. at the live head. Banned hosts stay banned.
+ * Adds a host to crawl (or re-admits an offline one) and clears its pending crawl request. A new host starts with no
+ * cursor, i.e. at the live head, and is `connecting` until its first connection. Banned hosts stay banned, and a
+ * host being crawled keeps the status its connection gave it.
  */
 export async function admitHost(db: Db, hostname: string): Promise<HostRow> {
   return db.transaction(async (tx) => {
     const [row] = await tx
       .insert(hosts)
-      .values({ hostname, status: 'active' })
+      .values({ hostname, status: 'connecting' })
       .onConflictDoUpdate({
         target: hosts.hostname,
         set: {
-          status: sql`CASE WHEN ${hosts.status} = 'banned' THEN ${hosts.status} ELSE 'active' END`,
-          failedAttempts: sql`CASE WHEN ${hosts.status} = 'banned' THEN ${hosts.failedAttempts} ELSE 0 END`,
+          status: sql`CASE WHEN ${hosts.status} = 'offline' THEN 'connecting' ELSE ${hosts.status} END`,
+          failedAttempts: sql`CASE WHEN ${hosts.status} = 'offline' THEN 0 ELSE ${hosts.failedAttempts} END`,
           updatedAt: sql`now()`,
         },
       })
@@ -69,6 +70,8 @@ export interface HostStatusExtra {
   throttledUntil?: Date | null;
   /** It went over a quota now. */
   throttled?: boolean;
+  /** Why its connection failed now. */
+  error?: string;
 }
 
 export async function setHostStatus(db: Db, id: number, status: HostStatus, extra: HostStatusExtra = {}): Promise<void> {
@@ -80,6 +83,7 @@ export async function setHostStatus(db: Db, id: number, status: HostStatus, extr
       ...(extra.failedAttempts !== undefined ? { failedAttempts: extra.failedAttempts } : {}),
       ...(extra.connected ? { lastConnectedAt: sql`now()` } : {}),
       ...(extra.throttled ? { lastThrottledAt: sql`now()` } : {}),
+      ...(extra.error !== undefined ? { lastError: extra.error, lastErrorAt: sql`now()` } : {}),
       updatedAt: sql`now()`,
     })
     .where(eq(hosts.id, id));
@@ -181,12 +185,12 @@ export async function banHost(db: Db, hostname: string): Promise<void> {
   });
 }
 
-/** Lifts a host ban; the host is crawled again from its saved cursor. Returns false if it was not banned. */
+/** Lifts a host ban; the host is crawled again (`connecting`) from its saved cursor. Returns false if it was not banned. */
 export async function unbanHost(db: Db, hostname: string): Promise<boolean> {
   return db.transaction(async (tx) => {
     const rows = await tx
       .update(hosts)
-      .set({ status: 'active', failedAttempts: 0, updatedAt: sql`now()` })
+      .set({ status: 'connecting', failedAttempts: 0, updatedAt: sql`now()` })
       .where(sql`${hosts.hostname} = ${hostname} AND ${hosts.status} = 'banned'`)
       .returning();
     if (rows.length > 0) await hostsChanged(tx);

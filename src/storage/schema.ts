@@ -23,8 +23,8 @@ const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
 export const hosts = pgTable('hosts', {
   id: serial('id').primaryKey(),
   hostname: text('hostname').notNull().unique(),
-  /** active | idle | offline | throttled | banned */
-  status: text('status').notNull().default('active'),
+  /** connecting | active | idle | offline | throttled | banned (core/hosts.ts) */
+  status: text('status').notNull().default('connecting'),
   /** Upstream seq up to which every event's effects are committed; null = never connected (start at the live head). */
   cursor: bigint('cursor', { mode: 'number' }),
   /** Upstream seqs above the cursor whose effects are committed too (events are committed out of order). */
@@ -55,6 +55,9 @@ export const hosts = pgTable('hosts', {
   failedAttempts: integer('failed_attempts').notNull().default(0),
   lastEventAt: timestamp('last_event_at', { withTimezone: true, mode: 'date' }),
   lastConnectedAt: timestamp('last_connected_at', { withTimezone: true, mode: 'date' }),
+  /** Why the last connection failed or ended (DNS, TCP, TLS, HTTP or the host's doing), and when: kept after it connects again. */
+  lastError: text('last_error'),
+  lastErrorAt: timestamp('last_error_at', { withTimezone: true, mode: 'date' }),
   createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 });

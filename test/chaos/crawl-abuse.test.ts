@@ -1,6 +1,6 @@
-// requestCrawl and the crawler cannot be turned against us or others: the host's address is checked again on every
-// dial (DNS rebinding), relays are not crawled (relay loops), and the relay's own outbound requests (crawl probes,
-// DID resolution) are rate-limited.
+// requestCrawl, the operator's add and approve, and the crawler cannot be turned against us or others: the host's
+// address is checked at admission and again on every dial (DNS rebinding), relays are not crawled (relay loops) on
+// any path that adds a host, and the relay's own outbound requests (crawl probes, DID resolution) are rate-limited.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakePlc } from '../../dev-env/fake-plc.ts';
 import { createDidResolver } from '../../src/identity/resolver.ts';
@@ -8,7 +8,10 @@ import { normalizeHostname } from '../../src/core/hostname.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { adminPost, metricValue, requestCrawl, startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
 import { eventually } from '../helpers/consumer.ts';
-import { freePort } from '../../dev-env/process.ts';
+import { freePort, runRelayCli } from '../../dev-env/process.ts';
+import { admitHost } from '../../src/storage/hosts.ts';
+import { relayAdmin } from '../../dev-env/relay-client.ts';
+import { adminApi } from '../../src/services/contract.ts';
 
 let relay: TestRelay;
 const lookups: string[] = [];
@@ -33,20 +36,28 @@ afterAll(async () => {
 
 async function hostView(hostname: string) {
   const res = await fetch(`${relay.url}/admin/hosts`, { headers: { authorization: `Bearer ${TEST_ADMIN_PASSWORD}` } });
-  const { hosts } = (await res.json()) as { hosts: Array<{ hostname: string; connected: boolean; recentRejections: Array<{ reason: string; detail?: string }> }> };
+  const { hosts } = (await res.json()) as { hosts: Array<{ hostname: string; status: string; connected: boolean; lastError: string | null; recentRejections: Array<{ reason: string; detail?: string }> }> };
   return hosts.find((h) => h.hostname === hostname);
 }
 
 describe('crawl abuse', () => {
-  it('re-checks the address at every dial and refuses non-public ones (DNS rebinding)', async () => {
-    // Admitted by an operator (no admission probe), then its name points somewhere private by the time we dial.
-    for (const name of Object.keys(rebound)) expect((await adminPost(relay.url, '/admin/hosts', { hostname: name })).status).toBe(200);
+  it('refuses non-public addresses when an operator adds a host, and again at every dial (DNS rebinding)', async () => {
+    for (const name of Object.keys(rebound)) {
+      const res = await adminPost(relay.url, '/admin/hosts', { hostname: name });
+      expect(res.status, name).toBe(400);
+      expect(await res.json()).toMatchObject({ error: 'HostNotFound', message: expect.stringContaining(rebound[name]![0]!) });
+    }
+    // Admitted while its name pointed somewhere public (written as admission writes it), private by the time we dial.
+    for (const name of Object.keys(rebound)) await admitHost(relay.relay.ctx.database.db, name);
     const refused = 'relay_upstream_dials_refused_total{reason="address_not_public"}';
     await eventually(async () => (await metricValue(relay.url, refused)) >= 2, 20_000, 'refused dials');
+    for (const name of Object.keys(rebound)) await eventually(async () => (await hostView(name))?.lastError != null, 20_000, `${name}'s error`);
     for (const name of Object.keys(rebound)) {
       expect(lookups).toContain(name);
       const view = await hostView(name);
       expect(view?.connected).toBe(false);
+      expect(view?.status).toBe('connecting');
+      expect(view?.lastError).toBe(`address policy: ${name} resolves to ${rebound[name]![0]}, which is not a public address`);
       expect(view?.recentRejections.some((r) => r.reason === 'address_not_public' && r.detail?.includes(rebound[name]![0]!))).toBe(true);
     }
     console.log(`[chaos] dials refused for non-public addresses: ${await metricValue(relay.url, refused)}`);
@@ -61,13 +72,33 @@ describe('crawl abuse', () => {
     expect(normalizeHostname('localhost:2583', { allowInsecure: true }).ok).toBe(true);
   });
 
-  it('refuses to crawl a relay, including itself (relay loop)', async () => {
-    const other = await startTestRelay({ databaseUrl: await createTestDatabase() });
+  it('refuses to crawl a relay, including itself (relay loop), on every path that adds a host', async () => {
+    // `relay` admits crawl requests at once (open), `other` queues them for an operator (allowlist, the default).
+    const other = await startTestRelay({ databaseUrl: await createTestDatabase(), crawlPolicy: 'allowlist' });
+    const cli = (r: TestRelay, args: string[]) => runRelayCli(args, { RELAY_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD, RELAY_PORT: String(r.port) });
     try {
-      for (const target of [`localhost:${other.port}`, `localhost:${relay.port}`]) {
-        const res = await requestCrawl(relay.url, target);
-        expect(res.status, target).toBe(400);
-        expect(await res.json()).toMatchObject({ error: 'HostIsRelay' });
+      const targets = [`localhost:${other.port}`, `localhost:${relay.port}`];
+      for (const r of [relay, other]) {
+        for (const target of targets) {
+          const crawl = await requestCrawl(r.url, target);
+          expect(crawl.status, target).toBe(400);
+          expect(await crawl.json()).toMatchObject({ error: 'HostIsRelay', message: expect.stringContaining('relay loop') });
+          const add = await adminPost(r.url, '/admin/hosts', { hostname: target });
+          expect(add.status, target).toBe(400);
+          expect(await add.json()).toMatchObject({ error: 'HostIsRelay' });
+        }
+      }
+      // The CLI's add and approve (the console's Approve posts the same request as add).
+      for (const [sub, target] of [['add', `localhost:${other.port}`], ['approve', `localhost:${relay.port}`]] as const) {
+        const res = await cli(relay, ['hosts', sub, target]);
+        expect(res.code, res.output).toBe(1);
+        expect(res.output).toContain('HostIsRelay');
+      }
+      for (const r of [relay, other]) {
+        const admin = relayAdmin(r.url, TEST_ADMIN_PASSWORD);
+        const known = (await admin(adminApi.listHosts, {})).hosts.map((h) => h.hostname);
+        for (const target of targets) expect(known).not.toContain(target);
+        expect((await admin(adminApi.listCrawlRequests, {})).requests).toEqual([]);
       }
     } finally {
       await other.stop();

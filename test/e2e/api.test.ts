@@ -126,7 +126,7 @@ describe('admin API', () => {
     expect(JSON.parse(listed.output)).toEqual({ hosts: [] });
 
     const approved = await cli(['hosts', 'approve', pds.hostname]);
-    expect(approved.output).toContain(`${pds.hostname}: active`);
+    expect(approved.output).toContain(`${pds.hostname}: connecting`);
     const after = JSON.parse((await cli(['hosts', 'list', '--json'])).output) as { hosts: Array<{ hostname: string }> };
     expect(after.hosts.map((h) => h.hostname)).toEqual([pds.hostname]);
     expect((await cli(['hosts', 'requests'])).output).not.toContain(pds.hostname);

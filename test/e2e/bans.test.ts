@@ -52,7 +52,7 @@ describe('bans', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(consumer.events).toHaveLength(4);
 
-    expect((await cli(['hosts', 'unban', pds.hostname])).output).toContain(`${pds.hostname}: active`);
+    expect((await cli(['hosts', 'unban', pds.hostname])).output).toContain(`${pds.hostname}: connecting`);
     await consumer.waitFor((c) => c.events.length === 7, 10_000, 'events published during the ban');
     expect(perDid(consumer.events)).toEqual(perDid(pds.events));
     consumer.close();

@@ -24,6 +24,8 @@ let browser: BrowserContext;
 let page: Page;
 let profile: string;
 let alice: FakeAccount;
+/** A PDS whose WebSocket upgrades are refused: admitted, never connected. */
+let halfUp: FakePds | undefined;
 
 async function adminGet<T>(path: string): Promise<T> {
   const res = await fetch(`${relay.url}${path}`, { headers: { authorization: `Bearer ${TEST_ADMIN_PASSWORD}` } });
@@ -69,6 +71,7 @@ afterAll(async () => {
   await browser?.close();
   await relay?.stop();
   await pds?.close();
+  await halfUp?.close();
   await plc?.close();
   if (profile) rmSync(profile, { recursive: true, force: true });
 });
@@ -208,6 +211,18 @@ describe('operator console (/admin/)', () => {
     expect((await adminGet<{ domains: string[] }>('/admin/domain-bans')).domains).toEqual([]);
   });
 
+  it('shows a host that never connected as connecting, with the cause of its last failed dial', async () => {
+    halfUp = await FakePds.start({ plc });
+    halfUp.refuseUpgrades(502);
+    expect((await requestCrawl(relay.url, halfUp.hostname)).status).toBe(200);
+    await page.locator(`#requests tr[data-host="${halfUp.hostname}"]`).getByRole('button', { name: 'Approve' }).click();
+    const row = page.locator(`#hosts tr[data-host="${halfUp.hostname}"]`);
+    await expect.poll(() => row.locator('.last-error').textContent().catch(() => ''), { timeout: TIMEOUT }).toContain('HTTP: Unexpected server response: 502');
+    expect(await row.locator('.badge').textContent()).toBe('connecting');
+    expect(await row.locator('.conn').textContent()).toContain('never connected');
+    await shot('06b-host-never-connected');
+  });
+
   it('logs out and forgets the password', async () => {
     await page.click('#logout');
     await page.waitForSelector('#login-panel', { state: 'visible' });
@@ -232,6 +247,14 @@ describe('public status page (/status)', () => {
     // The looked-up hostname is in the address, so the page can be shared.
     expect(new URL(page.url()).searchParams.get('hostname')).toBe(pds.hostname);
     await shot('07-status-known');
+  });
+
+  it('tells a host that never connected that it is not subscribed, and why', async () => {
+    await page.goto(`${relay.url}/status?hostname=${encodeURIComponent(halfUp!.hostname)}`);
+    await expect.poll(() => page.textContent('#r-summary'), { timeout: TIMEOUT }).toContain('not subscribed to this host yet');
+    expect(await page.textContent('#r-summary')).not.toContain('relays its events');
+    expect(await page.textContent('#r-facts')).toContain('Last connectedneverLast connection errorHTTP: Unexpected server response: 502');
+    await shot('07b-status-never-connected');
   });
 
   it('tells an unknown host it is not crawled and lets it request a crawl', async () => {

@@ -72,7 +72,10 @@ export async function adminPost(relayUrl: string, path: string, body: unknown): 
   });
 }
 
-/** Asks the relay to crawl a fake PDS and waits until it is subscribed (new hosts start at the live head). */
+/**
+ * Asks the relay to crawl a fake PDS and waits until it is subscribed and its row says so (`active`; new hosts start
+ * at the live head).
+ */
 export async function crawlAndConnect(relay: TestRelay, hostname: string): Promise<void> {
   const res = await requestCrawl(relay.url, hostname);
   if (res.status !== 200) throw new Error(`requestCrawl ${hostname}: ${res.status} ${await res.text()}`);
@@ -81,8 +84,8 @@ export async function crawlAndConnect(relay: TestRelay, hostname: string): Promi
   const deadline = Date.now() + 20_000;
   for (;;) {
     const { hosts: list } = await admin(adminApi.listHosts, {});
-    const id = list.find((h) => h.hostname === hostname)?.id;
-    if (id !== undefined && crawler.isConnected(id)) return;
+    const host = list.find((h) => h.hostname === hostname);
+    if (host && crawler.isConnected(host.id) && host.status === 'active') return;
     if (Date.now() > deadline) throw new Error(`relay did not connect to ${hostname}`);
     await new Promise((r) => setTimeout(r, 50));
   }

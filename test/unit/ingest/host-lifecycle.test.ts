@@ -7,15 +7,22 @@ const HOUR = 3_600_000;
 
 describe('nextStatus', () => {
   it('is active once connected, and clears the failures and the throttle', () => {
-    for (const from of ['offline', 'throttled', 'idle', 'active'] as const) {
+    for (const from of ['connecting', 'offline', 'throttled', 'idle', 'active'] as const) {
       expect(nextStatus(from, { kind: 'connected' }, 3)).toEqual({ status: 'active', extra: { failedAttempts: 0, connected: true, throttledUntil: null } });
     }
   });
 
-  it('goes offline only after the configured number of failures in a row', () => {
-    expect(nextStatus('active', { kind: 'failed', consecutiveFailures: 2 }, 3)).toEqual({ status: 'active', extra: { failedAttempts: 2 } });
-    expect(nextStatus('active', { kind: 'failed', consecutiveFailures: 3 }, 3).status).toBe('offline');
-    expect(nextStatus('throttled', { kind: 'failed', consecutiveFailures: 1 }, 3).status).toBe('throttled');
+  it('is connecting, not active, while a dial fails, and offline after the configured number of failures in a row', () => {
+    const failed = (n: number) => ({ kind: 'failed' as const, consecutiveFailures: n, error: 'DNS: getaddrinfo ENOTFOUND pds.example.com' });
+    for (const from of ['connecting', 'active', 'idle', 'throttled'] as const) {
+      expect(nextStatus(from, failed(2), 3)).toEqual({
+        status: 'connecting',
+        extra: { failedAttempts: 2, error: 'DNS: getaddrinfo ENOTFOUND pds.example.com' },
+      });
+    }
+    expect(nextStatus('connecting', failed(3), 3).status).toBe('offline');
+    // A restarted process counts failures from one again: the host stays offline until it connects.
+    expect(nextStatus('offline', failed(1), 3).status).toBe('offline');
   });
 
   it('records a throttle with the time it lifts', () => {

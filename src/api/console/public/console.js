@@ -181,7 +181,12 @@ function hostRow(host) {
       el('span', { class: `badge ${host.status}` }, host.status),
       el('div', { class: 'conn' }, host.connected ? 'connected' : 'not connected',
         host.throttledUntil && host.status === 'throttled' ? ` · until ${new Date(host.throttledUntil).toLocaleTimeString()}` : '',
-        host.failedAttempts ? ` · ${host.failedAttempts} failures` : ''),
+        host.failedAttempts ? ` · ${host.failedAttempts} failures` : '',
+        host.lastConnectedAt ? '' : ' · never connected'),
+      // Why it is not subscribed, where the operator looks; an old error of a connected host is only history.
+      host.lastError && !host.connected
+        ? el('div', { class: 'last-error', title: `at ${host.lastErrorAt}` }, `${ago(host.lastErrorAt)}: ${host.lastError}`)
+        : null,
       host.tier ? el('div', { class: 'tier', 'data-tier': host.tier }, `tier: ${host.tier}`) : null,
       el('div', { class: 'sync', 'data-sync': host.sync.mode, title: syncTitle(host.sync) },
         `Sync 1.1: ${host.sync.mode}${host.sync.setting === 'auto' ? '' : ' (pinned)'}`)),

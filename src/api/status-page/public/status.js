@@ -11,8 +11,9 @@ function el(tag, attrs, ...children) {
 }
 
 const STATUS_TEXT = {
+  connecting: 'The relay is not subscribed to this host yet: it is trying to connect (see the last connection error below, if any).',
   active: 'The relay is subscribed to this host and relays its events.',
-  idle: 'The relay knows this host but is not subscribed to it right now; request a crawl to resume.',
+  idle: 'The relay is subscribed to this host but has heard nothing from it lately.',
   offline: 'The relay could not connect to this host recently and keeps retrying at growing intervals.',
   throttled: 'This host sent more events than its quota allows; the relay reconnects when the window resets and catches up from its cursor (nothing is lost).',
   banned: 'The relay operator has banned this host.',
@@ -46,6 +47,8 @@ function show(s) {
   fact('Last upstream seq', s.seq ?? '-');
   fact('Accounts seen', s.accountCount);
   fact('Last event', when(s.lastEventAt));
+  fact('Last connected', when(s.lastConnectedAt));
+  if (s.lastError) fact('Last connection error', `${s.lastError} (${when(s.lastErrorAt)})`);
   if (s.throttledUntil) fact('Throttled until', when(s.throttledUntil));
   fact('Event limits', `${s.limits.perHour.toLocaleString()} per hour, ${s.limits.perDay.toLocaleString()} per day (UTC)`);
   if (s.sync) fact('Sync v1.1', `${s.sync.mode} (${s.sync.setting === 'auto' ? 'automatic' : 'set by the operator'})`);
