@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { interopJson, interopText } from '../../helpers/interop.ts';
 import { BlockMap } from '../../../src/protocol/car.ts';
 import { cidForBlock, cidFromString, cidToString } from '../../../src/protocol/cid.ts';
-import { commonPrefixLength, invertOps, keyFromString, keyHeight, MissingBlockError, Mst, MstError } from '../../../src/protocol/mst/index.ts';
+import { commonPrefixLength, encodeNode, invertOps, keyFromString, keyHeight, MissingBlockError, Mst, MstError } from '../../../src/protocol/mst/index.ts';
 
 const interop = interopJson;
 
@@ -119,6 +119,19 @@ describe('tree', () => {
     for (const { cid, bytes } of tree.newBlocks.values()) blocks.set(cid, bytes);
     const reloaded = Mst.load(blocks, tree.rootCid());
     expect([...reloaded.entries()].map((e) => e.key)).toEqual([...keys].sort());
+  });
+
+  it('refuses a node whose keys are not all on its layer, each time it is read', () => {
+    const sorted = [...keys].sort();
+    const low = sorted.find((k) => keyHeight(keyFromString(k)) === 0)!;
+    const high = sorted.find((k) => k > low && keyHeight(keyFromString(k)) > 0)!;
+    const node = encodeNode({ left: null, entries: [{ key: keyFromString(low), value, right: null }, { key: keyFromString(high), value, right: null }] });
+    const blocks = new BlockMap();
+    const cid = cidForBlock(node);
+    blocks.set(cid, node);
+    for (let i = 0; i < 2; i++) {
+      expect(() => Mst.load(blocks, cid)).toThrow(/wrong layer/);
+    }
   });
 
   it('rejects inconsistent ops', () => {
