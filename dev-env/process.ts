@@ -57,6 +57,30 @@ export async function waitForHealth(baseUrl: string, timeoutMs = 30_000, proc?: 
   }
 }
 
+/** A relay `serve` process that a test kills with SIGKILL and starts again on the same settings. */
+export class KillableRelay {
+  private proc: RelayProcess | null = null;
+  private readonly env: Record<string, string>;
+  private readonly baseUrl: string;
+
+  constructor(env: Record<string, string>, baseUrl: string) {
+    this.env = env;
+    this.baseUrl = baseUrl;
+  }
+
+  async start(): Promise<void> {
+    this.proc = spawnRelay(['serve'], this.env);
+    await waitForHealth(this.baseUrl, 30_000, this.proc);
+  }
+
+  async kill(): Promise<void> {
+    if (!this.proc) return;
+    this.proc.child.kill('SIGKILL');
+    await this.proc.exited;
+    this.proc = null;
+  }
+}
+
 /**
  * Environment for a relay child process in tests: loopback, fake hosts allowed, open admission, and every limit
  * that is not under test lifted (event quotas, account limit and budget, read rate limit). `extra` adds or overrides.

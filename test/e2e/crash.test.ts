@@ -6,7 +6,7 @@ import { FakePds } from '../../dev-env/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 import { expectStrictlyIncreasing, perDid } from '../../dev-env/compare.ts';
-import { freePort, relayTestEnv, spawnRelay, waitForHealth, type RelayProcess } from '../../dev-env/process.ts';
+import { freePort, KillableRelay, relayTestEnv } from '../../dev-env/process.ts';
 import { requestCrawl } from '../helpers/relay.ts';
 
 let plc: FakePlc;
@@ -14,19 +14,7 @@ let pds: FakePds;
 let env: Record<string, string>;
 let base: string;
 let wsBase: string;
-let proc: RelayProcess | null = null;
-
-async function startRelay(): Promise<void> {
-  proc = spawnRelay(['serve'], env);
-  await waitForHealth(base, 30_000, proc);
-}
-
-async function killRelay(): Promise<void> {
-  if (!proc) return;
-  proc.child.kill('SIGKILL');
-  await proc.exited;
-  proc = null;
-}
+let relay: KillableRelay | null = null;
 
 beforeAll(async () => {
   plc = await FakePlc.start();
@@ -41,11 +29,12 @@ beforeAll(async () => {
       ...(process.env.TEST_REDIS_URL ? { REDIS_URL: process.env.TEST_REDIS_URL, RELAY_REDIS_PREFIX: `crash-${process.pid}:` } : {}),
     },
   );
-  await startRelay();
+  relay = new KillableRelay(env, base);
+  await relay.start();
 });
 
 afterAll(async () => {
-  await killRelay();
+  await relay?.kill();
   await pds?.close();
   await plc?.close();
 });
@@ -78,10 +67,10 @@ describe('crash safety', () => {
       // Let some events flow, then kill at a random moment.
       await consumer.waitFor((c) => c.events.length >= 20, 30_000, `events before kill ${k}`);
       await new Promise((r) => setTimeout(r, 50 + Math.floor(Math.random() * 300)));
-      await killRelay();
+      await relay?.kill();
       await eventually(() => consumer.closed, 10_000, 'consumer to see the close');
       received.push(...consumer.events);
-      await startRelay();
+      await relay!.start();
       consumer = await TestConsumer.connect(wsBase, received.at(-1)?.seq ?? 0);
     }
     writing = false;

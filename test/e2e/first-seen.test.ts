@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakePlc } from '../../dev-env/fake-plc.ts';
 import { FakePds, randomPlcDid } from '../../dev-env/fake-pds.ts';
 import { expectStrictlyIncreasing, perDid } from '../../dev-env/compare.ts';
-import { freePort, relayTestEnv, spawnRelay, waitForHealth, type RelayProcess } from '../../dev-env/process.ts';
+import { freePort, KillableRelay, relayTestEnv } from '../../dev-env/process.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 import { metricValue, requestCrawl } from '../helpers/relay.ts';
@@ -17,19 +17,7 @@ let pds: FakePds;
 let env: Record<string, string>;
 let base: string;
 let wsBase: string;
-let proc: RelayProcess | null = null;
-
-async function startRelay(): Promise<void> {
-  proc = spawnRelay(['serve'], env);
-  await waitForHealth(base, 30_000, proc);
-}
-
-async function killRelay(): Promise<void> {
-  if (!proc) return;
-  proc.child.kill('SIGKILL');
-  await proc.exited;
-  proc = null;
-}
+let relay: KillableRelay | null = null;
 
 async function connected(): Promise<boolean> {
   const res = await fetch(`${base}/admin/hosts`, { headers: { authorization: `Bearer ${ADMIN}` } });
@@ -50,13 +38,14 @@ beforeAll(async () => {
       ...(process.env.TEST_REDIS_URL ? { REDIS_URL: process.env.TEST_REDIS_URL, RELAY_REDIS_PREFIX: `first-seen-${process.pid}:` } : {}),
     },
   );
-  await startRelay();
+  relay = new KillableRelay(env, base);
+  await relay.start();
   expect((await requestCrawl(base, pds.hostname)).status).toBe(200);
   await eventually(connected, 20_000, 'relay to connect');
 });
 
 afterAll(async () => {
-  await killRelay();
+  await relay?.kill();
   await pds?.close();
   await plc?.close();
 });
@@ -83,10 +72,10 @@ describe('first-seen accounts', () => {
     await eventually(() => plc.stalledRequests(slowDid) > 0, 10_000, 'the relay to ask for the slow document');
 
     // Killed while the slow account's events wait below the others' committed ones.
-    await killRelay();
+    await relay?.kill();
     await eventually(() => consumer.closed, 10_000, 'consumer to see the close');
     received.push(...consumer.events);
-    await startRelay();
+    await relay!.start();
     await eventually(connected, 20_000, 'relay to reconnect');
     consumer = await TestConsumer.connect(wsBase, received.at(-1)?.seq ?? 0);
     for (const a of others) await pds.createRecord(a, 'after the restart');
