@@ -3,7 +3,7 @@
 // sequencer's own batch transaction (storage/events.ts commitBatch), batch by batch in turn, so the machine's noise
 // falls on all three alike. Measured per event: bytes on disk (partitions with their TOAST and indexes), WAL, and
 // the CPU of the PostgreSQL backend that wrote them and that reads them back for a replay.
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { sql } from 'drizzle-orm';
@@ -13,7 +13,7 @@ import { commitBatch, LogPartitioner, logBytes, readEvents, type Batch } from '.
 import { encodeWithSeq, decodeFrame } from '../src/protocol/frame.ts';
 import type { BenchLine } from './lib/record.ts';
 import { cachedAccounts, corpusOptions, describeCacheFile } from './lib/corpus-cache.ts';
-import { Harness, machineBusy } from './lib/harness.ts';
+import { cpuSecondsOf, Harness, machineBusy } from './lib/harness.ts';
 import { num, type Flags } from './scenarios.ts';
 
 export type FrameStorage = 'none' | 'pglz' | 'lz4';
@@ -25,11 +25,6 @@ const STORAGE_DDL: Record<FrameStorage, string> = {
   pglz: 'ALTER TABLE events ALTER COLUMN frame SET STORAGE EXTENDED, ALTER COLUMN frame SET COMPRESSION pglz',
   lz4: 'ALTER TABLE events ALTER COLUMN frame SET STORAGE EXTENDED, ALTER COLUMN frame SET COMPRESSION lz4',
 };
-
-function backendCpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 interface Side {
   variant: FrameStorage;
@@ -52,6 +47,7 @@ async function openSide(h: Harness, variant: FrameStorage): Promise<Side> {
   const db = drizzle(pool, { schema }) as unknown as Db;
   await db.execute(sql.raw(STORAGE_DDL[variant]));
   const pid = (await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  if (!existsSync(`/proc/${pid}/stat`)) throw new Error('the storage bench reads the PostgreSQL backend\'s CPU from /proc: run PostgreSQL on this machine');
   return { variant, pool, db, pid, partitions: new LogPartitioner({ spanMs: 3_600_000, maxBytes: 0 }), insertCpu: 0, insertMs: 0, wal: 0, readCpu: 0, batches: 0 };
 }
 
@@ -103,11 +99,11 @@ export async function benchLogStorage(flags: Flags): Promise<BenchLine[]> {
           accounts: new Map(),
         };
         const wal0 = await walNow();
-        const cpu0 = backendCpuSeconds(side.pid);
+        const cpu0 = cpuSecondsOf(side.pid);
         const started = performance.now();
         await commitBatch(side.db, batch, side.partitions);
         side.insertMs += performance.now() - started;
-        side.insertCpu += backendCpuSeconds(side.pid) - cpu0;
+        side.insertCpu += cpuSecondsOf(side.pid) - cpu0;
         side.wal += await walDiff(wal0);
         side.batches++;
       }
@@ -118,14 +114,14 @@ export async function benchLogStorage(flags: Flags): Promise<BenchLine[]> {
     for (const side of sides) {
       sizes.set(side.variant, await logBytes(side.db));
       // A replay reads the whole log back in pages, as firehose/consumer.ts does.
-      const cpu0 = backendCpuSeconds(side.pid);
+      const cpu0 = cpuSecondsOf(side.pid);
       let after = 0;
       for (;;) {
         const page = await readEvents(side.db, after, Number.MAX_SAFE_INTEGER, 2000);
         if (page.length === 0) break;
         after = page.at(-1)!.seq;
       }
-      side.readCpu = backendCpuSeconds(side.pid) - cpu0;
+      side.readCpu = cpuSecondsOf(side.pid) - cpu0;
     }
     await admin.end();
 

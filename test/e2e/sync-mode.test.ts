@@ -4,8 +4,6 @@
 // same in every relay process; and a consumer validating with @atproto/sync accepts the whole stream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CidLinkWrapper } from '@atcute/cbor';
-import { Firehose, MemoryRunner, type Event } from '@atproto/sync';
-import { IdResolver } from '@atproto/identity';
 import { FakePlc } from '../../dev-env/fake-plc.ts';
 import { FakePds, type FakeAccount } from '../../dev-env/fake-pds.ts';
 import { relayAdmin } from '../../dev-env/relay-client.ts';
@@ -15,6 +13,7 @@ import { cidForBlock } from '../../src/protocol/cid.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { crawlAndConnect, metricValue, startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
+import { verifyingFirehose } from '../helpers/atproto-sync.ts';
 
 const RATCHET = 3;
 let plc: FakePlc;
@@ -130,19 +129,7 @@ describe('Sync v1.1 strictness per host', () => {
   });
 
   it('makes a stream a validating @atproto/sync consumer accepts whole', async () => {
-    const events: Event[] = [];
-    const errors: Error[] = [];
-    const firehose = new Firehose({
-      service: relay.wsUrl,
-      // The default fetch refuses loopback addresses (SSRF protection); the fake PLC is on loopback.
-      idResolver: new IdResolver({ plcUrl: plc.url, fetch: globalThis.fetch }),
-      unauthenticatedCommits: false,
-      unauthenticatedHandles: true,
-      runner: new MemoryRunner({ startCursor: 0 }),
-      handleEvent: (evt) => void events.push(evt),
-      onError: (err) => void errors.push(err),
-    });
-    void firehose.start();
+    const { firehose, events, errors } = verifyingFirehose(relay.wsUrl, plc.url);
     try {
       // Every relayed commit of every host, the lenient ones included, comes through as its record operation.
       const log = await TestConsumer.connect(relay.wsUrl, 0);

@@ -2,13 +2,12 @@
 // event decodes, and with commit verification on (signatures against the DID documents, via our fake PLC) every
 // commit is accepted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Firehose, MemoryRunner, type Event } from '@atproto/sync';
-import { IdResolver } from '@atproto/identity';
 import type { FakePlc } from '../../dev-env/fake-plc.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import type { FakePds } from '../../dev-env/fake-pds.ts';
 import type { TestRelay } from '../helpers/relay.ts';
 import { eventually } from '../helpers/consumer.ts';
+import { verifyingFirehose } from '../helpers/atproto-sync.ts';
 
 let world: World;
 let plc: FakePlc;
@@ -27,25 +26,7 @@ afterAll(async () => {
 
 describe('@atproto/sync Firehose against the relay', () => {
   it('decodes every event and verifies every commit', async () => {
-    const events: Event[] = [];
-    const errors: Error[] = [];
-    const firehose = new Firehose({
-      service: relay.wsUrl,
-      // The default fetch refuses loopback addresses (SSRF protection); the fake PLC is on loopback.
-      idResolver: new IdResolver({ plcUrl: plc.url, fetch: globalThis.fetch }),
-      // Verify commits; handles are test names that do not resolve (and must not be looked up off this machine).
-      unauthenticatedCommits: false,
-      unauthenticatedHandles: true,
-      // Its runner tracks the cursor; start from the beginning of the relay's window.
-      runner: new MemoryRunner({ startCursor: 0 }),
-      handleEvent: (evt) => {
-        events.push(evt);
-      },
-      onError: (err) => {
-        errors.push(err);
-      },
-    });
-    void firehose.start();
+    const { firehose, events, errors } = verifyingFirehose(relay.wsUrl, plc.url);
     try {
       const accounts = [await pds.createAccount(), await pds.createAccount({ curve: 'p256' })];
       for (let i = 0; i < 20; i++) await pds.createRecord(accounts[i % 2]!, `post ${i}`);
