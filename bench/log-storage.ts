@@ -94,7 +94,7 @@ export async function benchLogStorage(flags: Flags): Promise<BenchLine[]> {
       for (let k = 0; k < sides.length; k++) {
         const side = sides[(round + k) % sides.length]!;
         const batch: Batch = {
-          events: slice.map((b) => ({ did: b.did, kind: 'commit', hostId: 1, upstreamSeq: null, frame: (seq: number) => encodeWithSeq('#commit', b.body, seq, b.received) })),
+          events: slice.map((b) => ({ did: b.did, kind: 'commit', hostId: 1, upstreamSeq: null, timeSpan: 1, frame: (seq: number) => encodeWithSeq('#commit', b.body, seq, b.received) })),
           cursors: new Map(),
           accounts: new Map(),
         };

@@ -1,28 +1,42 @@
 #!/usr/bin/env bash
-# Builds native/build/secp256k1.node: the relay's binding to the system libsecp256k1 (Debian: libsecp256k1-dev),
-# ~20 % faster per secp256k1 check than the prebuilt addon of the `secp256k1` npm package (bench/RESULTS.md).
-# Runs on `npm install`. Without a C compiler, Node's headers or libsecp256k1 it prints why and exits 0: the relay
-# then uses the npm prebuild, so an install never fails for lack of it.
+# Builds the relay's bindings to system libraries, each on its own (one that cannot be built leaves the other):
+# - native/build/secp256k1.node (native/secp256k1.c, Debian libsecp256k1-dev): ~20 % faster per secp256k1 check
+#   than the prebuilt addon of the `secp256k1` npm package (bench/RESULTS.md), which is the fallback.
+# - native/build/zstd.node (native/zstd.c, Debian libzstd-dev): Jetstream's compressed stream with a digested
+#   dictionary, a few µs per message; the fallback, Node's zlib, takes ~20x longer (bench/RESULTS.md, jetstream).
+# Runs on `npm install`. Without a C compiler, Node's headers or a library it prints why and exits 0: an install
+# never fails for lack of them.
 # --install: first install the Debian packages it needs (root only; the test suite uses this).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-out=native/build/secp256k1.node
-note() { echo "build-native: $*; secp256k1 checks use the npm prebuild" >&2; exit 0; }
+note() { echo "build-native: $*" >&2; }
 
-if [ "${1:-}" = --install ] && { ! command -v gcc >/dev/null || [ ! -f /usr/include/secp256k1.h ]; }; then
-  [ "$(id -u)" = 0 ] || note "gcc or libsecp256k1-dev missing and not root"
-  apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
-    gcc libc6-dev libsecp256k1-dev >/dev/null || note "apt-get could not install gcc and libsecp256k1-dev"
+if [ "${1:-}" = --install ] && { ! command -v gcc >/dev/null || [ ! -f /usr/include/secp256k1.h ] || [ ! -f /usr/include/zstd.h ]; }; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+      gcc libc6-dev libsecp256k1-dev libzstd-dev >/dev/null || note "apt-get could not install gcc, libsecp256k1-dev and libzstd-dev"
+  else
+    note "gcc, libsecp256k1-dev or libzstd-dev missing and not root"
+  fi
 fi
-command -v gcc >/dev/null || note "no C compiler (gcc)"
-[ -f /usr/include/secp256k1.h ] || note "libsecp256k1 headers missing (Debian: apt-get install libsecp256k1-dev)"
+command -v gcc >/dev/null || { note "no C compiler (gcc); secp256k1 checks use the npm prebuild, zstd Node's zlib"; exit 0; }
 headers="$(dirname "$(readlink -f "$(command -v node)")")/../include/node"
-[ -f "$headers/node_api.h" ] || note "Node's headers are not beside the node binary ($headers)"
-
+[ -f "$headers/node_api.h" ] || { note "Node's headers are not beside the node binary ($headers); no native bindings"; exit 0; }
 mkdir -p native/build
-gcc -O2 -std=c11 -Wall -Wextra -fPIC -shared -I"$headers" native/secp256k1.c -lsecp256k1 -o "$out.tmp" \
-  || note "compiling native/secp256k1.c failed"
-mv "$out.tmp" "$out"
-echo "build-native: built $out against the system libsecp256k1" >&2
+
+# build NAME HEADER LIB FALLBACK
+build() {
+  local out="native/build/$1.node"
+  [ -f "/usr/include/$2" ] || { note "$2 missing; $4"; return; }
+  if gcc -O2 -std=c11 -Wall -Wextra -fPIC -shared -I"$headers" "native/$1.c" "-l$3" -o "$out.tmp"; then
+    mv "$out.tmp" "$out"
+    echo "build-native: built $out against the system lib$3" >&2
+  else
+    note "compiling native/$1.c failed; $4"
+  fi
+}
+build secp256k1 secp256k1.h secp256k1 "secp256k1 checks use the npm prebuild"
+build zstd zstd.h zstd "Jetstream compression uses Node's zlib"
+exit 0

@@ -82,7 +82,7 @@ export function createMetrics() {
       help: 'Times a host went over its event quota and was disconnected until the window reset',
       registers: r,
     }),
-    consumers: new Gauge({ name: 'relay_consumers', help: 'Connected firehose consumers', registers: r }),
+    consumers: new Gauge({ name: 'relay_consumers', help: 'Connected stream clients (firehose consumers and Jetstream subscribers)', registers: r }),
     consumersDropped: new Counter({
       name: 'relay_consumers_dropped_total',
       help: 'Consumers disconnected by the relay, by reason',
@@ -90,6 +90,41 @@ export function createMetrics() {
       registers: r,
     }),
     framesSent: new Counter({ name: 'relay_frames_sent_total', help: 'Frames written to consumers', registers: r }),
+    jetstreamSubscribers: new Gauge({ name: 'relay_jetstream_subscribers', help: 'Connected Jetstream subscribers', registers: r }),
+    jetstreamSent: new Counter({ name: 'relay_jetstream_events_sent_total', help: 'Jetstream messages written to subscribers', registers: r }),
+    jetstreamBytes: new Counter({
+      name: 'relay_jetstream_bytes_sent_total',
+      help: 'Jetstream bytes written to subscribers, by encoding (json or zstd)',
+      labelNames: ['encoding'] as const,
+      registers: r,
+    }),
+    jetstreamFiltered: new Counter({
+      name: 'relay_jetstream_events_filtered_total',
+      help: "Jetstream messages a subscriber's filters (collections, DIDs, size) left out",
+      registers: r,
+    }),
+    jetstreamDrops: new Counter({
+      name: 'relay_jetstream_drops_total',
+      help: 'Jetstream subscribers disconnected by the relay, by reason',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    jetstreamCatchUps: new Counter({
+      name: 'relay_jetstream_catch_ups_total',
+      help: 'Times a Jetstream subscriber fell behind live delivery and went back to reading the log',
+      registers: r,
+    }),
+    jetstreamConverted: new Counter({
+      name: 'relay_jetstream_messages_converted_total',
+      help: 'Jetstream messages made from logged events (once per live event for every subscriber, once per replay read)',
+      registers: r,
+    }),
+    jetstreamLost: new Counter({
+      name: 'relay_jetstream_conversion_losses_total',
+      help: 'Logged events or ops that could not be made into Jetstream messages, by reason',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
     replayEvents: new Counter({
       name: 'relay_replay_events_total',
       help: 'Events sent to consumers from the replay window',

@@ -41,6 +41,9 @@ import type { EventVerifier } from './verify/types.ts';
 import { Sequencer } from './sequencer/sequencer.ts';
 import { Retention } from './sequencer/retention.ts';
 import { FanoutHub } from './firehose/hub.ts';
+import { loadCompressor } from './jetstream/compression.ts';
+import { JetstreamFanout } from './jetstream/fanout.ts';
+import { jetstreamRoute } from './jetstream/route.ts';
 import { FirehoseServer } from './firehose/server.ts';
 import { HostsService } from './services/hosts.ts';
 import { AccountsService } from './services/accounts.ts';
@@ -112,6 +115,15 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
 
   // Sequencing and fan-out.
   const hub = new FanoutHub({ database, log: log.child({ stage: 'fanout' }), metrics });
+  // Jetstream: one sink on the hub converts each committed run once for every subscriber.
+  const jetstreamParts = () => {
+    const compressor = loadCompressor();
+    const jlog = log.child({ stage: 'jetstream' });
+    jlog.info({ compressor: compressor.name }, 'Jetstream served at /subscribe');
+    const fanout = new JetstreamFanout({ compressor, metrics });
+    hub.add(fanout);
+    return jetstreamRoute({ hub, fanout, db, log: jlog, metrics, compressor, maxBufferBytes: config.consumerMaxBufferBytes });
+  };
   const sequencer = new Sequencer({
     db,
     log: log.child({ stage: 'sequencer' }),
@@ -120,9 +132,11 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     maxBatch: config.batchMaxEvents,
     partitions: { spanMs: config.eventLogPartitionMs, maxBytes: config.replayMaxBytes },
   });
+  const jetstream = config.jetstream ? jetstreamParts() : null;
   const firehose = new FirehoseServer({
     hub,
     db,
+    routes: jetstream ? [jetstream] : [],
     log: log.child({ stage: 'firehose' }),
     metrics,
     maxBufferBytes: config.consumerMaxBufferBytes,

@@ -331,7 +331,7 @@ async function main(argv: string[]): Promise<void> {
     case 'consumers': {
       const res = await adminCall(adminClient(values), adminApi.listConsumers, {});
       if (values.json) process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);
-      else printTable(res.consumers, ['remoteAddress', 'connectedAt', 'state', 'sentSeq', 'lag', 'bufferedBytes', 'peakBufferedBytes']);
+      else printTable(res.consumers, ['kind', 'remoteAddress', 'filters', 'connectedAt', 'state', 'sentSeq', 'lag', 'bufferedBytes', 'peakBufferedBytes']);
       return;
     }
     default:

@@ -49,6 +49,8 @@ export interface RelayConfig {
   replayMaxBytes: number;
   /** Concurrent firehose connections allowed from one client address. */
   maxConsumersPerIp: number;
+  /** Serve the Jetstream-compatible JSON stream at /subscribe. */
+  jetstream: boolean;
   hostOfflineAfterFailures: number;
   /** Default event quota per host (UTC calendar hour and day). */
   hostEventsPerHour: number;
@@ -138,7 +140,8 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'accountPointsPerDay', env: 'RELAY_ACCOUNT_POINTS_PER_DAY', kind: 'int', min: 0, doc: 'Write points an account may spend per UTC day (0 = no daily budget)' },
   { key: 'rateLimitReadsPer5Min', env: 'RELAY_RATE_LIMIT_READS_PER_5MIN', kind: 'int', min: 1, doc: 'Public HTTP requests per client IP per 5 minutes (429 past it)' },
   { key: 'rateLimitCrawlsPerHour', env: 'RELAY_RATE_LIMIT_CRAWLS_PER_HOUR', kind: 'int', min: 1, doc: 'requestCrawl calls per client IP per hour' },
-  { key: 'maxConsumersPerIp', env: 'RELAY_MAX_CONSUMERS_PER_IP', kind: 'int', min: 1, doc: 'Concurrent firehose connections allowed from one client address' },
+  { key: 'maxConsumersPerIp', env: 'RELAY_MAX_CONSUMERS_PER_IP', kind: 'int', min: 1, doc: 'Concurrent stream connections (firehose and Jetstream) allowed from one client address' },
+  { key: 'jetstream', env: 'RELAY_JETSTREAM', kind: 'bool', doc: 'Serve the Jetstream-compatible JSON stream at /subscribe (false: 404)' },
   { key: 'hostOfflineAfterFailures', env: 'RELAY_HOST_OFFLINE_AFTER_FAILURES', kind: 'int', min: 1, doc: 'Consecutive failed connections before a host is marked offline' },
   { key: 'reconnectMaxDelayMs', env: 'RELAY_RECONNECT_MAX_DELAY', fileKey: 'reconnectMaxDelay', kind: 'duration', doc: 'Cap on the reconnect backoff to a failing host' },
   { key: 'upstreamIdleTimeoutMs', env: 'RELAY_UPSTREAM_IDLE_TIMEOUT', fileKey: 'upstreamIdleTimeout', kind: 'duration', doc: 'Drop and redial an upstream connection silent this long (no frame, no pong; pinged at half of it)' },

@@ -52,6 +52,15 @@ export function relayEvent(did: string, kind: EventKind, body: Record<string, un
   return { did, kind, body, received: null };
 }
 
+/**
+ * Microseconds an event takes on the relay's time line: one per op of a commit (each becomes its own Jetstream
+ * message, with its own time_us to resume from), one for anything else.
+ */
+export function timeSpanOf(ev: AcceptedEvent): number {
+  const ops = ev.kind === 'commit' ? ev.body.ops : null;
+  return Array.isArray(ops) && ops.length > 1 ? ops.length : 1;
+}
+
 /** `ev` with another body: the bytes received no longer describe it. */
 export function withBody(ev: AcceptedEvent, body: Record<string, unknown>): AcceptedEvent {
   return { ...ev, body, received: null };
@@ -95,4 +104,6 @@ export interface CommittedEvent {
   did: string;
   kind: EventKind;
   frame: Uint8Array;
+  /** The last microsecond the event takes on the relay's time line (0 for events logged before it had one). */
+  timeUs: number;
 }

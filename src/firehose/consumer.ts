@@ -1,7 +1,6 @@
 // One downstream firehose connection: optional replay from the event log, then live frames from the hub, with no
 // gap and no duplicate at the switch. Replay is paced by the socket (backpressure); live delivery is bounded by a
 // byte cap and a frame cap, past which the consumer gets ConsumerTooSlow and is closed.
-import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { encodeErrorFrame, encodeMessageFrame } from '../protocol/frame.ts';
@@ -10,6 +9,8 @@ import { oldestRetainedSeq, readEvents } from '../storage/events.ts';
 import type { CommittedEvent } from '../core/events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { FanoutHub, LiveSink } from './hub.ts';
+import { Outbound } from './outbound.ts';
+import type { StreamConnection, StreamView } from './server.ts';
 import { WireBatch } from './wire-batch.ts';
 
 const REPLAY_PAGE = 500;
@@ -28,25 +29,19 @@ export interface ConsumerOptions {
   remoteAddress: string;
 }
 
-export class Consumer implements LiveSink {
+export class Consumer implements LiveSink, StreamConnection {
   /** Highest seq written to this consumer. */
   sentSeq = 0;
   readonly connectedAt = new Date();
   /** Highest seq known to have left the process (handed to the kernel); frames above it are queued here. */
   private flushedSeq = 0;
-  /** Bytes handed to the socket since the last write-progress check. */
-  private pushedBytes = 0;
-  private lastBuffered = 0;
-  private lastProgressAt = Date.now();
-  /** Most bytes seen queued to this consumer (operators compare it with the cap). */
-  private peakQueued = 0;
   private mode: 'starting' | 'replay' | 'live' | 'closed' = 'starting';
-  private readonly socket: Socket;
+  private readonly out: Outbound;
 
   private readonly opts: ConsumerOptions;
   constructor(opts: ConsumerOptions) {
     this.opts = opts;
-    this.socket = (opts.ws as unknown as { _socket: Socket })._socket;
+    this.out = new Outbound(opts.ws);
     opts.ws.on('close', () => this.closed());
     opts.ws.on('error', () => this.closed());
   }
@@ -56,15 +51,17 @@ export class Consumer implements LiveSink {
   }
 
   /** What an operator sees of this consumer. */
-  describe(headSeq: number) {
+  describe(headSeq: number): StreamView {
     return {
+      kind: 'firehose',
       remoteAddress: this.opts.remoteAddress,
       connectedAt: this.connectedAt.toISOString(),
       state: this.mode,
       sentSeq: this.sentSeq,
       lag: Math.max(0, headSeq - this.sentSeq),
       bufferedBytes: this.opts.ws.bufferedAmount,
-      peakBufferedBytes: this.peakQueued,
+      peakBufferedBytes: this.out.peakQueued,
+      filters: 'all',
     };
   }
 
@@ -108,17 +105,8 @@ export class Consumer implements LiveSink {
     this.fail('ConsumerTooSlow', 'Stream consumer too slow.');
   }
 
-  /**
-   * How long the bytes queued to this consumer have made no progress (0 when they are moving or nothing is queued).
-   * Called periodically by the server, which disconnects consumers past the write deadline.
-   */
   stalledFor(now: number): number {
-    const buffered = this.opts.ws.bufferedAmount;
-    const drained = this.lastBuffered + this.pushedBytes - buffered;
-    this.pushedBytes = 0;
-    this.lastBuffered = buffered;
-    if (buffered === 0 || drained > 0) this.lastProgressAt = now;
-    return now - this.lastProgressAt;
+    return this.out.stalledFor(now);
   }
 
   /** Drops the connection without a close handshake (the peer is not reading). */
@@ -162,7 +150,7 @@ export class Consumer implements LiveSink {
       if (last < hub.lastSeq) pending = this.prefetch(last, hub.lastSeq);
       this.writeBatch(new WireBatch(page));
       metrics.replayEvents.inc(page.length);
-      if (this.opts.ws.bufferedAmount > REPLAY_HIGH_WATER) await this.drained();
+      if (this.opts.ws.bufferedAmount > REPLAY_HIGH_WATER) await this.out.drained();
     }
   }
 
@@ -177,19 +165,6 @@ export class Consumer implements LiveSink {
     if (this.mode === 'closed') return;
     this.mode = 'live';
     this.opts.hub.add(this);
-  }
-
-  private drained(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        this.socket.off('drain', done);
-        this.opts.ws.off('close', done);
-        // Resume on the next macrotask: a synchronous chain of drains can starve timers and I/O.
-        setImmediate(resolve);
-      };
-      this.socket.on('drain', done);
-      this.opts.ws.on('close', done);
-    });
   }
 
   /**
@@ -209,32 +184,22 @@ export class Consumer implements LiveSink {
       if (lastSeq > this.flushedSeq) this.flushedSeq = lastSeq;
     };
     while (i < events.length) {
-      const queued = this.queued();
+      const queued = this.out.queued();
       if (queued > capBytes) return false;
       let j = i + 1;
       while (j < events.length && queued + (offsets[j]! - offsets[i]!) <= capBytes) j++;
       const chunk = bytes.subarray(offsets[i]!, offsets[j]!);
-      if (j === events.length) this.socket.write(chunk, flushed);
-      else this.socket.write(chunk);
-      this.pushedBytes += chunk.length;
+      this.out.write(chunk, j === events.length ? flushed : undefined);
       this.opts.metrics.framesSent.inc(j - i);
       this.sentSeq = events[j - 1]!.seq;
       i = j;
     }
-    this.queued();
+    this.out.queued();
     return true;
   }
 
-  /** Bytes queued to this consumer now, kept as the peak when highest. */
-  private queued(): number {
-    const queued = this.opts.ws.bufferedAmount;
-    if (queued > this.peakQueued) this.peakQueued = queued;
-    return queued;
-  }
-
   private write(frame: Uint8Array): void {
-    this.opts.ws.send(frame, { binary: true });
-    this.pushedBytes += frame.length;
+    this.out.send(frame);
     this.opts.metrics.framesSent.inc();
   }
 

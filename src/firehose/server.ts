@@ -1,5 +1,6 @@
-// com.atproto.sync.subscribeRepos: validates the request before the WebSocket upgrade (bad cursor = HTTP 400 with
-// an XRPC error body), then hands the socket to a Consumer.
+// The relay's WebSocket streams: com.atproto.sync.subscribeRepos, and whatever other streams relay.ts adds (the
+// Jetstream /subscribe). Each request is checked before the upgrade (a bad one is HTTP 400 with an XRPC error
+// body); every stream shares the per-client connection cap, the keepalive and the write deadline.
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -10,6 +11,43 @@ import { Consumer } from './consumer.ts';
 import type { FanoutHub } from './hub.ts';
 
 export const SUBSCRIBE_REPOS_PATH = '/xrpc/com.atproto.sync.subscribeRepos';
+
+/** What operators see of a stream connection (relay consumers, the console). */
+export interface StreamView {
+  /** firehose (subscribeRepos) or jetstream (/subscribe). */
+  kind: 'firehose' | 'jetstream';
+  remoteAddress: string;
+  connectedAt: string;
+  state: string;
+  sentSeq: number;
+  lag: number;
+  bufferedBytes: number;
+  peakBufferedBytes: number;
+  /** What a Jetstream subscriber asked for ('all' for the firehose), and whether it reads zstd. */
+  filters: string;
+  compressed?: boolean;
+}
+
+/** One open stream connection, as the server watches it and operators see it. */
+export interface StreamConnection {
+  stalledFor(now: number): number;
+  terminate(why: string): void;
+  close(code?: number, reason?: string): void;
+  describe(headSeq: number): StreamView;
+}
+
+export interface PreparedStream {
+  open: (ws: WebSocket, remoteAddress: string) => StreamConnection;
+}
+
+/** A stream at a path: checks a request, then opens the connection once the socket is upgraded. */
+export interface StreamRoute {
+  path: string;
+  /** The largest message a client may send on it. */
+  maxClientMessageBytes: number;
+  /** null: the request is refused with 400 and `message`. */
+  prepare(url: URL, req: IncomingMessage): PreparedStream | { message: string };
+}
 
 export interface FirehoseServerOptions {
   hub: FanoutHub;
@@ -25,6 +63,8 @@ export interface FirehoseServerOptions {
   maxConsumersPerIp: number;
   /** Take the client address from X-Forwarded-For (behind the operator's own proxy). */
   trustProxy: boolean;
+  /** Streams served beside subscribeRepos. */
+  routes?: StreamRoute[];
 }
 
 /** Parses the `cursor` query parameter: absent = null, else a non-negative safe integer. */
@@ -45,8 +85,9 @@ function rejectUpgrade(socket: Duplex, status: number, error: string, message: s
 }
 
 export class FirehoseServer {
-  readonly consumers = new Set<Consumer>();
-  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
+  /** Every open stream connection, of every route. */
+  readonly consumers = new Set<StreamConnection>();
+  private readonly routes = new Map<string, { route: StreamRoute; wss: WebSocketServer }>();
   /** When each socket last showed it is alive (a pong or any frame). */
   private readonly lastSeen = new WeakMap<WebSocket, number>();
   private readonly perIp = new Map<string, number>();
@@ -56,6 +97,33 @@ export class FirehoseServer {
   private readonly opts: FirehoseServerOptions;
   constructor(opts: FirehoseServerOptions) {
     this.opts = opts;
+    for (const route of [this.subscribeRepos(), ...(opts.routes ?? [])]) {
+      const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: route.maxClientMessageBytes });
+      this.routes.set(route.path, { route, wss });
+    }
+  }
+
+  private subscribeRepos(): StreamRoute {
+    const { hub, db, log, metrics, maxBufferBytes, maxBufferFrames } = this.opts;
+    return {
+      path: SUBSCRIBE_REPOS_PATH,
+      // Consumers send nothing meaningful (frames they send are ignored, as the spec says).
+      maxClientMessageBytes: 64 * 1024,
+      prepare: (url): PreparedStream | { message: string } => {
+        const parsed = parseCursor(url.searchParams.get('cursor'));
+        if (!parsed.ok) return { message: parsed.message };
+        return {
+          open: (ws, remoteAddress) => {
+            const consumer = new Consumer({ ws, hub, db, log, metrics, maxBufferBytes, maxBufferFrames, remoteAddress });
+            consumer.start(parsed.cursor).catch((err: unknown) => {
+              log.warn({ err, remote: remoteAddress }, 'consumer failed');
+              consumer.close(1011, 'internal error');
+            });
+            return consumer;
+          },
+        };
+      },
+    };
   }
 
   attach(server: Server): void {
@@ -69,18 +137,19 @@ export class FirehoseServer {
   close(): void {
     if (this.watchdog) clearInterval(this.watchdog);
     for (const c of this.consumers) c.close(1001, 'relay shutting down');
-    this.wss.close();
+    for (const { wss } of this.routes.values()) wss.close();
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://relay.invalid');
-    if (url.pathname !== SUBSCRIBE_REPOS_PATH) {
+    const served = this.routes.get(url.pathname);
+    if (!served) {
       rejectUpgrade(socket, 404, 'MethodNotImplemented', `no stream at ${url.pathname}`);
       return;
     }
-    const parsed = parseCursor(url.searchParams.get('cursor'));
-    if (!parsed.ok) {
-      rejectUpgrade(socket, 400, 'InvalidRequest', parsed.message);
+    const prepared = served.route.prepare(url, req);
+    if ('message' in prepared) {
+      rejectUpgrade(socket, 400, 'InvalidRequest', prepared.message);
       return;
     }
     const ip = this.clientAddress(req);
@@ -96,7 +165,7 @@ export class FirehoseServer {
       if (left <= 0) this.perIp.delete(ip);
       else this.perIp.set(ip, left);
     });
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req, parsed.cursor));
+    served.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req, prepared.open));
   }
 
   private clientAddress(req: IncomingMessage): string {
@@ -105,24 +174,19 @@ export class FirehoseServer {
     return first || req.socket.remoteAddress || 'unknown';
   }
 
-  private onConnection(ws: WebSocket, req: IncomingMessage, cursor: number | null): void {
-    const { hub, db, log, metrics, maxBufferBytes, maxBufferFrames } = this.opts;
-    const remoteAddress = this.clientAddress(req);
+  private onConnection(ws: WebSocket, req: IncomingMessage, open: (ws: WebSocket, remoteAddress: string) => StreamConnection): void {
+    const { metrics } = this.opts;
     const seen = () => this.lastSeen.set(ws, Date.now());
     seen();
-    // Consumers send nothing meaningful; frames they send are ignored, as the spec says, but show they are alive.
+    // Any frame a client sends shows it is alive.
     ws.on('message', seen);
     ws.on('pong', seen);
-    const consumer = new Consumer({ ws, hub, db, log, metrics, maxBufferBytes, maxBufferFrames, remoteAddress });
-    this.consumers.add(consumer);
+    const connection = open(ws, this.clientAddress(req));
+    this.consumers.add(connection);
     metrics.consumers.set(this.consumers.size);
     ws.on('close', () => {
-      this.consumers.delete(consumer);
+      this.consumers.delete(connection);
       metrics.consumers.set(this.consumers.size);
-    });
-    consumer.start(cursor).catch((err: unknown) => {
-      log.warn({ err, remote: remoteAddress }, 'consumer failed');
-      consumer.close(1011, 'internal error');
     });
   }
 
@@ -135,11 +199,13 @@ export class FirehoseServer {
     const { idleTimeoutMs, writeTimeoutMs, metrics } = this.opts;
     const ping = now - this.lastPingAt >= idleTimeoutMs / 4;
     if (ping) this.lastPingAt = now;
-    for (const ws of this.wss.clients) {
-      if (now - (this.lastSeen.get(ws) ?? now) > idleTimeoutMs) {
-        metrics.consumersDropped.inc({ reason: 'idle_timeout' });
-        ws.terminate();
-      } else if (ping) ws.ping();
+    for (const { wss } of this.routes.values()) {
+      for (const ws of wss.clients) {
+        if (now - (this.lastSeen.get(ws) ?? now) > idleTimeoutMs) {
+          metrics.consumersDropped.inc({ reason: 'idle_timeout' });
+          ws.terminate();
+        } else if (ping) ws.ping();
+      }
     }
     for (const consumer of this.consumers) {
       if (consumer.stalledFor(now) > writeTimeoutMs) {

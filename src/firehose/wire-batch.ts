@@ -23,7 +23,7 @@ export class WireBatch {
   }
 
   private framed(): { bytes: Buffer; offsets: Uint32Array } {
-    return (this.built ??= frameAll(this.events));
+    return (this.built ??= wsFrames(this.events.map((e) => e.frame), OPCODE_BINARY));
   }
 
   /** Index of the first event with a seq above `seq` (events.length when there is none). */
@@ -36,13 +36,16 @@ export class WireBatch {
   }
 }
 
-/** FIN + binary opcode, no mask (server to client); RFC 6455 section 5.2. */
+export const OPCODE_TEXT = 0x1;
+export const OPCODE_BINARY = 0x2;
+
 function headerLength(payload: number): number {
   return payload < 126 ? 2 : payload < 65536 ? 4 : 10;
 }
 
-function writeHeader(out: Buffer, at: number, payload: number): number {
-  out[at] = 0x82;
+/** FIN + opcode, no mask (server to client); RFC 6455 section 5.2. */
+function writeHeader(out: Buffer, at: number, payload: number, opcode: number): number {
+  out[at] = 0x80 | opcode;
   if (payload < 126) {
     out[at + 1] = payload;
     return at + 2;
@@ -57,21 +60,22 @@ function writeHeader(out: Buffer, at: number, payload: number): number {
   return at + 10;
 }
 
-function frameAll(events: readonly CommittedEvent[]): { bytes: Buffer; offsets: Uint32Array } {
-  const offsets = new Uint32Array(events.length + 1);
+/** Payloads as unmasked WebSocket messages back to back, and where each starts (offsets[n] is the total length). */
+export function wsFrames(payloads: readonly Uint8Array[], opcode: number): { bytes: Buffer; offsets: Uint32Array } {
+  const offsets = new Uint32Array(payloads.length + 1);
   let total = 0;
-  for (let i = 0; i < events.length; i++) {
+  for (let i = 0; i < payloads.length; i++) {
     offsets[i] = total;
-    const n = events[i]!.frame.length;
+    const n = payloads[i]!.length;
     total += headerLength(n) + n;
   }
-  offsets[events.length] = total;
+  offsets[payloads.length] = total;
   const bytes = Buffer.allocUnsafe(total);
   let at = 0;
-  for (const ev of events) {
-    at = writeHeader(bytes, at, ev.frame.length);
-    bytes.set(ev.frame, at);
-    at += ev.frame.length;
+  for (const p of payloads) {
+    at = writeHeader(bytes, at, p.length, opcode);
+    bytes.set(p, at);
+    at += p.length;
   }
   return { bytes, offsets };
 }

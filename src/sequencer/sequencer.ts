@@ -6,7 +6,7 @@ import { encodeWithSeq } from '../protocol/frame.ts';
 import type { Db } from '../storage/db.ts';
 import { commitBatch, frameAt, LogPartitioner, type Batch, type PartitionPolicy } from '../storage/events.ts';
 import { mergeChanges } from '../core/accounts.ts';
-import type { CommittedEvent, SequencerItem, SequencerSink } from '../core/events.ts';
+import { timeSpanOf, type CommittedEvent, type SequencerItem, type SequencerSink } from '../core/events.ts';
 import { retryDelay } from '../core/retry.ts';
 import type { RelayMetrics } from '../metrics.ts';
 
@@ -178,6 +178,7 @@ export class Sequencer implements SequencerSink {
           kind: ev.kind,
           hostId: item.hostId,
           upstreamSeq: item.upstreamSeq,
+          timeSpan: timeSpanOf(ev),
           frame: (seq) => encodeWithSeq(`#${ev.kind}`, ev.body, seq, ev.received),
         });
       }

@@ -5,6 +5,7 @@ import { SYNC_MODE_SETTINGS, type HostLimits, type HostStatus, type HostTier } f
 import type { StrictnessView } from '../verify/strictness.ts';
 import type { Rejection } from '../core/rejections.ts';
 import { s, type Infer, type Schema } from '../core/schema.ts';
+import type { StreamView } from '../firehose/server.ts';
 
 /** The `:name` parts of a path. */
 export type PathParams<P extends string> = P extends `${string}:${infer Param}/${infer Rest}`
@@ -66,15 +67,8 @@ export interface AdminHost {
   recentRejections: Rejection[];
 }
 
-export interface ConsumerView {
-  remoteAddress: string;
-  connectedAt: string;
-  state: string;
-  sentSeq: number;
-  lag: number;
-  bufferedBytes: number;
-  peakBufferedBytes: number;
-}
+/** A firehose consumer or Jetstream subscriber, as the process serving it describes it. */
+export type ConsumerView = StreamView;
 
 export interface RelayStats {
   at: number;
@@ -141,7 +135,7 @@ export const adminApi = {
     method: 'GET',
     path: '/admin/crawl-requests',
   }),
-  /** Firehose consumers connected to the relay process answering. */
+  /** Firehose consumers and Jetstream subscribers connected to the relay process answering. */
   listConsumers: endpoint<{ consumers: ConsumerView[] }>()({ method: 'GET', path: '/admin/consumers' }),
   /** Cumulative counters for the console's rate charts. */
   stats: endpoint<RelayStats>()({ method: 'GET', path: '/admin/stats' }),

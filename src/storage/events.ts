@@ -13,6 +13,8 @@ export interface BatchEvent {
   kind: EventKind;
   hostId: number;
   upstreamSeq: number | null;
+  /** Microseconds the event takes on the time line (events.time_us): its Jetstream messages, at least one. */
+  timeSpan: number;
   /** The frame under the seq the batch assigns (built inside the transaction, once the seq is known). */
   frame: (seq: number) => Uint8Array;
 }
@@ -85,18 +87,27 @@ export async function commitBatch(
   await db.transaction(async (tx) => {
     if (batch.events.length > 0) {
       const n = batch.events.length;
+      let span = 0;
+      for (const ev of batch.events) span += ev.timeSpan;
+      // Times are taken under the seq row's lock like the seqs, from PostgreSQL's clock (one clock for every process),
+      // and never go back: a clock that steps back leaves the time line where it was, moving one microsecond a step.
       const [row] = await tx
         .update(relaySeq)
-        .set({ seq: sql`${relaySeq.seq} + ${n}` })
+        .set({
+          seq: sql`${relaySeq.seq} + ${n}`,
+          timeUs: sql`GREATEST(${relaySeq.timeUs}, floor(extract(epoch from clock_timestamp()) * 1000000)::bigint) + ${span}`,
+        })
         .where(sql`${relaySeq.id} = 1`)
-        .returning({ seq: relaySeq.seq });
+        .returning({ seq: relaySeq.seq, timeUs: relaySeq.timeUs });
       let seq = row!.seq - n;
+      let timeUs = row!.timeUs - span;
       let bytes = 0;
       for (const ev of batch.events) {
         seq++;
+        timeUs += ev.timeSpan;
         const frame = ev.frame(seq);
         bytes += frame.length;
-        committed.push({ seq, did: ev.did, kind: ev.kind, frame });
+        committed.push({ seq, did: ev.did, kind: ev.kind, frame, timeUs });
       }
       await partitions.cover(tx, seq, bytes, n);
       await insertEvents(tx, batch.events, committed);
@@ -124,14 +135,15 @@ async function insertEvents(tx: Db, rows: BatchEvent[], committed: CommittedEven
     at += c.frame.length;
   }
   await tx.execute(sql`
-    INSERT INTO ${events} (seq, did, kind, frame, host_id, upstream_seq)
-    SELECT r.seq, r.did, r.kind, substring(${frames}::bytea from r.start for r.length), r.host_id, r.upstream_seq
+    INSERT INTO ${events} (seq, did, kind, frame, host_id, upstream_seq, time_us)
+    SELECT r.seq, r.did, r.kind, substring(${frames}::bytea from r.start for r.length), r.host_id, r.upstream_seq, r.time_us
     FROM unnest(
       ${sql.param(committed.map((c) => c.seq))}::bigint[], ${sql.param(rows.map((r) => r.did))}::text[],
       ${sql.param(rows.map((r) => r.kind))}::text[], ${sql.param(starts)}::integer[],
       ${sql.param(committed.map((c) => c.frame.length))}::integer[],
-      ${sql.param(rows.map((r) => r.hostId))}::integer[], ${sql.param(rows.map((r) => r.upstreamSeq))}::bigint[])
-      AS r(seq, did, kind, start, length, host_id, upstream_seq)`);
+      ${sql.param(rows.map((r) => r.hostId))}::integer[], ${sql.param(rows.map((r) => r.upstreamSeq))}::bigint[],
+      ${sql.param(committed.map((c) => c.timeUs))}::bigint[])
+      AS r(seq, did, kind, start, length, host_id, upstream_seq, time_us)`);
 }
 
 /**
@@ -161,7 +173,7 @@ export async function frameAt(db: Db, seq: number): Promise<Uint8Array | null> {
 
 export async function readEvents(db: Db, afterSeq: number, upToSeq: number, limit: number): Promise<CommittedEvent[]> {
   const rows = await db
-    .select({ seq: events.seq, did: events.did, kind: events.kind, frame: events.frame })
+    .select({ seq: events.seq, did: events.did, kind: events.kind, frame: events.frame, timeUs: events.timeUs })
     .from(events)
     .where(
       and(
@@ -174,7 +186,29 @@ export async function readEvents(db: Db, afterSeq: number, upToSeq: number, limi
     )
     .orderBy(asc(events.seq))
     .limit(limit);
-  return rows.map((r) => ({ seq: r.seq, did: r.did, kind: r.kind as EventKind, frame: r.frame }));
+  return rows.map((r) => ({ seq: r.seq, did: r.did, kind: r.kind as EventKind, frame: r.frame, timeUs: r.timeUs ?? 0 }));
+}
+
+/**
+ * The seq after which the events later than `timeUs` begin: the newest seq whose event ends at or before it (an
+ * event taking several microseconds may straddle it; the caller skips its part at or before). time_us increases
+ * with seq, so this is a binary search by the seq key, ~30 lookups over any window, and the log keeps no second
+ * index to write. Events logged before they had times count as earlier than any. Null when the window is empty.
+ */
+export async function seqBeforeTime(db: Db, timeUs: number): Promise<number | null> {
+  const oldest = await oldestRetainedSeq(db);
+  if (oldest === null) return null;
+  let lo = oldest - 1;
+  let hi = await committedSeq(db);
+  // Invariant: the event at lo (or nothing, at oldest - 1) ends at or before timeUs; every event above hi is later.
+  while (lo < hi) {
+    const mid = lo + Math.ceil((hi - lo) / 2);
+    const [row] = await db.select({ t: events.timeUs }).from(events).where(eq(events.seq, mid));
+    // A seq missing under the head was pruned meanwhile: it is before anything still kept.
+    if (!row || (row.t ?? 0) <= timeUs) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 /** The last seq committed by any relay process. */

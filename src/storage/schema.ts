@@ -124,6 +124,12 @@ export const events = pgTable('events', {
   hostId: integer('host_id').notNull(),
   /** Upstream seq of the event; null for events the relay itself emits (e.g. a takedown's #account). */
   upstreamSeq: bigint('upstream_seq', { mode: 'number' }),
+  /**
+   * The last microsecond the event takes on the relay's time line (the Jetstream cursor): one per op of a commit,
+   * one for any other event, so every Jetstream message has its own. Increases with seq; null for events logged
+   * before migration 0012.
+   */
+  timeUs: bigint('time_us', { mode: 'number' }),
   createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 });
 
@@ -143,6 +149,8 @@ export const eventPartitions = pgTable('event_partitions', {
 export const relaySeq = pgTable('relay_seq', {
   id: integer('id').primaryKey(),
   seq: bigint('seq', { mode: 'number' }).notNull(),
+  /** The last microsecond given to an event (events.time_us): taken under the same lock, so it is unique and increasing. */
+  timeUs: bigint('time_us', { mode: 'number' }).notNull().default(0),
 });
 
 

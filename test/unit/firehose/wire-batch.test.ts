@@ -21,6 +21,7 @@ function batch(firstSeq: number): CommittedEvent[] {
     did: 'did:plc:x',
     kind: 'commit',
     frame: Uint8Array.from({ length: n }, (_, k) => (k * 31 + i) & 0xff),
+    timeUs: firstSeq + i,
   }));
 }
 

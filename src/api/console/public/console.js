@@ -263,7 +263,9 @@ function renderDomains(domains) {
 function renderConsumers(consumers) {
   $('consumers').tBodies[0].replaceChildren(...consumers.map((c) =>
     el('tr', {},
+      el('td', {}, c.kind),
       el('td', {}, c.remoteAddress),
+      el('td', {}, c.filters + (c.compressed ? ' (zstd)' : '')),
       el('td', {}, ago(c.connectedAt)),
       el('td', {}, c.state),
       el('td', { class: 'num' }, c.sentSeq),

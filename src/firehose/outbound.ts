@@ -1,0 +1,67 @@
+// The sending side of one stream connection (a firehose consumer or a Jetstream subscriber): pre-framed bytes
+// written straight to the socket, how much is queued (and the most ever), whether the queue still drains (for the
+// write deadline), and waiting for it to drain (replay is paced by the socket).
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
+
+export class Outbound {
+  /** Most bytes seen queued (operators compare it with the cap). */
+  peakQueued = 0;
+  /** Bytes handed to the socket since the last write-progress check. */
+  private pushedBytes = 0;
+  private lastBuffered = 0;
+  private lastProgressAt = Date.now();
+  readonly socket: Socket;
+  private readonly ws: WebSocket;
+
+  constructor(ws: WebSocket) {
+    this.ws = ws;
+    this.socket = (ws as unknown as { _socket: Socket })._socket;
+  }
+
+  /** Whole WebSocket frames (server frames are unmasked, so the same bytes serve every reader). */
+  write(chunk: Uint8Array, written?: () => void): void {
+    if (written) this.socket.write(chunk, written);
+    else this.socket.write(chunk);
+    this.pushedBytes += chunk.length;
+  }
+
+  /** A message through ws's own sender (frames the relay does not pre-build: #info, errors). */
+  send(frame: Uint8Array): void {
+    this.ws.send(frame, { binary: true });
+    this.pushedBytes += frame.length;
+  }
+
+  /** Bytes queued to this connection now, kept as the peak when highest. */
+  queued(): number {
+    const queued = this.ws.bufferedAmount;
+    if (queued > this.peakQueued) this.peakQueued = queued;
+    return queued;
+  }
+
+  /**
+   * How long the queued bytes have made no progress (0 when they are moving or nothing is queued). Called
+   * periodically by the server, which disconnects connections past the write deadline.
+   */
+  stalledFor(now: number): number {
+    const buffered = this.ws.bufferedAmount;
+    const drained = this.lastBuffered + this.pushedBytes - buffered;
+    this.pushedBytes = 0;
+    this.lastBuffered = buffered;
+    if (buffered === 0 || drained > 0) this.lastProgressAt = now;
+    return now - this.lastProgressAt;
+  }
+
+  drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.ws.off('close', done);
+        // Resume on the next macrotask: a synchronous chain of drains can starve timers and I/O.
+        setImmediate(resolve);
+      };
+      this.socket.on('drain', done);
+      this.ws.on('close', done);
+    });
+  }
+}

@@ -1,0 +1,235 @@
+// One Jetstream subscriber: optional replay from a time cursor, then live messages from the shared batches, with no
+// gap and no duplicate at the switch (positions are relay seqs, like the firehose's). A subscriber whose queue passes
+// the cap while live is not dropped: it goes back to reading the log at its own pace and rejoins live when it has
+// caught up, so memory stays bounded by the cap in every state; only one that falls out of the replay window is
+// closed. Filters may change at any time (options_update).
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import type { Db } from '../storage/db.ts';
+import { oldestRetainedSeq, readEvents, seqBeforeTime } from '../storage/events.ts';
+import type { RelayMetrics } from '../metrics.ts';
+import type { FanoutHub } from '../firehose/hub.ts';
+import { Outbound } from '../firehose/outbound.ts';
+import type { StreamConnection, StreamView } from '../firehose/server.ts';
+import { JetstreamBatch } from './batch.ts';
+import type { Compressor } from './compression.ts';
+import { describeFilters, parseClientMessage, wants, type Filters, type SubscribeRequest } from './options.ts';
+
+const REPLAY_PAGE = 500;
+/** Replay pauses when this much is queued on the socket, and resumes on drain; it joins live below it. */
+const REPLAY_HIGH_WATER = 1 << 20;
+
+/** Where live subscribers are registered (the Jetstream fan-out). */
+export interface LiveSet {
+  add(s: JetstreamSubscriber): void;
+  remove(s: JetstreamSubscriber): void;
+}
+
+export interface SubscriberOptions {
+  ws: WebSocket;
+  remoteAddress: string;
+  request: SubscribeRequest;
+  hub: FanoutHub;
+  live: LiveSet;
+  db: Db;
+  log: Logger;
+  metrics: RelayMetrics;
+  compressor: Compressor;
+  /** Queued bytes past which a live subscriber goes back to reading the log. */
+  maxBufferBytes: number;
+}
+
+export class JetstreamSubscriber implements StreamConnection {
+  /** Highest relay seq whose messages this subscriber was sent (or skipped by its filters). */
+  sentSeq = 0;
+  readonly connectedAt = new Date();
+  private mode: 'hello' | 'starting' | 'replay' | 'live' | 'closed' = 'starting';
+  private filters: Filters;
+  /** Messages at or before this time are not sent: the part of the cursor's event the subscriber had. */
+  private notAfter = -1;
+  private readonly out: Outbound;
+  private readonly opts: SubscriberOptions;
+
+  constructor(opts: SubscriberOptions) {
+    this.opts = opts;
+    this.filters = opts.request.filters;
+    this.out = new Outbound(opts.ws);
+    opts.ws.on('message', (data) => this.onMessage(String(data)));
+    opts.ws.on('close', () => this.closed());
+    opts.ws.on('error', () => this.closed());
+  }
+
+  describe(headSeq: number): StreamView {
+    return {
+      kind: 'jetstream',
+      remoteAddress: this.opts.remoteAddress,
+      connectedAt: this.connectedAt.toISOString(),
+      state: this.mode,
+      sentSeq: this.sentSeq,
+      lag: Math.max(0, headSeq - this.sentSeq),
+      bufferedBytes: this.opts.ws.bufferedAmount,
+      peakBufferedBytes: this.out.peakQueued,
+      filters: describeFilters(this.filters),
+      compressed: this.opts.request.compress,
+    };
+  }
+
+  /** Sends nothing before the first options_update when the subscriber asked so (requireHello). */
+  start(): Promise<void> {
+    if (this.opts.request.requireHello) {
+      this.mode = 'hello';
+      return Promise.resolve();
+    }
+    return this.begin();
+  }
+
+  private async begin(): Promise<void> {
+    const { hub, db } = this.opts;
+    const { cursor } = this.opts.request;
+    // No cursor, or one in the future: the live tail.
+    const before = cursor === null || cursor > Date.now() * 1000 ? null : await seqBeforeTime(db, cursor);
+    if (this.mode === 'closed') return;
+    if (before === null) {
+      this.sentSeq = hub.lastSeq;
+      this.goLive();
+      return;
+    }
+    this.notAfter = cursor!;
+    await this.replay(before);
+  }
+
+  /** A shared live batch (from the fan-out, in seq order). */
+  deliver(batch: JetstreamBatch): void {
+    if (this.mode !== 'live') return;
+    if (this.out.queued() > this.opts.maxBufferBytes) {
+      this.catchUp();
+      return;
+    }
+    this.write(batch);
+  }
+
+  stalledFor(now: number): number {
+    return this.out.stalledFor(now);
+  }
+
+  terminate(why: string): void {
+    this.opts.log.info({ remote: this.opts.remoteAddress, why }, 'dropping Jetstream subscriber');
+    this.opts.ws.terminate();
+    this.closed();
+  }
+
+  close(code = 1000, reason = ''): void {
+    if (this.mode === 'closed') return;
+    this.opts.ws.close(code, reason);
+    this.closed();
+  }
+
+  private onMessage(text: string): void {
+    if (this.mode === 'closed') return;
+    const parsed = parseClientMessage(text);
+    if (!parsed.ok) {
+      this.opts.metrics.jetstreamDrops.inc({ reason: 'bad_options_update' });
+      // A close reason is at most 123 bytes.
+      this.close(1008, `invalid message: ${parsed.message}`.slice(0, 120));
+      return;
+    }
+    if (parsed.value === null) return;
+    this.filters = parsed.value;
+    if (this.mode === 'hello') {
+      this.mode = 'starting';
+      this.begin().catch((err: unknown) => this.failed(err));
+    }
+  }
+
+  /** Live delivery could not keep up: read the log from where it is, at the socket's pace, then rejoin. */
+  private catchUp(): void {
+    this.opts.live.remove(this);
+    this.opts.metrics.jetstreamCatchUps.inc();
+    this.opts.log.info({ remote: this.opts.remoteAddress, seq: this.sentSeq }, 'Jetstream subscriber behind live; reading the log');
+    this.replay(this.sentSeq).catch((err: unknown) => this.failed(err));
+  }
+
+  failed(err: unknown): void {
+    this.opts.log.warn({ err, remote: this.opts.remoteAddress }, 'Jetstream subscriber failed');
+    this.close(1011, 'internal error');
+  }
+
+  private async replay(after: number): Promise<void> {
+    const { hub, db, metrics } = this.opts;
+    this.mode = 'replay';
+    this.sentSeq = after;
+    while (this.mode === 'replay') {
+      if (this.out.queued() > REPLAY_HIGH_WATER) await this.out.drained();
+      if (this.mode !== 'replay') return;
+      const head = hub.lastSeq;
+      if (this.sentSeq >= head) {
+        // Synchronous check-and-join: nothing can be broadcast between the comparison and joining.
+        this.goLive();
+        return;
+      }
+      const oldest = await oldestRetainedSeq(db);
+      if (this.mode !== 'replay') return;
+      if (oldest === null || oldest > this.sentSeq + 1) {
+        // What it has still to read was pruned: going on would leave a gap it could not see.
+        metrics.jetstreamDrops.inc({ reason: 'out_of_window' });
+        this.close(1008, 'fell behind the replay window; reconnect with your cursor');
+        return;
+      }
+      const page = await readEvents(db, this.sentSeq, head, REPLAY_PAGE);
+      if (this.mode !== 'replay') return;
+      if (page.length === 0) {
+        this.sentSeq = head;
+        continue;
+      }
+      const batch = new JetstreamBatch(page, { compressor: this.opts.compressor, shared: false, lost: (why) => metrics.jetstreamLost.inc({ reason: why }) });
+      metrics.jetstreamConverted.inc(batch.messages.length);
+      this.write(batch);
+    }
+  }
+
+  private goLive(): void {
+    if (this.mode === 'closed') return;
+    this.mode = 'live';
+    this.opts.live.add(this);
+  }
+
+  /**
+   * Writes the batch's messages after sentSeq that the filters select: contiguous runs of selected messages are
+   * slices of the batch's frames, corked into one write to the kernel.
+   */
+  private write(batch: JetstreamBatch): void {
+    const { messages } = batch;
+    const { metrics } = this.opts;
+    const compressed = this.opts.request.compress;
+    const start = batch.indexAfter(this.sentSeq);
+    let run = -1;
+    let sent = 0;
+    let bytes = 0;
+    const flush = (to: number) => {
+      const chunk = batch.frames(compressed, run, to);
+      this.out.write(chunk);
+      bytes += chunk.length;
+      run = -1;
+    };
+    this.out.socket.cork();
+    for (let i = start; i < messages.length; i++) {
+      const m = messages[i]!;
+      if (m.timeUs > this.notAfter && wants(this.filters, m)) {
+        if (run < 0) run = i;
+        sent++;
+      } else if (run >= 0) flush(i);
+    }
+    if (run >= 0) flush(messages.length);
+    this.out.socket.uncork();
+    if (batch.lastSeq > this.sentSeq) this.sentSeq = batch.lastSeq;
+    metrics.jetstreamSent.inc(sent);
+    metrics.jetstreamFiltered.inc(messages.length - start - sent);
+    metrics.jetstreamBytes.inc({ encoding: compressed ? 'zstd' : 'json' }, bytes);
+  }
+
+  private closed(): void {
+    if (this.mode === 'closed') return;
+    this.mode = 'closed';
+    this.opts.live.remove(this);
+  }
+}
