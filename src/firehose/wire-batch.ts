@@ -39,7 +39,8 @@ export class WireBatch {
 export const OPCODE_TEXT = 0x1;
 export const OPCODE_BINARY = 0x2;
 
-function headerLength(payload: number): number {
+/** The length of an unmasked frame header for a payload of this size. */
+export function headerLength(payload: number): number {
   return payload < 126 ? 2 : payload < 65536 ? 4 : 10;
 }
 

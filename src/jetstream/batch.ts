@@ -2,7 +2,7 @@
 // and the compressed frames are each built on first use, back to back, so an unfiltered subscriber takes the whole
 // run in one write and a filtered one writes the runs it selects, without copying.
 import type { CommittedEvent } from '../core/events.ts';
-import { OPCODE_BINARY, OPCODE_TEXT, wsFrames } from '../firehose/wire-batch.ts';
+import { headerLength, OPCODE_BINARY, OPCODE_TEXT, wsFrames } from '../firehose/wire-batch.ts';
 import type { Compressor } from './compression.ts';
 import { jetstreamMessages, type ConversionLoss, type JetstreamMessage } from './message.ts';
 
@@ -42,6 +42,16 @@ export class JetstreamBatch {
     const payloads: Uint8Array[] = [];
     for (let i = from; i < to; i++) payloads.push(this.payload(i, compressed));
     return wsFrames(payloads, compressed ? OPCODE_BINARY : OPCODE_TEXT).bytes;
+  }
+
+  /** The size of message i's WebSocket frame. */
+  frameBytes(i: number, compressed: boolean): number {
+    if (this.shared) {
+      const { offsets } = this.framed(compressed);
+      return offsets[i + 1]! - offsets[i]!;
+    }
+    const n = this.payload(i, compressed).length;
+    return headerLength(n) + n;
   }
 
   private framed(compressed: boolean): Framed {

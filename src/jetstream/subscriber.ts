@@ -101,11 +101,7 @@ export class JetstreamSubscriber implements StreamConnection {
   /** A shared live batch (from the fan-out, in seq order). */
   deliver(batch: JetstreamBatch): void {
     if (this.mode !== 'live') return;
-    if (this.out.queued() > this.opts.maxBufferBytes) {
-      this.catchUp();
-      return;
-    }
-    this.write(batch);
+    if (!this.write(batch, this.opts.maxBufferBytes)) this.catchUp();
   }
 
   stalledFor(now: number): number {
@@ -154,11 +150,13 @@ export class JetstreamSubscriber implements StreamConnection {
     this.close(1011, 'internal error');
   }
 
+  /** Reads the log after seq `after` (and within it, after notAfter) until it reaches the hub's head, then joins live. */
   private async replay(after: number): Promise<void> {
     const { hub, db, metrics } = this.opts;
     this.mode = 'replay';
     this.sentSeq = after;
     while (this.mode === 'replay') {
+      // Joins live only with room under the live cap, or it would fall straight back.
       if (this.out.queued() > REPLAY_HIGH_WATER) await this.out.drained();
       if (this.mode !== 'replay') return;
       const head = hub.lastSeq;
@@ -183,7 +181,10 @@ export class JetstreamSubscriber implements StreamConnection {
       }
       const batch = new JetstreamBatch(page, { compressor: this.opts.compressor, shared: false, lost: (why) => metrics.jetstreamLost.inc({ reason: why }) });
       metrics.jetstreamConverted.inc(batch.messages.length);
-      this.write(batch);
+      while (!this.write(batch, REPLAY_HIGH_WATER)) {
+        await this.out.drained();
+        if (this.mode !== 'replay') return;
+      }
     }
   }
 
@@ -194,17 +195,22 @@ export class JetstreamSubscriber implements StreamConnection {
   }
 
   /**
-   * Writes the batch's messages after sentSeq that the filters select: contiguous runs of selected messages are
-   * slices of the batch's frames, corked into one write to the kernel.
+   * Writes the batch's messages after the subscriber's position that its filters select: contiguous runs of them are
+   * slices of the batch's frames, corked into one write to the kernel. A message is written only while what is
+   * queued stays within `capBytes` (so at most the cap plus one message is ever held); returns false, having
+   * stopped, when it is past it, with the position (sentSeq, and notAfter inside an event's ops) where it stopped:
+   * the same batch, or the log read from there, goes on exactly from that message.
    */
-  private write(batch: JetstreamBatch): void {
+  private write(batch: JetstreamBatch, capBytes: number): boolean {
     const { messages } = batch;
     const { metrics } = this.opts;
     const compressed = this.opts.request.compress;
     const start = batch.indexAfter(this.sentSeq);
+    let queued = this.out.queued();
     let run = -1;
     let sent = 0;
     let bytes = 0;
+    let stopped = -1;
     const flush = (to: number) => {
       const chunk = batch.frames(compressed, run, to);
       this.out.write(chunk);
@@ -214,17 +220,32 @@ export class JetstreamSubscriber implements StreamConnection {
     this.out.socket.cork();
     for (let i = start; i < messages.length; i++) {
       const m = messages[i]!;
-      if (m.timeUs > this.notAfter && wants(this.filters, m)) {
-        if (run < 0) run = i;
-        sent++;
-      } else if (run >= 0) flush(i);
+      if (m.timeUs <= this.notAfter || !wants(this.filters, m)) {
+        if (run >= 0) flush(i);
+        continue;
+      }
+      if (queued > capBytes) {
+        stopped = i;
+        break;
+      }
+      if (run < 0) run = i;
+      queued += batch.frameBytes(i, compressed);
+      sent++;
     }
-    if (run >= 0) flush(messages.length);
+    if (run >= 0) flush(stopped >= 0 ? stopped : messages.length);
     this.out.socket.uncork();
-    if (batch.lastSeq > this.sentSeq) this.sentSeq = batch.lastSeq;
+    this.out.queued();
     metrics.jetstreamSent.inc(sent);
-    metrics.jetstreamFiltered.inc(messages.length - start - sent);
+    metrics.jetstreamFiltered.inc((stopped >= 0 ? stopped : messages.length) - start - sent);
     metrics.jetstreamBytes.inc({ encoding: compressed ? 'zstd' : 'json' }, bytes);
+    if (stopped < 0) {
+      if (batch.lastSeq > this.sentSeq) this.sentSeq = batch.lastSeq;
+      return true;
+    }
+    // Everything before the stopped message is done, selected or not; its event is not.
+    if (stopped > 0) this.notAfter = Math.max(this.notAfter, messages[stopped - 1]!.timeUs);
+    this.sentSeq = Math.max(this.sentSeq, messages[stopped]!.seq - 1);
+    return false;
   }
 
   private closed(): void {

@@ -1,5 +1,5 @@
 // Two relay instances sharing one PostgreSQL: each host is crawled by exactly one of them, seqs are global, and a
-// consumer of either gets the same stream. When one instance stops, the other takes over its hosts from the
+// consumer of either gets the same stream (firehose and Jetstream). When one instance stops, the other takes over its hosts from the
 // committed cursor.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakePlc } from '../../dev-env/fake-plc.ts';
@@ -7,6 +7,7 @@ import { FakePds } from '../../dev-env/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { startTestRelay, requestCrawl, type TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
+import { JetstreamClient } from '../helpers/jetstream.ts';
 import { expectStrictlyIncreasing, perDid } from '../../dev-env/compare.ts';
 
 let plc: FakePlc;
@@ -44,6 +45,8 @@ describe('several relay processes on one database', () => {
 
     const c1 = await TestConsumer.connect(one.wsUrl);
     const c2 = await TestConsumer.connect(two.wsUrl);
+    const j1 = await JetstreamClient.connect(one.wsUrl);
+    const j2 = await JetstreamClient.connect(two.wsUrl);
     const accounts = await Promise.all(hosts.map(async (h) => ({ h, a: await h.createAccount() })));
     for (let i = 0; i < 60; i++) {
       const { h, a } = accounts[i % 3]!;
@@ -56,6 +59,14 @@ describe('several relay processes on one database', () => {
     expect(c2.events.map((e) => e.seq)).toEqual(c1.events.map((e) => e.seq));
     expect(c2.events.map((e) => Buffer.from(e.bytes).toString('base64'))).toEqual(c1.events.map((e) => Buffer.from(e.bytes).toString('base64')));
     expect(perDid(c1.events)).toEqual(perDid(expected));
+    // Jetstream: both processes send the same messages; times are unique and increasing across the two writers.
+    const messages = expected.filter((e) => e.t !== '#sync').length;
+    await j1.waitFor((c) => c.events.length >= messages, 20_000, 'Jetstream of one');
+    await j2.waitFor((c) => c.events.length >= messages, 20_000, 'Jetstream of two');
+    expect(j2.raw.map((r) => r.json)).toEqual(j1.raw.map((r) => r.json));
+    expectStrictlyIncreasing(j1.events.map((e) => e.time_us));
+    j1.close();
+    j2.close();
 
     // Stop whichever instance crawls more hosts; the other picks them up and nothing is lost.
     const [leaving, staying, stayingConsumer] = crawledBy(one).length >= crawledBy(two).length ? [one, two, c2] : [two, one, c1];

@@ -14,6 +14,7 @@ import { FanoutHub } from '../../src/firehose/hub.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { decodeFrame, encodeMessageFrame } from '../../src/protocol/frame.ts';
 import { events, hosts } from '../../src/storage/schema.ts';
+import { oldestRetainedSeq, seqBeforeTime } from '../../src/storage/events.ts';
 import type { CommittedEvent } from '../../src/core/events.ts';
 import { relayEvent } from '../../src/core/events.ts';
 
@@ -99,6 +100,9 @@ describe('sequencer', () => {
 
     // Gapless, each once, in order.
     expect(seen.map((e) => e.seq)).toEqual(Array.from({ length: accepted }, (_, i) => i + 1));
+    // The time line (Jetstream's cursor) rises with seq whichever writer took it, near the database's clock.
+    for (let i = 1; i < seen.length; i++) expect(seen[i]!.timeUs).toBeGreaterThan(seen[i - 1]!.timeUs);
+    expect(Math.abs(seen.at(-1)!.timeUs / 1000 - Date.now())).toBeLessThan(60_000);
     // Per writer, upstream order is preserved in relay order.
     for (let w = 0; w < 3; w++) {
       const ns = seen
@@ -117,6 +121,33 @@ describe('sequencer', () => {
     };
     expect(res.rows[0]!.n).toBe(accepted);
     await hub.stop();
+  });
+
+  it('gives a commit one microsecond per op, stores the times, and finds a time cursor by seq', async () => {
+    const d = await open();
+    const committed: CommittedEvent[] = [];
+    const s = sequencerOn(d, (evs) => committed.push(...evs));
+    const ops = (n: number) => Array.from({ length: n }, (_, i) => ({ action: 'delete', path: `app.bsky.feed.post/${i}`, cid: null }));
+    for (const n of [3, 1, 0, 5]) s.submit({ hostId: 1, upstreamSeq: null, event: relayEvent('did:plc:timeline', 'commit', { repo: 'did:plc:timeline', ops: ops(n) }) });
+    s.submit({ hostId: 1, upstreamSeq: null, event: relayEvent('did:plc:timeline', 'identity', { did: 'did:plc:timeline', time: 'x' }) });
+    await s.drain();
+    await eventually(() => committed.length === 5, 10_000, 'committed');
+    const t = committed.map((e) => e.timeUs);
+    // Each event ends where its ops end: 3 ops, 1, none (one all the same), 5, and one for an identity.
+    expect([t[1]! - t[0]!, t[2]! - t[1]!, t[3]! - t[2]!, t[4]! - t[3]!]).toEqual([1, 1, 5, 1]);
+    const stored = await d.db.select({ seq: events.seq, t: events.timeUs }).from(events).where(gte(events.seq, committed[0]!.seq)).orderBy(events.seq);
+    expect(stored.map((r) => r.t)).toEqual(t);
+    // A cursor anywhere inside an event's span resumes at that event; at its end, after it.
+    const seqs = committed.map((e) => e.seq);
+    expect(await seqBeforeTime(d.db, t[0]! - 3)).toBe(seqs[0]! - 1);
+    expect(await seqBeforeTime(d.db, t[0]! - 1)).toBe(seqs[0]! - 1);
+    expect(await seqBeforeTime(d.db, t[0]!)).toBe(seqs[0]);
+    expect(await seqBeforeTime(d.db, t[3]! - 2)).toBe(seqs[2]);
+    expect(await seqBeforeTime(d.db, t[4]!)).toBe(seqs[4]);
+    expect(await seqBeforeTime(d.db, t[4]! + 1_000_000)).toBe(seqs[4]);
+    // Older than anything kept: before the oldest.
+    const oldest = await oldestRetainedSeq(d.db);
+    expect(await seqBeforeTime(d.db, 1)).toBe(oldest! - 1);
   });
 
   it('keeps a failed batch and commits it once the database is back', async () => {

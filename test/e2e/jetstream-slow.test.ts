@@ -1,0 +1,81 @@
+// A Jetstream subscriber that stops reading is not dropped: past the byte cap it goes back to reading the log at its
+// own pace, holding no more than the cap, and when it reads again it gets every message once, in order, and rejoins
+// live. One whose place falls out of the replay window is closed. RELAY_JETSTREAM=false turns the stream off.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Socket } from 'node:net';
+import { startWorld, type World } from '../helpers/world.ts';
+import type { FakePds } from '../../dev-env/fake-pds.ts';
+import { createTestDatabase } from '../helpers/db.ts';
+import { metricValue, startTestRelay, type TestRelay } from '../helpers/relay.ts';
+import { eventually } from '../helpers/consumer.ts';
+import { JetstreamClient, refusedUpgrade } from '../helpers/jetstream.ts';
+
+const CAP = 1 << 20;
+let world: World;
+let pds: FakePds;
+let relay: TestRelay;
+
+beforeAll(async () => {
+  world = await startWorld({ config: { consumerMaxBufferBytes: CAP } });
+  ({ relay } = world);
+  pds = world.hosts[0]!;
+});
+
+afterAll(async () => {
+  await world?.close();
+});
+
+const socketOf = (c: JetstreamClient) => (c.ws as unknown as { _socket: Socket })._socket;
+
+describe('a slow Jetstream subscriber', () => {
+  it('reads the log while it lags, within the cap, then rejoins live with nothing missing or repeated', async () => {
+    const reference = await JetstreamClient.connect(relay.wsUrl);
+    const slow = await JetstreamClient.connect(relay.wsUrl);
+    await eventually(() => relay.relay.ctx.firehose.consumers.size === 2, 5_000, 'subscribers registered');
+    // The server keeps connections in the order they came: the slow one is second.
+    const sink = [...relay.relay.ctx.firehose.consumers][1]!;
+    socketOf(slow).pause();
+    const account = await pds.createAccount();
+    await reference.waitFor((c) => c.events.length === 2, 10_000, 'account events');
+    // ~100 KB posts: the loopback buffers fill first, then the relay's cap.
+    const text = 'y'.repeat(100_000);
+    let posts = 0;
+    const catchUps = () => metricValue(relay.url, 'relay_jetstream_catch_ups_total');
+    while ((await catchUps()) === 0) {
+      if (posts === 1000) throw new Error('the slow subscriber never went back to the log');
+      await pds.createRecord(account, `${posts++} ${text}`);
+      await reference.waitFor((c) => c.commits().length === posts, 10_000, `post ${posts}`);
+    }
+    // While it lags it reads the log, paced by its socket; more posts come meanwhile.
+    for (let i = 0; i < 20; i++) await pds.createRecord(account, `${posts++} ${text}`);
+    await reference.waitFor((c) => c.commits().length === posts, 10_000, 'the last posts');
+    expect(sink.describe(0).state).toBe('replay');
+    // Never more than the cap plus one message held for it, in either state.
+    expect(sink.describe(0).peakBufferedBytes).toBeLessThanOrEqual(CAP + 101_000);
+
+    socketOf(slow).resume();
+    await slow.waitFor((c) => c.events.length === reference.events.length, 30_000, 'the slow subscriber catching up');
+    expect(slow.raw.map((r) => r.json)).toEqual(reference.raw.map((r) => r.json));
+    await eventually(() => sink.describe(0).state === 'live', 10_000, 'rejoined live');
+    await pds.createRecord(account, 'after');
+    await reference.waitFor((c) => c.raw.at(-1)?.json.includes('"text":"after"') === true, 10_000, 'reference');
+    await slow.waitFor((c) => c.events.length === reference.events.length, 10_000, 'live again');
+    expect(slow.raw.map((r) => r.json)).toEqual(reference.raw.map((r) => r.json));
+    expect(slow.closed).toBeNull();
+    expect(await metricValue(relay.url, 'relay_jetstream_drops_total{reason="out_of_window"}')).toBe(0);
+    reference.close();
+    slow.close();
+  });
+});
+
+describe('RELAY_JETSTREAM=false', () => {
+  it('serves no /subscribe', async () => {
+    const off = await startTestRelay({ databaseUrl: await createTestDatabase(), jetstream: false });
+    try {
+      const res = await refusedUpgrade(off.wsUrl, '');
+      expect(res).toEqual({ status: 404, body: { error: 'MethodNotImplemented', message: 'no stream at /subscribe' } });
+    } finally {
+      await off.stop();
+    }
+  });
+});
