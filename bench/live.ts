@@ -106,6 +106,8 @@ export interface LiveSetup {
   relay: RelayHandle;
   readers: Consumers[];
   stalled: Consumers[];
+  /** Every account's DID. */
+  dids: string[];
   /** Commits the fleets will publish (0 for streaming fleets), and the account events announced before. */
   commits: number;
   announced: number;
@@ -186,7 +188,7 @@ export async function startLive(h: Harness, o: LiveOptions, relayEnv?: Record<st
     120_000,
     200,
   ).catch(() => log(`warning: consumers saw fewer than ${announced} announcement events (continuing)`));
-  return { backgroundBusy, plc, fleets, relay, readers, stalled, commits, announced, corpus };
+  return { backgroundBusy, plc, fleets, relay, readers, stalled, dids: docs.map(([did]) => did), commits, announced, corpus };
 }
 
 export async function runLive(o: LiveOptions): Promise<LiveResult> {

@@ -8,6 +8,7 @@ import { benchCold } from './cold.ts';
 import { benchLogStorage } from './log-storage.ts';
 import { benchSoak } from './soak.ts';
 import { benchMemory } from './memory.ts';
+import { benchJetstream } from './jetstream.ts';
 import { benchFanout, benchHosts, benchIngest, benchStalled, parseFlags, type Flags } from './scenarios.ts';
 import { ROOT } from './lib/harness.ts';
 import { currentCommit, currentMachine, loadAverage } from './lib/provenance.ts';
@@ -26,6 +27,7 @@ const scenarios: Record<string, (flags: Flags) => Promise<BenchLine[]>> = {
   storage: benchLogStorage,
   soak: benchSoak,
   memory: benchMemory,
+  jetstream: benchJetstream,
 };
 
 const wanted = process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : undefined;

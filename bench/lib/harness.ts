@@ -245,6 +245,13 @@ export class Harness {
     return child;
   }
 
+  async jetstreamConsumers(spec: import('./protocol.ts').JetstreamConsumerSpec): Promise<Child<import('./protocol.ts').JetstreamConsumerReply, import('./protocol.ts').JetstreamConsumerCommand>> {
+    const child = Child.fork<import('./protocol.ts').JetstreamConsumerReply, import('./protocol.ts').JetstreamConsumerCommand>('jetstream-consumers', 'jetstream-consumer.ts', [JSON.stringify(spec)]);
+    this.children.push(child as never);
+    await child.next('connected', 60_000);
+    return child;
+  }
+
   /** Starts `bin/relay.js serve` with bench settings (open crawling, loopback hosts allowed, quotas out of the way). */
   async relay(opts: { plcUrl: string; cpuProfDir?: string; env?: Record<string, string> }): Promise<RelayHandle> {
     const port = await freePort();

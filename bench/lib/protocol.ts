@@ -107,3 +107,26 @@ export type ConsumerReply =
   | { type: 'tracking'; dids: number }
   | { type: 'report'; connections: ConnectionStats[]; latencyHistogram: Array<[number, number]>; trackedLatencyHistogram: Array<[number, number]> }
   | { type: 'error'; message: string };
+
+/**
+ * Jetstream subscribers: `drains` connect with their query and read and discard bytes on a raw socket after the
+ * handshake (they cost the machine almost nothing); one measuring subscriber (unfiltered) parses every message and
+ * times it from the commit's publish time, which a firehose connection in the same process reads from the frames.
+ */
+export interface JetstreamConsumerSpec {
+  url: string;
+  drains: string[];
+}
+
+export interface DrainStats {
+  query: string;
+  bytes: number;
+  closed: boolean;
+}
+
+export type JetstreamConsumerCommand = { cmd: 'report' } | { cmd: 'exit' };
+export type JetstreamConsumerReply =
+  | { type: 'ready' }
+  | { type: 'connected' }
+  | { type: 'report'; drains: DrainStats[]; measured: { messages: number; commits: number; matched: number; bytes: number; closed: boolean }; latencyHistogram: Array<[number, number]> }
+  | { type: 'error'; message: string };
