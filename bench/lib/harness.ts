@@ -246,8 +246,11 @@ export class Harness {
   }
 
   async jetstreamConsumers(spec: import('./protocol.ts').JetstreamConsumerSpec): Promise<Child<import('./protocol.ts').JetstreamConsumerReply, import('./protocol.ts').JetstreamConsumerCommand>> {
-    const child = Child.fork<import('./protocol.ts').JetstreamConsumerReply, import('./protocol.ts').JetstreamConsumerCommand>('jetstream-consumers', 'jetstream-consumer.ts', [JSON.stringify(spec)]);
+    const child = Child.fork<import('./protocol.ts').JetstreamConsumerReply, import('./protocol.ts').JetstreamConsumerCommand>('jetstream-consumers', 'jetstream-consumer.ts');
     this.children.push(child as never);
+    await child.next('ready');
+    // Sent over IPC: a hundred DIDs per filtered subscriber is more than a command line holds.
+    child.send({ cmd: 'start', spec });
     await child.next('connected', 60_000);
     return child;
   }

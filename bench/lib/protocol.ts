@@ -124,7 +124,7 @@ export interface DrainStats {
   closed: boolean;
 }
 
-export type JetstreamConsumerCommand = { cmd: 'report' } | { cmd: 'exit' };
+export type JetstreamConsumerCommand = { cmd: 'start'; spec: JetstreamConsumerSpec } | { cmd: 'report' } | { cmd: 'exit' };
 export type JetstreamConsumerReply =
   | { type: 'ready' }
   | { type: 'connected' }

@@ -8,10 +8,10 @@ import WebSocket from 'ws';
 import { decodeFrame } from '../../src/protocol/frame.ts';
 import type { DrainStats, JetstreamConsumerCommand, JetstreamConsumerReply, JetstreamConsumerSpec } from '../lib/protocol.ts';
 
-const spec = JSON.parse(process.argv[2]!) as JetstreamConsumerSpec;
 const send = (m: JetstreamConsumerReply) => process.send!(m);
 const histogram = new Uint32Array(120_001);
-const url = new URL(spec.url);
+let spec: JetstreamConsumerSpec;
+let url: URL;
 
 function drain(query: string): Promise<DrainStats> {
   const stats: DrainStats = { query, bytes: 0, closed: false };
@@ -105,19 +105,24 @@ setInterval(() => {
   }
 }, 5000).unref();
 
-try {
+async function start(): Promise<void> {
+  url = new URL(spec.url);
   await firehose();
   await measuring();
-  const drains: DrainStats[] = [];
   for (const q of spec.drains) drains.push(await drain(q));
   send({ type: 'connected' });
-  process.on('message', (cmd: JetstreamConsumerCommand) => {
-    if (cmd.cmd === 'exit') process.exit(0);
-    const hist: Array<[number, number]> = [];
-    histogram.forEach((c, ms) => c > 0 && hist.push([ms, c]));
-    send({ type: 'report', drains, measured, latencyHistogram: hist });
-  });
-} catch (err) {
-  send({ type: 'error', message: (err as Error).message });
 }
+
+const drains: DrainStats[] = [];
+process.on('message', (cmd: JetstreamConsumerCommand) => {
+  if (cmd.cmd === 'exit') process.exit(0);
+  if (cmd.cmd === 'start') {
+    spec = cmd.spec;
+    start().catch((err: unknown) => send({ type: 'error', message: (err as Error).message }));
+    return;
+  }
+  const hist: Array<[number, number]> = [];
+  histogram.forEach((c, ms) => c > 0 && hist.push([ms, c]));
+  send({ type: 'report', drains, measured, latencyHistogram: hist });
+});
 send({ type: 'ready' });

@@ -9,6 +9,7 @@ import { createTestDatabase } from '../helpers/db.ts';
 import { metricValue, startTestRelay, type TestRelay } from '../helpers/relay.ts';
 import { eventually } from '../helpers/consumer.ts';
 import { JetstreamClient, refusedUpgrade } from '../helpers/jetstream.ts';
+import { oldestRetainedSeq } from '../../src/storage/events.ts';
 
 const CAP = 1 << 20;
 let world: World;
@@ -65,6 +66,44 @@ describe('a slow Jetstream subscriber', () => {
     expect(await metricValue(relay.url, 'relay_jetstream_drops_total{reason="out_of_window"}')).toBe(0);
     reference.close();
     slow.close();
+  });
+});
+
+describe('a Jetstream subscriber left behind by the replay window', () => {
+  it('is closed with a reason once what it has still to read is pruned, after a gapless prefix', async () => {
+    const w = await startWorld({ config: { consumerMaxBufferBytes: CAP, replayWindowMs: 1500 }, overrides: { retentionIntervalMs: 100 } });
+    try {
+      const [host] = w.hosts;
+      const reference = await JetstreamClient.connect(w.relay.wsUrl);
+      const slow = await JetstreamClient.connect(w.relay.wsUrl);
+      await eventually(() => w.relay.relay.ctx.firehose.consumers.size === 2, 5_000, 'subscribers registered');
+      const sink = [...w.relay.relay.ctx.firehose.consumers][1]! as unknown as { sentSeq: number };
+      socketOf(slow).pause();
+      const account = await host!.createAccount();
+      const text = 'z'.repeat(100_000);
+      let posts = 0;
+      while ((await metricValue(w.relay.url, 'relay_jetstream_catch_ups_total')) === 0) {
+        if (posts === 1000) throw new Error('the slow subscriber never went back to the log');
+        await host!.createRecord(account, `${posts++} ${text}`);
+        await reference.waitFor((c) => c.commits().length === posts, 10_000, `post ${posts}`);
+      }
+      // Small posts until the log no longer holds where the subscriber stopped.
+      const { db } = w.relay.relay.ctx.database;
+      await eventually(async () => {
+        await host!.createRecord(account, `${posts++}`);
+        return ((await oldestRetainedSeq(db)) ?? 0) > sink.sentSeq + 1;
+      }, 30_000, 'its place pruned');
+      socketOf(slow).resume();
+      await slow.waitFor((c) => c.closed !== null, 20_000, 'closed');
+      expect(slow.closed).toEqual({ code: 1008, reason: 'fell behind the replay window; reconnect with your cursor' });
+      expect(await metricValue(w.relay.url, 'relay_jetstream_drops_total{reason="out_of_window"}')).toBe(1);
+      // What it did get has no gap: the start of what the reference got.
+      expect(slow.raw.length).toBeGreaterThan(0);
+      expect(slow.raw.map((r) => r.json)).toEqual(reference.raw.slice(0, slow.raw.length).map((r) => r.json));
+      reference.close();
+    } finally {
+      await w.close();
+    }
   });
 });
 
