@@ -7,7 +7,7 @@ import { startWorld, type World } from '../helpers/world.ts';
 import type { FakePds } from '../../dev-env/fake-pds.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { metricValue, startTestRelay, type TestRelay } from '../helpers/relay.ts';
-import { eventually } from '../helpers/consumer.ts';
+import { TestConsumer, eventually } from '../helpers/consumer.ts';
 import { JetstreamClient, refusedUpgrade } from '../helpers/jetstream.ts';
 import { oldestRetainedSeq } from '../../src/storage/events.ts';
 
@@ -103,6 +103,26 @@ describe('a Jetstream subscriber left behind by the replay window', () => {
       reference.close();
     } finally {
       await w.close();
+    }
+  });
+});
+
+describe('stream limits', () => {
+  it('counts Jetstream subscribers and firehose consumers against one per-client cap', async () => {
+    const r = await startTestRelay({ databaseUrl: await createTestDatabase(), maxConsumersPerIp: 2 });
+    try {
+      const firehose = await TestConsumer.connect(r.wsUrl);
+      const js = await JetstreamClient.connect(r.wsUrl);
+      const res = await refusedUpgrade(r.wsUrl, '');
+      expect(res.status).toBe(429);
+      expect(res.body).toMatchObject({ error: 'RateLimitExceeded' });
+      // A message over 10 MB closes the connection (1009: too big), as v1 says.
+      js.send('x'.repeat(10_000_001));
+      await js.waitFor((c) => c.closed !== null, 10_000, 'closed');
+      expect(js.closed!.code).toBe(1009);
+      firehose.close();
+    } finally {
+      await r.stop();
     }
   });
 });
