@@ -9,7 +9,7 @@ import { oldestRetainedSeq, readEvents } from '../storage/events.ts';
 import type { CommittedEvent } from '../core/events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { FanoutHub, LiveSink } from './hub.ts';
-import { Outbound } from './outbound.ts';
+import { StreamConnectionBase } from './outbound.ts';
 import type { StreamConnection, StreamView } from './server.ts';
 import { WireBatch } from './wire-batch.ts';
 
@@ -29,21 +29,17 @@ export interface ConsumerOptions {
   remoteAddress: string;
 }
 
-export class Consumer implements LiveSink, StreamConnection {
+export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live'> implements LiveSink, StreamConnection {
   /** Highest seq written to this consumer. */
   sentSeq = 0;
   readonly connectedAt = new Date();
   /** Highest seq known to have left the process (handed to the kernel); frames above it are queued here. */
   private flushedSeq = 0;
-  private mode: 'starting' | 'replay' | 'live' | 'closed' = 'starting';
-  private readonly out: Outbound;
 
   private readonly opts: ConsumerOptions;
   constructor(opts: ConsumerOptions) {
+    super({ ws: opts.ws, log: opts.log, remoteAddress: opts.remoteAddress, what: 'consumer' }, 'starting');
     this.opts = opts;
-    this.out = new Outbound(opts.ws);
-    opts.ws.on('close', () => this.closed());
-    opts.ws.on('error', () => this.closed());
   }
 
   get state(): string {
@@ -103,23 +99,6 @@ export class Consumer implements LiveSink, StreamConnection {
   private tooSlow(reason: 'too_slow' | 'too_slow_frames'): void {
     this.opts.metrics.consumersDropped.inc({ reason });
     this.fail('ConsumerTooSlow', 'Stream consumer too slow.');
-  }
-
-  stalledFor(now: number): number {
-    return this.out.stalledFor(now);
-  }
-
-  /** Drops the connection without a close handshake (the peer is not reading). */
-  terminate(why: string): void {
-    this.opts.log.info({ remote: this.opts.remoteAddress, why }, 'dropping consumer');
-    this.opts.ws.terminate();
-    this.closed();
-  }
-
-  close(code = 1000, reason = ''): void {
-    if (this.mode === 'closed') return;
-    this.opts.ws.close(code, reason);
-    this.closed();
   }
 
   private async replay(after: number): Promise<void> {
@@ -213,9 +192,7 @@ export class Consumer implements LiveSink, StreamConnection {
     this.closed();
   }
 
-  private closed(): void {
-    if (this.mode === 'closed') return;
-    this.mode = 'closed';
+  protected onClosed(): void {
     this.opts.hub.remove(this);
   }
 }

@@ -2,6 +2,7 @@
 // written straight to the socket, how much is queued (and the most ever), whether the queue still drains (for the
 // write deadline), and waiting for it to drain (replay is paced by the socket).
 import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 
 export class Outbound {
@@ -64,4 +65,47 @@ export class Outbound {
       this.ws.on('close', done);
     });
   }
+}
+
+/**
+ * What every stream connection does alike: it is closed once (by the peer, an error, the relay), and the server's
+ * deadlines act on it. Subclasses say what closing means for them (leaving the hub).
+ */
+export abstract class StreamConnectionBase<Mode extends string> {
+  protected mode: Mode | 'closed';
+  protected readonly out: Outbound;
+  private readonly conn: { ws: WebSocket; log: Logger; remoteAddress: string; what: string };
+
+  constructor(conn: { ws: WebSocket; log: Logger; remoteAddress: string; what: string }, initial: Mode) {
+    this.conn = conn;
+    this.mode = initial;
+    this.out = new Outbound(conn.ws);
+    conn.ws.on('close', () => this.closed());
+    conn.ws.on('error', () => this.closed());
+  }
+
+  stalledFor(now: number): number {
+    return this.out.stalledFor(now);
+  }
+
+  /** Drops the connection without a close handshake (the peer is not reading). */
+  terminate(why: string): void {
+    this.conn.log.info({ remote: this.conn.remoteAddress, why }, `dropping ${this.conn.what}`);
+    this.conn.ws.terminate();
+    this.closed();
+  }
+
+  close(code = 1000, reason = ''): void {
+    if (this.mode === 'closed') return;
+    this.conn.ws.close(code, reason);
+    this.closed();
+  }
+
+  protected closed(): void {
+    if (this.mode === 'closed') return;
+    this.mode = 'closed';
+    this.onClosed();
+  }
+
+  protected abstract onClosed(): void;
 }

@@ -9,7 +9,7 @@ import type { Db } from '../storage/db.ts';
 import { oldestRetainedSeq, readEvents, seqBeforeTime } from '../storage/events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { FanoutHub } from '../firehose/hub.ts';
-import { Outbound } from '../firehose/outbound.ts';
+import { StreamConnectionBase } from '../firehose/outbound.ts';
 import type { StreamConnection, StreamView } from '../firehose/server.ts';
 import { JetstreamBatch } from './batch.ts';
 import type { Compressor } from './compression.ts';
@@ -39,24 +39,20 @@ export interface SubscriberOptions {
   maxBufferBytes: number;
 }
 
-export class JetstreamSubscriber implements StreamConnection {
+export class JetstreamSubscriber extends StreamConnectionBase<'hello' | 'starting' | 'replay' | 'live'> implements StreamConnection {
   /** Highest relay seq whose messages this subscriber was sent (or skipped by its filters). */
   sentSeq = 0;
   readonly connectedAt = new Date();
-  private mode: 'hello' | 'starting' | 'replay' | 'live' | 'closed' = 'starting';
   private filters: Filters;
   /** Messages at or before this time are not sent: the part of the cursor's event the subscriber had. */
   private notAfter = -1;
-  private readonly out: Outbound;
   private readonly opts: SubscriberOptions;
 
   constructor(opts: SubscriberOptions) {
+    super({ ws: opts.ws, log: opts.log, remoteAddress: opts.remoteAddress, what: 'Jetstream subscriber' }, 'starting');
     this.opts = opts;
     this.filters = opts.request.filters;
-    this.out = new Outbound(opts.ws);
     opts.ws.on('message', (data) => this.onMessage(String(data)));
-    opts.ws.on('close', () => this.closed());
-    opts.ws.on('error', () => this.closed());
   }
 
   describe(headSeq: number): StreamView {
@@ -102,22 +98,6 @@ export class JetstreamSubscriber implements StreamConnection {
   deliver(batch: JetstreamBatch): void {
     if (this.mode !== 'live') return;
     if (!this.write(batch, this.opts.maxBufferBytes)) this.catchUp();
-  }
-
-  stalledFor(now: number): number {
-    return this.out.stalledFor(now);
-  }
-
-  terminate(why: string): void {
-    this.opts.log.info({ remote: this.opts.remoteAddress, why }, 'dropping Jetstream subscriber');
-    this.opts.ws.terminate();
-    this.closed();
-  }
-
-  close(code = 1000, reason = ''): void {
-    if (this.mode === 'closed') return;
-    this.opts.ws.close(code, reason);
-    this.closed();
   }
 
   private onMessage(text: string): void {
@@ -248,9 +228,7 @@ export class JetstreamSubscriber implements StreamConnection {
     return false;
   }
 
-  private closed(): void {
-    if (this.mode === 'closed') return;
-    this.mode = 'closed';
+  protected onClosed(): void {
     this.opts.live.remove(this);
   }
 }
