@@ -13,7 +13,9 @@ import WebSocket from 'ws';
 import { startWorld, type World } from '../helpers/world.ts';
 import type { FakeAccount, FakePds } from '../../dev-env/fake-pds.ts';
 import { encodeRecord, type RecordOp } from '../../dev-env/repo.ts';
-import { adminPost, metricValue, type TestRelay } from '../helpers/relay.ts';
+import { adminPost, metricValue, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
+import { adminApi } from '../../src/services/contract.ts';
+import { relayAdmin } from '../../dev-env/relay-client.ts';
 import { eventually } from '../helpers/consumer.ts';
 import { JetstreamClient, refusedUpgrade, type JetstreamEvent } from '../helpers/jetstream.ts';
 
@@ -217,6 +219,13 @@ describe('Jetstream /subscribe', () => {
     const hello = await JetstreamClient.connect(relay.wsUrl, 'requireHello=true');
     const post = (text: string) => write(alice, [{ action: 'create', collection: 'app.bsky.feed.post', rkey: key(), record: { text, createdAt: new Date().toISOString() } }]);
     const like = () => write(alice, [{ action: 'create', collection: 'app.bsky.feed.like', rkey: key(), record: { subject: { uri: 'at://a/b/c', cid: CID.decode(blobCid).toString() }, createdAt: new Date().toISOString() } }]);
+    // Operators see each subscriber with what it asked for (relay consumers, the console).
+    const { consumers } = await relayAdmin(relay.url, TEST_ADMIN_PASSWORD)(adminApi.listConsumers, {});
+    expect(consumers.filter((v) => v.kind === 'jetstream').map((v) => [v.filters, v.state])).toEqual([
+      ['collections: app.bsky.feed.post', 'live'],
+      ['max 1000 B', 'live'],
+      ['all', 'hello'],
+    ]);
     await like();
     await post('first');
     await c.waitFor((x) => x.events.length === 1, 10_000, 'the post');
