@@ -90,6 +90,12 @@ export function createMetrics() {
       registers: r,
     }),
     framesSent: new Counter({ name: 'relay_frames_sent_total', help: 'Frames written to consumers', registers: r }),
+    consumerCatchUps: new Counter({
+      name: 'relay_consumer_catch_ups_total',
+      help: 'Times a firehose consumer fell behind live delivery (queued bytes or frames past the cap) and went back to reading the log',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
     jetstreamSubscribers: new Gauge({ name: 'relay_jetstream_subscribers', help: 'Connected Jetstream subscribers', registers: r }),
     jetstreamSent: new Counter({ name: 'relay_jetstream_events_sent_total', help: 'Jetstream messages written to subscribers', registers: r }),
     jetstreamBytes: new Counter({

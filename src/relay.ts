@@ -142,6 +142,8 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     maxBufferBytes: config.consumerMaxBufferBytes,
     maxBufferFrames: config.consumerMaxBufferFrames,
     writeTimeoutMs: config.consumerWriteTimeoutMs,
+    minRate: config.consumerMinRate,
+    minRatePeriodMs: config.consumerMinRatePeriodMs,
     idleTimeoutMs: config.consumerIdleTimeoutMs,
     maxConsumersPerIp: config.maxConsumersPerIp,
     trustProxy: config.trustProxy,

@@ -45,6 +45,9 @@ export interface RelayConfig {
   consumerWriteTimeoutMs: number;
   /** A consumer that answers no ping for this long is disconnected (pings go out four times per period). */
   consumerIdleTimeoutMs: number;
+  /** A consumer behind live for a whole period that reads fewer events a second than this gets ConsumerTooSlow (0: never). */
+  consumerMinRate: number;
+  consumerMinRatePeriodMs: number;
   /** Cap on the replay window's frame bytes (0 = no cap; the age window applies either way). */
   replayMaxBytes: number;
   /** Concurrent firehose connections allowed from one client address. */
@@ -123,8 +126,10 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'batchMaxDelayMs', env: 'RELAY_BATCH_MAX_DELAY_MS', kind: 'int', min: 0, max: 1000, doc: 'Longest wait before accepted events are written as one batch' },
   { key: 'batchMaxEvents', env: 'RELAY_BATCH_MAX_EVENTS', kind: 'int', min: 1, max: 10000, doc: 'Most events written in one transaction' },
   { key: 'hostMaxPending', env: 'RELAY_HOST_MAX_PENDING', kind: 'int', min: 1, doc: 'Events buffered per host before its socket is paused' },
-  { key: 'consumerMaxBufferBytes', env: 'RELAY_CONSUMER_MAX_BUFFER_BYTES', kind: 'int', min: 1048576, doc: 'Bytes queued to one consumer before it gets ConsumerTooSlow' },
-  { key: 'consumerMaxBufferFrames', env: 'RELAY_CONSUMER_MAX_BUFFER_FRAMES', kind: 'int', min: 1, doc: 'Frames queued to one consumer before it gets ConsumerTooSlow' },
+  { key: 'consumerMaxBufferBytes', env: 'RELAY_CONSUMER_MAX_BUFFER_BYTES', kind: 'int', min: 1048576, doc: 'Bytes queued to one consumer before it goes back to reading the log at its own pace' },
+  { key: 'consumerMaxBufferFrames', env: 'RELAY_CONSUMER_MAX_BUFFER_FRAMES', kind: 'int', min: 1, doc: 'Frames queued to one consumer before it goes back to reading the log at its own pace' },
+  { key: 'consumerMinRate', env: 'RELAY_CONSUMER_MIN_RATE', kind: 'int', min: 0, doc: 'Events/s a consumer behind live must read over a whole period, or it gets ConsumerTooSlow (0: never)' },
+  { key: 'consumerMinRatePeriodMs', env: 'RELAY_CONSUMER_MIN_RATE_PERIOD', fileKey: 'consumerMinRatePeriod', kind: 'duration', doc: 'The period over which RELAY_CONSUMER_MIN_RATE is measured' },
   { key: 'consumerWriteTimeoutMs', env: 'RELAY_CONSUMER_WRITE_TIMEOUT', fileKey: 'consumerWriteTimeout', kind: 'duration', doc: 'A consumer whose queued data makes no progress for this long is disconnected' },
   { key: 'consumerIdleTimeoutMs', env: 'RELAY_CONSUMER_IDLE_TIMEOUT', fileKey: 'consumerIdleTimeout', kind: 'duration', doc: 'A consumer that answers no ping for this long is disconnected (pinged four times per period)' },
   { key: 'hostEventsPerHour', env: 'RELAY_HOST_EVENTS_PER_HOUR', kind: 'int', min: 1, doc: 'Events a host may send per UTC hour before it is throttled until the hour ends' },

@@ -1,6 +1,9 @@
 // One downstream firehose connection: optional replay from the event log, then live frames from the hub, with no
-// gap and no duplicate at the switch. Replay is paced by the socket (backpressure); live delivery is bounded by a
-// byte cap and a frame cap, past which the consumer gets ConsumerTooSlow and is closed.
+// gap and no duplicate at the switch. Replay is paced by the socket (backpressure). Live delivery is bounded by a
+// byte cap and a frame cap: a consumer past either is not dropped but goes back to reading the log from where it is,
+// at its own pace, and rejoins live once it has caught up, holding no more than the cap meanwhile. It gets
+// ConsumerTooSlow only when its place falls out of the replay window, or when it stays slower than the floor rate
+// (the server's check).
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { encodeErrorFrame, encodeMessageFrame } from '../protocol/frame.ts';
@@ -35,6 +38,8 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
   readonly connectedAt = new Date();
   /** Highest seq known to have left the process (handed to the kernel); frames above it are queued here. */
   private flushedSeq = 0;
+  /** It went back to the log from live (shown as catching up). */
+  private caughtUp = true;
 
   private readonly opts: ConsumerOptions;
   constructor(opts: ConsumerOptions) {
@@ -52,7 +57,7 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
       kind: 'firehose',
       remoteAddress: this.opts.remoteAddress,
       connectedAt: this.connectedAt.toISOString(),
-      state: this.mode,
+      state: this.mode === 'replay' && !this.caughtUp ? 'catching up' : this.mode,
       sentSeq: this.sentSeq,
       lag: Math.max(0, headSeq - this.sentSeq),
       bufferedBytes: this.opts.ws.bufferedAmount,
@@ -73,6 +78,7 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
       return;
     }
     this.mode = 'replay';
+    this.setBehind(true);
     const oldest = await oldestRetainedSeq(db);
     let after = cursor;
     if (cursor === 0 || oldest === null || cursor < oldest - 1) {
@@ -86,24 +92,39 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
       }
       after = oldest === null ? hub.lastSeq : oldest - 1;
     }
-    await this.replay(after);
+    this.sentSeq = this.flushedSeq = after;
+    await this.replay();
   }
 
   deliver(batch: WireBatch): void {
     if (this.mode !== 'live') return;
     // Live seqs are gapless, so the seq distance is the number of frames still queued.
-    if (this.sentSeq - this.flushedSeq > this.opts.maxBufferFrames) return this.tooSlow('too_slow_frames');
-    if (!this.writeBatch(batch, this.opts.maxBufferBytes)) this.tooSlow('too_slow');
+    if (this.sentSeq - this.flushedSeq > this.opts.maxBufferFrames) return this.catchUp('too_slow_frames');
+    if (!this.writeBatch(batch, this.opts.maxBufferBytes)) this.catchUp('too_slow');
   }
 
-  private tooSlow(reason: 'too_slow' | 'too_slow_frames'): void {
+  dropTooSlow(reason: string): void {
     this.opts.metrics.consumersDropped.inc({ reason });
     this.fail('ConsumerTooSlow', 'Stream consumer too slow.');
   }
 
-  private async replay(after: number): Promise<void> {
-    const { hub, metrics } = this.opts;
-    this.sentSeq = this.flushedSeq = after;
+  /** Live delivery could not keep up: read the log from the next seq it has not been sent, then rejoin. */
+  private catchUp(reason: 'too_slow' | 'too_slow_frames'): void {
+    this.opts.hub.remove(this);
+    this.opts.metrics.consumerCatchUps.inc({ reason });
+    this.opts.log.info({ remote: this.opts.remoteAddress, seq: this.sentSeq, reason }, 'consumer behind live; reading the log');
+    this.mode = 'replay';
+    this.caughtUp = false;
+    this.setBehind(true);
+    this.replay().catch((err: unknown) => {
+      this.opts.log.warn({ err, remote: this.opts.remoteAddress }, 'consumer failed');
+      this.close(1011, 'internal error');
+    });
+  }
+
+  /** Sends the log after sentSeq, page by page at the socket's pace, until it reaches the hub's head; then live. */
+  private async replay(): Promise<void> {
+    const { hub, db, metrics } = this.opts;
     let pending: { upTo: number; rows: Promise<CommittedEvent[]> } | null = null;
     while (this.mode === 'replay') {
       if (!pending) {
@@ -119,6 +140,12 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
       pending = null;
       const page = await rows;
       if (this.mode !== 'replay') return;
+      // Seqs the page skips are taken-down accounts' events, or pruned: then the consumer would miss them unseen.
+      if ((page[0]?.seq ?? upTo + 1) > this.sentSeq + 1 && ((await oldestRetainedSeq(db)) ?? Infinity) > this.sentSeq + 1) {
+        this.dropTooSlow('out_of_window');
+        return;
+      }
+      if (this.mode !== 'replay') return;
       if (page.length === 0) {
         this.sentSeq = upTo;
         continue;
@@ -127,9 +154,13 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
       // (one page at a time left replay waiting on the database: docs/perf-journal.md, replay).
       const last = page.at(-1)!.seq;
       if (last < hub.lastSeq) pending = this.prefetch(last, hub.lastSeq);
-      this.writeBatch(new WireBatch(page));
+      // Written within the high-water mark, the rest after the socket drains: what one reader holds stays bounded.
+      const wire = new WireBatch(page);
+      while (!this.writeBatch(wire, REPLAY_HIGH_WATER)) {
+        await this.out.drained();
+        if (this.mode !== 'replay') return;
+      }
       metrics.replayEvents.inc(page.length);
-      if (this.opts.ws.bufferedAmount > REPLAY_HIGH_WATER) await this.out.drained();
     }
   }
 
@@ -143,34 +174,36 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
   private goLive(): void {
     if (this.mode === 'closed') return;
     this.mode = 'live';
+    this.caughtUp = true;
+    this.setBehind(false);
     this.opts.hub.add(this);
   }
 
   /**
-   * Writes the batch's frames above sentSeq straight to the socket, in as few writes as the cap allows; the last
+   * Writes the batch's frames above sentSeq straight to the socket, in as few writes as the cap allows; each
    * write's callback tracks what has left the process. Before each write the queue is re-read (the kernel takes
    * what it can synchronously) and the write holds only frames that start within `capBytes`: what one reader holds
    * stays within the cap plus one frame, whatever the batch size, and a reader that keeps up never trips it.
    * Returns false, having stopped, when the queue is past the cap with frames left.
    */
-  private writeBatch(wire: WireBatch, capBytes = Infinity): boolean {
+  private writeBatch(wire: WireBatch, capBytes: number): boolean {
     const { events } = wire;
     let i = wire.indexAfter(this.sentSeq);
     if (i === events.length) return true;
     const { bytes, offsets } = wire;
-    const lastSeq = events.at(-1)!.seq;
-    const flushed = () => {
-      if (lastSeq > this.flushedSeq) this.flushedSeq = lastSeq;
-    };
     while (i < events.length) {
       const queued = this.out.queued();
       if (queued > capBytes) return false;
       let j = i + 1;
       while (j < events.length && queued + (offsets[j]! - offsets[i]!) <= capBytes) j++;
       const chunk = bytes.subarray(offsets[i]!, offsets[j]!);
-      this.out.write(chunk, j === events.length ? flushed : undefined);
+      const upTo = events[j - 1]!.seq;
+      this.out.write(chunk, () => {
+        if (upTo > this.flushedSeq) this.flushedSeq = upTo;
+      });
       this.opts.metrics.framesSent.inc(j - i);
-      this.sentSeq = events[j - 1]!.seq;
+      this.progress += j - i;
+      this.sentSeq = upTo;
       i = j;
     }
     this.out.queued();

@@ -74,6 +74,11 @@ export class Outbound {
 export abstract class StreamConnectionBase<Mode extends string> {
   protected mode: Mode | 'closed';
   protected readonly out: Outbound;
+  /** Events it has been sent or has passed (filtered out) since it connected: its progress through the log. */
+  protected progress = 0;
+  /** Since when it has been behind live (reading the log), or null while live. */
+  private behindSince: number | null = null;
+  private floorFrom = { at: Date.now(), progress: 0 };
   private readonly conn: { ws: WebSocket; log: Logger; remoteAddress: string; what: string };
 
   constructor(conn: { ws: WebSocket; log: Logger; remoteAddress: string; what: string }, initial: Mode) {
@@ -86,6 +91,22 @@ export abstract class StreamConnectionBase<Mode extends string> {
 
   stalledFor(now: number): number {
     return this.out.stalledFor(now);
+  }
+
+  protected setBehind(behind: boolean): void {
+    this.behindSince = behind ? (this.behindSince ?? Date.now()) : null;
+  }
+
+  /**
+   * Checked by the server once per period: whether it was behind live for the whole period and got through fewer
+   * than `perSecond` events a second meanwhile (it would never catch up; the replay window would drop it later).
+   */
+  belowFloor(now: number, perSecond: number, periodMs: number): boolean {
+    if (perSecond <= 0 || now - this.floorFrom.at < periodMs) return false;
+    const rate = ((this.progress - this.floorFrom.progress) * 1000) / (now - this.floorFrom.at);
+    const slow = this.behindSince !== null && this.behindSince <= this.floorFrom.at && rate < perSecond;
+    this.floorFrom = { at: now, progress: this.progress };
+    return slow;
   }
 
   /** Drops the connection without a close handshake (the peer is not reading). */

@@ -31,6 +31,9 @@ export interface StreamView {
 /** One open stream connection, as the server watches it and operators see it. */
 export interface StreamConnection {
   stalledFor(now: number): number;
+  belowFloor(now: number, perSecond: number, periodMs: number): boolean;
+  /** Closes it for being too slow (ConsumerTooSlow on the firehose), counted by `reason`. */
+  dropTooSlow(reason: string): void;
   terminate(why: string): void;
   close(code?: number, reason?: string): void;
   describe(headSeq: number): StreamView;
@@ -61,6 +64,9 @@ export interface FirehoseServerOptions {
   /** A consumer that answers no ping for this long is disconnected. */
   idleTimeoutMs: number;
   maxConsumersPerIp: number;
+  /** A connection behind live for a whole period that gets through fewer events a second than this is dropped (0: never). */
+  minRate: number;
+  minRatePeriodMs: number;
   /** Take the client address from X-Forwarded-For (behind the operator's own proxy). */
   trustProxy: boolean;
   /** Streams served beside subscribeRepos. */
@@ -193,7 +199,7 @@ export class FirehoseServer {
   /**
    * Keepalive and deadlines: pings four times per idle period, and terminates sockets that answered nothing for the
    * idle timeout or whose queued bytes made no progress for the write timeout (a reader that stopped with less than
-   * the buffer cap queued would otherwise hold its socket forever).
+   * the buffer cap queued would otherwise hold its socket forever); drops readers behind live slower than the floor.
    */
   private watch(now: number): void {
     const { idleTimeoutMs, writeTimeoutMs, metrics } = this.opts;
@@ -211,7 +217,7 @@ export class FirehoseServer {
       if (consumer.stalledFor(now) > writeTimeoutMs) {
         metrics.consumersDropped.inc({ reason: 'write_timeout' });
         consumer.terminate('write deadline passed');
-      }
+      } else if (consumer.belowFloor(now, this.opts.minRate, this.opts.minRatePeriodMs)) consumer.dropTooSlow('below_min_rate');
     }
   }
 }

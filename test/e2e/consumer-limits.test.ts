@@ -1,6 +1,6 @@
-// The other limits on a firehose consumer, each with the byte cap out of the way: the cap on queued frames, the
-// write deadline (queued bytes that stop moving), and the idle timeout (a peer that answers no ping). Consumers that
-// keep reading are never cut.
+// The other limits on a firehose consumer, each with the byte cap out of the way: the cap on queued frames (past it,
+// back to the log), the write deadline (queued bytes that stop moving), and the idle timeout (a peer that answers no
+// ping). Consumers that keep reading are never cut.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Socket } from 'node:net';
 import type { RelayConfig } from '../../src/config/config.ts';
@@ -24,9 +24,10 @@ afterEach(async () => {
 });
 
 const dropped = (reason: string) => metricValue(world!.relay.url, `relay_consumers_dropped_total{reason="${reason}"}`);
+const caughtUp = (reason: string) => metricValue(world!.relay.url, `relay_consumer_catch_ups_total{reason="${reason}"}`);
 
-/** Publishes large commits until the stalled socket is dropped for `reason`; a reading consumer gets every one. */
-async function floodUntilDropped(reason: string): Promise<void> {
+/** Publishes large commits until `happened` says so for the stalled socket; a reading consumer gets every one. */
+async function floodUntil(happened: () => Promise<number>, what: string, released = true): Promise<void> {
   const { relay } = world!;
   const pds = world!.hosts[0]!;
   stalled = await stalledConsumer(relay.port);
@@ -35,27 +36,29 @@ async function floodUntilDropped(reason: string): Promise<void> {
   // ~500 KB records: a few dozen fill the loopback socket buffers, after which frames queue in the relay.
   const text = 'x'.repeat(500_000);
   let sent = 0;
-  while ((await dropped(reason)) === 0) {
-    if (sent === 200) throw new Error(`the stalled consumer was not dropped for ${reason}`);
+  while ((await happened()) === 0) {
+    if (sent === 200) throw new Error(`the stalled consumer was not ${what}`);
     await pds.createRecord(account, `${sent++} ${text}`);
   }
   await reader.waitFor((c) => c.events.filter((e) => e.t === '#commit').length === sent, 30_000, 'all commits');
-  await eventually(() => relay.relay.ctx.firehose.consumers.size === 1, 10_000, 'stalled socket released');
+  if (released) await eventually(() => relay.relay.ctx.firehose.consumers.size === 1, 10_000, 'stalled socket released');
   expect(reader.closed).toBe(false);
   reader.close();
 }
 
 describe('consumer limits', () => {
-  it('cuts off a consumer with too many frames queued', async () => {
+  it('sends a consumer with too many frames queued back to the log', async () => {
     world = await startWorld({ config: { ...NO_CAP, consumerMaxBufferFrames: 10 } });
-    await floodUntilDropped('too_slow_frames');
-    expect(await dropped('too_slow')).toBe(0);
+    await floodUntil(() => caughtUp('too_slow_frames'), 'sent back to the log', false);
+    expect(await caughtUp('too_slow')).toBe(0);
+    // The stalled socket is still connected, reading the log (the reader that kept up has closed).
+    expect([...world.relay.relay.ctx.firehose.consumers].map((c) => c.describe(0).state)).toEqual(['catching up']);
   });
 
   it('cuts off a consumer whose queued bytes stop moving for the write timeout', async () => {
     world = await startWorld({ config: { ...NO_CAP, consumerWriteTimeoutMs: 2000 } });
-    await floodUntilDropped('write_timeout');
-    expect(await dropped('too_slow_frames')).toBe(0);
+    await floodUntil(() => dropped('write_timeout'), 'dropped for write_timeout');
+    expect(await caughtUp('too_slow_frames')).toBe(0);
   });
 
   it('drops a consumer that answers no ping for the idle timeout, and keeps one that does', async () => {
