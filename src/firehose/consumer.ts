@@ -17,6 +17,10 @@ import type { StreamConnection, StreamView } from './server.ts';
 import { WireBatch } from './wire-batch.ts';
 
 const REPLAY_PAGE = 500;
+const OUTDATED_CURSOR = encodeMessageFrame('#info', {
+  name: 'OutdatedCursor',
+  message: 'Requested cursor is older than the replay window; streaming from the oldest event kept.',
+});
 /** Replay pauses when this much is queued on the socket, and resumes on drain. */
 const REPLAY_HIGH_WATER = 1 << 20;
 const CLOSE_GRACE_MS = 1000;
@@ -82,18 +86,11 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
     const oldest = await oldestRetainedSeq(db);
     let after = cursor;
     if (cursor === 0 || oldest === null || cursor < oldest - 1) {
-      if (cursor !== 0 && cursor < hub.lastSeq) {
-        this.write(
-          encodeMessageFrame('#info', {
-            name: 'OutdatedCursor',
-            message: 'Requested cursor is older than the replay window; streaming from the oldest event kept.',
-          }),
-        );
-      }
+      if (cursor !== 0 && cursor < hub.lastSeq) this.write(OUTDATED_CURSOR);
       after = oldest === null ? hub.lastSeq : oldest - 1;
     }
     this.sentSeq = this.flushedSeq = after;
-    await this.replay();
+    await this.replay(cursor === 0 || after !== cursor);
   }
 
   deliver(batch: WireBatch): void {
@@ -122,8 +119,11 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
     });
   }
 
-  /** Sends the log after sentSeq, page by page at the socket's pace, until it reaches the hub's head; then live. */
-  private async replay(): Promise<void> {
+  /**
+   * Sends the log after sentSeq, page by page at the socket's pace, until it reaches the hub's head; then live.
+   * `outdated`: the consumer was told already that it starts from the oldest event kept.
+   */
+  private async replay(outdated = false): Promise<void> {
     const { hub, db, metrics } = this.opts;
     let pending: { upTo: number; rows: Promise<CommittedEvent[]> } | null = null;
     while (this.mode === 'replay') {
@@ -140,10 +140,16 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
       pending = null;
       const page = await rows;
       if (this.mode !== 'replay') return;
-      // Seqs the page skips are taken-down accounts' events, or pruned: then the consumer would miss them unseen.
+      // Seqs the page skips are taken-down accounts' events, or pruned: then the consumer would miss them unseen. Only
+      // before its first page is that the start of the window moving (it asked for the oldest kept, or a cursor the
+      // window has just passed): it starts from there, told so.
       if ((page[0]?.seq ?? upTo + 1) > this.sentSeq + 1 && ((await oldestRetainedSeq(db)) ?? Infinity) > this.sentSeq + 1) {
-        this.dropTooSlow('out_of_window');
-        return;
+        if (this.progress > 0 || !this.caughtUp) {
+          this.dropTooSlow('out_of_window');
+          return;
+        }
+        if (!outdated) this.write(OUTDATED_CURSOR);
+        outdated = true;
       }
       if (this.mode !== 'replay') return;
       if (page.length === 0) {

@@ -154,7 +154,8 @@ export class JetstreamSubscriber extends StreamConnectionBase<'hello' | 'startin
       const page = await readEvents(db, this.sentSeq, head, REPLAY_PAGE);
       if (this.mode !== 'replay') return;
       // Seqs the page skips are taken-down accounts' events, or pruned: then it would miss them unseen.
-      if ((page[0]?.seq ?? head + 1) > this.sentSeq + 1 && ((await oldestRetainedSeq(db)) ?? Infinity) > this.sentSeq + 1) {
+      // Before its first message, that is the start of the window moving (its cursor was older): it starts there.
+      if ((page[0]?.seq ?? head + 1) > this.sentSeq + 1 && ((await oldestRetainedSeq(db)) ?? Infinity) > this.sentSeq + 1 && this.progress > 0) {
         this.dropTooSlow('out_of_window');
         return;
       }

@@ -138,8 +138,10 @@ describe('operator console (/admin/)', () => {
     await expect.poll(() => page.locator('#chart-ingest polyline').first().getAttribute('points'), { timeout: TIMEOUT }).toMatch(/ .+/);
     const consumerRow = page.locator('#consumers tbody tr');
     await expect.poll(() => consumerRow.count(), { timeout: TIMEOUT }).toBe(1);
-    await expect.poll(() => consumerRow.locator('td').nth(2).textContent(), { timeout: TIMEOUT }).toBe('live');
-    await expect.poll(() => consumerRow.locator('td').nth(4).textContent(), { timeout: TIMEOUT }).toBe('0');
+    // Stream, address, filters, connected, state, sent seq, lag.
+    await expect.poll(() => consumerRow.locator('td').nth(0).textContent(), { timeout: TIMEOUT }).toBe('firehose');
+    await expect.poll(() => consumerRow.locator('td').nth(4).textContent(), { timeout: TIMEOUT }).toBe('live');
+    await expect.poll(() => consumerRow.locator('td').nth(6).textContent(), { timeout: TIMEOUT }).toBe('0');
     await expect.poll(() => page.textContent('#summary'), { timeout: TIMEOUT }).toContain('1 consumer');
     await shot('03-host-connected');
     consumer.close();
