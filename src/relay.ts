@@ -176,7 +176,8 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     },
   });
   const signatures = createFastVerifier();
-  const workers = config.verifyWorkers === -1 ? availableParallelism() : config.verifyWorkers;
+  // A fan-out process verifies nothing: no threads kept waiting.
+  const workers = config.role === 'fanout' ? 0 : config.verifyWorkers === -1 ? availableParallelism() : config.verifyWorkers;
   // The secp256k1 path sets the relay's ceiling: say which one this machine got (scripts/build-native.sh).
   log.info({ signatures: signatures.name, verifyWorkers: workers }, 'signature checks');
   const verifyPool = workers === 0 ? null : new VerifyPool({ size: workers, signatures, log: log.child({ stage: 'verify' }), exits: metrics.verifyWorkerExits });
@@ -325,6 +326,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   });
   const status = new StatusService({
     version: VERSION,
+    role: config.role,
     database,
     counters,
     metrics,
@@ -365,11 +367,16 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       // Changes made through any relay process: operators' account changes, and host changes (admission, bans,
       // limits, tiers), which a scan acts on at once.
       await database.listen(ACCOUNTS_CHANNEL, (did) => accounts.forget(did));
-      await database.listen(HOSTS_CHANNEL, () => crawler.kick());
+      if (config.role === 'all') await database.listen(HOSTS_CHANNEL, () => crawler.kick());
       const address = await app.listen({ port: config.port, host: config.bindHost });
       started = true;
-      crawler.start();
-      retention.start();
+      // A fan-out process claims no host and prunes nothing: it reads what the ingesting processes commit (NOTIFY
+      // relay_events, then the log), so consumer capacity grows without touching ingest.
+      if (config.role === 'all') {
+        crawler.start();
+        retention.start();
+      }
+      log.info({ role: config.role }, config.role === 'fanout' ? 'fan-out only: serving the streams, crawling nothing' : 'crawling and serving');
       return address;
     },
     stop() {

@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export type CrawlPolicy = 'allowlist' | 'open';
+/** all: crawls, verifies, sequences and serves; fanout: serves the streams from the shared log and crawls nothing. */
+export type RelayRole = 'all' | 'fanout';
 
 export interface RelayConfig {
   /** production refuses to start without an admin password. */
@@ -24,6 +26,7 @@ export interface RelayConfig {
   /** Allow ws:// and http:// upstreams and localhost:PORT hostnames (development and tests). */
   allowInsecureHosts: boolean;
   crawlPolicy: CrawlPolicy;
+  role: RelayRole;
   /** Sync v1.1-only verification failures are counted warnings instead of rejections, for every host. */
   lenient: boolean;
   /** Valid Sync 1.1 commits after which a host in auto mode is held to the Sync 1.1-only checks for good. */
@@ -115,6 +118,7 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'plcUrl', env: 'RELAY_PLC_URL', kind: 'url', doc: 'PLC directory used to resolve did:plc' },
   { key: 'adminPassword', env: 'RELAY_ADMIN_PASSWORD', kind: 'nullableString', doc: 'Password of the /admin API; unset = admin API disabled' },
   { key: 'allowInsecureHosts', env: 'RELAY_ALLOW_INSECURE_HOSTS', kind: 'bool', doc: 'Allow ws:// upstreams and localhost:PORT hosts (development only)' },
+  { key: 'role', env: 'RELAY_ROLE', kind: 'enum', values: ['all', 'fanout'], doc: 'fanout: serve the firehose and Jetstream from the shared database, crawl nothing (add such processes for consumer capacity)' },
   { key: 'crawlPolicy', env: 'RELAY_CRAWL_POLICY', kind: 'enum', values: ['allowlist', 'open'], doc: 'open: requestCrawl admits a reachable host; allowlist: an operator approves it' },
   { key: 'lenient', env: 'RELAY_LENIENT', kind: 'bool', doc: 'Let commits that fail Sync v1.1-only checks (prevData, inversion) through from every host, counted as warnings' },
   { key: 'syncRatchetCommits', env: 'RELAY_SYNC_RATCHET_COMMITS', kind: 'int', min: 1, doc: 'Valid Sync v1.1 commits after which a host in auto mode is held to the Sync v1.1-only checks for good (until then they are counted warnings)' },

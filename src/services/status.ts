@@ -4,9 +4,12 @@ import type { Database } from '../storage/db.ts';
 import type { CounterStore } from '../quota/counters.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { ConsumerView, RelayStats } from './contract.ts';
+import type { RelayRole } from '../config/config.ts';
 
 export interface StatusServiceOptions {
   version: string;
+  /** What this process does (RELAY_ROLE). */
+  role: RelayRole;
   database: Database;
   counters: CounterStore;
   metrics: RelayMetrics;
@@ -23,6 +26,7 @@ export type Health =
       ok: true;
       status: 'ok' | 'degraded';
       version: string;
+      role: RelayRole;
       seq: number;
       counters: 'ok' | 'unavailable';
       countersKind: CounterStore['kind'];
@@ -46,7 +50,7 @@ export class StatusService {
   }
 
   async health(): Promise<Health> {
-    const { database, counters, version, headSeq } = this.o;
+    const { database, counters, version, role, headSeq } = this.o;
     try {
       await database.ping();
     } catch (err) {
@@ -60,6 +64,7 @@ export class StatusService {
       ok: true,
       status: up && identity === 'ok' ? 'ok' : 'degraded',
       version,
+      role,
       seq: headSeq(),
       counters: up ? 'ok' : 'unavailable',
       countersKind: counters.kind,
