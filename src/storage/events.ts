@@ -1,5 +1,8 @@
 // The event log: the sequencer's batch transaction (its only writer), and the reads of fan-out, replay and retention.
 import { and, asc, desc, eq, gt, lte, sql } from 'drizzle-orm';
+import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { int8, readBinaryCopy } from './copy-binary.ts';
 import type { Db } from './db.ts';
 import { accounts, eventPartitions, events, hosts, relaySeq } from './schema.ts';
 import { writeAccountChanges } from './accounts.ts';
@@ -171,22 +174,65 @@ export async function frameAt(db: Db, seq: number): Promise<Uint8Array | null> {
   return row?.frame ?? null;
 }
 
+/**
+ * Committed events after `afterSeq` up to `upToSeq`, at most `limit`, in seq order; a taken-down account's repo
+ * events are left out (its #identity and #account still flow). On PostgreSQL a page comes as one binary COPY: the
+ * frames travel as their bytes, where a query result carries each bytea as hex text that the server encodes and the
+ * driver decodes, row by row (docs/perf-journal.md, replay).
+ */
 export async function readEvents(db: Db, afterSeq: number, upToSeq: number, limit: number): Promise<CommittedEvent[]> {
+  const pool = poolOf(db);
+  if (pool) return copyEvents(pool, afterSeq, upToSeq, limit);
   const rows = await db
     .select({ seq: events.seq, did: events.did, kind: events.kind, frame: events.frame, timeUs: events.timeUs })
     .from(events)
-    .where(
-      and(
-        gt(events.seq, afterSeq),
-        lte(events.seq, upToSeq),
-        // An account an operator took down has its repo events withheld; its #identity and #account still flow.
-        sql`NOT (${events.kind} IN ('commit', 'sync') AND EXISTS (
-          SELECT 1 FROM ${accounts} WHERE ${accounts.did} = ${events.did} AND ${accounts.localStatus} IS NOT NULL))`,
-      ),
-    )
+    .where(and(gt(events.seq, afterSeq), lte(events.seq, upToSeq), sql`NOT (${events.kind} IN ('commit', 'sync') AND ${events.did} IN (${TAKEN_DOWN}))`))
     .orderBy(asc(events.seq))
     .limit(limit);
   return rows.map((r) => ({ seq: r.seq, did: r.did, kind: r.kind as EventKind, frame: r.frame, timeUs: r.timeUs ?? 0 }));
+}
+
+/**
+ * The accounts an operator took down: a hashed set each read builds once from their partial index, not a key probe
+ * into accounts for every row read.
+ */
+const TAKEN_DOWN = sql`SELECT ${accounts.did} FROM ${accounts} WHERE ${accounts.localStatus} IS NOT NULL`;
+
+async function copyEvents(pool: pg.Pool, afterSeq: number, upToSeq: number, limit: number): Promise<CommittedEvent[]> {
+  // COPY takes no parameters: the three are integers (checked), written into the statement.
+  for (const n of [afterSeq, upToSeq, limit]) if (!Number.isSafeInteger(n)) throw new TypeError(`not an integer: ${n}`);
+  const client = await pool.connect();
+  let failed: Error | undefined;
+  try {
+    const stream = client.query(
+      copyTo(`COPY (
+        SELECT seq, did, kind, frame, time_us FROM events
+        WHERE seq > ${afterSeq} AND seq <= ${upToSeq}
+          AND NOT (kind IN ('commit', 'sync') AND did IN (SELECT did FROM accounts WHERE local_status IS NOT NULL))
+        ORDER BY seq LIMIT ${limit}) TO STDOUT (FORMAT binary)`),
+    );
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return readBinaryCopy(Buffer.concat(chunks)).map(([seq, did, kind, frame, timeUs]) => ({
+      seq: int8(seq!),
+      did: did!.toString('utf8'),
+      kind: kind!.toString('latin1') as EventKind,
+      frame: frame!,
+      timeUs: timeUs ? int8(timeUs) : 0,
+    }));
+  } catch (err) {
+    failed = err as Error;
+    throw err;
+  } finally {
+    // A connection whose COPY failed half-way is not handed to anyone else.
+    client.release(failed);
+  }
+}
+
+/** The node-postgres pool under a drizzle instance; null on the embedded store. */
+function poolOf(db: Db): pg.Pool | null {
+  const client = (db as unknown as { $client?: unknown }).$client;
+  return client instanceof pg.Pool ? client : null;
 }
 
 /**

@@ -1,0 +1,1 @@
+CREATE INDEX "accounts_taken_down_idx" ON "accounts" USING btree ("did") WHERE "accounts"."local_status" IS NOT NULL;
