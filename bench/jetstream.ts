@@ -113,7 +113,7 @@ export async function benchJetstream(flags: Flags): Promise<BenchLine[]> {
     const closed = after.drains.filter((d) => d.closed).length + (after.measured.closed ? 1 : 0);
     const latency = percentiles(after.latencyHistogram);
     const bytesPerSecond = (kind: (q: string) => boolean) => {
-      const picked = after.drains.map((d, i) => ({ d, b: before.drains[i]! })).filter(({ d }) => kind(d.query));
+      const picked = after.drains.map((d, i) => ({ d, b: before.drains[i]! })).filter(({ d }) => kind(d.path.slice('/subscribe?'.length)));
       return picked.length === 0 ? 0 : picked.reduce((n, { d, b }) => n + d.bytes - b.bytes, 0) / picked.length / phaseS;
     };
     const commitsPerSecond = (after.measured.commits - before.measured.commits) / phaseS;

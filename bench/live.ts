@@ -114,10 +114,12 @@ export interface LiveSetup {
   corpus: LiveResult['corpus'];
 }
 
-export async function startLive(h: Harness, o: LiveOptions, relayEnv?: Record<string, string>): Promise<LiveSetup> {
+/** `prepare` runs on the fresh database before the relay starts (e.g. to fill its log). */
+export async function startLive(h: Harness, o: LiveOptions, relayEnv?: Record<string, string>, prepare?: () => Promise<void>): Promise<LiveSetup> {
   const log = o.log ?? (() => {});
   // The machine's load is sampled while the services come up (nothing of the run is started yet).
   const [backgroundBusy] = await Promise.all([machineBusy(1000), h.services()]);
+  await prepare?.();
   const plc = await h.plc(o.plc);
   const fleets: Fleet[] = [];
   const hostnames: string[] = [];

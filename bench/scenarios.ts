@@ -82,25 +82,6 @@ export async function benchIngest(flags: Flags): Promise<BenchLine[]> {
 }
 
 /** 2,000 events/s to 100 consumers. */
-export async function benchFanout(flags: Flags): Promise<BenchLine[]> {
-  const r = await runLive(
-    live(flags, {
-      fleets: 2,
-      spec: { hosts: 4, activeHosts: 4, accountsPerHost: 100, eventsPerHost: 1500, coldAccountsPerHost: 0, k256Share: 0.8 },
-      ratePerHost: 250,
-      readers: { processes: 4, connections: 25 },
-      stalled: 0,
-    }),
-  );
-  const offered = (r.commitsPublished / Math.max(0.001, r.publishSeconds));
-  return [
-    { name: 'offered rate', value: Math.round(offered), unit: 'events/s' },
-    { name: 'fan-out p99 upstream-to-consumer latency', value: r.latency.p99, unit: `ms over ${r.readers.length} consumers`, target: { op: '<', value: 100 } },
-    { name: 'delivered rate per consumer', value: Math.round(r.consumerRate), unit: 'events/s' },
-    ...liveLines(r),
-  ];
-}
-
 /** 1,000 connected upstream hosts, 100 of them publishing. */
 export async function benchHosts(flags: Flags): Promise<BenchLine[]> {
   const r = await runLive(

@@ -255,6 +255,16 @@ export class Harness {
     return child;
   }
 
+  /** Raw-socket readers (bench/lib/drain.ts) at `paths`, in one child process. */
+  async drains(index: number, url: string, paths: string[]): Promise<Child<import('./protocol.ts').DrainReply, import('./protocol.ts').DrainCommand>> {
+    const child = Child.fork<import('./protocol.ts').DrainReply, import('./protocol.ts').DrainCommand>(`drains${index}`, 'drain.ts');
+    this.children.push(child as never);
+    await child.next('ready');
+    child.send({ cmd: 'start', url, paths });
+    await child.next('connected', 120_000);
+    return child;
+  }
+
   /** Starts `bin/relay.js serve` with bench settings (open crawling, loopback hosts allowed, quotas out of the way). */
   async relay(opts: { plcUrl: string; cpuProfDir?: string; env?: Record<string, string> }): Promise<RelayHandle> {
     const port = await freePort();

@@ -118,15 +118,13 @@ export interface JetstreamConsumerSpec {
   drains: string[];
 }
 
-export interface DrainStats {
-  query: string;
-  bytes: number;
-  closed: boolean;
-}
-
 export type JetstreamConsumerCommand = { cmd: 'start'; spec: JetstreamConsumerSpec } | { cmd: 'report' } | { cmd: 'exit' };
 export type JetstreamConsumerReply =
   | { type: 'ready' }
   | { type: 'connected' }
-  | { type: 'report'; drains: DrainStats[]; measured: { messages: number; commits: number; matched: number; bytes: number; closed: boolean }; latencyHistogram: Array<[number, number]> }
+  | { type: 'report'; drains: import('./drain.ts').DrainStats[]; measured: { messages: number; commits: number; matched: number; bytes: number; closed: boolean }; latencyHistogram: Array<[number, number]> }
   | { type: 'error'; message: string };
+
+/** Drain readers (bench/lib/drain.ts) at these paths. */
+export type DrainCommand = { cmd: 'start'; url: string; paths: string[] } | { cmd: 'pause'; ms: number } | { cmd: 'report' } | { cmd: 'exit' };
+export type DrainReply = { type: 'ready' } | { type: 'connected' } | { type: 'report'; drains: import('./drain.ts').DrainStats[] } | { type: 'error'; message: string };

@@ -2,43 +2,14 @@
 // raw socket after the WebSocket handshake, and one measuring subscriber that parses every message and times each
 // commit op from its publish time (the `time` the fake PDS stamps at send), read off the firehose by a connection in
 // this process: publish-to-receipt, the figure a feed generator feels.
-import { connect, type Socket } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { decodeFrame } from '../../src/protocol/frame.ts';
-import type { DrainStats, JetstreamConsumerCommand, JetstreamConsumerReply, JetstreamConsumerSpec } from '../lib/protocol.ts';
+import type { JetstreamConsumerCommand, JetstreamConsumerReply, JetstreamConsumerSpec } from '../lib/protocol.ts';
+import { drain, type DrainStats } from '../lib/drain.ts';
 
 const send = (m: JetstreamConsumerReply) => process.send!(m);
 const histogram = new Uint32Array(120_001);
 let spec: JetstreamConsumerSpec;
-let url: URL;
-
-function drain(query: string): Promise<DrainStats> {
-  const stats: DrainStats = { query, bytes: 0, closed: false };
-  return new Promise((resolve, reject) => {
-    const socket: Socket = connect(Number(url.port), url.hostname, () => {
-      socket.write(
-        `GET /subscribe${query ? `?${query}` : ''} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-      );
-    });
-    let upgraded = false;
-    socket.on('data', (d: Buffer) => {
-      if (!upgraded) {
-        if (!d.toString('latin1', 0, 12).startsWith('HTTP/1.1 101')) return reject(new Error(`${query}: ${d.toString().split('\r\n')[0]}`));
-        upgraded = true;
-        resolve(stats);
-        const end = d.indexOf('\r\n\r\n');
-        stats.bytes += d.length - end - 4;
-        return;
-      }
-      // Pings from the relay are not answered: the idle timeout is longer than a run.
-      stats.bytes += d.length;
-    });
-    socket.on('close', () => (stats.closed = true));
-    socket.on('error', () => {});
-  });
-}
 
 /** When each commit (repo and rev) was published, from the firehose; and Jetstream ops waiting for theirs. */
 const published = new Map<string, number>();
@@ -106,10 +77,9 @@ setInterval(() => {
 }, 5000).unref();
 
 async function start(): Promise<void> {
-  url = new URL(spec.url);
   await firehose();
   await measuring();
-  for (const q of spec.drains) drains.push(await drain(q));
+  for (const q of spec.drains) drains.push((await drain(spec.url, `/subscribe${q ? `?${q}` : ''}`)).stats);
   send({ type: 'connected' });
 }
 

@@ -1,0 +1,232 @@
+// Fan-out (issue 16), measured on the relay and not on its readers: consumers are raw sockets that read and discard
+// bytes after the handshake (bench/lib/drain.ts), plus one measuring consumer that times every commit from its
+// publish at the fake PDS. Fleets publish realistic commits at --rate (2,000/s).
+// 1. Live: phase A with the measuring consumer alone, then --consumers (100,300) drains in turn, --phase seconds each;
+//    per phase: publish-to-receipt p50/p99, relay CPU (per consumer: against phase A, same run), bytes/s, drops.
+//    Then one more reader stops reading for --pause (60) seconds: it must come back from the log, never dropped.
+// 2. Catch-up: the log pre-filled with --behind (200,000) events, then --catch-up (10) drains subscribe from its
+//    start while live traffic flows: how long until each has caught up and joined live (the admin API says), their
+//    replay rate, and the live consumer's latency meanwhile.
+import type { BenchLine } from './lib/record.ts';
+import { cpuSecondsOf, Harness, sleep, type Consumers, type RelayHandle } from './lib/harness.ts';
+import { FIRST_SEQ, prefillLog } from './lib/prefill.ts';
+import { live, num, type Flags } from './scenarios.ts';
+import { percentiles, startLive, type Latency, type LiveOptions } from './live.ts';
+
+const SUBSCRIBE = '/xrpc/com.atproto.sync.subscribeRepos';
+const ADMIN_PASSWORD = 'bench-fanout';
+
+function options(flags: Flags, seconds: number, rate: number): { o: LiveOptions; ratePerHost: number } {
+  const o = live(flags, {
+    fleets: 2,
+    spec: { hosts: 4, activeHosts: 4, accountsPerHost: 50, eventsPerHost: 0, coldAccountsPerHost: 0, k256Share: 0.8, distinctRepos: 16 },
+    ratePerHost: 0,
+    readers: { processes: 1, connections: 1 },
+    stalled: 0,
+  });
+  const ratePerHost = rate / (o.spec.activeHosts * o.fleets);
+  // Made ahead onto disk and read as published; enough for every phase and a margin.
+  o.spec.stream = true;
+  o.spec.eventsPerHost = Math.ceil(ratePerHost * (seconds + 30));
+  return { o, ratePerHost };
+}
+
+/** The measuring consumer's latency histogram so far. */
+async function histogram(reader: Consumers): Promise<Map<number, number>> {
+  reader.send({ cmd: 'report' });
+  return new Map((await reader.next('report')).latencyHistogram);
+}
+
+function since(before: Map<number, number>, after: Map<number, number>): Latency {
+  return percentiles([...after].map(([ms, n]) => [ms, n - (before.get(ms) ?? 0)] as [number, number]).filter(([, n]) => n > 0));
+}
+
+async function metric(h: Harness, relay: RelayHandle, name: string): Promise<number> {
+  return h.metric(relay, name);
+}
+
+interface ConsumerRow {
+  state: string;
+  lag: number;
+  peakBufferedBytes: number;
+}
+
+async function consumersOf(relay: RelayHandle): Promise<ConsumerRow[]> {
+  const res = await fetch(`${relay.url}/admin/consumers`, { headers: { authorization: `Bearer ${ADMIN_PASSWORD}` } });
+  return ((await res.json()) as { consumers: ConsumerRow[] }).consumers;
+}
+
+async function livePhases(flags: Flags, rate: number, phaseS: number, sizes: number[], pauseS: number): Promise<BenchLine[]> {
+  const { o, ratePerHost } = options(flags, phaseS * (sizes.length + 1) + pauseS * 2 + 40, rate);
+  const log = o.log!;
+  const h = new Harness();
+  const lines: BenchLine[] = [];
+  try {
+    const { relay, fleets, readers } = await startLive(h, o, { RELAY_ACCOUNT_POINTS_PER_HOUR: '1000000000', RELAY_ACCOUNT_POINTS_PER_DAY: '1000000000', RELAY_ADMIN_PASSWORD: ADMIN_PASSWORD });
+    const pid = relay.proc.pid!;
+    const reader = readers[0]!;
+    for (const f of fleets) f.send({ cmd: 'publish', ratePerHost });
+    await sleep(5000);
+    const measure = async () => {
+      const hist = await histogram(reader);
+      const cpu = cpuSecondsOf(pid);
+      await sleep(phaseS * 1000);
+      return { latency: since(hist, await histogram(reader)), cores: (cpuSecondsOf(pid) - cpu) / phaseS };
+    };
+    log(`publishing ${rate} commits/s; phase A: the measuring consumer alone`);
+    const a = await measure();
+    lines.push(
+      { name: 'phase A (measuring consumer only): publish-to-receipt p99', value: a.latency.p99, unit: 'ms' },
+      { name: 'phase A: relay CPU', value: round(a.cores, 3), unit: 'cores' },
+    );
+    const drains = [];
+    let open = 0;
+    for (const n of sizes) {
+      drains.push(await h.drains(drains.length, relay.wsUrl, new Array(n - open).fill(SUBSCRIBE)));
+      open = n;
+      log(`phase: ${n} drain consumers + the measuring one`);
+      await sleep(2000);
+      const before = await reportAll(drains);
+      const m = await measure();
+      const after = await reportAll(drains);
+      const bytes = after.reduce((s, d, i) => s + d.bytes - (before[i]?.bytes ?? 0), 0) / after.length / phaseS;
+      const closed = after.filter((d) => d.closed).length;
+      log(`${n} consumers: p50 ${m.latency.p50} ms, p99 ${m.latency.p99} ms; relay ${m.cores.toFixed(2)} cores; ${closed} closed`);
+      lines.push(
+        { name: `${n} consumers: publish-to-receipt p50`, value: m.latency.p50, unit: 'ms' },
+        { name: `${n} consumers: publish-to-receipt p99`, value: m.latency.p99, unit: 'ms', target: { op: '<', value: n <= 100 ? 100 : 250 } },
+        { name: `${n} consumers: relay CPU`, value: round(m.cores, 3), unit: 'cores' },
+        { name: `${n} consumers: relay CPU per consumer (against phase A)`, value: round(((m.cores - a.cores) / n) * 1000, 2), unit: 'ms CPU/s' },
+        { name: `${n} consumers: bytes/s per consumer`, value: Math.round(bytes), unit: 'bytes/s' },
+        { name: `${n} consumers: consumers closed or dropped`, value: closed, unit: 'consumers', target: { op: '<', value: 1 } },
+      );
+    }
+    lines.push(
+      { name: 'consumers sent back to the log (catch-ups), live phases', value: await metric(h, relay, 'relay_consumer_catch_ups_total'), unit: 'times' },
+      { name: 'consumers dropped by the relay, live phases', value: await metric(h, relay, 'relay_consumers_dropped_total'), unit: 'consumers' },
+    );
+    if (pauseS > 0) lines.push(...(await pausedReader(h, relay, pauseS, log)));
+    return lines;
+  } finally {
+    await h.close();
+  }
+}
+
+/** One more reader stops reading for `pauseS` while the others flow: it must come back from the log, never dropped. */
+async function pausedReader(h: Harness, relay: RelayHandle, pauseS: number, log: (m: string) => void): Promise<BenchLine[]> {
+  const before = (await consumersOf(relay)).length;
+  const paused = await h.drains(99, relay.wsUrl, [SUBSCRIBE]);
+  const dropped0 = await metric(h, relay, 'relay_consumers_dropped_total');
+  paused.send({ cmd: 'pause', ms: pauseS * 1000 });
+  log(`one reader paused for ${pauseS} s`);
+  let peak = 0;
+  let lagAtResume = 0;
+  const t0 = performance.now();
+  for (;;) {
+    await sleep(1000);
+    const rows = await consumersOf(relay);
+    const row = rows.length > before ? rows.at(-1)! : null;
+    const elapsed = (performance.now() - t0) / 1000;
+    if (!row) break;
+    peak = Math.max(peak, row.peakBufferedBytes);
+    if (elapsed < pauseS) lagAtResume = row.lag;
+    else if (row.state === 'live') break;
+    if (elapsed > pauseS + 300) break;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  paused.send({ cmd: 'report' });
+  const [stats] = (await paused.next('report')).drains;
+  const dropped = (await metric(h, relay, 'relay_consumers_dropped_total')) - dropped0;
+  log(`paused reader back live ${(seconds - pauseS).toFixed(1)} s after resuming; ${dropped} dropped`);
+  return [
+    { name: `reader paused ${pauseS} s: events behind when it resumed`, value: lagAtResume, unit: 'events' },
+    { name: `reader paused ${pauseS} s: back live after resuming`, value: round(seconds - pauseS, 1), unit: 's' },
+    { name: `reader paused ${pauseS} s: most bytes queued for it`, value: peak, unit: 'bytes' },
+    { name: `reader paused ${pauseS} s: dropped or closed`, value: dropped + (stats?.closed ? 1 : 0), unit: 'consumers', target: { op: '<', value: 1 } },
+  ];
+}
+
+async function reportAll(drains: Array<Awaited<ReturnType<Harness['drains']>>>) {
+  const out = [];
+  for (const d of drains) {
+    d.send({ cmd: 'report' });
+    out.push(...(await d.next('report')).drains);
+  }
+  return out;
+}
+
+async function catchUp(flags: Flags, rate: number, behind: number, count: number): Promise<BenchLine[]> {
+  const { o, ratePerHost } = options(flags, 300, rate);
+  const log = o.log!;
+  const h = new Harness();
+  try {
+    let frameSize = 0;
+    const setup = await startLive(
+      h,
+      o,
+      { RELAY_ACCOUNT_POINTS_PER_HOUR: '1000000000', RELAY_ACCOUNT_POINTS_PER_DAY: '1000000000', RELAY_ADMIN_PASSWORD: ADMIN_PASSWORD },
+      async () => {
+        await h.migrate(h.databaseUrl);
+        frameSize = (await prefillLog(h, behind)).size;
+        log(`log pre-filled with ${behind} events of ${frameSize} bytes`);
+      },
+    );
+    const { relay, fleets, readers } = setup;
+    const pid = relay.proc.pid!;
+    const reader = readers[0]!;
+    for (const f of fleets) f.send({ cmd: 'publish', ratePerHost });
+    await sleep(5000);
+    const hist = await histogram(reader);
+    const cpu = cpuSecondsOf(pid);
+    const t0 = performance.now();
+    await h.drains(0, relay.wsUrl, new Array(count).fill(`${SUBSCRIBE}?cursor=${FIRST_SEQ - 1}`));
+    log(`${count} consumers reading from ${behind}+ events back while ${rate} commits/s flow`);
+    const joined: number[] = [];
+    for (;;) {
+      const consumers = await consumersOf(relay);
+      const behindOnes = consumers.filter((c) => c.state !== 'live').length;
+      // The measuring consumer is live from the start; each drain counts once it is live too.
+      while (joined.length < consumers.length - 1 - behindOnes) joined.push((performance.now() - t0) / 1000);
+      if (behindOnes === 0 && consumers.length === count + 1) break;
+      if (performance.now() - t0 > 600_000) {
+        log(`warning: ${behindOnes} consumers still behind after 10 minutes`);
+        break;
+      }
+      await sleep(500);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const cores = (cpuSecondsOf(pid) - cpu) / seconds;
+    const latency = since(hist, await histogram(reader));
+    const head = await metric(h, relay, 'relay_last_seq');
+    const perConsumer = (head - FIRST_SEQ) / (joined.at(-1) ?? seconds);
+    log(`all caught up in ${seconds.toFixed(1)} s; live p99 meanwhile ${latency.p99} ms`);
+    return [
+      { name: `catch-up: ${count} consumers from ${behind} events back, until the last joined live`, value: round(joined.at(-1) ?? seconds, 1), unit: 's' },
+      { name: 'catch-up: first consumer joined live after', value: round(joined[0] ?? seconds, 1), unit: 's' },
+      { name: 'catch-up: replay rate per consumer (events read until it joined)', value: Math.round(perConsumer), unit: 'events/s' },
+      { name: 'catch-up: replay rate, all consumers together', value: Math.round(perConsumer * count), unit: 'events/s' },
+      { name: 'catch-up: live consumer publish-to-receipt p99 meanwhile', value: latency.p99, unit: 'ms', target: { op: '<', value: 100 } },
+      { name: 'catch-up: relay CPU meanwhile', value: round(cores, 3), unit: 'cores' },
+      { name: 'catch-up: consumers dropped', value: await metric(h, relay, 'relay_consumers_dropped_total'), unit: 'consumers', target: { op: '<', value: 1 } },
+      { name: 'catch-up: frame size of the pre-filled events', value: frameSize, unit: 'bytes' },
+    ];
+  } finally {
+    await h.close();
+  }
+}
+
+const round = (v: number, digits: number) => Number(v.toFixed(digits));
+
+/**
+ * Flags: --rate 2000, --phase 20 (s), --consumers 100,300, --pause 60 (s; 0: skip), --behind 200000, --catch-up 10
+ * (0: skip), and the live flags.
+ */
+export async function benchFanout(flags: Flags): Promise<BenchLine[]> {
+  const rate = num(flags, 'rate', 2000);
+  const phaseS = num(flags, 'phase', 20);
+  const sizes = (flags.get('consumers') ?? '100,300').split(',').map(Number).filter((n) => n > 0).sort((x, y) => x - y);
+  const lines = await livePhases(flags, rate, phaseS, sizes, num(flags, 'pause', 60));
+  const count = num(flags, 'catch-up', 10);
+  if (count > 0) lines.push(...(await catchUp(flags, rate, num(flags, 'behind', 200_000), count)));
+  return lines;
+}

@@ -1,0 +1,37 @@
+// A short run of the fan-out benchmark through the real path (streaming fleet, relay process, raw-socket drain
+// readers, a paused reader, readers catching up from a pre-filled log): every figure the report needs is there, no
+// reader was dropped, and each catching-up reader joined live. No performance figure is asserted.
+import { describe, expect, it } from 'vitest';
+import { benchFanout } from '../../bench/fanout.ts';
+
+describe('bench fanout smoke run', () => {
+  it('measures live phases, a paused reader and readers catching up', async () => {
+    const lines = await benchFanout(
+      new Map([
+        ['rate', '100'],
+        ['phase', '2'],
+        ['consumers', '4,8'],
+        ['pause', '2'],
+        ['behind', '5000'],
+        ['catch-up', '2'],
+        ['fleets', '1'],
+        ['hosts', '2'],
+        ['active-hosts', '2'],
+        ['accounts-per-host', '3'],
+        ['records', '50-300'],
+        ['distinct-repos', '2'],
+      ]),
+    );
+    const value = (name: string) => {
+      const line = lines.find((l) => l.name === name);
+      if (!line) throw new Error(`no figure "${name}" in ${lines.map((l) => l.name).join('; ')}`);
+      return line.value;
+    };
+    expect(value('8 consumers: publish-to-receipt p99')).toBeGreaterThan(0);
+    expect(value('8 consumers: bytes/s per consumer')).toBeGreaterThan(0);
+    expect(value('8 consumers: consumers closed or dropped')).toBe(0);
+    expect(value('reader paused 2 s: dropped or closed')).toBe(0);
+    expect(value('catch-up: consumers dropped')).toBe(0);
+    expect(value('catch-up: replay rate per consumer (events read until it joined)')).toBeGreaterThan(0);
+  }, 300_000);
+});
