@@ -13,7 +13,8 @@ import type { CommittedEvent } from '../core/events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { FanoutHub, LiveSink } from './hub.ts';
 import { StreamConnectionBase } from './outbound.ts';
-import type { StreamConnection, StreamView } from './server.ts';
+import type { StreamConnection } from './server.ts';
+import type { StreamView } from '../core/streams.ts';
 import { WireBatch } from './wire-batch.ts';
 
 const REPLAY_PAGE = 500;

@@ -7,26 +7,12 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Db } from '../storage/db.ts';
 import type { RelayMetrics } from '../metrics.ts';
+import type { StreamView } from '../core/streams.ts';
 import { Consumer } from './consumer.ts';
 import type { FanoutHub } from './hub.ts';
 
 export const SUBSCRIBE_REPOS_PATH = '/xrpc/com.atproto.sync.subscribeRepos';
 
-/** What operators see of a stream connection (relay consumers, the console). */
-export interface StreamView {
-  /** firehose (subscribeRepos) or jetstream (/subscribe). */
-  kind: 'firehose' | 'jetstream';
-  remoteAddress: string;
-  connectedAt: string;
-  state: string;
-  sentSeq: number;
-  lag: number;
-  bufferedBytes: number;
-  peakBufferedBytes: number;
-  /** What a Jetstream subscriber asked for ('all' for the firehose), and whether it reads zstd. */
-  filters: string;
-  compressed?: boolean;
-}
 
 /** One open stream connection, as the server watches it and operators see it. */
 export interface StreamConnection {

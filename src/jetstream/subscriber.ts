@@ -10,7 +10,8 @@ import { oldestRetainedSeq, readEvents, seqBeforeTime } from '../storage/events.
 import type { RelayMetrics } from '../metrics.ts';
 import type { FanoutHub } from '../firehose/hub.ts';
 import { StreamConnectionBase } from '../firehose/outbound.ts';
-import type { StreamConnection, StreamView } from '../firehose/server.ts';
+import type { StreamConnection } from '../firehose/server.ts';
+import type { StreamView } from '../core/streams.ts';
 import { JetstreamBatch } from './batch.ts';
 import type { Compressor } from './compression.ts';
 import { describeFilters, parseClientMessage, wants, type Filters, type SubscribeRequest } from './options.ts';

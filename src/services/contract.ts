@@ -5,7 +5,7 @@ import { SYNC_MODE_SETTINGS, type HostLimits, type HostStatus, type HostTier } f
 import type { StrictnessView } from '../verify/strictness.ts';
 import type { Rejection } from '../core/rejections.ts';
 import { s, type Infer, type Schema } from '../core/schema.ts';
-import type { StreamView } from '../firehose/server.ts';
+import type { StreamView } from '../core/streams.ts';
 
 /** The `:name` parts of a path. */
 export type PathParams<P extends string> = P extends `${string}:${infer Param}/${infer Rest}`
