@@ -77,6 +77,13 @@ export function afterVerify(prev: AccountState, hostId: number, event: AcceptedE
   const persist: AccountChange = { did: prev.did, hostId };
   if (event.repo) state.repo = persist.repo = event.repo;
   if (event.status) state.upstream = persist.upstream = event.status;
+  if (event.collections) persist.collections = event.collections;
+  // A deleted account holds no records; one that moved here is described by its new host (what it holds may differ
+  // from what the old host last sent).
+  if (isDeletion(event)) persist.collections = { reset: true, present: [], absent: [], unknown: [] };
+  else if (prev.hostId !== null && prev.hostId !== hostId) {
+    persist.collections = { ...(persist.collections ?? { present: [], absent: [], unknown: [] }), describe: true };
+  }
   // A local takedown overrides whatever the host says.
   const relay = event.kind === 'account' && state.localStatus ? withBody(event, { ...event.body, active: false, status: state.localStatus }) : event;
   const t: Transition = { state, announce: [], relay, persist };

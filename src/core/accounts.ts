@@ -63,6 +63,38 @@ export interface AccountChange {
   throttle?: Throttle | null;
   /** The newest signed commit (a CAR) to re-announce as #sync on release; null clears it. */
   heldCommit?: Uint8Array | null;
+  /** What the change does to the account's entries in the collection index. */
+  collections?: CollectionChange;
+}
+
+/**
+ * What an accepted event does to an account's entries in the collection index (listReposByCollection): a repo is in
+ * a collection while it holds a record of it. Collections a commit writes are present after it; a delete's
+ * collection is present or absent as the commit's proof shows, or unknown where the proof does not show it.
+ */
+export interface CollectionChange {
+  /** Drop every entry of the account first (the account was deleted). */
+  reset?: boolean;
+  present: string[];
+  absent: string[];
+  /** Collections whose last record may be gone, which the event does not show: asked of the PDS once committed. */
+  unknown: string[];
+  /** The whole repo is to be described by its PDS: nothing in the event says what it holds (a #sync, a move). */
+  describe?: boolean;
+}
+
+/** `next` applied over `prev`, collection by collection (the later says what holds). */
+export function mergeCollectionChanges(prev: CollectionChange | undefined, next: CollectionChange): CollectionChange {
+  if (!prev || next.reset) return next;
+  const state = new Map<string, 'present' | 'absent' | 'unknown'>();
+  for (const [list, v] of [[prev.present, 'present'], [prev.absent, 'absent'], [prev.unknown, 'unknown'], [next.present, 'present'], [next.absent, 'absent'], [next.unknown, 'unknown']] as const) {
+    for (const c of list) state.set(c, v);
+  }
+  const out: CollectionChange = { present: [], absent: [], unknown: [] };
+  for (const [c, v] of state) out[v].push(c);
+  if (prev.reset) out.reset = true;
+  if (prev.describe || next.describe) out.describe = true;
+  return out;
 }
 
 /** `next` applied over `prev`: the later change wins, field by field. */
@@ -73,6 +105,7 @@ export function mergeChanges(prev: AccountChange | undefined, next: AccountChang
   if (next.upstream !== undefined) out.upstream = next.upstream;
   if (next.throttle !== undefined) out.throttle = next.throttle;
   if (next.heldCommit !== undefined) out.heldCommit = next.heldCommit;
+  if (next.collections !== undefined) out.collections = mergeCollectionChanges(prev.collections, next.collections);
   return out;
 }
 
