@@ -8,7 +8,7 @@ import { benchCold } from './cold.ts';
 import { benchLogStorage } from './log-storage.ts';
 import { benchSoak } from './soak.ts';
 import { benchMemory } from './memory.ts';
-import { benchFanout, benchHosts, benchIngest, benchStalled, parseFlags, type Flags } from './scenarios.ts';
+import { benchCollections, benchFanout, benchHosts, benchIngest, benchStalled, parseFlags, type Flags } from './scenarios.ts';
 import { ROOT } from './lib/harness.ts';
 import { currentCommit, currentMachine, loadAverage } from './lib/provenance.ts';
 import { appendRecords, describeTarget, RESULTS_DIR, toRecords, type BenchLine } from './lib/record.ts';
@@ -17,6 +17,7 @@ import { REPORT_FILE, writeReport } from './lib/report.ts';
 const scenarios: Record<string, (flags: Flags) => Promise<BenchLine[]>> = {
   verify: benchVerify,
   ingest: benchIngest,
+  collections: benchCollections,
   fanout: benchFanout,
   replay: benchReplay,
   hosts: benchHosts,
