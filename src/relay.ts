@@ -211,8 +211,10 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     limits.update(host);
     strictness.update(host);
     lifecycle.track(host);
-    // Claimed anew (perhaps after another process crawled it): its accounts are counted again.
+    // Claimed anew (perhaps after another process crawled it): its accounts are counted again, and what this
+    // process knew of their collection index entries may be out of date.
     accounts.resetSlots(host.id);
+    accounts.forgetCollectionsOfHost(host.id);
     const quota = new HostQuota({ store: counters, hostId: host.id, limits: () => limits.of(host.id), clock });
     const pipeline = new HostPipeline({
       host: ref,
@@ -299,6 +301,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     perMinute: config.collectionLookupsPerMinute,
     metrics,
     log: log.child({ stage: 'collections' }),
+    applied: (did) => accounts.forgetCollections(did),
   });
   sequencer.onCommitted((committed, items) => {
     for (const item of items) if (item.event) metrics.eventsAccepted.inc({ kind: item.event.kind });

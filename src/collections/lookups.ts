@@ -22,6 +22,8 @@ export interface CollectionLookupsOptions {
   maxQueued?: number;
   /** Times a look-up overtaken by a newer commit is made again. */
   maxAttempts?: number;
+  /** Hears of each account whose entries a look-up replaced. */
+  applied?: (did: string) => void;
 }
 
 interface HostQueue {
@@ -113,6 +115,7 @@ export class CollectionLookups {
       const rev = await pds.latestRev(hostname, did);
       const collections = await pds.describeRepo(hostname, did);
       if (await replaceEntries(db, did, collections, rev)) {
+        this.o.applied?.(did);
         metrics.collectionLookups.inc({ outcome: 'applied' });
         return;
       }

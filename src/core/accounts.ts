@@ -26,6 +26,11 @@ export interface AccountState {
   throttle: Throttle | null;
   /** While throttled: the newest signed commit (a CAR) to re-announce as #sync on release. */
   heldCommit: Uint8Array | null;
+  /**
+   * Collections the collection index is known to hold for the account, learnt from the commits committed through
+   * this process (null: not known; every commit writes its collections). A create in one of them writes nothing.
+   */
+  collections: readonly string[] | null;
 }
 
 /** An account the relay has seen nothing of yet. */
@@ -39,6 +44,7 @@ export function blankAccount(did: string): AccountState {
     slotHostId: null,
     throttle: null,
     heldCommit: null,
+    collections: null,
   };
 }
 
@@ -81,6 +87,35 @@ export interface CollectionChange {
   unknown: string[];
   /** The whole repo is to be described by its PDS: nothing in the event says what it holds (a #sync, a move). */
   describe?: boolean;
+}
+
+/** Collection names, one string each (an account's known collections are kept for many accounts). */
+const names = new Map<string, string>();
+const MAX_NAMES = 10_000;
+
+function intern(name: string): string {
+  const known = names.get(name);
+  if (known !== undefined) return known;
+  if (names.size < MAX_NAMES) names.set(name, name);
+  return name;
+}
+
+/**
+ * A change to the index as it needs writing, given what it is known to hold (`known`), and what it is known to hold
+ * after: collections already held are not written again (most commits add to collections the repo already has).
+ */
+export function collectionWrite(known: readonly string[] | null, change: CollectionChange): { write: CollectionChange | null; known: readonly string[] | null } {
+  if (change.reset) return { write: change, known: change.present.map(intern) };
+  const fresh = known ? change.present.filter((c) => !known.includes(c)) : change.present;
+  const quiet = fresh.length === 0 && change.absent.length === 0 && change.unknown.length === 0 && !change.describe;
+  const write = quiet ? null : fresh.length === change.present.length ? change : { ...change, present: fresh };
+  // A PDS look-up will replace the entries wholesale: nothing is known until it has.
+  if (change.describe) return { write, known: null };
+  if (quiet) return { write, known };
+  const gone = change.absent.length + change.unknown.length > 0 ? new Set([...change.absent, ...change.unknown]) : null;
+  const next = [...(known ?? []).filter((c) => !gone?.has(c)), ...fresh.map(intern)];
+  // Unknown before, a commit tells only of its own collections: what it wrote is known held from now on.
+  return { write, known: next };
 }
 
 /** `next` applied over `prev`, collection by collection (the later says what holds). */

@@ -48,6 +48,8 @@ function stateOf(row: typeof accounts.$inferSelect): AccountState {
     slotHostId: throttle?.reason === HOST_ACCOUNT_LIMIT || row.upstreamStatus === 'deleted' ? null : row.hostId,
     throttle,
     heldCommit: row.heldCommit,
+    // The index is not read with the row: the account's next commits write their collections once each.
+    collections: null,
   };
 }
 
