@@ -175,3 +175,11 @@ export async function saveBackfill(db: Db, p: { hostId: number; cursor: string |
     .values(p)
     .onConflictDoUpdate({ target: collectionBackfills.hostId, set: { cursor: p.cursor, done: p.done, failed: p.failed, state: p.state, updatedAt: sql`now()` } });
 }
+
+/** Of `dids`, those the relay knows on the host (the index can only hold accounts it has a row for). */
+export async function knownOnHost(db: Db, hostId: number, dids: string[]): Promise<Set<string>> {
+  if (dids.length === 0) return new Set();
+  const res = (await db.execute(sql`
+    SELECT did FROM ${accounts} WHERE host_id = ${hostId} AND did = ANY(${sql.param(dids)}::text[])`)) as unknown as Rows;
+  return new Set(res.rows.map((r) => r.did as string));
+}
