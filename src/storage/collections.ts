@@ -96,27 +96,27 @@ const ACTIVE = sql`a.local_status IS NULL AND a.upstream_active AND a.throttled 
  * about `limit` entries per collection whatever the size of the index.
  */
 export async function listReposByCollections(db: Db, nsids: string[], afterUid: number, limit: number): Promise<Array<{ uid: number; did: string }>> {
-  let res: Rows;
-  if (nsids.length === 0) {
-    res = (await db.execute(sql`
-      SELECT a.uid, a.did FROM ${accounts} a
-      WHERE a.uid > ${afterUid} AND a.head IS NOT NULL AND ${ACTIVE}
-      ORDER BY a.uid LIMIT ${limit}`)) as unknown as Rows;
-  } else {
-    const ids = await collectionIds(db, nsids);
-    if (ids.length === 0) return [];
-    const branches = ids.map(
-      (id) => sql`(SELECT rc.uid, a.did FROM ${repoCollections} rc JOIN ${accounts} a ON a.uid = rc.uid
-        WHERE rc.collection_id = ${id} AND rc.uid > ${afterUid} AND ${ACTIVE} ORDER BY rc.uid LIMIT ${limit})`,
-    );
-    res = (await db.execute(
-      ids.length === 1 ? branches[0]! : sql`SELECT DISTINCT ON (uid) uid, did FROM (${sql.join(branches, sql` UNION ALL `)}) u ORDER BY uid LIMIT ${limit}`,
-    )) as unknown as Rows;
-  }
+  const ids = nsids.length === 0 ? [] : await collectionIds(db, nsids);
+  if (nsids.length > 0 && ids.length === 0) return [];
+  const res = (await db.execute(pageQuery(nsids.length === 0 ? null : ids, afterUid, limit))) as unknown as Rows;
   return res.rows.map((r) => ({ uid: Number(r.uid), did: r.did as string }));
 }
 
-async function collectionIds(db: Db, nsids: string[]): Promise<number[]> {
+/** The statement of a page: of the collections with these ids, or of every active account (null). */
+export function pageQuery(ids: number[] | null, afterUid: number, limit: number) {
+  if (ids === null) {
+    return sql`SELECT a.uid, a.did FROM ${accounts} a
+      WHERE a.uid > ${afterUid} AND a.head IS NOT NULL AND ${ACTIVE}
+      ORDER BY a.uid LIMIT ${limit}`;
+  }
+  const branches = ids.map(
+    (id) => sql`(SELECT rc.uid, a.did FROM ${repoCollections} rc JOIN ${accounts} a ON a.uid = rc.uid
+      WHERE rc.collection_id = ${id} AND rc.uid > ${afterUid} AND ${ACTIVE} ORDER BY rc.uid LIMIT ${limit})`,
+  );
+  return ids.length === 1 ? branches[0]! : sql`SELECT DISTINCT ON (uid) uid, did FROM (${sql.join(branches, sql` UNION ALL `)}) u ORDER BY uid LIMIT ${limit}`;
+}
+
+export async function collectionIds(db: Db, nsids: string[]): Promise<number[]> {
   const res = (await db.execute(sql`SELECT id FROM ${collections} WHERE nsid = ANY(${sql.param(nsids)}::text[]) ORDER BY id`)) as unknown as Rows;
   return res.rows.map((r) => Number(r.id));
 }
