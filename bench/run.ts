@@ -8,6 +8,7 @@ import { benchCold } from './cold.ts';
 import { benchLogStorage } from './log-storage.ts';
 import { benchSoak } from './soak.ts';
 import { benchMemory } from './memory.ts';
+import { benchCollectionIndex } from './collection-index.ts';
 import { benchCollections, benchFanout, benchHosts, benchIngest, benchStalled, parseFlags, type Flags } from './scenarios.ts';
 import { ROOT } from './lib/harness.ts';
 import { currentCommit, currentMachine, loadAverage } from './lib/provenance.ts';
@@ -18,6 +19,7 @@ const scenarios: Record<string, (flags: Flags) => Promise<BenchLine[]>> = {
   verify: benchVerify,
   ingest: benchIngest,
   collections: benchCollections,
+  'collection-index': benchCollectionIndex,
   fanout: benchFanout,
   replay: benchReplay,
   hosts: benchHosts,

@@ -30,12 +30,13 @@ export function registerListReposByCollection(app: FastifyInstance, api: ApiServ
     const q = req.query as Record<string, unknown>;
     const collections = collectionParams(q);
     const limit = intParam(q, 'limit', { min: 1, max: 2000, default: 500 });
-    // The cursor is the last account's uid: accounts never change uid, and new ones get higher uids, so a walk
-    // visits each repo once however the index changes meanwhile.
-    const rows = await listReposByCollections(api.db, collections, numericCursor(q), limit);
+    // The cursor is the last account's uid scanned: accounts never change uid, and new ones get higher uids, so a walk
+    // visits each repo once however the index changes meanwhile. A page may list fewer than `limit` repos (inactive
+    // accounts are scanned, not listed) and still have a cursor.
+    const page = await listReposByCollections(api.db, collections, numericCursor(q), limit);
     return {
-      ...(rows.length === limit ? { cursor: String(rows.at(-1)!.uid) } : {}),
-      repos: rows.map((r) => ({ did: r.did })),
+      ...(page.cursor !== null ? { cursor: String(page.cursor) } : {}),
+      repos: page.repos.map((r) => ({ did: r.did })),
     };
   });
 }

@@ -92,28 +92,38 @@ const ACTIVE = sql`a.local_status IS NULL AND a.upstream_active AND a.throttled 
 
 /**
  * A page of active accounts holding any of `nsids` (every active account with a repo when empty), in uid order after
- * `afterUid`. Each collection is one range scan of the index key, merged in uid order (Merge Append), so a page reads
- * about `limit` entries per collection whatever the size of the index.
+ * `afterUid`: the first `limit` entries of each collection's range of the index key (an index range scan each,
+ * however large the index), the first `limit` uids among them, and each one's account looked up by its key. Inactive
+ * accounts are scanned but not listed, so a page may hold fewer than `limit` repos; `cursor` is the last uid scanned
+ * (null: nothing further).
  */
-export async function listReposByCollections(db: Db, nsids: string[], afterUid: number, limit: number): Promise<Array<{ uid: number; did: string }>> {
-  const ids = nsids.length === 0 ? [] : await collectionIds(db, nsids);
-  if (nsids.length > 0 && ids.length === 0) return [];
-  const res = (await db.execute(pageQuery(nsids.length === 0 ? null : ids, afterUid, limit))) as unknown as Rows;
-  return res.rows.map((r) => ({ uid: Number(r.uid), did: r.did as string }));
+export async function listReposByCollections(db: Db, nsids: string[], afterUid: number, limit: number): Promise<{ repos: Array<{ uid: number; did: string }>; cursor: number | null }> {
+  const ids = nsids.length === 0 ? null : await collectionIds(db, nsids);
+  if (ids !== null && ids.length === 0) return { repos: [], cursor: null };
+  const res = (await db.execute(pageQuery(ids, afterUid, limit))) as unknown as Rows;
+  const scanned = res.rows.map((r) => ({ uid: Number(r.uid), did: r.did as string | null }));
+  return {
+    repos: scanned.flatMap((r) => (r.did === null ? [] : [{ uid: r.uid, did: r.did }])),
+    cursor: scanned.length === limit ? scanned.at(-1)!.uid : null,
+  };
 }
 
-/** The statement of a page: of the collections with these ids, or of every active account (null). */
+/**
+ * The statement of a page: for the collections with these ids, or every account (null), the first `limit` uids
+ * after `afterUid`, each with its DID if the account is active (null if not). The account is looked up by its key
+ * for each uid (OFFSET 0 keeps the planner from making it a join, which on a small collection it would run as a scan
+ * of the accounts table).
+ */
 export function pageQuery(ids: number[] | null, afterUid: number, limit: number) {
   if (ids === null) {
-    return sql`SELECT a.uid, a.did FROM ${accounts} a
-      WHERE a.uid > ${afterUid} AND a.head IS NOT NULL AND ${ACTIVE}
-      ORDER BY a.uid LIMIT ${limit}`;
+    return sql`SELECT a.uid, CASE WHEN ${ACTIVE} THEN a.did END AS did FROM ${accounts} a
+      WHERE a.uid > ${afterUid} AND a.head IS NOT NULL ORDER BY a.uid LIMIT ${limit}`;
   }
-  const branches = ids.map(
-    (id) => sql`(SELECT rc.uid, a.did FROM ${repoCollections} rc JOIN ${accounts} a ON a.uid = rc.uid
-      WHERE rc.collection_id = ${id} AND rc.uid > ${afterUid} AND ${ACTIVE} ORDER BY rc.uid LIMIT ${limit})`,
-  );
-  return ids.length === 1 ? branches[0]! : sql`SELECT DISTINCT ON (uid) uid, did FROM (${sql.join(branches, sql` UNION ALL `)}) u ORDER BY uid LIMIT ${limit}`;
+  const ranges = ids.map((id) => sql`(SELECT uid FROM ${repoCollections} WHERE collection_id = ${id} AND uid > ${afterUid} ORDER BY collection_id, uid LIMIT ${limit})`);
+  const scanned = ids.length === 1 ? ranges[0]! : sql`(SELECT DISTINCT uid FROM (${sql.join(ranges, sql` UNION ALL `)}) u ORDER BY uid LIMIT ${limit})`;
+  return sql`SELECT s.uid, a.did FROM ${scanned} s
+    LEFT JOIN LATERAL (SELECT a.did FROM ${accounts} a WHERE a.uid = s.uid AND ${ACTIVE} OFFSET 0) a ON true
+    ORDER BY s.uid`;
 }
 
 export async function collectionIds(db: Db, nsids: string[]): Promise<number[]> {
