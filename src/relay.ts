@@ -48,6 +48,7 @@ import { estimatedEntries, indexBytes } from './storage/collections.ts';
 import { HostsService } from './services/hosts.ts';
 import { AccountsService } from './services/accounts.ts';
 import { StatusService } from './services/status.ts';
+import { CollectionsService } from './services/collections.ts';
 import { registerApi } from './api/index.ts';
 import { serializeRequest } from './api/log-redaction.ts';
 
@@ -339,6 +340,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     hosts: hostsService,
     accounts: new AccountsService({ db, accounts, sink: sequencer, clock }),
     status,
+    collections: new CollectionsService({ db }),
     db,
     counters,
   });

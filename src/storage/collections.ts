@@ -157,13 +157,29 @@ export async function indexBytes(db: Db): Promise<number> {
   return Number(res.rows[0]?.bytes ?? 0);
 }
 
-/** The collections held by the most repos (all of them, active or not), largest first: an aggregate to cache. */
-export async function topCollections(db: Db, n: number): Promise<Array<{ nsid: string; repos: number }>> {
+/** Below this many entries the top collections are counted; above it, read from the planner's statistics. */
+export const COUNT_TOP_BELOW = 1_000_000;
+
+/**
+ * The collections held by the most repos (active or not), largest first. Counted exactly while the index is small;
+ * at the network's size a count reads the whole table, so it is read instead from the statistics ANALYZE keeps of
+ * the key's first column (its most common values and their shares, times the table's row estimate).
+ */
+export async function topCollections(db: Db, n: number): Promise<{ exact: boolean; collections: Array<{ nsid: string; repos: number }> }> {
+  const entries = await estimatedEntries(db);
+  if (entries < COUNT_TOP_BELOW) {
+    const res = (await db.execute(sql`
+      SELECT c.nsid, t.repos FROM (
+        SELECT collection_id, count(*)::bigint AS repos FROM ${repoCollections} GROUP BY collection_id ORDER BY repos DESC LIMIT ${n}
+      ) t JOIN ${collections} c ON c.id = t.collection_id ORDER BY t.repos DESC, c.nsid`)) as unknown as Rows;
+    return { exact: true, collections: res.rows.map((r) => ({ nsid: r.nsid as string, repos: Number(r.repos) })) };
+  }
   const res = (await db.execute(sql`
-    SELECT c.nsid, t.repos FROM (
-      SELECT collection_id, count(*)::bigint AS repos FROM ${repoCollections} GROUP BY collection_id ORDER BY repos DESC LIMIT ${n}
-    ) t JOIN ${collections} c ON c.id = t.collection_id ORDER BY t.repos DESC, c.nsid`)) as unknown as Rows;
-  return res.rows.map((r) => ({ nsid: r.nsid as string, repos: Number(r.repos) }));
+    SELECT c.nsid, round(s.freq * ${entries})::bigint AS repos
+    FROM pg_stats st, unnest(st.most_common_vals::text::int[], st.most_common_freqs) AS s(id, freq), ${collections} c
+    WHERE st.tablename = 'repo_collections' AND st.attname = 'collection_id' AND c.id = s.id
+    ORDER BY s.freq DESC, c.nsid LIMIT ${n}`)) as unknown as Rows;
+  return { exact: false, collections: res.rows.map((r) => ({ nsid: r.nsid as string, repos: Number(r.repos) })) };
 }
 
 export type BackfillRow = typeof collectionBackfills.$inferSelect;
