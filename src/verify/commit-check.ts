@@ -104,7 +104,7 @@ export function checkCommitJob(job: CommitJob, signatures: SignatureVerifier): C
  * when a key beside the deleted one has its prefix; the proof carries the path to each deleted key, which shows those
  * neighbours in most cases. Where it does not (a subtree left out, or the proof was not checked) it is unknown.
  */
-class CollectionPresence {
+export class CollectionPresence {
   private readonly present = new Set<string>();
   /** Deleted keys by collection, for the collections no op writes. */
   private readonly deleted = new Map<string, string[]>();
