@@ -41,7 +41,7 @@ export async function backfillHost(host: HostRow, o: BackfillOptions): Promise<B
   for (;;) {
     if (o.signal?.aborted) return p;
     await bucket.take();
-    const page = await o.pds.listRepos(host.hostname, cursor, BACKFILL_PAGE);
+    const page = await o.pds.listRepos(host.hostname, cursor, BACKFILL_PAGE, o.signal);
     const known = await knownOnHost(o.db, host.id, page.repos.filter((r) => r.active).map((r) => r.did));
     for (const repo of page.repos) {
       if (o.signal?.aborted) return p;
@@ -52,11 +52,13 @@ export async function backfillHost(host: HostRow, o: BackfillOptions): Promise<B
       await bucket.take();
       await bucket.take();
       try {
-        const rev = await o.pds.latestRev(host.hostname, repo.did);
-        const collections = await o.pds.describeRepo(host.hostname, repo.did);
+        const rev = await o.pds.latestRev(host.hostname, repo.did, o.signal);
+        const collections = await o.pds.describeRepo(host.hostname, repo.did, o.signal);
         if (await replaceEntries(o.db, repo.did, collections, rev)) p.done++;
         else p.skipped++;
       } catch {
+        // Interrupted: the page is not saved as done, so the next run asks again.
+        if (o.signal?.aborted) return p;
         p.failed++;
       }
       o.progress?.(p);

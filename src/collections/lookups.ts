@@ -37,6 +37,8 @@ export class CollectionLookups {
   /** Queued accounts and their attempts so far: an account waits once, however many events asked for it. */
   private readonly queued = new Map<string, number>();
   private stopped = false;
+  /** Ends the requests in flight when the relay stops. */
+  private readonly abort = new AbortController();
   private readonly o: CollectionLookupsOptions;
 
   constructor(o: CollectionLookupsOptions) {
@@ -86,6 +88,7 @@ export class CollectionLookups {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.abort.abort();
     await Promise.all([...this.hosts.values()].flatMap((q) => (q.running ? [q.running] : [])));
   }
 
@@ -112,8 +115,8 @@ export class CollectionLookups {
     const { pds, db, metrics, log } = this.o;
     try {
       // The rev first: the description is at least that new, so it may be applied unless a newer commit is in.
-      const rev = await pds.latestRev(hostname, did);
-      const collections = await pds.describeRepo(hostname, did);
+      const rev = await pds.latestRev(hostname, did, this.abort.signal);
+      const collections = await pds.describeRepo(hostname, did, this.abort.signal);
       if (await replaceEntries(db, did, collections, rev)) {
         this.o.applied?.(did);
         metrics.collectionLookups.inc({ outcome: 'applied' });

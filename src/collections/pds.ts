@@ -15,19 +15,21 @@ export class PdsError extends Error {
   }
 }
 
+/** `signal` ends a request early (the relay is stopping). */
 export interface PdsClient {
-  describeRepo(hostname: string, did: string): Promise<string[]>;
-  latestRev(hostname: string, did: string): Promise<string | null>;
-  listRepos(hostname: string, cursor: string | null, limit: number): Promise<{ repos: Array<{ did: string; active: boolean }>; cursor: string | null }>;
+  describeRepo(hostname: string, did: string, signal?: AbortSignal): Promise<string[]>;
+  latestRev(hostname: string, did: string, signal?: AbortSignal): Promise<string | null>;
+  listRepos(hostname: string, cursor: string | null, limit: number, signal?: AbortSignal): Promise<{ repos: Array<{ did: string; active: boolean }>; cursor: string | null }>;
 }
 
 export function createPdsClient(opts: { allowInsecureHosts: boolean; timeoutMs?: number }): PdsClient {
-  const get = async (hostname: string, nsid: string, params: Record<string, string>): Promise<Record<string, unknown>> => {
+  const get = async (hostname: string, nsid: string, params: Record<string, string>, stop?: AbortSignal): Promise<Record<string, unknown>> => {
     const url = new URL(`${hostUrls(hostname, opts.allowInsecureHosts).http}/xrpc/${nsid}`);
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
     let res: Response;
     try {
-      res = await fetch(url, { signal: AbortSignal.timeout(opts.timeoutMs ?? PDS_TIMEOUT_MS), redirect: 'error' });
+      const timeout = AbortSignal.timeout(opts.timeoutMs ?? PDS_TIMEOUT_MS);
+      res = await fetch(url, { signal: stop ? AbortSignal.any([timeout, stop]) : timeout, redirect: 'error' });
     } catch (err) {
       throw new PdsError(0, `${nsid} at ${hostname}: ${(err as Error).message}`);
     }
@@ -38,17 +40,17 @@ export function createPdsClient(opts: { allowInsecureHosts: boolean; timeoutMs?:
     return body;
   };
   return {
-    async describeRepo(hostname, did) {
-      const body = await get(hostname, 'com.atproto.repo.describeRepo', { repo: did });
+    async describeRepo(hostname, did, signal) {
+      const body = await get(hostname, 'com.atproto.repo.describeRepo', { repo: did }, signal);
       if (!Array.isArray(body.collections)) throw new PdsError(200, `describeRepo at ${hostname}: no collections list`);
       return [...new Set(body.collections.filter(isNsid))];
     },
-    async latestRev(hostname, did) {
-      const body = await get(hostname, 'com.atproto.sync.getLatestCommit', { did });
+    async latestRev(hostname, did, signal) {
+      const body = await get(hostname, 'com.atproto.sync.getLatestCommit', { did }, signal);
       return typeof body.rev === 'string' ? body.rev : null;
     },
-    async listRepos(hostname, cursor, limit) {
-      const body = await get(hostname, 'com.atproto.sync.listRepos', { limit: String(limit), ...(cursor ? { cursor } : {}) });
+    async listRepos(hostname, cursor, limit, signal) {
+      const body = await get(hostname, 'com.atproto.sync.listRepos', { limit: String(limit), ...(cursor ? { cursor } : {}) }, signal);
       if (!Array.isArray(body.repos)) throw new PdsError(200, `listRepos at ${hostname}: no repos list`);
       const repos = (body.repos as Array<Record<string, unknown>>)
         .filter((r) => r && isDid(r.did))
