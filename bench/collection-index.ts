@@ -7,7 +7,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { sql } from 'drizzle-orm';
 import * as schema from '../src/storage/schema.ts';
 import type { Db } from '../src/storage/db.ts';
-import { listReposByCollections, pageQuery, writeCollectionChanges } from '../src/storage/collections.ts';
+import { listReposByCollections, pageQuery, withIndexScans, writeCollectionChanges } from '../src/storage/collections.ts';
 import type { AccountChange } from '../src/core/accounts.ts';
 import type { BenchLine } from './lib/record.ts';
 import { Harness } from './lib/harness.ts';
@@ -48,9 +48,9 @@ interface PlanNode {
   Plans?: PlanNode[];
 }
 
-/** The plan of a page read: every scan in it, and the blocks it touched when run. */
+/** The plan of a page read as listReposByCollections runs it: every scan in it, and the blocks it touched. */
 export async function explainPage(db: Db, ids: number[] | null, afterUid: number, limit: number): Promise<{ scans: string[]; blocks: number; ms: number }> {
-  const res = (await db.execute(sql`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${pageQuery(ids, afterUid, limit)}`)) as unknown as { rows: Array<{ 'QUERY PLAN': Array<{ Plan: PlanNode; 'Execution Time': number }> }> };
+  const res = (await withIndexScans(db, (tx) => tx.execute(sql`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${pageQuery(ids, afterUid, limit)}`))) as unknown as { rows: Array<{ 'QUERY PLAN': Array<{ Plan: PlanNode; 'Execution Time': number }> }> };
   const top = res.rows[0]!['QUERY PLAN'][0]!;
   const scans: string[] = [];
   const walk = (n: PlanNode) => {

@@ -37,12 +37,14 @@ describe('collection index page reads', () => {
     ['a popular collection', [nsidOf(1)]],
     ['a middling one', [nsidOf(10)]],
     ['a rare one', [nsidOf(50)]],
+    ['another rare one', [nsidOf(40)]],
+    ['a less rare one', [nsidOf(25)]],
     ['three at once', [nsidOf(1), nsidOf(10), nsidOf(50)]],
     ['every active repo', []],
   ];
 
   it.each(cases)('%s: index range scans and key lookups only', async (_name, nsids) => {
-    for (const cursor of [0, 10_000, 19_900]) {
+    for (const cursor of [0, 5_000, 10_000, 15_000, 19_000, 19_900, 19_990]) {
       const { scans } = await explainPage(database.db, nsids.length === 0 ? null : nsids.map((n) => idOf.get(n)!), cursor, 2000);
       expect(scans.length).toBeGreaterThan(0);
       for (const scan of scans) expect(scan, JSON.stringify(scans)).toMatch(/^(Index Only Scan|Index Scan|Bitmap Heap Scan) on (repo_collections|accounts)/);
