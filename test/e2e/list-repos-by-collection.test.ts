@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AtpAgent } from '@atproto/api';
 import { BytesWrapper } from '@atcute/cbor';
 import { startWorld, type World } from '../helpers/world.ts';
-import type { FakeAccount, FakePds } from '../../dev-env/fake-pds.ts';
-import { adminPost, metricValue, type TestRelay } from '../helpers/relay.ts';
+import { FakePds, type FakeAccount } from '../../dev-env/fake-pds.ts';
+import { adminPost, crawlAndConnect, metricValue, type TestRelay } from '../helpers/relay.ts';
 import { eventually } from '../helpers/consumer.ts';
 import { readCar, writeCar } from '../../src/protocol/car.ts';
 import { cidEquals } from '../../src/protocol/cid.ts';
@@ -164,6 +164,29 @@ describe('listReposByCollection', () => {
     await eventually(async () => !(await all(`collection=${POST}&collection=${LIKE}`)).includes(erin.did), 10_000, 'deletion');
     // Its entries are gone, not only hidden.
     expect(await collectionsOf(relay.relay.ctx.database.db, erin.did)).toEqual([]);
+  });
+
+  it('keeps a repo that moved to another host, described by the new host, and follows it there', async () => {
+    const other = await FakePds.start({ plc: world.plc });
+    try {
+      await crawlAndConnect(relay, other.hostname);
+      const frank = await pds.createAccount();
+      const like = rkey();
+      await write(frank, [{ action: 'create', collection: LIKE, rkey: like }, { action: 'create', collection: POST, rkey: rkey() }]);
+      await synced(frank);
+      const asked = other.requests.get('com.atproto.repo.describeRepo') ?? 0;
+      pds.migrateAccount(frank, other);
+      await eventually(async () => (other.requests.get('com.atproto.repo.describeRepo') ?? 0) > asked, 10_000, 'the new host asked');
+      await synced(frank);
+      expect(await all(`collection=${LIKE}`)).toContain(frank.did);
+      // Its commits at the new host keep the index right.
+      await other.writeRecords(frank, [{ action: 'delete', collection: LIKE, rkey: like }]);
+      await synced(frank);
+      expect(await all(`collection=${LIKE}`)).not.toContain(frank.did);
+      expect(await all(`collection=${POST}`)).toContain(frank.did);
+    } finally {
+      await other.close();
+    }
   });
 
   it('pages with limit=1 visit each repo once while new repos are added', async () => {
