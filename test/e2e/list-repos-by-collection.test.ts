@@ -243,3 +243,34 @@ describe('listReposByCollection', () => {
     expect(await metricValue(relay.url, 'relay_collection_index_bytes')).toBeGreaterThan(0);
   });
 });
+
+describe('listReposByCollection and throttled accounts', () => {
+  let w: World;
+  afterAll(async () => {
+    await w?.close();
+  });
+
+  it('leaves out an account throttled for lack of a slot, whose withheld commits still move the index, until released', async () => {
+    w = await startWorld({ config: { hostAccountLimit: 1, collectionLookupsPerMinute: 60_000 } });
+    const host = w.hosts[0]!;
+    const url = `${w.relay.url}/xrpc/com.atproto.sync.listReposByCollection`;
+    const listed = async (collection: string) => ((await (await fetch(`${url}?collection=${collection}`)).json()) as { repos: Array<{ did: string }> }).repos.map((r) => r.did);
+    const first = await host.createAccount();
+    await host.writeRecords(first, [{ action: 'create', collection: POST, rkey: 'a', record: {} }]);
+    await eventually(async () => (await listed(POST)).includes(first.did), 10_000, 'first account listed');
+    const second = await host.createAccount();
+    await host.writeRecords(second, [{ action: 'create', collection: POST, rkey: 'a', record: {} }, { action: 'create', collection: LIKE, rkey: 'b', record: {} }]);
+    // Withheld, but verified: its repo state (and with it the index) moves on.
+    await eventually(async () => {
+      const res = await fetch(`${w.relay.url}/xrpc/com.atproto.sync.getRepoStatus?did=${second.did}`);
+      return ((await res.json()) as { status?: string }).status === 'throttled';
+    }, 10_000, 'second account throttled');
+    await eventually(async () => (await collectionsOf(w.relay.relay.ctx.database.db, second.did)).length === 2, 10_000, 'its entries written');
+    expect(await listed(POST)).toEqual([first.did]);
+    expect(await listed(LIKE)).toEqual([]);
+    const raised = await adminPost(w.relay.url, `/admin/hosts/${encodeURIComponent(host.hostname)}/limits`, { accountLimit: 2 });
+    expect(raised.status).toBe(200);
+    await eventually(async () => (await listed(LIKE)).includes(second.did), 15_000, 'released account listed');
+    expect((await listed(POST)).sort()).toEqual([first.did, second.did].sort());
+  });
+});
