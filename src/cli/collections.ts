@@ -82,8 +82,8 @@ export async function collectionsCommand(args: string[], flags: { all?: boolean 
   }
 }
 
-/** One line for all hosts: repos described of those the relay knows, redrawn at most ten times a second. */
-class ProgressBar {
+/** One line for all hosts: repos handled of those the relay knows there, redrawn at most ten times a second. */
+export class ProgressBar {
   private readonly hosts = new Map<string, BackfillProgress>();
   private last = 0;
   private drawn = false;
@@ -111,7 +111,7 @@ class ProgressBar {
     const share = this.total > 0 ? Math.min(1, handled / this.total) : 0;
     const width = 30;
     const filled = Math.round(share * width);
-    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${handled}/${this.total} repos, ${this.done} described, ${this.failed} failed (${p.hostname})`;
+    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${handled}${this.total > 0 ? `/${this.total}` : ''} repos, ${this.done} described, ${this.failed} failed (${p.hostname})`;
     if (this.io.tty) {
       this.io.err(`\r${line}\x1b[K`);
       this.drawn = true;
