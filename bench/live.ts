@@ -19,6 +19,8 @@ export interface LiveOptions {
   cpuProfDir?: string;
   /** How long to wait for consumers to receive everything once publishing ends. */
   drainTimeoutMs?: number;
+  /** Settings for the relay process beyond the bench's own (an A/B of one setting). */
+  relayEnv?: Record<string, string>;
   log?: (msg: string) => void;
 }
 
@@ -197,7 +199,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
   const log = o.log ?? (() => {});
   const h = new Harness();
   try {
-    const { backgroundBusy, plc, fleets, relay, readers, stalled, commits, corpus } = await startLive(h, o);
+    const { backgroundBusy, plc, fleets, relay, readers, stalled, commits, corpus } = await startLive(h, o, o.relayEnv);
     const pid = relay.proc.pid!;
     const relayRssStart = rssOf(pid);
     const cpu0 = cpuSecondsOf(pid);

@@ -9,7 +9,8 @@ import { benchLogStorage } from './log-storage.ts';
 import { benchSoak } from './soak.ts';
 import { benchMemory } from './memory.ts';
 import { benchJetstream } from './jetstream.ts';
-import { benchHosts, benchIngest, benchStalled, parseFlags, type Flags } from './scenarios.ts';
+import { benchCollectionIndex } from './collection-index.ts';
+import { benchCollections, benchHosts, benchIngest, benchStalled, parseFlags, type Flags } from './scenarios.ts';
 import { benchFanout } from './fanout.ts';
 import { ROOT } from './lib/harness.ts';
 import { currentCommit, currentMachine, loadAverage } from './lib/provenance.ts';
@@ -19,6 +20,8 @@ import { REPORT_FILE, writeReport } from './lib/report.ts';
 const scenarios: Record<string, (flags: Flags) => Promise<BenchLine[]>> = {
   verify: benchVerify,
   ingest: benchIngest,
+  collections: benchCollections,
+  'collection-index': benchCollectionIndex,
   fanout: benchFanout,
   replay: benchReplay,
   hosts: benchHosts,

@@ -6,6 +6,7 @@ import { corpusOptions } from './lib/corpus-cache.ts';
 import { liveLines, runLive, type LiveOptions } from './live.ts';
 import type { FleetSpec } from './lib/protocol.ts';
 import { newestProfile, topSelfTime } from './lib/profile.ts';
+import { indexPathCost } from './lib/collection-cost.ts';
 
 export type Flags = Map<string, string>;
 
@@ -79,6 +80,52 @@ export async function benchIngest(flags: Flags): Promise<BenchLine[]> {
     for (const t of topSelfTime(profile, 25)) lines.push({ name: `relay profile self time: ${t.fn}`, value: Math.round(t.share * 1000) / 10, unit: '%' });
   }
   return lines;
+}
+
+/**
+ * The collection index's cost: the ingest scenario with RELAY_COLLECTION_INDEX on and off, alternating (ABBA, so a
+ * drift of the shared machine falls on both arms), `--rounds` pairs. Figures are the means per arm; the relay's CPU
+ * per event is what the index costs the ingest path.
+ */
+export async function benchCollections(flags: Flags): Promise<BenchLine[]> {
+  const rounds = num(flags, 'rounds', 2);
+  const cost = indexPathCost();
+  log(`index path: ${cost.proofUs} µs reading the proof, ${cost.writeUs} µs deciding the write, per commit`);
+  const arms: Record<'on' | 'off', Array<{ rate: number; cpuUs: number; batchMs: number; batchEvents: number }>> = { on: [], off: [] };
+  for (let i = 0; i < rounds; i++) {
+    for (const arm of i % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
+      log(`round ${i + 1}: collection index ${arm}`);
+      const r = await runLive({
+        ...live(flags, {
+          fleets: 2,
+          spec: { hosts: 4, activeHosts: 4, accountsPerHost: 150, eventsPerHost: 1000, coldAccountsPerHost: 0, k256Share: 0.8 },
+          ratePerHost: 0,
+          readers: { processes: 1, connections: 1 },
+          stalled: 0,
+        }),
+        relayEnv: { RELAY_COLLECTION_INDEX: arm === 'on' ? 'true' : 'false' },
+      });
+      arms[arm].push({
+        rate: r.consumerRate,
+        cpuUs: (r.relayCpuSeconds * 1e6) / Math.max(1, r.commitsPublished),
+        batchMs: r.sequencer.meanBatchMs,
+        batchEvents: r.sequencer.meanBatchEvents,
+      });
+      log(`  ${Math.round(r.consumerRate)} events/s, ${((r.relayCpuSeconds * 1e6) / r.commitsPublished).toFixed(0)} µs relay CPU per event`);
+    }
+  }
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const of = (arm: 'on' | 'off', k: 'rate' | 'cpuUs' | 'batchMs' | 'batchEvents') => mean(arms[arm].map((x) => x[k]));
+  const runs = (arm: 'on' | 'off') => arms[arm].map((x) => Math.round(x.rate)).join(', ');
+  return [
+    { name: 'ingest with the collection index on / off', value: Math.round((of('on', 'rate') / of('off', 'rate')) * 1000) / 1000, unit: `ratio (mean of ${rounds} runs each, ABBA)`, target: { op: '>=', value: 0.95 } },
+    { name: 'ingest, collection index on', value: Math.round(of('on', 'rate')), unit: `events/s (runs: ${runs('on')})` },
+    { name: 'ingest, collection index off', value: Math.round(of('off', 'rate')), unit: `events/s (runs: ${runs('off')})` },
+    { name: 'relay CPU per event, index on minus off', value: Math.round((of('on', 'cpuUs') - of('off', 'cpuUs')) * 10) / 10, unit: `µs (on ${of('on', 'cpuUs').toFixed(1)}, off ${of('off', 'cpuUs').toFixed(1)}; whole process, all threads)`, target: { op: '<', value: 5 } },
+    { name: 'index CPU per commit on the ingest path', value: Math.round((cost.proofUs + cost.writeUs) * 100) / 100, unit: `µs (${cost.proofUs.toFixed(2)} reading the proof on a worker, ${cost.writeUs.toFixed(2)} deciding the write on the main thread; 3000 commits, ${cost.deletes} deletes)`, target: { op: '<', value: 5 } },
+    { name: 'sequencer transaction, index on', value: Math.round(of('on', 'batchMs') * 10) / 10, unit: `ms per batch of ${Math.round(of('on', 'batchEvents'))} events` },
+    { name: 'sequencer transaction, index off', value: Math.round(of('off', 'batchMs') * 10) / 10, unit: `ms per batch of ${Math.round(of('off', 'batchEvents'))} events` },
+  ];
 }
 
 /** 2,000 events/s to 100 consumers. */

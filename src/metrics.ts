@@ -186,6 +186,17 @@ export function createMetrics() {
       help: 'Verification worker threads that died unexpectedly (replaced; their jobs run again)',
       registers: r,
     }),
+    collectionLookups: new Counter({
+      name: 'relay_collection_lookups_total',
+      help: "Accounts' PDSes asked what collections a repo holds (describeRepo), for the collection index, by outcome (applied; stale: a newer commit came meanwhile, asked again; failed; dropped: the queue was full)",
+      labelNames: ['outcome'] as const,
+      registers: r,
+    }),
+    collectionLookupsQueued: new Gauge({
+      name: 'relay_collection_lookups_queued',
+      help: 'Accounts waiting for a collection look-up at their PDS (rate-limited per host)',
+      registers: r,
+    }),
   };
 }
 
@@ -205,6 +216,9 @@ export interface ScrapeSources {
   hostsBySyncMode: () => Promise<Record<string, number>>;
   /** Whether the quota counters (Redis) can be reached. */
   countersAvailable: () => boolean;
+  /** Entries in the collection index (the planner's estimate: a count would read the table). */
+  collectionIndexEntries: () => Promise<number>;
+  collectionIndexBytes: () => Promise<number>;
 }
 
 /**
@@ -249,6 +263,24 @@ export function registerScrapeMetrics(metrics: RelayMetrics, src: ScrapeSources)
     async collect() {
       const log = await src.eventLog().catch(() => null);
       if (log) this.set(log.partitions);
+    },
+  });
+  new Gauge({
+    name: 'relay_collection_index_entries',
+    help: 'Entries (repo, collection) in the collection index behind listReposByCollection, as PostgreSQL estimates it',
+    registers: r,
+    async collect() {
+      const n = await src.collectionIndexEntries().catch(() => null);
+      if (n !== null) this.set(n);
+    },
+  });
+  new Gauge({
+    name: 'relay_collection_index_bytes',
+    help: 'Disk the collection index takes (heap and key)',
+    registers: r,
+    async collect() {
+      const n = await src.collectionIndexBytes().catch(() => null);
+      if (n !== null) this.set(n);
     },
   });
   new Gauge({

@@ -16,7 +16,7 @@ import { hostUrls, isLocalDevHost } from './core/hostname.ts';
 import { openDatabase, type Database } from './storage/db.ts';
 import { ACCOUNTS_CHANNEL, accountStore } from './storage/accounts.ts';
 import { logBytes, logPartitions, oldestRetainedSeq } from './storage/events.ts';
-import { countHostsByStatus, countHostsBySyncMode, HOSTS_CHANNEL, ratchetHostStrict, setHostSyncProven, type HostRow } from './storage/hosts.ts';
+import { countHostsByStatus, countHostsBySyncMode, getHostById, HOSTS_CHANNEL, ratchetHostStrict, setHostSyncProven, type HostRow } from './storage/hosts.ts';
 import { createIdentityStore } from './storage/identities.ts';
 import { createMetrics, registerScrapeMetrics, type RelayMetrics } from './metrics.ts';
 import { IDENTITY_ENTRY_BYTES, IdentityCache } from './identity/cache.ts';
@@ -45,9 +45,13 @@ import { loadCompressor } from './jetstream/compression.ts';
 import { JetstreamFanout } from './jetstream/fanout.ts';
 import { jetstreamRoute } from './jetstream/route.ts';
 import { FirehoseServer } from './firehose/server.ts';
+import { CollectionLookups } from './collections/lookups.ts';
+import { createPdsClient } from './collections/pds.ts';
+import { estimatedEntries, indexBytes } from './storage/collections.ts';
 import { HostsService } from './services/hosts.ts';
 import { AccountsService } from './services/accounts.ts';
 import { StatusService } from './services/status.ts';
+import { CollectionsService } from './services/collections.ts';
 import { registerApi } from './api/index.ts';
 import { serializeRequest } from './api/log-redaction.ts';
 
@@ -68,6 +72,7 @@ export interface RelayParts {
   /** Worker threads running commit checks; null when verification runs on the main thread. */
   verifyPool: VerifyPool | null;
   counters: CounterStore;
+  lookups: CollectionLookups;
 }
 
 export interface Relay {
@@ -190,6 +195,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       metrics,
       log: log.child({ stage: 'verify' }),
       strictness,
+      indexCollections: config.collectionIndex,
     }),
     metrics,
   );
@@ -223,8 +229,10 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     limits.update(host);
     strictness.update(host);
     lifecycle.track(host);
-    // Claimed anew (perhaps after another process crawled it): its accounts are counted again.
+    // Claimed anew (perhaps after another process crawled it): its accounts are counted again, and what this
+    // process knew of their collection index entries may be out of date.
     accounts.resetSlots(host.id);
+    accounts.forgetCollectionsOfHost(host.id);
     const quota = new HostQuota({ store: counters, hostId: host.id, limits: () => limits.of(host.id), clock });
     const pipeline = new HostPipeline({
       host: ref,
@@ -303,10 +311,21 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       for (const item of await accounts.sweep(hostIds, (id) => limits.of(id).accountLimit)) sequencer.submit(item);
     },
   });
+  // What a batch leaves unsettled in the collection index is asked of the accounts' PDSes, after it commits.
+  const lookups = new CollectionLookups({
+    db,
+    pds: createPdsClient({ allowInsecureHosts: config.allowInsecureHosts }),
+    hostname: async (hostId) => (await getHostById(db, hostId))?.hostname ?? null,
+    perMinute: config.collectionLookupsPerMinute,
+    metrics,
+    log: log.child({ stage: 'collections' }),
+    applied: (did) => accounts.forgetCollections(did),
+  });
   sequencer.onCommitted((committed, items) => {
     for (const item of items) if (item.event) metrics.eventsAccepted.inc({ kind: item.event.kind });
     hub.publish(committed);
     crawler.committed(new Set(items.map((i) => i.hostId)));
+    lookups.committed(items);
   });
 
   // The services the HTTP API answers from.
@@ -339,6 +358,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     hosts: hostsService,
     accounts: new AccountsService({ db, accounts, sink: sequencer, clock }),
     status,
+    collections: new CollectionsService({ db }),
     db,
     counters,
   });
@@ -353,9 +373,11 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     hostsBySyncMode: () => countHostsBySyncMode(db, config.lenient),
     eventLog: async () => ({ partitions: (await logPartitions(db)).length, bytes: await logBytes(db) }),
     countersAvailable: () => counters.available(),
+    collectionIndexEntries: () => estimatedEntries(db),
+    collectionIndexBytes: () => indexBytes(db),
   });
 
-  const ctx: RelayParts = { version: VERSION, config, database, hub, firehose, sequencer, crawler, rejections, metrics, accounts, verifyPool, counters };
+  const ctx: RelayParts = { version: VERSION, config, database, hub, firehose, sequencer, crawler, rejections, metrics, accounts, verifyPool, counters, lookups };
   let started = false;
   let stopping: Promise<void> | null = null;
   return {
@@ -384,6 +406,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
         if (started) {
           await crawler.stop();
           await sequencer.stop();
+          await lookups.stop();
           await retention.stop();
           firehose.close();
           await app.close();

@@ -82,6 +82,20 @@ export class AccountRegistry implements AccountView {
     this.cache.delete(did);
   }
 
+  /**
+   * Forgets what the collection index is known to hold for the account (something other than its commits here
+   * rewrote its entries: a PDS look-up). Its next commits write their collections again.
+   */
+  forgetCollections(did: string): void {
+    const state = this.cache.get(did);
+    if (state?.collections) this.cache.set(did, { ...state, collections: null });
+  }
+
+  /** The same for every cached account of a host (claimed anew: another process may have changed its entries). */
+  forgetCollectionsOfHost(hostId: number): void {
+    for (const [did, state] of this.cache) if (state?.hostId === hostId && state.collections) this.cache.set(did, { ...state, collections: null });
+  }
+
   /** Makes a transition's state the account's, and counts what it did. */
   apply<T extends Transition>(t: T): T {
     this.remember(t.state.did, t.state);

@@ -8,7 +8,7 @@
 // consumers can catch up. An operator's takedown overrides what the host says.
 import { BytesWrapper, CidLinkWrapper } from '@atcute/cbor';
 import { readCar, writeCar } from '../protocol/car.ts';
-import { effectiveStatus, type AccountChange, type AccountState, type Throttle, type ThrottleReason } from '../core/accounts.ts';
+import { collectionWrite, effectiveStatus, type AccountChange, type AccountState, type Throttle, type ThrottleReason } from '../core/accounts.ts';
 import { relayEvent, withBody, type AcceptedEvent } from '../core/events.ts';
 
 /** Write points per op action, from the source documents. */
@@ -77,6 +77,16 @@ export function afterVerify(prev: AccountState, hostId: number, event: AcceptedE
   const persist: AccountChange = { did: prev.did, hostId };
   if (event.repo) state.repo = persist.repo = event.repo;
   if (event.status) state.upstream = persist.upstream = event.status;
+  // A deleted account holds no records; one that moved here is described by its new host (what it holds may differ
+  // from what the old host last sent).
+  let collections = event.collections;
+  if (isDeletion(event)) collections = { reset: true, present: [], absent: [], unknown: [] };
+  else if (prev.hostId !== null && prev.hostId !== hostId) collections = { ...(collections ?? { present: [], absent: [], unknown: [] }), describe: true };
+  if (collections) {
+    const { write, known } = collectionWrite(prev.collections, collections);
+    state.collections = known;
+    if (write) persist.collections = write;
+  }
   // A local takedown overrides whatever the host says.
   const relay = event.kind === 'account' && state.localStatus ? withBody(event, { ...event.body, active: false, status: state.localStatus }) : event;
   const t: Transition = { state, announce: [], relay, persist };

@@ -9,6 +9,7 @@ import { registerHealth } from './health.ts';
 import { registerRequestCrawl } from './com.atproto.sync.requestCrawl.ts';
 import { registerHostEndpoints } from './com.atproto.sync.hosts.ts';
 import { registerRepoEndpoints } from './com.atproto.sync.repos.ts';
+import { registerListReposByCollection } from './com.atproto.sync.listReposByCollection.ts';
 import { registerHostStatus } from './host-status.ts';
 import { registerAdmin } from './admin.ts';
 import { registerConsole } from './console/index.ts';
@@ -39,6 +40,7 @@ export function registerApi(app: FastifyInstance, api: ApiServices): void {
   registerRequestCrawl(app, api);
   registerHostEndpoints(app, api);
   registerRepoEndpoints(app, api);
+  registerListReposByCollection(app, api);
   registerHostStatus(app, api);
   registerAdmin(app, api);
   registerConsole(app);

@@ -8,6 +8,7 @@ import { adminApi } from '../services/contract.ts';
 import { SYNC_MODE_SETTINGS } from '../core/hosts.ts';
 import type { StrictnessView } from '../verify/strictness.ts';
 import { firehoseUrl, tail } from './tail.ts';
+import { collectionsCommand } from './collections.ts';
 
 const HELP: Record<string, string> = {
   main: `Usage: relay <command> [options]
@@ -28,6 +29,8 @@ Commands:
   accounts takedown|restore <did>  withhold an account's repo events (announced with #account), or lift that
   consumers             firehose consumers connected to the relay (address, state, lag, queued bytes)
   tail                  follow the firehose, one readable line per frame (--cursor N, --url ws://…)
+  collections backfill <host>|--all  fill the collection index (listReposByCollection) from hosts' describeRepo
+  collections status    progress of collection backfills
 
 Admin commands talk to a running relay: --url (default http://127.0.0.1:$RELAY_PORT) and
 RELAY_ADMIN_PASSWORD (or --password).
@@ -78,6 +81,18 @@ Status lines (connected, closed, how to resume) go to stderr, so stdout can be p
   --limit N     stop after N events
 
 Stops on Ctrl-C, printing the last seq seen. Exits 1 after an error frame or a refused connection.`,
+  collections: `Usage: relay collections <backfill <host>|--all | status>
+
+  backfill <host>   walk the host's com.atproto.sync.listRepos and ask com.atproto.repo.describeRepo of every
+                    active repo the relay knows there, filling the collection index behind
+                    com.atproto.sync.listReposByCollection (for repos seen before the relay kept it)
+  backfill --all    the same for every crawled host, 8 at a time
+  status            each host's saved progress
+
+Runs against the database (DATABASE_URL, or the embedded store) beside the running relay, which keeps ingesting.
+Each host is asked at most RELAY_COLLECTION_LOOKUPS_PER_MINUTE requests a minute. Progress is saved after every
+page: run the same command again after a crash or Ctrl-C to resume where it stopped. An answer is not applied over
+a commit the relay accepted since (that commit keeps the index right).`,
   domains: `Usage: relay domains <list|ban|unban> [domain] [--url URL] [--password PW] [--json]
 
   list              banned domains
@@ -298,6 +313,7 @@ async function main(argv: string[]): Promise<void> {
       cursor: { type: 'string' },
       limit: { type: 'string' },
       accounts: { type: 'string' },
+      all: { type: 'boolean' },
     },
   });
   const [command, ...rest] = positionals;
@@ -328,6 +344,13 @@ async function main(argv: string[]): Promise<void> {
       return accounts(rest, values);
     case 'tail':
       return tailCommand(values);
+    case 'collections':
+      process.exitCode = await collectionsCommand(rest, values, {
+        out: (line) => process.stdout.write(`${line}\n`),
+        err: (text) => process.stderr.write(text),
+        tty: process.stderr.isTTY === true,
+      });
+      return;
     case 'consumers': {
       const res = await adminCall(adminClient(values), adminApi.listConsumers, {});
       if (values.json) process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);

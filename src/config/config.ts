@@ -91,6 +91,10 @@ export interface RelayConfig {
   accountCacheMb: number;
   /** Outbound requestCrawl probes per minute, across all callers. */
   crawlProbesPerMinute: number;
+  /** Keep the collection index (listReposByCollection) from accepted commits. */
+  collectionIndex: boolean;
+  /** Requests per minute to one PDS for the collection index (look-ups after commits, and the backfill). */
+  collectionLookupsPerMinute: number;
 }
 
 interface Field {
@@ -159,6 +163,8 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'identityCacheMb', env: 'RELAY_IDENTITY_CACHE_MB', kind: 'int', min: 1, doc: 'Memory for cached DID documents, in MiB (about 900 bytes each)' },
   { key: 'accountCacheMb', env: 'RELAY_ACCOUNT_CACHE_MB', kind: 'int', min: 1, doc: 'Memory for cached account states, in MiB (about 520 bytes each)' },
   { key: 'crawlProbesPerMinute', env: 'RELAY_CRAWL_PROBES_PER_MINUTE', kind: 'int', min: 1, doc: 'Outbound requestCrawl probes per minute across all callers (429 past it)' },
+  { key: 'collectionIndex', env: 'RELAY_COLLECTION_INDEX', kind: 'bool', doc: 'Keep the collection index behind com.atproto.sync.listReposByCollection from accepted commits (off: the endpoint answers from what the index held)' },
+  { key: 'collectionLookupsPerMinute', env: 'RELAY_COLLECTION_LOOKUPS_PER_MINUTE', kind: 'int', min: 1, doc: 'Requests per minute to one PDS for the collection index: after a delete its commit proof does not settle, a #sync or a move, and in `relay collections backfill`' },
 ];
 
 export class ConfigError extends Error {

@@ -1,6 +1,6 @@
 // What flows from stage to stage: an upstream message as decoded, an event accepted for rebroadcast, the outcome a
 // host's pipeline hands the sequencer for every upstream seq, and a frame as committed under the relay's seq.
-import type { AccountChange } from './accounts.ts';
+import type { AccountChange, CollectionChange } from './accounts.ts';
 
 export type EventKind = 'commit' | 'sync' | 'identity' | 'account';
 
@@ -45,6 +45,8 @@ export interface AcceptedEvent {
   repo?: RepoState;
   /** What the host says of the account (#account). */
   status?: UpstreamStatus;
+  /** What the event does to the account's entries in the collection index (#commit, #sync). */
+  collections?: CollectionChange;
 }
 
 /** An event the relay emits itself (its own #account, a #sync on release). */

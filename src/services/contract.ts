@@ -95,6 +95,19 @@ export const hostLimitsBody = s.object(
 );
 export type HostLimitsChange = Infer<typeof hostLimitsBody>;
 
+/** The collection index (listReposByCollection) for the console. */
+export interface CollectionsView {
+  computedAt: string;
+  /** Entries (repo, collection), as PostgreSQL estimates them, and the disk they take. */
+  entries: number;
+  bytes: number;
+  /** Whether `top` was counted (a small index) or read from the planner's statistics. */
+  exact: boolean;
+  top: Array<{ nsid: string; repos: number }>;
+  /** `relay collections backfill` progress per host. */
+  backfills: Array<{ hostname: string; state: 'running' | 'finished'; done: number; failed: number; updatedAt: string }>;
+}
+
 export const adminApi = {
   listHosts: endpoint<{ hosts: AdminHost[] }>()({ method: 'GET', path: '/admin/hosts' }),
   /** Adds a host (or approves its pending crawl request); it is crawled from its live head. */
@@ -139,6 +152,8 @@ export const adminApi = {
   listConsumers: endpoint<{ consumers: ConsumerView[] }>()({ method: 'GET', path: '/admin/consumers' }),
   /** Cumulative counters for the console's rate charts. */
   stats: endpoint<RelayStats>()({ method: 'GET', path: '/admin/stats' }),
+  /** The collection index: size, the collections most repos hold (cached a minute), backfill progress. */
+  collections: endpoint<CollectionsView>()({ method: 'GET', path: '/admin/collections' }),
   takedownAccount: endpoint<AccountStatusView>()({ method: 'POST', path: '/admin/accounts/:did/takedown' }),
   restoreAccount: endpoint<AccountStatusView>()({ method: 'POST', path: '/admin/accounts/:did/restore' }),
 };

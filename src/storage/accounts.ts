@@ -4,6 +4,7 @@ import { and, asc, eq, gt, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { Db } from './db.ts';
 import { accounts, hosts } from './schema.ts';
 import type { AccountChange, AccountState, Throttle } from '../core/accounts.ts';
+import { writeCollectionChanges } from './collections.ts';
 
 export type AccountRow = typeof accounts.$inferSelect & { hostname: string };
 
@@ -47,6 +48,8 @@ function stateOf(row: typeof accounts.$inferSelect): AccountState {
     slotHostId: throttle?.reason === HOST_ACCOUNT_LIMIT || row.upstreamStatus === 'deleted' ? null : row.hostId,
     throttle,
     heldCommit: row.heldCommit,
+    // The index is not read with the row: the account's next commits write their collections once each.
+    collections: null,
   };
 }
 
@@ -54,7 +57,7 @@ function stateOf(row: typeof accounts.$inferSelect): AccountState {
  * Persists a batch's account changes inside its transaction, the last change per account winning field by field
  * (items of an account are in its order). Repo and status changes, one per accepted event, go as one statement each with a
  * parameter per column (drizzle's insert builder spent ~200 ms on the event loop building a 500-row statement);
- * throttle changes are rare and go one by one.
+ * throttle changes are rare and go one by one. The collection index changes they carry go with them.
  */
 export async function writeAccountChanges(tx: Db, changes: Map<string, AccountChange>): Promise<void> {
   const repo: AccountChange[] = [];
@@ -102,6 +105,8 @@ export async function writeAccountChanges(tx: Db, changes: Map<string, AccountCh
       .values({ did: c.did, ...set })
       .onConflictDoUpdate({ target: accounts.did, set: { ...set, updatedAt: sql`now()` } });
   }
+  // After the rows above: an index entry names its account by uid.
+  await writeCollectionChanges(tx, changes.values());
 }
 
 export async function getAccount(db: Db, did: string): Promise<AccountRow | null> {

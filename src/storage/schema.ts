@@ -10,6 +10,7 @@ import {
   index,
   integer,
   pgTable,
+  primaryKey,
   serial,
   text,
   timestamp,
@@ -163,4 +164,42 @@ export const identities = pgTable('identities', {
   did: text('did').primaryKey(),
   doc: jsonb('doc').notNull(),
   resolvedAt: timestamp('resolved_at', { withTimezone: true, mode: 'date' }).notNull(),
+});
+
+/**
+ * Collection names (NSIDs) seen in repos, each given a small id once and for ever, so an index entry is two integers
+ * rather than two strings (there are a few thousand collections and hundreds of millions of entries).
+ */
+export const collections = pgTable('collections', {
+  id: serial('id').primaryKey(),
+  nsid: text('nsid').notNull().unique(),
+});
+
+/**
+ * The collection index behind listReposByCollection: one row per (collection, account) while the account's repo holds
+ * at least one record of the collection. Keyed collection first, then the account's uid, so a page is one range of
+ * the key in the order the cursor follows. Whether an account is active is read from `accounts` when listing. No
+ * index by account: an account's rows are dropped rarely (deletion, #sync), by probing the key once per collection.
+ */
+export const repoCollections = pgTable(
+  'repo_collections',
+  {
+    collectionId: integer('collection_id').notNull(),
+    uid: bigint('uid', { mode: 'number' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.collectionId, t.uid] })],
+);
+
+/** Progress of `relay collections backfill`, per host: where its listRepos crawl stands, so a new run resumes there. */
+export const collectionBackfills = pgTable('collection_backfills', {
+  hostId: integer('host_id').primaryKey(),
+  /** The listRepos cursor of the next page to read (null: from the start). */
+  cursor: text('cursor'),
+  /** Repos described so far, and repos whose describeRepo failed. */
+  done: integer('done').notNull().default(0),
+  failed: integer('failed').notNull().default(0),
+  /** running | finished */
+  state: text('state').notNull().default('running'),
+  startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 });

@@ -41,6 +41,8 @@ export interface SyncVerifierOptions {
   log: Logger;
   /** Whether a host's commits that fail a Sync v1.1-only check are let through (per host: strictness.ts). */
   strictness: Strictness;
+  /** Whether accepted commits say what they do to the collection index (default true). */
+  indexCollections?: boolean;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -128,6 +130,10 @@ export class SyncVerifier implements EventVerifier {
 
     // The event was built for this call alone (checkStructure): completing it costs less than copying it.
     structure.event.repo = { rev: checked.rev, head: checked.head, data: checked.data };
+    // A #sync carries no tree: what the repo holds now is asked of its PDS.
+    if (this.o.indexCollections !== false) {
+      structure.event.collections = checked.collections ?? { present: [], absent: [], unknown: [], describe: evt.t === '#sync' };
+    }
     return { ok: true, event: structure.event };
   }
 

@@ -143,6 +143,10 @@ describe('operator console (/admin/)', () => {
     await expect.poll(() => consumerRow.locator('td').nth(4).textContent(), { timeout: TIMEOUT }).toBe('live');
     await expect.poll(() => consumerRow.locator('td').nth(6).textContent(), { timeout: TIMEOUT }).toBe('0');
     await expect.poll(() => page.textContent('#summary'), { timeout: TIMEOUT }).toContain('1 consumer');
+    // The collection index: the collection alice posted to, with its one repo.
+    const posts = page.locator('#collections tr[data-collection="app.bsky.feed.post"]');
+    await expect.poll(() => posts.locator('td').nth(1).textContent(), { timeout: TIMEOUT }).toBe('1');
+    await expect.poll(() => page.textContent('#collections-summary'), { timeout: TIMEOUT }).toMatch(/entries, .* counted/);
     await shot('03-host-connected');
     consumer.close();
     await expect.poll(() => consumerRow.count(), { timeout: TIMEOUT }).toBe(0);

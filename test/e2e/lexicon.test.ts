@@ -86,6 +86,28 @@ describe('lexicon conformance', () => {
     expect(hosts.hosts).toEqual([expect.objectContaining({ hostname: pds.hostname, status: 'active' })]);
   });
 
+  it('listReposByCollection output validates on every page, lists only active repos, and refuses bad params', async () => {
+    const nsid = 'com.atproto.sync.listReposByCollection';
+    let cursor: string | undefined;
+    const dids: string[] = [];
+    do {
+      const body = await validQuery(nsid, `collection=app.bsky.feed.post&limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      dids.push(...(body.repos as Array<{ did: string }>).map((r) => r.did));
+      cursor = body.cursor as string | undefined;
+    } while (cursor);
+    // Every account posted; only the active one may be listed.
+    expect(dids).toEqual([accounts.active.did]);
+    expect((await validQuery(nsid, 'collection=com.example.none')).repos).toEqual([]);
+    lexicons.assertValidXrpcParams(nsid, { collection: 'app.bsky.feed.post', limit: 2000 });
+    for (const params of ['collection=nope', 'collection=app.bsky.feed.post&limit=2001', 'collection=app.bsky.feed.post&limit=0']) {
+      const res = await get(`${nsid}?${params}`);
+      expect(res, params).toMatchObject({ status: 400, body: { error: 'InvalidRequest' } });
+      // What the relay refuses, the lexicon refuses too.
+      const q = Object.fromEntries(new URLSearchParams(params));
+      expect(() => lexicons.assertValidXrpcParams(nsid, { ...q, ...(q.limit ? { limit: Number(q.limit) } : {}) }), params).toThrow();
+    }
+  });
+
   it('getRepoStatus validates for every status, and answers RepoNotFound', async () => {
     for (const [name, account] of Object.entries(accounts)) {
       const body = await validQuery('com.atproto.sync.getRepoStatus', `did=${account.did}`);

@@ -32,8 +32,9 @@ export function normalizeOps(ops: RepoOp[]): RepoOp[] {
 /**
  * Verifies the ops against the new tree (`newRoot`) and inverts them; returns the MST root before the commit.
  * Throws MstError: 'bad_ops', 'forward_mismatch', 'inversion_mismatch', or 'missing_block' for an absent proof node.
+ * `inspect` sees the new tree once the ops are found in it, before it is inverted.
  */
-export function invertOps(args: { blocks: BlockSource; newRoot: Uint8Array; ops: RepoOp[] }): Uint8Array {
+export function invertOps(args: { blocks: BlockSource; newRoot: Uint8Array; ops: RepoOp[]; inspect?: (tree: Mst) => void }): Uint8Array {
   const ops = normalizeOps(args.ops);
   const tree = Mst.load(args.blocks, args.newRoot, { recordBlocks: false });
   for (const op of ops) {
@@ -42,6 +43,7 @@ export function invertOps(args: { blocks: BlockSource; newRoot: Uint8Array; ops:
       throw new MstError('forward_mismatch', `${op.action} ${op.path} does not match the new tree`);
     }
   }
+  args.inspect?.(tree);
   for (const op of [...ops].reverse()) {
     const key = keyFromString(op.path);
     if (op.action === 'create') {

@@ -124,6 +124,31 @@ export class Mst {
     return removed;
   }
 
+  /**
+   * The keys either side of an absent key, as far as the blocks at hand show: the closest seen on the way down to
+   * where the key would go, and whether that way was complete (then they are its true neighbours; otherwise the true
+   * ones lie in a subtree whose block is absent, between those seen). A commit's CAR slice carries this path for
+   * each key it deletes.
+   */
+  neighbours(key: MstKey): { before: MstKey | null; after: MstKey | null; complete: boolean } {
+    let before: MstKey | null = null;
+    let after: MstKey | null = null;
+    let sub = this.root;
+    while (sub !== null) {
+      if (isStub(sub) && !sub.opened && this.source.get(sub.stub) === undefined) return { before, after, complete: false };
+      const node = this.open(sub);
+      const i = lowerBound(node.entries, key);
+      if (i > 0) before = node.entries[i - 1]!.key;
+      const e = node.entries[i];
+      if (e) {
+        if (e.key === key) throw new MstError('bad_ops', `${key} is in the tree`);
+        after = e.key;
+      }
+      sub = childAt(node, i);
+    }
+    return { before, after, complete: true };
+  }
+
   /** Root CID; encodes changed nodes (recorded in newBlocks). */
   rootCid(): Uint8Array {
     if (this.root === null) return this.store({ left: null, entries: [] });

@@ -7,6 +7,7 @@
 /** @typedef {import('../../../services/contract.ts').AdminHost} AdminHost */
 /** @typedef {import('../../../services/contract.ts').ConsumerView} ConsumerView */
 /** @typedef {import('../../../services/contract.ts').RelayStats} RelayStats */
+/** @typedef {import('../../../services/contract.ts').CollectionsView} CollectionsView */
 /**
  * @template {keyof AdminApi} K
  * @typedef {import('../../../services/contract.ts').ResponseOf<AdminApi[K]>} ApiResponse
@@ -275,6 +276,26 @@ function renderConsumers(consumers) {
   $('consumers-empty').hidden = consumers.length > 0;
 }
 
+/** @param {CollectionsView} view */
+function renderCollections(view) {
+  $('collections-summary').textContent =
+    `${view.entries.toLocaleString()} entries, ${bytes(view.bytes)} · ${view.exact ? 'counted' : 'estimated from statistics'} ${ago(view.computedAt)}`;
+  $('collections').tBodies[0].replaceChildren(...view.top.map((c) =>
+    el('tr', { 'data-collection': c.nsid },
+      el('td', {}, c.nsid),
+      el('td', { class: 'num' }, c.repos.toLocaleString()))));
+  $('collections-empty').hidden = view.top.length > 0;
+  $('backfills').tBodies[0].replaceChildren(...view.backfills.map((b) =>
+    el('tr', {},
+      el('td', {}, b.hostname),
+      el('td', {}, b.state),
+      el('td', { class: 'num' }, b.done.toLocaleString()),
+      el('td', { class: 'num' }, b.failed.toLocaleString()),
+      el('td', {}, ago(b.updatedAt)))));
+  $('backfills-empty').hidden = view.backfills.length > 0;
+  $('backfills').hidden = view.backfills.length === 0;
+}
+
 // ---- rate charts -----------------------------------------------------------------------------------------------
 
 const samples = [];
@@ -329,17 +350,19 @@ async function pollStats() {
 
 async function refresh() {
   try {
-    /** @type {[ApiResponse<'listHosts'>, ApiResponse<'listCrawlRequests'>, ApiResponse<'listConsumers'>, ApiResponse<'listDomainBans'>]} */
-    const [hosts, requests, consumers, domains] = await Promise.all([
+    /** @type {[ApiResponse<'listHosts'>, ApiResponse<'listCrawlRequests'>, ApiResponse<'listConsumers'>, ApiResponse<'listDomainBans'>, ApiResponse<'collections'>]} */
+    const [hosts, requests, consumers, domains, collections] = await Promise.all([
       api('GET', '/admin/hosts'),
       api('GET', '/admin/crawl-requests'),
       api('GET', '/admin/consumers'),
       api('GET', '/admin/domain-bans'),
+      api('GET', '/admin/collections'),
     ]);
     renderHosts(hosts.hosts);
     renderRequests(requests.requests);
     renderConsumers(consumers.consumers);
     renderDomains(domains.domains);
+    renderCollections(collections);
   } catch (err) {
     if (err instanceof Unauthorized) logout(err.message);
     else flash(`refresh failed: ${err.message}`, true);

@@ -1,0 +1,129 @@
+// `relay collections backfill [HOST|--all]` and `relay collections status`: run against the database directly (as
+// `relay migrate` does), beside the relay processes, which go on ingesting meanwhile.
+import { loadConfig } from '../config/config.ts';
+import { openDatabase } from '../storage/db.ts';
+import { getHost, hostsToCrawl, type HostRow } from '../storage/hosts.ts';
+import { allBackfills } from '../storage/collections.ts';
+import { accountCounts } from '../storage/accounts.ts';
+import { backfillHost, type BackfillProgress } from '../collections/backfill.ts';
+import { createPdsClient } from '../collections/pds.ts';
+
+/** Hosts backfilled at once under --all (each at its own polite rate). */
+const PARALLEL_HOSTS = 8;
+
+export interface CollectionsCliIo {
+  out: (line: string) => void;
+  err: (text: string) => void;
+  /** Whether stderr is a terminal (a progress bar redrawn in place), or a log (a line now and then). */
+  tty: boolean;
+}
+
+export async function collectionsCommand(args: string[], flags: { all?: boolean }, io: CollectionsCliIo): Promise<number> {
+  const [sub, hostname] = args;
+  const config = loadConfig(process.env);
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    await database.migrate();
+    const { db } = database;
+    if (sub === 'status') {
+      const rows = await allBackfills(db);
+      if (rows.length === 0) io.out('no backfill has run');
+      for (const r of rows) io.out(`host ${r.hostId}: ${r.state}, ${r.done} repos described, ${r.failed} failed, updated ${r.updatedAt.toISOString()}`);
+      return 0;
+    }
+    if (sub !== 'backfill' || (!hostname && !flags.all) || (hostname && flags.all)) {
+      io.err('usage: relay collections backfill <host>|--all\n');
+      return 1;
+    }
+    let targets: HostRow[];
+    if (hostname) {
+      const host = await getHost(db, hostname);
+      if (!host) {
+        io.err(`relay: ${hostname} is not a known host\n`);
+        return 1;
+      }
+      targets = [host];
+    } else {
+      targets = await hostsToCrawl(db);
+    }
+    const expected = await accountCounts(db, targets.map((h) => h.id));
+    const pds = createPdsClient({ allowInsecureHosts: config.allowInsecureHosts });
+    const abort = new AbortController();
+    const onSignal = () => abort.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const bar = new ProgressBar(io, targets.reduce((n, h) => n + (expected.get(h.id) ?? 0), 0));
+    const queue = [...targets];
+    let failedHosts = 0;
+    const worker = async (): Promise<void> => {
+      for (let host = queue.shift(); host && !abort.signal.aborted; host = queue.shift()) {
+        try {
+          const p = await backfillHost(host, { db, pds, perMinute: config.collectionLookupsPerMinute, signal: abort.signal, progress: (p) => bar.update(p) });
+          bar.update(p);
+          if (p.finished) io.err(`${bar.clear()}${p.hostname}: ${p.done} repos described, ${p.failed} failed, ${p.skipped} skipped\n`);
+        } catch (err) {
+          failedHosts++;
+          io.err(`${bar.clear()}${host.hostname}: stopped (${(err as Error).message}); run again to resume\n`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_HOSTS, targets.length) }, worker));
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    io.err(bar.clear());
+    if (abort.signal.aborted) {
+      io.err('relay: interrupted; run the same command again to resume\n');
+      return 130;
+    }
+    io.out(`backfilled ${targets.length - failedHosts} of ${targets.length} hosts: ${bar.done} repos described, ${bar.failed} failed`);
+    return failedHosts > 0 ? 1 : 0;
+  } finally {
+    await database.close();
+  }
+}
+
+/** One line for all hosts: repos handled of those the relay knows there, redrawn at most ten times a second. */
+export class ProgressBar {
+  private readonly hosts = new Map<string, BackfillProgress>();
+  private last = 0;
+  private drawn = false;
+  private readonly io: CollectionsCliIo;
+  private readonly total: number;
+  constructor(io: CollectionsCliIo, total: number) {
+    this.io = io;
+    this.total = total;
+  }
+
+  get done(): number {
+    return [...this.hosts.values()].reduce((n, p) => n + p.done, 0);
+  }
+
+  get failed(): number {
+    return [...this.hosts.values()].reduce((n, p) => n + p.failed, 0);
+  }
+
+  update(p: BackfillProgress): void {
+    this.hosts.set(p.hostname, { ...p });
+    const now = Date.now();
+    if (now - this.last < (this.io.tty ? 100 : 10_000)) return;
+    this.last = now;
+    const handled = [...this.hosts.values()].reduce((n, h) => n + h.done + h.failed + h.skipped, 0);
+    const share = this.total > 0 ? Math.min(1, handled / this.total) : 0;
+    const width = 30;
+    const filled = Math.round(share * width);
+    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${handled}${this.total > 0 ? `/${this.total}` : ''} repos, ${this.done} described, ${this.failed} failed (${p.hostname})`;
+    if (this.io.tty) {
+      this.io.err(`\r${line}\x1b[K`);
+      this.drawn = true;
+    } else {
+      this.io.err(`${line}\n`);
+    }
+  }
+
+  /** What erases the bar, so a line can be written in its place. */
+  clear(): string {
+    if (!this.drawn) return '';
+    this.drawn = false;
+    return '\r\x1b[K';
+  }
+}
