@@ -87,17 +87,21 @@ async function livePhases(flags: Flags, rate: number, phaseS: number, sizes: num
       log(`phase: ${n} drain consumers + the measuring one`);
       await sleep(2000);
       const before = await reportAll(drains);
+      const drainCpu = drains.reduce((t, d) => t + cpuSecondsOf(d.proc.pid!), 0);
       const m = await measure();
       const after = await reportAll(drains);
+      const drainCores = (drains.reduce((t, d) => t + cpuSecondsOf(d.proc.pid!), 0) - drainCpu) / phaseS;
       const bytes = after.reduce((s, d, i) => s + d.bytes - (before[i]?.bytes ?? 0), 0) / after.length / phaseS;
       const closed = after.filter((d) => d.closed).length;
-      log(`${n} consumers: p50 ${m.latency.p50} ms, p99 ${m.latency.p99} ms; relay ${m.cores.toFixed(2)} cores; ${closed} closed`);
+      log(`${n} consumers: p50 ${m.latency.p50} ms, p99 ${m.latency.p99} ms; relay ${m.cores.toFixed(2)} cores, readers ${drainCores.toFixed(2)}; ${closed} closed`);
       lines.push(
         { name: `${n} consumers: publish-to-receipt p50`, value: m.latency.p50, unit: 'ms' },
         { name: `${n} consumers: publish-to-receipt p99`, value: m.latency.p99, unit: 'ms', target: { op: '<', value: n <= 100 ? 100 : 250 } },
         { name: `${n} consumers: relay CPU`, value: round(m.cores, 3), unit: 'cores' },
         { name: `${n} consumers: relay CPU per consumer (against phase A)`, value: round(((m.cores - a.cores) / n) * 1000, 2), unit: 'ms CPU/s' },
         { name: `${n} consumers: bytes/s per consumer`, value: Math.round(bytes), unit: 'bytes/s' },
+        // What receiving costs on this machine's loopback, beside the relay on the same two cores.
+        { name: `${n} consumers: drain readers' CPU (the load generator)`, value: round(drainCores, 3), unit: 'cores' },
         { name: `${n} consumers: consumers closed or dropped`, value: closed, unit: 'consumers', target: { op: '<', value: 1 } },
       );
     }
@@ -156,7 +160,8 @@ async function reportAll(drains: Array<Awaited<ReturnType<Harness['drains']>>>) 
 }
 
 async function catchUp(flags: Flags, rate: number, behind: number, count: number): Promise<BenchLine[]> {
-  const { o, ratePerHost } = options(flags, 300, rate);
+  // Long enough for the readers to catch up at the replay rate, and no longer: a corpus is made ahead in memory.
+  const { o, ratePerHost } = options(flags, Math.max(60, (behind * count) / 40_000), rate);
   const log = o.log!;
   const h = new Harness();
   try {
