@@ -41,6 +41,8 @@ import type { EventVerifier } from './verify/types.ts';
 import { Sequencer } from './sequencer/sequencer.ts';
 import { Retention } from './sequencer/retention.ts';
 import { FanoutHub } from './firehose/hub.ts';
+import { ReplayGate } from './firehose/replay-gate.ts';
+import { IngestLag } from './pipeline/ingest-lag.ts';
 import { loadCompressor } from './jetstream/compression.ts';
 import { JetstreamFanout } from './jetstream/fanout.ts';
 import { jetstreamRoute } from './jetstream/route.ts';
@@ -120,6 +122,10 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
 
   // Sequencing and fan-out.
   const hub = new FanoutHub({ database, log: log.child({ stage: 'fanout' }), metrics });
+  // Readers behind live yield to ingest while it lags (50 ms on average from quota to the sequencer): with 200 ms
+  // live p99 during a catch-up was 1.1 s, with 50 ms 0.6 s, for the same catch-up time (docs/perf-journal.md).
+  const ingestLag = new IngestLag();
+  const replayGate = new ReplayGate({ lagMs: () => ingestLag.lagMs(), maxLagMs: 50 });
   // Jetstream: one sink on the hub converts each committed run once for every subscriber.
   const jetstreamParts = () => {
     const compressor = loadCompressor();
@@ -127,7 +133,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     jlog.info({ compressor: compressor.name }, 'Jetstream served at /subscribe');
     const fanout = new JetstreamFanout({ compressor, metrics });
     hub.add(fanout);
-    return jetstreamRoute({ hub, fanout, db, log: jlog, metrics, compressor, maxBufferBytes: config.consumerMaxBufferBytes });
+    return jetstreamRoute({ hub, fanout, db, log: jlog, metrics, compressor, maxBufferBytes: config.consumerMaxBufferBytes, replayGate });
   };
   const sequencer = new Sequencer({
     db,
@@ -142,6 +148,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     hub,
     db,
     routes: jetstream ? [jetstream] : [],
+    replayGate,
     log: log.child({ stage: 'firehose' }),
     metrics,
     maxBufferBytes: config.consumerMaxBufferBytes,
@@ -248,6 +255,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       reject,
       log: hostLog,
       maxPending: config.hostMaxPending,
+      lag: ingestLag,
     });
     const base = hostUrls(host.hostname, config.allowInsecureHosts).ws;
     // Re-checked on every dial, not only at admission (development hosts on localhost are allowed when configured).

@@ -13,6 +13,7 @@ import type { CommittedEvent } from '../core/events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { FanoutHub, LiveSink } from './hub.ts';
 import { StreamConnectionBase } from './outbound.ts';
+import type { ReplayGate } from './replay-gate.ts';
 import type { StreamConnection } from './server.ts';
 import type { StreamView } from '../core/streams.ts';
 import { WireBatch } from './wire-batch.ts';
@@ -35,6 +36,7 @@ export interface ConsumerOptions {
   maxBufferBytes: number;
   maxBufferFrames: number;
   remoteAddress: string;
+  replayGate: ReplayGate;
 }
 
 export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live'> implements LiveSink, StreamConnection {
@@ -172,7 +174,7 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
   }
 
   private prefetch(after: number, upTo: number): { upTo: number; rows: Promise<CommittedEvent[]> } {
-    const rows = readEvents(this.opts.db, after, upTo, REPLAY_PAGE);
+    const rows = this.opts.replayGate.admit().then(() => readEvents(this.opts.db, after, upTo, REPLAY_PAGE));
     // Awaited later (where a failure ends the consumer); a consumer that closes first never awaits it.
     rows.catch(() => {});
     return { upTo, rows };

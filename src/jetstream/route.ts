@@ -5,6 +5,7 @@ import type { Db } from '../storage/db.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { FanoutHub } from '../firehose/hub.ts';
 import type { PreparedStream, StreamRoute } from '../firehose/server.ts';
+import type { ReplayGate } from '../firehose/replay-gate.ts';
 import type { Compressor } from './compression.ts';
 import type { JetstreamFanout } from './fanout.ts';
 import { MAX_CLIENT_MESSAGE_BYTES, parseSubscribe } from './options.ts';
@@ -20,6 +21,7 @@ export function jetstreamRoute(o: {
   metrics: RelayMetrics;
   compressor: Compressor;
   maxBufferBytes: number;
+  replayGate: ReplayGate;
 }): StreamRoute {
   let subscribers = 0;
   return {

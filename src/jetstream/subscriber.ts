@@ -10,6 +10,7 @@ import { oldestRetainedSeq, readEvents, seqBeforeTime } from '../storage/events.
 import type { RelayMetrics } from '../metrics.ts';
 import type { FanoutHub } from '../firehose/hub.ts';
 import { StreamConnectionBase } from '../firehose/outbound.ts';
+import type { ReplayGate } from '../firehose/replay-gate.ts';
 import type { StreamConnection } from '../firehose/server.ts';
 import type { StreamView } from '../core/streams.ts';
 import { JetstreamBatch } from './batch.ts';
@@ -38,6 +39,7 @@ export interface SubscriberOptions {
   compressor: Compressor;
   /** Queued bytes past which a live subscriber goes back to reading the log. */
   maxBufferBytes: number;
+  replayGate: ReplayGate;
 }
 
 export class JetstreamSubscriber extends StreamConnectionBase<'hello' | 'starting' | 'replay' | 'live'> implements StreamConnection {
@@ -152,6 +154,8 @@ export class JetstreamSubscriber extends StreamConnectionBase<'hello' | 'startin
         this.goLive();
         return;
       }
+      await this.opts.replayGate.admit();
+      if (this.mode !== 'replay') return;
       const page = await readEvents(db, this.sentSeq, head, REPLAY_PAGE);
       if (this.mode !== 'replay') return;
       // Seqs the page skips are taken-down accounts' events, or pruned: then it would miss them unseen.

@@ -12,6 +12,7 @@
 // and the seqs still to skip stay in the cursor until they come again.
 // The pipeline also decides when the host's socket is read: not while events wait for quota, nor while more than
 // `maxPending` events are past the watermark or uncommitted.
+import type { IngestLag } from './ingest-lag.ts';
 import type { Logger } from 'pino';
 import { RELAYED_TYPES, type SequencerItem, type SequencerSink, type UpstreamEvent } from '../core/events.ts';
 import type { HostRef } from '../core/hosts.ts';
@@ -57,6 +58,8 @@ export interface HostPipelineOptions {
   log: Logger;
   /** Events past the watermark or uncommitted before the socket is paused. */
   maxPending: number;
+  /** Where the time from quota to hand-on is reported (the process's ingest lag). */
+  lag?: IngestLag;
 }
 
 /** An event in the host's upstream order, from arrival until the watermark passes it. */
@@ -65,6 +68,8 @@ interface Arrival {
   handedOn: boolean;
   /** Dropped waiting for quota as the crawl stopped: never handed on, so the watermark stays below it. */
   dropped?: boolean;
+  /** When it passed the quota (performance.now()); its wait for quota is the host's, not ingest's lag. */
+  passedAt?: number;
 }
 
 /** An event through stage 1, with its place in the host's order. */
@@ -185,6 +190,7 @@ export class HostPipeline {
   /** Stages 2 and 3, in the account's order; their outcome goes to the slots stage when ready. */
   private verify({ evt, arrival }: Read): void {
     const { host, verifier, budget, reject, log } = this.o;
+    arrival.passedAt = performance.now();
     const outcome = (items: SequencerItem[]): Outcome => ({ arrival, items });
     const dropped = (): Outcome => outcome([{ hostId: host.id, upstreamSeq: evt.seq, event: null }]);
     if (!RELAYED_TYPES.has(evt.t)) {
@@ -211,6 +217,7 @@ export class HostPipeline {
   /** One event's items go to the sink, the upstream one carrying the watermark it leaves. */
   private handOn(arrival: Arrival, items: SequencerItem[]): void {
     arrival.handedOn = true;
+    if (arrival.passedAt !== undefined) this.o.lag?.note(performance.now() - arrival.passedAt);
     while (this.head < this.arrivals.length && this.arrivals[this.head]!.handedOn) this.watermark = this.arrivals[this.head++]!.seq;
     if (this.head > 1024 && this.head * 2 > this.arrivals.length) {
       this.arrivals.splice(0, this.head);
