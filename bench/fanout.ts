@@ -10,26 +10,11 @@
 import type { BenchLine } from './lib/record.ts';
 import { cpuSecondsOf, Harness, sleep, type Consumers, type RelayHandle } from './lib/harness.ts';
 import { FIRST_SEQ, prefillLog } from './lib/prefill.ts';
-import { live, num, type Flags } from './scenarios.ts';
-import { percentiles, startLive, type Latency, type LiveOptions } from './live.ts';
+import { num, streamingLive, type Flags } from './scenarios.ts';
+import { percentiles, startLive, type Latency } from './live.ts';
 
 const SUBSCRIBE = '/xrpc/com.atproto.sync.subscribeRepos';
 const ADMIN_PASSWORD = 'bench-fanout';
-
-function options(flags: Flags, seconds: number, rate: number): { o: LiveOptions; ratePerHost: number } {
-  const o = live(flags, {
-    fleets: 2,
-    spec: { hosts: 4, activeHosts: 4, accountsPerHost: 50, eventsPerHost: 0, coldAccountsPerHost: 0, k256Share: 0.8, distinctRepos: 16 },
-    ratePerHost: 0,
-    readers: { processes: 1, connections: 1 },
-    stalled: 0,
-  });
-  const ratePerHost = rate / (o.spec.activeHosts * o.fleets);
-  // Made ahead onto disk and read as published; enough for every phase and a margin.
-  o.spec.stream = true;
-  o.spec.eventsPerHost = Math.ceil(ratePerHost * (seconds + 30));
-  return { o, ratePerHost };
-}
 
 /** The measuring consumer's latency histogram so far. */
 async function histogram(reader: Consumers): Promise<Map<number, number>> {
@@ -57,7 +42,7 @@ async function consumersOf(relay: RelayHandle): Promise<ConsumerRow[]> {
 }
 
 async function livePhases(flags: Flags, rate: number, phaseS: number, sizes: number[], pauseS: number): Promise<BenchLine[]> {
-  const { o, ratePerHost } = options(flags, phaseS * (sizes.length + 1) + pauseS * 2 + 40, rate);
+  const { o, ratePerHost } = streamingLive(flags, phaseS * (sizes.length + 1) + pauseS * 2 + 40, rate);
   const log = o.log!;
   const h = new Harness();
   const lines: BenchLine[] = [];
@@ -161,7 +146,7 @@ async function reportAll(drains: Array<Awaited<ReturnType<Harness['drains']>>>) 
 
 async function catchUp(flags: Flags, rate: number, behind: number, count: number): Promise<BenchLine[]> {
   // Long enough for the readers to catch up at the replay rate, and no longer: a corpus is made ahead in memory.
-  const { o, ratePerHost } = options(flags, Math.max(60, (behind * count) / 40_000), rate);
+  const { o, ratePerHost } = streamingLive(flags, Math.max(60, (behind * count) / 40_000), rate);
   const log = o.log!;
   const h = new Harness();
   try {

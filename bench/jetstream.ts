@@ -10,7 +10,7 @@
 import type { BenchLine } from './lib/record.ts';
 import { cachedAccounts, corpusOptions } from './lib/corpus-cache.ts';
 import { cpuSecondsOf, Harness, sleep } from './lib/harness.ts';
-import { live, num, type Flags } from './scenarios.ts';
+import { num, streamingLive, type Flags } from './scenarios.ts';
 import { percentiles, startLive } from './live.ts';
 import { jetstreamMessages } from '../src/jetstream/message.ts';
 import { DICTIONARY_PATH, systemCompressor, zlibCompressor } from '../src/jetstream/compression.ts';
@@ -65,18 +65,9 @@ export async function benchJetstream(flags: Flags): Promise<BenchLine[]> {
   const rate = num(flags, 'rate', 2000);
   const phaseS = num(flags, 'phase', 30);
   const subscribers = Math.max(3, num(flags, 'subscribers', 100));
-  const o = live(flags, {
-    fleets: 2,
-    spec: { hosts: 4, activeHosts: 4, accountsPerHost: 50, eventsPerHost: 0, coldAccountsPerHost: 0, k256Share: 0.8, distinctRepos: 16 },
-    ratePerHost: 0,
-    readers: { processes: 1, connections: 1 },
-    stalled: 0,
-  });
+  // Both phases, the settling between them, and a margin.
+  const { o, ratePerHost } = streamingLive(flags, 2 * phaseS, rate);
   const hosts = o.spec.activeHosts * o.fleets;
-  const ratePerHost = rate / hosts;
-  // Both phases, the settling between them, and a margin: made ahead onto disk and read as published.
-  o.spec.stream = true;
-  o.spec.eventsPerHost = Math.ceil(ratePerHost * (2 * phaseS + 30));
   const log = o.log!;
   const h = new Harness();
   try {

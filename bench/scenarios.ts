@@ -61,6 +61,25 @@ export function live(flags: Flags, d: Omit<LiveOptions, 'log' | 'spec'> & { spec
   };
 }
 
+/**
+ * A live run at `rate` commits/s on two fleets of four hosts with 50 accounts each, its commits made ahead onto
+ * disk for `seconds` of publishing and a margin, and read as published (making them live would cost the machine as
+ * much as verifying them).
+ */
+export function streamingLive(flags: Flags, seconds: number, rate: number): { o: LiveOptions; ratePerHost: number } {
+  const o = live(flags, {
+    fleets: 2,
+    spec: { hosts: 4, activeHosts: 4, accountsPerHost: 50, eventsPerHost: 0, coldAccountsPerHost: 0, k256Share: 0.8, distinctRepos: 16 },
+    ratePerHost: 0,
+    readers: { processes: 1, connections: 1 },
+    stalled: 0,
+  });
+  const ratePerHost = rate / (o.spec.activeHosts * o.fleets);
+  o.spec.stream = true;
+  o.spec.eventsPerHost = Math.ceil(ratePerHost * (seconds + 30));
+  return { o, ratePerHost };
+}
+
 /** Sustained ingest at the maximal rate, ~80% secp256k1 accounts, one consumer. */
 export async function benchIngest(flags: Flags): Promise<BenchLine[]> {
   const r = await runLive(

@@ -2,6 +2,7 @@
 // readers, a paused reader, readers catching up from a pre-filled log): every figure the report needs is there, no
 // reader was dropped, and each catching-up reader joined live. No performance figure is asserted.
 import { describe, expect, it } from 'vitest';
+import { figure } from '../helpers/bench.ts';
 import { benchFanout } from '../../bench/fanout.ts';
 
 describe('bench fanout smoke run', () => {
@@ -22,11 +23,7 @@ describe('bench fanout smoke run', () => {
         ['distinct-repos', '2'],
       ]),
     );
-    const value = (name: string) => {
-      const line = lines.find((l) => l.name === name);
-      if (!line) throw new Error(`no figure "${name}" in ${lines.map((l) => l.name).join('; ')}`);
-      return line.value;
-    };
+    const value = (name: string) => figure(lines, name);
     expect(value('8 consumers: publish-to-receipt p99')).toBeGreaterThan(0);
     expect(value('8 consumers: bytes/s per consumer')).toBeGreaterThan(0);
     expect(value('8 consumers: consumers closed or dropped')).toBe(0);

@@ -2,6 +2,7 @@
 // then a streaming fleet, a relay process and Jetstream subscribers with mixed filters): the figures are there and
 // no subscriber was dropped. No performance figure is asserted.
 import { describe, expect, it } from 'vitest';
+import { figure } from '../helpers/bench.ts';
 import { benchJetstream } from '../../bench/jetstream.ts';
 
 describe('bench jetstream smoke run', () => {
@@ -19,11 +20,7 @@ describe('bench jetstream smoke run', () => {
         ['distinct-repos', '2'],
       ]),
     );
-    const value = (start: string) => {
-      const line = lines.find((l) => l.name.startsWith(start));
-      if (!line) throw new Error(`no figure "${start}" in ${lines.map((l) => l.name).join('; ')}`);
-      return line.value;
-    };
+    const value = (name: string) => figure(lines, name);
     expect(value('conversion cost per event')).toBeGreaterThan(0);
     expect(value('compressed size / uncompressed')).toBeLessThan(1);
     expect(value('ops timed')).toBeGreaterThan(0);
