@@ -2,26 +2,13 @@
 // readers, a paused reader, readers catching up from a pre-filled log): every figure the report needs is there, no
 // reader was dropped, and each catching-up reader joined live. No performance figure is asserted.
 import { describe, expect, it } from 'vitest';
-import { figure } from '../helpers/bench.ts';
+import { figure, smallFleet } from '../helpers/bench.ts';
 import { benchFanout } from '../../bench/fanout.ts';
 
 describe('bench fanout smoke run', () => {
   it('measures live phases, a paused reader and readers catching up', async () => {
     const lines = await benchFanout(
-      new Map([
-        ['rate', '100'],
-        ['phase', '2'],
-        ['consumers', '4,8'],
-        ['pause', '2'],
-        ['behind', '5000'],
-        ['catch-up', '2'],
-        ['fleets', '1'],
-        ['hosts', '2'],
-        ['active-hosts', '2'],
-        ['accounts-per-host', '3'],
-        ['records', '50-300'],
-        ['distinct-repos', '2'],
-      ]),
+      smallFleet({ rate: '100', phase: '2', consumers: '4,8', pause: '2', behind: '5000', 'catch-up': '2' }),
     );
     const value = (name: string) => figure(lines, name);
     expect(value('8 consumers: publish-to-receipt p99')).toBeGreaterThan(0);

@@ -2,23 +2,13 @@
 // then a streaming fleet, a relay process and Jetstream subscribers with mixed filters): the figures are there and
 // no subscriber was dropped. No performance figure is asserted.
 import { describe, expect, it } from 'vitest';
-import { figure } from '../helpers/bench.ts';
+import { figure, smallFleet } from '../helpers/bench.ts';
 import { benchJetstream } from '../../bench/jetstream.ts';
 
 describe('bench jetstream smoke run', () => {
   it('measures conversion, compression and live subscribers', async () => {
     const lines = await benchJetstream(
-      new Map([
-        ['rate', '100'],
-        ['phase', '2'],
-        ['subscribers', '7'],
-        ['fleets', '1'],
-        ['hosts', '2'],
-        ['active-hosts', '2'],
-        ['accounts-per-host', '3'],
-        ['records', '50-300'],
-        ['distinct-repos', '2'],
-      ]),
+      smallFleet({ rate: '100', phase: '2', subscribers: '7' }),
     );
     const value = (name: string) => figure(lines, name);
     expect(value('conversion cost per event')).toBeGreaterThan(0);

@@ -2,24 +2,13 @@
 // partitions, checking consumer): every event arrives once, retention has dropped partitions without deleting a row,
 // and the figures the report needs are there. No performance figure is asserted.
 import { describe, expect, it } from 'vitest';
+import { smallFleet } from '../helpers/bench.ts';
 import { benchSoak } from '../../bench/soak.ts';
 
 describe('bench soak smoke run', () => {
   it('delivers every streamed commit once while retention drops partitions', async () => {
     const lines = await benchSoak(
-      new Map([
-        ['minutes', '0.75'],
-        ['rate', '200'],
-        ['window', '20'],
-        ['partition', '5'],
-        ['sample', '2'],
-        ['fleets', '1'],
-        ['hosts', '2'],
-        ['active-hosts', '2'],
-        ['accounts-per-host', '3'],
-        ['records', '50-300'],
-        ['distinct-repos', '2'],
-      ]),
+      smallFleet({ minutes: '0.75', rate: '200', window: '20', partition: '5', sample: '2' }),
     );
     const line = (name: string) => lines.find((l) => l.name === name);
     const sent = Number(/\((\d+) commits\)/.exec(line('offered rate')!.unit)![1]);
