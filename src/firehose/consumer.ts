@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { encodeErrorFrame, encodeMessageFrame } from '../protocol/frame.ts';
 import type { Db } from '../storage/db.ts';
-import { oldestRetainedSeq, readEvents } from '../storage/events.ts';
+import { oldestRetainedSeq, prunedPast, readEvents } from '../storage/events.ts';
 import type { CommittedEvent } from '../core/events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { FanoutHub, LiveSink } from './hub.ts';
@@ -146,7 +146,7 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
       // Seqs the page skips are taken-down accounts' events, or pruned: then the consumer would miss them unseen. Only
       // before its first page is that the start of the window moving (it asked for the oldest kept, or a cursor the
       // window has just passed): it starts from there, told so.
-      if ((page[0]?.seq ?? upTo + 1) > this.sentSeq + 1 && ((await oldestRetainedSeq(db)) ?? Infinity) > this.sentSeq + 1) {
+      if (await prunedPast(db, this.sentSeq, page, upTo)) {
         if (this.progress > 0 || !this.caughtUp) {
           this.dropTooSlow('out_of_window');
           return;

@@ -1,28 +1,16 @@
 // GET /subscribe: the Jetstream v1 stream, served beside subscribeRepos by the same stream server (per-client cap,
 // keepalive, write deadline).
-import type { Logger } from 'pino';
-import type { Db } from '../storage/db.ts';
-import type { RelayMetrics } from '../metrics.ts';
-import type { FanoutHub } from '../firehose/hub.ts';
 import type { PreparedStream, StreamRoute } from '../firehose/server.ts';
-import type { ReplayGate } from '../firehose/replay-gate.ts';
-import type { Compressor } from './compression.ts';
 import type { JetstreamFanout } from './fanout.ts';
 import { MAX_CLIENT_MESSAGE_BYTES, parseSubscribe } from './options.ts';
-import { JetstreamSubscriber } from './subscriber.ts';
+import { JetstreamSubscriber, type SubscriberOptions } from './subscriber.ts';
 
 export const JETSTREAM_PATH = '/subscribe';
 
-export function jetstreamRoute(o: {
-  hub: FanoutHub;
-  fanout: JetstreamFanout;
-  db: Db;
-  log: Logger;
-  metrics: RelayMetrics;
-  compressor: Compressor;
-  maxBufferBytes: number;
-  replayGate: ReplayGate;
-}): StreamRoute {
+/** What every subscriber of the route shares; each connection adds its socket, address and request. */
+type Shared = Omit<SubscriberOptions, 'ws' | 'remoteAddress' | 'request' | 'live'> & { fanout: JetstreamFanout };
+
+export function jetstreamRoute(o: Shared): StreamRoute {
   let subscribers = 0;
   return {
     path: JETSTREAM_PATH,

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Db } from '../storage/db.ts';
-import { oldestRetainedSeq, readEvents, seqBeforeTime } from '../storage/events.ts';
+import { prunedPast, readEvents, seqBeforeTime } from '../storage/events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { FanoutHub } from '../firehose/hub.ts';
 import { StreamConnectionBase } from '../firehose/outbound.ts';
@@ -160,7 +160,7 @@ export class JetstreamSubscriber extends StreamConnectionBase<'hello' | 'startin
       if (this.mode !== 'replay') return;
       // Seqs the page skips are taken-down accounts' events, or pruned: then it would miss them unseen.
       // Before its first message, that is the start of the window moving (its cursor was older): it starts there.
-      if ((page[0]?.seq ?? head + 1) > this.sentSeq + 1 && ((await oldestRetainedSeq(db)) ?? Infinity) > this.sentSeq + 1 && this.progress > 0) {
+      if (this.progress > 0 && (await prunedPast(db, this.sentSeq, page, head))) {
         this.dropTooSlow('out_of_window');
         return;
       }

@@ -263,6 +263,15 @@ export async function committedSeq(db: Db): Promise<number> {
   return row?.seq ?? 0;
 }
 
+/**
+ * Whether a reader that has everything up to `after` and read `page` next (seqs above it, up to `upTo`) lost events
+ * to pruning: the page skips seqs (taken-down accounts' events are skipped too) and the window now starts past them.
+ */
+export async function prunedPast(db: Db, after: number, page: readonly CommittedEvent[], upTo: number): Promise<boolean> {
+  if ((page[0]?.seq ?? upTo + 1) <= after + 1) return false;
+  return ((await oldestRetainedSeq(db)) ?? Infinity) > after + 1;
+}
+
 /** Oldest seq still in the replay window, or null when the window is empty. */
 export async function oldestRetainedSeq(db: Db): Promise<number | null> {
   const [row] = await db.select({ seq: sql<number | null>`min(${events.seq})`.mapWith(Number) }).from(events);
