@@ -322,7 +322,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   // What a batch leaves unsettled in the collection index is asked of the accounts' PDSes, after it commits.
   const lookups = new CollectionLookups({
     db,
-    pds: createPdsClient({ allowInsecureHosts: config.allowInsecureHosts }),
+    pds: createPdsClient({ allowInsecureHosts: config.allowInsecureHosts, lookup }),
     hostname: async (hostId) => (await getHostById(db, hostId))?.hostname ?? null,
     perMinute: config.collectionLookupsPerMinute,
     metrics,

@@ -7,6 +7,7 @@ import { allBackfills } from '../storage/collections.ts';
 import { accountCounts } from '../storage/accounts.ts';
 import { backfillHost, type BackfillProgress } from '../collections/backfill.ts';
 import { createPdsClient } from '../collections/pds.ts';
+import { systemLookup } from '../ingest/address-policy.ts';
 
 /** Hosts backfilled at once under --all (each at its own polite rate). */
 const PARALLEL_HOSTS = 8;
@@ -47,7 +48,7 @@ export async function collectionsCommand(args: string[], flags: { all?: boolean 
       targets = await hostsToCrawl(db);
     }
     const expected = await accountCounts(db, targets.map((h) => h.id));
-    const pds = createPdsClient({ allowInsecureHosts: config.allowInsecureHosts });
+    const pds = createPdsClient({ allowInsecureHosts: config.allowInsecureHosts, lookup: systemLookup });
     const abort = new AbortController();
     const onSignal = () => abort.abort();
     process.once('SIGINT', onSignal);

@@ -1,7 +1,9 @@
 // The few calls the collection index makes to a PDS: what collections a repo holds (describeRepo), the rev it is at
 // (getLatestCommit), and its repos a page at a time (listRepos, for the backfill). Each answer is checked for shape
 // before use: a PDS is an untrusted party.
-import { hostUrls } from '../core/hostname.ts';
+import { hostUrls, isLocalDevHost } from '../core/hostname.ts';
+import { publicOnlyLookup, type Lookup } from '../ingest/address-policy.ts';
+import { getJson } from '../ingest/http-json.ts';
 import { isDid, isNsid } from '../protocol/syntax.ts';
 
 export const PDS_TIMEOUT_MS = 15_000;
@@ -22,20 +24,23 @@ export interface PdsClient {
   listRepos(hostname: string, cursor: string | null, limit: number, signal?: AbortSignal): Promise<{ repos: Array<{ did: string; active: boolean }>; cursor: string | null }>;
 }
 
-export function createPdsClient(opts: { allowInsecureHosts: boolean; timeoutMs?: number }): PdsClient {
+/** `lookup` resolves every public host's name at each request, refusing non-public addresses, as the crawler does. */
+export function createPdsClient(opts: { allowInsecureHosts: boolean; lookup: Lookup; timeoutMs?: number }): PdsClient {
+  const pinned = publicOnlyLookup(opts.lookup, () => {});
   const get = async (hostname: string, nsid: string, params: Record<string, string>, stop?: AbortSignal): Promise<Record<string, unknown>> => {
     const url = new URL(`${hostUrls(hostname, opts.allowInsecureHosts).http}/xrpc/${nsid}`);
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-    let res: Response;
+    const dev = opts.allowInsecureHosts && isLocalDevHost(hostname);
+    let answer;
     try {
-      const timeout = AbortSignal.timeout(opts.timeoutMs ?? PDS_TIMEOUT_MS);
-      res = await fetch(url, { signal: stop ? AbortSignal.any([timeout, stop]) : timeout, redirect: 'error' });
+      answer = await getJson(url, { timeoutMs: opts.timeoutMs ?? PDS_TIMEOUT_MS, ...(stop ? { signal: stop } : {}), ...(dev ? {} : { lookup: pinned }) });
     } catch (err) {
       throw new PdsError(0, `${nsid} at ${hostname}: ${(err as Error).message}`);
     }
-    const body = (await res.json().catch(() => null)) as Record<string, unknown> | null;
-    if (!res.ok || body === null || typeof body !== 'object') {
-      throw new PdsError(res.status, `${nsid} at ${hostname}: HTTP ${res.status}${body && typeof body.error === 'string' ? ` ${body.error}` : ''}`);
+    const { status } = answer;
+    const body = answer.body as Record<string, unknown> | null;
+    if (status < 200 || status >= 300 || body === null || typeof body !== 'object') {
+      throw new PdsError(status, `${nsid} at ${hostname}: HTTP ${status}${body && typeof body.error === 'string' ? ` ${body.error}` : ''}`);
     }
     return body;
   };

@@ -29,6 +29,8 @@ export class AccountSlotsStage {
   /** Outcomes waiting for the host's slot count to load, in the order they came. */
   private readonly queue: Batch[] = [];
   private readonly o: AccountSlotsStageOptions;
+  /** Whether this crawl has said yet that the limit is withholding accounts (once: a real PDS hits it thousands of times). */
+  private warned = false;
 
   constructor(o: AccountSlotsStageOptions) {
     this.o = o;
@@ -54,14 +56,28 @@ export class AccountSlotsStage {
     }
   }
 
+  /** The default limit suits a small new PDS; a real one meets it at once, and withheld accounts look like a bug. */
+  private warnLimit(limit: number): void {
+    this.warned = true;
+    const h = this.o.host.hostname;
+    this.o.log.warn(
+      { limit },
+      `host reached its account limit (${limit}): its further accounts are withheld (throttled, announced inactive) ` +
+        `until it has room; raise it with \`relay hosts limits ${h} --accounts N\` or \`relay hosts tier ${h} trusted\`, ` +
+        'or list the host in RELAY_TRUSTED_HOSTS',
+    );
+  }
+
   private admit(item: SequencerItem): SequencerItem[] {
     const { accounts, host } = this.o;
     const ev = item.event;
     // The relay's own events, and events already withheld or of accounts not loaded, pass as they are.
     const state = ev && item.upstreamSeq !== null ? accounts.peek(ev.did) : null;
     if (!ev || !state) return [item];
-    const room = { room: accounts.hasRoom(host.id, this.o.accountLimit()) };
+    const limit = this.o.accountLimit();
+    const room = { room: accounts.hasRoom(host.id, limit) };
     const t = accounts.apply(afterSlots(state, host.id, ev, room, this.o.clock.now()));
+    if (t.throttled === 'host_account_limit' && !this.warned) this.warnLimit(limit);
     accounts.adjustSlots(t.slots);
     const out: SequencerItem[] = t.announce.map((event) => ({ hostId: host.id, upstreamSeq: null, event }));
     const next: SequencerItem = { ...item, event: t.relay };

@@ -27,4 +27,23 @@ describe('requestCrawl address checks', () => {
       await strict.stop();
     }
   });
+
+  it('dials the probes through the address check, so a name that rebinds to loopback after it is refused', async () => {
+    // The first answer is public, every later one loopback: the probes must not reach anything.
+    let asked = 0;
+    const relay = await startTestRelay(
+      { databaseUrl: await createTestDatabase(), allowInsecureHosts: false, crawlPolicy: 'open' },
+      { lookup: async () => (asked++ === 0 ? ['93.184.216.34'] : ['127.0.0.1']) },
+    );
+    try {
+      const res = await requestCrawl(relay.url, 'rebind.example.com');
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { error: string; message: string };
+      expect(body.error).toBe('HostNotFound');
+      expect(body.message).toMatch(/127\.0\.0\.1, which is not a public address/);
+      expect(asked).toBeGreaterThan(1);
+    } finally {
+      await relay.stop();
+    }
+  });
 });

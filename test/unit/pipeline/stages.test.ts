@@ -133,6 +133,25 @@ describe('account slots stage', () => {
     expect(accounts.hasRoom(host.id, 2)).toBe(false);
     expect(processed).toBe(3);
   });
+
+  it('warns once per crawl, naming the remedies, when the limit first withholds an account', async () => {
+    const clock = TestClock.inWindow(HOUR);
+    const accounts = registry(clock, memoryStore(1));
+    const lines: Array<{ level: number; msg: string; limit?: number }> = [];
+    const captured = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const stage = new AccountSlotsStage({ host, accounts, accountLimit: () => 1, clock, log: captured });
+    let seen = 0;
+    for (const [i, did] of ['did:plc:x', 'did:plc:y', 'did:plc:z'].entries()) {
+      const ev = accepted(upstream(i + 1, did));
+      accounts.apply(afterVerify(accounts.current(did), host.id, ev, clock.now(), null));
+      stage.push([{ hostId: host.id, upstreamSeq: i + 1, event: ev }], () => seen++);
+    }
+    await eventually(() => seen === 3, 5000, 'all outcomes');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 40, limit: 1 });
+    expect(lines[0]!.msg).toContain(`relay hosts limits ${host.hostname} --accounts N`);
+    expect(lines[0]!.msg).toContain('RELAY_TRUSTED_HOSTS');
+  });
 });
 
 describe('host pipeline', () => {
