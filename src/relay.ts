@@ -125,7 +125,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   // Readers behind live yield to ingest while it lags (50 ms on average from quota to the sequencer): with 200 ms
   // live p99 during a catch-up was 1.1 s, with 50 ms 0.6 s, for the same catch-up time (docs/perf-journal.md).
   const ingestLag = new IngestLag();
-  const replayGate = new ReplayGate({ lagMs: () => ingestLag.lagMs(), maxLagMs: 50 });
+  const replayGate = new ReplayGate({ lagMs: () => ingestLag.lagMs(), maxLagMs: 50, liveRate: () => ingestLag.eventsPerSecond() });
   // Jetstream: one sink on the hub converts each committed run once for every subscriber.
   const jetstreamParts = () => {
     const compressor = loadCompressor();

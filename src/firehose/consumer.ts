@@ -174,7 +174,7 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
   }
 
   private prefetch(after: number, upTo: number): { upTo: number; rows: Promise<CommittedEvent[]> } {
-    const rows = this.opts.replayGate.admit().then(() => readEvents(this.opts.db, after, upTo, REPLAY_PAGE));
+    const rows = this.opts.replayGate.admit(REPLAY_PAGE).then(() => readEvents(this.opts.db, after, upTo, REPLAY_PAGE));
     // Awaited later (where a failure ends the consumer); a consumer that closes first never awaits it.
     rows.catch(() => {});
     return { upTo, rows };

@@ -154,7 +154,7 @@ export class JetstreamSubscriber extends StreamConnectionBase<'hello' | 'startin
         this.goLive();
         return;
       }
-      await this.opts.replayGate.admit();
+      await this.opts.replayGate.admit(REPLAY_PAGE);
       if (this.mode !== 'replay') return;
       const page = await readEvents(db, this.sentSeq, head, REPLAY_PAGE);
       if (this.mode !== 'replay') return;

@@ -1,8 +1,9 @@
 // The ingest lag readers behind live yield to: a moving average that a backlog moves and a few slow events do not,
-// zero once ingest is idle; and the gate that holds a replay page while it is high, for at most its wait.
+// zero once ingest is idle; the live rate; and the gate that holds a replay page while the lag is high, for at most
+// its wait and never so long that its reader reads slower than twice the live rate.
 import { describe, expect, it, vi } from 'vitest';
 import { IngestLag } from '../../../src/pipeline/ingest-lag.ts';
-import { ReplayGate } from '../../../src/firehose/replay-gate.ts';
+import { pageWaitBudgetMs, ReplayGate } from '../../../src/firehose/replay-gate.ts';
 
 describe('ingest lag', () => {
   it('follows a backlog, shrugs off a few slow events, and is zero when nothing passes', () => {
@@ -18,6 +19,19 @@ describe('ingest lag', () => {
     now += 1001;
     expect(lag.lagMs()).toBe(0);
   });
+
+  it('counts the events a second that pass, and says 0 once they stop', () => {
+    let now = 0;
+    const lag = new IngestLag(() => now);
+    // 2,000 events over a second and a half: the first whole second is the rate.
+    for (let i = 0; i < 3000; i++) {
+      now = i / 2;
+      lag.note(1);
+    }
+    expect(lag.eventsPerSecond()).toBeCloseTo(2000, -1);
+    now += 1001;
+    expect(lag.eventsPerSecond()).toBe(0);
+  });
 });
 
 describe('replay gate', () => {
@@ -25,15 +39,15 @@ describe('replay gate', () => {
     vi.useFakeTimers();
     try {
       let lag = 0;
-      const gate = new ReplayGate({ lagMs: () => lag, maxLagMs: 200, maxWaitMs: 1000 });
+      const gate = new ReplayGate({ lagMs: () => lag, maxLagMs: 200, maxWaitMs: 1000, liveRate: () => 0 });
       let admitted = false;
-      void gate.admit().then(() => (admitted = true));
+      void gate.admit(500).then(() => (admitted = true));
       await vi.advanceTimersByTimeAsync(0);
       expect(admitted).toBe(true);
 
       lag = 500;
       admitted = false;
-      void gate.admit().then(() => (admitted = true));
+      void gate.admit(500).then(() => (admitted = true));
       await vi.advanceTimersByTimeAsync(900);
       expect(admitted).toBe(false);
       await vi.advanceTimersByTimeAsync(150);
@@ -41,10 +55,29 @@ describe('replay gate', () => {
 
       // Released as soon as ingest is back.
       admitted = false;
-      void gate.admit().then(() => (admitted = true));
+      void gate.admit(500).then(() => (admitted = true));
       await vi.advanceTimersByTimeAsync(100);
       expect(admitted).toBe(false);
       lag = 10;
+      await vi.advanceTimersByTimeAsync(30);
+      expect(admitted).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('holds a page only as long as lets its reader read twice the live rate', async () => {
+    // 500 events at twice 2,000/s: 125 ms at most, however long ingest lags.
+    expect(pageWaitBudgetMs(500, 2000, 2, 1000)).toBe(125);
+    expect(pageWaitBudgetMs(500, 100, 2, 1000)).toBe(1000);
+    expect(pageWaitBudgetMs(500, 0, 2, 1000)).toBe(1000);
+    vi.useFakeTimers();
+    try {
+      const gate = new ReplayGate({ lagMs: () => 500, maxLagMs: 50, liveRate: () => 2000 });
+      let admitted = false;
+      void gate.admit(500).then(() => (admitted = true));
+      await vi.advanceTimersByTimeAsync(100);
+      expect(admitted).toBe(false);
       await vi.advanceTimersByTimeAsync(30);
       expect(admitted).toBe(true);
     } finally {
