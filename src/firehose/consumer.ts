@@ -13,7 +13,7 @@ import type { CommittedEvent } from '../core/events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { FanoutHub, LiveSink } from './hub.ts';
 import { StreamConnectionBase } from './outbound.ts';
-import type { ReplayGate } from './replay-gate.ts';
+import type { ReplayGate, ReplayPacer } from './replay-gate.ts';
 import type { StreamConnection } from './server.ts';
 import type { StreamView } from '../core/streams.ts';
 import { WireBatch } from './wire-batch.ts';
@@ -49,9 +49,11 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
   private caughtUp = true;
 
   private readonly opts: ConsumerOptions;
+  private readonly pacer: ReplayPacer;
   constructor(opts: ConsumerOptions) {
     super({ ws: opts.ws, log: opts.log, remoteAddress: opts.remoteAddress, what: 'consumer' }, 'starting');
     this.opts = opts;
+    this.pacer = opts.replayGate.pacer();
   }
 
   get state(): string {
@@ -174,7 +176,7 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
   }
 
   private prefetch(after: number, upTo: number): { upTo: number; rows: Promise<CommittedEvent[]> } {
-    const rows = this.opts.replayGate.admit(REPLAY_PAGE).then(() => readEvents(this.opts.db, after, upTo, REPLAY_PAGE));
+    const rows = this.pacer.admit(REPLAY_PAGE).then(() => readEvents(this.opts.db, after, upTo, REPLAY_PAGE));
     // Awaited later (where a failure ends the consumer); a consumer that closes first never awaits it.
     rows.catch(() => {});
     return { upTo, rows };

@@ -16,26 +16,42 @@ export interface ReplayGateOptions {
   /** The least a held reader still reads, as a multiple of the live rate. */
   floor?: number;
   maxWaitMs?: number;
+  now?: () => number;
 }
 
-/** How long one page of `pageEvents` may be held so its reader still reads `floor` times `liveRate`. */
-export function pageWaitBudgetMs(pageEvents: number, liveRate: number, floor: number, maxWaitMs: number): number {
-  if (liveRate <= 0) return maxWaitMs;
-  return Math.min(maxWaitMs, (pageEvents / (floor * liveRate)) * 1000);
+/**
+ * How long a page of `pageEvents` may still be held, `sinceLastMs` after its reader's previous page was let through,
+ * so the reader still reads `floor` times `liveRate`: the time its last page took to read and send counts.
+ */
+export function pageWaitBudgetMs(pageEvents: number, liveRate: number, floor: number, maxWaitMs: number, sinceLastMs: number): number {
+  const spacing = liveRate > 0 ? (pageEvents / (floor * liveRate)) * 1000 : Infinity;
+  return Math.max(0, Math.min(maxWaitMs, spacing - sinceLastMs));
+}
+
+/** One reader's pages through the gate. */
+export interface ReplayPacer {
+  /** Resolves when the reader's next page of about `pageEvents` may be read. */
+  admit(pageEvents: number): Promise<void>;
 }
 
 export class ReplayGate {
   private readonly o: Required<ReplayGateOptions>;
 
   constructor(o: ReplayGateOptions) {
-    this.o = { maxWaitMs: 1000, floor: 2, ...o };
+    this.o = { maxWaitMs: 1000, floor: 2, now: () => performance.now(), ...o };
   }
 
-  /** Resolves when a replay page of about `pageEvents` may be read. */
-  async admit(pageEvents: number): Promise<void> {
-    const { lagMs, maxLagMs, liveRate, floor, maxWaitMs } = this.o;
-    if (lagMs() <= maxLagMs) return;
-    const budget = pageWaitBudgetMs(pageEvents, liveRate(), floor, maxWaitMs);
-    for (let waited = 0; waited < budget && lagMs() > maxLagMs; waited += STEP_MS) await sleep(Math.min(STEP_MS, budget - waited));
+  pacer(): ReplayPacer {
+    let lastAt = -Infinity;
+    return {
+      admit: async (pageEvents) => {
+        const { lagMs, maxLagMs, liveRate, floor, maxWaitMs, now } = this.o;
+        if (lagMs() > maxLagMs) {
+          const budget = pageWaitBudgetMs(pageEvents, liveRate(), floor, maxWaitMs, now() - lastAt);
+          for (let waited = 0; waited < budget && lagMs() > maxLagMs; waited += STEP_MS) await sleep(Math.min(STEP_MS, budget - waited));
+        }
+        lastAt = now();
+      },
+    };
   }
 }

@@ -10,7 +10,7 @@ import { prunedPast, readEvents, seqBeforeTime } from '../storage/events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { FanoutHub } from '../firehose/hub.ts';
 import { StreamConnectionBase } from '../firehose/outbound.ts';
-import type { ReplayGate } from '../firehose/replay-gate.ts';
+import type { ReplayGate, ReplayPacer } from '../firehose/replay-gate.ts';
 import type { StreamConnection } from '../firehose/server.ts';
 import type { StreamView } from '../core/streams.ts';
 import { JetstreamBatch } from './batch.ts';
@@ -50,10 +50,12 @@ export class JetstreamSubscriber extends StreamConnectionBase<'hello' | 'startin
   /** Messages at or before this time are not sent: the part of the cursor's event the subscriber had. */
   private notAfter = -1;
   private readonly opts: SubscriberOptions;
+  private readonly pacer: ReplayPacer;
 
   constructor(opts: SubscriberOptions) {
     super({ ws: opts.ws, log: opts.log, remoteAddress: opts.remoteAddress, what: 'Jetstream subscriber' }, 'starting');
     this.opts = opts;
+    this.pacer = opts.replayGate.pacer();
     this.filters = opts.request.filters;
     opts.ws.on('message', (data) => this.onMessage(String(data)));
   }
@@ -154,7 +156,7 @@ export class JetstreamSubscriber extends StreamConnectionBase<'hello' | 'startin
         this.goLive();
         return;
       }
-      await this.opts.replayGate.admit(REPLAY_PAGE);
+      await this.pacer.admit(REPLAY_PAGE);
       if (this.mode !== 'replay') return;
       const page = await readEvents(db, this.sentSeq, head, REPLAY_PAGE);
       if (this.mode !== 'replay') return;

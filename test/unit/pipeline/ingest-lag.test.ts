@@ -39,7 +39,7 @@ describe('replay gate', () => {
     vi.useFakeTimers();
     try {
       let lag = 0;
-      const gate = new ReplayGate({ lagMs: () => lag, maxLagMs: 200, maxWaitMs: 1000, liveRate: () => 0 });
+      const gate = new ReplayGate({ lagMs: () => lag, maxLagMs: 200, maxWaitMs: 1000, liveRate: () => 0 }).pacer();
       let admitted = false;
       void gate.admit(500).then(() => (admitted = true));
       await vi.advanceTimersByTimeAsync(0);
@@ -66,20 +66,36 @@ describe('replay gate', () => {
     }
   });
 
-  it('holds a page only as long as lets its reader read twice the live rate', async () => {
-    // 500 events at twice 2,000/s: 125 ms at most, however long ingest lags.
-    expect(pageWaitBudgetMs(500, 2000, 2, 1000)).toBe(125);
-    expect(pageWaitBudgetMs(500, 100, 2, 1000)).toBe(1000);
-    expect(pageWaitBudgetMs(500, 0, 2, 1000)).toBe(1000);
+  it('holds a page only as long as lets its reader read twice the live rate, counting the time since its last page', async () => {
+    // 500 events at twice 2,000/s: one page per 125 ms at most, however long ingest lags.
+    expect(pageWaitBudgetMs(500, 2000, 2, 1000, Infinity)).toBe(0);
+    expect(pageWaitBudgetMs(500, 2000, 2, 1000, 0)).toBe(125);
+    expect(pageWaitBudgetMs(500, 2000, 2, 1000, 100)).toBe(25);
+    expect(pageWaitBudgetMs(500, 100, 2, 1000, 0)).toBe(1000);
+    expect(pageWaitBudgetMs(500, 0, 2, 1000, 0)).toBe(1000);
     vi.useFakeTimers();
     try {
-      const gate = new ReplayGate({ lagMs: () => 500, maxLagMs: 50, liveRate: () => 2000 });
-      let admitted = false;
-      void gate.admit(500).then(() => (admitted = true));
+      const gate = new ReplayGate({ lagMs: () => 500, maxLagMs: 50, liveRate: () => 2000, now: () => Date.now() });
+      const reader = gate.pacer();
+      const start = Date.now();
+      const admitAt = async (advanceMs: number) => {
+        let at = -1;
+        const p = reader.admit(500).then(() => (at = Date.now() - start));
+        await vi.advanceTimersByTimeAsync(advanceMs);
+        await p;
+        return at;
+      };
+      // The first page goes at once; the next one 125 ms after it; a page whose read took 100 ms waits 25 more.
+      expect(await admitAt(0)).toBe(0);
+      expect(await admitAt(130)).toBe(125);
       await vi.advanceTimersByTimeAsync(100);
-      expect(admitted).toBe(false);
-      await vi.advanceTimersByTimeAsync(30);
-      expect(admitted).toBe(true);
+      expect(await admitAt(30)).toBe(250);
+      // Another reader has its own pace.
+      const other = gate.pacer();
+      let went = false;
+      void other.admit(500).then(() => (went = true));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(went).toBe(true);
     } finally {
       vi.useRealTimers();
     }
