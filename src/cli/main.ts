@@ -1,14 +1,12 @@
-// The operator's command line: `relay serve | migrate | config | hosts ...`.
+// The operator's command line: `relay serve | migrate | config | hosts ...`. Admin commands only talk HTTP to a
+// running relay, so what only serve, migrate, tail and collections need (the relay, the database, ws, the protocol
+// decoders) is imported when one of those runs: importing src/relay.ts alone took most of a second.
 import { parseArgs } from 'node:util';
 import { ConfigError, configReference, loadConfig } from '../config/config.ts';
-import { createRelay } from '../relay.ts';
-import { openDatabase } from '../storage/db.ts';
 import { adminCall, type AdminClientOptions } from './admin-client.ts';
 import { adminApi } from '../services/contract.ts';
 import { SYNC_MODE_SETTINGS } from '../core/hosts.ts';
 import type { StrictnessView } from '../verify/strictness.ts';
-import { firehoseUrl, tail } from './tail.ts';
-import { collectionsCommand } from './collections.ts';
 
 const HELP: Record<string, string> = {
   main: `Usage: relay <command> [options]
@@ -107,6 +105,7 @@ function fail(message: string): never {
 
 async function serve(): Promise<void> {
   const config = loadConfig(process.env);
+  const { createRelay } = await import('../relay.ts');
   const relay = await createRelay(config);
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -132,6 +131,7 @@ async function serve(): Promise<void> {
 
 async function migrate(): Promise<void> {
   const config = loadConfig(process.env);
+  const { openDatabase } = await import('../storage/db.ts');
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
     // Progress on stderr: a migration over a large event table can take a while, and stdout stays parseable.
@@ -287,6 +287,7 @@ async function tailCommand(flags: { url?: string; cursor?: string; limit?: strin
   const cursor = nonNegativeInt(flags.cursor, 'cursor');
   const limit = nonNegativeInt(flags.limit, 'limit');
   const base = flags.url ?? `ws://127.0.0.1:${loadConfig(process.env).port}`;
+  const { firehoseUrl, tail } = await import('./tail.ts');
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
   process.once('SIGTERM', () => abort.abort());
@@ -344,13 +345,15 @@ async function main(argv: string[]): Promise<void> {
       return accounts(rest, values);
     case 'tail':
       return tailCommand(values);
-    case 'collections':
+    case 'collections': {
+      const { collectionsCommand } = await import('./collections.ts');
       process.exitCode = await collectionsCommand(rest, values, {
         out: (line) => process.stdout.write(`${line}\n`),
         err: (text) => process.stderr.write(text),
         tty: process.stderr.isTTY === true,
       });
       return;
+    }
     case 'consumers': {
       const res = await adminCall(adminClient(values), adminApi.listConsumers, {});
       if (values.json) process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);
