@@ -52,6 +52,12 @@ export function registerAdmin(app: FastifyInstance, api: ApiServices): void {
       log.info({ host: res.hostname }, 'host unbanned by operator');
       return res;
     });
+    route(admin, adminApi.getHostImport, ({ params }) => hosts.hostImport(params.source));
+    route(admin, adminApi.saveHostImportPage, async ({ params, body, log }) => {
+      const res = await hosts.saveHostImportPage(params.source, body);
+      log.info({ source: res.source, cursor: res.cursor, finished: res.finished }, 'host import page recorded');
+      return res;
+    });
     route(admin, adminApi.listDomainBans, async () => ({ domains: await hosts.domainBans() }));
     route(admin, adminApi.banDomain, async ({ body, log }) => {
       const res = await hosts.banDomain(body.domain);

@@ -10,6 +10,19 @@ export interface AdminClientOptions {
 export type CallArgs<E extends AnyEndpoint> = (keyof ParamsOf<E> extends never ? { params?: undefined } : { params: ParamsOf<E> }) &
   (BodyOf<E> extends undefined ? { body?: undefined } : { body: BodyOf<E> });
 
+/** The relay answered a call with an error: `status` and the XRPC `error` name tell a refusal from a fault. */
+export class AdminCallError extends Error {
+  readonly status: number;
+  readonly error: string;
+  readonly detail: string;
+  constructor(status: number, error: string, detail: string, context: string) {
+    super(`${context}: ${error}: ${detail}`);
+    this.status = status;
+    this.error = error;
+    this.detail = detail;
+  }
+}
+
 /** Why fetch could not reach the relay, in words: undici's TypeError says only "fetch failed" and keeps the cause. */
 function unreachableCause(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
@@ -53,7 +66,7 @@ export async function adminCall<E extends AnyEndpoint>(opts: AdminClientOptions,
   }
   if (!res.ok) {
     const err = json as { error?: string; message?: string } | null;
-    throw new Error(`${e.method} ${path}: ${err?.error ?? `HTTP ${res.status}`}: ${err?.message ?? ''}`);
+    throw new AdminCallError(res.status, err?.error ?? `HTTP ${res.status}`, err?.message ?? '', `${e.method} ${path}`);
   }
   return json as ResponseOf<E>;
 }

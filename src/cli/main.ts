@@ -19,6 +19,7 @@ Commands:
   hosts add <host>      crawl a host (from its live head)
   hosts approve <host>  approve a pending crawl request (same as add)
   hosts requests        list pending crawl requests
+  hosts import --from URL  admit every host another relay lists (listHosts), paced, resumable
   hosts limits <host>   set a host's limits (--hour N, --day N, --accounts N; "default" restores it)
   hosts tier <host> <new|trusted>  set a host's trust tier (its default limits)
   hosts mode <host> <auto|strict|lenient>  how the host is held to the Sync v1.1-only checks
@@ -43,7 +44,7 @@ Applies pending migrations to DATABASE_URL (or the embedded store) and exits. \`
   config: `Usage: relay config
 
 Prints every setting with its environment variable, default and meaning.`,
-  hosts: `Usage: relay hosts <list|add|approve|requests|limits|tier|mode|ban|unban> [hostname] [--url URL] [--password PW] [--json]
+  hosts: `Usage: relay hosts <list|add|approve|requests|import|limits|tier|mode|ban|unban> [hostname] [--url URL] [--password PW] [--json]
 
   list              hosts with status (connecting until subscribed), cursor, last event time and the last
                     connection error with its cause (DNS, TCP, TLS, HTTP)
@@ -51,6 +52,11 @@ Prints every setting with its environment variable, default and meaning.`,
                     (describeServer) from a public address and is not a relay (relay loop)
   approve <host>    approve a pending crawl request (same as add)
   requests          pending crawl requests (allowlist policy)
+  import --from URL [--rate N]  read another relay's com.atproto.sync.listHosts page by page and admit each host
+                    through the same checks as add, at most N a second (default 10). Hosts it lists as banned or
+                    taken down, and hosts already known here, are skipped; refused and unreachable hosts are
+                    counted and listed at the end. Progress is saved in the relay after every page: run the
+                    same command again after Ctrl-C or a crash to resume; after a finished run it starts over
   limits <host>     set the host's limits: --hour N, --day N (events) and/or --accounts N (accounts it may
                     carry; a raised limit releases throttled accounts); "default" restores the tier's value
   tier <host> <new|trusted>  set the host's trust tier: which default limits apply
@@ -97,6 +103,9 @@ a commit the relay accepted since (that commit keeps the index right).`,
   ban <domain>      ban a domain and every subdomain (hosts already crawled under it are banned too)
   unban <domain>    lift a domain ban`,
 };
+
+/** Hosts `hosts import` admits a second by default: each costs the relay two probes of the host. */
+const DEFAULT_IMPORT_RATE = 10;
 
 function fail(message: string): never {
   process.stderr.write(`relay: ${message}\n`);
@@ -174,7 +183,7 @@ function parseLimit(v: string | undefined, name: string, min = 1): number | null
 
 async function hosts(
   args: string[],
-  flags: { url?: string; password?: string; json?: boolean; hour?: string; day?: string; accounts?: string },
+  flags: { url?: string; password?: string; json?: boolean; hour?: string; day?: string; accounts?: string; from?: string; rate?: string },
 ): Promise<void> {
   const client = adminClient(flags);
   const [sub, hostname] = args;
@@ -233,6 +242,23 @@ async function hosts(
       if (!hostname) fail(`hosts ${sub} needs a hostname`);
       const res = await adminCall(client, sub === 'ban' ? adminApi.banHost : adminApi.unbanHost, { params: { hostname } });
       return out(res, () => process.stdout.write(`${res.hostname}: ${res.status}\n`));
+    }
+    case 'import': {
+      if (!flags.from) fail('hosts import needs --from https://relay.example');
+      const perSecond = flags.rate === undefined ? DEFAULT_IMPORT_RATE : Number(flags.rate);
+      if (!(perSecond > 0) || !Number.isFinite(perSecond)) fail('--rate must be a number of hosts per second above 0');
+      const { importHosts } = await import('./hosts-import.ts');
+      const abort = new AbortController();
+      process.once('SIGINT', () => abort.abort());
+      process.once('SIGTERM', () => abort.abort());
+      process.exitCode = await importHosts({
+        client,
+        from: flags.from,
+        perSecond,
+        signal: abort.signal,
+        io: { out: (line) => process.stdout.write(`${line}\n`), err: (text) => process.stderr.write(text), tty: process.stderr.isTTY === true },
+      });
+      return;
     }
     case 'requests': {
       const res = await adminCall(client, adminApi.listCrawlRequests, {});
@@ -315,6 +341,8 @@ async function main(argv: string[]): Promise<void> {
       limit: { type: 'string' },
       accounts: { type: 'string' },
       all: { type: 'boolean' },
+      from: { type: 'string' },
+      rate: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;

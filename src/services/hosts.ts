@@ -8,15 +8,18 @@ import {
   banHost,
   bannedDomainFor,
   getHost,
+  getHostImport,
   listCrawlRequests,
   listDomainBans,
   listHosts,
   recordCrawlRequest,
+  saveHostImportPage,
   setHostLimits,
   setHostSyncMode,
   setHostTier,
   unbanDomain,
   unbanHost,
+  type HostImportRow,
   type HostRow,
 } from '../storage/hosts.ts';
 import { accountCounts } from '../storage/accounts.ts';
@@ -33,7 +36,7 @@ import type { CounterStore } from '../quota/counters.ts';
 import { hostScope, hostWindows } from '../quota/host-quota.ts';
 import type { RelayConfig } from '../config/config.ts';
 import type { StrictnessRow, StrictnessView } from '../verify/strictness.ts';
-import type { AdminHost, HostLimitsChange, QuotaWindow } from './contract.ts';
+import type { AdminHost, HostImportPage, HostImportView, HostLimitsChange, QuotaWindow } from './contract.ts';
 
 /** What this process's crawls say of a host. */
 export interface CrawlView {
@@ -68,6 +71,32 @@ export function syncExplanation(v: StrictnessView): string {
   const left = Math.max(1, v.ratchetAfter - v.provenCommits);
   const until = v.setting === 'auto' ? ` After ${left} more commit${left === 1 ? '' : 's'} that pass every Sync v1.1 check, the relay holds this host to them for good.` : '';
   return `This relay relays this host's commits leniently: a commit that fails a Sync v1.1-only check is still relayed, and counted.${why} Sync v1.1 expects every #commit to carry prevData (the MST root of the previous commit) and the blocks to invert its operations back to it.${until}`;
+}
+
+/** An import's source as stored: the relay's http(s) origin. */
+function importSource(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new XrpcError(400, 'InvalidRequest', `${raw} is not a URL`);
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== raw) {
+    throw new XrpcError(400, 'InvalidRequest', `an import source is a relay's origin (https://relay.example), not ${raw}`);
+  }
+  return url.origin;
+}
+
+function importView(source: string, row: HostImportRow | null): HostImportView {
+  return {
+    source,
+    cursor: row?.cursor ?? null,
+    admitted: row?.admitted ?? 0,
+    refused: row?.refused ?? 0,
+    skipped: row?.skipped ?? 0,
+    finished: row?.finished ?? false,
+    updatedAt: row?.updatedAt.toISOString() ?? null,
+  };
 }
 
 export class HostsService {
@@ -209,6 +238,17 @@ export class HostsService {
   async crawlRequests(): Promise<Array<{ hostname: string; requestedAt: string; requestCount: number }>> {
     const rows = await listCrawlRequests(this.o.db);
     return rows.map((r) => ({ hostname: r.hostname, requestedAt: r.requestedAt.toISOString(), requestCount: r.requestCount }));
+  }
+
+  /** Where an import from `source` (a relay's origin) stands. */
+  async hostImport(source: string): Promise<HostImportView> {
+    const origin = importSource(source);
+    return importView(origin, await getHostImport(this.o.db, origin));
+  }
+
+  async saveHostImportPage(source: string, page: HostImportPage): Promise<HostImportView> {
+    const origin = importSource(source);
+    return importView(origin, await saveHostImportPage(this.o.db, origin, { ...page, cursor: page.cursor ?? null }));
   }
 
   /** A known host, or HostNotFound. */

@@ -1,9 +1,9 @@
 // Host rows: admission, status transitions, operators' settings and the crawl-request queue. A change an operator
 // makes is announced on HOSTS_CHANNEL in its own transaction, so every relay process acts on it at once (a ban closes
 // the connection wherever the host is crawled) instead of at its next scan.
-import { asc, eq, inArray, sql } from 'drizzle-orm';
+import { asc, eq, inArray, sql, type AnyColumn } from 'drizzle-orm';
 import type { Db } from './db.ts';
-import { crawlRequests, domainBans, hosts } from './schema.ts';
+import { crawlRequests, domainBans, hostImports, hosts } from './schema.ts';
 import { CRAWLED_STATUSES, effectiveSyncMode, HOST_STATUSES, type HostStatus, type HostTier, type SyncMode, type SyncModeSetting } from '../core/hosts.ts';
 
 export type HostRow = typeof hosts.$inferSelect;
@@ -244,4 +244,39 @@ export async function countHostsBySyncMode(db: Db, globalLenient: boolean): Prom
   const out: Record<SyncMode, number> = { strict: 0, lenient: 0 };
   for (const r of rows) out[effectiveSyncMode({ syncMode: r.syncMode, syncStrictSince: r.strict ? new Date(0) : null }, globalLenient)] += r.n;
   return out;
+}
+
+export type HostImportRow = typeof hostImports.$inferSelect;
+
+export async function getHostImport(db: Db, source: string): Promise<HostImportRow | null> {
+  const [row] = await db.select().from(hostImports).where(eq(hostImports.source, source));
+  return row ?? null;
+}
+
+/**
+ * Records that an import read a page: the cursor of the next one (null with `finished`: that was the last) and the
+ * page's counts, added to the run's. A run that starts over after a finished one starts its counts from zero.
+ */
+export async function saveHostImportPage(
+  db: Db,
+  source: string,
+  page: { cursor: string | null; finished: boolean; admitted: number; refused: number; skipped: number; restart: boolean },
+): Promise<HostImportRow> {
+  const add = (col: AnyColumn, n: number) => (page.restart ? sql`${n}` : sql`${col} + ${n}`);
+  const [row] = await db
+    .insert(hostImports)
+    .values({ source, cursor: page.cursor, finished: page.finished, admitted: page.admitted, refused: page.refused, skipped: page.skipped })
+    .onConflictDoUpdate({
+      target: hostImports.source,
+      set: {
+        cursor: page.cursor,
+        finished: page.finished,
+        admitted: add(hostImports.admitted, page.admitted),
+        refused: add(hostImports.refused, page.refused),
+        skipped: add(hostImports.skipped, page.skipped),
+        updatedAt: sql`now()`,
+      },
+    })
+    .returning();
+  return row!;
 }

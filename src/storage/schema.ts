@@ -203,3 +203,20 @@ export const collectionBackfills = pgTable('collection_backfills', {
   startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 });
+
+/**
+ * Progress of `relay hosts import --from <relay>`, per source relay: the listHosts cursor of the next page to read,
+ * so a run killed part way resumes there, and the counts so far.
+ */
+export const hostImports = pgTable('host_imports', {
+  /** The source relay's origin (https://relay.example). */
+  source: text('source').primaryKey(),
+  /** The next page's cursor (null: from the start). */
+  cursor: text('cursor'),
+  admitted: integer('admitted').notNull().default(0),
+  refused: integer('refused').notNull().default(0),
+  skipped: integer('skipped').notNull().default(0),
+  /** The last run read the last page: the next one starts over (hosts already known are skipped). */
+  finished: boolean('finished').notNull().default(false),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+});
