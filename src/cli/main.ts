@@ -24,6 +24,8 @@ Commands:
   hosts tier <host> <new|trusted>  set a host's trust tier (its default limits)
   hosts mode <host> <auto|strict|lenient>  how the host is held to the Sync v1.1-only checks
   hosts ban|unban <host>  stop crawling a host and refuse its crawl requests (or lift that)
+  hosts disconnect|reconnect <host>  drop a host's connection until reconnected; redial now (backoff reset)
+  hosts remove <host>   stop crawling a host and forget it (it may be added again)
   domains list|ban|unban [domain]  domain bans (a domain covers all its subdomains)
   accounts takedown|restore <did>  withhold an account's repo events (announced with #account), or lift that
   consumers             firehose consumers connected to the relay (address, state, lag, queued bytes)
@@ -44,7 +46,7 @@ Applies pending migrations to DATABASE_URL (or the embedded store) and exits. \`
   config: `Usage: relay config
 
 Prints every setting with its environment variable, default and meaning.`,
-  hosts: `Usage: relay hosts <list|add|approve|requests|import|limits|tier|mode|ban|unban> [hostname] [--url URL] [--password PW] [--json]
+  hosts: `Usage: relay hosts <list|add|approve|requests|import|limits|tier|mode|ban|unban|disconnect|reconnect|remove> [hostname] [--url URL] [--password PW] [--json]
 
   list              hosts with status (connecting until subscribed), cursor, last event time and the last
                     connection error with its cause (DNS, TCP, TLS, HTTP)
@@ -64,7 +66,15 @@ Prints every setting with its environment variable, default and meaning.`,
                     refuses a commit that fails one, lenient relays it (counted), auto is lenient until the
                     host has sent RELAY_SYNC_RATCHET_COMMITS valid Sync v1.1 commits, then strict for good
   ban <host>        stop crawling the host now and refuse its crawl requests
-  unban <host>      lift a host ban; crawling resumes from its saved cursor`,
+  unban <host>      lift a host ban; crawling resumes from its saved cursor
+  disconnect <host> drop the host's connection now, in whichever relay process crawls it; it stays known (and
+                    disconnected) until reconnect
+  reconnect <host>  redial now: failures and backoff forgotten, offline or disconnected hosts included; crawling
+                    goes on from the saved cursor
+  remove <host>     stop crawling the host and forget it: it leaves listHosts and the cursor and settings kept
+                    for it are dropped, so adding it again starts at its live head. Its accounts keep their repo
+                    state and takedowns (one whose events arrive from another host moves there). A banned host
+                    is unbanned first`,
   consumers: `Usage: relay consumers [--url URL] [--password PW] [--json]
 
 Lists the firehose consumers connected to the relay process at --url: address, connection time, state (replay or
@@ -238,9 +248,13 @@ async function hosts(
       return out(res, () => process.stdout.write(`${res.hostname}: ${describeSync(res.sync)}\n`));
     }
     case 'ban':
-    case 'unban': {
+    case 'unban':
+    case 'remove':
+    case 'disconnect':
+    case 'reconnect': {
       if (!hostname) fail(`hosts ${sub} needs a hostname`);
-      const res = await adminCall(client, sub === 'ban' ? adminApi.banHost : adminApi.unbanHost, { params: { hostname } });
+      const endpoint = { ban: adminApi.banHost, unban: adminApi.unbanHost, remove: adminApi.removeHost, disconnect: adminApi.disconnectHost, reconnect: adminApi.reconnectHost }[sub];
+      const res = await adminCall(client, endpoint, { params: { hostname } });
       return out(res, () => process.stdout.write(`${res.hostname}: ${res.status}\n`));
     }
     case 'import': {

@@ -167,6 +167,12 @@ export const adminApi = {
   getHostImport: endpoint<HostImportView>()({ method: 'GET', path: '/admin/host-imports/:source' }),
   /** An import read a page of the source's listHosts (its hosts admitted through addHost): where to go on from. */
   saveHostImportPage: endpoint<HostImportView>()({ method: 'POST', path: '/admin/host-imports/:source', body: hostImportPageBody }),
+  /** Drops the host's connection now, in whichever process crawls it; it stays disconnected until reconnected. */
+  disconnectHost: endpoint<{ hostname: string; status: HostStatus }>()({ method: 'POST', path: '/admin/hosts/:hostname/disconnect' }),
+  /** Redials the host now, its backoff and failures reset (offline and disconnected hosts too). */
+  reconnectHost: endpoint<{ hostname: string; status: HostStatus }>()({ method: 'POST', path: '/admin/hosts/:hostname/reconnect' }),
+  /** Stops crawling the host and forgets it; its accounts keep their state. It may be added again. */
+  removeHost: endpoint<{ hostname: string; status: HostStatus }>()({ method: 'DELETE', path: '/admin/hosts/:hostname' }),
   listDomainBans: endpoint<{ domains: string[] }>()({ method: 'GET', path: '/admin/domain-bans' }),
   /** Bans a domain and all its subdomains, including hosts already being crawled. */
   banDomain: endpoint<{ domain: string; bannedHosts: string[] }>()({

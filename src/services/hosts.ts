@@ -7,12 +7,15 @@ import {
   banDomain,
   banHost,
   bannedDomainFor,
+  disconnectHost,
   getHost,
   getHostImport,
   listCrawlRequests,
   listDomainBans,
   listHosts,
+  reconnectHost,
   recordCrawlRequest,
+  removeHost,
   saveHostImportPage,
   setHostLimits,
   setHostSyncMode,
@@ -251,6 +254,34 @@ export class HostsService {
     const hostname = this.hostname(raw, true);
     if (!(await unbanHost(this.o.db, hostname))) throw new XrpcError(404, 'HostNotFound', `${hostname} is not banned`);
     return { hostname, status: 'connecting' };
+  }
+
+  /** Drops the host's connection wherever it is crawled; it stays known and disconnected until reconnect. */
+  async disconnect(raw: string): Promise<{ hostname: string; status: HostStatus }> {
+    const hostname = this.hostname(raw, true);
+    if (await disconnectHost(this.o.db, hostname)) return { hostname, status: 'disconnected' };
+    throw await this.notInState(hostname, 'crawled');
+  }
+
+  /** Dials the host again now, forgetting its failures and backoff (and lifting a disconnect). */
+  async reconnect(raw: string): Promise<{ hostname: string; status: HostStatus }> {
+    const hostname = this.hostname(raw, true);
+    if (await reconnectHost(this.o.db, hostname)) return { hostname, status: 'connecting' };
+    throw await this.notInState(hostname, 'crawled or disconnected');
+  }
+
+  /** Stops crawling the host and forgets it (storage/hosts.ts removeHost says what is kept); it may be added again. */
+  async remove(raw: string): Promise<{ hostname: string; status: HostStatus }> {
+    const hostname = this.hostname(raw, true);
+    if (await removeHost(this.o.db, hostname)) return { hostname, status: 'removed' };
+    throw await this.notInState(hostname, 'removable (a banned host is unbanned first)');
+  }
+
+  /** The error for a host an operator action does not apply to: unknown, or in the wrong status. */
+  private async notInState(hostname: string, wanted: string): Promise<XrpcError> {
+    const host = await getHost(this.o.db, hostname);
+    if (!host) return new XrpcError(404, 'HostNotFound', `${hostname} is not known to this relay`);
+    return new XrpcError(400, 'InvalidRequest', `${hostname} is ${host.status}, not ${wanted}`);
   }
 
   domainBans(): Promise<string[]> {

@@ -14,11 +14,12 @@ async function hostsChanged(tx: Db): Promise<void> {
   await tx.execute(sql`SELECT pg_notify(${HOSTS_CHANNEL}, '')`);
 }
 
+/** Known hosts (not removed) in id order. */
 export async function listHosts(db: Db, opts: { afterId?: number; limit?: number } = {}): Promise<HostRow[]> {
   return db
     .select()
     .from(hosts)
-    .where(sql`${hosts.id} > ${opts.afterId ?? 0}`)
+    .where(sql`${hosts.id} > ${opts.afterId ?? 0} AND ${hosts.status} <> 'removed'`)
     .orderBy(asc(hosts.id))
     .limit(opts.limit ?? 1000);
 }
@@ -27,8 +28,9 @@ export async function hostsToCrawl(db: Db): Promise<HostRow[]> {
   return db.select().from(hosts).where(inArray(hosts.status, [...CRAWLED_STATUSES])).orderBy(asc(hosts.id));
 }
 
+/** A known host (a removed one is not). */
 export async function getHost(db: Db, hostname: string): Promise<HostRow | null> {
-  const [row] = await db.select().from(hosts).where(eq(hosts.hostname, hostname));
+  const [row] = await db.select().from(hosts).where(sql`${hosts.hostname} = ${hostname} AND ${hosts.status} <> 'removed'`);
   return row ?? null;
 }
 
@@ -38,9 +40,9 @@ export async function getHostById(db: Db, id: number): Promise<HostRow | null> {
 }
 
 /**
- * Adds a host to crawl (or re-admits an offline one) and clears its pending crawl request. A new host starts with no
- * cursor, i.e. at the live head, and is `connecting` until its first connection. Banned hosts stay banned, and a
- * host being crawled keeps the status its connection gave it.
+ * Adds a host to crawl (or re-admits an offline or removed one) and clears its pending crawl request. A new host
+ * starts with no cursor, i.e. at the live head, and is `connecting` until its first connection. Banned and
+ * disconnected hosts stay so, and a host being crawled keeps the status its connection gave it.
  */
 export async function admitHost(db: Db, hostname: string): Promise<HostRow> {
   return db.transaction(async (tx) => {
@@ -50,8 +52,10 @@ export async function admitHost(db: Db, hostname: string): Promise<HostRow> {
       .onConflictDoUpdate({
         target: hosts.hostname,
         set: {
-          status: sql`CASE WHEN ${hosts.status} = 'offline' THEN 'connecting' ELSE ${hosts.status} END`,
+          status: sql`CASE WHEN ${hosts.status} IN ('offline', 'removed') THEN 'connecting' ELSE ${hosts.status} END`,
           failedAttempts: sql`CASE WHEN ${hosts.status} = 'offline' THEN 0 ELSE ${hosts.failedAttempts} END`,
+          // Added again after removal: a new host, as far as promotion goes.
+          createdAt: sql`CASE WHEN ${hosts.status} = 'removed' THEN now() ELSE ${hosts.createdAt} END`,
           updatedAt: sql`now()`,
         },
       })
@@ -195,6 +199,74 @@ export async function unbanHost(db: Db, hostname: string): Promise<boolean> {
       .returning();
     if (rows.length > 0) await hostsChanged(tx);
     return rows.length > 0;
+  });
+}
+
+/** Drops a crawled host's connection, wherever it is crawled, until reconnectHost. Null: not a crawled host. */
+export async function disconnectHost(db: Db, hostname: string): Promise<HostRow | null> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(hosts)
+      .set({ status: 'disconnected', updatedAt: sql`now()` })
+      .where(sql`${hosts.hostname} = ${hostname} AND ${hosts.status} IN ${[...CRAWLED_STATUSES]}`)
+      .returning();
+    if (row) await hostsChanged(tx);
+    return row ?? null;
+  });
+}
+
+/**
+ * Dials a crawled or disconnected host again now: `connecting`, its failures forgotten (no backoff, not offline),
+ * and `redial_at` set, which makes the process crawling it open its crawl afresh. Null: neither.
+ */
+export async function reconnectHost(db: Db, hostname: string): Promise<HostRow | null> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(hosts)
+      .set({ status: 'connecting', failedAttempts: 0, redialAt: sql`now()`, updatedAt: sql`now()` })
+      .where(sql`${hosts.hostname} = ${hostname} AND ${hosts.status} IN ${[...CRAWLED_STATUSES, 'disconnected']}`)
+      .returning();
+    if (row) await hostsChanged(tx);
+    return row ?? null;
+  });
+}
+
+/**
+ * Forgets a host that is not banned: no longer crawled or listed, and everything the relay kept of it (cursor,
+ * settings, errors) reset, so adding it again starts it over at the live head. The row stays, hidden, because its
+ * accounts point at it: their repo state and takedowns are kept (an account whose events come from another host
+ * moves there). Null: not a known host, or banned.
+ */
+export async function removeHost(db: Db, hostname: string): Promise<HostRow | null> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(hosts)
+      .set({
+        status: 'removed',
+        cursor: null,
+        cursorAbove: [],
+        failedAttempts: 0,
+        eventsPerHour: null,
+        eventsPerDay: null,
+        accountLimit: null,
+        tier: 'new',
+        syncMode: 'auto',
+        syncProven: 0,
+        syncStrictSince: null,
+        promotedAt: null,
+        lastThrottledAt: null,
+        throttledUntil: null,
+        lastEventAt: null,
+        lastConnectedAt: null,
+        lastError: null,
+        lastErrorAt: null,
+        redialAt: null,
+        updatedAt: sql`now()`,
+      })
+      .where(sql`${hosts.hostname} = ${hostname} AND ${hosts.status} NOT IN ('removed', 'banned')`)
+      .returning();
+    if (row) await hostsChanged(tx);
+    return row ?? null;
   });
 }
 

@@ -24,7 +24,7 @@ const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
 export const hosts = pgTable('hosts', {
   id: serial('id').primaryKey(),
   hostname: text('hostname').notNull().unique(),
-  /** connecting | active | idle | offline | throttled | banned (core/hosts.ts) */
+  /** connecting | active | idle | offline | throttled | disconnected | banned | removed (core/hosts.ts) */
   status: text('status').notNull().default('connecting'),
   /** Upstream seq up to which every event's effects are committed; null = never connected (start at the live head). */
   cursor: bigint('cursor', { mode: 'number' }),
@@ -59,6 +59,8 @@ export const hosts = pgTable('hosts', {
   /** Why the last connection failed or ended (DNS, TCP, TLS, HTTP or the host's doing), and when: kept after it connects again. */
   lastError: text('last_error'),
   lastErrorAt: timestamp('last_error_at', { withTimezone: true, mode: 'date' }),
+  /** When an operator last asked for a redial now: a process crawling the host opens its crawl afresh (no backoff). */
+  redialAt: timestamp('redial_at', { withTimezone: true, mode: 'date' }),
   createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 });
