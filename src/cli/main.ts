@@ -81,7 +81,8 @@ Lists the firehose consumers connected to the relay process at --url: address, c
 live), last seq sent, lag behind the head and bytes queued.`,
   accounts: `Usage: relay accounts <takedown|restore> <did> [--url URL] [--password PW] [--json]
 
-  takedown <did>    stop relaying the account's commits (live and on replay) and announce it inactive
+  takedown <did>    stop relaying the account's commits (live and on replay) and announce it inactive; a DID the
+                    relay has not seen yet is recorded, and its events are withheld from the first
   restore <did>     lift the takedown; its repo events are served again`,
   tail: `Usage: relay tail [--cursor N] [--url URL] [--limit N]
 

@@ -45,7 +45,8 @@ export class AccountsService {
     const state = await accounts.get(did);
     if (!state) throw new XrpcError(404, 'RepoNotFound', `${did} is not known to this relay`);
     const t = accounts.apply(setLocalStatus(state, status, clock.now()));
-    for (const item of relayItems(row.hostId, t)) sink.submit(item);
+    // An account no host has sent yet has nothing on the firehose to announce a change of.
+    if (row.hostId !== null) for (const item of relayItems(row.hostId, t)) sink.submit(item);
     const view = effectiveStatus(t.state);
     return { did, active: view.active, ...(view.status ? { status: view.status } : {}) };
   }

@@ -86,9 +86,8 @@ export const accounts = pgTable(
     did: text('did').primaryKey(),
     /** Stable, increasing id used as the listRepos cursor. */
     uid: bigserial('uid', { mode: 'number' }).notNull().unique(),
-    hostId: integer('host_id')
-      .notNull()
-      .references(() => hosts.id),
+    /** The host its events last came from; null: none yet (an operator took down a DID the relay had not seen). */
+    hostId: integer('host_id').references(() => hosts.id),
     /** Status the upstream host reports (null = active). */
     upstreamStatus: text('upstream_status'),
     upstreamActive: boolean('upstream_active').notNull().default(true),

@@ -2,7 +2,7 @@
 // restoring it brings them back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, type World } from '../helpers/world.ts';
-import type { FakePds } from '../../dev-env/fake-pds.ts';
+import { randomPlcDid, type FakePds } from '../../dev-env/fake-pds.ts';
 import { metricValue, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 import { runRelayCli } from '../../dev-env/process.ts';
@@ -69,6 +69,32 @@ describe('account takedown', () => {
     again.close();
     live.close();
 
-    expect((await cli(['accounts', 'takedown', 'did:plc:notknowntothisrelay'])).output).toContain('RepoNotFound');
+    expect((await cli(['accounts', 'takedown', 'did:plc:'])).output).toContain('InvalidRequest: did:plc: is not a valid DID');
+  });
+
+  it('takes down a DID the relay has never seen: its events are withheld from the first, until restored', async () => {
+    const did = randomPlcDid();
+    const unknownRestore = await cli(['accounts', 'restore', did]);
+    expect(unknownRestore.code).toBe(1);
+    expect(unknownRestore.output).toContain(`RepoNotFound: ${did} is not known to this relay`);
+    const down = await cli(['accounts', 'takedown', did]);
+    expect(down.code, down.output).toBe(0);
+    expect(down.output).toContain(`${did}: inactive (takendown)`);
+
+    const live = await TestConsumer.connect(relay.wsUrl);
+    const target = await pds.createAccount({ did });
+    const marker = await pds.createAccount();
+    await pds.createRecord(target, 'first');
+    await pds.createRecord(marker, 'after');
+    await live.waitFor((c) => commitsOf(c, marker.did) === 1, 10_000, 'the marker commit');
+    expect(commitsOf(live, did)).toBe(0);
+    const status = await (await fetch(`${relay.url}/xrpc/com.atproto.sync.getRepoStatus?did=${did}`)).json();
+    expect(status).toEqual({ did, active: false, status: 'takendown' });
+
+    const up = await cli(['accounts', 'restore', did]);
+    expect(up.output).toContain(`${did}: active`);
+    await pds.createRecord(target, 'restored');
+    await live.waitFor((c) => commitsOf(c, did) === 1, 10_000, 'the commit after restore');
+    live.close();
   });
 });
