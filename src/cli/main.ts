@@ -27,7 +27,7 @@ Commands:
   hosts disconnect|reconnect <host>  drop a host's connection until reconnected; redial now (backoff reset)
   hosts remove <host>   stop crawling a host and forget it (it may be added again)
   domains list|ban|unban [domain]  domain bans (a domain covers all its subdomains)
-  accounts takedown|restore <did>  withhold an account's repo events (announced with #account), or lift that
+  accounts takedown|restore <did|handle>  withhold an account's repo events (announced with #account), or lift that
   consumers             firehose consumers connected to the relay (address, state, lag, queued bytes)
   tail                  follow the firehose, one readable line per frame (--cursor N, --url ws://…)
   collections backfill <host>|--all  fill the collection index (listReposByCollection) from hosts' describeRepo
@@ -79,7 +79,10 @@ Prints every setting with its environment variable, default and meaning.`,
 
 Lists the firehose consumers connected to the relay process at --url: address, connection time, state (replay or
 live), last seq sent, lag behind the head and bytes queued.`,
-  accounts: `Usage: relay accounts <takedown|restore> <did> [--url URL] [--password PW] [--json]
+  accounts: `Usage: relay accounts <takedown|restore> <did|handle> [--url URL] [--password PW] [--json]
+
+A handle is resolved (DNS TXT _atproto.<handle>, else https://<handle>/.well-known/atproto-did) and accepted only
+if the DID's document claims it back.
 
   takedown <did>    stop relaying the account's commits (live and on replay) and announce it inactive; a DID the
                     relay has not seen yet is recorded, and its events are withheld from the first
@@ -313,7 +316,7 @@ async function domains(args: string[], flags: { url?: string; password?: string;
 async function accounts(args: string[], flags: { url?: string; password?: string; json?: boolean }): Promise<void> {
   const client = adminClient(flags);
   const [sub, did] = args;
-  if ((sub !== 'takedown' && sub !== 'restore') || !did) fail(`usage: relay accounts takedown|restore <did>\n\n${HELP.accounts}`);
+  if ((sub !== 'takedown' && sub !== 'restore') || !did) fail(`usage: relay accounts takedown|restore <did|handle>\n\n${HELP.accounts}`);
   const res = await adminCall(client, sub === 'takedown' ? adminApi.takedownAccount : adminApi.restoreAccount, { params: { did } });
   process.stdout.write(flags.json ? `${JSON.stringify(res, null, 2)}\n` : `${res.did}: ${res.active ? 'active' : `inactive (${res.status})`}\n`);
 }

@@ -15,6 +15,8 @@ import type { AccountStatusView } from './contract.ts';
 
 export interface AccountsServiceOptions {
   db: Db;
+  /** A handle's DID, verified both ways (identity/handle.ts). */
+  resolveHandle: (handle: string) => Promise<string>;
   accounts: AccountRegistry;
   sink: SequencerSink;
   clock: Clock;
@@ -27,17 +29,25 @@ export class AccountsService {
     this.o = o;
   }
 
-  takedown(did: string): Promise<AccountStatusView> {
-    return this.setLocal(did, 'takendown');
+  /** Takes an account down, named by DID or handle. */
+  async takedown(account: string): Promise<AccountStatusView> {
+    return this.setLocal(await this.did(account), 'takendown');
   }
 
-  restore(did: string): Promise<AccountStatusView> {
-    return this.setLocal(did, null);
+  async restore(account: string): Promise<AccountStatusView> {
+    return this.setLocal(await this.did(account), null);
+  }
+
+  private did(account: string): Promise<string> {
+    if (account.startsWith('did:')) {
+      if (!isDid(account)) throw new XrpcError(400, 'InvalidRequest', `${account} is not a valid DID`);
+      return Promise.resolve(account);
+    }
+    return this.o.resolveHandle(account);
   }
 
   private async setLocal(did: string, status: string | null): Promise<AccountStatusView> {
     const { db, accounts, sink, clock } = this.o;
-    if (!isDid(did)) throw new XrpcError(400, 'InvalidRequest', `${did} is not a valid DID`);
     const row = await storeLocalStatus(db, did, status);
     if (!row) throw new XrpcError(404, 'RepoNotFound', `${did} is not known to this relay`);
     // Read again from the row just written, as every other process will on hearing of the change.

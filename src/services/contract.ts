@@ -191,6 +191,7 @@ export const adminApi = {
   stats: endpoint<RelayStats>()({ method: 'GET', path: '/admin/stats' }),
   /** The collection index: size, the collections most repos hold (cached a minute), backfill progress. */
   collections: endpoint<CollectionsView>()({ method: 'GET', path: '/admin/collections' }),
+  /** `:did` may be a handle: resolved, and accepted only if the DID's document claims it back. */
   takedownAccount: endpoint<AccountStatusView>()({ method: 'POST', path: '/admin/accounts/:did/takedown' }),
   restoreAccount: endpoint<AccountStatusView>()({ method: 'POST', path: '/admin/accounts/:did/restore' }),
 };

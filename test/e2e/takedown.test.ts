@@ -14,8 +14,11 @@ let relay: TestRelay;
 const cli = (args: string[]) => runRelayCli(args, { RELAY_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD, RELAY_PORT: String(relay.port) });
 const commitsOf = (c: TestConsumer, did: string) => c.events.filter((e) => e.t === '#commit' && e.body.repo === did).length;
 
+/** The DNS TXT records of handles (there is no DNS here); no handle is served over HTTPS. */
+const txt = new Map<string, string>();
+
 beforeAll(async () => {
-  world = await startWorld();
+  world = await startWorld({ overrides: { handleSources: { txt: async (h) => txt.get(h) ?? null, wellKnown: async () => null } } });
   ({ relay } = world);
   pds = world.hosts[0]!;
 });
@@ -96,5 +99,28 @@ describe('account takedown', () => {
     await pds.createRecord(target, 'restored');
     await live.waitFor((c) => commitsOf(c, did) === 1, 10_000, 'the commit after restore');
     live.close();
+  });
+
+  it('takes down and restores an account by handle, checked both ways', async () => {
+    const account = await pds.createAccount();
+    txt.set(account.handle, account.did);
+    const down = await cli(['accounts', 'takedown', account.handle.toUpperCase()]);
+    expect(down.code, down.output).toBe(0);
+    expect(down.output).toContain(`${account.did}: inactive (takendown)`);
+    const status = await (await fetch(`${relay.url}/xrpc/com.atproto.sync.getRepoStatus?did=${account.did}`)).json();
+    expect(status).toMatchObject({ active: false, status: 'takendown' });
+
+    // A handle whose record names the account, but which the account's DID document does not claim, is refused.
+    txt.set('impostor.test', account.did);
+    const impostor = await cli(['accounts', 'takedown', 'impostor.test']);
+    expect(impostor.code).toBe(1);
+    expect(impostor.output).toContain(`HandleMismatch: impostor.test names ${account.did}, but its DID document claims ${account.handle}`);
+    const nobody = await cli(['accounts', 'takedown', 'nobody.test']);
+    expect(nobody.output).toContain('HandleNotFound: nobody.test names no DID');
+    const garbage = await cli(['accounts', 'takedown', 'not a handle']);
+    expect(garbage.output).toContain('InvalidRequest: not a handle is neither a DID nor a handle');
+
+    const up = await cli(['accounts', 'restore', account.handle]);
+    expect(up.output).toContain(`${account.did}: active`);
   });
 });
