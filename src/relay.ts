@@ -21,6 +21,7 @@ import { createIdentityStore } from './storage/identities.ts';
 import { createMetrics, registerScrapeMetrics, type RelayMetrics } from './metrics.ts';
 import { IDENTITY_ENTRY_BYTES, IdentityCache } from './identity/cache.ts';
 import { createDidResolver } from './identity/resolver.ts';
+import { networkHandleSources, resolveHandle, type HandleSources } from './identity/handle.ts';
 import { createFastVerifier } from './protocol/signature.ts';
 import { SyncVerifier } from './verify/verifier.ts';
 import { VerifyPool } from './verify/pool.ts';
@@ -96,6 +97,8 @@ export interface RelayOverrides {
   retentionIntervalMs?: number;
   /** Name resolution for host admission checks (tests stub it; there is no DNS here). */
   lookup?: Lookup;
+  /** Where handles' DIDs are looked up (tests stub DNS and HTTPS). */
+  handleSources?: HandleSources;
 }
 
 /** A host being crawled here, and its quota counters as last seen. */
@@ -364,7 +367,14 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   registerApi(app, {
     config,
     hosts: hostsService,
-    accounts: new AccountsService({ db, accounts, sink: sequencer, clock }),
+    accounts: new AccountsService({
+      db,
+      accounts,
+      sink: sequencer,
+      clock,
+      resolveHandle: (handle) =>
+        resolveHandle(handle, { sources: overrides.handleSources ?? networkHandleSources, claimedHandle: async (did) => (await identities.get(did)).handle }),
+    }),
     status,
     collections: new CollectionsService({ db }),
     db,

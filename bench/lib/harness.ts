@@ -385,6 +385,7 @@ function benchRelayEnv(opts: {
       // The whole fleet asks to be crawled at once and its PLC is local: outbound probe and resolution limits
       // (protection against abuse, tested in test/chaos) would only measure the set-up here.
       RELAY_CRAWL_PROBES_PER_MINUTE: '1000000',
+      RELAY_NEW_HOSTS_PER_DAY: '0',
       RELAY_DID_RESOLUTIONS_PER_SEC: '100000',
     },
   );

@@ -52,6 +52,27 @@ export function registerAdmin(app: FastifyInstance, api: ApiServices): void {
       log.info({ host: res.hostname }, 'host unbanned by operator');
       return res;
     });
+    route(admin, adminApi.disconnectHost, async ({ params, log }) => {
+      const res = await hosts.disconnect(params.hostname);
+      log.info({ host: res.hostname }, 'host disconnected by operator');
+      return res;
+    });
+    route(admin, adminApi.reconnectHost, async ({ params, log }) => {
+      const res = await hosts.reconnect(params.hostname);
+      log.info({ host: res.hostname }, 'host redialled by operator');
+      return res;
+    });
+    route(admin, adminApi.removeHost, async ({ params, log }) => {
+      const res = await hosts.remove(params.hostname);
+      log.info({ host: res.hostname }, 'host removed by operator');
+      return res;
+    });
+    route(admin, adminApi.getHostImport, ({ params }) => hosts.hostImport(params.source));
+    route(admin, adminApi.saveHostImportPage, async ({ params, body, log }) => {
+      const res = await hosts.saveHostImportPage(params.source, body);
+      log.info({ source: res.source, cursor: res.cursor, finished: res.finished }, 'host import page recorded');
+      return res;
+    });
     route(admin, adminApi.listDomainBans, async () => ({ domains: await hosts.domainBans() }));
     route(admin, adminApi.banDomain, async ({ body, log }) => {
       const res = await hosts.banDomain(body.domain);

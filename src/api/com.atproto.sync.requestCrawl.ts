@@ -6,10 +6,10 @@ import { sendXrpcError } from './xrpc-error.ts';
 export function registerRequestCrawl(app: FastifyInstance, api: ApiServices): void {
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const { hostname } = (req.body ?? {}) as { hostname?: unknown };
-    const { retryAfter } = await api.hosts.requestCrawl(hostname, req.ip);
-    if (retryAfter !== undefined) {
-      reply.header('Retry-After', String(retryAfter));
-      return sendXrpcError(reply, 429, 'RateLimitExceeded', `the relay is probing too many new hosts; retry in ${retryAfter} s`);
+    const { wait } = await api.hosts.requestCrawl(hostname, req.ip);
+    if (wait) {
+      reply.header('Retry-After', String(wait.retryAfter));
+      return sendXrpcError(reply, 429, 'RateLimitExceeded', wait.message);
     }
     return {};
   };

@@ -10,6 +10,39 @@ export interface AdminClientOptions {
 export type CallArgs<E extends AnyEndpoint> = (keyof ParamsOf<E> extends never ? { params?: undefined } : { params: ParamsOf<E> }) &
   (BodyOf<E> extends undefined ? { body?: undefined } : { body: BodyOf<E> });
 
+/** The relay answered a call with an error: `status` and the XRPC `error` name tell a refusal from a fault. */
+export class AdminCallError extends Error {
+  readonly status: number;
+  readonly error: string;
+  readonly detail: string;
+  constructor(status: number, error: string, detail: string, context: string) {
+    super(`${context}: ${error}: ${detail}`);
+    this.status = status;
+    this.error = error;
+    this.detail = detail;
+  }
+}
+
+/** Why fetch could not reach the relay, in words: undici's TypeError says only "fetch failed" and keeps the cause. */
+function unreachableCause(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  switch (cause?.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'no such host';
+    case 'ETIMEDOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'connection timed out';
+    case 'ECONNRESET':
+    case 'UND_ERR_SOCKET':
+      return 'connection closed';
+    default:
+      return cause?.message ?? (err as Error).message;
+  }
+}
+
 export async function adminCall<E extends AnyEndpoint>(opts: AdminClientOptions, e: E, args: CallArgs<E>): Promise<ResponseOf<E>> {
   if (!opts.password) throw new Error('set RELAY_ADMIN_PASSWORD (or pass --password) to use admin commands');
   const path = endpointPath(e, (args.params ?? {}) as Record<string, string>);
@@ -22,7 +55,7 @@ export async function adminCall<E extends AnyEndpoint>(opts: AdminClientOptions,
       body: args.body === undefined ? undefined : JSON.stringify(args.body),
     });
   } catch (err) {
-    throw new Error(`could not reach the relay at ${base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
+    throw new Error(`cannot reach the relay at ${base} (${unreachableCause(err)}) — is it running? set --url`);
   }
   const text = await res.text();
   let json: unknown = null;
@@ -33,7 +66,7 @@ export async function adminCall<E extends AnyEndpoint>(opts: AdminClientOptions,
   }
   if (!res.ok) {
     const err = json as { error?: string; message?: string } | null;
-    throw new Error(`${e.method} ${path}: ${err?.error ?? `HTTP ${res.status}`}: ${err?.message ?? ''}`);
+    throw new AdminCallError(res.status, err?.error ?? `HTTP ${res.status}`, err?.message ?? '', `${e.method} ${path}`);
   }
   return json as ResponseOf<E>;
 }

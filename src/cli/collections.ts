@@ -5,21 +5,15 @@ import { openDatabase } from '../storage/db.ts';
 import { getHost, hostsToCrawl, type HostRow } from '../storage/hosts.ts';
 import { allBackfills } from '../storage/collections.ts';
 import { accountCounts } from '../storage/accounts.ts';
-import { backfillHost, type BackfillProgress } from '../collections/backfill.ts';
+import { backfillHost } from '../collections/backfill.ts';
+import { ProgressBar, type CliIo } from './progress.ts';
 import { createPdsClient } from '../collections/pds.ts';
 import { systemLookup } from '../ingest/address-policy.ts';
 
 /** Hosts backfilled at once under --all (each at its own polite rate). */
 const PARALLEL_HOSTS = 8;
 
-export interface CollectionsCliIo {
-  out: (line: string) => void;
-  err: (text: string) => void;
-  /** Whether stderr is a terminal (a progress bar redrawn in place), or a log (a line now and then). */
-  tty: boolean;
-}
-
-export async function collectionsCommand(args: string[], flags: { all?: boolean }, io: CollectionsCliIo): Promise<number> {
+export async function collectionsCommand(args: string[], flags: { all?: boolean }, io: CliIo): Promise<number> {
   const [sub, hostname] = args;
   const config = loadConfig(process.env);
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
@@ -80,51 +74,5 @@ export async function collectionsCommand(args: string[], flags: { all?: boolean 
     return failedHosts > 0 ? 1 : 0;
   } finally {
     await database.close();
-  }
-}
-
-/** One line for all hosts: repos handled of those the relay knows there, redrawn at most ten times a second. */
-export class ProgressBar {
-  private readonly hosts = new Map<string, BackfillProgress>();
-  private last = 0;
-  private drawn = false;
-  private readonly io: CollectionsCliIo;
-  private readonly total: number;
-  constructor(io: CollectionsCliIo, total: number) {
-    this.io = io;
-    this.total = total;
-  }
-
-  get done(): number {
-    return [...this.hosts.values()].reduce((n, p) => n + p.done, 0);
-  }
-
-  get failed(): number {
-    return [...this.hosts.values()].reduce((n, p) => n + p.failed, 0);
-  }
-
-  update(p: BackfillProgress): void {
-    this.hosts.set(p.hostname, { ...p });
-    const now = Date.now();
-    if (now - this.last < (this.io.tty ? 100 : 10_000)) return;
-    this.last = now;
-    const handled = [...this.hosts.values()].reduce((n, h) => n + h.done + h.failed + h.skipped, 0);
-    const share = this.total > 0 ? Math.min(1, handled / this.total) : 0;
-    const width = 30;
-    const filled = Math.round(share * width);
-    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${handled}${this.total > 0 ? `/${this.total}` : ''} repos, ${this.done} described, ${this.failed} failed (${p.hostname})`;
-    if (this.io.tty) {
-      this.io.err(`\r${line}\x1b[K`);
-      this.drawn = true;
-    } else {
-      this.io.err(`${line}\n`);
-    }
-  }
-
-  /** What erases the bar, so a line can be written in its place. */
-  clear(): string {
-    if (!this.drawn) return '';
-    this.drawn = false;
-    return '\r\x1b[K';
   }
 }

@@ -1,14 +1,12 @@
-// The operator's command line: `relay serve | migrate | config | hosts ...`.
+// The operator's command line: `relay serve | migrate | config | hosts ...`. Admin commands only talk HTTP to a
+// running relay, so what only serve, migrate, tail and collections need (the relay, the database, ws, the protocol
+// decoders) is imported when one of those runs: importing src/relay.ts alone took most of a second.
 import { parseArgs } from 'node:util';
 import { ConfigError, configReference, loadConfig } from '../config/config.ts';
-import { createRelay } from '../relay.ts';
-import { openDatabase } from '../storage/db.ts';
 import { adminCall, type AdminClientOptions } from './admin-client.ts';
 import { adminApi } from '../services/contract.ts';
 import { SYNC_MODE_SETTINGS } from '../core/hosts.ts';
 import type { StrictnessView } from '../verify/strictness.ts';
-import { firehoseUrl, tail } from './tail.ts';
-import { collectionsCommand } from './collections.ts';
 
 const HELP: Record<string, string> = {
   main: `Usage: relay <command> [options]
@@ -21,12 +19,15 @@ Commands:
   hosts add <host>      crawl a host (from its live head)
   hosts approve <host>  approve a pending crawl request (same as add)
   hosts requests        list pending crawl requests
+  hosts import --from URL  admit every host another relay lists (listHosts), paced, resumable
   hosts limits <host>   set a host's limits (--hour N, --day N, --accounts N; "default" restores it)
   hosts tier <host> <new|trusted>  set a host's trust tier (its default limits)
   hosts mode <host> <auto|strict|lenient>  how the host is held to the Sync v1.1-only checks
   hosts ban|unban <host>  stop crawling a host and refuse its crawl requests (or lift that)
+  hosts disconnect|reconnect <host>  drop a host's connection until reconnected; redial now (backoff reset)
+  hosts remove <host>   stop crawling a host and forget it (it may be added again)
   domains list|ban|unban [domain]  domain bans (a domain covers all its subdomains)
-  accounts takedown|restore <did>  withhold an account's repo events (announced with #account), or lift that
+  accounts takedown|restore <did|handle>  withhold an account's repo events (announced with #account), or lift that
   consumers             firehose consumers connected to the relay (address, state, lag, queued bytes)
   tail                  follow the firehose, one readable line per frame (--cursor N, --url ws://…)
   collections backfill <host>|--all  fill the collection index (listReposByCollection) from hosts' describeRepo
@@ -45,7 +46,7 @@ Applies pending migrations to DATABASE_URL (or the embedded store) and exits. \`
   config: `Usage: relay config
 
 Prints every setting with its environment variable, default and meaning.`,
-  hosts: `Usage: relay hosts <list|add|approve|requests|limits|tier|mode|ban|unban> [hostname] [--url URL] [--password PW] [--json]
+  hosts: `Usage: relay hosts <list|add|approve|requests|import|limits|tier|mode|ban|unban|disconnect|reconnect|remove> [hostname] [--url URL] [--password PW] [--json]
 
   list              hosts with status (connecting until subscribed), cursor, last event time and the last
                     connection error with its cause (DNS, TCP, TLS, HTTP)
@@ -53,6 +54,11 @@ Prints every setting with its environment variable, default and meaning.`,
                     (describeServer) from a public address and is not a relay (relay loop)
   approve <host>    approve a pending crawl request (same as add)
   requests          pending crawl requests (allowlist policy)
+  import --from URL [--rate N]  read another relay's com.atproto.sync.listHosts page by page and admit each host
+                    through the same checks as add, at most N a second (default 10). Hosts it lists as banned or
+                    taken down, and hosts already known here, are skipped; refused and unreachable hosts are
+                    counted and listed at the end. Progress is saved in the relay after every page: run the
+                    same command again after Ctrl-C or a crash to resume; after a finished run it starts over
   limits <host>     set the host's limits: --hour N, --day N (events) and/or --accounts N (accounts it may
                     carry; a raised limit releases throttled accounts); "default" restores the tier's value
   tier <host> <new|trusted>  set the host's trust tier: which default limits apply
@@ -60,14 +66,26 @@ Prints every setting with its environment variable, default and meaning.`,
                     refuses a commit that fails one, lenient relays it (counted), auto is lenient until the
                     host has sent RELAY_SYNC_RATCHET_COMMITS valid Sync v1.1 commits, then strict for good
   ban <host>        stop crawling the host now and refuse its crawl requests
-  unban <host>      lift a host ban; crawling resumes from its saved cursor`,
+  unban <host>      lift a host ban; crawling resumes from its saved cursor
+  disconnect <host> drop the host's connection now, in whichever relay process crawls it; it stays known (and
+                    disconnected) until reconnect
+  reconnect <host>  redial now: failures and backoff forgotten, offline or disconnected hosts included; crawling
+                    goes on from the saved cursor
+  remove <host>     stop crawling the host and forget it: it leaves listHosts and the cursor and settings kept
+                    for it are dropped, so adding it again starts at its live head. Its accounts keep their repo
+                    state and takedowns (one whose events arrive from another host moves there). A banned host
+                    is unbanned first`,
   consumers: `Usage: relay consumers [--url URL] [--password PW] [--json]
 
 Lists the firehose consumers connected to the relay process at --url: address, connection time, state (replay or
 live), last seq sent, lag behind the head and bytes queued.`,
-  accounts: `Usage: relay accounts <takedown|restore> <did> [--url URL] [--password PW] [--json]
+  accounts: `Usage: relay accounts <takedown|restore> <did|handle> [--url URL] [--password PW] [--json]
 
-  takedown <did>    stop relaying the account's commits (live and on replay) and announce it inactive
+A handle is resolved (DNS TXT _atproto.<handle>, else https://<handle>/.well-known/atproto-did) and accepted only
+if the DID's document claims it back.
+
+  takedown <did>    stop relaying the account's commits (live and on replay) and announce it inactive; a DID the
+                    relay has not seen yet is recorded, and its events are withheld from the first
   restore <did>     lift the takedown; its repo events are served again`,
   tail: `Usage: relay tail [--cursor N] [--url URL] [--limit N]
 
@@ -100,6 +118,9 @@ a commit the relay accepted since (that commit keeps the index right).`,
   unban <domain>    lift a domain ban`,
 };
 
+/** Hosts `hosts import` admits a second by default: each costs the relay two probes of the host. */
+const DEFAULT_IMPORT_RATE = 10;
+
 function fail(message: string): never {
   process.stderr.write(`relay: ${message}\n`);
   process.exit(1);
@@ -107,6 +128,7 @@ function fail(message: string): never {
 
 async function serve(): Promise<void> {
   const config = loadConfig(process.env);
+  const { createRelay } = await import('../relay.ts');
   const relay = await createRelay(config);
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -132,6 +154,7 @@ async function serve(): Promise<void> {
 
 async function migrate(): Promise<void> {
   const config = loadConfig(process.env);
+  const { openDatabase } = await import('../storage/db.ts');
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
     // Progress on stderr: a migration over a large event table can take a while, and stdout stays parseable.
@@ -174,7 +197,7 @@ function parseLimit(v: string | undefined, name: string, min = 1): number | null
 
 async function hosts(
   args: string[],
-  flags: { url?: string; password?: string; json?: boolean; hour?: string; day?: string; accounts?: string },
+  flags: { url?: string; password?: string; json?: boolean; hour?: string; day?: string; accounts?: string; from?: string; rate?: string },
 ): Promise<void> {
   const client = adminClient(flags);
   const [sub, hostname] = args;
@@ -229,10 +252,31 @@ async function hosts(
       return out(res, () => process.stdout.write(`${res.hostname}: ${describeSync(res.sync)}\n`));
     }
     case 'ban':
-    case 'unban': {
+    case 'unban':
+    case 'remove':
+    case 'disconnect':
+    case 'reconnect': {
       if (!hostname) fail(`hosts ${sub} needs a hostname`);
-      const res = await adminCall(client, sub === 'ban' ? adminApi.banHost : adminApi.unbanHost, { params: { hostname } });
+      const endpoint = { ban: adminApi.banHost, unban: adminApi.unbanHost, remove: adminApi.removeHost, disconnect: adminApi.disconnectHost, reconnect: adminApi.reconnectHost }[sub];
+      const res = await adminCall(client, endpoint, { params: { hostname } });
       return out(res, () => process.stdout.write(`${res.hostname}: ${res.status}\n`));
+    }
+    case 'import': {
+      if (!flags.from) fail('hosts import needs --from https://relay.example');
+      const perSecond = flags.rate === undefined ? DEFAULT_IMPORT_RATE : Number(flags.rate);
+      if (!(perSecond > 0) || !Number.isFinite(perSecond)) fail('--rate must be a number of hosts per second above 0');
+      const { importHosts } = await import('./hosts-import.ts');
+      const abort = new AbortController();
+      process.once('SIGINT', () => abort.abort());
+      process.once('SIGTERM', () => abort.abort());
+      process.exitCode = await importHosts({
+        client,
+        from: flags.from,
+        perSecond,
+        signal: abort.signal,
+        io: { out: (line) => process.stdout.write(`${line}\n`), err: (text) => process.stderr.write(text), tty: process.stderr.isTTY === true },
+      });
+      return;
     }
     case 'requests': {
       const res = await adminCall(client, adminApi.listCrawlRequests, {});
@@ -272,7 +316,7 @@ async function domains(args: string[], flags: { url?: string; password?: string;
 async function accounts(args: string[], flags: { url?: string; password?: string; json?: boolean }): Promise<void> {
   const client = adminClient(flags);
   const [sub, did] = args;
-  if ((sub !== 'takedown' && sub !== 'restore') || !did) fail(`usage: relay accounts takedown|restore <did>\n\n${HELP.accounts}`);
+  if ((sub !== 'takedown' && sub !== 'restore') || !did) fail(`usage: relay accounts takedown|restore <did|handle>\n\n${HELP.accounts}`);
   const res = await adminCall(client, sub === 'takedown' ? adminApi.takedownAccount : adminApi.restoreAccount, { params: { did } });
   process.stdout.write(flags.json ? `${JSON.stringify(res, null, 2)}\n` : `${res.did}: ${res.active ? 'active' : `inactive (${res.status})`}\n`);
 }
@@ -287,6 +331,7 @@ async function tailCommand(flags: { url?: string; cursor?: string; limit?: strin
   const cursor = nonNegativeInt(flags.cursor, 'cursor');
   const limit = nonNegativeInt(flags.limit, 'limit');
   const base = flags.url ?? `ws://127.0.0.1:${loadConfig(process.env).port}`;
+  const { firehoseUrl, tail } = await import('./tail.ts');
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
   process.once('SIGTERM', () => abort.abort());
@@ -314,6 +359,8 @@ async function main(argv: string[]): Promise<void> {
       limit: { type: 'string' },
       accounts: { type: 'string' },
       all: { type: 'boolean' },
+      from: { type: 'string' },
+      rate: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -344,13 +391,15 @@ async function main(argv: string[]): Promise<void> {
       return accounts(rest, values);
     case 'tail':
       return tailCommand(values);
-    case 'collections':
+    case 'collections': {
+      const { collectionsCommand } = await import('./collections.ts');
       process.exitCode = await collectionsCommand(rest, values, {
         out: (line) => process.stdout.write(`${line}\n`),
         err: (text) => process.stderr.write(text),
         tty: process.stderr.isTTY === true,
       });
       return;
+    }
     case 'consumers': {
       const res = await adminCall(adminClient(values), adminApi.listConsumers, {});
       if (values.json) process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);

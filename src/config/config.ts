@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export type CrawlPolicy = 'allowlist' | 'open';
+export type CrawlPolicy = 'allowlist' | 'open' | 'closed';
 /** all: crawls, verifies, sequences and serves; fanout: serves the streams from the shared log and crawls nothing. */
 export type RelayRole = 'all' | 'fanout';
 
@@ -91,6 +91,7 @@ export interface RelayConfig {
   accountCacheMb: number;
   /** Outbound requestCrawl probes per minute, across all callers. */
   crawlProbesPerMinute: number;
+  newHostsPerDay: number;
   /** Keep the collection index (listReposByCollection) from accepted commits. */
   collectionIndex: boolean;
   /** Requests per minute to one PDS for the collection index (look-ups after commits, and the backfill). */
@@ -123,7 +124,7 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'adminPassword', env: 'RELAY_ADMIN_PASSWORD', kind: 'nullableString', doc: 'Password of the /admin API; unset = admin API disabled' },
   { key: 'allowInsecureHosts', env: 'RELAY_ALLOW_INSECURE_HOSTS', kind: 'bool', doc: 'Allow ws:// upstreams and localhost:PORT hosts (development only)' },
   { key: 'role', env: 'RELAY_ROLE', kind: 'enum', values: ['all', 'fanout'], doc: 'fanout: serve the firehose and Jetstream from the shared database, crawl nothing (add such processes for consumer capacity)' },
-  { key: 'crawlPolicy', env: 'RELAY_CRAWL_POLICY', kind: 'enum', values: ['allowlist', 'open'], doc: 'open: requestCrawl admits a reachable host; allowlist: an operator approves it' },
+  { key: 'crawlPolicy', env: 'RELAY_CRAWL_POLICY', kind: 'enum', values: ['allowlist', 'open', 'closed'], doc: 'open: requestCrawl admits a reachable host; allowlist: an operator approves it; closed: requestCrawl is refused (operators add hosts)' },
   { key: 'lenient', env: 'RELAY_LENIENT', kind: 'bool', doc: 'Let commits that fail Sync v1.1-only checks (prevData, inversion) through from every host, counted as warnings' },
   { key: 'syncRatchetCommits', env: 'RELAY_SYNC_RATCHET_COMMITS', kind: 'int', min: 1, doc: 'Valid Sync v1.1 commits after which a host in auto mode is held to the Sync v1.1-only checks for good (until then they are counted warnings)' },
   { key: 'verifyWorkers', env: 'RELAY_VERIFY_WORKERS', kind: 'int', min: -1, max: 64, doc: 'Worker threads that verify commits (signatures, MST proofs); -1 = one per CPU core, 0 = on the main thread' },
@@ -162,6 +163,7 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'didResolutionConcurrency', env: 'RELAY_DID_RESOLUTION_CONCURRENCY', kind: 'int', min: 1, max: 10000, doc: 'PLC directory requests in flight at once (each did:web host gets 4)' },
   { key: 'identityCacheMb', env: 'RELAY_IDENTITY_CACHE_MB', kind: 'int', min: 1, doc: 'Memory for cached DID documents, in MiB (about 900 bytes each)' },
   { key: 'accountCacheMb', env: 'RELAY_ACCOUNT_CACHE_MB', kind: 'int', min: 1, doc: 'Memory for cached account states, in MiB (about 520 bytes each)' },
+  { key: 'newHostsPerDay', env: 'RELAY_NEW_HOSTS_PER_DAY', kind: 'int', min: 0, doc: 'New hosts requestCrawl may admit a UTC day under policy open, counted across all processes (429 past it; 0 = no cap; operators are not capped)' },
   { key: 'crawlProbesPerMinute', env: 'RELAY_CRAWL_PROBES_PER_MINUTE', kind: 'int', min: 1, doc: 'Outbound requestCrawl probes per minute across all callers (429 past it)' },
   { key: 'collectionIndex', env: 'RELAY_COLLECTION_INDEX', kind: 'bool', doc: 'Keep the collection index behind com.atproto.sync.listReposByCollection from accepted commits (off: the endpoint answers from what the index held)' },
   { key: 'collectionLookupsPerMinute', env: 'RELAY_COLLECTION_LOOKUPS_PER_MINUTE', kind: 'int', min: 1, doc: 'Requests per minute to one PDS for the collection index: after a delete its commit proof does not settle, a #sync or a move, and in `relay collections backfill`' },

@@ -8,20 +8,22 @@ export interface HostRef {
 /**
  * `active` only while subscribed (idle: subscribed, nothing heard lately); `connecting` from admission until the
  * first connection and again while a lost one is being redialled, until repeated failures make the host `offline`.
+ * `disconnected`: an operator dropped the connection, until they reconnect it. `removed`: an operator made the relay
+ * forget the host (the row stays for its accounts' sake, hidden, and is reused if the host is added again).
  */
-export type HostStatus = 'connecting' | 'active' | 'idle' | 'offline' | 'throttled' | 'banned';
+export type HostStatus = 'connecting' | 'active' | 'idle' | 'offline' | 'throttled' | 'disconnected' | 'banned' | 'removed';
 
-export const HOST_STATUSES: readonly HostStatus[] = ['connecting', 'active', 'idle', 'offline', 'throttled', 'banned'];
+export const HOST_STATUSES: readonly HostStatus[] = ['connecting', 'active', 'idle', 'offline', 'throttled', 'disconnected', 'banned', 'removed'];
 
 /** Statuses the crawler keeps a subscription open for (offline hosts are retried with a long backoff). */
 export const CRAWLED_STATUSES: readonly HostStatus[] = ['connecting', 'active', 'idle', 'offline', 'throttled'];
 
 /** The statuses com.atproto.sync.defs#hostStatus knows. */
-export type LexiconHostStatus = Exclude<HostStatus, 'connecting'>;
+export type LexiconHostStatus = Exclude<HostStatus, 'connecting' | 'disconnected' | 'removed'>;
 
-/** A status as the sync API reports it: a host the relay is not subscribed to is offline, however new. */
+/** A status as the sync API reports it: a host the relay is not subscribed to is offline, however new or why. */
 export function lexiconHostStatus(status: HostStatus): LexiconHostStatus {
-  return status === 'connecting' ? 'offline' : status;
+  return status === 'connecting' || status === 'disconnected' || status === 'removed' ? 'offline' : status;
 }
 
 export type HostTier = 'new' | 'trusted';

@@ -33,6 +33,8 @@ export interface CrawlerOptions<C extends Crawl> {
 
 export class Crawler<C extends Crawl = Crawl> {
   private readonly crawls = new Map<number, C>();
+  /** The operator's last redial request (hosts.redial_at, ms) each crawl was opened after. */
+  private readonly redials = new Map<number, number>();
   /** Crawls stopped whose events in flight are still being handed on: the host is not crawled again before. */
   private readonly stopping = new Map<number, Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
@@ -112,6 +114,7 @@ export class Crawler<C extends Crawl = Crawl> {
     });
     this.stopping.set(hostId, stopped);
     this.crawls.delete(hostId);
+    this.redials.delete(hostId);
     this.o.closed?.(hostId);
   }
 
@@ -130,7 +133,9 @@ export class Crawler<C extends Crawl = Crawl> {
     for (const host of wanted) {
       if (this.stopped) return;
       const crawl = this.crawls.get(host.id);
-      if (crawl) {
+      // An operator asked for a redial now: the crawl starts afresh (a new connection, no backoff) from its cursor.
+      if (crawl && (host.redialAt?.getTime() ?? 0) !== this.redials.get(host.id)) await this.drop(host.id);
+      else if (crawl) {
         await this.o.seen?.(host, crawl.connected);
         continue;
       }
@@ -144,6 +149,7 @@ export class Crawler<C extends Crawl = Crawl> {
       }
       const opened = this.o.open(fresh);
       this.crawls.set(host.id, opened);
+      this.redials.set(host.id, fresh.redialAt?.getTime() ?? 0);
       opened.start();
     }
     await this.o.scanned?.(this.hostIds);

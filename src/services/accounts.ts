@@ -15,6 +15,8 @@ import type { AccountStatusView } from './contract.ts';
 
 export interface AccountsServiceOptions {
   db: Db;
+  /** A handle's DID, verified both ways (identity/handle.ts). */
+  resolveHandle: (handle: string) => Promise<string>;
   accounts: AccountRegistry;
   sink: SequencerSink;
   clock: Clock;
@@ -27,17 +29,25 @@ export class AccountsService {
     this.o = o;
   }
 
-  takedown(did: string): Promise<AccountStatusView> {
-    return this.setLocal(did, 'takendown');
+  /** Takes an account down, named by DID or handle. */
+  async takedown(account: string): Promise<AccountStatusView> {
+    return this.setLocal(await this.did(account), 'takendown');
   }
 
-  restore(did: string): Promise<AccountStatusView> {
-    return this.setLocal(did, null);
+  async restore(account: string): Promise<AccountStatusView> {
+    return this.setLocal(await this.did(account), null);
+  }
+
+  private did(account: string): Promise<string> {
+    if (account.startsWith('did:')) {
+      if (!isDid(account)) throw new XrpcError(400, 'InvalidRequest', `${account} is not a valid DID`);
+      return Promise.resolve(account);
+    }
+    return this.o.resolveHandle(account);
   }
 
   private async setLocal(did: string, status: string | null): Promise<AccountStatusView> {
     const { db, accounts, sink, clock } = this.o;
-    if (!isDid(did)) throw new XrpcError(400, 'InvalidRequest', `${did} is not a valid DID`);
     const row = await storeLocalStatus(db, did, status);
     if (!row) throw new XrpcError(404, 'RepoNotFound', `${did} is not known to this relay`);
     // Read again from the row just written, as every other process will on hearing of the change.
@@ -45,7 +55,8 @@ export class AccountsService {
     const state = await accounts.get(did);
     if (!state) throw new XrpcError(404, 'RepoNotFound', `${did} is not known to this relay`);
     const t = accounts.apply(setLocalStatus(state, status, clock.now()));
-    for (const item of relayItems(row.hostId, t)) sink.submit(item);
+    // An account no host has sent yet has nothing on the firehose to announce a change of.
+    if (row.hostId !== null) for (const item of relayItems(row.hostId, t)) sink.submit(item);
     const view = effectiveStatus(t.state);
     return { did, active: view.active, ...(view.status ? { status: view.status } : {}) };
   }

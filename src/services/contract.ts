@@ -108,6 +108,33 @@ export interface CollectionsView {
   backfills: Array<{ hostname: string; state: 'running' | 'finished'; done: number; failed: number; updatedAt: string }>;
 }
 
+/** Where `relay hosts import` stands for one source relay. */
+export interface HostImportView {
+  source: string;
+  /** The listHosts cursor of the next page to read (null: from the start). */
+  cursor: string | null;
+  admitted: number;
+  refused: number;
+  skipped: number;
+  /** The last run read every page: a new one starts over, skipping the hosts already known. */
+  finished: boolean;
+  updatedAt: string | null;
+}
+
+/** `cursor` left out: the page was the last (a null would reach the handler as "", coerced by Fastify's validator). */
+export const hostImportPageBody = s.object(
+  {
+    cursor: s.string(),
+    finished: s.boolean(),
+    admitted: s.integer({ minimum: 0 }),
+    refused: s.integer({ minimum: 0 }),
+    skipped: s.integer({ minimum: 0 }),
+    restart: s.boolean(),
+  },
+  { optional: ['cursor'] },
+);
+export type HostImportPage = Infer<typeof hostImportPageBody>;
+
 export const adminApi = {
   listHosts: endpoint<{ hosts: AdminHost[] }>()({ method: 'GET', path: '/admin/hosts' }),
   /** Adds a host (or approves its pending crawl request); it is crawled from its live head. */
@@ -136,6 +163,16 @@ export const adminApi = {
   /** Bans a host: its connection closes at once, in every relay process, and its crawl requests are refused. */
   banHost: endpoint<{ hostname: string; status: 'banned' }>()({ method: 'POST', path: '/admin/hosts/:hostname/ban' }),
   unbanHost: endpoint<{ hostname: string; status: 'connecting' }>()({ method: 'POST', path: '/admin/hosts/:hostname/unban' }),
+  /** An import's saved progress (`relay hosts import`); a source never imported from reads as not started. */
+  getHostImport: endpoint<HostImportView>()({ method: 'GET', path: '/admin/host-imports/:source' }),
+  /** An import read a page of the source's listHosts (its hosts admitted through addHost): where to go on from. */
+  saveHostImportPage: endpoint<HostImportView>()({ method: 'POST', path: '/admin/host-imports/:source', body: hostImportPageBody }),
+  /** Drops the host's connection now, in whichever process crawls it; it stays disconnected until reconnected. */
+  disconnectHost: endpoint<{ hostname: string; status: HostStatus }>()({ method: 'POST', path: '/admin/hosts/:hostname/disconnect' }),
+  /** Redials the host now, its backoff and failures reset (offline and disconnected hosts too). */
+  reconnectHost: endpoint<{ hostname: string; status: HostStatus }>()({ method: 'POST', path: '/admin/hosts/:hostname/reconnect' }),
+  /** Stops crawling the host and forgets it; its accounts keep their state. It may be added again. */
+  removeHost: endpoint<{ hostname: string; status: HostStatus }>()({ method: 'DELETE', path: '/admin/hosts/:hostname' }),
   listDomainBans: endpoint<{ domains: string[] }>()({ method: 'GET', path: '/admin/domain-bans' }),
   /** Bans a domain and all its subdomains, including hosts already being crawled. */
   banDomain: endpoint<{ domain: string; bannedHosts: string[] }>()({
@@ -154,6 +191,7 @@ export const adminApi = {
   stats: endpoint<RelayStats>()({ method: 'GET', path: '/admin/stats' }),
   /** The collection index: size, the collections most repos hold (cached a minute), backfill progress. */
   collections: endpoint<CollectionsView>()({ method: 'GET', path: '/admin/collections' }),
+  /** `:did` may be a handle: resolved, and accepted only if the DID's document claims it back. */
   takedownAccount: endpoint<AccountStatusView>()({ method: 'POST', path: '/admin/accounts/:did/takedown' }),
   restoreAccount: endpoint<AccountStatusView>()({ method: 'POST', path: '/admin/accounts/:did/restore' }),
 };

@@ -7,16 +7,22 @@ import {
   banDomain,
   banHost,
   bannedDomainFor,
+  disconnectHost,
   getHost,
+  getHostImport,
   listCrawlRequests,
   listDomainBans,
   listHosts,
+  reconnectHost,
   recordCrawlRequest,
+  removeHost,
+  saveHostImportPage,
   setHostLimits,
   setHostSyncMode,
   setHostTier,
   unbanDomain,
   unbanHost,
+  type HostImportRow,
   type HostRow,
 } from '../storage/hosts.ts';
 import { accountCounts } from '../storage/accounts.ts';
@@ -33,7 +39,7 @@ import type { CounterStore } from '../quota/counters.ts';
 import { hostScope, hostWindows } from '../quota/host-quota.ts';
 import type { RelayConfig } from '../config/config.ts';
 import type { StrictnessRow, StrictnessView } from '../verify/strictness.ts';
-import type { AdminHost, HostLimitsChange, QuotaWindow } from './contract.ts';
+import type { AdminHost, HostImportPage, HostImportView, HostLimitsChange, QuotaWindow } from './contract.ts';
 
 /** What this process's crawls say of a host. */
 export interface CrawlView {
@@ -44,7 +50,7 @@ export interface CrawlView {
 
 export interface HostsServiceOptions {
   db: Db;
-  config: Pick<RelayConfig, 'allowInsecureHosts' | 'crawlPolicy' | 'crawlProbesPerMinute'>;
+  config: Pick<RelayConfig, 'allowInsecureHosts' | 'crawlPolicy' | 'crawlProbesPerMinute' | 'newHostsPerDay'>;
   policy: HostPolicy;
   rejections: RejectionLog;
   crawls: CrawlView;
@@ -68,6 +74,42 @@ export function syncExplanation(v: StrictnessView): string {
   const left = Math.max(1, v.ratchetAfter - v.provenCommits);
   const until = v.setting === 'auto' ? ` After ${left} more commit${left === 1 ? '' : 's'} that pass every Sync v1.1 check, the relay holds this host to them for good.` : '';
   return `This relay relays this host's commits leniently: a commit that fails a Sync v1.1-only check is still relayed, and counted.${why} Sync v1.1 expects every #commit to carry prevData (the MST root of the previous commit) and the blocks to invert its operations back to it.${until}`;
+}
+
+/** Why a crawl request must wait, and for how many seconds. */
+export interface CrawlWait {
+  retryAfter: number;
+  message: string;
+}
+
+/** The shared counter of new hosts requestCrawl admitted, per UTC day. */
+const NEW_HOSTS_SCOPE = 'new-hosts';
+const DAY_MS = 86_400_000;
+
+/** An import's source as stored: the relay's http(s) origin. */
+function importSource(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new XrpcError(400, 'InvalidRequest', `${raw} is not a URL`);
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== raw) {
+    throw new XrpcError(400, 'InvalidRequest', `an import source is a relay's origin (https://relay.example), not ${raw}`);
+  }
+  return url.origin;
+}
+
+function importView(source: string, row: HostImportRow | null): HostImportView {
+  return {
+    source,
+    cursor: row?.cursor ?? null,
+    admitted: row?.admitted ?? 0,
+    refused: row?.refused ?? 0,
+    skipped: row?.skipped ?? 0,
+    finished: row?.finished ?? false,
+    updatedAt: row?.updatedAt.toISOString() ?? null,
+  };
 }
 
 export class HostsService {
@@ -133,28 +175,51 @@ export class HostsService {
   }
 
   /**
-   * A PDS asks to be crawled (requestCrawl). A new host must pass the admission checks (a PDS that answers
-   * describeServer, from a public address, not a relay) before policy `open` admits it or policy `allowlist` queues
-   * it for an operator, so the queue holds only hosts an operator could approve. Returns the seconds to wait when
-   * the relay is probing too many new hosts.
+   * A PDS asks to be crawled (requestCrawl). Refused outright under policy `closed`. A new host must pass the
+   * admission checks (a PDS that answers describeServer, from a public address, not a relay) before policy `open`
+   * admits it or policy `allowlist` queues it for an operator, so the queue holds only hosts an operator could
+   * approve; `open` admits at most RELAY_NEW_HOSTS_PER_DAY new hosts a UTC day, counted in the shared counters so
+   * every process takes from one cap. Returns how long to wait when the relay is probing too many new hosts or the
+   * day's new hosts are all admitted.
    */
-  async requestCrawl(raw: unknown, requesterIp: string | null): Promise<{ retryAfter?: number }> {
+  async requestCrawl(raw: unknown, requesterIp: string | null): Promise<{ wait?: CrawlWait }> {
     const { db, config } = this.o;
+    if (config.crawlPolicy === 'closed') {
+      throw new XrpcError(403, 'CrawlRequestsClosed', 'this relay does not take crawl requests; its operator adds hosts');
+    }
     const hostname = this.hostname(raw);
     const existing = await getHost(db, hostname);
     if (existing?.status === 'banned') throw new XrpcError(400, 'HostBanned', `${hostname} is banned from this relay`);
     const domain = await bannedDomainFor(db, hostname);
     if (domain) throw new XrpcError(400, 'HostBanned', `${hostname} is under the banned domain ${domain}`);
     if (!existing) {
-      if (!this.probes.tryTake()) return { retryAfter: Math.max(1, Math.ceil(this.probes.waitMs() / 1000)) };
+      if (!this.probes.tryTake()) {
+        const retryAfter = Math.max(1, Math.ceil(this.probes.waitMs() / 1000));
+        return { wait: { retryAfter, message: `the relay is probing too many new hosts; retry in ${retryAfter} s` } };
+      }
       await this.admissible(hostname);
       if (config.crawlPolicy !== 'open') {
         await recordCrawlRequest(db, hostname, requesterIp);
         return {};
       }
+      const wait = await this.newHostCapFull();
+      if (wait) return { wait };
     }
     if (!existing || existing.status === 'idle' || existing.status === 'offline') await admitHost(db, hostname);
     return {};
+  }
+
+  /** Takes one of today's new-host admissions; what to answer when there is none left (null: admit). */
+  private async newHostCapFull(): Promise<CrawlWait | null> {
+    const { counters, clock, config } = this.o;
+    if (config.newHostsPerDay === 0) return null;
+    const now = clock.now();
+    const grant = await counters.take(NEW_HOSTS_SCOPE, 1, [{ name: 'day', ms: DAY_MS, limit: config.newHostsPerDay }], now).catch(() => {
+      throw new XrpcError(503, 'CountersUnavailable', 'the relay cannot count new hosts now (its counter store is unreachable); retry later');
+    });
+    if (grant.granted > 0) return null;
+    const retryAfter = Math.max(1, Math.ceil((grant.windows[0]!.resetAt - now) / 1000));
+    return { retryAfter, message: `this relay admits ${config.newHostsPerDay} new hosts a day and today's are taken; retry in ${retryAfter} s` };
   }
 
   /** Sets a host's event quotas and account limit; null restores the tier's default. */
@@ -191,6 +256,34 @@ export class HostsService {
     return { hostname, status: 'connecting' };
   }
 
+  /** Drops the host's connection wherever it is crawled; it stays known and disconnected until reconnect. */
+  async disconnect(raw: string): Promise<{ hostname: string; status: HostStatus }> {
+    const hostname = this.hostname(raw, true);
+    if (await disconnectHost(this.o.db, hostname)) return { hostname, status: 'disconnected' };
+    throw await this.notInState(hostname, 'crawled');
+  }
+
+  /** Dials the host again now, forgetting its failures and backoff (and lifting a disconnect). */
+  async reconnect(raw: string): Promise<{ hostname: string; status: HostStatus }> {
+    const hostname = this.hostname(raw, true);
+    if (await reconnectHost(this.o.db, hostname)) return { hostname, status: 'connecting' };
+    throw await this.notInState(hostname, 'crawled or disconnected');
+  }
+
+  /** Stops crawling the host and forgets it (storage/hosts.ts removeHost says what is kept); it may be added again. */
+  async remove(raw: string): Promise<{ hostname: string; status: HostStatus }> {
+    const hostname = this.hostname(raw, true);
+    if (await removeHost(this.o.db, hostname)) return { hostname, status: 'removed' };
+    throw await this.notInState(hostname, 'removable (a banned host is unbanned first)');
+  }
+
+  /** The error for a host an operator action does not apply to: unknown, or in the wrong status. */
+  private async notInState(hostname: string, wanted: string): Promise<XrpcError> {
+    const host = await getHost(this.o.db, hostname);
+    if (!host) return new XrpcError(404, 'HostNotFound', `${hostname} is not known to this relay`);
+    return new XrpcError(400, 'InvalidRequest', `${hostname} is ${host.status}, not ${wanted}`);
+  }
+
   domainBans(): Promise<string[]> {
     return listDomainBans(this.o.db);
   }
@@ -209,6 +302,17 @@ export class HostsService {
   async crawlRequests(): Promise<Array<{ hostname: string; requestedAt: string; requestCount: number }>> {
     const rows = await listCrawlRequests(this.o.db);
     return rows.map((r) => ({ hostname: r.hostname, requestedAt: r.requestedAt.toISOString(), requestCount: r.requestCount }));
+  }
+
+  /** Where an import from `source` (a relay's origin) stands. */
+  async hostImport(source: string): Promise<HostImportView> {
+    const origin = importSource(source);
+    return importView(origin, await getHostImport(this.o.db, origin));
+  }
+
+  async saveHostImportPage(source: string, page: HostImportPage): Promise<HostImportView> {
+    const origin = importSource(source);
+    return importView(origin, await saveHostImportPage(this.o.db, origin, { ...page, cursor: page.cursor ?? null }));
   }
 
   /** A known host, or HostNotFound. */

@@ -135,24 +135,27 @@ export async function accountCounts(db: Db, hostIds: number[]): Promise<Map<numb
     .from(accounts)
     .where(sql`${accounts.hostId} in ${hostIds}`)
     .groupBy(accounts.hostId);
-  return new Map(rows.map((r) => [r.hostId, Number(r.n)]));
+  return new Map(rows.flatMap((r) => (r.hostId === null ? [] : [[r.hostId, Number(r.n)] as const])));
 }
 
 /**
  * Sets or clears the operator status of an account (e.g. 'takendown'), telling every relay process to drop its
- * cached view. Returns the updated account, or null if the relay does not know it.
+ * cached view. A takedown of an account the relay has not seen makes its row (no host yet), so its events are
+ * withheld from the first. Returns the account, or null when clearing the status of one the relay does not know.
  */
-export async function setLocalStatus(db: Db, did: string, status: string | null): Promise<AccountRow | null> {
+export async function setLocalStatus(db: Db, did: string, status: string | null): Promise<typeof accounts.$inferSelect | null> {
   return db.transaction(async (tx) => {
-    const [row] = await tx
-      .update(accounts)
-      .set({ localStatus: status, updatedAt: sql`now()` })
-      .where(eq(accounts.did, did))
-      .returning();
+    const [row] =
+      status === null
+        ? await tx.update(accounts).set({ localStatus: null, updatedAt: sql`now()` }).where(eq(accounts.did, did)).returning()
+        : await tx
+            .insert(accounts)
+            .values({ did, localStatus: status })
+            .onConflictDoUpdate({ target: accounts.did, set: { localStatus: status, updatedAt: sql`now()` } })
+            .returning();
     if (!row) return null;
     await tx.execute(sql`SELECT pg_notify(${ACCOUNTS_CHANNEL}, ${did})`);
-    const [host] = await tx.select({ hostname: hosts.hostname }).from(hosts).where(eq(hosts.id, row.hostId));
-    return { ...row, hostname: host?.hostname ?? '' };
+    return row;
   });
 }
 
@@ -202,6 +205,6 @@ export async function heldAccounts(db: Db, hostIds: number[]): Promise<HeldAccou
     .orderBy(asc(accounts.uid));
   return rows.flatMap((r) => {
     const throttle = throttleOf(r);
-    return throttle ? [{ did: r.did, hostId: r.hostId, throttle, heldCommit: r.heldCommit, rev: r.rev }] : [];
+    return throttle && r.hostId !== null ? [{ did: r.did, hostId: r.hostId, throttle, heldCommit: r.heldCommit, rev: r.rev }] : [];
   });
 }

@@ -1,9 +1,9 @@
 // Host rows: admission, status transitions, operators' settings and the crawl-request queue. A change an operator
 // makes is announced on HOSTS_CHANNEL in its own transaction, so every relay process acts on it at once (a ban closes
 // the connection wherever the host is crawled) instead of at its next scan.
-import { asc, eq, inArray, sql } from 'drizzle-orm';
+import { asc, eq, inArray, sql, type AnyColumn } from 'drizzle-orm';
 import type { Db } from './db.ts';
-import { crawlRequests, domainBans, hosts } from './schema.ts';
+import { crawlRequests, domainBans, hostImports, hosts } from './schema.ts';
 import { CRAWLED_STATUSES, effectiveSyncMode, HOST_STATUSES, type HostStatus, type HostTier, type SyncMode, type SyncModeSetting } from '../core/hosts.ts';
 
 export type HostRow = typeof hosts.$inferSelect;
@@ -14,11 +14,12 @@ async function hostsChanged(tx: Db): Promise<void> {
   await tx.execute(sql`SELECT pg_notify(${HOSTS_CHANNEL}, '')`);
 }
 
+/** Known hosts (not removed) in id order. */
 export async function listHosts(db: Db, opts: { afterId?: number; limit?: number } = {}): Promise<HostRow[]> {
   return db
     .select()
     .from(hosts)
-    .where(sql`${hosts.id} > ${opts.afterId ?? 0}`)
+    .where(sql`${hosts.id} > ${opts.afterId ?? 0} AND ${hosts.status} <> 'removed'`)
     .orderBy(asc(hosts.id))
     .limit(opts.limit ?? 1000);
 }
@@ -27,8 +28,9 @@ export async function hostsToCrawl(db: Db): Promise<HostRow[]> {
   return db.select().from(hosts).where(inArray(hosts.status, [...CRAWLED_STATUSES])).orderBy(asc(hosts.id));
 }
 
+/** A known host (a removed one is not). */
 export async function getHost(db: Db, hostname: string): Promise<HostRow | null> {
-  const [row] = await db.select().from(hosts).where(eq(hosts.hostname, hostname));
+  const [row] = await db.select().from(hosts).where(sql`${hosts.hostname} = ${hostname} AND ${hosts.status} <> 'removed'`);
   return row ?? null;
 }
 
@@ -38,9 +40,9 @@ export async function getHostById(db: Db, id: number): Promise<HostRow | null> {
 }
 
 /**
- * Adds a host to crawl (or re-admits an offline one) and clears its pending crawl request. A new host starts with no
- * cursor, i.e. at the live head, and is `connecting` until its first connection. Banned hosts stay banned, and a
- * host being crawled keeps the status its connection gave it.
+ * Adds a host to crawl (or re-admits an offline or removed one) and clears its pending crawl request. A new host
+ * starts with no cursor, i.e. at the live head, and is `connecting` until its first connection. Banned and
+ * disconnected hosts stay so, and a host being crawled keeps the status its connection gave it.
  */
 export async function admitHost(db: Db, hostname: string): Promise<HostRow> {
   return db.transaction(async (tx) => {
@@ -50,8 +52,10 @@ export async function admitHost(db: Db, hostname: string): Promise<HostRow> {
       .onConflictDoUpdate({
         target: hosts.hostname,
         set: {
-          status: sql`CASE WHEN ${hosts.status} = 'offline' THEN 'connecting' ELSE ${hosts.status} END`,
+          status: sql`CASE WHEN ${hosts.status} IN ('offline', 'removed') THEN 'connecting' ELSE ${hosts.status} END`,
           failedAttempts: sql`CASE WHEN ${hosts.status} = 'offline' THEN 0 ELSE ${hosts.failedAttempts} END`,
+          // Added again after removal: a new host, as far as promotion goes.
+          createdAt: sql`CASE WHEN ${hosts.status} = 'removed' THEN now() ELSE ${hosts.createdAt} END`,
           updatedAt: sql`now()`,
         },
       })
@@ -198,6 +202,74 @@ export async function unbanHost(db: Db, hostname: string): Promise<boolean> {
   });
 }
 
+/** Drops a crawled host's connection, wherever it is crawled, until reconnectHost. Null: not a crawled host. */
+export async function disconnectHost(db: Db, hostname: string): Promise<HostRow | null> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(hosts)
+      .set({ status: 'disconnected', updatedAt: sql`now()` })
+      .where(sql`${hosts.hostname} = ${hostname} AND ${hosts.status} IN ${[...CRAWLED_STATUSES]}`)
+      .returning();
+    if (row) await hostsChanged(tx);
+    return row ?? null;
+  });
+}
+
+/**
+ * Dials a crawled or disconnected host again now: `connecting`, its failures forgotten (no backoff, not offline),
+ * and `redial_at` set, which makes the process crawling it open its crawl afresh. Null: neither.
+ */
+export async function reconnectHost(db: Db, hostname: string): Promise<HostRow | null> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(hosts)
+      .set({ status: 'connecting', failedAttempts: 0, redialAt: sql`now()`, updatedAt: sql`now()` })
+      .where(sql`${hosts.hostname} = ${hostname} AND ${hosts.status} IN ${[...CRAWLED_STATUSES, 'disconnected']}`)
+      .returning();
+    if (row) await hostsChanged(tx);
+    return row ?? null;
+  });
+}
+
+/**
+ * Forgets a host that is not banned: no longer crawled or listed, and everything the relay kept of it (cursor,
+ * settings, errors) reset, so adding it again starts it over at the live head. The row stays, hidden, because its
+ * accounts point at it: their repo state and takedowns are kept (an account whose events come from another host
+ * moves there). Null: not a known host, or banned.
+ */
+export async function removeHost(db: Db, hostname: string): Promise<HostRow | null> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(hosts)
+      .set({
+        status: 'removed',
+        cursor: null,
+        cursorAbove: [],
+        failedAttempts: 0,
+        eventsPerHour: null,
+        eventsPerDay: null,
+        accountLimit: null,
+        tier: 'new',
+        syncMode: 'auto',
+        syncProven: 0,
+        syncStrictSince: null,
+        promotedAt: null,
+        lastThrottledAt: null,
+        throttledUntil: null,
+        lastEventAt: null,
+        lastConnectedAt: null,
+        lastError: null,
+        lastErrorAt: null,
+        redialAt: null,
+        updatedAt: sql`now()`,
+      })
+      .where(sql`${hosts.hostname} = ${hostname} AND ${hosts.status} NOT IN ('removed', 'banned')`)
+      .returning();
+    if (row) await hostsChanged(tx);
+    return row ?? null;
+  });
+}
+
 /** Hosts per status (every status present, zero when none), for the relay_hosts gauge. */
 export async function countHostsByStatus(db: Db): Promise<Record<HostStatus, number>> {
   const rows = await db
@@ -244,4 +316,39 @@ export async function countHostsBySyncMode(db: Db, globalLenient: boolean): Prom
   const out: Record<SyncMode, number> = { strict: 0, lenient: 0 };
   for (const r of rows) out[effectiveSyncMode({ syncMode: r.syncMode, syncStrictSince: r.strict ? new Date(0) : null }, globalLenient)] += r.n;
   return out;
+}
+
+export type HostImportRow = typeof hostImports.$inferSelect;
+
+export async function getHostImport(db: Db, source: string): Promise<HostImportRow | null> {
+  const [row] = await db.select().from(hostImports).where(eq(hostImports.source, source));
+  return row ?? null;
+}
+
+/**
+ * Records that an import read a page: the cursor of the next one (null with `finished`: that was the last) and the
+ * page's counts, added to the run's. A run that starts over after a finished one starts its counts from zero.
+ */
+export async function saveHostImportPage(
+  db: Db,
+  source: string,
+  page: { cursor: string | null; finished: boolean; admitted: number; refused: number; skipped: number; restart: boolean },
+): Promise<HostImportRow> {
+  const add = (col: AnyColumn, n: number) => (page.restart ? sql`${n}` : sql`${col} + ${n}`);
+  const [row] = await db
+    .insert(hostImports)
+    .values({ source, cursor: page.cursor, finished: page.finished, admitted: page.admitted, refused: page.refused, skipped: page.skipped })
+    .onConflictDoUpdate({
+      target: hostImports.source,
+      set: {
+        cursor: page.cursor,
+        finished: page.finished,
+        admitted: add(hostImports.admitted, page.admitted),
+        refused: add(hostImports.refused, page.refused),
+        skipped: add(hostImports.skipped, page.skipped),
+        updatedAt: sql`now()`,
+      },
+    })
+    .returning();
+  return row!;
 }

@@ -24,7 +24,7 @@ const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
 export const hosts = pgTable('hosts', {
   id: serial('id').primaryKey(),
   hostname: text('hostname').notNull().unique(),
-  /** connecting | active | idle | offline | throttled | banned (core/hosts.ts) */
+  /** connecting | active | idle | offline | throttled | disconnected | banned | removed (core/hosts.ts) */
   status: text('status').notNull().default('connecting'),
   /** Upstream seq up to which every event's effects are committed; null = never connected (start at the live head). */
   cursor: bigint('cursor', { mode: 'number' }),
@@ -59,6 +59,8 @@ export const hosts = pgTable('hosts', {
   /** Why the last connection failed or ended (DNS, TCP, TLS, HTTP or the host's doing), and when: kept after it connects again. */
   lastError: text('last_error'),
   lastErrorAt: timestamp('last_error_at', { withTimezone: true, mode: 'date' }),
+  /** When an operator last asked for a redial now: a process crawling the host opens its crawl afresh (no backoff). */
+  redialAt: timestamp('redial_at', { withTimezone: true, mode: 'date' }),
   createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 });
@@ -84,9 +86,8 @@ export const accounts = pgTable(
     did: text('did').primaryKey(),
     /** Stable, increasing id used as the listRepos cursor. */
     uid: bigserial('uid', { mode: 'number' }).notNull().unique(),
-    hostId: integer('host_id')
-      .notNull()
-      .references(() => hosts.id),
+    /** The host its events last came from; null: none yet (an operator took down a DID the relay had not seen). */
+    hostId: integer('host_id').references(() => hosts.id),
     /** Status the upstream host reports (null = active). */
     upstreamStatus: text('upstream_status'),
     upstreamActive: boolean('upstream_active').notNull().default(true),
@@ -201,5 +202,22 @@ export const collectionBackfills = pgTable('collection_backfills', {
   /** running | finished */
   state: text('state').notNull().default('running'),
   startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+});
+
+/**
+ * Progress of `relay hosts import --from <relay>`, per source relay: the listHosts cursor of the next page to read,
+ * so a run killed part way resumes there, and the counts so far.
+ */
+export const hostImports = pgTable('host_imports', {
+  /** The source relay's origin (https://relay.example). */
+  source: text('source').primaryKey(),
+  /** The next page's cursor (null: from the start). */
+  cursor: text('cursor'),
+  admitted: integer('admitted').notNull().default(0),
+  refused: integer('refused').notNull().default(0),
+  skipped: integer('skipped').notNull().default(0),
+  /** The last run read the last page: the next one starts over (hosts already known are skipped). */
+  finished: boolean('finished').notNull().default(false),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 });

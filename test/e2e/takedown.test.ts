@@ -2,7 +2,7 @@
 // restoring it brings them back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, type World } from '../helpers/world.ts';
-import type { FakePds } from '../../dev-env/fake-pds.ts';
+import { randomPlcDid, type FakePds } from '../../dev-env/fake-pds.ts';
 import { metricValue, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 import { runRelayCli } from '../../dev-env/process.ts';
@@ -14,8 +14,11 @@ let relay: TestRelay;
 const cli = (args: string[]) => runRelayCli(args, { RELAY_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD, RELAY_PORT: String(relay.port) });
 const commitsOf = (c: TestConsumer, did: string) => c.events.filter((e) => e.t === '#commit' && e.body.repo === did).length;
 
+/** The DNS TXT records of handles (there is no DNS here); no handle is served over HTTPS. */
+const txt = new Map<string, string>();
+
 beforeAll(async () => {
-  world = await startWorld();
+  world = await startWorld({ overrides: { handleSources: { txt: async (h) => txt.get(h) ?? null, wellKnown: async () => null } } });
   ({ relay } = world);
   pds = world.hosts[0]!;
 });
@@ -69,6 +72,55 @@ describe('account takedown', () => {
     again.close();
     live.close();
 
-    expect((await cli(['accounts', 'takedown', 'did:plc:notknowntothisrelay'])).output).toContain('RepoNotFound');
+    expect((await cli(['accounts', 'takedown', 'did:plc:'])).output).toContain('InvalidRequest: did:plc: is not a valid DID');
+  });
+
+  it('takes down a DID the relay has never seen: its events are withheld from the first, until restored', async () => {
+    const did = randomPlcDid();
+    const unknownRestore = await cli(['accounts', 'restore', did]);
+    expect(unknownRestore.code).toBe(1);
+    expect(unknownRestore.output).toContain(`RepoNotFound: ${did} is not known to this relay`);
+    const down = await cli(['accounts', 'takedown', did]);
+    expect(down.code, down.output).toBe(0);
+    expect(down.output).toContain(`${did}: inactive (takendown)`);
+
+    const live = await TestConsumer.connect(relay.wsUrl);
+    const target = await pds.createAccount({ did });
+    const marker = await pds.createAccount();
+    await pds.createRecord(target, 'first');
+    await pds.createRecord(marker, 'after');
+    await live.waitFor((c) => commitsOf(c, marker.did) === 1, 10_000, 'the marker commit');
+    expect(commitsOf(live, did)).toBe(0);
+    const status = await (await fetch(`${relay.url}/xrpc/com.atproto.sync.getRepoStatus?did=${did}`)).json();
+    expect(status).toEqual({ did, active: false, status: 'takendown' });
+
+    const up = await cli(['accounts', 'restore', did]);
+    expect(up.output).toContain(`${did}: active`);
+    await pds.createRecord(target, 'restored');
+    await live.waitFor((c) => commitsOf(c, did) === 1, 10_000, 'the commit after restore');
+    live.close();
+  });
+
+  it('takes down and restores an account by handle, checked both ways', async () => {
+    const account = await pds.createAccount();
+    txt.set(account.handle, account.did);
+    const down = await cli(['accounts', 'takedown', account.handle.toUpperCase()]);
+    expect(down.code, down.output).toBe(0);
+    expect(down.output).toContain(`${account.did}: inactive (takendown)`);
+    const status = await (await fetch(`${relay.url}/xrpc/com.atproto.sync.getRepoStatus?did=${account.did}`)).json();
+    expect(status).toMatchObject({ active: false, status: 'takendown' });
+
+    // A handle whose record names the account, but which the account's DID document does not claim, is refused.
+    txt.set('impostor.test', account.did);
+    const impostor = await cli(['accounts', 'takedown', 'impostor.test']);
+    expect(impostor.code).toBe(1);
+    expect(impostor.output).toContain(`HandleMismatch: impostor.test names ${account.did}, but its DID document claims ${account.handle}`);
+    const nobody = await cli(['accounts', 'takedown', 'nobody.test']);
+    expect(nobody.output).toContain('HandleNotFound: nobody.test names no DID');
+    const garbage = await cli(['accounts', 'takedown', 'not a handle']);
+    expect(garbage.output).toContain('InvalidRequest: not a handle is neither a DID nor a handle');
+
+    const up = await cli(['accounts', 'restore', account.handle]);
+    expect(up.output).toContain(`${account.did}: active`);
   });
 });

@@ -42,6 +42,8 @@ export async function startTestRelay(
       accountPointsPerDay: 0,
       rateLimitReadsPer5Min: 1_000_000,
       rateLimitCrawlsPerHour: 1_000_000,
+      // The day's cap on new hosts is tested on its own (test/e2e/crawl-policy.test.ts).
+      newHostsPerDay: 0,
       // Worker threads cost a start-up per relay; the tests that cover them turn them on.
       verifyWorkers: 0,
       // A host is held to every Sync 1.1 check after its first valid Sync 1.1 commit: the tests of rejections send

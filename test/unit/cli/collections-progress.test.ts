@@ -1,7 +1,7 @@
 // The backfill's progress line: redrawn in place on a terminal (at most ten times a second), a plain line now and
 // then in a log, and erased before a line is written in its place.
 import { describe, expect, it, vi } from 'vitest';
-import { ProgressBar } from '../../../src/cli/collections.ts';
+import { ProgressBar } from '../../../src/cli/progress.ts';
 
 const progress = (done: number, failed = 0, skipped = 0) => ({ hostname: 'pds.example.com', done, failed, skipped, finished: false });
 

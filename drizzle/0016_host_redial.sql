@@ -1,0 +1,1 @@
+ALTER TABLE "hosts" ADD COLUMN "redial_at" timestamp with time zone;

@@ -1,0 +1,1 @@
+ALTER TABLE "accounts" ALTER COLUMN "host_id" DROP NOT NULL;
