@@ -7,7 +7,7 @@
 // with the HTTP API on services beside it, and NOTIFY channels carrying changes between relay processes.
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { RelayConfig } from './config/config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
@@ -56,6 +56,9 @@ import { StatusService } from './services/status.ts';
 import { CollectionsService } from './services/collections.ts';
 import { registerApi } from './api/index.ts';
 import { serializeRequest } from './api/log-redaction.ts';
+import { AccessLog } from './api/access-log.ts';
+import { createLogger } from './logging.ts';
+import { startupSummary } from './startup-summary.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -96,6 +99,8 @@ export interface RelayOverrides {
   retentionIntervalMs?: number;
   /** Name resolution for host admission checks (tests stub it; there is no DNS here). */
   lookup?: Lookup;
+  /** Where log lines go instead of stdout (tests read them). */
+  logDestination?: { write(line: string): void };
 }
 
 /** A host being crawled here, and its quota counters as last seen. */
@@ -106,12 +111,19 @@ interface HostCrawl extends Crawl {
 export async function createRelay(config: RelayConfig, overrides: RelayOverrides = {}): Promise<Relay> {
   const clock = overrides.clock ?? systemClock;
   const lookup = overrides.lookup ?? systemLookup;
+  const logger = createLogger({
+    level: config.logLevel,
+    format: config.logFormat,
+    ...(overrides.logDestination ? { destination: overrides.logDestination } : {}),
+    options: { redact: ['req.headers.authorization'], serializers: { req: serializeRequest } },
+  });
   const app = Fastify({
-    logger: { level: config.logLevel, redact: ['req.headers.authorization'], serializers: { req: serializeRequest } },
+    loggerInstance: logger as FastifyBaseLogger,
+    logController: new AccessLog(),
     bodyLimit: 64 * 1024,
     trustProxy: config.trustProxy,
   });
-  const log = app.log as unknown as Logger;
+  const log: Logger = logger;
   const metrics = createMetrics();
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const { db } = database;
@@ -190,8 +202,6 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   const signatures = createFastVerifier();
   // A fan-out process verifies nothing: no threads kept waiting.
   const workers = config.role === 'fanout' ? 0 : config.verifyWorkers === -1 ? availableParallelism() : config.verifyWorkers;
-  // The secp256k1 path sets the relay's ceiling: say which one this machine got (scripts/build-native.sh).
-  log.info({ signatures: signatures.name, verifyWorkers: workers }, 'signature checks');
   const verifyPool = workers === 0 ? null : new VerifyPool({ size: workers, signatures, log: log.child({ stage: 'verify' }), exits: metrics.verifyWorkerExits });
   const verifier: EventVerifier = timedVerifier(
     new SyncVerifier({
@@ -406,7 +416,8 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
         crawler.start();
         retention.start();
       }
-      log.info({ role: config.role }, config.role === 'fanout' ? 'fan-out only: serving the streams, crawling nothing' : 'crawling and serving');
+      log.info(startupSummary(config, { address, signatures: signatures.name, verifyWorkers: workers }), config.role === 'fanout' ? 'relay started: fan-out only, serving the streams, crawling nothing' : 'relay started: crawling and serving');
+      for (const warning of config.unknownVariables) log.warn(warning);
       return address;
     },
     stop() {
