@@ -216,6 +216,8 @@ export interface ScrapeSources {
   hostsBySyncMode: () => Promise<Record<string, number>>;
   /** Whether the quota counters (Redis) can be reached. */
   countersAvailable: () => boolean;
+  /** How long events take from their host's quota to the sequencer here (moving average, ms; 0 when idle). */
+  ingestLagMs: () => number;
   /** Entries in the collection index (the planner's estimate: a count would read the table). */
   collectionIndexEntries: () => Promise<number>;
   collectionIndexBytes: () => Promise<number>;
@@ -234,6 +236,14 @@ export function registerScrapeMetrics(metrics: RelayMetrics, src: ScrapeSources)
     registers: r,
     collect() {
       this.set(src.countersAvailable() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'relay_ingest_lag_seconds',
+    help: "How long events take in this process from their host's quota to the sequencer (verification, identities, account stages), moving average; 0 when idle",
+    registers: r,
+    collect() {
+      this.set(src.ingestLagMs() / 1000);
     },
   });
   new Gauge({

@@ -57,6 +57,7 @@ import { CollectionsService } from './services/collections.ts';
 import { registerApi } from './api/index.ts';
 import { serializeRequest } from './api/log-redaction.ts';
 import { AccessLog } from './api/access-log.ts';
+import { serveMetrics, type MetricsServer } from './api/metrics-server.ts';
 import { createLogger } from './logging.ts';
 import { startupSummary } from './startup-summary.ts';
 
@@ -85,6 +86,8 @@ export interface Relay {
   readonly ctx: RelayParts;
   /** Migrates, starts every stage and listens; resolves to the base URL. */
   start(): Promise<string>;
+  /** Base URL of GET /metrics once started (its own port: RELAY_METRICS_PORT). */
+  readonly metricsUrl: string | null;
   /** Stops ingest, commits what was accepted, closes consumers and the database. Idempotent. */
   stop(): Promise<void>;
 }
@@ -391,6 +394,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     hostsBySyncMode: () => countHostsBySyncMode(db, config.lenient),
     eventLog: async () => ({ partitions: (await logPartitions(db)).length, bytes: await logBytes(db) }),
     countersAvailable: () => counters.available(),
+    ingestLagMs: () => ingestLag.lagMs(),
     collectionIndexEntries: () => estimatedEntries(db),
     collectionIndexBytes: () => indexBytes(db),
   });
@@ -398,9 +402,13 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   const ctx: RelayParts = { version: VERSION, config, database, hub, firehose, sequencer, crawler, rejections, metrics, accounts, verifyPool, counters, lookups };
   let started = false;
   let stopping: Promise<void> | null = null;
+  let metricsServer: MetricsServer | null = null;
   return {
     app,
     ctx,
+    get metricsUrl() {
+      return metricsServer?.url ?? null;
+    },
     async start() {
       await database.migrate();
       await hub.start();
@@ -410,13 +418,14 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       if (config.role === 'all') await database.listen(HOSTS_CHANNEL, () => crawler.kick());
       const address = await app.listen({ port: config.port, host: config.bindHost });
       started = true;
+      metricsServer = await serveMetrics(metrics.registry, { port: config.metricsPort, host: config.bindHost });
       // A fan-out process claims no host and prunes nothing: it reads what the ingesting processes commit (NOTIFY
       // relay_events, then the log), so consumer capacity grows without touching ingest.
       if (config.role === 'all') {
         crawler.start();
         retention.start();
       }
-      log.info(startupSummary(config, { address, signatures: signatures.name, verifyWorkers: workers }), config.role === 'fanout' ? 'relay started: fan-out only, serving the streams, crawling nothing' : 'relay started: crawling and serving');
+      log.info(startupSummary(config, { address, metrics: `${metricsServer.url}/metrics`, signatures: signatures.name, verifyWorkers: workers }), config.role === 'fanout' ? 'relay started: fan-out only, serving the streams, crawling nothing' : 'relay started: crawling and serving');
       for (const warning of config.unknownVariables) log.warn(warning);
       return address;
     },
@@ -429,6 +438,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
           await retention.stop();
           firehose.close();
           await app.close();
+          await metricsServer?.close();
           await hub.stop();
         }
         await verifyPool?.close();

@@ -4,6 +4,8 @@ import { redactCredentials, type RelayConfig } from './config/config.ts';
 
 export interface StartupFacts {
   address: string;
+  /** Where Prometheus scrapes (a port of its own). */
+  metrics: string;
   /** The secp256k1 implementation in use (native or JS, scripts/build-native.sh). */
   signatures: string;
   verifyWorkers: number;
@@ -13,6 +15,7 @@ export function startupSummary(config: RelayConfig, facts: StartupFacts): Record
   return {
     role: config.role,
     address: facts.address,
+    metrics: facts.metrics,
     store: config.databaseUrl ? `PostgreSQL at ${hostOf(config.databaseUrl)}` : `embedded (${config.dataDir})`,
     counters: config.redisUrl ? `Redis at ${hostOf(config.redisUrl)}` : 'in-process (one relay process only)',
     crawlPolicy: config.crawlPolicy,

@@ -11,6 +11,8 @@ export interface RelayConfig {
   /** production refuses to start without an admin password. */
   nodeEnv: 'development' | 'production' | 'test';
   port: number;
+  /** Port of GET /metrics, apart from the public API (0: any free port). */
+  metricsPort: number;
   bindHost: string;
   /** Take the client address from X-Forwarded-For (only behind a reverse proxy you control). */
   trustProxy: boolean;
@@ -117,6 +119,7 @@ interface Field {
 export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'nodeEnv', env: 'NODE_ENV', kind: 'enum', values: ['development', 'production', 'test'], doc: 'production refuses to start without RELAY_ADMIN_PASSWORD' },
   { key: 'port', env: 'RELAY_PORT', kind: 'int', min: 0, max: 65535, doc: 'HTTP and WebSocket port' },
+  { key: 'metricsPort', env: 'RELAY_METRICS_PORT', kind: 'int', min: 0, max: 65535, doc: 'Port of GET /metrics (Prometheus), on RELAY_BIND_HOST; keep it off the public proxy and let only Prometheus reach it (0 = any free port)' },
   { key: 'bindHost', env: 'RELAY_BIND_HOST', kind: 'string', doc: 'Address to listen on' },
   { key: 'trustProxy', env: 'RELAY_TRUST_PROXY', kind: 'bool', doc: 'Take client addresses from X-Forwarded-For (only behind your own reverse proxy)' },
   { key: 'databaseUrl', env: 'DATABASE_URL', kind: 'nullableUrl', doc: 'PostgreSQL URL; unset = embedded store in RELAY_DATA_DIR' },

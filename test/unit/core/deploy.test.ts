@@ -10,7 +10,7 @@ import { ACCOUNTS_CHANNEL } from '../../../src/storage/accounts.ts';
 import { HOSTS_CHANNEL } from '../../../src/storage/hosts.ts';
 
 interface Compose {
-  services: Record<string, { environment?: Record<string, string>; ports?: string[]; volumes?: string[]; depends_on?: Record<string, unknown> | string[] }>;
+  services: Record<string, { environment?: Record<string, string>; ports?: string[]; expose?: string[]; volumes?: string[]; depends_on?: Record<string, unknown> | string[] }>;
   volumes?: Record<string, unknown>;
 }
 
@@ -24,9 +24,12 @@ describe('deploy/docker-compose.yml', () => {
     for (const needed of ['DATABASE_URL', 'REDIS_URL', 'RELAY_ADMIN_PASSWORD']) expect(env).toHaveProperty(needed);
   });
 
-  it('publishes the relay port and points at services and volumes defined in the file', () => {
-    const port = loadConfig({}).port;
-    expect(compose.services.relay!.ports).toContain(`${port}:${port}`);
+  it('publishes the relay port on loopback only, the metrics port not at all, and points at services and volumes defined in the file', () => {
+    const { port, metricsPort } = loadConfig({});
+    // Behind the TLS proxy of docs/operations.md: nothing of the relay on the host's public interfaces.
+    expect(compose.services.relay!.ports).toEqual([`127.0.0.1:${port}:${port}`]);
+    for (const svc of Object.values(compose.services)) for (const p of svc.ports ?? []) expect(p, 'published on loopback').toMatch(/^127\.0\.0\.1:/);
+    expect(compose.services.relay!.expose).toEqual([String(metricsPort)]);
     const env = compose.services.relay!.environment!;
     expect(new URL(env.DATABASE_URL!).hostname).toBe('postgres');
     expect(new URL(env.REDIS_URL!).hostname).toBe('redis');
@@ -60,11 +63,14 @@ describe('deploy/ Prometheus and Grafana', () => {
     const promMount = mounts('prometheus')['/etc/prometheus/prometheus.yml'];
     expect(promMount).toBe('./prometheus/prometheus.yml');
     const prom = parse(deployFile('prometheus/prometheus.yml')) as {
+      rule_files: string[];
       scrape_configs: Array<{ metrics_path?: string; static_configs: Array<{ targets: string[] }> }>;
     };
     const job = prom.scrape_configs[0]!;
     expect(job.metrics_path ?? '/metrics').toBe('/metrics');
-    expect(job.static_configs[0]!.targets).toEqual([`relay:${loadConfig({}).port}`]);
+    expect(job.static_configs[0]!.targets).toEqual([`relay:${loadConfig({}).metricsPort}`]);
+    // The alert rules it loads are the ones shipped (test/e2e/alerts.test.ts checks them against a relay).
+    expect(prom.rule_files.map((f) => mounts('prometheus')[f])).toEqual(['./prometheus/alerts.yml']);
     expect(compose.services).toHaveProperty('relay');
   });
 
@@ -101,7 +107,7 @@ describe('deploy/ Prometheus and Grafana', () => {
           delete b.prevData;
         },
       });
-      const text = async () => (await fetch(`${world.relay.url}/metrics`)).text();
+      const text = async () => (await fetch(`${world.relay.metricsUrl}/metrics`)).text();
       const deadline = Date.now() + 20_000;
       while (!/relay_events_rejected_total\{reason=/.test(await text())) {
         if (Date.now() > deadline) throw new Error('no rejection counted');
