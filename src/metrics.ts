@@ -11,14 +11,14 @@ export function createMetrics() {
     registry,
     eventsReceived: new Counter({
       name: 'relay_events_received_total',
-      help: 'Upstream frames received, by message type',
+      help: 'Upstream frames received, by message type (commit, sync, identity, account, info, error, unknown_op, other)',
       labelNames: ['type'] as const,
       registers: r,
     }),
     eventsAccepted: new Counter({
       name: 'relay_events_accepted_total',
-      help: 'Upstream events accepted for rebroadcast, by kind',
-      labelNames: ['kind'] as const,
+      help: 'Upstream events accepted for rebroadcast, by message type (commit, sync, identity, account)',
+      labelNames: ['type'] as const,
       registers: r,
     }),
     eventsRejected: new Counter({
@@ -143,7 +143,7 @@ export function createMetrics() {
     }),
     verifySeconds: new Histogram({
       name: 'relay_verify_seconds',
-      help: 'Time to verify one upstream event (including identity lookups), by message type',
+      help: 'Time to verify one upstream event (including identity lookups), by message type (commit, sync, identity, account)',
       labelNames: ['type'] as const,
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5],
       registers: r,

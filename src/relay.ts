@@ -343,7 +343,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     applied: (did) => accounts.forgetCollections(did),
   });
   sequencer.onCommitted((committed, items) => {
-    for (const item of items) if (item.event) metrics.eventsAccepted.inc({ kind: item.event.kind });
+    for (const item of items) if (item.event) metrics.eventsAccepted.inc({ type: item.event.kind });
     hub.publish(committed);
     crawler.committed(new Set(items.map((i) => i.hostId)));
     lookups.committed(items);
