@@ -139,11 +139,11 @@ async function until(pred: () => boolean | Promise<boolean>, timeoutMs: number, 
   }
 }
 
-/** `relay_events_rejected_total` by reason, from one relay life's /metrics. */
-async function scrapeRejections(base: string): Promise<Record<string, number>> {
+/** `relay_events_rejected_total` by reason, from one relay life's /metrics (its metrics port). */
+async function scrapeRejections(metricsBase: string): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   try {
-    const text = await (await fetch(`${base}/metrics`)).text();
+    const text = await (await fetch(`${metricsBase}/metrics`)).text();
     for (const m of text.matchAll(/^relay_events_rejected_total\{reason="([^"]+)"\} (\d+)/gm)) out[m[1]!] = Number(m[2]);
   } catch {
     // the relay is down; nothing to add
@@ -168,9 +168,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   for (let i = 0; i < opts.hosts; i++) hosts.push(await FakePds.start({ plc, backfillLimit: 1_000_000 }));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
+  const metricsPort = await freePort();
+  const metricsBase = `http://127.0.0.1:${metricsPort}`;
   const wsBase = `ws://127.0.0.1:${port}`;
   const env = relayTestEnv(
-    { port, databaseUrl: opts.databaseUrl, plcUrl: plc.url },
+    { port, metricsPort, databaseUrl: opts.databaseUrl, plcUrl: plc.url },
     {
       RELAY_ADMIN_PASSWORD: 'chaos-admin',
       ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl, RELAY_REDIS_PREFIX: `chaos-${process.pid}-${port}:` } : {}),
@@ -202,7 +204,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const killRelay = async () => {
     const p = proc;
     if (!p) return;
-    addRejections(await scrapeRejections(base));
+    addRejections(await scrapeRejections(metricsBase));
     killing = true;
     p.child.kill('SIGKILL');
     await p.exited;
@@ -317,7 +319,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       (err: Error) => log(err.message),
     );
     await sleep(500);
-    addRejections(await scrapeRejections(base));
+    addRejections(await scrapeRejections(metricsBase));
 
     // Accounting, per consumer; the report gives the worst consumer's numbers.
     const expectedPerDid = new Map<string, string[]>();

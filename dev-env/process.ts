@@ -26,7 +26,8 @@ export interface RelayProcess {
 export function spawnRelay(args: string[], env: Record<string, string>): RelayProcess {
   const child = spawn(process.execPath, [RELAY_BIN, ...args], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    // Any free metrics port unless one is asked for: the default (2471) would collide between relays on one machine.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', RELAY_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -85,9 +86,13 @@ export class KillableRelay {
  * Environment for a relay child process in tests: loopback, fake hosts allowed, open admission, and every limit
  * that is not under test lifted (event quotas, account limit and budget, read rate limit). `extra` adds or overrides.
  */
-export function relayTestEnv(opts: { port: number; databaseUrl: string; plcUrl: string }, extra: Record<string, string> = {}): Record<string, string> {
+export function relayTestEnv(
+  opts: { port: number; metricsPort?: number; databaseUrl: string; plcUrl: string },
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     RELAY_PORT: String(opts.port),
+    RELAY_METRICS_PORT: String(opts.metricsPort ?? 0),
     RELAY_BIND_HOST: '127.0.0.1',
     DATABASE_URL: opts.databaseUrl,
     RELAY_PLC_URL: opts.plcUrl,

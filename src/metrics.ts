@@ -11,14 +11,14 @@ export function createMetrics() {
     registry,
     eventsReceived: new Counter({
       name: 'relay_events_received_total',
-      help: 'Upstream frames received, by message type',
+      help: 'Upstream frames received, by message type (commit, sync, identity, account, info, error, unknown_op, other)',
       labelNames: ['type'] as const,
       registers: r,
     }),
     eventsAccepted: new Counter({
       name: 'relay_events_accepted_total',
-      help: 'Upstream events accepted for rebroadcast, by kind',
-      labelNames: ['kind'] as const,
+      help: 'Upstream events accepted for rebroadcast, by message type (commit, sync, identity, account)',
+      labelNames: ['type'] as const,
       registers: r,
     }),
     eventsRejected: new Counter({
@@ -143,7 +143,7 @@ export function createMetrics() {
     }),
     verifySeconds: new Histogram({
       name: 'relay_verify_seconds',
-      help: 'Time to verify one upstream event (including identity lookups), by message type',
+      help: 'Time to verify one upstream event (including identity lookups), by message type (commit, sync, identity, account)',
       labelNames: ['type'] as const,
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5],
       registers: r,
@@ -216,6 +216,8 @@ export interface ScrapeSources {
   hostsBySyncMode: () => Promise<Record<string, number>>;
   /** Whether the quota counters (Redis) can be reached. */
   countersAvailable: () => boolean;
+  /** How long events take from their host's quota to the sequencer here (moving average, ms; 0 when idle). */
+  ingestLagMs: () => number;
   /** Entries in the collection index (the planner's estimate: a count would read the table). */
   collectionIndexEntries: () => Promise<number>;
   collectionIndexBytes: () => Promise<number>;
@@ -234,6 +236,14 @@ export function registerScrapeMetrics(metrics: RelayMetrics, src: ScrapeSources)
     registers: r,
     collect() {
       this.set(src.countersAvailable() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'relay_ingest_lag_seconds',
+    help: "How long events take in this process from their host's quota to the sequencer (verification, identities, account stages), moving average; 0 when idle",
+    registers: r,
+    collect() {
+      this.set(src.ingestLagMs() / 1000);
     },
   });
   new Gauge({

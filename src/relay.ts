@@ -7,7 +7,7 @@
 // with the HTTP API on services beside it, and NOTIFY channels carrying changes between relay processes.
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { RelayConfig } from './config/config.ts';
 import { systemClock, type Clock } from './core/clock.ts';
@@ -57,6 +57,10 @@ import { StatusService } from './services/status.ts';
 import { CollectionsService } from './services/collections.ts';
 import { registerApi } from './api/index.ts';
 import { serializeRequest } from './api/log-redaction.ts';
+import { AccessLog } from './api/access-log.ts';
+import { serveMetrics, type MetricsServer } from './api/metrics-server.ts';
+import { createLogger } from './logging.ts';
+import { startupSummary } from './startup-summary.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -83,6 +87,8 @@ export interface Relay {
   readonly ctx: RelayParts;
   /** Migrates, starts every stage and listens; resolves to the base URL. */
   start(): Promise<string>;
+  /** Base URL of GET /metrics once started (its own port: RELAY_METRICS_PORT). */
+  readonly metricsUrl: string | null;
   /** Stops ingest, commits what was accepted, closes consumers and the database. Idempotent. */
   stop(): Promise<void>;
 }
@@ -99,6 +105,8 @@ export interface RelayOverrides {
   lookup?: Lookup;
   /** Where handles' DIDs are looked up (tests stub DNS and HTTPS). */
   handleSources?: HandleSources;
+  /** Where log lines go instead of stdout (tests read them). */
+  logDestination?: { write(line: string): void };
 }
 
 /** A host being crawled here, and its quota counters as last seen. */
@@ -109,12 +117,19 @@ interface HostCrawl extends Crawl {
 export async function createRelay(config: RelayConfig, overrides: RelayOverrides = {}): Promise<Relay> {
   const clock = overrides.clock ?? systemClock;
   const lookup = overrides.lookup ?? systemLookup;
+  const logger = createLogger({
+    level: config.logLevel,
+    format: config.logFormat,
+    ...(overrides.logDestination ? { destination: overrides.logDestination } : {}),
+    options: { redact: ['req.headers.authorization'], serializers: { req: serializeRequest } },
+  });
   const app = Fastify({
-    logger: { level: config.logLevel, redact: ['req.headers.authorization'], serializers: { req: serializeRequest } },
+    loggerInstance: logger as FastifyBaseLogger,
+    logController: new AccessLog(),
     bodyLimit: 64 * 1024,
     trustProxy: config.trustProxy,
   });
-  const log = app.log as unknown as Logger;
+  const log: Logger = logger;
   const metrics = createMetrics();
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const { db } = database;
@@ -193,8 +208,6 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   const signatures = createFastVerifier();
   // A fan-out process verifies nothing: no threads kept waiting.
   const workers = config.role === 'fanout' ? 0 : config.verifyWorkers === -1 ? availableParallelism() : config.verifyWorkers;
-  // The secp256k1 path sets the relay's ceiling: say which one this machine got (scripts/build-native.sh).
-  log.info({ signatures: signatures.name, verifyWorkers: workers }, 'signature checks');
   const verifyPool = workers === 0 ? null : new VerifyPool({ size: workers, signatures, log: log.child({ stage: 'verify' }), exits: metrics.verifyWorkerExits });
   const verifier: EventVerifier = timedVerifier(
     new SyncVerifier({
@@ -333,7 +346,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     applied: (did) => accounts.forgetCollections(did),
   });
   sequencer.onCommitted((committed, items) => {
-    for (const item of items) if (item.event) metrics.eventsAccepted.inc({ kind: item.event.kind });
+    for (const item of items) if (item.event) metrics.eventsAccepted.inc({ type: item.event.kind });
     hub.publish(committed);
     crawler.committed(new Set(items.map((i) => i.hostId)));
     lookups.committed(items);
@@ -391,6 +404,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     hostsBySyncMode: () => countHostsBySyncMode(db, config.lenient),
     eventLog: async () => ({ partitions: (await logPartitions(db)).length, bytes: await logBytes(db) }),
     countersAvailable: () => counters.available(),
+    ingestLagMs: () => ingestLag.lagMs(),
     collectionIndexEntries: () => estimatedEntries(db),
     collectionIndexBytes: () => indexBytes(db),
   });
@@ -398,9 +412,13 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   const ctx: RelayParts = { version: VERSION, config, database, hub, firehose, sequencer, crawler, rejections, metrics, accounts, verifyPool, counters, lookups };
   let started = false;
   let stopping: Promise<void> | null = null;
+  let metricsServer: MetricsServer | null = null;
   return {
     app,
     ctx,
+    get metricsUrl() {
+      return metricsServer?.url ?? null;
+    },
     async start() {
       await database.migrate();
       await hub.start();
@@ -410,13 +428,15 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       if (config.role === 'all') await database.listen(HOSTS_CHANNEL, () => crawler.kick());
       const address = await app.listen({ port: config.port, host: config.bindHost });
       started = true;
+      metricsServer = await serveMetrics(metrics.registry, { port: config.metricsPort, host: config.bindHost });
       // A fan-out process claims no host and prunes nothing: it reads what the ingesting processes commit (NOTIFY
       // relay_events, then the log), so consumer capacity grows without touching ingest.
       if (config.role === 'all') {
         crawler.start();
         retention.start();
       }
-      log.info({ role: config.role }, config.role === 'fanout' ? 'fan-out only: serving the streams, crawling nothing' : 'crawling and serving');
+      log.info(startupSummary(config, { address, metrics: `${metricsServer.url}/metrics`, signatures: signatures.name, verifyWorkers: workers }), config.role === 'fanout' ? 'relay started: fan-out only, serving the streams, crawling nothing' : 'relay started: crawling and serving');
+      for (const warning of config.unknownVariables) log.warn(warning);
       return address;
     },
     stop() {
@@ -428,6 +448,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
           await retention.stop();
           firehose.close();
           await app.close();
+          await metricsServer?.close();
           await hub.stop();
         }
         await verifyPool?.close();

@@ -109,6 +109,8 @@ export interface RelayHandle {
   proc: ChildProcess;
   url: string;
   wsUrl: string;
+  /** Base URL of the relay's metrics port. */
+  metricsUrl: string;
   output: () => string;
   exited: Promise<number | null>;
 }
@@ -268,10 +270,11 @@ export class Harness {
   /** Starts `bin/relay.js serve` with bench settings (open crawling, loopback hosts allowed, quotas out of the way). */
   async relay(opts: { plcUrl: string; cpuProfDir?: string; env?: Record<string, string> }): Promise<RelayHandle> {
     const port = await freePort();
+    const metricsPort = await freePort();
     const execArgv = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
     const proc = spawn(process.execPath, [...execArgv, 'bin/relay.js', 'serve'], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'development', ...benchRelayEnv({ databaseUrl: this.databaseUrl, redisUrl: this.redisUrl, redisPrefix: this.redisPrefix, port, ...opts }) },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'development', ...benchRelayEnv({ databaseUrl: this.databaseUrl, redisUrl: this.redisUrl, redisPrefix: this.redisPrefix, port, metricsPort, ...opts }) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -283,7 +286,7 @@ export class Harness {
     proc.stderr!.on('data', keep);
     const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
     const url = `http://127.0.0.1:${port}`;
-    this.relayProc = { proc, url, wsUrl: `ws://127.0.0.1:${port}`, output: () => out, exited };
+    this.relayProc = { proc, url, wsUrl: `ws://127.0.0.1:${port}`, metricsUrl: `http://127.0.0.1:${metricsPort}`, output: () => out, exited };
     await waitFor(
       'relay health',
       async () => {
@@ -318,7 +321,7 @@ export class Harness {
 
   /** One Prometheus sample value from the relay (summed over label sets). */
   async metric(relay: RelayHandle, name: string): Promise<number> {
-    const text = await (await fetch(`${relay.url}/metrics`)).text();
+    const text = await (await fetch(`${relay.metricsUrl}/metrics`)).text();
     let sum = 0;
     for (const line of text.split('\n')) {
       if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
@@ -372,11 +375,12 @@ function benchRelayEnv(opts: {
   redisUrl: string;
   redisPrefix: string;
   port: number;
+  metricsPort: number;
   plcUrl: string;
   env?: Record<string, string>;
 }): Record<string, string> {
   const env = relayTestEnv(
-    { port: opts.port, databaseUrl: opts.databaseUrl, plcUrl: opts.plcUrl },
+    { port: opts.port, metricsPort: opts.metricsPort, databaseUrl: opts.databaseUrl, plcUrl: opts.plcUrl },
     {
       REDIS_URL: opts.redisUrl,
       RELAY_REDIS_PREFIX: opts.redisPrefix,

@@ -9,10 +9,4 @@ export function registerHealth(app: FastifyInstance, api: ApiServices): void {
     const { ok: _ok, ...body } = health;
     return body;
   });
-
-  app.get('/metrics', async (_req, reply) => {
-    const { registry } = api.status;
-    const body = await registry.metrics();
-    return reply.type(registry.contentType).send(body);
-  });
 }

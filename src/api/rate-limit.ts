@@ -25,8 +25,8 @@ const CRAWL_PATHS = new Set(['/xrpc/com.atproto.sync.requestCrawl', '/xrpc/com.a
 
 function ruleFor(req: FastifyRequest, o: RateLimitOptions): RateLimitRule | null {
   const path = req.url.split('?')[0]!;
-  // Operators, health checks and scrapes are not rate-limited here (admin has its own password).
-  if (path.startsWith('/admin') || path === '/_health' || path === '/metrics') return null;
+  // Operators and health checks are not rate-limited here (admin has its own password).
+  if (path.startsWith('/admin') || path === '/_health') return null;
   return CRAWL_PATHS.has(path) ? o.crawl : o.reads;
 }
 

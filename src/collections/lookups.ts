@@ -126,7 +126,7 @@ export class CollectionLookups {
       if (attempt + 1 < (this.o.maxAttempts ?? 3)) this.request(did, hostId, attempt + 1);
     } catch (err) {
       metrics.collectionLookups.inc({ outcome: 'failed' });
-      log.debug({ err, did, hostname }, 'collection look-up failed');
+      log.debug({ err, did, host: hostname }, 'collection look-up failed');
     }
   }
 }

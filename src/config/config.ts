@@ -11,6 +11,8 @@ export interface RelayConfig {
   /** production refuses to start without an admin password. */
   nodeEnv: 'development' | 'production' | 'test';
   port: number;
+  /** Port of GET /metrics, apart from the public API (0: any free port). */
+  metricsPort: number;
   bindHost: string;
   /** Take the client address from X-Forwarded-For (only behind a reverse proxy you control). */
   trustProxy: boolean;
@@ -37,6 +39,8 @@ export interface RelayConfig {
   /** How long one partition of the event log spans (retention drops whole partitions). */
   eventLogPartitionMs: number;
   logLevel: string;
+  /** pretty: one readable line per entry; json: one JSON object per line; auto: pretty on a terminal, else json. */
+  logFormat: 'auto' | 'json' | 'pretty';
   batchMaxDelayMs: number;
   batchMaxEvents: number;
   /** Events buffered per host before its socket is paused. */
@@ -96,10 +100,12 @@ export interface RelayConfig {
   collectionIndex: boolean;
   /** Requests per minute to one PDS for the collection index (look-ups after commits, and the backfill). */
   collectionLookupsPerMinute: number;
+  /** RELAY_* variables in the environment that name no setting, each with the nearest one (warned at start). */
+  unknownVariables: readonly string[];
 }
 
 interface Field {
-  key: keyof RelayConfig;
+  key: Exclude<keyof RelayConfig, 'unknownVariables'>;
   env: string;
   /** Key in config/default.json when it differs from `key`. */
   fileKey?: string;
@@ -114,6 +120,7 @@ interface Field {
 export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'nodeEnv', env: 'NODE_ENV', kind: 'enum', values: ['development', 'production', 'test'], doc: 'production refuses to start without RELAY_ADMIN_PASSWORD' },
   { key: 'port', env: 'RELAY_PORT', kind: 'int', min: 0, max: 65535, doc: 'HTTP and WebSocket port' },
+  { key: 'metricsPort', env: 'RELAY_METRICS_PORT', kind: 'int', min: 0, max: 65535, doc: 'Port of GET /metrics (Prometheus), on RELAY_BIND_HOST; keep it off the public proxy and let only Prometheus reach it (0 = any free port)' },
   { key: 'bindHost', env: 'RELAY_BIND_HOST', kind: 'string', doc: 'Address to listen on' },
   { key: 'trustProxy', env: 'RELAY_TRUST_PROXY', kind: 'bool', doc: 'Take client addresses from X-Forwarded-For (only behind your own reverse proxy)' },
   { key: 'databaseUrl', env: 'DATABASE_URL', kind: 'nullableUrl', doc: 'PostgreSQL URL; unset = embedded store in RELAY_DATA_DIR' },
@@ -132,6 +139,7 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'eventLogPartitionMs', env: 'RELAY_EVENT_LOG_PARTITION', fileKey: 'eventLogPartition', kind: 'duration', doc: 'How long one partition of the event log spans at the current rate; retention drops whole partitions, so the log holds the window plus up to one partition' },
   { key: 'replayMaxBytes', env: 'RELAY_REPLAY_MAX_BYTES', kind: 'int', min: 0, doc: 'Cap on the frame bytes kept for replay, oldest pruned first (0 = no cap; estimated from recent frame sizes)' },
   { key: 'logLevel', env: 'RELAY_LOG_LEVEL', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Log level' },
+  { key: 'logFormat', env: 'RELAY_LOG_FORMAT', kind: 'enum', values: ['auto', 'json', 'pretty'], doc: 'Log lines: json (one object per line, for collectors), pretty (readable), auto (pretty when stdout is a terminal, json otherwise)' },
   { key: 'batchMaxDelayMs', env: 'RELAY_BATCH_MAX_DELAY_MS', kind: 'int', min: 0, max: 1000, doc: 'Longest wait before accepted events are written as one batch' },
   { key: 'batchMaxEvents', env: 'RELAY_BATCH_MAX_EVENTS', kind: 'int', min: 1, max: 10000, doc: 'Most events written in one transaction' },
   { key: 'hostMaxPending', env: 'RELAY_HOST_MAX_PENDING', kind: 'int', min: 1, doc: 'Events buffered per host before its socket is paused' },
@@ -268,12 +276,44 @@ export function loadConfig(
       problems.push(`${field.env}: ${(err as Error).message}`);
     }
   }
-  const config = { ...(out as unknown as RelayConfig), ...overrides };
+  const config = { ...(out as unknown as RelayConfig), unknownVariables: unknownVariables(env), ...overrides };
   if (config.nodeEnv === 'production' && !config.adminPassword) {
     problems.push('RELAY_ADMIN_PASSWORD: required when NODE_ENV=production (the admin API must not be open or absent by accident)');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * RELAY_* names in `env` that no setting reads, as warnings naming the closest setting when it is a likely typo: a
+ * misspelt variable would otherwise leave its default in force without a word.
+ */
+export function unknownVariables(env: Record<string, string | undefined>): string[] {
+  const known = CONFIG_FIELDS.map((f) => f.env).filter((e) => e.startsWith('RELAY_'));
+  const out: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('RELAY_') || known.includes(name) || env[name] === undefined) continue;
+    let best: { env: string; d: number } | null = null;
+    for (const k of known) {
+      const d = editDistance(name, k);
+      if (!best || d < best.d) best = { env: k, d };
+    }
+    // A third of the name's own characters (past the prefix) can be wrong before the guess stops helping.
+    const close = best && best.d <= Math.max(2, Math.floor((name.length - 'RELAY_'.length) / 3));
+    out.push(close ? `${name} is not a setting (did you mean ${best!.env}?)` : `${name} is not a setting (relay config lists them)`);
+  }
+  return out;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = row;
+  }
+  return prev[b.length]!;
 }
 
 /** The configuration reference as a Markdown table (for docs and `relay config`). */

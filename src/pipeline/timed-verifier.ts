@@ -4,7 +4,8 @@ import type { RelayMetrics } from '../metrics.ts';
 import type { EventVerifier } from '../verify/types.ts';
 
 export function timedVerifier(inner: EventVerifier, metrics: RelayMetrics): EventVerifier {
-  const observe = (type: string, start: number) => metrics.verifySeconds.observe({ type }, (performance.now() - start) / 1000);
+  // The same message type values as relay_events_received_total and relay_events_accepted_total: `commit`, not `#commit`.
+  const observe = (t: string, start: number) => metrics.verifySeconds.observe({ type: t.slice(1) }, (performance.now() - start) / 1000);
   return {
     verify(host, evt) {
       const start = performance.now();

@@ -1,5 +1,5 @@
 // The relay's own state, for health checks, the console and `relay consumers`.
-import type { Counter, Registry } from 'prom-client';
+import type { Counter } from 'prom-client';
 import type { Database } from '../storage/db.ts';
 import type { CounterStore } from '../quota/counters.ts';
 import type { RelayMetrics } from '../metrics.ts';
@@ -43,10 +43,6 @@ export class StatusService {
 
   constructor(o: StatusServiceOptions) {
     this.o = o;
-  }
-
-  get registry(): Registry {
-    return this.o.metrics.registry;
   }
 
   async health(): Promise<Health> {

@@ -20,6 +20,7 @@ let pds: FakePds;
 let proc: RelayProcess;
 let port: number;
 let base: string;
+let metricsUrl: string;
 let good: TestConsumer;
 let account: FakeAccount;
 let writing = true;
@@ -74,16 +75,18 @@ beforeAll(async () => {
   pds = await FakePds.start({ plc });
   port = await freePort();
   base = `http://127.0.0.1:${port}`;
+  const metricsPort = await freePort();
+  metricsUrl = `http://127.0.0.1:${metricsPort}`;
   proc = spawnRelay(
     ['serve'],
     relayTestEnv(
-      { port, databaseUrl: await createTestDatabase(), plcUrl: plc.url },
+      { port, metricsPort, databaseUrl: await createTestDatabase(), plcUrl: plc.url },
       { RELAY_MAX_CONSUMERS_PER_IP: String(PER_IP), RELAY_CONSUMER_MAX_BUFFER_BYTES: String(1 << 20) },
     ),
   );
   await waitForHealth(base, 170_000, proc);
   expect((await requestCrawl(base, pds.hostname)).status).toBe(200);
-  await eventually(async () => (await metricValue(base, 'relay_upstream_connections')) === 1, 20_000, 'upstream connection');
+  await eventually(async () => (await metricValue(metricsUrl, 'relay_upstream_connections')) === 1, 20_000, 'upstream connection');
   good = await TestConsumer.connect(`ws://127.0.0.1:${port}`);
   account = await pds.createAccount();
   writer = (async () => {
@@ -147,7 +150,7 @@ describe('chaos: hostile consumers', () => {
     }, 20_000, 'the storming address to get its connections back');
 
     const rssDuring = relayRss();
-    const consumersGauge = await metricValue(base, 'relay_consumers');
+    const consumersGauge = await metricValue(metricsUrl, 'relay_consumers');
     // Ingest is unaffected: the upstream connection never dropped, and the good consumer sees every event once.
     writing = false;
     await writer;
@@ -156,15 +159,15 @@ describe('chaos: hostile consumers', () => {
     const got = good.events.map((e) => bodyKey(e.body));
     const lost = sent.filter((k) => !got.includes(k)).length;
     const duplicated = got.length - new Set(got).size;
-    const slow = await metricValue(base, 'relay_consumers_dropped_total{reason="too_slow"}');
-    const perIpRefused = await metricValue(base, 'relay_consumers_dropped_total{reason="per_ip_limit"}');
+    const slow = await metricValue(metricsUrl, 'relay_consumers_dropped_total{reason="too_slow"}');
+    const perIpRefused = await metricValue(metricsUrl, 'relay_consumers_dropped_total{reason="per_ip_limit"}');
     console.log(
       `[chaos] consumers: sent=${sent.length} relayed=${got.length} lost=${lost} duplicated=${duplicated} ` +
         `${Object.entries(tally).map(([k, v]) => `${k}=${v}`).join(' ')} refused_per_ip(metric)=${perIpRefused} dropped_too_slow=${slow} ` +
         `consumers_open=${consumersGauge} relay_rss_mb before=${Math.round(rssBefore / 1e6)} during=${Math.round(rssDuring / 1e6)}`,
     );
     expect(got).toEqual(sent);
-    expect(await metricValue(base, 'relay_upstream_connect_failures_total')).toBe(0);
+    expect(await metricValue(metricsUrl, 'relay_upstream_connect_failures_total')).toBe(0);
     // ~1,150 open consumers, half of them stuck: bounded by the per-consumer buffer cap, far below one buffer each.
     expect(rssDuring - rssBefore).toBeLessThan(400 * 1024 * 1024);
   });

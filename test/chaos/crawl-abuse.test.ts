@@ -50,7 +50,7 @@ describe('crawl abuse', () => {
     // Admitted while its name pointed somewhere public (written as admission writes it), private by the time we dial.
     for (const name of Object.keys(rebound)) await admitHost(relay.relay.ctx.database.db, name);
     const refused = 'relay_upstream_dials_refused_total{reason="address_not_public"}';
-    await eventually(async () => (await metricValue(relay.url, refused)) >= 2, 20_000, 'refused dials');
+    await eventually(async () => (await metricValue(relay.metricsUrl, refused)) >= 2, 20_000, 'refused dials');
     for (const name of Object.keys(rebound)) await eventually(async () => (await hostView(name))?.lastError != null, 20_000, `${name}'s error`);
     for (const name of Object.keys(rebound)) {
       expect(lookups).toContain(name);
@@ -60,7 +60,7 @@ describe('crawl abuse', () => {
       expect(view?.lastError).toBe(`address policy: ${name} resolves to ${rebound[name]![0]}, which is not a public address`);
       expect(view?.recentRejections.some((r) => r.reason === 'address_not_public' && r.detail?.includes(rebound[name]![0]!))).toBe(true);
     }
-    console.log(`[chaos] dials refused for non-public addresses: ${await metricValue(relay.url, refused)}`);
+    console.log(`[chaos] dials refused for non-public addresses: ${await metricValue(relay.metricsUrl, refused)}`);
   });
 
   it('accepts only the default ports: a hostname with a port is refused unless it is a development host', () => {

@@ -20,6 +20,7 @@ let plc: FakePlc;
 let pds: FakePds;
 let proc: RelayProcess;
 let base: string;
+let metricsUrl: string;
 let env: Record<string, string>;
 
 function withPassword(url: string, password: string): string {
@@ -38,9 +39,12 @@ beforeAll(async () => {
   pds = await FakePds.start({ plc });
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
+  const metricsPort = await freePort();
+  metricsUrl = `http://127.0.0.1:${metricsPort}`;
   // The suite's PostgreSQL trusts loopback and its Redis has no password, so the passwords are carried but unused.
   env = {
     RELAY_PORT: String(port),
+    RELAY_METRICS_PORT: String(metricsPort),
     RELAY_BIND_HOST: '127.0.0.1',
     DATABASE_URL: withPassword(await createTestDatabase(), DB_PW),
     ...(process.env.TEST_REDIS_URL ? { REDIS_URL: withPassword(process.env.TEST_REDIS_URL, REDIS_PW), RELAY_REDIS_PREFIX: `secrets-${port}:` } : {}),
@@ -77,15 +81,15 @@ describe('chaos: secrets', () => {
     expect(await call('/admin/hosts', { headers: { authorization: `Basic ${Buffer.from(`x:${ADMIN.slice(0, -1)}`).toString('base64')}` } })).toBe(401);
     expect(await call(`/admin/hosts?password=${ADMIN}`)).toBe(401);
     expect((await requestCrawl(base, pds.hostname)).status).toBe(200);
-    await eventually(async () => (await fetch(`${base}/metrics`).then((r) => r.text())).includes('relay_upstream_connections 1'), 20_000, 'upstream connection');
+    await eventually(async () => (await fetch(`${metricsUrl}/metrics`).then((r) => r.text())).includes('relay_upstream_connections 1'), 20_000, 'upstream connection');
     const consumer = await TestConsumer.connect(base.replace('http', 'ws'));
     const a = await pds.createAccount();
     await pds.createRecord(a, 'hello');
     await consumer.waitFor((c) => c.events.length >= 4, 20_000, 'events');
     consumer.close();
     expect(await call('/admin/consumers', { headers: bearer })).toBeLessThan(500);
-    const metrics = await (await fetch(`${base}/metrics`)).text();
-    await eventually(() => proc.output().includes('incoming request'), 10_000, 'trace logs');
+    const metrics = await (await fetch(`${metricsUrl}/metrics`)).text();
+    await eventually(() => proc.output().includes('request completed'), 10_000, 'trace logs');
 
     // Failures print their causes: an unreachable database and a malformed URL, both carrying the password.
     const down = await runRelayCli(['migrate'], { ...env, DATABASE_URL: `postgres://relay:${DB_PW}@127.0.0.1:${await freePort()}/x` });

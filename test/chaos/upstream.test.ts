@@ -23,7 +23,7 @@ let writing = true;
 let writer: Promise<void>;
 const counts: Record<string, number> = {};
 
-const rejected = (reason: string) => metricValue(relay.url, `relay_events_rejected_total{reason="${reason}"}`);
+const rejected = (reason: string) => metricValue(relay.metricsUrl, `relay_events_rejected_total{reason="${reason}"}`);
 
 async function hostView(hostname: string) {
   const res = await fetch(`${relay.url}/admin/hosts`, { headers: { authorization: `Bearer ${TEST_ADMIN_PASSWORD}` } });
@@ -70,7 +70,7 @@ describe('chaos: hostile upstreams', () => {
     await crawlAndConnect(relay, evil.hostname);
     const mallory = await evil.createAccount();
     await evil.createRecord(mallory, 'first');
-    const connectFailures = () => metricValue(relay.url, 'relay_upstream_connect_failures_total');
+    const connectFailures = () => metricValue(relay.metricsUrl, 'relay_upstream_connect_failures_total');
 
     // Frames that break framing: each drops the connection; the relay reconnects from its cursor.
     const dropping: Array<[string, () => void]> = [
@@ -176,11 +176,11 @@ describe('chaos: hostile upstreams', () => {
     const res = await fetch(`${relay.url}/admin/hosts`, { headers: { authorization: `Bearer ${TEST_ADMIN_PASSWORD}` } });
     const id = ((await res.json()) as { hosts: Array<{ id: number; hostname: string }> }).hosts.find((h) => h.hostname === flood.hostname)!.id;
     await eventually(() => relay.relay.ctx.crawler.crawlOf(id)?.quota.chunk === 2, 10_000, 'the new limit to apply');
-    const throttles = await metricValue(relay.url, 'relay_host_throttles_total');
+    const throttles = await metricValue(relay.metricsUrl, 'relay_host_throttles_total');
     const a = await flood.createAccount();
     for (let i = 0; i < 200; i++) await flood.createRecord(a, `flood ${i}`);
     await eventually(async () => (await hostView(flood.hostname))?.status === 'throttled', 60_000, 'throttled status');
-    counts.throttled = (await metricValue(relay.url, 'relay_host_throttles_total')) - throttles;
+    counts.throttled = (await metricValue(relay.metricsUrl, 'relay_host_throttles_total')) - throttles;
     expect(counts.throttled).toBeGreaterThanOrEqual(1);
     const relayed = consumer.events.filter((e) => e.body.repo === a.did || e.body.did === a.did).length;
     expect(relayed).toBeLessThanOrEqual(40);

@@ -39,6 +39,7 @@ describe('host account limit', () => {
     world = await startWorld({ config: { hostAccountLimit: DEFAULTS.hostAccountLimit } });
     const pds = world.hosts[0]!;
     const relayUrl = world.relay.url;
+    const metricsUrl = world.relay.metricsUrl;
     consumer = await TestConsumer.connect(world.relay.wsUrl);
     const accounts: FakeAccount[] = [];
     for (let i = 0; i < 11; i++) {
@@ -60,8 +61,8 @@ describe('host account limit', () => {
     for (const a of flowing) expect(kinds(consumer, a.did)).toEqual(['#identity', '#account:true:', '#sync', '#commit']);
     expect(kinds(consumer, eleventh.did)).toEqual(['#identity', '#account:false:throttled']);
     expect(await repoStatus(eleventh.did)).toMatchObject({ active: false, status: 'throttled' });
-    expect(await metricValue(relayUrl, 'relay_accounts_throttled_total{reason="host_account_limit"}')).toBe(1);
-    expect(await metricValue(relayUrl, 'relay_events_withheld_total{reason="host_account_limit"}')).toBe(2);
+    expect(await metricValue(metricsUrl, 'relay_accounts_throttled_total{reason="host_account_limit"}')).toBe(1);
+    expect(await metricValue(metricsUrl, 'relay_events_withheld_total{reason="host_account_limit"}')).toBe(2);
     // A PDS admin sees the limit.
     const view = (await (await fetch(`${relayUrl}/api/host-status?hostname=${pds.hostname}`)).json()) as { limits: Record<string, number> };
     expect(view.limits.accountLimit).toBe(10);
@@ -80,13 +81,13 @@ describe('host account limit', () => {
     const twelfth = await pds.createAccount();
     await pds.createRecord(twelfth, 'one too many');
     await consumer.waitFor((c) => kinds(c, twelfth.did).includes('#account:false:throttled'), 10_000, 'twelfth throttled');
-    await eventually(async () => (await metricValue(relayUrl, 'relay_events_withheld_total{reason="host_account_limit"}')) === 5, 10_000, 'withheld');
+    await eventually(async () => (await metricValue(metricsUrl, 'relay_events_withheld_total{reason="host_account_limit"}')) === 5, 10_000, 'withheld');
     const raised = await adminPost(relayUrl, `/admin/hosts/${encodeURIComponent(pds.hostname)}/limits`, { accountLimit: 11 });
     expect(raised.status).toBe(200);
     await consumer.waitFor((c) => kinds(c, twelfth.did).includes('#account:true:'), 15_000, 'release on the raised limit');
     expect(kinds(consumer, twelfth.did)).toEqual(['#identity', '#account:false:throttled', '#account:true:', '#sync']);
     expectResync(consumer, twelfth);
-    expect(await metricValue(relayUrl, 'relay_accounts_released_total{reason="host_account_limit"}')).toBe(2);
+    expect(await metricValue(metricsUrl, 'relay_accounts_released_total{reason="host_account_limit"}')).toBe(2);
   });
 });
 
@@ -117,6 +118,6 @@ describe('per-account points budget', () => {
     expectResync(consumer, account);
     await pds.createRecord(account, 'a new window');
     await consumer.waitFor((c) => of(c, account.did).at(-1)!.t === '#commit', 10_000, 'writes flow again');
-    expect(await metricValue(world.relay.url, 'relay_accounts_released_total{reason="account_budget"}')).toBe(1);
+    expect(await metricValue(world.relay.metricsUrl, 'relay_accounts_released_total{reason="account_budget"}')).toBe(1);
   });
 });

@@ -23,8 +23,8 @@ afterEach(async () => {
   world = stalled = undefined;
 });
 
-const dropped = (reason: string) => metricValue(world!.relay.url, `relay_consumers_dropped_total{reason="${reason}"}`);
-const caughtUp = (reason: string) => metricValue(world!.relay.url, `relay_consumer_catch_ups_total{reason="${reason}"}`);
+const dropped = (reason: string) => metricValue(world!.relay.metricsUrl, `relay_consumers_dropped_total{reason="${reason}"}`);
+const caughtUp = (reason: string) => metricValue(world!.relay.metricsUrl, `relay_consumer_catch_ups_total{reason="${reason}"}`);
 
 /** Publishes large commits until `happened` says so for the stalled socket; a reading consumer gets every one. */
 async function floodUntil(happened: () => Promise<number>, what: string, released = true): Promise<void> {

@@ -26,11 +26,11 @@ describe('quota counters health', () => {
     world = await startWorld({ config: { redisUrl: `redis://127.0.0.1:${port}` } });
     const down = await health();
     expect(down).toMatchObject({ status: 200, body: { status: 'degraded', counters: 'unavailable', countersKind: 'redis' } });
-    expect(await metricValue(world.relay.url, 'relay_quota_counters_up')).toBe(0);
+    expect(await metricValue(world.relay.metricsUrl, 'relay_quota_counters_up')).toBe(0);
 
     redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
     await eventually(async () => (await health()).body.status === 'ok', 30_000, 'health to recover');
     expect((await health()).body).toMatchObject({ counters: 'ok' });
-    expect(await metricValue(world.relay.url, 'relay_quota_counters_up')).toBe(1);
+    expect(await metricValue(world.relay.metricsUrl, 'relay_quota_counters_up')).toBe(1);
   });
 });

@@ -56,6 +56,7 @@ describe('Dockerfile steps', () => {
       HOME: process.env.HOME ?? '/tmp',
       NODE_ENV: 'production',
       RELAY_PORT: String(port),
+      RELAY_METRICS_PORT: String(await freePort()),
       RELAY_BIND_HOST: '127.0.0.1',
       DATABASE_URL: await createTestDatabase(),
       RELAY_ADMIN_PASSWORD: 'image-test',

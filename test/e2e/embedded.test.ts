@@ -20,8 +20,9 @@ afterAll(async () => {
 describe('embedded default', () => {
   it('serves health and a firehose with no DATABASE_URL, and shuts down cleanly', async () => {
     const port = await freePort();
-    // Only the port and data directory differ from a bare `npm start` (which uses 2470 and ./data).
-    proc = spawnRelay(['serve'], { RELAY_PORT: String(port), RELAY_DATA_DIR: dataDir });
+    // Only the ports and data directory differ from a bare `npm start` (which uses 2470, 2471 and ./data).
+    const metricsPort = await freePort();
+    proc = spawnRelay(['serve'], { RELAY_PORT: String(port), RELAY_METRICS_PORT: String(metricsPort), RELAY_DATA_DIR: dataDir });
     const base = `http://127.0.0.1:${port}`;
     await waitForHealth(base, 60_000, proc);
     const health = (await (await fetch(`${base}/_health`)).json()) as { status: string; seq: number };
@@ -36,7 +37,7 @@ describe('embedded default', () => {
     expect(future.frames[0]?.frame).toEqual({ op: -1, error: 'FutureCursor', message: 'Cursor in the future.' });
     consumer.close();
 
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     expect(metrics).toContain('relay_consumers');
     expect(metrics).toContain('relay_last_seq 0');
 

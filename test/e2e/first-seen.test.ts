@@ -16,6 +16,7 @@ let plc: FakePlc;
 let pds: FakePds;
 let env: Record<string, string>;
 let base: string;
+let metricsUrl: string;
 let wsBase: string;
 let relay: KillableRelay | null = null;
 
@@ -30,9 +31,11 @@ beforeAll(async () => {
   pds = await FakePds.start({ plc });
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
+  const metricsPort = await freePort();
+  metricsUrl = `http://127.0.0.1:${metricsPort}`;
   wsBase = `ws://127.0.0.1:${port}`;
   env = relayTestEnv(
-    { port, databaseUrl: await createTestDatabase(), plcUrl: plc.url },
+    { port, metricsPort, databaseUrl: await createTestDatabase(), plcUrl: plc.url },
     {
       RELAY_ADMIN_PASSWORD: ADMIN,
       ...(process.env.TEST_REDIS_URL ? { REDIS_URL: process.env.TEST_REDIS_URL, RELAY_REDIS_PREFIX: `first-seen-${process.pid}:` } : {}),
@@ -105,7 +108,7 @@ describe('first-seen accounts', () => {
       expect(plc.rateLimitedCount).toBeGreaterThan(before);
       // Paused for the directory's Retry-After rather than hammering it: the 429s stay few.
       expect(plc.rateLimitedCount - before).toBeLessThan(40);
-      expect(await metricValue(base, 'relay_identity_waiting_events')).toBe(0);
+      expect(await metricValue(metricsUrl, 'relay_identity_waiting_events')).toBe(0);
     } finally {
       plc.configure({ maxPerSecond: 0 });
       consumer.close();

@@ -18,6 +18,7 @@ let halfUp: FakePds;
 let host: string;
 let relay: RelayProcess;
 let url: string;
+let metricsUrl: string;
 let env: Record<string, string>;
 
 beforeAll(async () => {
@@ -27,8 +28,10 @@ beforeAll(async () => {
   host = halfUp.hostname;
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
+  const metricsPort = await freePort();
+  metricsUrl = `http://127.0.0.1:${metricsPort}`;
   env = {
-    ...relayTestEnv({ port, databaseUrl: await createTestDatabase(), plcUrl: plc.url }, { RELAY_LOG_LEVEL: 'info', RELAY_RECONNECT_MAX_DELAY: '1s' }),
+    ...relayTestEnv({ port, metricsPort, databaseUrl: await createTestDatabase(), plcUrl: plc.url }, { RELAY_LOG_LEVEL: 'info', RELAY_RECONNECT_MAX_DELAY: '1s' }),
     RELAY_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD,
   };
   relay = spawnRelay(['serve'], env);
@@ -77,8 +80,8 @@ describe('a host that never connected', () => {
     const list = (await (await fetch(`${url}/xrpc/com.atproto.sync.listHosts`)).json()) as { hosts: Array<{ status: string }> };
     expect(list.hosts.map((x) => x.status)).toEqual(['offline']);
 
-    expect(await metricValue(url, 'relay_hosts{status="connecting"}')).toBe(1);
-    expect(await metricValue(url, 'relay_hosts{status="active"}')).toBe(0);
+    expect(await metricValue(metricsUrl, 'relay_hosts{status="connecting"}')).toBe(1);
+    expect(await metricValue(metricsUrl, 'relay_hosts{status="active"}')).toBe(0);
 
     // The info log names the cause, not only the close code.
     const line = relay.output().split('\n').find((l) => l.includes('could not connect to upstream'));
@@ -105,7 +108,7 @@ describe('a host that never connected', () => {
     expect(h.lastError).toContain('502');
     const sync = (await (await fetch(`${url}/xrpc/com.atproto.sync.getHostStatus?hostname=${host}`)).json()) as Record<string, unknown>;
     expect(sync.status).toBe('active');
-    expect(await metricValue(url, 'relay_hosts{status="active"}')).toBe(1);
-    expect(await metricValue(url, 'relay_hosts{status="connecting"}')).toBe(0);
+    expect(await metricValue(metricsUrl, 'relay_hosts{status="active"}')).toBe(1);
+    expect(await metricValue(metricsUrl, 'relay_hosts{status="connecting"}')).toBe(0);
   });
 });

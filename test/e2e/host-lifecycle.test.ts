@@ -79,7 +79,7 @@ describe('host trust and lifecycle', () => {
     const promoted = await adminHost(relay, hostname);
     expect(promoted.limits).toMatchObject({ perHour: 7_000_000, perDay: 70_000_000, accountLimit: 700_000 });
     expect(Date.parse(promoted.promotedAt!)).toBeGreaterThan(Date.now() - 60_000);
-    expect(await metricValue(relay.url, 'relay_hosts_promoted_total')).toBe(1);
+    expect(await metricValue(relay.metricsUrl, 'relay_hosts_promoted_total')).toBe(1);
   });
 
   it('shows a quiet host as idle, and active again on its next event', async () => {

@@ -22,7 +22,7 @@ async function host(hostname: string): Promise<HostView | undefined> {
   return ((await res.json()) as { hosts: HostView[] }).hosts.find((h) => h.hostname === hostname);
 }
 
-const rejected = (reason: string) => metricValue(relay.url, `relay_events_rejected_total{reason="${reason}"}`);
+const rejected = (reason: string) => metricValue(relay.metricsUrl, `relay_events_rejected_total{reason="${reason}"}`);
 
 const crawled = (pds: FakePds) => crawlAndConnect(relay, pds.hostname);
 

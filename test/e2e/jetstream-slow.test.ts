@@ -41,7 +41,7 @@ describe('a slow Jetstream subscriber', () => {
     // ~100 KB posts: the loopback buffers fill first, then the relay's cap.
     const text = 'y'.repeat(100_000);
     let posts = 0;
-    const catchUps = () => metricValue(relay.url, 'relay_jetstream_catch_ups_total');
+    const catchUps = () => metricValue(relay.metricsUrl, 'relay_jetstream_catch_ups_total');
     while ((await catchUps()) === 0) {
       if (posts === 1000) throw new Error('the slow subscriber never went back to the log');
       await pds.createRecord(account, `${posts++} ${text}`);
@@ -63,7 +63,7 @@ describe('a slow Jetstream subscriber', () => {
     await slow.waitFor((c) => c.events.length === reference.events.length, 10_000, 'live again');
     expect(slow.raw.map((r) => r.json)).toEqual(reference.raw.map((r) => r.json));
     expect(slow.closed).toBeNull();
-    expect(await metricValue(relay.url, 'relay_jetstream_drops_total{reason="out_of_window"}')).toBe(0);
+    expect(await metricValue(relay.metricsUrl, 'relay_jetstream_drops_total{reason="out_of_window"}')).toBe(0);
     reference.close();
     slow.close();
   });
@@ -82,7 +82,7 @@ describe('a Jetstream subscriber left behind by the replay window', () => {
       const account = await host!.createAccount();
       const text = 'z'.repeat(100_000);
       let posts = 0;
-      while ((await metricValue(w.relay.url, 'relay_jetstream_catch_ups_total')) === 0) {
+      while ((await metricValue(w.relay.metricsUrl, 'relay_jetstream_catch_ups_total')) === 0) {
         if (posts === 1000) throw new Error('the slow subscriber never went back to the log');
         await host!.createRecord(account, `${posts++} ${text}`);
         await reference.waitFor((c) => c.commits().length === posts, 10_000, `post ${posts}`);
@@ -96,7 +96,7 @@ describe('a Jetstream subscriber left behind by the replay window', () => {
       socketOf(slow).resume();
       await slow.waitFor((c) => c.closed !== null, 20_000, 'closed');
       expect(slow.closed).toEqual({ code: 1008, reason: 'fell behind the replay window; reconnect with your cursor' });
-      expect(await metricValue(w.relay.url, 'relay_jetstream_drops_total{reason="out_of_window"}')).toBe(1);
+      expect(await metricValue(w.relay.metricsUrl, 'relay_jetstream_drops_total{reason="out_of_window"}')).toBe(1);
       // What it did get has no gap: the start of what the reference got.
       expect(slow.raw.length).toBeGreaterThan(0);
       expect(slow.raw.map((r) => r.json)).toEqual(reference.raw.slice(0, slow.raw.length).map((r) => r.json));

@@ -160,7 +160,7 @@ describe('Jetstream /subscribe', () => {
     // Ends the subscription (its socket closes); the pending next() is left unresolved by the client.
     await iterator.return?.();
     plain.close();
-    expect(await metricValue(relay.url, 'relay_jetstream_events_sent_total')).toBeGreaterThanOrEqual(total + wantFeed.length + wantSky.length);
+    expect(await metricValue(relay.metricsUrl, 'relay_jetstream_events_sent_total')).toBeGreaterThanOrEqual(total + wantFeed.length + wantSky.length);
   });
 
   it('sends zstd frames that decode with the standard dictionary to the same JSON, and smaller', async () => {

@@ -126,7 +126,7 @@ describe('listReposByCollection', () => {
     await synced(dave);
     expect(sorted(await all(`collection=${FOLLOW}`))).toEqual(sorted([carol.did, dave.did]));
     const asked = pds.requests.get('com.atproto.repo.describeRepo') ?? 0;
-    const applied = await metricValue(relay.url, 'relay_collection_lookups_total{outcome="applied"}');
+    const applied = await metricValue(relay.metricsUrl, 'relay_collection_lookups_total{outcome="applied"}');
     // Deletes of both follows, with the MST nodes left out of the slice: nothing shows what is left (the lenient host's
     // commit passes, counted as a warning).
     const strip = (body: Record<string, unknown>) => {
@@ -138,7 +138,7 @@ describe('listReposByCollection', () => {
     await pds.writeRecords(dave, keep.map((k) => ({ action: 'delete' as const, collection: FOLLOW, rkey: k })), { tamper: strip });
     await synced(dave);
     expect(pds.requests.get('com.atproto.repo.describeRepo') ?? 0).toBeGreaterThan(asked);
-    expect(await metricValue(relay.url, 'relay_collection_lookups_total{outcome="applied"}')).toBeGreaterThan(applied);
+    expect(await metricValue(relay.metricsUrl, 'relay_collection_lookups_total{outcome="applied"}')).toBeGreaterThan(applied);
     expect(await all(`collection=${FOLLOW}`)).toEqual([carol.did]);
   });
 
@@ -239,8 +239,8 @@ describe('listReposByCollection', () => {
   });
 
   it('shows the index size on /metrics', async () => {
-    expect(await metricValue(relay.url, 'relay_collection_index_entries')).toBeGreaterThan(5);
-    expect(await metricValue(relay.url, 'relay_collection_index_bytes')).toBeGreaterThan(0);
+    expect(await metricValue(relay.metricsUrl, 'relay_collection_index_entries')).toBeGreaterThan(5);
+    expect(await metricValue(relay.metricsUrl, 'relay_collection_index_bytes')).toBeGreaterThan(0);
   });
 });
 

@@ -47,7 +47,7 @@ describe('host event quota', () => {
     expect(Date.parse(view.throttledUntil as string)).toBe(Math.ceil(clock.now() / HOUR_MS) * HOUR_MS);
     const unknown = (await (await fetch(`${relay.url}/api/host-status?hostname=elsewhere.example.com`)).json()) as Record<string, unknown>;
     expect(unknown).toMatchObject({ known: false });
-    const metrics = await (await fetch(`${relay.url}/metrics`)).text();
+    const metrics = await (await fetch(`${relay.metricsUrl}/metrics`)).text();
     expect(metrics).toMatch(/relay_host_throttles_total [1-9]/);
     await new Promise((r) => setTimeout(r, 300));
     expect(consumer.events.length).toBe(LIMIT);

@@ -52,7 +52,7 @@ describe('slow consumers', () => {
     const [sink] = relay.relay.ctx.firehose.consumers;
     socketOf(slow).pause();
     const others = await Promise.all(Array.from({ length: 10 }, () => TestConsumer.connect(relay.wsUrl)));
-    const catchUps = () => metricValue(relay.url, 'relay_consumer_catch_ups_total{reason="too_slow"}');
+    const catchUps = () => metricValue(relay.metricsUrl, 'relay_consumer_catch_ups_total{reason="too_slow"}');
     // ~500 KB records: the loopback socket buffers (up to tens of MB) fill first, then the relay's cap.
     const account = await floodUntil(pds, others, async () => (await catchUps()) > 0, 500_000);
     expect(sink!.describe(0).state).toBe('catching up');
@@ -74,7 +74,7 @@ describe('slow consumers', () => {
     expect(seqs(slow)).toEqual(seqs(others[0]!));
     expect(slow.events.map((e) => Buffer.from(e.bytes).toString('base64'))).toEqual(others[0]!.events.map((e) => Buffer.from(e.bytes).toString('base64')));
     expect(slow.closed).toBe(false);
-    expect(await metricValue(relay.url, 'relay_consumers_dropped_total{reason="too_slow"}')).toBe(0);
+    expect(await metricValue(relay.metricsUrl, 'relay_consumers_dropped_total{reason="too_slow"}')).toBe(0);
     for (const c of [slow, ...others]) c.close();
   });
 
@@ -84,8 +84,8 @@ describe('slow consumers', () => {
       const slow = await TestConsumer.connect(w.relay.wsUrl);
       const reader = await TestConsumer.connect(w.relay.wsUrl);
       socketOf(slow).pause();
-      await floodUntil(w.hosts[0]!, [reader], async () => (await metricValue(w.relay.url, 'relay_consumer_catch_ups_total{reason="too_slow"}')) > 0, 100_000);
-      await eventually(async () => (await metricValue(w.relay.url, 'relay_consumers_dropped_total{reason="below_min_rate"}')) === 1, 15_000, 'dropped below the floor');
+      await floodUntil(w.hosts[0]!, [reader], async () => (await metricValue(w.relay.metricsUrl, 'relay_consumer_catch_ups_total{reason="too_slow"}')) > 0, 100_000);
+      await eventually(async () => (await metricValue(w.relay.metricsUrl, 'relay_consumers_dropped_total{reason="below_min_rate"}')) === 1, 15_000, 'dropped below the floor');
       socketOf(slow).resume();
       await slow.waitFor((c) => c.closed, 10_000, 'closed');
       const last = slow.frames.at(-1)!.frame;
@@ -106,7 +106,7 @@ describe('slow consumers', () => {
       await eventually(() => w.relay.relay.ctx.firehose.consumers.size === 2, 5_000, 'readers registered');
       const sink = [...w.relay.relay.ctx.firehose.consumers][0]! as unknown as { sentSeq: number };
       socketOf(slow).pause();
-      await floodUntil(w.hosts[0]!, [reader], async () => (await metricValue(w.relay.url, 'relay_consumer_catch_ups_total{reason="too_slow"}')) > 0, 100_000);
+      await floodUntil(w.hosts[0]!, [reader], async () => (await metricValue(w.relay.metricsUrl, 'relay_consumer_catch_ups_total{reason="too_slow"}')) > 0, 100_000);
       const { db } = w.relay.relay.ctx.database;
       const account = await w.hosts[0]!.createAccount();
       await eventually(async () => {
@@ -116,7 +116,7 @@ describe('slow consumers', () => {
       socketOf(slow).resume();
       await slow.waitFor((c) => c.closed, 20_000, 'closed');
       expect(slow.frames.at(-1)!.frame).toMatchObject({ op: -1, error: 'ConsumerTooSlow' });
-      expect(await metricValue(w.relay.url, 'relay_consumers_dropped_total{reason="out_of_window"}')).toBe(1);
+      expect(await metricValue(w.relay.metricsUrl, 'relay_consumers_dropped_total{reason="out_of_window"}')).toBe(1);
       expect(seqs(slow)).toEqual(seqs(reader).slice(0, slow.events.length));
       reader.close();
     } finally {

@@ -65,7 +65,7 @@ describe('Sync v1.1 strictness per host', () => {
     await consumer.waitFor(() => commitsOf(oldTimer.did).length === RATCHET + 2, 10_000, 'every commit of the old PDS');
     const view = await hostView(relay, legacy);
     expect(view.sync).toMatchObject({ setting: 'auto', mode: 'lenient', provenCommits: 0, strictSince: null, lenientPasses: { missing_prev_data: RATCHET + 2 } });
-    expect(await metricValue(relay.url, 'relay_verify_warnings_total{check="missing_prev_data"}')).toBe(RATCHET + 2);
+    expect(await metricValue(relay.metricsUrl, 'relay_verify_warnings_total{check="missing_prev_data"}')).toBe(RATCHET + 2);
     // A PDS admin reads why, in a sentence.
     const status = (await (await fetch(`${relay.url}/api/host-status?hostname=${legacy.hostname}`)).json()) as { sync: { explanation: string } };
     expect(status.sync.explanation).toMatch(/relays this host's commits leniently.*missing_prev_data.*prevData/);

@@ -46,11 +46,11 @@ describe('account takedown', () => {
     expect(status).toEqual({ did: target.did, active: false, status: 'takendown' });
 
     // New commits of the account are dropped; others flow.
-    const before = await metricValue(relay.url, 'relay_events_rejected_total{reason="account_inactive"}');
+    const before = await metricValue(relay.metricsUrl, 'relay_events_rejected_total{reason="account_inactive"}');
     await pds.createRecord(target, 'while down');
     await pds.createRecord(other, 'other while down');
     await live.waitFor((c) => commitsOf(c, other.did) === 4, 10_000, 'other account');
-    await eventually(async () => (await metricValue(relay.url, 'relay_events_rejected_total{reason="account_inactive"}')) === before + 1, 10_000, 'drop counted');
+    await eventually(async () => (await metricValue(relay.metricsUrl, 'relay_events_rejected_total{reason="account_inactive"}')) === before + 1, 10_000, 'drop counted');
     expect(commitsOf(live, target.did)).toBe(3);
 
     // Replay leaves out the account's earlier commits too, but keeps its #account events.

@@ -26,7 +26,7 @@ async function hostView(hostname: string) {
   return hosts.find((h) => h.hostname === hostname);
 }
 
-const rejected = (reason: RejectionReason) => metricValue(relay.url, `relay_events_rejected_total{reason="${reason}"}`);
+const rejected = (reason: RejectionReason) => metricValue(relay.metricsUrl, `relay_events_rejected_total{reason="${reason}"}`);
 
 const commitsOf = (did: string) => consumer.events.filter((e) => e.t === '#commit' && e.body.repo === did);
 

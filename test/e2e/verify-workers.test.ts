@@ -18,7 +18,7 @@ let pool: VerifyPool;
 let consumer: TestConsumer;
 let accounts: FakeAccount[];
 
-const rejected = (reason: string) => metricValue(relay.url, `relay_events_rejected_total{reason="${reason}"}`);
+const rejected = (reason: string) => metricValue(relay.metricsUrl, `relay_events_rejected_total{reason="${reason}"}`);
 const relayedRevs = (did: string) => consumer.events.filter((e) => e.t === '#commit' && e.body.repo === did).map((e) => e.body.rev as string);
 const emittedRevs = (did: string) => pds.events.filter((e) => e.t === '#commit' && e.body.repo === did).map((e) => e.body.rev as string);
 
@@ -77,7 +77,7 @@ describe('verification on worker threads', () => {
   });
 
   it('replaces a worker that dies mid-stream and loses no event', async () => {
-    const exitsBefore = await metricValue(relay.url, 'relay_verify_worker_exits_total');
+    const exitsBefore = await metricValue(relay.metricsUrl, 'relay_verify_worker_exits_total');
     const internalBefore = await rejected('internal_error');
     const writes: Array<Promise<unknown>> = [];
     for (let i = 0; i < 15; i++) for (const acct of accounts) writes.push(pds.createRecord(acct, `during a crash ${i}`));
@@ -90,7 +90,7 @@ describe('verification on worker threads', () => {
       30_000,
       'the commits after the crash',
     );
-    expect(await metricValue(relay.url, 'relay_verify_worker_exits_total')).toBe(exitsBefore + 1);
+    expect(await metricValue(relay.metricsUrl, 'relay_verify_worker_exits_total')).toBe(exitsBefore + 1);
     expect(await rejected('internal_error')).toBe(internalBefore);
     for (const acct of accounts) {
       const relayed = relayedRevs(acct.did);

@@ -14,6 +14,8 @@ export interface TestRelay {
   url: string;
   wsUrl: string;
   port: number;
+  /** Base URL of the metrics port (GET /metrics). */
+  metricsUrl: string;
   stop(): Promise<void>;
 }
 
@@ -25,6 +27,7 @@ export async function startTestRelay(
     {},
     {
       port: 0,
+      metricsPort: 0,
       bindHost: '127.0.0.1',
       allowInsecureHosts: true,
       crawlPolicy: 'open',
@@ -62,6 +65,7 @@ export async function startTestRelay(
     url: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}`,
     port,
+    metricsUrl: relay.metricsUrl!,
     stop: () => relay.stop(),
   };
 }
@@ -93,9 +97,9 @@ export async function crawlAndConnect(relay: TestRelay, hostname: string): Promi
   }
 }
 
-/** A counter's value from /metrics (0 when the series does not exist yet). */
-export async function metricValue(relayUrl: string, series: string): Promise<number> {
-  const text = await (await fetch(`${relayUrl}/metrics`)).text();
+/** A counter's value from the metrics port's /metrics (0 when the series does not exist yet). */
+export async function metricValue(metricsUrl: string, series: string): Promise<number> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line ? Number(line.slice(series.length + 1)) : 0;
 }
