@@ -11,6 +11,7 @@ import {
   listCrawlRequests,
   listDomainBans,
   listHosts,
+  listHostsPage,
   recordCrawlRequest,
   setHostLimits,
   setHostSyncMode,
@@ -33,7 +34,7 @@ import type { CounterStore } from '../quota/counters.ts';
 import { hostScope, hostWindows } from '../quota/host-quota.ts';
 import type { RelayConfig } from '../config/config.ts';
 import type { StrictnessRow, StrictnessView } from '../verify/strictness.ts';
-import type { AdminHost, HostLimitsChange, QuotaWindow } from './contract.ts';
+import { MAX_HOSTS_PAGE, type AdminHost, type HostLimitsChange, type HostsPage, type HostsQuery, type QuotaWindow } from './contract.ts';
 
 /** What this process's crawls say of a host. */
 export interface CrawlView {
@@ -87,12 +88,22 @@ export class HostsService {
     return parsed.hostname;
   }
 
-  async list(): Promise<AdminHost[]> {
+  /** One page of hosts, sorted and filtered in SQL: only that page is described. */
+  async list(query: HostsQuery = {}): Promise<HostsPage> {
     const { db, policy, crawls, rejections } = this.o;
-    const rows = await listHosts(db, { limit: 10_000 });
+    const offset = query.offset ?? 0;
+    const limit = query.limit ?? MAX_HOSTS_PAGE;
+    const { rows, total } = await listHostsPage(db, {
+      sort: query.sort ?? 'hostname',
+      order: query.order ?? 'asc',
+      ...(query.status ? { status: query.status } : {}),
+      ...(query.q ? { q: query.q } : {}),
+      offset,
+      limit,
+    });
     // Counted from the accounts table: the hosts row's account_count column is not maintained.
     const counts = await accountCounts(db, rows.map((h) => h.id));
-    return rows.map((h) => ({
+    const hosts = rows.map((h): AdminHost => ({
       id: h.id,
       hostname: h.hostname,
       status: h.status as HostStatus,
@@ -113,6 +124,7 @@ export class HostsService {
       sync: this.o.strictness.view(h),
       recentRejections: rejections.recent(h.id).slice(0, 10),
     }));
+    return { hosts, total, offset, limit };
   }
 
   /**
