@@ -7,6 +7,7 @@ import {
   banDomain,
   banHost,
   bannedDomainFor,
+  getCrawlRequest,
   getHost,
   listCrawlRequests,
   listDomainBans,
@@ -20,7 +21,7 @@ import {
   unbanHost,
   type HostRow,
 } from '../storage/hosts.ts';
-import { accountCounts } from '../storage/accounts.ts';
+import { accountCounts, countThrottledAccounts } from '../storage/accounts.ts';
 import { normalizeHostname } from '../core/hostname.ts';
 import type { HostLimits, HostStatus, HostTier, SyncModeSetting } from '../core/hosts.ts';
 import type { RejectionLog } from '../core/rejections.ts';
@@ -241,12 +242,17 @@ export class HostsService {
     const host = await getHost(db, hostname);
     if (!host) {
       const domain = await bannedDomainFor(db, hostname);
+      const request = domain ? null : await getCrawlRequest(db, hostname);
       return {
         hostname,
         known: false as const,
+        // Asking again changes nothing while the operator has not decided.
+        pending: request !== null,
         message: domain
           ? `this host is under the banned domain ${domain}`
-          : 'this relay does not crawl this host; ask it to with com.atproto.sync.requestCrawl',
+          : request
+            ? `a crawl request for this host is waiting for the relay operator's approval (first asked ${request.requestedAt.toISOString()})`
+            : 'this relay does not crawl this host; ask it to with com.atproto.sync.requestCrawl',
       };
     }
     const limits = policy.limitsOf(host);
@@ -259,6 +265,8 @@ export class HostsService {
     return {
       hostname: host.hostname,
       known: true as const,
+      // Over the account limit (or their own write budget): their repo events are withheld until released.
+      throttledAccounts: await countThrottledAccounts(db, host.id),
       status: host.status as HostStatus,
       seq: host.cursor,
       accountCount: counts.get(host.id) ?? 0,

@@ -146,6 +146,12 @@ export async function recordCrawlRequest(db: Db, hostname: string, requesterIp: 
     });
 }
 
+/** The pending crawl request of a host, if it has one. */
+export async function getCrawlRequest(db: Db, hostname: string): Promise<typeof crawlRequests.$inferSelect | null> {
+  const [row] = await db.select().from(crawlRequests).where(eq(crawlRequests.hostname, hostname));
+  return row ?? null;
+}
+
 export async function listCrawlRequests(db: Db): Promise<(typeof crawlRequests.$inferSelect)[]> {
   return db.select().from(crawlRequests).orderBy(asc(crawlRequests.requestedAt));
 }

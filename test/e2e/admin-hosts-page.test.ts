@@ -5,6 +5,7 @@ import { createTestDatabase } from '../helpers/db.ts';
 import { startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
 import { accounts, hosts } from '../../src/storage/schema.ts';
 import type { HostsPage } from '../../src/services/contract.ts';
+import { recordCrawlRequest } from '../../src/storage/hosts.ts';
 
 const N = 2000;
 let relay: TestRelay;
@@ -29,7 +30,11 @@ beforeAll(async () => {
   const id = new Map(inserted.map((h) => [h.hostname, h.id]));
   // Host 5 holds three accounts, host 9 two, host 11 one. Ties go by hostname, in the same direction as the sort.
   const held = [[5, 3], [9, 2], [11, 1]] as const;
-  await db.insert(accounts).values(held.flatMap(([i, n]) => Array.from({ length: n }, (_, k) => ({ did: `did:plc:h${i}a${k}`, hostId: id.get(name(i))! }))));
+  await db.insert(accounts).values(
+    held.flatMap(([i, n]) =>
+      Array.from({ length: n }, (_, k) => ({ did: `did:plc:h${i}a${k}`, hostId: id.get(name(i))!, throttled: k < 2 ? 'host_account_limit' : null })),
+    ),
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -89,5 +94,29 @@ describe('GET /admin/hosts: sort, filter, pages', () => {
       expect(body.error, q).toBeTruthy();
       expect(body.message, q).toBeTruthy();
     }
+  });
+});
+
+describe('GET /api/host-status (the status page)', () => {
+  const status = async (hostname: string) =>
+    (await (await fetch(`${relay.url}/api/host-status?hostname=${encodeURIComponent(hostname)}`)).json()) as Record<string, unknown>;
+
+  it('tells a host with a pending crawl request that it waits for the operator, not to ask', async () => {
+    const unknown = await status('new.example.org');
+    expect(unknown).toMatchObject({ known: false, pending: false });
+    expect(unknown.message).toContain('requestCrawl');
+    await recordCrawlRequest(relay.relay.ctx.database.db, 'new.example.org', null);
+    const pending = await status('new.example.org');
+    expect(pending).toMatchObject({ known: false, pending: true });
+    expect(pending.message).toContain("waiting for the relay operator's approval");
+    expect(pending.message).not.toContain('requestCrawl');
+  });
+
+  it('gives a known host its account limit and how many of its accounts are throttled', async () => {
+    const held = await status(name(5));
+    expect(held).toMatchObject({ known: true, accountCount: 3, throttledAccounts: 2 });
+    expect((held.limits as { accountLimit: number }).accountLimit).toBeGreaterThan(0);
+    expect(await status(name(11))).toMatchObject({ accountCount: 1, throttledAccounts: 1 });
+    expect(await status(name(0))).toMatchObject({ accountCount: 0, throttledAccounts: 0 });
   });
 });
