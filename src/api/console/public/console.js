@@ -218,14 +218,39 @@ function hostRow(host) {
           } }, 'Ban')));
 }
 
+/**
+ * The page of hosts shown: sorted, filtered and paged by the relay, so a poll carries and re-renders only this page.
+ * @type {{ sort: import('../../../services/contract.ts').HostSort, order: 'asc' | 'desc', status: string, q: string, offset: number, limit: number }}
+ */
+const view = { sort: 'hostname', order: 'asc', status: '', q: '', offset: 0, limit: 50 };
+
+function hostsPath() {
+  const p = new URLSearchParams({ sort: view.sort, order: view.order, offset: String(view.offset), limit: String(view.limit) });
+  if (view.status) p.set('status', view.status);
+  if (view.q) p.set('q', view.q);
+  return `/admin/hosts?${p}`;
+}
+
+/** @param {ApiResponse<'listHosts'>} page */
+function renderPager(page) {
+  const first = page.total === 0 ? 0 : page.offset + 1;
+  $('hosts-page').textContent = `${first.toLocaleString()}-${(page.offset + page.hosts.length).toLocaleString()} of ${page.total.toLocaleString()}`;
+  $('hosts-prev').disabled = page.offset === 0;
+  $('hosts-next').disabled = page.offset + page.hosts.length >= page.total;
+  for (const b of document.querySelectorAll('button.sort')) {
+    const mine = /** @type {HTMLElement} */ (b).dataset.sort === view.sort;
+    if (mine) b.setAttribute('data-dir', view.order === 'asc' ? ' ▲' : ' ▼');
+    else b.removeAttribute('data-dir');
+  }
+}
+
 let lastHosts = [];
 /** @param {AdminHost[]} hosts */
 function renderHosts(hosts) {
   lastHosts = hosts;
   const tbody = $('hosts').tBodies[0];
   const existing = new Map([...tbody.rows].map((r) => [r.dataset.host, r]));
-  const filter = $('host-filter').value.trim().toLowerCase();
-  const shown = hosts.filter((h) => !filter || h.hostname.includes(filter));
+  const shown = hosts;
   // A row being edited keeps its DOM (and the operator's half-typed numbers) across polls.
   tbody.replaceChildren(...shown.map((h) => {
     const row = existing.get(h.hostname);
@@ -352,21 +377,36 @@ async function refresh() {
   try {
     /** @type {[ApiResponse<'listHosts'>, ApiResponse<'listCrawlRequests'>, ApiResponse<'listConsumers'>, ApiResponse<'listDomainBans'>, ApiResponse<'collections'>]} */
     const [hosts, requests, consumers, domains, collections] = await Promise.all([
-      api('GET', '/admin/hosts'),
+      api('GET', hostsPath()),
       api('GET', '/admin/crawl-requests'),
       api('GET', '/admin/consumers'),
       api('GET', '/admin/domain-bans'),
       api('GET', '/admin/collections'),
     ]);
     renderHosts(hosts.hosts);
+    renderPager(hosts);
+    lastOk = Date.now();
+    $('stale').hidden = true;
+    $('app').classList.remove('is-stale');
     renderRequests(requests.requests);
     renderConsumers(consumers.consumers);
     renderDomains(domains.domains);
     renderCollections(collections);
   } catch (err) {
     if (err instanceof Unauthorized) logout(err.message);
-    else flash(`refresh failed: ${err.message}`, true);
+    else showStale();
   }
+}
+
+/** When the last refresh answered: what the tables show dates from then. */
+let lastOk = 0;
+/** The relay stopped answering: say so, and how old what is shown is, instead of showing old data as current. */
+function showStale() {
+  $('stale').textContent = lastOk
+    ? `Relay unreachable — data from ${new Date(lastOk).toLocaleTimeString([], { hour12: false })}`
+    : 'Relay unreachable — no data yet';
+  $('stale').hidden = false;
+  $('app').classList.add('is-stale');
 }
 
 let timers = [];
@@ -405,7 +445,39 @@ $('login-form').addEventListener('submit', async (e) => {
   }
 });
 $('logout').addEventListener('click', () => logout());
-$('host-filter').addEventListener('input', () => renderHosts(lastHosts));
+let filterTimer = 0;
+$('host-filter').addEventListener('input', () => {
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(() => {
+    view.q = $('host-filter').value.trim().toLowerCase();
+    view.offset = 0;
+    void refresh();
+  }, 250);
+});
+$('host-status').addEventListener('change', () => {
+  view.status = $('host-status').value;
+  view.offset = 0;
+  void refresh();
+});
+for (const b of document.querySelectorAll('button.sort')) {
+  b.addEventListener('click', () => {
+    const sort = /** @type {any} */ (/** @type {HTMLElement} */ (b).dataset.sort);
+    // Names read best A to Z; counts and times largest (newest) first.
+    const first = sort === 'hostname' || sort === 'status' ? 'asc' : 'desc';
+    view.order = view.sort !== sort ? first : view.order === 'asc' ? 'desc' : 'asc';
+    view.sort = sort;
+    view.offset = 0;
+    void refresh();
+  });
+}
+$('hosts-prev').addEventListener('click', () => {
+  view.offset = Math.max(0, view.offset - view.limit);
+  void refresh();
+});
+$('hosts-next').addEventListener('click', () => {
+  view.offset += view.limit;
+  void refresh();
+});
 $('add-host').addEventListener('submit', (e) => {
   e.preventDefault();
   const hostname = $('add-hostname').value.trim();
