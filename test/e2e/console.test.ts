@@ -330,6 +330,17 @@ describe('console with 2,000 hosts', () => {
     await shot('09-console-2000-hosts');
   });
 
+  it('shows why an action failed next to what the operator clicked', async () => {
+    await page.fill('#add-hostname', 'not a hostname!');
+    await page.click('#add-host button[type=submit]');
+    await expect.poll(() => page.textContent('#add-host-error'), { timeout: TIMEOUT }).toContain('not a hostname! added failed: InvalidRequest');
+    const row = page.locator(`#hosts tr[data-host="${name(1901)}"]`);
+    await page.route(`${big.url}/admin/hosts/*/unban`, (route) => route.fulfill({ status: 500, contentType: 'application/json', body: '{"error":"InternalServerError","message":"boom"}' }));
+    await row.getByRole('button', { name: 'Unban' }).click();
+    await expect.poll(() => row.locator('.action-error').textContent(), { timeout: TIMEOUT }).toBe(`${name(1901)} unbanned failed: InternalServerError: boom`);
+    await page.unrouteAll();
+  });
+
   it('says the relay is unreachable, and since when, instead of showing old data silently', async () => {
     expect(await page.isVisible('#stale')).toBe(false);
     await page.route(`${big.url}/admin/**`, (route) => route.abort('connectionrefused'));

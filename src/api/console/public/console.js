@@ -78,24 +78,42 @@ async function api(method, path, body) {
 // ---- flash messages -------------------------------------------------------------------------------------------
 
 let flashTimer = 0;
-function flash(text, bad = false) {
+/** What an action did; a failure is shown beside what was clicked instead (act below). */
+function flash(text) {
   const f = $('flash');
   f.textContent = text;
-  f.className = bad ? 'flash bad' : 'flash';
   f.hidden = false;
   clearTimeout(flashTimer);
-  flashTimer = setTimeout(() => (f.hidden = true), bad ? 10_000 : 4000);
+  flashTimer = setTimeout(() => (f.hidden = true), 4000);
 }
 
-/** Runs an operator action, reports its outcome, and refreshes the tables at once. */
-async function act(label, fn) {
+/**
+ * Why an operator's action failed, shown beside what they clicked (a host's row, a form) until their next action
+ * there: the host name or form id → the message.
+ */
+const actionErrors = new Map();
+
+/** @param {string} where */
+function actionError(where) {
+  const message = actionErrors.get(where);
+  return message ? el('div', { class: 'action-error', role: 'alert' }, message) : null;
+}
+
+function renderFormErrors() {
+  for (const id of ['add-host', 'ban-domain']) $(`${id}-error`).textContent = actionErrors.get(id) || '';
+}
+
+/** Runs an operator action at `where`, reports its outcome there, and refreshes the tables at once. */
+async function act(label, fn, where) {
   try {
     await fn();
+    actionErrors.delete(where);
     flash(label);
   } catch (err) {
     if (err instanceof Unauthorized) return logout(err.message);
-    flash(`${label} failed: ${err.message}`, true);
+    actionErrors.set(where, `${label} failed: ${err.message}`);
   }
+  renderFormErrors();
   await refresh();
 }
 
@@ -152,14 +170,14 @@ function limitsCell(host) {
         close();
         const body = { perHour: Number(hour.value), perDay: Number(day.value), ...(accounts ? { accountLimit: Number(accounts.value) } : {}) };
         void act(`${host.hostname}: limits set to ${hour.value}/hour, ${day.value}/day${accounts ? `, ${accounts.value} accounts` : ''}`, () =>
-          api('POST', `/admin/hosts/${enc}/limits`, body));
+          api('POST', `/admin/hosts/${enc}/limits`, body), host.hostname);
       },
     }, hour, day, accounts,
       el('button', { type: 'submit' }, 'Save'),
       el('button', { type: 'button', class: 'secondary', title: 'use the configured default limits', onclick: () => {
         close();
         const body = { perHour: null, perDay: null, ...(accounts ? { accountLimit: null } : {}) };
-        void act(`${host.hostname}: default limits restored`, () => api('POST', `/admin/hosts/${enc}/limits`, body));
+        void act(`${host.hostname}: default limits restored`, () => api('POST', `/admin/hosts/${enc}/limits`, body), host.hostname);
       } }, 'Default'),
       el('button', { type: 'button', class: 'secondary', onclick: () => { close(); renderHosts(lastHosts); } }, 'Cancel')));
 }
@@ -205,17 +223,18 @@ function hostRow(host) {
             title: host.tier === 'new' ? 'give this host the trusted tier\'s default limits' : 'back to the new-host default limits',
             onclick: () => {
               const tier = host.tier === 'new' ? 'trusted' : 'new';
-              void act(`${host.hostname}: tier ${tier}`, () => api('POST', `/admin/hosts/${enc}/tier`, { tier }));
+              void act(`${host.hostname}: tier ${tier}`, () => api('POST', `/admin/hosts/${enc}/tier`, { tier }), host.hostname);
             },
           }, host.tier === 'new' ? 'Trust' : 'Untrust')
         : null,
       banned
-        ? el('button', { class: 'secondary', onclick: () => act(`${host.hostname} unbanned`, () => api('POST', `/admin/hosts/${enc}/unban`)) }, 'Unban')
+        ? el('button', { class: 'secondary', onclick: () => act(`${host.hostname} unbanned`, () => api('POST', `/admin/hosts/${enc}/unban`), host.hostname) }, 'Unban')
         : el('button', { class: 'danger', onclick: () => {
             if (confirm(`Ban ${host.hostname}? Its connection closes now and its crawl requests are refused.`)) {
-              void act(`${host.hostname} banned`, () => api('POST', `/admin/hosts/${enc}/ban`));
+              void act(`${host.hostname} banned`, () => api('POST', `/admin/hosts/${enc}/ban`), host.hostname);
             }
-          } }, 'Ban')));
+          } }, 'Ban'),
+      actionError(host.hostname)));
 }
 
 /**
@@ -270,8 +289,9 @@ function renderRequests(requests) {
       el('td', {}, ago(r.requestedAt)),
       el('td', { class: 'num' }, r.requestCount),
       el('td', { class: 'actions' },
-        el('button', { onclick: () => act(`${r.hostname} approved`, () => api('POST', '/admin/hosts', { hostname: r.hostname })) }, 'Approve'),
-        el('button', { class: 'danger', onclick: () => act(`${r.hostname} banned`, () => api('POST', `/admin/hosts/${encodeURIComponent(r.hostname)}/ban`)) }, 'Ban')))));
+        el('button', { onclick: () => act(`${r.hostname} approved`, () => api('POST', '/admin/hosts', { hostname: r.hostname }), `request:${r.hostname}`) }, 'Approve'),
+        el('button', { class: 'danger', onclick: () => act(`${r.hostname} banned`, () => api('POST', `/admin/hosts/${encodeURIComponent(r.hostname)}/ban`), `request:${r.hostname}`) }, 'Ban'),
+        actionError(`request:${r.hostname}`)))));
   $('requests-empty').hidden = requests.length > 0;
 }
 
@@ -281,7 +301,8 @@ function renderDomains(domains) {
     el('tr', { 'data-domain': d },
       el('td', {}, el('strong', {}, d)),
       el('td', { class: 'actions' },
-        el('button', { class: 'secondary', onclick: () => act(`${d} unbanned`, () => api('DELETE', `/admin/domain-bans/${encodeURIComponent(d)}`)) }, 'Unban')))));
+        el('button', { class: 'secondary', onclick: () => act(`${d} unbanned`, () => api('DELETE', `/admin/domain-bans/${encodeURIComponent(d)}`), `domain:${d}`) }, 'Unban'),
+        actionError(`domain:${d}`)))));
   $('domains-empty').hidden = domains.length > 0;
 }
 
@@ -481,14 +502,14 @@ $('hosts-next').addEventListener('click', () => {
 $('add-host').addEventListener('submit', (e) => {
   e.preventDefault();
   const hostname = $('add-hostname').value.trim();
-  void act(`${hostname} added`, () => api('POST', '/admin/hosts', { hostname })).then(() => ($('add-hostname').value = ''));
+  void act(`${hostname} added`, () => api('POST', '/admin/hosts', { hostname }), 'add-host').then(() => ($('add-hostname').value = ''));
 });
 
 $('ban-domain').addEventListener('submit', (e) => {
   e.preventDefault();
   const domain = $('ban-domain-name').value.trim();
   if (!confirm(`Ban ${domain} and every host under it?`)) return;
-  void act(`${domain} banned`, () => api('POST', '/admin/domain-bans', { domain })).then(() => ($('ban-domain-name').value = ''));
+  void act(`${domain} banned`, () => api('POST', '/admin/domain-bans', { domain }), 'ban-domain').then(() => ($('ban-domain-name').value = ''));
 });
 
 if (sessionStorage.getItem(KEY)) {
