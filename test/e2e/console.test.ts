@@ -161,6 +161,12 @@ describe('operator console (/admin/)', () => {
     const row = page.locator(`#hosts tr[data-host="${pds.hostname}"]`);
     await expect.poll(() => row.locator('.reasons').textContent(), { timeout: TIMEOUT }).toContain('<img src=x id=injected>');
     expect(await page.locator('#injected').count()).toBe(0);
+    // The account and detail of each rejection are in the row, opened by a click and kept open across polls.
+    await row.locator('.rejection-details summary').click();
+    await expect.poll(() => row.locator('.rejection-details ul').textContent(), { timeout: TIMEOUT }).toContain(`${alice.did}: <script>alert(1)</script>`);
+    await page.waitForTimeout(3500);
+    expect(await row.locator('.rejection-details').getAttribute('open')).not.toBeNull();
+    expect(await row.locator('.rejection-details ul').isVisible()).toBe(true);
   });
 
   it('changes a host limit in place, kept across polls while typing', async () => {

@@ -133,16 +133,26 @@ function quotaCell(host, name) {
     el('div', { class: pct >= 100 ? 'meter full' : 'meter', title: `${pct}%` }, el('div', { 'data-pct': pct })));
 }
 
+/** Hostnames whose rejection details are open: kept open across polls. */
+const openDetails = new Set();
+
 /** @param {AdminHost} host */
 function rejectionsCell(host) {
   const recent = host.recentRejections || [];
   if (recent.length === 0) return el('td', { class: 'muted' }, 'none');
   const counts = new Map();
   for (const r of recent) counts.set(r.reason, (counts.get(r.reason) || 0) + 1);
+  // Each rejection's account and detail in the row itself (opened on a click), not only in a hover tooltip.
   return el('td', {},
-    el('ul', { class: 'reasons', title: recent.map((r) => `${r.at} ${r.did} ${r.reason}${r.detail ? `: ${r.detail}` : ''}`).join('\n') },
+    el('ul', { class: 'reasons' },
       [...counts].map(([reason, n]) => el('li', {}, el('code', {}, reason), ` ×${n}`)),
-      el('li', { class: 'muted' }, `last ${ago(recent[0].at)}`)));
+      el('li', { class: 'muted' }, `last ${ago(recent[0].at)}`)),
+    el('details', { class: 'rejection-details', open: openDetails.has(host.hostname) || undefined, ontoggle: (e) => {
+      if (e.target.open) openDetails.add(host.hostname);
+      else openDetails.delete(host.hostname);
+    } },
+      el('summary', {}, 'details'),
+      el('ul', {}, recent.map((r) => el('li', {}, `${ago(r.at)} `, el('code', {}, r.reason), ` ${r.did}`, r.detail ? `: ${r.detail}` : '')))));
 }
 
 /** @param {AdminHost} host */
