@@ -1,18 +1,24 @@
 // The operator API under /admin (services/contract.ts declares it), on the services. Every route requires the admin
 // password, checked before anything else about the request.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { adminApi, type AnyEndpoint, type BodyOf, type ParamsOf, type ResponseOf } from '../services/contract.ts';
+import { adminApi, type AnyEndpoint, type BodyOf, type ParamsOf, type QueryOf, type ResponseOf } from '../services/contract.ts';
 import type { ApiServices } from './services.ts';
 import { makeAdminGuard } from './admin-auth.ts';
 
-type Handler<E extends AnyEndpoint> = (req: { params: ParamsOf<E>; body: BodyOf<E>; log: FastifyRequest['log'] }) => Promise<ResponseOf<E>>;
+type Handler<E extends AnyEndpoint> = (req: {
+  params: ParamsOf<E>;
+  body: BodyOf<E>;
+  query: QueryOf<E>;
+  log: FastifyRequest['log'];
+}) => Promise<ResponseOf<E>>;
 
 function route<E extends AnyEndpoint>(app: FastifyInstance, e: E, handler: Handler<E>): void {
   app.route({
     method: e.method,
     url: e.path,
-    ...(e.body ? { schema: { body: e.body.json } } : {}),
-    handler: (req) => handler({ params: req.params as ParamsOf<E>, body: req.body as BodyOf<E>, log: req.log }),
+    schema: { ...(e.body ? { body: e.body.json } : {}), ...(e.query ? { querystring: e.query.json } : {}) },
+    handler: (req) =>
+      handler({ params: req.params as ParamsOf<E>, body: req.body as BodyOf<E>, query: req.query as QueryOf<E>, log: req.log }),
   });
 }
 
@@ -21,7 +27,7 @@ export function registerAdmin(app: FastifyInstance, api: ApiServices): void {
   void app.register(async (admin) => {
     admin.addHook('onRequest', makeAdminGuard(api.config.adminPassword));
 
-    route(admin, adminApi.listHosts, async () => ({ hosts: await hosts.list() }));
+    route(admin, adminApi.listHosts, ({ query }) => hosts.list(query));
     route(admin, adminApi.addHost, async ({ body, log }) => {
       const added = await hosts.add(body.hostname);
       log.info({ host: added.hostname, status: added.status }, 'host admitted by operator');

@@ -1,7 +1,7 @@
 // The operator API under /admin, declared once: each endpoint's method, path, request body (a schema Fastify
 // validates) and response type. The handlers (api/admin.ts), the CLI (cli/admin-client.ts), the console (through
 // JSDoc types) and the tests' client (dev-env/relay-client.ts) all take their types from here.
-import { SYNC_MODE_SETTINGS, type HostLimits, type HostStatus, type HostTier } from '../core/hosts.ts';
+import { HOST_STATUSES, SYNC_MODE_SETTINGS, type HostLimits, type HostStatus, type HostTier } from '../core/hosts.ts';
 import type { StrictnessView } from '../verify/strictness.ts';
 import type { Rejection } from '../core/rejections.ts';
 import { s, type Infer, type Schema } from '../core/schema.ts';
@@ -14,23 +14,50 @@ export type PathParams<P extends string> = P extends `${string}:${infer Param}/$
     ? Param
     : never;
 
-export interface Endpoint<Path extends string = string, Body = undefined, Res = unknown> {
+export interface Endpoint<Path extends string = string, Body = undefined, Res = unknown, Query = undefined> {
   method: 'GET' | 'POST' | 'DELETE';
   path: Path;
   body?: Schema<Body>;
+  /** The query string's parameters (a GET's options), validated like a body. */
+  query?: Schema<Query>;
   /** Never set: carries the response type. */
   res?: Res;
 }
 
-export type AnyEndpoint = Endpoint<string, unknown, unknown>;
-export type BodyOf<E> = E extends Endpoint<string, infer B, unknown> ? B : never;
-export type ResponseOf<E> = E extends Endpoint<string, unknown, infer R> ? R : never;
-export type ParamsOf<E> = E extends Endpoint<infer P, unknown, unknown> ? Record<PathParams<P>, string> : never;
+export type AnyEndpoint = Endpoint<string, unknown, unknown, unknown>;
+export type BodyOf<E> = E extends Endpoint<string, infer B, unknown, unknown> ? B : never;
+export type QueryOf<E> = E extends Endpoint<string, unknown, unknown, infer Q> ? Q : never;
+export type ResponseOf<E> = E extends Endpoint<string, unknown, infer R, unknown> ? R : never;
+export type ParamsOf<E> = E extends Endpoint<infer P, unknown, unknown, unknown> ? Record<PathParams<P>, string> : never;
 
 const endpoint =
   <Res>() =>
-  <const Path extends string, Body = undefined>(def: { method: Endpoint['method']; path: Path; body?: Schema<Body> }): Endpoint<Path, Body, Res> =>
+  <const Path extends string, Body = undefined, Query = undefined>(def: {
+    method: Endpoint['method'];
+    path: Path;
+    body?: Schema<Body>;
+    query?: Schema<Query>;
+  }): Endpoint<Path, Body, Res, Query> =>
     def;
+
+/** What the hosts list sorts by: the name, status, last event, accounts, failed dials in a row. */
+export const HOST_SORTS = ['hostname', 'status', 'lastEvent', 'accounts', 'errors'] as const;
+export type HostSort = (typeof HOST_SORTS)[number];
+export const MAX_HOSTS_PAGE = 1000;
+
+export const hostsQuery = s.object(
+  {
+    sort: s.literal(...HOST_SORTS),
+    order: s.literal('asc', 'desc'),
+    status: s.literal(...HOST_STATUSES),
+    /** A part of the hostname. */
+    q: s.string({ maxLength: 253 }),
+    offset: s.integer({ minimum: 0 }),
+    limit: s.integer({ minimum: 1, maximum: MAX_HOSTS_PAGE }),
+  },
+  { optional: ['sort', 'order', 'status', 'q', 'offset', 'limit'] },
+);
+export type HostsQuery = Infer<typeof hostsQuery>;
 
 export interface QuotaWindow {
   name: string;
@@ -69,6 +96,14 @@ export interface AdminHost {
 
 /** A firehose consumer or Jetstream subscriber, as the process serving it describes it. */
 export type ConsumerView = StreamView;
+
+/** One page of hosts; `total` counts every host the filter matches. */
+export interface HostsPage {
+  hosts: AdminHost[];
+  total: number;
+  offset: number;
+  limit: number;
+}
 
 export interface RelayStats {
   at: number;
@@ -136,7 +171,8 @@ export const hostImportPageBody = s.object(
 export type HostImportPage = Infer<typeof hostImportPageBody>;
 
 export const adminApi = {
-  listHosts: endpoint<{ hosts: AdminHost[] }>()({ method: 'GET', path: '/admin/hosts' }),
+  /** A page of hosts, sorted and filtered (without options: by hostname, the first MAX_HOSTS_PAGE). */
+  listHosts: endpoint<HostsPage>()({ method: 'GET', path: '/admin/hosts', query: hostsQuery }),
   /** Adds a host (or approves its pending crawl request); it is crawled from its live head. */
   addHost: endpoint<{ hostname: string; status: HostStatus }>()({
     method: 'POST',

@@ -8,11 +8,13 @@ import {
   banHost,
   bannedDomainFor,
   disconnectHost,
+  getCrawlRequest,
   getHost,
   getHostImport,
   listCrawlRequests,
   listDomainBans,
   listHosts,
+  listHostsPage,
   reconnectHost,
   recordCrawlRequest,
   removeHost,
@@ -25,7 +27,7 @@ import {
   type HostImportRow,
   type HostRow,
 } from '../storage/hosts.ts';
-import { accountCounts } from '../storage/accounts.ts';
+import { accountCounts, countThrottledAccounts } from '../storage/accounts.ts';
 import { normalizeHostname } from '../core/hostname.ts';
 import type { HostLimits, HostStatus, HostTier, SyncModeSetting } from '../core/hosts.ts';
 import type { RejectionLog } from '../core/rejections.ts';
@@ -39,7 +41,7 @@ import type { CounterStore } from '../quota/counters.ts';
 import { hostScope, hostWindows } from '../quota/host-quota.ts';
 import type { RelayConfig } from '../config/config.ts';
 import type { StrictnessRow, StrictnessView } from '../verify/strictness.ts';
-import type { AdminHost, HostImportPage, HostImportView, HostLimitsChange, QuotaWindow } from './contract.ts';
+import { MAX_HOSTS_PAGE, type AdminHost, type HostImportPage, type HostImportView, type HostLimitsChange, type HostsPage, type HostsQuery, type QuotaWindow } from './contract.ts';
 
 /** What this process's crawls say of a host. */
 export interface CrawlView {
@@ -129,12 +131,22 @@ export class HostsService {
     return parsed.hostname;
   }
 
-  async list(): Promise<AdminHost[]> {
+  /** One page of hosts, sorted and filtered in SQL: only that page is described. */
+  async list(query: HostsQuery = {}): Promise<HostsPage> {
     const { db, policy, crawls, rejections } = this.o;
-    const rows = await listHosts(db, { limit: 10_000 });
+    const offset = query.offset ?? 0;
+    const limit = query.limit ?? MAX_HOSTS_PAGE;
+    const { rows, total } = await listHostsPage(db, {
+      sort: query.sort ?? 'hostname',
+      order: query.order ?? 'asc',
+      ...(query.status ? { status: query.status } : {}),
+      ...(query.q ? { q: query.q } : {}),
+      offset,
+      limit,
+    });
     // Counted from the accounts table: the hosts row's account_count column is not maintained.
     const counts = await accountCounts(db, rows.map((h) => h.id));
-    return rows.map((h) => ({
+    const hosts = rows.map((h): AdminHost => ({
       id: h.id,
       hostname: h.hostname,
       status: h.status as HostStatus,
@@ -155,6 +167,7 @@ export class HostsService {
       sync: this.o.strictness.view(h),
       recentRejections: rejections.recent(h.id).slice(0, 10),
     }));
+    return { hosts, total, offset, limit };
   }
 
   /**
@@ -333,12 +346,17 @@ export class HostsService {
     const host = await getHost(db, hostname);
     if (!host) {
       const domain = await bannedDomainFor(db, hostname);
+      const request = domain ? null : await getCrawlRequest(db, hostname);
       return {
         hostname,
         known: false as const,
+        // Asking again changes nothing while the operator has not decided.
+        pending: request !== null,
         message: domain
           ? `this host is under the banned domain ${domain}`
-          : 'this relay does not crawl this host; ask it to with com.atproto.sync.requestCrawl',
+          : request
+            ? `a crawl request for this host is waiting for the relay operator's approval (first asked ${request.requestedAt.toISOString()})`
+            : 'this relay does not crawl this host; ask it to with com.atproto.sync.requestCrawl',
       };
     }
     const limits = policy.limitsOf(host);
@@ -351,6 +369,8 @@ export class HostsService {
     return {
       hostname: host.hostname,
       known: true as const,
+      // Over the account limit (or their own write budget): their repo events are withheld until released.
+      throttledAccounts: await countThrottledAccounts(db, host.id),
       status: host.status as HostStatus,
       seq: host.cursor,
       accountCount: counts.get(host.id) ?? 0,

@@ -138,6 +138,15 @@ export async function accountCounts(db: Db, hostIds: number[]): Promise<Map<numb
   return new Map(rows.flatMap((r) => (r.hostId === null ? [] : [[r.hostId, Number(r.n)] as const])));
 }
 
+/** Accounts of a host whose repo events the relay withholds (host account limit, write budget). */
+export async function countThrottledAccounts(db: Db, hostId: number): Promise<number> {
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(accounts)
+    .where(and(eq(accounts.hostId, hostId), isNotNull(accounts.throttled)));
+  return Number(row?.n ?? 0);
+}
+
 /**
  * Sets or clears the operator status of an account (e.g. 'takendown'), telling every relay process to drop its
  * cached view. A takedown of an account the relay has not seen makes its row (no host yet), so its events are

@@ -24,6 +24,50 @@ export async function listHosts(db: Db, opts: { afterId?: number; limit?: number
     .limit(opts.limit ?? 1000);
 }
 
+export interface HostsPageQuery {
+  sort: 'hostname' | 'status' | 'lastEvent' | 'accounts' | 'errors';
+  order: 'asc' | 'desc';
+  status?: HostStatus;
+  /** A part of the hostname. */
+  q?: string;
+  offset: number;
+  limit: number;
+}
+
+/** One page of hosts for the console, with how many match; ties go by hostname, so pages never overlap. */
+export async function listHostsPage(db: Db, o: HostsPageQuery): Promise<{ rows: HostRow[]; total: number }> {
+  const dir = o.order === 'desc' ? sql`DESC` : sql`ASC`;
+  const key = {
+    hostname: sql`${hosts.hostname}`,
+    status: sql`${hosts.status}`,
+    lastEvent: sql`${hosts.lastEventAt}`,
+    // The hosts row's account_count column is not maintained: counted from the accounts table (its host index).
+    accounts: sql`(SELECT count(*) FROM accounts a WHERE a.host_id = ${hosts.id})`,
+    errors: sql`${hosts.failedAttempts}`,
+  }[o.sort];
+  const where = [
+    sql`${hosts.status} <> 'removed'`,
+    o.status ? sql`${hosts.status} = ${o.status}` : undefined,
+    o.q ? sql`strpos(${hosts.hostname}, ${o.q.toLowerCase()}) > 0` : undefined,
+  ].filter((w) => w !== undefined);
+  const cond = sql.join(where, sql` AND `);
+  const rows = await db
+    .select({ id: hosts.id, total: sql<number>`count(*) OVER ()`.mapWith(Number) })
+    .from(hosts)
+    .where(cond)
+    .orderBy(sql`${key} ${dir} NULLS LAST`, sql`${hosts.hostname} ${dir}`)
+    .limit(o.limit)
+    .offset(o.offset);
+  if (rows.length === 0) {
+    // A page past the end still says how many there are.
+    const [c] = await db.select({ n: sql<number>`count(*)`.mapWith(Number) }).from(hosts).where(cond);
+    return { rows: [], total: c?.n ?? 0 };
+  }
+  const full = await db.select().from(hosts).where(inArray(hosts.id, rows.map((r) => r.id)));
+  const byId = new Map(full.map((h) => [h.id, h]));
+  return { rows: rows.map((r) => byId.get(r.id)!), total: rows[0]!.total };
+}
+
 export async function hostsToCrawl(db: Db): Promise<HostRow[]> {
   return db.select().from(hosts).where(inArray(hosts.status, [...CRAWLED_STATUSES])).orderBy(asc(hosts.id));
 }
@@ -105,6 +149,12 @@ export async function recordCrawlRequest(db: Db, hostname: string, requesterIp: 
         lastRequesterIp: sql`excluded.last_requester_ip`,
       },
     });
+}
+
+/** The pending crawl request of a host, if it has one. */
+export async function getCrawlRequest(db: Db, hostname: string): Promise<typeof crawlRequests.$inferSelect | null> {
+  const [row] = await db.select().from(crawlRequests).where(eq(crawlRequests.hostname, hostname));
+  return row ?? null;
 }
 
 export async function listCrawlRequests(db: Db): Promise<(typeof crawlRequests.$inferSelect)[]> {

@@ -123,7 +123,7 @@ describe('admin API', () => {
     expect(pending.code).toBe(0);
     expect(pending.output).toContain(pds.hostname);
     const listed = await cli(['hosts', 'list', '--json']);
-    expect(JSON.parse(listed.output)).toEqual({ hosts: [] });
+    expect(JSON.parse(listed.output)).toMatchObject({ hosts: [], total: 0 });
 
     const approved = await cli(['hosts', 'approve', pds.hostname]);
     expect(approved.output).toContain(`${pds.hostname}: connecting`);

@@ -13,6 +13,7 @@ import { FakePds, type FakeAccount } from '../../dev-env/fake-pds.ts';
 import { TestConsumer } from '../helpers/consumer.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { requestCrawl, startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
+import { hosts as hostsTable } from '../../src/storage/schema.ts';
 
 const SHOTS = new URL('../../.tmp/screenshots/', import.meta.url).pathname;
 const TIMEOUT = 20_000;
@@ -160,6 +161,12 @@ describe('operator console (/admin/)', () => {
     const row = page.locator(`#hosts tr[data-host="${pds.hostname}"]`);
     await expect.poll(() => row.locator('.reasons').textContent(), { timeout: TIMEOUT }).toContain('<img src=x id=injected>');
     expect(await page.locator('#injected').count()).toBe(0);
+    // The account and detail of each rejection are in the row, opened by a click and kept open across polls.
+    await row.locator('.rejection-details summary').click();
+    await expect.poll(() => row.locator('.rejection-details ul').textContent(), { timeout: TIMEOUT }).toContain(`${alice.did}: <script>alert(1)</script>`);
+    await page.waitForTimeout(3500);
+    expect(await row.locator('.rejection-details').getAttribute('open')).not.toBeNull();
+    expect(await row.locator('.rejection-details ul').isVisible()).toBe(true);
   });
 
   it('changes a host limit in place, kept across polls while typing', async () => {
@@ -281,5 +288,72 @@ describe('public status page (/status)', () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe('console with 2,000 hosts', () => {
+  // A fan-out process on its own database: it lists the hosts and dials none of them.
+  let big: TestRelay;
+  const name = (i: number) => `pds${String(i).padStart(4, '0')}.example.com`;
+  const shownHosts = () => page.locator('#hosts tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-host')));
+
+  beforeAll(async () => {
+    big = await startTestRelay({ databaseUrl: await createTestDatabase(), role: 'fanout' });
+    await big.relay.ctx.database.db.insert(hostsTable).values(
+      Array.from({ length: 2000 }, (_, i) => ({ hostname: name(i), status: i % 2 ? 'banned' : 'offline', failedAttempts: i % 10 })),
+    );
+  }, 120_000);
+  afterAll(async () => {
+    await page.unrouteAll();
+    await big?.stop();
+  });
+
+  it('shows one page of 50, sorts by a header, pages, and filters on the relay', async () => {
+    await page.goto(`${big.url}/admin/`);
+    await page.fill('#password', TEST_ADMIN_PASSWORD);
+    await page.click('#login-form button[type=submit]');
+    await expect.poll(() => page.textContent('#hosts-page'), { timeout: TIMEOUT }).toBe('1-50 of 2,000');
+    expect(await shownHosts()).toEqual(Array.from({ length: 50 }, (_, i) => name(i)));
+
+    await page.click('button.sort[data-sort="hostname"]');
+    await expect.poll(async () => (await shownHosts())[0], { timeout: TIMEOUT }).toBe(name(1999));
+    await page.click('#hosts-next');
+    await expect.poll(() => page.textContent('#hosts-page'), { timeout: TIMEOUT }).toBe('51-100 of 2,000');
+    expect((await shownHosts())[0]).toBe(name(1949));
+
+    // Counts and times sort largest first at the first click.
+    await page.click('button.sort[data-sort="errors"]');
+    await expect.poll(async () => (await shownHosts())[0], { timeout: TIMEOUT }).toBe(name(1999));
+    expect(await page.locator('#hosts tbody tr .conn').first().textContent()).toContain('9 failures');
+
+    await page.selectOption('#host-status', 'banned');
+    await page.fill('#host-filter', 'pds19');
+    await expect.poll(() => page.textContent('#hosts-page'), { timeout: TIMEOUT }).toBe('1-50 of 50');
+    const shown = await shownHosts();
+    expect(shown.every((h) => h!.startsWith('pds19'))).toBe(true);
+    expect(await page.locator('#hosts tbody .badge').evaluateAll((b) => [...new Set(b.map((x) => x.textContent))])).toEqual(['banned']);
+    expect(await page.isDisabled('#hosts-next')).toBe(true);
+    await shot('09-console-2000-hosts');
+  });
+
+  it('shows why an action failed next to what the operator clicked', async () => {
+    await page.fill('#add-hostname', 'not a hostname!');
+    await page.click('#add-host button[type=submit]');
+    await expect.poll(() => page.textContent('#add-host-error'), { timeout: TIMEOUT }).toContain('not a hostname! added failed: InvalidRequest');
+    const row = page.locator(`#hosts tr[data-host="${name(1901)}"]`);
+    await page.route(`${big.url}/admin/hosts/*/unban`, (route) => route.fulfill({ status: 500, contentType: 'application/json', body: '{"error":"InternalServerError","message":"boom"}' }));
+    await row.getByRole('button', { name: 'Unban' }).click();
+    await expect.poll(() => row.locator('.action-error').textContent(), { timeout: TIMEOUT }).toBe(`${name(1901)} unbanned failed: InternalServerError: boom`);
+    await page.unrouteAll();
+  });
+
+  it('says the relay is unreachable, and since when, instead of showing old data silently', async () => {
+    expect(await page.isVisible('#stale')).toBe(false);
+    await page.route(`${big.url}/admin/**`, (route) => route.abort('connectionrefused'));
+    await expect.poll(() => page.textContent('#stale'), { timeout: TIMEOUT }).toMatch(/^Relay unreachable — data from \d\d:\d\d:\d\d$/);
+    expect(await page.getAttribute('#app', 'class')).toContain('is-stale');
+    await shot('10-console-stale');
+    await page.unrouteAll();
+    await expect.poll(() => page.isVisible('#stale'), { timeout: TIMEOUT }).toBe(false);
   });
 });

@@ -78,24 +78,42 @@ async function api(method, path, body) {
 // ---- flash messages -------------------------------------------------------------------------------------------
 
 let flashTimer = 0;
-function flash(text, bad = false) {
+/** What an action did; a failure is shown beside what was clicked instead (act below). */
+function flash(text) {
   const f = $('flash');
   f.textContent = text;
-  f.className = bad ? 'flash bad' : 'flash';
   f.hidden = false;
   clearTimeout(flashTimer);
-  flashTimer = setTimeout(() => (f.hidden = true), bad ? 10_000 : 4000);
+  flashTimer = setTimeout(() => (f.hidden = true), 4000);
 }
 
-/** Runs an operator action, reports its outcome, and refreshes the tables at once. */
-async function act(label, fn) {
+/**
+ * Why an operator's action failed, shown beside what they clicked (a host's row, a form) until their next action
+ * there: the host name or form id → the message.
+ */
+const actionErrors = new Map();
+
+/** @param {string} where */
+function actionError(where) {
+  const message = actionErrors.get(where);
+  return message ? el('div', { class: 'action-error', role: 'alert' }, message) : null;
+}
+
+function renderFormErrors() {
+  for (const id of ['add-host', 'ban-domain']) $(`${id}-error`).textContent = actionErrors.get(id) || '';
+}
+
+/** Runs an operator action at `where`, reports its outcome there, and refreshes the tables at once. */
+async function act(label, fn, where) {
   try {
     await fn();
+    actionErrors.delete(where);
     flash(label);
   } catch (err) {
     if (err instanceof Unauthorized) return logout(err.message);
-    flash(`${label} failed: ${err.message}`, true);
+    actionErrors.set(where, `${label} failed: ${err.message}`);
   }
+  renderFormErrors();
   await refresh();
 }
 
@@ -115,16 +133,26 @@ function quotaCell(host, name) {
     el('div', { class: pct >= 100 ? 'meter full' : 'meter', title: `${pct}%` }, el('div', { 'data-pct': pct })));
 }
 
+/** Hostnames whose rejection details are open: kept open across polls. */
+const openDetails = new Set();
+
 /** @param {AdminHost} host */
 function rejectionsCell(host) {
   const recent = host.recentRejections || [];
   if (recent.length === 0) return el('td', { class: 'muted' }, 'none');
   const counts = new Map();
   for (const r of recent) counts.set(r.reason, (counts.get(r.reason) || 0) + 1);
+  // Each rejection's account and detail in the row itself (opened on a click), not only in a hover tooltip.
   return el('td', {},
-    el('ul', { class: 'reasons', title: recent.map((r) => `${r.at} ${r.did} ${r.reason}${r.detail ? `: ${r.detail}` : ''}`).join('\n') },
+    el('ul', { class: 'reasons' },
       [...counts].map(([reason, n]) => el('li', {}, el('code', {}, reason), ` ×${n}`)),
-      el('li', { class: 'muted' }, `last ${ago(recent[0].at)}`)));
+      el('li', { class: 'muted' }, `last ${ago(recent[0].at)}`)),
+    el('details', { class: 'rejection-details', open: openDetails.has(host.hostname) || undefined, ontoggle: (e) => {
+      if (e.target.open) openDetails.add(host.hostname);
+      else openDetails.delete(host.hostname);
+    } },
+      el('summary', {}, 'details'),
+      el('ul', {}, recent.map((r) => el('li', {}, `${ago(r.at)} `, el('code', {}, r.reason), ` ${r.did}`, r.detail ? `: ${r.detail}` : '')))));
 }
 
 /** @param {AdminHost} host */
@@ -152,14 +180,14 @@ function limitsCell(host) {
         close();
         const body = { perHour: Number(hour.value), perDay: Number(day.value), ...(accounts ? { accountLimit: Number(accounts.value) } : {}) };
         void act(`${host.hostname}: limits set to ${hour.value}/hour, ${day.value}/day${accounts ? `, ${accounts.value} accounts` : ''}`, () =>
-          api('POST', `/admin/hosts/${enc}/limits`, body));
+          api('POST', `/admin/hosts/${enc}/limits`, body), host.hostname);
       },
     }, hour, day, accounts,
       el('button', { type: 'submit' }, 'Save'),
       el('button', { type: 'button', class: 'secondary', title: 'use the configured default limits', onclick: () => {
         close();
         const body = { perHour: null, perDay: null, ...(accounts ? { accountLimit: null } : {}) };
-        void act(`${host.hostname}: default limits restored`, () => api('POST', `/admin/hosts/${enc}/limits`, body));
+        void act(`${host.hostname}: default limits restored`, () => api('POST', `/admin/hosts/${enc}/limits`, body), host.hostname);
       } }, 'Default'),
       el('button', { type: 'button', class: 'secondary', onclick: () => { close(); renderHosts(lastHosts); } }, 'Cancel')));
 }
@@ -205,17 +233,44 @@ function hostRow(host) {
             title: host.tier === 'new' ? 'give this host the trusted tier\'s default limits' : 'back to the new-host default limits',
             onclick: () => {
               const tier = host.tier === 'new' ? 'trusted' : 'new';
-              void act(`${host.hostname}: tier ${tier}`, () => api('POST', `/admin/hosts/${enc}/tier`, { tier }));
+              void act(`${host.hostname}: tier ${tier}`, () => api('POST', `/admin/hosts/${enc}/tier`, { tier }), host.hostname);
             },
           }, host.tier === 'new' ? 'Trust' : 'Untrust')
         : null,
       banned
-        ? el('button', { class: 'secondary', onclick: () => act(`${host.hostname} unbanned`, () => api('POST', `/admin/hosts/${enc}/unban`)) }, 'Unban')
+        ? el('button', { class: 'secondary', onclick: () => act(`${host.hostname} unbanned`, () => api('POST', `/admin/hosts/${enc}/unban`), host.hostname) }, 'Unban')
         : el('button', { class: 'danger', onclick: () => {
             if (confirm(`Ban ${host.hostname}? Its connection closes now and its crawl requests are refused.`)) {
-              void act(`${host.hostname} banned`, () => api('POST', `/admin/hosts/${enc}/ban`));
+              void act(`${host.hostname} banned`, () => api('POST', `/admin/hosts/${enc}/ban`), host.hostname);
             }
-          } }, 'Ban')));
+          } }, 'Ban'),
+      actionError(host.hostname)));
+}
+
+/**
+ * The page of hosts shown: sorted, filtered and paged by the relay, so a poll carries and re-renders only this page.
+ * @type {{ sort: import('../../../services/contract.ts').HostSort, order: 'asc' | 'desc', status: string, q: string, offset: number, limit: number }}
+ */
+const view = { sort: 'hostname', order: 'asc', status: '', q: '', offset: 0, limit: 50 };
+
+function hostsPath() {
+  const p = new URLSearchParams({ sort: view.sort, order: view.order, offset: String(view.offset), limit: String(view.limit) });
+  if (view.status) p.set('status', view.status);
+  if (view.q) p.set('q', view.q);
+  return `/admin/hosts?${p}`;
+}
+
+/** @param {ApiResponse<'listHosts'>} page */
+function renderPager(page) {
+  const first = page.total === 0 ? 0 : page.offset + 1;
+  $('hosts-page').textContent = `${first.toLocaleString()}-${(page.offset + page.hosts.length).toLocaleString()} of ${page.total.toLocaleString()}`;
+  $('hosts-prev').disabled = page.offset === 0;
+  $('hosts-next').disabled = page.offset + page.hosts.length >= page.total;
+  for (const b of document.querySelectorAll('button.sort')) {
+    const mine = /** @type {HTMLElement} */ (b).dataset.sort === view.sort;
+    if (mine) b.setAttribute('data-dir', view.order === 'asc' ? ' ▲' : ' ▼');
+    else b.removeAttribute('data-dir');
+  }
 }
 
 let lastHosts = [];
@@ -224,8 +279,7 @@ function renderHosts(hosts) {
   lastHosts = hosts;
   const tbody = $('hosts').tBodies[0];
   const existing = new Map([...tbody.rows].map((r) => [r.dataset.host, r]));
-  const filter = $('host-filter').value.trim().toLowerCase();
-  const shown = hosts.filter((h) => !filter || h.hostname.includes(filter));
+  const shown = hosts;
   // A row being edited keeps its DOM (and the operator's half-typed numbers) across polls.
   tbody.replaceChildren(...shown.map((h) => {
     const row = existing.get(h.hostname);
@@ -245,8 +299,9 @@ function renderRequests(requests) {
       el('td', {}, ago(r.requestedAt)),
       el('td', { class: 'num' }, r.requestCount),
       el('td', { class: 'actions' },
-        el('button', { onclick: () => act(`${r.hostname} approved`, () => api('POST', '/admin/hosts', { hostname: r.hostname })) }, 'Approve'),
-        el('button', { class: 'danger', onclick: () => act(`${r.hostname} banned`, () => api('POST', `/admin/hosts/${encodeURIComponent(r.hostname)}/ban`)) }, 'Ban')))));
+        el('button', { onclick: () => act(`${r.hostname} approved`, () => api('POST', '/admin/hosts', { hostname: r.hostname }), `request:${r.hostname}`) }, 'Approve'),
+        el('button', { class: 'danger', onclick: () => act(`${r.hostname} banned`, () => api('POST', `/admin/hosts/${encodeURIComponent(r.hostname)}/ban`), `request:${r.hostname}`) }, 'Ban'),
+        actionError(`request:${r.hostname}`)))));
   $('requests-empty').hidden = requests.length > 0;
 }
 
@@ -256,7 +311,8 @@ function renderDomains(domains) {
     el('tr', { 'data-domain': d },
       el('td', {}, el('strong', {}, d)),
       el('td', { class: 'actions' },
-        el('button', { class: 'secondary', onclick: () => act(`${d} unbanned`, () => api('DELETE', `/admin/domain-bans/${encodeURIComponent(d)}`)) }, 'Unban')))));
+        el('button', { class: 'secondary', onclick: () => act(`${d} unbanned`, () => api('DELETE', `/admin/domain-bans/${encodeURIComponent(d)}`), `domain:${d}`) }, 'Unban'),
+        actionError(`domain:${d}`)))));
   $('domains-empty').hidden = domains.length > 0;
 }
 
@@ -352,21 +408,36 @@ async function refresh() {
   try {
     /** @type {[ApiResponse<'listHosts'>, ApiResponse<'listCrawlRequests'>, ApiResponse<'listConsumers'>, ApiResponse<'listDomainBans'>, ApiResponse<'collections'>]} */
     const [hosts, requests, consumers, domains, collections] = await Promise.all([
-      api('GET', '/admin/hosts'),
+      api('GET', hostsPath()),
       api('GET', '/admin/crawl-requests'),
       api('GET', '/admin/consumers'),
       api('GET', '/admin/domain-bans'),
       api('GET', '/admin/collections'),
     ]);
     renderHosts(hosts.hosts);
+    renderPager(hosts);
+    lastOk = Date.now();
+    $('stale').hidden = true;
+    $('app').classList.remove('is-stale');
     renderRequests(requests.requests);
     renderConsumers(consumers.consumers);
     renderDomains(domains.domains);
     renderCollections(collections);
   } catch (err) {
     if (err instanceof Unauthorized) logout(err.message);
-    else flash(`refresh failed: ${err.message}`, true);
+    else showStale();
   }
+}
+
+/** When the last refresh answered: what the tables show dates from then. */
+let lastOk = 0;
+/** The relay stopped answering: say so, and how old what is shown is, instead of showing old data as current. */
+function showStale() {
+  $('stale').textContent = lastOk
+    ? `Relay unreachable — data from ${new Date(lastOk).toLocaleTimeString([], { hour12: false })}`
+    : 'Relay unreachable — no data yet';
+  $('stale').hidden = false;
+  $('app').classList.add('is-stale');
 }
 
 let timers = [];
@@ -405,18 +476,50 @@ $('login-form').addEventListener('submit', async (e) => {
   }
 });
 $('logout').addEventListener('click', () => logout());
-$('host-filter').addEventListener('input', () => renderHosts(lastHosts));
+let filterTimer = 0;
+$('host-filter').addEventListener('input', () => {
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(() => {
+    view.q = $('host-filter').value.trim().toLowerCase();
+    view.offset = 0;
+    void refresh();
+  }, 250);
+});
+$('host-status').addEventListener('change', () => {
+  view.status = $('host-status').value;
+  view.offset = 0;
+  void refresh();
+});
+for (const b of document.querySelectorAll('button.sort')) {
+  b.addEventListener('click', () => {
+    const sort = /** @type {any} */ (/** @type {HTMLElement} */ (b).dataset.sort);
+    // Names read best A to Z; counts and times largest (newest) first.
+    const first = sort === 'hostname' || sort === 'status' ? 'asc' : 'desc';
+    view.order = view.sort !== sort ? first : view.order === 'asc' ? 'desc' : 'asc';
+    view.sort = sort;
+    view.offset = 0;
+    void refresh();
+  });
+}
+$('hosts-prev').addEventListener('click', () => {
+  view.offset = Math.max(0, view.offset - view.limit);
+  void refresh();
+});
+$('hosts-next').addEventListener('click', () => {
+  view.offset += view.limit;
+  void refresh();
+});
 $('add-host').addEventListener('submit', (e) => {
   e.preventDefault();
   const hostname = $('add-hostname').value.trim();
-  void act(`${hostname} added`, () => api('POST', '/admin/hosts', { hostname })).then(() => ($('add-hostname').value = ''));
+  void act(`${hostname} added`, () => api('POST', '/admin/hosts', { hostname }), 'add-host').then(() => ($('add-hostname').value = ''));
 });
 
 $('ban-domain').addEventListener('submit', (e) => {
   e.preventDefault();
   const domain = $('ban-domain-name').value.trim();
   if (!confirm(`Ban ${domain} and every host under it?`)) return;
-  void act(`${domain} banned`, () => api('POST', '/admin/domain-bans', { domain })).then(() => ($('ban-domain-name').value = ''));
+  void act(`${domain} banned`, () => api('POST', '/admin/domain-bans', { domain }), 'ban-domain').then(() => ($('ban-domain-name').value = ''));
 });
 
 if (sessionStorage.getItem(KEY)) {

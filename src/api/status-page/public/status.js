@@ -31,13 +31,15 @@ function show(s) {
   $('r-usage').replaceChildren();
   $('r-sync').textContent = '';
   $('r-rejections').tBodies[0].replaceChildren();
-  const crawlable = !s.known || s.status === 'idle' || s.status === 'offline';
+  const crawlable = (!s.known && !s.pending) || s.status === 'idle' || s.status === 'offline';
   $('crawl').hidden = !crawlable;
   $('crawl-result').textContent = '';
   if (!s.known) {
     $('r-summary').textContent = s.message;
     $('crawl-text').textContent = 'Ask this relay to subscribe to your PDS. Depending on its policy it starts at once or waits for the operator.';
-    $('r-no-rejections').hidden = false;
+    // The relay has heard no event from a host it does not crawl: nothing to say about rejections.
+    $('r-rejections-title').hidden = true;
+    $('r-no-rejections').hidden = true;
     $('r-rejections').hidden = true;
     return;
   }
@@ -51,6 +53,8 @@ function show(s) {
   if (s.lastError) fact('Last connection error', `${s.lastError} (${when(s.lastErrorAt)})`);
   if (s.throttledUntil) fact('Throttled until', when(s.throttledUntil));
   fact('Event limits', `${s.limits.perHour.toLocaleString()} per hour, ${s.limits.perDay.toLocaleString()} per day (UTC)`);
+  fact('Account limit', `${s.limits.accountLimit.toLocaleString()} accounts`);
+  fact('Throttled accounts', s.throttledAccounts ? `${s.throttledAccounts.toLocaleString()} (their repo events are withheld)` : 'none');
   if (s.sync) fact('Sync v1.1', `${s.sync.mode} (${s.sync.setting === 'auto' ? 'automatic' : 'set by the operator'})`);
   $('r-sync').textContent = s.sync ? s.sync.explanation : '';
   for (const w of s.usage || []) {
@@ -62,6 +66,7 @@ function show(s) {
       el('div', { class: pct >= 100 ? 'meter full' : 'meter' }, bar)));
   }
   const rej = s.recentRejections || [];
+  $('r-rejections-title').hidden = false;
   $('r-no-rejections').hidden = rej.length > 0;
   $('r-rejections').hidden = rej.length === 0;
   $('r-rejections').tBodies[0].replaceChildren(...rej.map((r) =>
