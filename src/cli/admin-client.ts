@@ -1,14 +1,14 @@
 // The CLI's client for a running relay's /admin API, typed by services/contract.ts.
-import { endpointPath, type AnyEndpoint, type BodyOf, type ParamsOf, type ResponseOf } from '../services/contract.ts';
+import { endpointPath, type AnyEndpoint, type BodyOf, type ParamsOf, type QueryOf, type ResponseOf } from '../services/contract.ts';
 
 export interface AdminClientOptions {
   url: string;
   password: string | null;
 }
 
-/** What to send with a call: the path's parameters and the body, where the endpoint has them. */
+/** What to send with a call: the path's parameters, the body and the query, where the endpoint has them. */
 export type CallArgs<E extends AnyEndpoint> = (keyof ParamsOf<E> extends never ? { params?: undefined } : { params: ParamsOf<E> }) &
-  (BodyOf<E> extends undefined ? { body?: undefined } : { body: BodyOf<E> });
+  (BodyOf<E> extends undefined ? { body?: undefined } : { body: BodyOf<E> }) & { query?: Partial<QueryOf<E>> };
 
 /** The relay answered a call with an error: `status` and the XRPC `error` name tell a refusal from a fault. */
 export class AdminCallError extends Error {
@@ -45,7 +45,8 @@ function unreachableCause(err: unknown): string {
 
 export async function adminCall<E extends AnyEndpoint>(opts: AdminClientOptions, e: E, args: CallArgs<E>): Promise<ResponseOf<E>> {
   if (!opts.password) throw new Error('set RELAY_ADMIN_PASSWORD (or pass --password) to use admin commands');
-  const path = endpointPath(e, (args.params ?? {}) as Record<string, string>);
+  const query = new URLSearchParams(Object.entries(args.query ?? {}).map(([k, v]): [string, string] => [k, String(v)])).toString();
+  const path = endpointPath(e, (args.params ?? {}) as Record<string, string>) + (query ? `?${query}` : '');
   const base = opts.url.replace(/\/+$/, '');
   let res: Response;
   try {

@@ -207,7 +207,13 @@ async function hosts(
   };
   switch (sub) {
     case 'list': {
+      // The relay answers a page at a time; the CLI lists them all.
       const res = await adminCall(client, adminApi.listHosts, {});
+      while (res.hosts.length < res.total) {
+        const page = await adminCall(client, adminApi.listHosts, { query: { offset: res.hosts.length } });
+        if (page.hosts.length === 0) break;
+        res.hosts.push(...page.hosts);
+      }
       const rows = res.hosts.map((h) => ({ ...h, sync: describeSync(h.sync), lastError: h.lastError && `${h.lastError} (${h.lastErrorAt})` }));
       return out(res, () =>
         printTable(rows, ['hostname', 'status', 'tier', 'sync', 'connected', 'cursor', 'failedAttempts', 'lastEventAt', 'lastError']),

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/db.ts';
 import { startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
+import { runRelayCli } from '../../dev-env/process.ts';
 import { accounts, hosts } from '../../src/storage/schema.ts';
 import type { HostsPage } from '../../src/services/contract.ts';
 import { recordCrawlRequest } from '../../src/storage/hosts.ts';
@@ -42,6 +43,13 @@ afterAll(async () => {
 });
 
 describe('GET /admin/hosts: sort, filter, pages', () => {
+  it('is listed whole by the CLI, which reads the pages in turn', async () => {
+    const { code, output } = await runRelayCli(['hosts', 'list', '--url', relay.url], { RELAY_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD });
+    expect(code, output).toBe(0);
+    const listed = new Set(output.match(/pds\d{4}\.example\.com/g));
+    expect(listed.size).toBe(N);
+  });
+
   it('pages through every host by hostname, no page overlapping another', async () => {
     const seen: string[] = [];
     for (let offset = 0; offset < N; offset += 500) {
