@@ -1,5 +1,5 @@
 // The CLI's client for a running relay's /admin API, typed by services/contract.ts.
-import { endpointPath, type AnyEndpoint, type BodyOf, type ParamsOf, type QueryOf, type ResponseOf } from '../services/contract.ts';
+import { adminApi, endpointPath, type AnyEndpoint, type BodyOf, type ParamsOf, type QueryOf, type ResponseOf } from '../services/contract.ts';
 
 export interface AdminClientOptions {
   url: string;
@@ -70,4 +70,15 @@ export async function adminCall<E extends AnyEndpoint>(opts: AdminClientOptions,
     throw new AdminCallError(res.status, err?.error ?? `HTTP ${res.status}`, err?.message ?? '', `${e.method} ${path}`);
   }
   return json as ResponseOf<E>;
+}
+
+/** Every host the relay knows: its admin list answers a page at a time. */
+export async function listAllHosts(opts: AdminClientOptions): Promise<ResponseOf<typeof adminApi.listHosts>> {
+  const res = await adminCall(opts, adminApi.listHosts, {});
+  while (res.hosts.length < res.total) {
+    const page = await adminCall(opts, adminApi.listHosts, { query: { offset: res.hosts.length } });
+    if (page.hosts.length === 0) break;
+    res.hosts.push(...page.hosts);
+  }
+  return res;
 }

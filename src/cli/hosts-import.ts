@@ -7,7 +7,7 @@
 // are skipped, so nothing is admitted twice.
 import { adminApi, type HostImportView } from '../services/contract.ts';
 import { TokenBucket } from '../core/token-bucket.ts';
-import { AdminCallError, adminCall, type AdminClientOptions } from './admin-client.ts';
+import { AdminCallError, adminCall, listAllHosts, type AdminClientOptions } from './admin-client.ts';
 import { ProgressBar, type CliIo } from './progress.ts';
 
 /** Admissions in flight at once: each probes the host, up to seconds for one that does not answer. */
@@ -77,7 +77,7 @@ export async function importHosts(o: HostsImportOptions): Promise<number> {
   const restart = saved.finished || saved.updatedAt === null;
   let cursor = restart ? null : saved.cursor;
   if (!restart) io.err(`relay: resuming the import from ${source} (${saved.admitted} admitted, ${saved.refused} refused so far)\n`);
-  const known = new Set((await adminCall(client, adminApi.listHosts, {})).hosts.map((h) => h.hostname));
+  const known = new Set((await listAllHosts(client)).hosts.map((h) => h.hostname));
   const pace = new TokenBucket(o.perSecond, 1);
   const bar = new ProgressBar(io, 0, { items: 'hosts', done: 'admitted' });
   const refusals: string[] = [];

@@ -3,7 +3,7 @@
 // decoders) is imported when one of those runs: importing src/relay.ts alone took most of a second.
 import { parseArgs } from 'node:util';
 import { ConfigError, configReference, loadConfig } from '../config/config.ts';
-import { adminCall, type AdminClientOptions } from './admin-client.ts';
+import { adminCall, listAllHosts, type AdminClientOptions } from './admin-client.ts';
 import { adminApi } from '../services/contract.ts';
 import { SYNC_MODE_SETTINGS } from '../core/hosts.ts';
 import type { StrictnessView } from '../verify/strictness.ts';
@@ -207,13 +207,7 @@ async function hosts(
   };
   switch (sub) {
     case 'list': {
-      // The relay answers a page at a time; the CLI lists them all.
-      const res = await adminCall(client, adminApi.listHosts, {});
-      while (res.hosts.length < res.total) {
-        const page = await adminCall(client, adminApi.listHosts, { query: { offset: res.hosts.length } });
-        if (page.hosts.length === 0) break;
-        res.hosts.push(...page.hosts);
-      }
+      const res = await listAllHosts(client);
       const rows = res.hosts.map((h) => ({ ...h, sync: describeSync(h.sync), lastError: h.lastError && `${h.lastError} (${h.lastErrorAt})` }));
       return out(res, () =>
         printTable(rows, ['hostname', 'status', 'tier', 'sync', 'connected', 'cursor', 'failedAttempts', 'lastEventAt', 'lastError']),
