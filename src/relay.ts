@@ -154,7 +154,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     return jetstreamRoute({ hub, fanout, db, log: jlog, metrics, compressor, maxBufferBytes: config.consumerMaxBufferBytes, replayGate });
   };
   const sequencer = new Sequencer({
-    db,
+    db: database.writer,
     log: log.child({ stage: 'sequencer' }),
     metrics,
     maxDelayMs: config.batchMaxDelayMs,
