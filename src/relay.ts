@@ -20,7 +20,7 @@ import { countHostsByStatus, countHostsBySyncMode, getHostById, HOSTS_CHANNEL, r
 import { createIdentityStore } from './storage/identities.ts';
 import { createMetrics, registerScrapeMetrics, type RelayMetrics } from './metrics.ts';
 import { IDENTITY_ENTRY_BYTES, IdentityCache } from './identity/cache.ts';
-import { createDidResolver } from './identity/resolver.ts';
+import { createThreadedDidResolver } from './identity/resolver-thread.ts';
 import { networkHandleSources, resolveHandle, type HandleSources } from './identity/handle.ts';
 import { createFastVerifier } from './protocol/signature.ts';
 import { SyncVerifier } from './verify/verifier.ts';
@@ -182,8 +182,9 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
 
   // Verification: identities, account state, and the commit checks on worker threads.
   const MiB = 1 << 20;
+  const didResolver = createThreadedDidResolver({ plcUrl: config.plcUrl, allowInsecureWeb: config.allowInsecureHosts, maxPerSecond: config.didResolutionsPerSecond }, log.child({ stage: 'identity' }));
   const identities = new IdentityCache({
-    resolver: createDidResolver({ plcUrl: config.plcUrl, allowInsecureWeb: config.allowInsecureHosts, maxPerSecond: config.didResolutionsPerSecond }),
+    resolver: didResolver,
     store: createIdentityStore(db),
     maxEntries: Math.floor((config.identityCacheMb * MiB) / IDENTITY_ENTRY_BYTES),
     concurrency: { plc: config.didResolutionConcurrency, web: 4 },
@@ -452,6 +453,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
           await hub.stop();
         }
         await verifyPool?.close();
+        await didResolver.close();
         await counters.close();
         await database.close();
       })();

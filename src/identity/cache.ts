@@ -104,6 +104,12 @@ export class IdentityCache {
     return [...this.directories].filter(([, d]) => d.pausedUntil > now).map(([name]) => name);
   }
 
+  /** The identity held in memory and not expired, without resolving or counting a look-up; null otherwise. */
+  peek(did: string): Identity | null {
+    const entry = this.entries.get(did);
+    return entry?.identity && this.o.now() - entry.at < this.o.expireAfterMs ? entry.identity : null;
+  }
+
   async get(did: string): Promise<Identity> {
     const now = this.o.now();
     const entry = this.entries.get(did);

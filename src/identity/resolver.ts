@@ -19,7 +19,7 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-export function createDidResolver(opts: {
+export interface DidResolverOptions {
   plcUrl: string;
   timeoutMs?: number;
   /** did:web:localhost%3APORT over http (development and tests). */
@@ -28,7 +28,9 @@ export function createDidResolver(opts: {
   maxPerSecond?: number;
   /** Requests per second to any one did:web host. */
   webPerSecond?: number;
-}): DidResolver {
+}
+
+export function createDidResolver(opts: DidResolverOptions): DidResolver {
   const plc = opts.maxPerSecond ? new TokenBucket(opts.maxPerSecond, opts.maxPerSecond) : null;
   // One bucket per did:web host, kept for the hosts seen lately.
   const webRate = opts.webPerSecond ?? 10;

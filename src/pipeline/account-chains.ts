@@ -13,6 +13,11 @@ export class AccountChains<R> {
     this.done = done;
   }
 
+  /** Whether the account has work submitted and not yet done: new work for it waits. */
+  busy(key: string): boolean {
+    return this.tails.has(key);
+  }
+
   /** Work submitted and not yet done. */
   get pending(): number {
     return this.running;

@@ -197,10 +197,12 @@ export class HostPipeline {
       reject({ reason: 'unsupported_type', did: evt.did, detail: `message type ${evt.t}` });
       this.chains.push(evt.did, dropped, dropped);
     } else {
+      // Behind the account's earlier events, what does not depend on them starts now.
+      const early = this.chains.busy(evt.did) ? verifier.begin?.(host, evt) : undefined;
       this.chains.push(
         evt.did,
         async () => {
-          const verdict = await verifier.verify(host, evt);
+          const verdict = await verifier.verify(host, evt, early);
           if (verdict.ok) return outcome(await budget.apply(host.id, evt.seq, verdict.event));
           reject({ reason: verdict.reason, did: evt.did, ...(verdict.detail === undefined ? {} : { detail: verdict.detail }) });
           return dropped();

@@ -7,9 +7,10 @@ export function timedVerifier(inner: EventVerifier, metrics: RelayMetrics): Even
   // The same message type values as relay_events_received_total and relay_events_accepted_total: `commit`, not `#commit`.
   const observe = (t: string, start: number) => metrics.verifySeconds.observe({ type: t.slice(1) }, (performance.now() - start) / 1000);
   return {
-    verify(host, evt) {
+    ...(inner.begin ? { begin: inner.begin.bind(inner) } : {}),
+    verify(host, evt, early) {
       const start = performance.now();
-      const verdict = inner.verify(host, evt);
+      const verdict = inner.verify(host, evt, early);
       if (!(verdict instanceof Promise)) {
         observe(evt.t, start);
         return verdict;

@@ -57,9 +57,15 @@ export type CommitCheck =
       collections?: CollectionChange;
     };
 
+/**
+ * `later`: the commit of an account the relay has not seen before. When jobs queue, such jobs wait behind those of
+ * known accounts (still taking a share of every batch), so a burst of first-seen accounts does not delay the rest.
+ */
+export type CheckPriority = 'now' | 'later';
+
 /** Runs commit jobs: inline, or on a worker pool (pool.ts). */
 export interface CommitChecker {
-  check(job: CommitJob): Promise<CommitCheck> | CommitCheck;
+  check(job: CommitJob, priority?: CheckPriority): Promise<CommitCheck> | CommitCheck;
 }
 
 const problem = (reason: Sync11Check, detail?: string): Problem => (detail === undefined ? { reason } : { reason, detail });

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import type { SignatureVerifier } from '../protocol/signature.ts';
-import { checkCommitJob, type CommitCheck, type CommitChecker, type CommitJob } from './commit-check.ts';
+import { checkCommitJob, type CheckPriority, type CommitCheck, type CommitChecker, type CommitJob } from './commit-check.ts';
 import { packJobs } from './wire.ts';
 import type { WireBatch, WireResult, WireResults } from './worker.ts';
 
@@ -20,6 +20,8 @@ const MAX_ATTEMPTS = 2;
 const MAX_BATCHES_PER_WORKER = 2;
 /** Workers that die before answering anything, in a row, before the pool gives up on threads. */
 const MAX_FAILED_STARTS = 3;
+/** The share of a batch kept for `later` jobs while both kinds wait, so they cannot starve. */
+const LATER_SHARE = 0.25;
 
 export interface VerifyPoolOptions {
   /** Worker threads (at least 1). */
@@ -50,6 +52,7 @@ interface Slot {
 export class VerifyPool implements CommitChecker {
   private readonly slots: Slot[] = [];
   private queue: Pending[] = [];
+  private later: Pending[] = [];
   private flushScheduled = false;
   private nextId = 1;
   private failedStarts = 0;
@@ -69,10 +72,10 @@ export class VerifyPool implements CommitChecker {
     return this.slots.map((s) => s.worker);
   }
 
-  check(job: CommitJob): Promise<CommitCheck> {
+  check(job: CommitJob, priority: CheckPriority = 'now'): Promise<CommitCheck> {
     if (this.closed || this.inline) return Promise.resolve(checkCommitJob(job, this.o.signatures));
     return new Promise((resolve, reject) => {
-      this.queue.push({ job, resolve, reject, attempts: 0 });
+      (priority === 'later' ? this.later : this.queue).push({ job, resolve, reject, attempts: 0 });
       this.scheduleFlush();
     });
   }
@@ -81,8 +84,9 @@ export class VerifyPool implements CommitChecker {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const left = [...this.queue, ...this.slots.flatMap((s) => [...s.inflight.values()].flat())];
+    const left = [...this.queue, ...this.later, ...this.slots.flatMap((s) => [...s.inflight.values()].flat())];
     this.queue = [];
+    this.later = [];
     const slots = this.slots.splice(0);
     await Promise.all(slots.map((s) => s.worker.terminate()));
     for (const p of left) this.runInline(p);
@@ -101,12 +105,14 @@ export class VerifyPool implements CommitChecker {
     while (this.slots.length < this.o.size) this.slots.push(this.spawn());
     // A worker gets a new batch only while it has fewer than two: one to run, one ready behind it. Jobs arriving
     // meanwhile wait here and go out together when a batch comes back, so batches stay large under load.
-    while (this.queue.length > 0) {
+    while (this.queue.length + this.later.length > 0) {
       let slot: Slot | null = null;
       for (const s of this.slots) if (s.inflight.size < MAX_BATCHES_PER_WORKER && (slot === null || s.load < slot.load)) slot = s;
       if (slot === null) return;
-      const chunk = Math.min(this.maxBatch, Math.ceil(this.queue.length / this.slots.length));
-      this.send(slot, this.queue.splice(0, chunk));
+      const chunk = Math.min(this.maxBatch, Math.ceil((this.queue.length + this.later.length) / this.slots.length));
+      const nLater = Math.min(this.later.length, Math.max(chunk - this.queue.length, Math.max(1, Math.floor(chunk * LATER_SHARE))));
+      const nNow = Math.min(this.queue.length, chunk - nLater);
+      this.send(slot, [...this.queue.splice(0, nNow), ...this.later.splice(0, nLater)]);
     }
   }
 
@@ -141,7 +147,7 @@ export class VerifyPool implements CommitChecker {
       if ('error' in r) p.reject(new Error(`commit check failed in a worker: ${r.error}`));
       else p.resolve(r);
     });
-    if (this.queue.length > 0) this.scheduleFlush();
+    if (this.queue.length + this.later.length > 0) this.scheduleFlush();
   }
 
   private onExit(slot: Slot, code: number): void {
@@ -154,8 +160,9 @@ export class VerifyPool implements CommitChecker {
     if (!slot.answered && ++this.failedStarts >= MAX_FAILED_STARTS) {
       this.o.log.error('verification workers keep dying before answering; verifying on the main thread from now on');
       this.inline = true;
-      const rest = [...lost, ...this.queue, ...this.slots.flatMap((s) => [...s.inflight.values()].flat())];
+      const rest = [...lost, ...this.queue, ...this.later, ...this.slots.flatMap((s) => [...s.inflight.values()].flat())];
       this.queue = [];
+      this.later = [];
       for (const s of this.slots.splice(0)) void s.worker.terminate();
       for (const p of rest) this.runInline(p);
       return;

@@ -18,10 +18,10 @@ import type { HostRef } from '../core/hosts.ts';
 import { refuse, type EventRejection, type Refusal, type Sync11Check } from '../core/rejections.ts';
 import type { Strictness } from './strictness.ts';
 import { retryDelay } from '../core/retry.ts';
-import { checkStructure } from './structure.ts';
-import { checkCommitJob, type CommitChecker, type CommitJob, type CommitProofInput } from './commit-check.ts';
+import { checkStructure, type StructureResult } from './structure.ts';
+import { checkCommitJob, type CommitCheck, type CommitChecker, type CommitJob, type CommitProofInput } from './commit-check.ts';
 import type { PublicKey } from '../protocol/did-key.ts';
-import type { EventVerifier, Verdict } from './types.ts';
+import type { EarlyWork, EventVerifier, Verdict } from './types.ts';
 
 /** Revs more than this far in the future are rejected (clock drift allowance). */
 export const FUTURE_REV_MS = 5 * 60_000;
@@ -63,8 +63,29 @@ export class SyncVerifier implements EventVerifier {
     this.sleep = o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
-  async verify(host: HostRef, evt: UpstreamEvent): Promise<Verdict> {
+  /**
+   * For a commit waiting behind its account's earlier events: its structure, and the commit check (signature, proof)
+   * under the key the account has now, when that key is in memory. Those do not depend on the earlier events, and an
+   * account's events otherwise each waited for the worker round trip of the one before (in a burst, a known account's
+   * fourth commit waited for three: npm run bench cold, docs/perf-journal.md session 9). verify() uses the check only
+   * if the identity it settles on is the one the check was made with.
+   */
+  begin(host: HostRef, evt: UpstreamEvent): Early | undefined {
+    if (evt.t !== '#commit' && evt.t !== '#sync') return undefined;
     const structure = checkStructure(evt);
+    const early: Early = { begunFor: evt, structure };
+    if (!structure.ok || !structure.job) return early;
+    const identity = this.o.identities.peek(evt.did);
+    if (!identity?.signingKey || identity.pdsHost !== host.hostname) return early;
+    const check = Promise.resolve(this.checker.check(signedJob(structure.job, identity.signingKey, structure.proof)));
+    check.catch(() => {});
+    early.check = { key: identity.signingKey, result: check };
+    return early;
+  }
+
+  async verify(host: HostRef, evt: UpstreamEvent, begun?: EarlyWork): Promise<Verdict> {
+    const started = begun?.begunFor === evt ? (begun as Early) : undefined;
+    const structure = started?.structure ?? checkStructure(evt);
     if (!structure.ok) return structure;
     const { did } = evt;
 
@@ -103,7 +124,11 @@ export class SyncVerifier implements EventVerifier {
     }
     if (early) return this.structureFailure(job!, early);
 
-    const checked = await this.checker.check(signedJob(job!, identity.signingKey!, structure.proof));
+    // A first-seen account's check waits behind known accounts' ones (pool.ts): a burst of new accounts, each already
+    // slowed by its identity look-up, then does not hold up the accounts the relay follows.
+    const checked = await (started?.check?.key === identity.signingKey
+      ? started.check.result
+      : this.checker.check(signedJob(job!, identity.signingKey!, structure.proof), known ? 'now' : 'later'));
     if (!checked.ok) return checked;
     if (!checked.signature) {
       // The key may have rotated since we cached the document.
@@ -200,6 +225,11 @@ export class SyncVerifier implements EventVerifier {
  * The job with the key to check the signature with (and the proof to check, when given). Written out field by field:
  * object spreads with a conditional part cost ~1 µs here, a tenth of the verifier's main-thread share.
  */
+interface Early extends EarlyWork {
+  structure: StructureResult;
+  check?: { key: PublicKey; result: Promise<CommitCheck> };
+}
+
 function signedJob(job: CommitJob, key: PublicKey, proof?: CommitProofInput): CommitJob {
   const out: CommitJob = { kind: job.kind, did: job.did, rev: job.rev, blocks: job.blocks, key };
   if (job.commitCid !== undefined) out.commitCid = job.commitCid;

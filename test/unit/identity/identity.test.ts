@@ -1,11 +1,13 @@
 // DID documents, the resolver's status mapping against a real local HTTP server, and the cache's behaviour.
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { p256 } from '@noble/curves/nist.js';
 import { base58btc } from 'multiformats/bases/base58';
 import { parseDidDocument, IdentityError } from '../../../src/identity/did-doc.ts';
-import { createDidResolver, retryAfterMs } from '../../../src/identity/resolver.ts';
+import { createDidResolver, retryAfterMs, type DidResolver, type DidResolverOptions } from '../../../src/identity/resolver.ts';
+import { createThreadedDidResolver, type ThreadedDidResolver } from '../../../src/identity/resolver-thread.ts';
 import { IdentityCache, type IdentityStore } from '../../../src/identity/cache.ts';
 import { formatMultikey } from '../../../src/protocol/did-key.ts';
 
@@ -51,7 +53,23 @@ describe('parseDidDocument', () => {
   });
 });
 
-describe('resolver', () => {
+const threaded: ThreadedDidResolver[] = [];
+afterAll(async () => {
+  await Promise.all(threaded.map((r) => r.close()));
+});
+const kinds: Array<[string, (o: DidResolverOptions) => DidResolver]> = [
+  ['in process', createDidResolver],
+  [
+    'on its own thread',
+    (o) => {
+      const r = createThreadedDidResolver(o, pino({ level: 'silent' }));
+      threaded.push(r);
+      return r;
+    },
+  ],
+];
+
+describe.each(kinds)('resolver %s', (name, createResolver) => {
   let server: Server;
   let base: string;
   let requests = 0;
@@ -78,7 +96,7 @@ describe('resolver', () => {
   const reason = async (p: Promise<unknown>) => p.then(() => 'ok', (e: IdentityError) => e.reason);
 
   it('maps statuses and failures to reasons', async () => {
-    const r = createDidResolver({ plcUrl: base, timeoutMs: 200 });
+    const r = createResolver({ plcUrl: base, timeoutMs: 200 });
     expect(await reason(r.resolve('did:plc:aaaaaaaaaaaaaaaaaaaaaaaa'))).toBe('ok');
     expect(await reason(r.resolve('did:plc:notfound'))).toBe('not_found');
     expect(await reason(r.resolve('did:plc:gone'))).toBe('tombstoned');
@@ -93,20 +111,30 @@ describe('resolver', () => {
     expect(await reason(r.resolve('not a did'))).toBe('bad_syntax');
   });
 
-  it('reads Retry-After in seconds or as a date', () => {
-    expect(retryAfterMs('120')).toBe(120_000);
-    expect(retryAfterMs(new Date(10_000).toUTCString(), 4_000)).toBe(6_000);
-    expect(retryAfterMs('soon')).toBeUndefined();
-    expect(retryAfterMs(null)).toBeUndefined();
-  });
-
   it('resolves did:web on localhost only in insecure mode', async () => {
     const port = new URL(base).port;
     const did = `did:web:localhost%3A${port}`;
-    expect(await reason(createDidResolver({ plcUrl: base }).resolve(did))).toBe('bad_syntax');
-    const d = (await createDidResolver({ plcUrl: base, allowInsecureWeb: true }).resolve(did)) as { id: string };
+    expect(await reason(createResolver({ plcUrl: base }).resolve(did))).toBe('bad_syntax');
+    const d = (await createResolver({ plcUrl: base, allowInsecureWeb: true }).resolve(did)) as { id: string };
     expect(d.id).toBe(`did:web:localhost:${port}`);
   });
+
+  it.runIf(name === 'on its own thread')('fails what a dead thread was fetching as a passing failure, and answers again from a new one', async () => {
+    const r = createResolver({ plcUrl: base, timeoutMs: 2000 }) as ThreadedDidResolver;
+    expect(await reason(r.resolve('did:plc:aaaaaaaaaaaaaaaaaaaaaaaa'))).toBe('ok');
+    const lost = r.resolve('did:plc:slow');
+    await new Promise((done) => setTimeout(done, 50));
+    await r.thread!.terminate();
+    expect(await reason(lost)).toBe('resolution_failed');
+    expect(await reason(r.resolve('did:plc:bbbbbbbbbbbbbbbbbbbbbbbb'))).toBe('ok');
+  });
+});
+
+it('reads Retry-After in seconds or as a date', () => {
+  expect(retryAfterMs('120')).toBe(120_000);
+  expect(retryAfterMs(new Date(10_000).toUTCString(), 4_000)).toBe(6_000);
+  expect(retryAfterMs('soon')).toBeUndefined();
+  expect(retryAfterMs(null)).toBeUndefined();
 });
 
 describe('IdentityCache', () => {

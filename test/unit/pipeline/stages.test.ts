@@ -212,6 +212,34 @@ describe('host pipeline', () => {
     expect(rejected.sort()).toEqual(['bad_signature:did:plc:fast', 'unsupported_type:did:plc:fast']);
   });
 
+  it("starts the early work of an account's events queued behind its first, and each verdict still comes in the account's order", async () => {
+    const gate: Array<() => void> = [];
+    const begun: number[] = [];
+    const tookEarly: number[] = [];
+    const verifier: EventVerifier = {
+      begin(_host, evt) {
+        begun.push(evt.seq);
+        return { begunFor: evt };
+      },
+      async verify(_host, evt, early): Promise<Verdict> {
+        if (early?.begunFor === evt) tookEarly.push(evt.seq);
+        // The account's first event waits; what is queued behind it has begun meanwhile.
+        if (evt.seq === 1) await new Promise<void>((r) => gate.push(r));
+        return { ok: true, event: accepted(evt) };
+      },
+    };
+    const { pipeline, submitted } = compose(verifier, 100);
+    for (const seq of [1, 2, 3]) pipeline.push(upstream(seq, 'did:plc:busy', seq === 3 ? '#sync' : '#commit'));
+    pipeline.push(upstream(4, 'did:plc:idle'));
+    await eventually(() => submitted.length === 1 && gate.length === 1, 5000, 'the idle account, and the busy one waiting');
+    // Begun while the account was busy: its second and third events, not its first nor another account's.
+    expect(begun).toEqual([2, 3]);
+    gate[0]!();
+    await eventually(() => submitted.length === 4, 5000, 'all outcomes');
+    expect(submitted.map((i) => i.upstreamSeq)).toEqual([4, 1, 2, 3]);
+    expect(tookEarly).toEqual([2, 3]);
+  });
+
   it('keeps the seqs handed on above the cursor with it, and a crawl resumed from it skips them', async () => {
     const hold = new Map<string, () => void>();
     const verifier: EventVerifier = {

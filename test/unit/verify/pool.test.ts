@@ -84,4 +84,17 @@ describe('VerifyPool', () => {
     expect(await pool.check(all[0]!)).toEqual(inline[0]);
     expect(pool.workers).toHaveLength(1);
   });
+
+  it("runs known accounts' jobs first while jobs queue, still giving first-seen ones a share of every batch", async () => {
+    const all = jobs();
+    const inline = all.map((j) => checkCommitJob(j, signatures));
+    pool = new VerifyPool({ size: 1, signatures, log: pino({ level: 'silent' }), maxBatch: 4 });
+    const order: string[] = [];
+    const later = all.slice(0, 10).map((j, i) => Promise.resolve(pool!.check(j, 'later')).then((r) => (order.push(`later${i}`), r)));
+    const now = all.slice(10).map((j, i) => Promise.resolve(pool!.check(j, 'now')).then((r) => (order.push(`now${i}`), r)));
+    expect(await Promise.all([...later, ...now])).toEqual(inline);
+    // Batches of 4 hold 3 known and 1 first-seen while both wait: the six known are done in the first two batches.
+    expect(order.slice(0, 8).sort()).toEqual(['later0', 'later1', 'now0', 'now1', 'now2', 'now3', 'now4', 'now5']);
+    expect(order.indexOf('later0')).toBeLessThan(4);
+  });
 });
