@@ -1,6 +1,6 @@
 // The accounts table: what the account owner (src/accounts/) loads and the sequencer persists, and the reads of the
 // sync and admin APIs.
-import { and, asc, eq, gt, inArray, isNotNull, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNotNull, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './db.ts';
 import { accounts, hosts } from './schema.ts';
 import type { AccountChange, AccountState, Throttle } from '../core/accounts.ts';
@@ -54,29 +54,34 @@ function stateOf(row: typeof accounts.$inferSelect): AccountState {
 }
 
 /**
- * Persists a batch's account changes inside its transaction, the last change per account winning field by field
- * (items of an account are in its order). Repo and status changes, one per accepted event, go as one statement each with a
- * parameter per column (drizzle's insert builder spent ~200 ms on the event loop building a 500-row statement);
- * throttle changes are rare and go one by one. The collection index changes they carry go with them.
+ * A batch's repo state changes (one per account that had a commit accepted), as one statement with a parameter per
+ * column (drizzle's insert builder spent ~200 ms on the event loop building a 500-row statement). The sequencer
+ * carries it in the batch's one write (storage/events.ts), then writes the rest with `writeAccountChanges`.
+ */
+export function repoStatesUpsert(changes: Map<string, AccountChange>): SQL | null {
+  const repo = [...changes.values()].filter((c) => c.repo);
+  if (repo.length === 0) return null;
+  return sql`
+    INSERT INTO ${accounts} (did, host_id, rev, head, data)
+    SELECT * FROM unnest(
+      ${sql.param(repo.map((c) => c.did))}::text[], ${sql.param(repo.map((c) => c.hostId))}::integer[],
+      ${sql.param(repo.map((c) => c.repo!.rev))}::text[], ${sql.param(repo.map((c) => c.repo!.head))}::text[],
+      ${sql.param(repo.map((c) => c.repo!.data))}::text[])
+    ON CONFLICT (did) DO UPDATE SET
+      rev = excluded.rev, head = excluded.head, data = excluded.data, host_id = excluded.host_id, updated_at = now()`;
+}
+
+/**
+ * The rest of a batch's account changes, after its repo states (`repoStatesUpsert`), inside its transaction, the
+ * last change per account winning field by field (items of an account are in its order): status changes as one
+ * statement, throttle changes (rare) one by one, then the collection index changes they carry.
  */
 export async function writeAccountChanges(tx: Db, changes: Map<string, AccountChange>): Promise<void> {
-  const repo: AccountChange[] = [];
   const upstream: AccountChange[] = [];
   const throttles: AccountChange[] = [];
   for (const c of changes.values()) {
-    if (c.repo) repo.push(c);
     if (c.upstream) upstream.push(c);
     if (c.throttle !== undefined || c.heldCommit !== undefined) throttles.push(c);
-  }
-  if (repo.length > 0) {
-    await tx.execute(sql`
-      INSERT INTO ${accounts} (did, host_id, rev, head, data)
-      SELECT * FROM unnest(
-        ${sql.param(repo.map((c) => c.did))}::text[], ${sql.param(repo.map((c) => c.hostId))}::integer[],
-        ${sql.param(repo.map((c) => c.repo!.rev))}::text[], ${sql.param(repo.map((c) => c.repo!.head))}::text[],
-        ${sql.param(repo.map((c) => c.repo!.data))}::text[])
-      ON CONFLICT (did) DO UPDATE SET
-        rev = excluded.rev, head = excluded.head, data = excluded.data, host_id = excluded.host_id, updated_at = now()`);
   }
   if (upstream.length > 0) {
     await tx.execute(sql`
