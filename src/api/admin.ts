@@ -94,6 +94,7 @@ export function registerAdmin(app: FastifyInstance, api: ApiServices): void {
     route(admin, adminApi.listConsumers, async () => ({ consumers: status.consumers() }));
     route(admin, adminApi.stats, () => status.stats());
     route(admin, adminApi.collections, () => api.collections.overview());
+    route(admin, adminApi.listAccounts, ({ query }) => accounts.list(query));
     route(admin, adminApi.takedownAccount, async ({ params, log }) => {
       const res = await accounts.takedown(params.did);
       log.info({ did: res.did }, 'account taken down by operator');

@@ -3,7 +3,7 @@
 // decoders) is imported when one of those runs: importing src/relay.ts alone took most of a second.
 import { parseArgs } from 'node:util';
 import { ConfigError, configReference, loadConfig } from '../config/config.ts';
-import { adminCall, listAllHosts, type AdminClientOptions } from './admin-client.ts';
+import { adminCall, listAll, listAllHosts, type AdminClientOptions } from './admin-client.ts';
 import { adminApi } from '../services/contract.ts';
 import { SYNC_MODE_SETTINGS } from '../core/hosts.ts';
 import type { StrictnessView } from '../verify/strictness.ts';
@@ -28,6 +28,7 @@ Commands:
   hosts remove <host>   stop crawling a host and forget it (it may be added again)
   domains list|ban|unban [domain]  domain bans (a domain covers all its subdomains)
   accounts takedown|restore <did|handle>  withhold an account's repo events (announced with #account), or lift that
+  accounts list [--taken-down | --throttled] [--host H]  accounts taken down here, or whose repo events are withheld
   consumers             firehose consumers connected to the relay (address, state, lag, queued bytes)
   tail                  follow the firehose, one readable line per frame (--cursor N, --url ws://…)
   collections backfill <host>|--all  fill the collection index (listReposByCollection) from hosts' describeRepo
@@ -79,14 +80,18 @@ Prints every setting with its environment variable, default and meaning.`,
 
 Lists the firehose consumers connected to the relay process at --url: address, connection time, state (replay or
 live), last seq sent, lag behind the head and bytes queued.`,
-  accounts: `Usage: relay accounts <takedown|restore> <did|handle> [--url URL] [--password PW] [--json]
+  accounts: `Usage: relay accounts <takedown|restore|list> [did|handle] [--url URL] [--password PW] [--json]
 
 A handle is resolved (DNS TXT _atproto.<handle>, else https://<handle>/.well-known/atproto-did) and accepted only
 if the DID's document claims it back.
 
   takedown <did>    stop relaying the account's commits (live and on replay) and announce it inactive; a DID the
                     relay has not seen yet is recorded, and its events are withheld from the first
-  restore <did>     lift the takedown; its repo events are served again`,
+  restore <did>     lift the takedown; its repo events are served again
+  list [--taken-down | --throttled] [--host H]
+                    the accounts taken down here (the default: DID, handle, host, since when), or the throttled
+                    ones, whose repo events are withheld (host_account_limit, or account_budget until its
+                    window resets); --host only that host's`,
   tail: `Usage: relay tail [--cursor N] [--url URL] [--limit N]
 
 Connects to a relay's firehose (com.atproto.sync.subscribeRepos) and prints one line per frame:
@@ -313,12 +318,27 @@ async function domains(args: string[], flags: { url?: string; password?: string;
   }
 }
 
-async function accounts(args: string[], flags: { url?: string; password?: string; json?: boolean }): Promise<void> {
+async function accounts(
+  args: string[],
+  flags: { url?: string; password?: string; json?: boolean; 'taken-down'?: boolean; throttled?: boolean; host?: string },
+): Promise<void> {
   const client = adminClient(flags);
   const [sub, did] = args;
-  if ((sub !== 'takedown' && sub !== 'restore') || !did) fail(`usage: relay accounts takedown|restore <did|handle>\n\n${HELP.accounts}`);
+  if (sub === 'list') return listAccountsCommand(client, flags);
+  if ((sub !== 'takedown' && sub !== 'restore') || !did) fail(`usage: relay accounts takedown|restore <did|handle> | list\n\n${HELP.accounts}`);
   const res = await adminCall(client, sub === 'takedown' ? adminApi.takedownAccount : adminApi.restoreAccount, { params: { did } });
   process.stdout.write(flags.json ? `${JSON.stringify(res, null, 2)}\n` : `${res.did}: ${res.active ? 'active' : `inactive (${res.status})`}\n`);
+}
+
+async function listAccountsCommand(client: AdminClientOptions, flags: { json?: boolean; 'taken-down'?: boolean; throttled?: boolean; host?: string }): Promise<void> {
+  if (flags['taken-down'] && flags.throttled) fail('give --taken-down or --throttled, not both');
+  const status = flags.throttled ? 'throttled' : 'takendown';
+  const res = await listAll(client, adminApi.listAccounts, 'accounts', { query: { status, ...(flags.host ? { host: flags.host } : {}) } });
+  if (flags.json) return void process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);
+  if (res.accounts.length === 0) return void process.stdout.write(status === 'throttled' ? '(no throttled accounts)\n' : '(no accounts taken down)\n');
+  const rows = res.accounts.map((a) => ({ ...a, reason: a.throttle?.reason, until: a.throttle?.until }));
+  if (status === 'throttled') printTable(rows, ['did', 'handle', 'hostname', 'reason', 'until']);
+  else printTable(rows, ['did', 'handle', 'hostname', 'takenDownAt']);
 }
 
 function nonNegativeInt(v: string | undefined, name: string): number | undefined {
@@ -361,6 +381,9 @@ async function main(argv: string[]): Promise<void> {
       all: { type: 'boolean' },
       from: { type: 'string' },
       rate: { type: 'string' },
+      'taken-down': { type: 'boolean' },
+      throttled: { type: 'boolean' },
+      host: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;

@@ -170,6 +170,46 @@ export const hostImportPageBody = s.object(
 );
 export type HostImportPage = Infer<typeof hostImportPageBody>;
 
+// ---- account listings (takedowns, throttled accounts) ----
+
+export const ACCOUNT_LIST_STATUSES = ['takendown', 'throttled'] as const;
+export const MAX_ACCOUNTS_PAGE = 1000;
+
+export const accountsQuery = s.object(
+  {
+    /** takendown: by this relay's operators; throttled: their repo events withheld. */
+    status: s.literal(...ACCOUNT_LIST_STATUSES),
+    /** Only the accounts of this host. */
+    host: s.string({ maxLength: 253 }),
+    /** A part of the DID or of the handle. */
+    q: s.string({ maxLength: 2048 }),
+    offset: s.integer({ minimum: 0 }),
+    limit: s.integer({ minimum: 1, maximum: MAX_ACCOUNTS_PAGE }),
+  },
+  { optional: ['host', 'q', 'offset', 'limit'] },
+);
+export type AccountsQuery = Infer<typeof accountsQuery>;
+
+export interface AdminAccount {
+  did: string;
+  /** The handle the account's DID document claims, when the relay has resolved it. */
+  handle: string | null;
+  /** The host its events last came from (null: none has sent any). */
+  hostname: string | null;
+  /** Taken down: since when (null for takedowns made before the relay kept the time). */
+  takenDownAt: string | null;
+  /** Throttled: why, and for a write budget when it resets. */
+  throttle: { reason: 'host_account_limit' | 'account_budget'; until: string | null } | null;
+}
+
+/** One page of accounts; `total` counts every account the filter matches. */
+export interface AccountsPage {
+  accounts: AdminAccount[];
+  total: number;
+  offset: number;
+  limit: number;
+}
+
 export const adminApi = {
   /** A page of hosts, sorted and filtered (without options: by hostname, the first MAX_HOSTS_PAGE). */
   listHosts: endpoint<HostsPage>()({ method: 'GET', path: '/admin/hosts', query: hostsQuery }),
@@ -230,6 +270,8 @@ export const adminApi = {
   /** `:did` may be a handle: resolved, and accepted only if the DID's document claims it back. */
   takedownAccount: endpoint<AccountStatusView>()({ method: 'POST', path: '/admin/accounts/:did/takedown' }),
   restoreAccount: endpoint<AccountStatusView>()({ method: 'POST', path: '/admin/accounts/:did/restore' }),
+  /** A page of the accounts taken down here, or of the throttled ones (`status`). */
+  listAccounts: endpoint<AccountsPage>()({ method: 'GET', path: '/admin/accounts', query: accountsQuery }),
 };
 
 export type AdminApi = typeof adminApi;
