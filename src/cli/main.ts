@@ -20,6 +20,7 @@ Commands:
   hosts approve <host>  approve a pending crawl request (same as add)
   hosts requests        list pending crawl requests
   hosts import --from URL  admit every host another relay lists (listHosts), paced, resumable
+  hosts recheck [host…] [--disconnect]  run the admission check again on crawled hosts; report (and disconnect) failures
   hosts limits <host>   set a host's limits (--hour N, --day N, --accounts N; "default" restores it)
   hosts tier <host> <new|trusted>  set a host's trust tier (its default limits)
   hosts mode <host> <auto|strict|lenient>  how the host is held to the Sync v1.1-only checks
@@ -47,7 +48,7 @@ Applies pending migrations to DATABASE_URL (or the embedded store) and exits. \`
   config: `Usage: relay config
 
 Prints every setting with its environment variable, default and meaning.`,
-  hosts: `Usage: relay hosts <list|add|approve|requests|import|limits|tier|mode|ban|unban|disconnect|reconnect|remove> [hostname] [--url URL] [--password PW] [--json]
+  hosts: `Usage: relay hosts <list|add|approve|requests|import|recheck|limits|tier|mode|ban|unban|disconnect|reconnect|remove> [hostname] [--url URL] [--password PW] [--json]
 
   list              hosts with status (connecting until subscribed), cursor, last event time and the last
                     connection error with its cause (DNS, TCP, TLS, HTTP)
@@ -60,6 +61,11 @@ Prints every setting with its environment variable, default and meaning.`,
                     taken down, and hosts already known here, are skipped; refused and unreachable hosts are
                     counted and listed at the end. Progress is saved in the relay after every page: run the
                     same command again after Ctrl-C or a crash to resume; after a finished run it starts over
+  recheck [host…] [--disconnect] [--rate N]  run the admission check (public address, not a relay, a PDS)
+                    again on the named crawled hosts, or on all of them, at most N a second (default 10), 4 at
+                    a time; each failure is printed with its reason. --disconnect disconnects the failing
+                    hosts (as \`hosts disconnect\`), so they are no longer crawled. Exits 1 if a failing host
+                    is still crawled
   limits <host>     set the host's limits: --hour N, --day N (events) and/or --accounts N (accounts it may
                     carry; a raised limit releases throttled accounts); "default" restores the tier's value
   tier <host> <new|trusted>  set the host's trust tier: which default limits apply
@@ -125,6 +131,8 @@ a commit the relay accepted since (that commit keeps the index right).`,
 
 /** Hosts `hosts import` admits a second by default: each costs the relay two probes of the host. */
 const DEFAULT_IMPORT_RATE = 10;
+/** Hosts `hosts recheck` checks a second by default: each costs the relay up to two probes of the host. */
+const DEFAULT_RECHECK_RATE = 10;
 
 function fail(message: string): never {
   process.stderr.write(`relay: ${message}\n`);
@@ -202,7 +210,7 @@ function parseLimit(v: string | undefined, name: string, min = 1): number | null
 
 async function hosts(
   args: string[],
-  flags: { url?: string; password?: string; json?: boolean; hour?: string; day?: string; accounts?: string; from?: string; rate?: string },
+  flags: { url?: string; password?: string; json?: boolean; hour?: string; day?: string; accounts?: string; from?: string; rate?: string; disconnect?: boolean },
 ): Promise<void> {
   const client = adminClient(flags);
   const [sub, hostname] = args;
@@ -280,6 +288,23 @@ async function hosts(
         perSecond,
         signal: abort.signal,
         io: { out: (line) => process.stdout.write(`${line}\n`), err: (text) => process.stderr.write(text), tty: process.stderr.isTTY === true },
+      });
+      return;
+    }
+    case 'recheck': {
+      const perSecond = flags.rate === undefined ? DEFAULT_RECHECK_RATE : Number(flags.rate);
+      if (!(perSecond > 0) || !Number.isFinite(perSecond)) fail('--rate must be a number of hosts per second above 0');
+      const { recheckHosts } = await import('./hosts-recheck.ts');
+      const abort = new AbortController();
+      process.once('SIGINT', () => abort.abort());
+      process.once('SIGTERM', () => abort.abort());
+      process.exitCode = await recheckHosts({
+        client,
+        hostnames: args.slice(1),
+        disconnect: flags.disconnect === true,
+        perSecond,
+        signal: abort.signal,
+        io: { out: (line) => process.stdout.write(`${line}\n`), err: (text) => process.stderr.write(text) },
       });
       return;
     }
@@ -384,6 +409,7 @@ async function main(argv: string[]): Promise<void> {
       'taken-down': { type: 'boolean' },
       throttled: { type: 'boolean' },
       host: { type: 'string' },
+      disconnect: { type: 'boolean' },
     },
   });
   const [command, ...rest] = positionals;

@@ -210,6 +210,31 @@ export interface AccountsPage {
   limit: number;
 }
 
+// ---- host admission re-check ----
+
+/** Hosts one re-check request names at most: each is probed (seconds for one that does not answer). */
+export const MAX_RECHECK_HOSTS = 100;
+
+export const hostRecheckBody = s.object(
+  {
+    hostnames: s.array(s.string({ maxLength: 260 }), { minItems: 1, maxItems: MAX_RECHECK_HOSTS }),
+    /** Disconnect the hosts that fail, so they are no longer crawled. */
+    disconnect: s.boolean(),
+  },
+  { optional: ['disconnect'] },
+);
+export type HostRecheckRequest = Infer<typeof hostRecheckBody>;
+
+/** One host's admission check, run again: passed, or why not (the XRPC error admission would answer). */
+export interface HostRecheck {
+  hostname: string;
+  ok: boolean;
+  error?: string;
+  message?: string;
+  /** It failed and was disconnected. */
+  disconnected: boolean;
+}
+
 export const adminApi = {
   /** A page of hosts, sorted and filtered (without options: by hostname, the first MAX_HOSTS_PAGE). */
   listHosts: endpoint<HostsPage>()({ method: 'GET', path: '/admin/hosts', query: hostsQuery }),
@@ -270,6 +295,8 @@ export const adminApi = {
   /** `:did` may be a handle: resolved, and accepted only if the DID's document claims it back. */
   takedownAccount: endpoint<AccountStatusView>()({ method: 'POST', path: '/admin/accounts/:did/takedown' }),
   restoreAccount: endpoint<AccountStatusView>()({ method: 'POST', path: '/admin/accounts/:did/restore' }),
+  /** Runs the admission check again on crawled hosts (those admitted before it existed were never checked). */
+  recheckHosts: endpoint<{ results: HostRecheck[] }>()({ method: 'POST', path: '/admin/hosts/recheck', body: hostRecheckBody }),
   /** A page of the accounts taken down here, or of the throttled ones (`status`). */
   listAccounts: endpoint<AccountsPage>()({ method: 'GET', path: '/admin/accounts', query: accountsQuery }),
 };

@@ -130,7 +130,7 @@ describe('account takedown', () => {
     const admin = relayAdmin(relay.url, TEST_ADMIN_PASSWORD);
     const known = await pds.createAccount();
     await pds.createRecord(known, 'seen before its takedown');
-    await eventually(async () => (await (await fetch(`${relay.url}/xrpc/com.atproto.sync.getRepoStatus?did=${known.did}`)).json()).rev === known.repo.rev, 10_000, 'relayed');
+    await eventually(async () => ((await (await fetch(`${relay.url}/xrpc/com.atproto.sync.getRepoStatus?did=${known.did}`)).json()) as { rev?: string }).rev === known.repo.rev, 10_000, 'relayed');
     const unseen = randomPlcDid();
     const before = Date.now();
     for (const did of [known.did, unseen]) expect((await cli(['accounts', 'takedown', did])).code).toBe(0);
