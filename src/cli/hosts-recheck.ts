@@ -5,7 +5,7 @@
 import { adminApi, type HostRecheck } from '../services/contract.ts';
 import { CRAWLED_STATUSES } from '../core/hosts.ts';
 import { TokenBucket } from '../core/token-bucket.ts';
-import { adminCall, listAllHosts, type AdminClientOptions } from './admin-client.ts';
+import { AdminCallError, adminCall, listAllHosts, type AdminClientOptions } from './admin-client.ts';
 import type { CliIo } from './progress.ts';
 
 const MAX_IN_FLIGHT = 4;
@@ -37,7 +37,14 @@ export async function recheckHosts(o: HostsRecheckOptions): Promise<number> {
       const hostname = hostnames[next++]!;
       while (!pace.tryTake()) await new Promise((r) => setTimeout(r, Math.max(1, pace.waitMs())));
       if (signal.aborted) break;
-      const { results } = await adminCall(client, adminApi.recheckHosts, { body: { hostnames: [hostname], disconnect: o.disconnect } });
+      let results: HostRecheck[];
+      try {
+        ({ results } = await adminCall(client, adminApi.recheckHosts, { body: { hostnames: [hostname], disconnect: o.disconnect } }));
+      } catch (err) {
+        // Not crawled (unknown, banned, disconnected since it was listed): said, and the run goes on.
+        if (!(err instanceof AdminCallError) || (err.status !== 400 && err.status !== 404)) throw err;
+        results = [{ hostname, ok: false, error: err.error, message: err.detail, disconnected: false }];
+      }
       for (const r of results) {
         checked++;
         if (r.ok) continue;

@@ -323,7 +323,7 @@ export class HostsService {
       return { hostname, ok: true, disconnected: false };
     } catch (err) {
       if (!(err instanceof XrpcError)) throw err;
-      // Disconnected between the check and now (another operator, a ban): nothing left to do.
+      // False too when it stopped being crawled meanwhile (another operator's disconnect, a ban).
       const disconnected = disconnect && (await disconnectHost(this.o.db, hostname)) !== null;
       return { hostname, ok: false, error: err.error, message: err.message, disconnected };
     }

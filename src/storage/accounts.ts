@@ -254,7 +254,7 @@ export async function listAccountsPage(db: Db, o: AccountListQuery): Promise<{ r
     CASE WHEN jsonb_typeof(i.doc->'alsoKnownAs') = 'array' THEN i.doc->'alsoKnownAs' ELSE '[]'::jsonb END) aka
     WHERE i.did = ${accounts.did} AND aka LIKE 'at://%' LIMIT 1)`;
   const where = [
-    o.status === 'takendown' ? sql`${accounts.localStatus} IS NOT NULL AND ${accounts.localStatus} = 'takendown'` : sql`${accounts.throttled} IS NOT NULL`,
+    o.status === 'takendown' ? sql`${accounts.localStatus} = 'takendown'` : sql`${accounts.throttled} IS NOT NULL`,
     o.hostId !== undefined ? sql`${accounts.hostId} = ${o.hostId}` : undefined,
     o.q ? sql`(strpos(${accounts.did}, ${o.q}) > 0 OR strpos(lower(coalesce(${handle}, '')), ${o.q.toLowerCase()}) > 0)` : undefined,
   ].filter((w) => w !== undefined);

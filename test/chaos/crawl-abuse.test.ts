@@ -145,8 +145,12 @@ describe('crawl abuse', () => {
       for (const h of [loop, 'rebind.example.com', 'loop.example.com']) expect((await hostView(h))?.status, h).toBe('disconnected');
       await eventually(async () => (await hostView(loop))?.connected === false, 10_000, 'the relay host dropped');
       expect((await hostView(pds.hostname))?.status).not.toBe('disconnected');
-      // A disconnected host is no longer crawled, so no longer re-checked.
+      // A disconnected host is no longer crawled, so no longer re-checked; named, it is said so.
       expect((await cli(['hosts', 'recheck'])).output).toContain('1 of 1 hosts checked, 0 failed');
+      const named2 = await cli(['hosts', 'recheck', loop, pds.hostname]);
+      expect(named2.code).toBe(1);
+      expect(named2.output).toContain(`${loop}: InvalidRequest: ${loop} is disconnected, not crawled`);
+      expect(named2.output).toContain('2 of 2 hosts checked, 1 failed');
     } finally {
       await pds.close();
       await plc.close();
