@@ -35,6 +35,7 @@ import { Crawler, type Crawl } from './ingest/crawler.ts';
 import { HostLifecycle } from './ingest/host-lifecycle.ts';
 import { UpstreamConnection } from './ingest/upstream.ts';
 import { publicOnlyLookup, systemLookup, type Lookup } from './ingest/address-policy.ts';
+import { untrustedGet } from './ingest/http-json.ts';
 import { HostPipeline, type RejectionReporter } from './pipeline/host-pipeline.ts';
 import { AccountBudgetStage } from './pipeline/account-budget-stage.ts';
 import { timedVerifier } from './pipeline/timed-verifier.ts';
@@ -354,6 +355,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   });
 
   // The services the HTTP API answers from.
+  const handleSources = overrides.handleSources ?? networkHandleSources({ get: untrustedGet({ lookup, allowLoopback: config.allowInsecureHosts }) });
   const hostsService = new HostsService({
     db,
     config,
@@ -386,8 +388,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       accounts,
       sink: sequencer,
       clock,
-      resolveHandle: (handle) =>
-        resolveHandle(handle, { sources: overrides.handleSources ?? networkHandleSources, claimedHandle: async (did) => (await identities.get(did)).handle }),
+      resolveHandle: (handle) => resolveHandle(handle, { sources: handleSources, claimedHandle: async (did) => (await identities.get(did)).handle }),
     }),
     status,
     collections: new CollectionsService({ db }),

@@ -73,6 +73,13 @@ export function registerAdmin(app: FastifyInstance, api: ApiServices): void {
       log.info({ host: res.hostname }, 'host removed by operator');
       return res;
     });
+    route(admin, adminApi.recheckHosts, async ({ body, log }) => {
+      const res = await hosts.recheck(body);
+      for (const r of res.results.filter((r) => !r.ok)) {
+        log.warn({ host: r.hostname, error: r.error, reason: r.message, disconnected: r.disconnected }, 'host failed its admission re-check');
+      }
+      return res;
+    });
     route(admin, adminApi.getHostImport, ({ params }) => hosts.hostImport(params.source));
     route(admin, adminApi.saveHostImportPage, async ({ params, body, log }) => {
       const res = await hosts.saveHostImportPage(params.source, body);
@@ -94,6 +101,7 @@ export function registerAdmin(app: FastifyInstance, api: ApiServices): void {
     route(admin, adminApi.listConsumers, async () => ({ consumers: status.consumers() }));
     route(admin, adminApi.stats, () => status.stats());
     route(admin, adminApi.collections, () => api.collections.overview());
+    route(admin, adminApi.listAccounts, ({ query }) => accounts.list(query));
     route(admin, adminApi.takedownAccount, async ({ params, log }) => {
       const res = await accounts.takedown(params.did);
       log.info({ did: res.did }, 'account taken down by operator');

@@ -72,13 +72,26 @@ export async function adminCall<E extends AnyEndpoint>(opts: AdminClientOptions,
   return json as ResponseOf<E>;
 }
 
-/** Every host the relay knows: its admin list answers a page at a time. */
-export async function listAllHosts(opts: AdminClientOptions): Promise<ResponseOf<typeof adminApi.listHosts>> {
-  const res = await adminCall(opts, adminApi.listHosts, {});
-  while (res.hosts.length < res.total) {
-    const page = await adminCall(opts, adminApi.listHosts, { query: { offset: res.hosts.length } });
-    if (page.hosts.length === 0) break;
-    res.hosts.push(...page.hosts);
+/** A paged admin list's answer: the page's items under `key`, and how many match in all. */
+type Paged<K extends string> = { total: number } & { [P in K]: unknown[] };
+
+/** Every item of a paged admin list (its query's `offset` moved on page by page), in one answer. */
+export async function listAll<E extends AnyEndpoint, K extends string>(
+  opts: AdminClientOptions,
+  e: E,
+  key: K,
+  args: CallArgs<E>,
+): Promise<ResponseOf<E> & Paged<K>> {
+  const res = (await adminCall(opts, e, args)) as ResponseOf<E> & Paged<K>;
+  while (res[key].length < res.total) {
+    const page = (await adminCall(opts, e, { ...args, query: { ...args.query, offset: res[key].length } as CallArgs<E>['query'] })) as Paged<K>;
+    if (page[key].length === 0) break;
+    res[key].push(...page[key]);
   }
   return res;
+}
+
+/** Every host the relay knows: its admin list answers a page at a time. */
+export function listAllHosts(opts: AdminClientOptions): Promise<ResponseOf<typeof adminApi.listHosts>> {
+  return listAll(opts, adminApi.listHosts, 'hosts', {});
 }

@@ -3,7 +3,7 @@
 // decoders) is imported when one of those runs: importing src/relay.ts alone took most of a second.
 import { parseArgs } from 'node:util';
 import { ConfigError, configReference, loadConfig } from '../config/config.ts';
-import { adminCall, listAllHosts, type AdminClientOptions } from './admin-client.ts';
+import { adminCall, listAll, listAllHosts, type AdminClientOptions } from './admin-client.ts';
 import { adminApi } from '../services/contract.ts';
 import { SYNC_MODE_SETTINGS } from '../core/hosts.ts';
 import type { StrictnessView } from '../verify/strictness.ts';
@@ -20,6 +20,7 @@ Commands:
   hosts approve <host>  approve a pending crawl request (same as add)
   hosts requests        list pending crawl requests
   hosts import --from URL  admit every host another relay lists (listHosts), paced, resumable
+  hosts recheck [host…] [--disconnect]  run the admission check again on crawled hosts; report (and disconnect) failures
   hosts limits <host>   set a host's limits (--hour N, --day N, --accounts N; "default" restores it)
   hosts tier <host> <new|trusted>  set a host's trust tier (its default limits)
   hosts mode <host> <auto|strict|lenient>  how the host is held to the Sync v1.1-only checks
@@ -28,6 +29,7 @@ Commands:
   hosts remove <host>   stop crawling a host and forget it (it may be added again)
   domains list|ban|unban [domain]  domain bans (a domain covers all its subdomains)
   accounts takedown|restore <did|handle>  withhold an account's repo events (announced with #account), or lift that
+  accounts list [--taken-down | --throttled] [--host H]  accounts taken down here, or whose repo events are withheld
   consumers             firehose consumers connected to the relay (address, state, lag, queued bytes)
   tail                  follow the firehose, one readable line per frame (--cursor N, --url ws://…)
   collections backfill <host>|--all  fill the collection index (listReposByCollection) from hosts' describeRepo
@@ -46,7 +48,7 @@ Applies pending migrations to DATABASE_URL (or the embedded store) and exits. \`
   config: `Usage: relay config
 
 Prints every setting with its environment variable, default and meaning.`,
-  hosts: `Usage: relay hosts <list|add|approve|requests|import|limits|tier|mode|ban|unban|disconnect|reconnect|remove> [hostname] [--url URL] [--password PW] [--json]
+  hosts: `Usage: relay hosts <list|add|approve|requests|import|recheck|limits|tier|mode|ban|unban|disconnect|reconnect|remove> [hostname] [--url URL] [--password PW] [--json]
 
   list              hosts with status (connecting until subscribed), cursor, last event time and the last
                     connection error with its cause (DNS, TCP, TLS, HTTP)
@@ -59,6 +61,11 @@ Prints every setting with its environment variable, default and meaning.`,
                     taken down, and hosts already known here, are skipped; refused and unreachable hosts are
                     counted and listed at the end. Progress is saved in the relay after every page: run the
                     same command again after Ctrl-C or a crash to resume; after a finished run it starts over
+  recheck [host…] [--disconnect] [--rate N]  run the admission check (public address, not a relay, a PDS)
+                    again on the named crawled hosts, or on all of them, at most N a second (default 10), 4 at
+                    a time; each failure is printed with its reason. --disconnect disconnects the failing
+                    hosts (as \`hosts disconnect\`), so they are no longer crawled. Exits 1 if a failing host
+                    is still crawled
   limits <host>     set the host's limits: --hour N, --day N (events) and/or --accounts N (accounts it may
                     carry; a raised limit releases throttled accounts); "default" restores the tier's value
   tier <host> <new|trusted>  set the host's trust tier: which default limits apply
@@ -79,14 +86,18 @@ Prints every setting with its environment variable, default and meaning.`,
 
 Lists the firehose consumers connected to the relay process at --url: address, connection time, state (replay or
 live), last seq sent, lag behind the head and bytes queued.`,
-  accounts: `Usage: relay accounts <takedown|restore> <did|handle> [--url URL] [--password PW] [--json]
+  accounts: `Usage: relay accounts <takedown|restore|list> [did|handle] [--url URL] [--password PW] [--json]
 
 A handle is resolved (DNS TXT _atproto.<handle>, else https://<handle>/.well-known/atproto-did) and accepted only
 if the DID's document claims it back.
 
   takedown <did>    stop relaying the account's commits (live and on replay) and announce it inactive; a DID the
                     relay has not seen yet is recorded, and its events are withheld from the first
-  restore <did>     lift the takedown; its repo events are served again`,
+  restore <did>     lift the takedown; its repo events are served again
+  list [--taken-down | --throttled] [--host H]
+                    the accounts taken down here (the default: DID, handle, host, since when), or the throttled
+                    ones, whose repo events are withheld (host_account_limit, or account_budget until its
+                    window resets); --host only that host's`,
   tail: `Usage: relay tail [--cursor N] [--url URL] [--limit N]
 
 Connects to a relay's firehose (com.atproto.sync.subscribeRepos) and prints one line per frame:
@@ -120,6 +131,8 @@ a commit the relay accepted since (that commit keeps the index right).`,
 
 /** Hosts `hosts import` admits a second by default: each costs the relay two probes of the host. */
 const DEFAULT_IMPORT_RATE = 10;
+/** Hosts `hosts recheck` checks a second by default: each costs the relay up to two probes of the host. */
+const DEFAULT_RECHECK_RATE = 10;
 
 function fail(message: string): never {
   process.stderr.write(`relay: ${message}\n`);
@@ -197,7 +210,7 @@ function parseLimit(v: string | undefined, name: string, min = 1): number | null
 
 async function hosts(
   args: string[],
-  flags: { url?: string; password?: string; json?: boolean; hour?: string; day?: string; accounts?: string; from?: string; rate?: string },
+  flags: { url?: string; password?: string; json?: boolean; hour?: string; day?: string; accounts?: string; from?: string; rate?: string; disconnect?: boolean },
 ): Promise<void> {
   const client = adminClient(flags);
   const [sub, hostname] = args;
@@ -278,6 +291,23 @@ async function hosts(
       });
       return;
     }
+    case 'recheck': {
+      const perSecond = flags.rate === undefined ? DEFAULT_RECHECK_RATE : Number(flags.rate);
+      if (!(perSecond > 0) || !Number.isFinite(perSecond)) fail('--rate must be a number of hosts per second above 0');
+      const { recheckHosts } = await import('./hosts-recheck.ts');
+      const abort = new AbortController();
+      process.once('SIGINT', () => abort.abort());
+      process.once('SIGTERM', () => abort.abort());
+      process.exitCode = await recheckHosts({
+        client,
+        hostnames: args.slice(1),
+        disconnect: flags.disconnect === true,
+        perSecond,
+        signal: abort.signal,
+        io: { out: (line) => process.stdout.write(`${line}\n`), err: (text) => process.stderr.write(text) },
+      });
+      return;
+    }
     case 'requests': {
       const res = await adminCall(client, adminApi.listCrawlRequests, {});
       return out(res, () => printTable(res.requests, ['hostname', 'requestedAt', 'requestCount']));
@@ -313,12 +343,27 @@ async function domains(args: string[], flags: { url?: string; password?: string;
   }
 }
 
-async function accounts(args: string[], flags: { url?: string; password?: string; json?: boolean }): Promise<void> {
+async function accounts(
+  args: string[],
+  flags: { url?: string; password?: string; json?: boolean; 'taken-down'?: boolean; throttled?: boolean; host?: string },
+): Promise<void> {
   const client = adminClient(flags);
   const [sub, did] = args;
-  if ((sub !== 'takedown' && sub !== 'restore') || !did) fail(`usage: relay accounts takedown|restore <did|handle>\n\n${HELP.accounts}`);
+  if (sub === 'list') return listAccountsCommand(client, flags);
+  if ((sub !== 'takedown' && sub !== 'restore') || !did) fail(`usage: relay accounts takedown|restore <did|handle> | list\n\n${HELP.accounts}`);
   const res = await adminCall(client, sub === 'takedown' ? adminApi.takedownAccount : adminApi.restoreAccount, { params: { did } });
   process.stdout.write(flags.json ? `${JSON.stringify(res, null, 2)}\n` : `${res.did}: ${res.active ? 'active' : `inactive (${res.status})`}\n`);
+}
+
+async function listAccountsCommand(client: AdminClientOptions, flags: { json?: boolean; 'taken-down'?: boolean; throttled?: boolean; host?: string }): Promise<void> {
+  if (flags['taken-down'] && flags.throttled) fail('give --taken-down or --throttled, not both');
+  const status = flags.throttled ? 'throttled' : 'takendown';
+  const res = await listAll(client, adminApi.listAccounts, 'accounts', { query: { status, ...(flags.host ? { host: flags.host } : {}) } });
+  if (flags.json) return void process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);
+  if (res.accounts.length === 0) return void process.stdout.write(status === 'throttled' ? '(no throttled accounts)\n' : '(no accounts taken down)\n');
+  const rows = res.accounts.map((a) => ({ ...a, reason: a.throttle?.reason, until: a.throttle?.until }));
+  if (status === 'throttled') printTable(rows, ['did', 'handle', 'hostname', 'reason', 'until']);
+  else printTable(rows, ['did', 'handle', 'hostname', 'takenDownAt']);
 }
 
 function nonNegativeInt(v: string | undefined, name: string): number | undefined {
@@ -361,6 +406,10 @@ async function main(argv: string[]): Promise<void> {
       all: { type: 'boolean' },
       from: { type: 'string' },
       rate: { type: 'string' },
+      'taken-down': { type: 'boolean' },
+      throttled: { type: 'boolean' },
+      host: { type: 'string' },
+      disconnect: { type: 'boolean' },
     },
   });
   const [command, ...rest] = positionals;

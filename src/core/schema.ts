@@ -20,6 +20,7 @@ export const s = {
   integer: (o: { minimum?: number; maximum?: number } = {}) => schema<number>({ type: 'integer', ...o }),
   boolean: () => schema<boolean>({ type: 'boolean' }),
   literal: <const V extends readonly string[]>(...values: V) => schema<V[number]>({ type: 'string', enum: values }),
+  array: <T>(items: Schema<T>, o: { minItems?: number; maxItems?: number } = {}) => schema<T[]>({ type: 'array', items: items.json, ...o }),
   nullable: <T>(inner: Schema<T>) => schema<T | null>({ anyOf: [inner.json, { type: 'null' }] }),
   /** An object with exactly these properties; those named in `optional` may be left out. */
   object: <P extends Props, K extends keyof P = never>(props: P, o: { optional?: readonly K[] } = {}) =>

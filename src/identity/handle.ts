@@ -6,6 +6,7 @@ import { isDid, isHandle } from '../protocol/syntax.ts';
 import { XrpcError } from '../core/xrpc-error.ts';
 
 const TIMEOUT_MS = 5000;
+/** A DID is short: a larger /.well-known/atproto-did is not one. */
 const MAX_BODY = 2048;
 
 /** Where a handle's DID is published; each answers null when it names none. */
@@ -14,28 +15,45 @@ export interface HandleSources {
   wellKnown(handle: string): Promise<string | null>;
 }
 
+/** A GET of a short text from a host the relay does not trust; `text` null when larger than `maxBytes`. */
+export type UntrustedGet = (url: URL, o: { maxBytes: number; timeoutMs: number }) => Promise<{ status: number; text: string | null }>;
+
+export interface NetworkHandleOptions {
+  /**
+   * The well-known fetch: a request to a host named by whoever asks, so relay.ts hands in the one its other
+   * untrusted requests use (ingest/http-json.ts untrustedGet: public addresses only, the checked address dialled).
+   */
+  get: UntrustedGet;
+  /** TXT records: the system's resolver unless given (a node:dns Resolver pointed at other servers). */
+  resolver?: { resolveTxt(name: string): Promise<string[][]> };
+  /** The HTTPS port (tests' local server); 443 otherwise. */
+  httpsPort?: number;
+}
+
 /** DNS and HTTPS, as the network has them. */
-export const networkHandleSources: HandleSources = {
-  async txt(handle) {
-    const records = await resolveTxt(`_atproto.${handle}`).catch(() => []);
-    const dids = records.map((chunks) => chunks.join('')).filter((r) => r.startsWith('did=')).map((r) => r.slice(4));
-    // More than one is ambiguous: the specification says to treat it as none.
-    return dids.length === 1 ? dids[0]! : null;
-  },
-  async wellKnown(handle) {
-    try {
-      const res = await fetch(`https://${handle}/.well-known/atproto-did`, { redirect: 'error', signal: AbortSignal.timeout(TIMEOUT_MS) });
-      if (!res.ok) {
-        await res.body?.cancel();
+export function networkHandleSources(o: NetworkHandleOptions): HandleSources {
+  const resolver = o.resolver ?? { resolveTxt };
+  return {
+    async txt(handle) {
+      const records = await resolver.resolveTxt(`_atproto.${handle}`).catch(() => []);
+      const dids = records.map((chunks) => chunks.join('')).filter((r) => r.startsWith('did=')).map((r) => r.slice(4));
+      // More than one is ambiguous: the specification says to treat it as none.
+      return dids.length === 1 ? dids[0]! : null;
+    },
+    async wellKnown(handle) {
+      const url = new URL(`https://${handle}${o.httpsPort ? `:${o.httpsPort}` : ''}/.well-known/atproto-did`);
+      try {
+        // Not followed: a redirect (3xx) names no DID.
+        const { status, text } = await o.get(url, { timeoutMs: TIMEOUT_MS, maxBytes: MAX_BODY });
+        if (status !== 200 || text === null) return null;
+        const did = text.trim();
+        return isDid(did) ? did : null;
+      } catch {
         return null;
       }
-      const text = (await res.text()).slice(0, MAX_BODY).trim();
-      return isDid(text) ? text : null;
-    } catch {
-      return null;
-    }
-  },
-};
+    },
+  };
+}
 
 export interface HandleResolverOptions {
   sources: HandleSources;

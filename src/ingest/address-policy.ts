@@ -47,6 +47,17 @@ export function isPublicAddress(address: string): boolean {
   return !blocked.check(address, 'ipv4');
 }
 
+const loopback = new BlockList();
+loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+loopback.addAddress('::1', 'ipv6');
+
+/** What RELAY_ALLOW_INSECURE_HOSTS lets the relay dial besides public addresses (development on one machine). */
+function isLoopback(address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1] ?? address;
+  const family = isIP(mapped);
+  return family !== 0 && loopback.check(mapped, family === 6 ? 'ipv6' : 'ipv4');
+}
+
 export type Lookup = (hostname: string) => Promise<string[]>;
 
 export const systemLookup: Lookup = async (hostname) =>
@@ -70,11 +81,16 @@ export async function checkHostAddresses(hostname: string, lookup: Lookup): Prom
  * is public, and hands the socket exactly the addresses it checked. Checking at admission alone is not enough: a
  * host can answer DNS with a public address then and a private one later (DNS rebinding).
  */
-export function publicOnlyLookup(lookup: Lookup, onRefused: (detail: string) => void): LookupFunction {
+export function publicOnlyLookup(
+  lookup: Lookup,
+  onRefused: (detail: string) => void,
+  o: { allowLoopback?: boolean } = {},
+): LookupFunction {
+  const allowed = (a: string) => isPublicAddress(a) || (o.allowLoopback === true && isLoopback(a));
   return (hostname, options, callback) => {
     lookup(hostname).then(
       (addresses) => {
-        const bad = addresses.length === 0 ? 'no address' : addresses.find((a) => !isPublicAddress(a));
+        const bad = addresses.length === 0 ? 'no address' : addresses.find((a) => !allowed(a));
         if (bad !== undefined) {
           const detail = `${hostname} resolves to ${bad}, which is not a public address`;
           onRefused(detail);

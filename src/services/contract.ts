@@ -170,6 +170,71 @@ export const hostImportPageBody = s.object(
 );
 export type HostImportPage = Infer<typeof hostImportPageBody>;
 
+// ---- account listings (takedowns, throttled accounts) ----
+
+export const ACCOUNT_LIST_STATUSES = ['takendown', 'throttled'] as const;
+export const MAX_ACCOUNTS_PAGE = 1000;
+
+export const accountsQuery = s.object(
+  {
+    /** takendown: by this relay's operators; throttled: their repo events withheld. */
+    status: s.literal(...ACCOUNT_LIST_STATUSES),
+    /** Only the accounts of this host. */
+    host: s.string({ maxLength: 253 }),
+    /** A part of the DID or of the handle. */
+    q: s.string({ maxLength: 2048 }),
+    offset: s.integer({ minimum: 0 }),
+    limit: s.integer({ minimum: 1, maximum: MAX_ACCOUNTS_PAGE }),
+  },
+  { optional: ['host', 'q', 'offset', 'limit'] },
+);
+export type AccountsQuery = Infer<typeof accountsQuery>;
+
+export interface AdminAccount {
+  did: string;
+  /** The handle the account's DID document claims, when the relay has resolved it. */
+  handle: string | null;
+  /** The host its events last came from (null: none has sent any). */
+  hostname: string | null;
+  /** Taken down: since when (null for takedowns made before the relay kept the time). */
+  takenDownAt: string | null;
+  /** Throttled: why, and for a write budget when it resets. */
+  throttle: { reason: 'host_account_limit' | 'account_budget'; until: string | null } | null;
+}
+
+/** One page of accounts; `total` counts every account the filter matches. */
+export interface AccountsPage {
+  accounts: AdminAccount[];
+  total: number;
+  offset: number;
+  limit: number;
+}
+
+// ---- host admission re-check ----
+
+/** Hosts one re-check request names at most: each is probed (seconds for one that does not answer). */
+export const MAX_RECHECK_HOSTS = 100;
+
+export const hostRecheckBody = s.object(
+  {
+    hostnames: s.array(s.string({ maxLength: 260 }), { minItems: 1, maxItems: MAX_RECHECK_HOSTS }),
+    /** Disconnect the hosts that fail, so they are no longer crawled. */
+    disconnect: s.boolean(),
+  },
+  { optional: ['disconnect'] },
+);
+export type HostRecheckRequest = Infer<typeof hostRecheckBody>;
+
+/** One host's admission check, run again: passed, or why not (the XRPC error admission would answer). */
+export interface HostRecheck {
+  hostname: string;
+  ok: boolean;
+  error?: string;
+  message?: string;
+  /** It failed and was disconnected. */
+  disconnected: boolean;
+}
+
 export const adminApi = {
   /** A page of hosts, sorted and filtered (without options: by hostname, the first MAX_HOSTS_PAGE). */
   listHosts: endpoint<HostsPage>()({ method: 'GET', path: '/admin/hosts', query: hostsQuery }),
@@ -230,6 +295,10 @@ export const adminApi = {
   /** `:did` may be a handle: resolved, and accepted only if the DID's document claims it back. */
   takedownAccount: endpoint<AccountStatusView>()({ method: 'POST', path: '/admin/accounts/:did/takedown' }),
   restoreAccount: endpoint<AccountStatusView>()({ method: 'POST', path: '/admin/accounts/:did/restore' }),
+  /** Runs the admission check again on crawled hosts (those admitted before it existed were never checked). */
+  recheckHosts: endpoint<{ results: HostRecheck[] }>()({ method: 'POST', path: '/admin/hosts/recheck', body: hostRecheckBody }),
+  /** A page of the accounts taken down here, or of the throttled ones (`status`). */
+  listAccounts: endpoint<AccountsPage>()({ method: 'GET', path: '/admin/accounts', query: accountsQuery }),
 };
 
 export type AdminApi = typeof adminApi;

@@ -29,7 +29,7 @@ import {
 } from '../storage/hosts.ts';
 import { accountCounts, countThrottledAccounts } from '../storage/accounts.ts';
 import { normalizeHostname } from '../core/hostname.ts';
-import type { HostLimits, HostStatus, HostTier, SyncModeSetting } from '../core/hosts.ts';
+import { CRAWLED_STATUSES, type HostLimits, type HostStatus, type HostTier, type SyncModeSetting } from '../core/hosts.ts';
 import type { RejectionLog } from '../core/rejections.ts';
 import type { Clock } from '../core/clock.ts';
 import { TokenBucket } from '../core/token-bucket.ts';
@@ -41,7 +41,7 @@ import type { CounterStore } from '../quota/counters.ts';
 import { hostScope, hostWindows } from '../quota/host-quota.ts';
 import type { RelayConfig } from '../config/config.ts';
 import type { StrictnessRow, StrictnessView } from '../verify/strictness.ts';
-import { MAX_HOSTS_PAGE, type AdminHost, type HostImportPage, type HostImportView, type HostLimitsChange, type HostsPage, type HostsQuery, type QuotaWindow } from './contract.ts';
+import { MAX_HOSTS_PAGE, type AdminHost, type HostRecheck, type HostRecheckRequest, type HostImportPage, type HostImportView, type HostLimitsChange, type HostsPage, type HostsQuery, type QuotaWindow } from './contract.ts';
 
 /** What this process's crawls say of a host. */
 export interface CrawlView {
@@ -77,6 +77,9 @@ export function syncExplanation(v: StrictnessView): string {
   const until = v.setting === 'auto' ? ` After ${left} more commit${left === 1 ? '' : 's'} that pass every Sync v1.1 check, the relay holds this host to them for good.` : '';
   return `This relay relays this host's commits leniently: a commit that fails a Sync v1.1-only check is still relayed, and counted.${why} Sync v1.1 expects every #commit to carry prevData (the MST root of the previous commit) and the blocks to invert its operations back to it.${until}`;
 }
+
+/** Admission checks a re-check runs at once: each probes a host the relay does not trust. */
+const RECHECKS_IN_FLIGHT = 4;
 
 /** Why a crawl request must wait, and for how many seconds. */
 export interface CrawlWait {
@@ -288,6 +291,42 @@ export class HostsService {
     const hostname = this.hostname(raw, true);
     if (await removeHost(this.o.db, hostname)) return { hostname, status: 'removed' };
     throw await this.notInState(hostname, 'removable (a banned host is unbanned first)');
+  }
+
+  /**
+   * Runs the admission check again on crawled hosts, a few at a time, and with `disconnect` disconnects those that
+   * fail (hosts admitted before the check existed, or that became a relay since). A named host that is not crawled
+   * is refused before any is checked.
+   */
+  async recheck(req: HostRecheckRequest): Promise<{ results: HostRecheck[] }> {
+    const hostnames = [...new Set(req.hostnames.map((h) => this.hostname(h, true)))];
+    for (const hostname of hostnames) {
+      const host = await getHost(this.o.db, hostname);
+      if (!host || !CRAWLED_STATUSES.includes(host.status as HostStatus)) throw await this.notInState(hostname, 'crawled');
+    }
+    const results: HostRecheck[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < hostnames.length) {
+        const hostname = hostnames[next++]!;
+        results.push(await this.recheckOne(hostname, req.disconnect === true));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(RECHECKS_IN_FLIGHT, hostnames.length) }, worker));
+    const order = new Map(hostnames.map((h, i) => [h, i]));
+    return { results: results.sort((a, b) => order.get(a.hostname)! - order.get(b.hostname)!) };
+  }
+
+  private async recheckOne(hostname: string, disconnect: boolean): Promise<HostRecheck> {
+    try {
+      await this.admissible(hostname);
+      return { hostname, ok: true, disconnected: false };
+    } catch (err) {
+      if (!(err instanceof XrpcError)) throw err;
+      // False too when it stopped being crawled meanwhile (another operator's disconnect, a ban).
+      const disconnected = disconnect && (await disconnectHost(this.o.db, hostname)) !== null;
+      return { hostname, ok: false, error: err.error, message: err.message, disconnected };
+    }
   }
 
   /** The error for a host an operator action does not apply to: unknown, or in the wrong status. */

@@ -2,7 +2,7 @@
 // sync and admin APIs.
 import { and, asc, eq, gt, inArray, isNotNull, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './db.ts';
-import { accounts, hosts } from './schema.ts';
+import { accounts, hosts, identities } from './schema.ts';
 import type { AccountChange, AccountState, Throttle } from '../core/accounts.ts';
 import { writeCollectionChanges } from './collections.ts';
 
@@ -161,11 +161,19 @@ export async function setLocalStatus(db: Db, did: string, status: string | null)
   return db.transaction(async (tx) => {
     const [row] =
       status === null
-        ? await tx.update(accounts).set({ localStatus: null, updatedAt: sql`now()` }).where(eq(accounts.did, did)).returning()
+        ? await tx
+            .update(accounts)
+            .set({ localStatus: null, localStatusAt: null, updatedAt: sql`now()` })
+            .where(eq(accounts.did, did))
+            .returning()
         : await tx
             .insert(accounts)
-            .values({ did, localStatus: status })
-            .onConflictDoUpdate({ target: accounts.did, set: { localStatus: status, updatedAt: sql`now()` } })
+            .values({ did, localStatus: status, localStatusAt: sql`now()` })
+            .onConflictDoUpdate({
+              target: accounts.did,
+              // A second takedown keeps the time of the first.
+              set: { localStatus: status, localStatusAt: sql`coalesce(${accounts.localStatusAt}, now())`, updatedAt: sql`now()` },
+            })
             .returning();
     if (!row) return null;
     await tx.execute(sql`SELECT pg_notify(${ACCOUNTS_CHANNEL}, ${did})`);
@@ -221,4 +229,65 @@ export async function heldAccounts(db: Db, hostIds: number[]): Promise<HeldAccou
     const throttle = throttleOf(r);
     return throttle && r.hostId !== null ? [{ did: r.did, hostId: r.hostId, throttle, heldCommit: r.heldCommit, rev: r.rev }] : [];
   });
+}
+
+export interface AccountListQuery {
+  /** takendown: by this relay's operators; throttled: repo events withheld (host account limit, write budget). */
+  status: 'takendown' | 'throttled';
+  hostId?: number;
+  /** A part of the DID or of the handle. */
+  q?: string;
+  offset: number;
+  limit: number;
+}
+
+export interface ListedAccount {
+  did: string;
+  handle: string | null;
+  hostname: string | null;
+  localStatusAt: Date | null;
+  throttle: Throttle | null;
+}
+
+/**
+ * One page of the accounts taken down here, or of the throttled ones, with how many match. Each reads only the rows
+ * of its partial index (accounts_taken_down_idx by DID, accounts_throttled_idx by uid), never the whole table. The
+ * handle is the one the account's stored DID document claims (not checked both ways: it is shown, not acted on).
+ */
+export async function listAccountsPage(db: Db, o: AccountListQuery): Promise<{ rows: ListedAccount[]; total: number }> {
+  const handle = sql`(SELECT substr(aka, 6) FROM ${identities} i, jsonb_array_elements_text(
+    CASE WHEN jsonb_typeof(i.doc->'alsoKnownAs') = 'array' THEN i.doc->'alsoKnownAs' ELSE '[]'::jsonb END) aka
+    WHERE i.did = ${accounts.did} AND aka LIKE 'at://%' LIMIT 1)`;
+  const where = [
+    o.status === 'takendown' ? sql`${accounts.localStatus} = 'takendown'` : sql`${accounts.throttled} IS NOT NULL`,
+    o.hostId !== undefined ? sql`${accounts.hostId} = ${o.hostId}` : undefined,
+    o.q ? sql`(strpos(${accounts.did}, ${o.q}) > 0 OR strpos(lower(coalesce(${handle}, '')), ${o.q.toLowerCase()}) > 0)` : undefined,
+  ].filter((w) => w !== undefined);
+  const cond = sql.join(where, sql` AND `);
+  const order = o.status === 'takendown' ? asc(accounts.did) : asc(accounts.uid);
+  const rows = await db
+    .select({
+      did: accounts.did,
+      handle: sql<string | null>`${handle}`,
+      hostname: hosts.hostname,
+      localStatusAt: accounts.localStatusAt,
+      throttled: accounts.throttled,
+      throttledUntil: accounts.throttledUntil,
+      total: sql<number>`count(*) OVER ()`.mapWith(Number),
+    })
+    .from(accounts)
+    .leftJoin(hosts, eq(accounts.hostId, hosts.id))
+    .where(cond)
+    .orderBy(order)
+    .limit(o.limit)
+    .offset(o.offset);
+  if (rows.length === 0) {
+    // A page past the end still says how many there are.
+    const [c] = await db.select({ n: sql<number>`count(*)`.mapWith(Number) }).from(accounts).where(cond);
+    return { rows: [], total: c?.n ?? 0 };
+  }
+  return {
+    rows: rows.map((r) => ({ did: r.did, handle: r.handle, hostname: r.hostname, localStatusAt: r.localStatusAt, throttle: throttleOf(r) })),
+    total: rows[0]!.total,
+  };
 }

@@ -93,6 +93,8 @@ export const accounts = pgTable(
     upstreamActive: boolean('upstream_active').notNull().default(true),
     /** Status set by this relay's operators (e.g. takendown); overrides upstream. */
     localStatus: text('local_status'),
+    /** When the operator status was set (the admin list of takedowns says since when); null on rows set before it was kept. */
+    localStatusAt: timestamp('local_status_at', { withTimezone: true, mode: 'date' }),
     /** Why the relay holds this account's repo events back: host_account_limit | account_budget (null = it does not). */
     throttled: text('throttled'),
     /** For account_budget: when the budget window resets. */
@@ -111,6 +113,8 @@ export const accounts = pgTable(
     index('accounts_host_idx').on(t.hostId),
     // The few accounts an operator took down: each read of the log builds its withheld set from this, in one scan.
     index('accounts_taken_down_idx').on(t.did).where(sql`${t.localStatus} IS NOT NULL`),
+    // The throttled accounts, in uid order, for the admin list: a few among millions of rows.
+    index('accounts_throttled_idx').on(t.uid).where(sql`${t.throttled} IS NOT NULL`),
   ],
 );
 

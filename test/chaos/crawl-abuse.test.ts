@@ -12,6 +12,7 @@ import { freePort, runRelayCli } from '../../dev-env/process.ts';
 import { admitHost } from '../../src/storage/hosts.ts';
 import { relayAdmin } from '../../dev-env/relay-client.ts';
 import { adminApi } from '../../src/services/contract.ts';
+import { FakePds } from '../../dev-env/fake-pds.ts';
 
 let relay: TestRelay;
 const lookups: string[] = [];
@@ -101,6 +102,58 @@ describe('crawl abuse', () => {
         expect((await admin(adminApi.listCrawlRequests, {})).requests).toEqual([]);
       }
     } finally {
+      await other.stop();
+    }
+  });
+
+  it('re-checks hosts admitted without the check: finds a relay among them and disconnects it, a real PDS passes', async () => {
+    const other = await startTestRelay({ databaseUrl: await createTestDatabase(), crawlPolicy: 'allowlist' });
+    const plc = await FakePlc.start();
+    const pds = await FakePds.start({ plc });
+    const cli = (args: string[]) => runRelayCli(args, { RELAY_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD, RELAY_PORT: String(relay.port) });
+    try {
+      const loop = `localhost:${other.port}`;
+      // Admitted as hosts were before the admission check existed: written straight to storage.
+      for (const h of [loop, pds.hostname]) await admitHost(relay.relay.ctx.database.db, h);
+      const admin = relayAdmin(relay.url, TEST_ADMIN_PASSWORD);
+
+      // Named hosts: the relay fails, the PDS passes; nothing is disconnected without asking.
+      const named = await admin(adminApi.recheckHosts, { body: { hostnames: [pds.hostname, loop] } });
+      expect(named.results).toEqual([
+        { hostname: pds.hostname, ok: true, disconnected: false },
+        { hostname: loop, ok: false, error: 'HostIsRelay', message: expect.stringContaining('relay loop'), disconnected: false },
+      ]);
+      await expect(admin(adminApi.recheckHosts, { body: { hostnames: ['unknown.example.com'] } })).rejects.toThrow('HostNotFound');
+      const empty = await adminPost(relay.url, '/admin/hosts/recheck', { hostnames: [] });
+      expect(empty.status).toBe(400);
+      expect(await empty.json()).toMatchObject({ error: 'InvalidRequest' });
+
+      // Every crawled host, through the CLI: each failure with its reason (the rebinding hosts above fail too).
+      const report = await cli(['hosts', 'recheck']);
+      expect(report.code, report.output).toBe(1);
+      expect(report.output).toContain(`${loop}: HostIsRelay:`);
+      expect(report.output).toContain('rebind.example.com: HostNotFound: rebind.example.com resolves to 10.0.0.7');
+      expect(report.output).not.toContain(`${pds.hostname}:`);
+      expect(report.output).toMatch(/4 of 4 hosts checked, 3 failed \(run again with --disconnect/);
+      expect((await hostView(loop))?.status).not.toBe('disconnected');
+
+      const fixed = await cli(['hosts', 'recheck', '--disconnect', '--rate', '50']);
+      expect(fixed.code, fixed.output).toBe(0);
+      expect(fixed.output).toContain(`${loop}: HostIsRelay:`);
+      expect(fixed.output).toContain('(disconnected)');
+      expect(fixed.output).toContain('4 of 4 hosts checked, 3 failed, 3 disconnected');
+      for (const h of [loop, 'rebind.example.com', 'loop.example.com']) expect((await hostView(h))?.status, h).toBe('disconnected');
+      await eventually(async () => (await hostView(loop))?.connected === false, 10_000, 'the relay host dropped');
+      expect((await hostView(pds.hostname))?.status).not.toBe('disconnected');
+      // A disconnected host is no longer crawled, so no longer re-checked; named, it is said so.
+      expect((await cli(['hosts', 'recheck'])).output).toContain('1 of 1 hosts checked, 0 failed');
+      const named2 = await cli(['hosts', 'recheck', loop, pds.hostname]);
+      expect(named2.code).toBe(1);
+      expect(named2.output).toContain(`${loop}: InvalidRequest: ${loop} is disconnected, not crawled`);
+      expect(named2.output).toContain('2 of 2 hosts checked, 1 failed');
+    } finally {
+      await pds.close();
+      await plc.close();
       await other.stop();
     }
   });

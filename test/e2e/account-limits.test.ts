@@ -9,6 +9,10 @@ import { startWorld, type World } from '../helpers/world.ts';
 import { adminPost, metricValue } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 import type { FakeAccount } from '../../dev-env/fake-pds.ts';
+import { TEST_ADMIN_PASSWORD } from '../helpers/relay.ts';
+import { relayAdmin } from '../../dev-env/relay-client.ts';
+import { runRelayCli } from '../../dev-env/process.ts';
+import { adminApi } from '../../src/services/contract.ts';
 
 const DEFAULTS = loadConfig({});
 let world: World | undefined;
@@ -63,6 +67,12 @@ describe('host account limit', () => {
     expect(await repoStatus(eleventh.did)).toMatchObject({ active: false, status: 'throttled' });
     expect(await metricValue(metricsUrl, 'relay_accounts_throttled_total{reason="host_account_limit"}')).toBe(1);
     expect(await metricValue(metricsUrl, 'relay_events_withheld_total{reason="host_account_limit"}')).toBe(2);
+    // The operator's list of throttled accounts names it, by host too (the CLI reads every page).
+    const throttledList = (await relayAdmin(relayUrl, TEST_ADMIN_PASSWORD)(adminApi.listAccounts, { query: { status: 'throttled' } })).accounts;
+    expect(throttledList).toEqual([{ did: eleventh.did, handle: eleventh.handle, hostname: pds.hostname, takenDownAt: null, throttle: { reason: 'host_account_limit', until: null } }]);
+    const listed = await runRelayCli(['accounts', 'list', '--throttled', '--host', pds.hostname], { RELAY_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD, RELAY_PORT: String(world.relay.port) });
+    expect(listed.code, listed.output).toBe(0);
+    expect(listed.output).toMatch(new RegExp(`${eleventh.did}\\s+\\S+\\s+\\S+\\s+host_account_limit`));
     // A PDS admin sees the limit.
     const view = (await (await fetch(`${relayUrl}/api/host-status?hostname=${pds.hostname}`)).json()) as { limits: Record<string, number> };
     expect(view.limits.accountLimit).toBe(10);
@@ -112,12 +122,17 @@ describe('per-account points budget', () => {
     await consumer.waitFor((c) => kinds(c, account.did).includes('#account:false:throttled'), 10_000, 'throttle');
     expect(kinds(consumer, account.did)).toEqual(['#identity', '#account:true:', '#sync', '#commit', '#commit', '#account:false:throttled']);
     expect(await repoStatus(account.did)).toMatchObject({ active: false, status: 'throttled' });
+    const admin = relayAdmin(world.relay.url, TEST_ADMIN_PASSWORD);
+    const [held] = (await admin(adminApi.listAccounts, { query: { status: 'throttled' } })).accounts;
+    expect(held).toMatchObject({ did: account.did, hostname: pds.hostname, throttle: { reason: 'account_budget' } });
+    expect(Date.parse(held!.throttle!.until!)).toBeGreaterThan(clock.now());
     // After the window the sweep releases it with its current commit, without waiting for it to write.
     clock.advancePastWindow(HOUR_MS);
     await consumer.waitFor((c) => kinds(c, account.did).includes('#account:true:') && of(c, account.did).at(-1)!.t === '#sync', 10_000, 'release');
     expectResync(consumer, account);
     await pds.createRecord(account, 'a new window');
     await consumer.waitFor((c) => of(c, account.did).at(-1)!.t === '#commit', 10_000, 'writes flow again');
+    expect((await admin(adminApi.listAccounts, { query: { status: 'throttled' } })).total).toBe(0);
     expect(await metricValue(world.relay.metricsUrl, 'relay_accounts_released_total{reason="account_budget"}')).toBe(1);
   });
 });

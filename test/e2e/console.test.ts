@@ -12,8 +12,10 @@ import { FakePlc } from '../../dev-env/fake-plc.ts';
 import { FakePds, type FakeAccount } from '../../dev-env/fake-pds.ts';
 import { TestConsumer } from '../helpers/consumer.ts';
 import { createTestDatabase } from '../helpers/db.ts';
-import { requestCrawl, startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
+import { adminPost, requestCrawl, startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
 import { hosts as hostsTable } from '../../src/storage/schema.ts';
+import { relayAdmin } from '../../dev-env/relay-client.ts';
+import { adminApi } from '../../src/services/contract.ts';
 
 const SHOTS = new URL('../../.tmp/screenshots/', import.meta.url).pathname;
 const TIMEOUT = 20_000;
@@ -27,6 +29,8 @@ let profile: string;
 let alice: FakeAccount;
 /** A PDS whose WebSocket upgrades are refused: admitted, never connected. */
 let halfUp: FakePds | undefined;
+/** A PDS with more accounts than its account limit. */
+let crowded: FakePds | undefined;
 
 async function adminGet<T>(path: string): Promise<T> {
   const res = await fetch(`${relay.url}${path}`, { headers: { authorization: `Bearer ${TEST_ADMIN_PASSWORD}` } });
@@ -73,6 +77,7 @@ afterAll(async () => {
   await relay?.stop();
   await pds?.close();
   await halfUp?.close();
+  await crowded?.close();
   await plc?.close();
   if (profile) rmSync(profile, { recursive: true, force: true });
 });
@@ -222,6 +227,37 @@ describe('operator console (/admin/)', () => {
     await row.getByRole('button', { name: 'Unban' }).click();
     await row.waitFor({ state: 'detached' });
     expect((await adminGet<{ domains: string[] }>('/admin/domain-bans')).domains).toEqual([]);
+  });
+
+  it('lists taken-down accounts with a Restore button, and throttled ones with why', async () => {
+    // An account taken down through the API appears with its handle and host; Restore lifts the takedown.
+    await relayAdmin(relay.url, TEST_ADMIN_PASSWORD)(adminApi.takedownAccount, { params: { did: alice.did } });
+    const down = page.locator(`#takendown tr[data-did="${alice.did}"]`);
+    await down.waitFor();
+    expect(await down.locator('td').nth(1).textContent()).toBe(alice.handle);
+    expect(await down.locator('td').nth(2).textContent()).toBe(pds.hostname);
+    expect(await down.locator('td').nth(3).textContent()).toMatch(/s ago$/);
+
+    // A host allowed one account sends two: the second is throttled.
+    crowded = await FakePds.start({ plc });
+    expect((await adminPost(relay.url, '/admin/hosts', { hostname: crowded.hostname })).status).toBe(200);
+    expect((await adminPost(relay.url, `/admin/hosts/${encodeURIComponent(crowded.hostname)}/limits`, { accountLimit: 1 })).status).toBe(200);
+    await expect.poll(async () => (await hostView(crowded!.hostname))?.status, { timeout: TIMEOUT }).toBe('active');
+    const accounts = [await crowded.createAccount(), await crowded.createAccount()];
+    for (const a of accounts) await crowded.createRecord(a, 'hello');
+    const held = page.locator('#throttled tbody tr');
+    await expect.poll(() => held.count(), { timeout: TIMEOUT }).toBe(1);
+    expect(accounts.map((a) => a.did)).toContain(await held.getAttribute('data-did'));
+    expect(await held.locator('td').nth(2).textContent()).toBe(crowded.hostname);
+    expect(await held.locator('td').nth(3).textContent()).toBe('host account limit');
+    expect(await page.textContent('#throttled-summary')).toContain('1 account');
+    await shot('06a-accounts');
+
+    await down.getByRole('button', { name: 'Restore' }).click();
+    await down.waitFor({ state: 'detached' });
+    expect(await page.isVisible('#takendown-empty')).toBe(true);
+    const status = await (await fetch(`${relay.url}/xrpc/com.atproto.sync.getRepoStatus?did=${alice.did}`)).json();
+    expect(status).toMatchObject({ active: true });
   });
 
   it('shows a host that never connected as connecting, with the cause of its last failed dial', async () => {

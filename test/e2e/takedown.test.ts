@@ -6,6 +6,8 @@ import { randomPlcDid, type FakePds } from '../../dev-env/fake-pds.ts';
 import { metricValue, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 import { runRelayCli } from '../../dev-env/process.ts';
+import { relayAdmin } from '../../dev-env/relay-client.ts';
+import { adminApi } from '../../src/services/contract.ts';
 
 let world: World;
 let pds: FakePds;
@@ -122,5 +124,50 @@ describe('account takedown', () => {
 
     const up = await cli(['accounts', 'restore', account.handle]);
     expect(up.output).toContain(`${account.did}: active`);
+  });
+
+  it('lists the accounts taken down, with handle, host and since when, filtered and paged, and restored ones leave it', async () => {
+    const admin = relayAdmin(relay.url, TEST_ADMIN_PASSWORD);
+    const known = await pds.createAccount();
+    await pds.createRecord(known, 'seen before its takedown');
+    await eventually(async () => ((await (await fetch(`${relay.url}/xrpc/com.atproto.sync.getRepoStatus?did=${known.did}`)).json()) as { rev?: string }).rev === known.repo.rev, 10_000, 'relayed');
+    const unseen = randomPlcDid();
+    const before = Date.now();
+    for (const did of [known.did, unseen]) expect((await cli(['accounts', 'takedown', did])).code).toBe(0);
+    // A second takedown keeps the time of the first.
+    const first = (await admin(adminApi.listAccounts, { query: { status: 'takendown' } })).accounts.find((a) => a.did === known.did)!;
+    await cli(['accounts', 'takedown', known.did]);
+
+    const all = await admin(adminApi.listAccounts, { query: { status: 'takendown' } });
+    expect(all.total).toBe(2);
+    expect(all.accounts.map((a) => a.did)).toEqual([known.did, unseen].sort());
+    const row = all.accounts.find((a) => a.did === known.did)!;
+    expect(row).toMatchObject({ handle: known.handle, hostname: pds.hostname, throttle: null, takenDownAt: first.takenDownAt });
+    expect(Date.parse(row.takenDownAt!)).toBeGreaterThanOrEqual(before - 1000);
+    expect(all.accounts.find((a) => a.did === unseen)).toMatchObject({ handle: null, hostname: null });
+
+    // By host, by a part of the handle, one page at a time.
+    expect((await admin(adminApi.listAccounts, { query: { status: 'takendown', host: pds.hostname } })).accounts.map((a) => a.did)).toEqual([known.did]);
+    expect((await admin(adminApi.listAccounts, { query: { status: 'takendown', q: known.handle.split('.')[0]!.toUpperCase() } })).accounts.map((a) => a.did)).toEqual([known.did]);
+    const page2 = await admin(adminApi.listAccounts, { query: { status: 'takendown', offset: 1, limit: 1 } });
+    expect(page2).toMatchObject({ total: 2, offset: 1, limit: 1 });
+    expect(page2.accounts.map((a) => a.did)).toEqual([[known.did, unseen].sort()[1]]);
+    expect(await admin(adminApi.listAccounts, { query: { status: 'takendown', offset: 5 } })).toMatchObject({ accounts: [], total: 2 });
+    await expect(admin(adminApi.listAccounts, { query: { status: 'takendown', host: 'nowhere.example.com' } })).rejects.toThrow('HostNotFound');
+    const bad = await fetch(`${relay.url}/admin/accounts?status=gone`, { headers: { authorization: `Bearer ${TEST_ADMIN_PASSWORD}` } });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: 'InvalidRequest' });
+
+    // The CLI reads every page.
+    const listed = await cli(['accounts', 'list', '--taken-down']);
+    expect(listed.code, listed.output).toBe(0);
+    expect(listed.output).toMatch(new RegExp(`${known.did}\\s+${known.handle.replace(/\./g, '\\.')}\\s+${pds.hostname.replace(/\./g, '\\.')}\\s+${row.takenDownAt}`));
+    expect(listed.output).toContain(unseen);
+    const byHost = await cli(['accounts', 'list', '--host', pds.hostname, '--json']);
+    expect((JSON.parse(byHost.output) as { accounts: Array<{ did: string }> }).accounts.map((a) => a.did)).toEqual([known.did]);
+    expect((await cli(['accounts', 'list', '--throttled'])).output).toContain('(no throttled accounts)');
+
+    for (const did of [known.did, unseen]) await cli(['accounts', 'restore', did]);
+    expect((await cli(['accounts', 'list'])).output).toContain('(no accounts taken down)');
   });
 });

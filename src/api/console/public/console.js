@@ -289,6 +289,51 @@ function renderHosts(hosts) {
   $('hosts-empty').hidden = shown.length > 0;
 }
 
+// ---- accounts taken down, throttled ---------------------------------------------------------------------------
+
+/** Accounts shown per list: the first page, with how many there are in all. */
+const ACCOUNTS_SHOWN = 50;
+
+/** @param {import('../../../services/contract.ts').AdminAccount} a */
+function accountCells(a) {
+  return [el('td', {}, el('code', {}, a.did)), el('td', {}, a.handle || '-'), el('td', {}, a.hostname || '-')];
+}
+
+/** @param {ApiResponse<'listAccounts'>} page */
+function renderTakenDown(page) {
+  $('takendown').tBodies[0].replaceChildren(...page.accounts.map((a) =>
+    el('tr', { 'data-did': a.did },
+      ...accountCells(a),
+      el('td', {}, a.takenDownAt ? ago(a.takenDownAt) : 'before times were kept'),
+      el('td', { class: 'actions' },
+        el('button', { class: 'secondary', onclick: () => act(`${a.handle || a.did} restored`, () => api('POST', `/admin/accounts/${encodeURIComponent(a.did)}/restore`), `account:${a.did}`) }, 'Restore'),
+        actionError(`account:${a.did}`)))));
+  $('takendown-summary').textContent = page.total > page.accounts.length ? `first ${page.accounts.length} of ${page.total.toLocaleString()} (relay accounts list)` : '';
+  $('takendown-empty').hidden = page.total > 0;
+}
+
+/** @param {ApiResponse<'listAccounts'>} page */
+function renderThrottled(page) {
+  $('throttled').tBodies[0].replaceChildren(...page.accounts.map((a) =>
+    el('tr', { 'data-did': a.did },
+      ...accountCells(a),
+      el('td', { class: 'reason' }, a.throttle?.reason === 'account_budget' ? 'write budget' : 'host account limit'),
+      el('td', {}, a.throttle?.until ? new Date(a.throttle.until).toLocaleString() : '-'))));
+  $('throttled-summary').textContent = `repo events withheld · ${page.total.toLocaleString()} account${page.total === 1 ? '' : 's'}`;
+  $('throttled-empty').hidden = page.total > 0;
+}
+
+/** Both account lists; a failure is the hosts refresh's to report (the same relay answers both). */
+async function refreshAccounts() {
+  /** @type {[ApiResponse<'listAccounts'>, ApiResponse<'listAccounts'>]} */
+  const [down, throttled] = await Promise.all([
+    api('GET', `/admin/accounts?status=takendown&limit=${ACCOUNTS_SHOWN}`),
+    api('GET', `/admin/accounts?status=throttled&limit=${ACCOUNTS_SHOWN}`),
+  ]);
+  renderTakenDown(down);
+  renderThrottled(throttled);
+}
+
 // ---- crawl requests, consumers ---------------------------------------------------------------------------------
 
 /** @param {ApiResponse<'listCrawlRequests'>['requests']} requests */
@@ -405,6 +450,7 @@ async function pollStats() {
 }
 
 async function refresh() {
+  void refreshAccounts().catch(() => {});
   try {
     /** @type {[ApiResponse<'listHosts'>, ApiResponse<'listCrawlRequests'>, ApiResponse<'listConsumers'>, ApiResponse<'listDomainBans'>, ApiResponse<'collections'>]} */
     const [hosts, requests, consumers, domains, collections] = await Promise.all([

@@ -1,0 +1,2 @@
+ALTER TABLE "accounts" ADD COLUMN "local_status_at" timestamp with time zone;--> statement-breakpoint
+CREATE INDEX "accounts_throttled_idx" ON "accounts" USING btree ("uid") WHERE "accounts"."throttled" IS NOT NULL;
