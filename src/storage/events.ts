@@ -1,10 +1,10 @@
 // The event log: the sequencer's batch transaction (its only writer), and the reads of fan-out, replay and retention.
-import { and, asc, desc, eq, gt, lte, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, lte, sql } from 'drizzle-orm';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { int8, readBinaryCopy } from './copy-binary.ts';
 import type { Db } from './db.ts';
-import { accounts, eventPartitions, events, hosts, relaySeq } from './schema.ts';
+import { accounts, eventPartitions, events, hostEventCounts, hosts, relaySeq } from './schema.ts';
 import { writeAccountChanges } from './accounts.ts';
 import type { CommittedEvent, EventKind, HostCursor } from '../core/events.ts';
 import type { AccountChange } from '../core/accounts.ts';
@@ -29,6 +29,13 @@ export interface Batch {
   cursors: Map<number, { cursor: HostCursor; accepted: boolean }>;
   /** Per account: its change after the batch. */
   accounts: Map<string, AccountChange>;
+  /** Per host: the batch's events logged and dropped by a check (added to the host's count for this minute). */
+  counts: Map<number, HostEventCount>;
+}
+
+export interface HostEventCount {
+  accepted: number;
+  rejected: number;
 }
 
 /** How the log is cut into partitions. */
@@ -116,7 +123,7 @@ export async function commitBatch(
       await insertEvents(tx, batch.events, committed);
     }
     await writeAccountChanges(tx, batch.accounts);
-    await writeCursors(tx, batch.cursors);
+    await writeHostRows(tx, batch.cursors, batch.counts);
     if (committed.length > 0) await tx.execute(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${String(committed.at(-1)!.seq)})`);
     attempt(committed);
   });
@@ -150,15 +157,31 @@ async function insertEvents(tx: Db, rows: BatchEvent[], committed: CommittedEven
 }
 
 /**
- * One statement for every host in the batch: with many active hosts, a round trip per host inside the transaction
- * held the seq row lock that much longer (docs/perf-journal.md, hosts).
+ * One statement for every host in the batch, its cursor and its counts for the minute: with many active hosts, a
+ * round trip per host inside the transaction held the seq row lock that much longer (docs/perf-journal.md, hosts),
+ * and the counts ride the cursors' statement as a CTE rather than add a round trip of their own.
  */
-async function writeCursors(tx: Db, cursors: Batch['cursors']): Promise<void> {
-  if (cursors.size === 0) return;
+async function writeHostRows(tx: Db, cursors: Batch['cursors'], counts: Batch['counts']): Promise<void> {
+  if (cursors.size === 0 && counts.size === 0) return;
+  const ids = [...counts.keys()];
+  const counted =
+    counts.size === 0
+      ? sql``
+      : sql`WITH counted AS (
+          INSERT INTO ${hostEventCounts} AS c (host_id, minute, accepted, rejected)
+          SELECT r.host_id, date_trunc('minute', now()), r.accepted, r.rejected
+          FROM unnest(${sql.param(ids)}::integer[], ${sql.param(ids.map((id) => counts.get(id)!.accepted))}::integer[],
+            ${sql.param(ids.map((id) => counts.get(id)!.rejected))}::integer[]) AS r(host_id, accepted, rejected)
+          ON CONFLICT (host_id, minute) DO UPDATE SET accepted = c.accepted + excluded.accepted, rejected = c.rejected + excluded.rejected)
+        `;
+  if (cursors.size === 0) {
+    await tx.execute(sql`${counted}SELECT 1`);
+    return;
+  }
   const rows = [...cursors].map(
     ([hostId, { cursor, accepted }]) => sql`(${hostId}::integer, ${cursor.at}::bigint, ${sql.param([...cursor.above])}::bigint[], ${accepted}::boolean)`,
   );
-  await tx.execute(sql`
+  await tx.execute(sql`${counted}
     UPDATE ${hosts} SET
       cursor = v.cursor,
       cursor_above = v.above,
@@ -166,6 +189,51 @@ async function writeCursors(tx: Db, cursors: Batch['cursors']): Promise<void> {
       updated_at = now()
     FROM (VALUES ${sql.join(rows, sql`, `)}) AS v(id, cursor, above, accepted)
     WHERE ${hosts}.id = v.id`);
+}
+
+/** How far back the per-host counts are kept: the longest window the rates endpoint serves. */
+export const EVENT_COUNTS_HORIZON_MS = 24 * 3_600_000;
+
+/** Drops the per-host counts older than the horizon (a small table: at most one row per host per minute). */
+export async function pruneEventCounts(db: Db): Promise<number> {
+  const res = await db.execute(sql`DELETE FROM ${hostEventCounts} WHERE minute < now() - ${sql.raw(`interval '${EVENT_COUNTS_HORIZON_MS / 1000} seconds'`)}`);
+  return (res as { rowCount?: number | null }).rowCount ?? 0;
+}
+
+/** One minute of events: relay-wide, or one host's. */
+export interface EventCountPoint {
+  /** The minute's start (epoch ms). */
+  at: number;
+  accepted: number;
+  rejected: number;
+}
+
+/**
+ * Events per minute over the last `minutes` minutes (the current one included), oldest first, a point for every
+ * minute (zeros where nothing came); of one host, or of every host.
+ */
+export async function eventCountSeries(db: Db, minutes: number, hostId?: number): Promise<EventCountPoint[]> {
+  if (!Number.isSafeInteger(minutes) || minutes < 1) throw new TypeError(`not a number of minutes: ${minutes}`);
+  const res = await db.execute(sql`
+    WITH span AS (SELECT date_trunc('minute', now()) AS top)
+    SELECT (extract(epoch from m.minute) * 1000)::bigint AS at,
+      COALESCE(sum(c.accepted), 0)::bigint AS accepted, COALESCE(sum(c.rejected), 0)::bigint AS rejected
+    FROM span, generate_series(span.top - ${sql.raw(`interval '${minutes - 1} minutes'`)}, span.top, interval '1 minute') AS m(minute)
+    LEFT JOIN ${hostEventCounts} c ON c.minute = m.minute${hostId === undefined ? sql`` : sql` AND c.host_id = ${hostId}`}
+    GROUP BY m.minute ORDER BY m.minute`);
+  const rows = (res as { rows: Array<{ at: string | number; accepted: string | number; rejected: string | number }> }).rows;
+  return rows.map((r) => ({ at: Number(r.at), accepted: Number(r.accepted), rejected: Number(r.rejected) }));
+}
+
+/** Events each host had logged over the last hour (hosts without any left out). */
+export async function eventsLastHour(db: Db, hostIds: readonly number[]): Promise<Map<number, number>> {
+  if (hostIds.length === 0) return new Map();
+  const rows = await db
+    .select({ hostId: hostEventCounts.hostId, n: sql<number>`sum(${hostEventCounts.accepted})`.mapWith(Number) })
+    .from(hostEventCounts)
+    .where(and(inArray(hostEventCounts.hostId, [...hostIds]), sql`${hostEventCounts.minute} > now() - interval '1 hour'`))
+    .groupBy(hostEventCounts.hostId);
+  return new Map(rows.map((r) => [r.hostId, r.n]));
 }
 
 /** The frame stored under `seq`, or null (not committed, or pruned). */

@@ -3,7 +3,7 @@
 // the connection wherever the host is crawled) instead of at its next scan.
 import { asc, eq, inArray, sql, type AnyColumn } from 'drizzle-orm';
 import type { Db } from './db.ts';
-import { crawlRequests, domainBans, hostImports, hosts } from './schema.ts';
+import { crawlRequests, domainBans, hostEventCounts, hostImports, hosts } from './schema.ts';
 import { CRAWLED_STATUSES, effectiveSyncMode, HOST_STATUSES, type HostStatus, type HostTier, type SyncMode, type SyncModeSetting } from '../core/hosts.ts';
 
 export type HostRow = typeof hosts.$inferSelect;
@@ -25,7 +25,7 @@ export async function listHosts(db: Db, opts: { afterId?: number; limit?: number
 }
 
 export interface HostsPageQuery {
-  sort: 'hostname' | 'status' | 'lastEvent' | 'accounts' | 'errors';
+  sort: 'hostname' | 'status' | 'lastEvent' | 'accounts' | 'errors' | 'events';
   order: 'asc' | 'desc';
   status?: HostStatus;
   /** A part of the hostname. */
@@ -44,6 +44,8 @@ export async function listHostsPage(db: Db, o: HostsPageQuery): Promise<{ rows: 
     // The hosts row's account_count column is not maintained: counted from the accounts table (its host index).
     accounts: sql`(SELECT count(*) FROM accounts a WHERE a.host_id = ${hosts.id})`,
     errors: sql`${hosts.failedAttempts}`,
+    // Per host, a range of the counts' key (host, minute): at most 60 rows each.
+    events: sql`(SELECT COALESCE(sum(c.accepted), 0) FROM ${hostEventCounts} c WHERE c.host_id = ${hosts.id} AND c.minute > now() - interval '1 hour')`,
   }[o.sort];
   const where = [
     sql`${hosts.status} <> 'removed'`,
