@@ -3,7 +3,5 @@ CREATE TABLE "host_event_counts" (
 	"minute" timestamp with time zone NOT NULL,
 	"accepted" integer DEFAULT 0 NOT NULL,
 	"rejected" integer DEFAULT 0 NOT NULL,
-	CONSTRAINT "host_event_counts_host_id_minute_pk" PRIMARY KEY("host_id","minute")
+	CONSTRAINT "host_event_counts_minute_host_id_pk" PRIMARY KEY("minute","host_id")
 );
---> statement-breakpoint
-CREATE INDEX "host_event_counts_minute_idx" ON "host_event_counts" USING btree ("minute");

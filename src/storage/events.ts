@@ -172,7 +172,7 @@ async function writeHostRows(tx: Db, cursors: Batch['cursors'], counts: Batch['c
           SELECT r.host_id, date_trunc('minute', now()), r.accepted, r.rejected
           FROM unnest(${sql.param(ids)}::integer[], ${sql.param(ids.map((id) => counts.get(id)!.accepted))}::integer[],
             ${sql.param(ids.map((id) => counts.get(id)!.rejected))}::integer[]) AS r(host_id, accepted, rejected)
-          ON CONFLICT (host_id, minute) DO UPDATE SET accepted = c.accepted + excluded.accepted, rejected = c.rejected + excluded.rejected)
+          ON CONFLICT (minute, host_id) DO UPDATE SET accepted = c.accepted + excluded.accepted, rejected = c.rejected + excluded.rejected)
         `;
   if (cursors.size === 0) {
     await tx.execute(sql`${counted}SELECT 1`);
@@ -231,7 +231,7 @@ export async function eventsLastHour(db: Db, hostIds: readonly number[]): Promis
   const rows = await db
     .select({ hostId: hostEventCounts.hostId, n: sql<number>`sum(${hostEventCounts.accepted})`.mapWith(Number) })
     .from(hostEventCounts)
-    .where(and(inArray(hostEventCounts.hostId, [...hostIds]), sql`${hostEventCounts.minute} > now() - interval '1 hour'`))
+    .where(and(sql`${hostEventCounts.minute} > now() - interval '1 hour'`, inArray(hostEventCounts.hostId, [...hostIds])))
     .groupBy(hostEventCounts.hostId);
   return new Map(rows.map((r) => [r.hostId, r.n]));
 }

@@ -44,8 +44,7 @@ export async function listHostsPage(db: Db, o: HostsPageQuery): Promise<{ rows: 
     // The hosts row's account_count column is not maintained: counted from the accounts table (its host index).
     accounts: sql`(SELECT count(*) FROM accounts a WHERE a.host_id = ${hosts.id})`,
     errors: sql`${hosts.failedAttempts}`,
-    // Per host, a range of the counts' key (host, minute): at most 60 rows each.
-    events: sql`(SELECT COALESCE(sum(c.accepted), 0) FROM ${hostEventCounts} c WHERE c.host_id = ${hosts.id} AND c.minute > now() - interval '1 hour')`,
+    events: sql`COALESCE(last_hour.events, 0)`,
   }[o.sort];
   const where = [
     sql`${hosts.status} <> 'removed'`,
@@ -53,9 +52,16 @@ export async function listHostsPage(db: Db, o: HostsPageQuery): Promise<{ rows: 
     o.q ? sql`strpos(${hosts.hostname}, ${o.q.toLowerCase()}) > 0` : undefined,
   ].filter((w) => w !== undefined);
   const cond = sql.join(where, sql` AND `);
-  const rows = await db
-    .select({ id: hosts.id, total: sql<number>`count(*) OVER ()`.mapWith(Number) })
-    .from(hosts)
+  const query = db.select({ id: hosts.id, total: sql<number>`count(*) OVER ()`.mapWith(Number) }).from(hosts);
+  // The last hour is one range of the counts' key (minute first), summed per host once for the whole list.
+  const joined =
+    o.sort === 'events'
+      ? query.leftJoin(
+          sql`(SELECT host_id, sum(accepted) AS events FROM ${hostEventCounts} WHERE minute > now() - interval '1 hour' GROUP BY host_id) last_hour`,
+          sql`last_hour.host_id = ${hosts.id}`,
+        )
+      : query;
+  const rows = await joined
     .where(cond)
     .orderBy(sql`${key} ${dir} NULLS LAST`, sql`${hosts.hostname} ${dir}`)
     .limit(o.limit)

@@ -385,6 +385,8 @@ function drawChart(svgId, rates, series) {
   const ticks = [];
   const step = TICK_MS[rates.window];
   for (let t = Math.ceil(from / step) * step; t < to; t += step) {
+    // A label cut by the chart's edge is left out.
+    if (x(t) < 16 || x(t) > W - 16) continue;
     const label = new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false });
     ticks.push(el('line', { x1: x(t), x2: x(t), y1: H - AXIS, y2: H - AXIS + 3, stroke: '#8c959f' }),
       el('text', { class: 'axis', x: x(t), y: H - 3, 'font-size': 10, fill: '#66707c', 'text-anchor': 'middle', 'data-at': t }, label));
