@@ -283,9 +283,12 @@ describe('sequencer', () => {
       return f;
     });
     for (const [i, { body, received }] of sent.entries()) {
-      s.submit({ hostId: 2, upstreamSeq: 5000 + i, event: { did: 'did:plc:big', kind: 'commit', body, received } });
+      s.submit({ hostId: 2, upstreamSeq: 5000 + i, cursor: { at: 5000 + i, above: [] }, event: { did: 'did:plc:big', kind: 'commit', body, received } });
     }
+    const before = (await eventCountSeries(d.db, 60, 2)).reduce((n, p) => n + p.accepted, 0);
     await s.drain();
+    // Counted with the cursors' statement, on either store.
+    expect((await eventCountSeries(d.db, 60, 2)).reduce((n, p) => n + p.accepted, 0) - before).toBe(12);
     expect(batches.length).toBeGreaterThanOrEqual(4);
     for (const b of batches) expect(b.length).toBeLessThanOrEqual(3);
     const seqs = batches.flat();
