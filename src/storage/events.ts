@@ -163,7 +163,9 @@ async function insertEvents(tx: Db, rows: BatchEvent[], committed: CommittedEven
  */
 async function writeHostRows(tx: Db, cursors: Batch['cursors'], counts: Batch['counts']): Promise<void> {
   if (cursors.size === 0 && counts.size === 0) return;
-  const ids = [...counts.keys()];
+  // In host order, so two processes counting for the same hosts (a claim changing hands, an operator's takedown)
+  // take the rows' locks in the same order.
+  const ids = [...counts.keys()].sort((a, b) => a - b);
   const counted =
     counts.size === 0
       ? sql``
@@ -195,9 +197,8 @@ async function writeHostRows(tx: Db, cursors: Batch['cursors'], counts: Batch['c
 export const EVENT_COUNTS_HORIZON_MS = 24 * 3_600_000;
 
 /** Drops the per-host counts older than the horizon (a small table: at most one row per host per minute). */
-export async function pruneEventCounts(db: Db): Promise<number> {
-  const res = await db.execute(sql`DELETE FROM ${hostEventCounts} WHERE minute < now() - ${sql.raw(`interval '${EVENT_COUNTS_HORIZON_MS / 1000} seconds'`)}`);
-  return (res as { rowCount?: number | null }).rowCount ?? 0;
+export async function pruneEventCounts(db: Db): Promise<void> {
+  await db.execute(sql`DELETE FROM ${hostEventCounts} WHERE minute < now() - ${sql.raw(`interval '${EVENT_COUNTS_HORIZON_MS / 1000} seconds'`)}`);
 }
 
 /** One minute of events: relay-wide, or one host's. */
