@@ -97,6 +97,7 @@ export async function benchLogStorage(flags: Flags): Promise<BenchLine[]> {
           events: slice.map((b) => ({ did: b.did, kind: 'commit', hostId: 1, upstreamSeq: null, timeSpan: 1, frame: (seq: number) => encodeWithSeq('#commit', b.body, seq, b.received) })),
           cursors: new Map(),
           accounts: new Map(),
+          counts: new Map(),
         };
         const wal0 = await walNow();
         const cpu0 = cpuSecondsOf(side.pid);

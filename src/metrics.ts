@@ -27,6 +27,20 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: r,
     }),
+    // A series per host (and type or reason): thousands of hosts make thousands of series, so RELAY_METRICS_HOST_LABEL
+    // turns them off (relay.ts then never counts into them).
+    hostEvents: new Counter({
+      name: 'relay_host_events_total',
+      help: 'Events logged for rebroadcast, per host crawled by this process and message type (RELAY_METRICS_HOST_LABEL)',
+      labelNames: ['host', 'type'] as const,
+      registers: r,
+    }),
+    hostRejections: new Counter({
+      name: 'relay_host_rejections_total',
+      help: 'Upstream events dropped, per host crawled by this process and reason (RELAY_METRICS_HOST_LABEL)',
+      labelNames: ['host', 'reason'] as const,
+      registers: r,
+    }),
     verifyWarnings: new Counter({
       name: 'relay_verify_warnings_total',
       help: 'Sync v1.1 checks that failed but were let through in lenient mode, by check',

@@ -243,11 +243,15 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     promoteAfterMs: config.promoteAfterMs,
     tierOf: (host) => policy.tierOf(host),
   });
+  // The hosts crawled here by id, for the per-host series (RELAY_METRICS_HOST_LABEL).
+  const hostnames = new Map<number, string>();
   const openHost = (host: HostRow): HostCrawl => {
     const ref = { id: host.id, hostname: host.hostname };
     const hostLog = log.child({ stage: 'ingest', host: host.hostname });
+    if (config.metricsHostLabel) hostnames.set(host.id, host.hostname);
     const reject: RejectionReporter = (r) => {
       metrics.eventsRejected.inc({ reason: r.reason });
+      if (config.metricsHostLabel) metrics.hostRejections.inc({ host: host.hostname, reason: r.reason });
       rejections.record(host.id, r);
       hostLog.debug(r, 'upstream event rejected');
     };
@@ -331,6 +335,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       limits.forget(hostId);
       strictness.forget(hostId);
       lifecycle.untrack(hostId);
+      hostnames.delete(hostId);
     },
     // Throttled accounts whose limit or window now allows it are released at every scan.
     scanned: async (hostIds) => {
@@ -348,7 +353,12 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     applied: (did) => accounts.forgetCollections(did),
   });
   sequencer.onCommitted((committed, items) => {
-    for (const item of items) if (item.event) metrics.eventsAccepted.inc({ type: item.event.kind });
+    for (const item of items) {
+      if (!item.event) continue;
+      metrics.eventsAccepted.inc({ type: item.event.kind });
+      const host = hostnames.get(item.hostId);
+      if (host !== undefined) metrics.hostEvents.inc({ host, type: item.event.kind });
+    }
     hub.publish(committed);
     crawler.committed(new Set(items.map((i) => i.hostId)));
     lookups.committed(items);

@@ -100,6 +100,7 @@ export function registerAdmin(app: FastifyInstance, api: ApiServices): void {
     route(admin, adminApi.listCrawlRequests, async () => ({ requests: await hosts.crawlRequests() }));
     route(admin, adminApi.listConsumers, async () => ({ consumers: status.consumers() }));
     route(admin, adminApi.stats, () => status.stats());
+    route(admin, adminApi.rates, ({ query }) => hosts.rates(query));
     route(admin, adminApi.collections, () => api.collections.overview());
     route(admin, adminApi.listAccounts, ({ query }) => accounts.list(query));
     route(admin, adminApi.takedownAccount, async ({ params, log }) => {

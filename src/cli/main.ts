@@ -223,7 +223,7 @@ async function hosts(
       const res = await listAllHosts(client);
       const rows = res.hosts.map((h) => ({ ...h, sync: describeSync(h.sync), lastError: h.lastError && `${h.lastError} (${h.lastErrorAt})` }));
       return out(res, () =>
-        printTable(rows, ['hostname', 'status', 'tier', 'sync', 'connected', 'cursor', 'failedAttempts', 'lastEventAt', 'lastError']),
+        printTable(rows, ['hostname', 'status', 'tier', 'sync', 'connected', 'cursor', 'failedAttempts', 'lastEventAt', 'eventsLastHour', 'lastError']),
       );
     }
     case 'add':

@@ -13,6 +13,8 @@ export interface RelayConfig {
   port: number;
   /** Port of GET /metrics, apart from the public API (0: any free port). */
   metricsPort: number;
+  /** Per-host series (relay_host_events_total, relay_host_rejections_total): off for a relay with very many hosts. */
+  metricsHostLabel: boolean;
   bindHost: string;
   /** Take the client address from X-Forwarded-For (only behind a reverse proxy you control). */
   trustProxy: boolean;
@@ -122,6 +124,7 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'port', env: 'RELAY_PORT', kind: 'int', min: 0, max: 65535, doc: 'HTTP and WebSocket port' },
   { key: 'metricsPort', env: 'RELAY_METRICS_PORT', kind: 'int', min: 0, max: 65535, doc: 'Port of GET /metrics (Prometheus), on RELAY_BIND_HOST; keep it off the public proxy and let only Prometheus reach it (0 = any free port)' },
   { key: 'bindHost', env: 'RELAY_BIND_HOST', kind: 'string', doc: 'Address to listen on' },
+  { key: 'metricsHostLabel', env: 'RELAY_METRICS_HOST_LABEL', kind: 'bool', doc: 'Export per-host event and rejection counters (a series per host, and per host and reason); turn off when thousands of hosts make them too many' },
   { key: 'trustProxy', env: 'RELAY_TRUST_PROXY', kind: 'bool', doc: 'Take client addresses from X-Forwarded-For (only behind your own reverse proxy)' },
   { key: 'databaseUrl', env: 'DATABASE_URL', kind: 'nullableUrl', doc: 'PostgreSQL URL; unset = embedded store in RELAY_DATA_DIR' },
   { key: 'dataDir', env: 'RELAY_DATA_DIR', kind: 'string', doc: 'Directory of the embedded store' },

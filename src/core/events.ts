@@ -80,6 +80,8 @@ export interface SequencerItem {
   /** The host's resume point once this item is committed (absent: the cursor stays). */
   cursor?: HostCursor;
   event: AcceptedEvent | null;
+  /** The upstream event was dropped by a check (counted in the host's rejections per minute). */
+  rejected?: true;
   /** The account's state after this item, persisted with it whether or not its event is relayed. */
   account?: AccountChange;
 }

@@ -192,7 +192,7 @@ export class HostPipeline {
     const { host, verifier, budget, reject, log } = this.o;
     arrival.passedAt = performance.now();
     const outcome = (items: SequencerItem[]): Outcome => ({ arrival, items });
-    const dropped = (): Outcome => outcome([{ hostId: host.id, upstreamSeq: evt.seq, event: null }]);
+    const dropped = (): Outcome => outcome([{ hostId: host.id, upstreamSeq: evt.seq, event: null, rejected: true }]);
     if (!RELAYED_TYPES.has(evt.t)) {
       reject({ reason: 'unsupported_type', did: evt.did, detail: `message type ${evt.t}` });
       this.chains.push(evt.did, dropped, dropped);

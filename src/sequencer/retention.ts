@@ -1,9 +1,10 @@
 // Keeps the event log to the replay window, by age and by size when a cap is set, by dropping whole partitions
-// (storage/events.ts): nothing is deleted row by row, so the log leaves no dead tuples behind at the ingest rate. One
+// (storage/events.ts): nothing is deleted row by row, so the log leaves no dead tuples behind at the ingest rate. The
+// per-host event counts (a row per host and minute) are deleted past their horizon at the same time. One
 // relay process prunes at a time (a claim on the database); it runs in the background, so ingest never waits on it.
 import type { Logger } from 'pino';
 import type { Database } from '../storage/db.ts';
-import { dropPartition, logPartitions, recentFrameBytes, type LogPartition } from '../storage/events.ts';
+import { dropPartition, logPartitions, pruneEventCounts, recentFrameBytes, type LogPartition } from '../storage/events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 
 /** The claim that makes one process the pruner (host ids are positive). */
@@ -77,6 +78,7 @@ export class Retention {
       await dropPartition(db, p.name, database.kind === 'postgres');
       metrics.eventsPruned.inc(p.events);
     }
+    await pruneEventCounts(db);
     if (drop.length > 0) log.debug({ partitions: drop.map((p) => p.name), events: drop.reduce((n, p) => n + p.events, 0) }, 'dropped partitions outside the replay window');
   }
 }

@@ -169,9 +169,15 @@ export class Sequencer implements SequencerSink {
    * pipeline handed them in, and what a cursor names was handed in with it or before.
    */
   private toBatch(items: SequencerItem[]): Batch {
-    const batch: Batch = { events: [], cursors: new Map(), accounts: new Map() };
+    const batch: Batch = { events: [], cursors: new Map(), accounts: new Map(), counts: new Map() };
     for (const item of items) {
       const ev = item.event;
+      if (ev || item.rejected) {
+        const count = batch.counts.get(item.hostId) ?? { accepted: 0, rejected: 0 };
+        if (ev) count.accepted++;
+        else count.rejected++;
+        batch.counts.set(item.hostId, count);
+      }
       if (ev) {
         batch.events.push({
           did: ev.did,

@@ -40,8 +40,8 @@ const endpoint =
   }): Endpoint<Path, Body, Res, Query> =>
     def;
 
-/** What the hosts list sorts by: the name, status, last event, accounts, failed dials in a row. */
-export const HOST_SORTS = ['hostname', 'status', 'lastEvent', 'accounts', 'errors'] as const;
+/** What the hosts list sorts by: the name, status, last event, accounts, failed dials in a row, events in the last hour. */
+export const HOST_SORTS = ['hostname', 'status', 'lastEvent', 'accounts', 'errors', 'events'] as const;
 export type HostSort = (typeof HOST_SORTS)[number];
 export const MAX_HOSTS_PAGE = 1000;
 
@@ -92,6 +92,8 @@ export interface AdminHost {
   /** How the host is held to the Sync v1.1-only checks. */
   sync: StrictnessView;
   recentRejections: Rejection[];
+  /** Events logged from it over the last hour, by every relay process. */
+  eventsLastHour: number;
 }
 
 /** A firehose consumer or Jetstream subscriber, as the process serving it describes it. */
@@ -235,6 +237,37 @@ export interface HostRecheck {
   disconnected: boolean;
 }
 
+// Rates with history, cluster-wide: per minute, from the per-host counts each batch transaction writes.
+export const RATE_WINDOWS = ['1h', '6h', '24h'] as const;
+export type RateWindow = (typeof RATE_WINDOWS)[number];
+
+export const ratesQuery = s.object(
+  {
+    window: s.literal(...RATE_WINDOWS),
+    /** One host's rates; without it, the relay's. */
+    host: s.string({ maxLength: 253 }),
+  },
+  { optional: ['window', 'host'] },
+);
+export type RatesQuery = Infer<typeof ratesQuery>;
+
+/** One minute: events logged (relay-wide, also those broadcast) and events dropped by a check. */
+export interface RatePoint {
+  /** The minute's start (epoch ms); the last point is the minute under way. */
+  at: number;
+  accepted: number;
+  rejected: number;
+}
+
+export interface RatesView {
+  window: RateWindow;
+  /** null: every host. */
+  host: string | null;
+  stepSeconds: number;
+  /** Oldest first, one per minute of the window. */
+  points: RatePoint[];
+}
+
 export const adminApi = {
   /** A page of hosts, sorted and filtered (without options: by hostname, the first MAX_HOSTS_PAGE). */
   listHosts: endpoint<HostsPage>()({ method: 'GET', path: '/admin/hosts', query: hostsQuery }),
@@ -288,8 +321,10 @@ export const adminApi = {
   }),
   /** Firehose consumers and Jetstream subscribers connected to the relay process answering. */
   listConsumers: endpoint<{ consumers: ConsumerView[] }>()({ method: 'GET', path: '/admin/consumers' }),
-  /** Cumulative counters for the console's rate charts. */
+  /** Cumulative counters of the process answering (the console's totals). */
   stats: endpoint<RelayStats>()({ method: 'GET', path: '/admin/stats' }),
+  /** Events per minute over a window (default 1h), of one host or of the whole relay (every process). */
+  rates: endpoint<RatesView>()({ method: 'GET', path: '/admin/rates', query: ratesQuery }),
   /** The collection index: size, the collections most repos hold (cached a minute), backfill progress. */
   collections: endpoint<CollectionsView>()({ method: 'GET', path: '/admin/collections' }),
   /** `:did` may be a handle: resolved, and accepted only if the DID's document claims it back. */

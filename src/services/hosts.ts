@@ -28,6 +28,7 @@ import {
   type HostRow,
 } from '../storage/hosts.ts';
 import { accountCounts, countThrottledAccounts } from '../storage/accounts.ts';
+import { eventCountSeries, eventsLastHour } from '../storage/events.ts';
 import { normalizeHostname } from '../core/hostname.ts';
 import { CRAWLED_STATUSES, type HostLimits, type HostStatus, type HostTier, type SyncModeSetting } from '../core/hosts.ts';
 import type { RejectionLog } from '../core/rejections.ts';
@@ -41,7 +42,9 @@ import type { CounterStore } from '../quota/counters.ts';
 import { hostScope, hostWindows } from '../quota/host-quota.ts';
 import type { RelayConfig } from '../config/config.ts';
 import type { StrictnessRow, StrictnessView } from '../verify/strictness.ts';
-import { MAX_HOSTS_PAGE, type AdminHost, type HostRecheck, type HostRecheckRequest, type HostImportPage, type HostImportView, type HostLimitsChange, type HostsPage, type HostsQuery, type QuotaWindow } from './contract.ts';
+import { MAX_HOSTS_PAGE, type AdminHost, type HostRecheck, type HostRecheckRequest, type RatesQuery, type RatesView, type RateWindow, type HostImportPage, type HostImportView, type HostLimitsChange, type HostsPage, type HostsQuery, type QuotaWindow } from './contract.ts';
+
+const WINDOW_MINUTES: Record<RateWindow, number> = { '1h': 60, '6h': 360, '24h': 1440 };
 
 /** What this process's crawls say of a host. */
 export interface CrawlView {
@@ -149,6 +152,7 @@ export class HostsService {
     });
     // Counted from the accounts table: the hosts row's account_count column is not maintained.
     const counts = await accountCounts(db, rows.map((h) => h.id));
+    const events = await eventsLastHour(db, rows.map((h) => h.id));
     const hosts = rows.map((h): AdminHost => ({
       id: h.id,
       hostname: h.hostname,
@@ -169,8 +173,17 @@ export class HostsService {
       quota: crawls.quotaWindows(h.id),
       sync: this.o.strictness.view(h),
       recentRejections: rejections.recent(h.id).slice(0, 10),
+      eventsLastHour: events.get(h.id) ?? 0,
     }));
     return { hosts, total, offset, limit };
+  }
+
+  /** Events per minute over the window, of one known host or of all. */
+  async rates(query: RatesQuery = {}): Promise<RatesView> {
+    const window = query.window ?? '1h';
+    const host = query.host === undefined ? null : await this.known(query.host);
+    const points = await eventCountSeries(this.o.db, WINDOW_MINUTES[window], host?.id);
+    return { window, host: host?.hostname ?? null, stepSeconds: 60, points };
   }
 
   /**

@@ -1,10 +1,10 @@
 // The event log: the sequencer's batch transaction (its only writer), and the reads of fan-out, replay and retention.
-import { and, asc, desc, eq, gt, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { int8, readBinaryCopy } from './copy-binary.ts';
 import type { Db } from './db.ts';
-import { accounts, eventPartitions, events, hosts, relaySeq } from './schema.ts';
+import { accounts, eventPartitions, events, hostEventCounts, hosts, relaySeq } from './schema.ts';
 import { repoStatesUpsert, writeAccountChanges } from './accounts.ts';
 import type { CommittedEvent, EventKind, HostCursor } from '../core/events.ts';
 import type { AccountChange } from '../core/accounts.ts';
@@ -29,6 +29,13 @@ export interface Batch {
   cursors: Map<number, { cursor: HostCursor; accepted: boolean }>;
   /** Per account: its change after the batch. */
   accounts: Map<string, AccountChange>;
+  /** Per host: the batch's events logged and dropped by a check (added to the host's count for this minute). */
+  counts: Map<number, HostEventCount>;
+}
+
+export interface HostEventCount {
+  accepted: number;
+  rejected: number;
 }
 
 /** How the log is cut into partitions. */
@@ -114,13 +121,14 @@ export async function commitBatch(
       }
       await partitions.cover(tx, seq, bytes, n);
     }
-    // The frames, the repo states and the cursors go in one statement: under a burst every round trip of this
-    // transaction waits its turn on a busy event loop while the seq row stays locked (a 1,000-event batch took
-    // 300 ms in eight round trips, npm run bench cold). They touch different tables, so the statement's parts
-    // cannot see or undo each other. The account changes that need the repo rows written come after it.
+    // The frames, the repo states, the host cursors and the hosts' counts go in one statement: under a burst every
+    // round trip of this transaction waits its turn on a busy event loop while the seq row stays locked (a
+    // 1,000-event batch took 300 ms in eight round trips, npm run bench cold). They touch different tables, so the
+    // statement's parts cannot see or undo each other. The account changes that need the repo rows written come after.
     const parts = [
       committed.length > 0 ? eventsInsert(batch.events, committed) : null,
       repoStatesUpsert(batch.accounts),
+      countsUpsert(batch.counts),
       cursorsUpdate(batch.cursors),
     ].filter((p): p is SQL => p !== null);
     const notify = committed.length > 0 ? sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${String(committed.at(-1)!.seq)})` : null;
@@ -163,6 +171,21 @@ function eventsInsert(rows: BatchEvent[], committed: CommittedEvent[]): SQL {
 }
 
 /**
+ * The batch's per-host counts added to the hosts' rows for this minute, in host order: two processes counting for
+ * the same hosts (a claim changing hands, an operator's takedown) then take the rows' locks in the same order.
+ */
+function countsUpsert(counts: Batch['counts']): SQL | null {
+  if (counts.size === 0) return null;
+  const ids = [...counts.keys()].sort((a, b) => a - b);
+  return sql`
+    INSERT INTO ${hostEventCounts} AS c (host_id, minute, accepted, rejected)
+    SELECT r.host_id, date_trunc('minute', now()), r.accepted, r.rejected
+    FROM unnest(${sql.param(ids)}::integer[], ${sql.param(ids.map((id) => counts.get(id)!.accepted))}::integer[],
+      ${sql.param(ids.map((id) => counts.get(id)!.rejected))}::integer[]) AS r(host_id, accepted, rejected)
+    ON CONFLICT (minute, host_id) DO UPDATE SET accepted = c.accepted + excluded.accepted, rejected = c.rejected + excluded.rejected`;
+}
+
+/**
  * One statement for every host in the batch: with many active hosts, a round trip per host inside the transaction
  * held the seq row lock that much longer (docs/perf-journal.md, hosts).
  */
@@ -179,6 +202,50 @@ function cursorsUpdate(cursors: Batch['cursors']): SQL | null {
       updated_at = now()
     FROM (VALUES ${sql.join(rows, sql`, `)}) AS v(id, cursor, above, accepted)
     WHERE ${hosts}.id = v.id`;
+}
+
+/** How far back the per-host counts are kept: the longest window the rates endpoint serves. */
+export const EVENT_COUNTS_HORIZON_MS = 24 * 3_600_000;
+
+/** Drops the per-host counts older than the horizon (a small table: at most one row per host per minute). */
+export async function pruneEventCounts(db: Db): Promise<void> {
+  await db.execute(sql`DELETE FROM ${hostEventCounts} WHERE minute < now() - ${sql.raw(`interval '${EVENT_COUNTS_HORIZON_MS / 1000} seconds'`)}`);
+}
+
+/** One minute of events: relay-wide, or one host's. */
+export interface EventCountPoint {
+  /** The minute's start (epoch ms). */
+  at: number;
+  accepted: number;
+  rejected: number;
+}
+
+/**
+ * Events per minute over the last `minutes` minutes (the current one included), oldest first, a point for every
+ * minute (zeros where nothing came); of one host, or of every host.
+ */
+export async function eventCountSeries(db: Db, minutes: number, hostId?: number): Promise<EventCountPoint[]> {
+  if (!Number.isSafeInteger(minutes) || minutes < 1) throw new TypeError(`not a number of minutes: ${minutes}`);
+  const res = await db.execute(sql`
+    WITH span AS (SELECT date_trunc('minute', now()) AS top)
+    SELECT (extract(epoch from m.minute) * 1000)::bigint AS at,
+      COALESCE(sum(c.accepted), 0)::bigint AS accepted, COALESCE(sum(c.rejected), 0)::bigint AS rejected
+    FROM span, generate_series(span.top - ${sql.raw(`interval '${minutes - 1} minutes'`)}, span.top, interval '1 minute') AS m(minute)
+    LEFT JOIN ${hostEventCounts} c ON c.minute = m.minute${hostId === undefined ? sql`` : sql` AND c.host_id = ${hostId}`}
+    GROUP BY m.minute ORDER BY m.minute`);
+  const rows = (res as { rows: Array<{ at: string | number; accepted: string | number; rejected: string | number }> }).rows;
+  return rows.map((r) => ({ at: Number(r.at), accepted: Number(r.accepted), rejected: Number(r.rejected) }));
+}
+
+/** Events each host had logged over the last hour (hosts without any left out). */
+export async function eventsLastHour(db: Db, hostIds: readonly number[]): Promise<Map<number, number>> {
+  if (hostIds.length === 0) return new Map();
+  const rows = await db
+    .select({ hostId: hostEventCounts.hostId, n: sql<number>`sum(${hostEventCounts.accepted})`.mapWith(Number) })
+    .from(hostEventCounts)
+    .where(and(sql`${hostEventCounts.minute} > now() - interval '1 hour'`, inArray(hostEventCounts.hostId, [...hostIds])))
+    .groupBy(hostEventCounts.hostId);
+  return new Map(rows.map((r) => [r.hostId, r.n]));
 }
 
 /** The frame stored under `seq`, or null (not committed, or pruned). */

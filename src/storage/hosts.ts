@@ -3,7 +3,7 @@
 // the connection wherever the host is crawled) instead of at its next scan.
 import { asc, eq, inArray, sql, type AnyColumn } from 'drizzle-orm';
 import type { Db } from './db.ts';
-import { crawlRequests, domainBans, hostImports, hosts } from './schema.ts';
+import { crawlRequests, domainBans, hostEventCounts, hostImports, hosts } from './schema.ts';
 import { CRAWLED_STATUSES, effectiveSyncMode, HOST_STATUSES, type HostStatus, type HostTier, type SyncMode, type SyncModeSetting } from '../core/hosts.ts';
 
 export type HostRow = typeof hosts.$inferSelect;
@@ -25,7 +25,7 @@ export async function listHosts(db: Db, opts: { afterId?: number; limit?: number
 }
 
 export interface HostsPageQuery {
-  sort: 'hostname' | 'status' | 'lastEvent' | 'accounts' | 'errors';
+  sort: 'hostname' | 'status' | 'lastEvent' | 'accounts' | 'errors' | 'events';
   order: 'asc' | 'desc';
   status?: HostStatus;
   /** A part of the hostname. */
@@ -44,6 +44,7 @@ export async function listHostsPage(db: Db, o: HostsPageQuery): Promise<{ rows: 
     // The hosts row's account_count column is not maintained: counted from the accounts table (its host index).
     accounts: sql`(SELECT count(*) FROM accounts a WHERE a.host_id = ${hosts.id})`,
     errors: sql`${hosts.failedAttempts}`,
+    events: sql`COALESCE(last_hour.events, 0)`,
   }[o.sort];
   const where = [
     sql`${hosts.status} <> 'removed'`,
@@ -51,9 +52,16 @@ export async function listHostsPage(db: Db, o: HostsPageQuery): Promise<{ rows: 
     o.q ? sql`strpos(${hosts.hostname}, ${o.q.toLowerCase()}) > 0` : undefined,
   ].filter((w) => w !== undefined);
   const cond = sql.join(where, sql` AND `);
-  const rows = await db
-    .select({ id: hosts.id, total: sql<number>`count(*) OVER ()`.mapWith(Number) })
-    .from(hosts)
+  const query = db.select({ id: hosts.id, total: sql<number>`count(*) OVER ()`.mapWith(Number) }).from(hosts);
+  // The last hour is one range of the counts' key (minute first), summed per host once for the whole list.
+  const joined =
+    o.sort === 'events'
+      ? query.leftJoin(
+          sql`(SELECT host_id, sum(accepted) AS events FROM ${hostEventCounts} WHERE minute > now() - interval '1 hour' GROUP BY host_id) last_hour`,
+          sql`last_hour.host_id = ${hosts.id}`,
+        )
+      : query;
+  const rows = await joined
     .where(cond)
     .orderBy(sql`${key} ${dir} NULLS LAST`, sql`${hosts.hostname} ${dir}`)
     .limit(o.limit)

@@ -225,3 +225,24 @@ export const hostImports = pgTable('host_imports', {
   finished: boolean('finished').notNull().default(false),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 });
+
+/**
+ * Upstream events per host per minute, written by each batch transaction (one upsert for the batch's hosts), so every
+ * relay process reads the cluster's rates with their history. A row exists only for a minute a host sent something;
+ * rows older than the longest window served are pruned.
+ */
+export const hostEventCounts = pgTable(
+  'host_event_counts',
+  {
+    hostId: integer('host_id').notNull(),
+    /** The minute's start, by PostgreSQL's clock (one clock for every process). */
+    minute: timestamp('minute', { withTimezone: true, mode: 'date' }).notNull(),
+    /** Events logged (relayed), the relay's own included. */
+    accepted: integer('accepted').notNull().default(0),
+    /** Upstream events dropped by a check. */
+    rejected: integer('rejected').notNull().default(0),
+  },
+  // Keyed minute first: a batch's rows are all of one minute, side by side at the key's end (a write touches few
+  // pages), and every read (a window, the last hour, pruning) is one range of minutes.
+  (t) => [primaryKey({ columns: [t.minute, t.hostId] })],
+);

@@ -1,10 +1,11 @@
 // The admin hosts list for a relay with thousands of hosts: sorted, filtered and paged in SQL, through real HTTP and
 // PostgreSQL. The relay is a fan-out process, so none of the 2,000 hosts is dialled.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
 import { createTestDatabase } from '../helpers/db.ts';
 import { startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
 import { runRelayCli } from '../../dev-env/process.ts';
-import { accounts, hosts } from '../../src/storage/schema.ts';
+import { accounts, hostEventCounts, hosts } from '../../src/storage/schema.ts';
 import type { HostsPage } from '../../src/services/contract.ts';
 import { recordCrawlRequest } from '../../src/storage/hosts.ts';
 
@@ -36,6 +37,15 @@ beforeAll(async () => {
       Array.from({ length: n }, (_, k) => ({ did: `did:plc:h${i}a${k}`, hostId: id.get(name(i))!, throttled: k < 2 ? 'host_account_limit' : null })),
     ),
   );
+  // Every fifth host sent i events in each of three minutes of the last hour; host 1 sent many two hours ago (not
+  // in the last hour).
+  const minute = (ago: number) => new Date(Math.floor((Date.now() - ago) / 60_000) * 60_000);
+  const counts = Array.from({ length: N / 5 }, (_, k) => k * 5).flatMap((i) =>
+    [0, 10, 50].map((m) => ({ hostId: id.get(name(i))!, minute: minute(m * 60_000), accepted: i, rejected: 1 })),
+  );
+  counts.push({ hostId: id.get(name(1))!, minute: minute(2 * 3_600_000), accepted: 1_000_000, rejected: 0 });
+  await db.insert(hostEventCounts).values(counts);
+  await db.execute(sql`ANALYZE host_event_counts`);
 }, 120_000);
 
 afterAll(async () => {
@@ -80,6 +90,20 @@ describe('GET /admin/hosts: sort, filter, pages', () => {
     expect(last[0]!.lastEventAt).toBeNull();
     const byStatus = (await page('sort=status&limit=1')).body.hosts;
     expect(byStatus[0]).toMatchObject({ hostname: name(3), status: 'active' });
+  });
+
+  it('sorts by events over the last hour, every host counted in SQL', async () => {
+    const busiest = (await page('sort=events&order=desc&limit=3')).body.hosts;
+    expect(busiest.map((h) => [h.hostname, h.eventsLastHour])).toEqual([[name(1995), 3 * 1995], [name(1990), 3 * 1990], [name(1985), 3 * 1985]]);
+    // Quiet hosts first in ascending order, by hostname: host 0 sent none, host 1 none within the hour.
+    const quiet = (await page('sort=events&order=asc&limit=2')).body.hosts;
+    expect(quiet.map((h) => [h.hostname, h.eventsLastHour])).toEqual([[name(0), 0], [name(1), 0]]);
+    const banned = (await page('sort=events&order=desc&status=banned&limit=1')).body.hosts;
+    expect(banned.map((h) => [h.hostname, h.status, h.eventsLastHour])).toEqual([[name(1980), 'banned', 3 * 1980]]);
+    // Every page of the sort holds each host once.
+    const seen = new Set<string>();
+    for (let offset = 0; offset < N; offset += 1000) for (const h of (await page(`sort=events&order=desc&limit=1000&offset=${offset}`)).body.hosts) seen.add(h.hostname);
+    expect(seen.size).toBe(N);
   });
 
   it('filters by status and by a part of the hostname, together', async () => {

@@ -37,7 +37,7 @@ async function adminGet<T>(path: string): Promise<T> {
   return (await res.json()) as T;
 }
 
-type HostView = { id: number; hostname: string; status: string; tier: string; limits: { perHour: number; perDay: number; accountLimit: number; custom: boolean } };
+type HostView = { id: number; hostname: string; status: string; tier: string; eventsLastHour: number; limits: { perHour: number; perDay: number; accountLimit: number; custom: boolean } };
 const hostView = async (hostname: string) =>
   (await adminGet<{ hosts: HostView[] }>('/admin/hosts')).hosts.find((h) => h.hostname === hostname);
 
@@ -139,9 +139,8 @@ describe('operator console (/admin/)', () => {
     await expect.poll(() => row.locator('td').nth(3).textContent(), { timeout: TIMEOUT }).toBe('1');
     // The cursor column follows the host's upstream seq.
     await expect.poll(async () => Number(await row.locator('td').nth(2).textContent()), { timeout: TIMEOUT }).toBeGreaterThan(20);
-    // The ingest chart has drawn a line from at least two samples.
-    await expect.poll(() => page.textContent('#now-ingest'), { timeout: TIMEOUT }).toMatch(/received/);
-    await expect.poll(() => page.locator('#chart-ingest polyline').first().getAttribute('points'), { timeout: TIMEOUT }).toMatch(/ .+/);
+    // The host's events of the last hour, in its row.
+    await expect.poll(async () => Number(await row.locator('td').nth(5).textContent()), { timeout: TIMEOUT }).toBeGreaterThan(20);
     const consumerRow = page.locator('#consumers tbody tr');
     await expect.poll(() => consumerRow.count(), { timeout: TIMEOUT }).toBe(1);
     // Stream, address, filters, connected, state, sent seq, lag.
@@ -156,6 +155,57 @@ describe('operator console (/admin/)', () => {
     await shot('03-host-connected');
     consumer.close();
     await expect.poll(() => consumerRow.count(), { timeout: TIMEOUT }).toBe(0);
+  });
+
+  it('draws the rate charts from the relay’s history at first render, on a time axis, and a host’s own chart', async () => {
+    // A fresh login: nothing polled before, the charts come from GET /admin/rates alone.
+    await page.goto(`${relay.url}/admin/`);
+    await page.waitForSelector('#app', { state: 'visible' });
+    const lineOf = async (svg: string, series: string) => {
+      const points = (await page.locator(`${svg} polyline[data-series="${series}"]`).getAttribute('points')) ?? '';
+      return points.split(' ').map((p) => p.split(',').map(Number) as [number, number]);
+    };
+    const baseline = async (svg: string) => Number(await page.locator(`${svg} line`).first().getAttribute('y1'));
+    // Drawn from the first answer, within a second of login (the rates poll comes every 5 s).
+    await page.waitForSelector('#chart-ingest polyline[data-series="accepted"]', { timeout: 1000 });
+    for (const [svg, series] of [['#chart-ingest', 'accepted'], ['#chart-ingest', 'rejected'], ['#chart-broadcast', 'accepted']] as const) {
+      const line = await lineOf(svg, series);
+      expect(line, `${svg} ${series}`).toHaveLength(60);
+      // Events came within the hour: some minute stands above the zero line.
+      const zero = await baseline(svg);
+      expect(line.some(([, y]) => y < zero - 1), `${svg} ${series}`).toBe(true);
+      // x rises left to right, one point a minute.
+      for (let i = 1; i < line.length; i++) expect(line[i]![0]).toBeGreaterThan(line[i - 1]![0]);
+    }
+    // A labelled time axis: clock times ten minutes apart over the hour.
+    const ticks = await page.locator('#chart-ingest text.axis').evaluateAll((t) => t.map((x) => ({ label: x.textContent, at: Number(x.getAttribute('data-at')) })));
+    expect(ticks.length).toBeGreaterThanOrEqual(4);
+    for (const t of ticks) expect(t.label).toMatch(/^\d{2}:\d{2}$/);
+    for (let i = 1; i < ticks.length; i++) expect(ticks[i]!.at - ticks[i - 1]!.at).toBe(600_000);
+    expect(await page.textContent('#now-ingest')).toMatch(/\/s accepted, .*\/s rejected/);
+
+    // 24 hours: the axis is relabelled every four hours.
+    await page.click('button.rate-window[data-window="24h"]');
+    await expect.poll(async () => (await lineOf('#chart-ingest', 'accepted')).length, { timeout: TIMEOUT }).toBe(1440);
+    const dayTicks = await page.locator('#chart-ingest text.axis').evaluateAll((t) => t.map((x) => Number(x.getAttribute('data-at'))));
+    expect(dayTicks.length).toBeGreaterThanOrEqual(4);
+    for (let i = 1; i < dayTicks.length; i++) expect(dayTicks[i]! - dayTicks[i - 1]!).toBe(4 * 3_600_000);
+    await page.click('button.rate-window[data-window="1h"]');
+
+    // The host's detail: its own chart, its events and its rejection over the hour.
+    await page.locator(`#hosts tr[data-host="${pds.hostname}"] button.host-open`).click();
+    await page.waitForSelector('#host-detail', { state: 'visible' });
+    expect(await page.textContent('#host-detail-name')).toBe(pds.hostname);
+    await expect.poll(() => page.locator('#chart-host polyline[data-series="accepted"]').count(), { timeout: TIMEOUT }).toBe(1);
+    const hostLine = await lineOf('#chart-host', 'rejected');
+    const rejectedZero = await baseline('#chart-host');
+    expect(hostLine.some(([, y]) => y < rejectedZero - 1)).toBe(true);
+    expect(await page.locator('#chart-host text.axis').count()).toBeGreaterThanOrEqual(4);
+    const hostTotal = Number((await page.textContent('#host-detail-now'))!.match(/^([\d,]+) events/)![1]!.replace(/,/g, ''));
+    expect(hostTotal).toBe((await hostView(pds.hostname))!.eventsLastHour);
+    await shot('03b-rates');
+    await page.click('#host-detail-close');
+    expect(await page.isHidden('#host-detail')).toBe(true);
   });
 
   it('renders untrusted rejection text as text', async () => {
@@ -185,13 +235,13 @@ describe('operator console (/admin/)', () => {
     await row.locator('input[name=accountLimit]').fill('250');
     await shot('04-editing-limits');
     await row.getByRole('button', { name: 'Save' }).click();
-    await expect.poll(() => row.locator('td').nth(7).textContent(), { timeout: TIMEOUT }).toContain('5,000 / 60,000');
+    await expect.poll(() => row.locator('td').nth(8).textContent(), { timeout: TIMEOUT }).toContain('5,000 / 60,000');
     await expect.poll(() => page.textContent('#flash'), { timeout: TIMEOUT }).toContain('limits set');
     const host = await hostView(pds.hostname);
     expect(host!.limits).toEqual({ perHour: 5000, perDay: 60000, accountLimit: 250, custom: true });
-    expect(await row.locator('td').nth(7).textContent()).toContain('250 accounts');
+    expect(await row.locator('td').nth(8).textContent()).toContain('250 accounts');
     // The quota column shows the new limit once the host's next reservation sees it.
-    await expect.poll(() => row.locator('td').nth(5).textContent(), { timeout: TIMEOUT }).toBeTruthy();
+    await expect.poll(() => row.locator('td').nth(6).textContent(), { timeout: TIMEOUT }).toBeTruthy();
   });
 
   it('changes a host trust tier', async () => {

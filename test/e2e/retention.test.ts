@@ -3,6 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, type World } from '../helpers/world.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
+import { sql } from 'drizzle-orm';
+import { hostEventCounts } from '../../src/storage/schema.ts';
+import { EVENT_COUNTS_HORIZON_MS } from '../../src/storage/events.ts';
 
 const CAP = 60_000;
 let world: World;
@@ -50,5 +53,18 @@ describe('size-capped replay window', () => {
     expect(old.frames[0]!.frame).toMatchObject({ op: 1, t: '#info', body: { name: 'OutdatedCursor' } });
     old.close();
     live.close();
+  });
+
+  it('prunes the per-host event counts past their horizon as it prunes the log', async () => {
+    const { db } = world.relay.relay.ctx.database;
+    const minute = (ms: number) => new Date(Math.floor(ms / 60_000) * 60_000);
+    const hostId = 424242;
+    await db.insert(hostEventCounts).values([
+      { hostId, minute: minute(Date.now() - EVENT_COUNTS_HORIZON_MS - 60_000), accepted: 1, rejected: 0 },
+      { hostId, minute: minute(Date.now() - EVENT_COUNTS_HORIZON_MS + 600_000), accepted: 2, rejected: 0 },
+    ]);
+    const kept = async () => (await db.select({ accepted: hostEventCounts.accepted }).from(hostEventCounts).where(sql`${hostEventCounts.hostId} = ${hostId}`)).map((r) => r.accepted);
+    await eventually(async () => (await kept()).length === 1, 10_000, 'the old count pruned');
+    expect(await kept()).toEqual([2]);
   });
 });

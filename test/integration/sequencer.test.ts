@@ -13,8 +13,8 @@ import { Sequencer } from '../../src/sequencer/sequencer.ts';
 import { FanoutHub } from '../../src/firehose/hub.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { decodeFrame, encodeMessageFrame } from '../../src/protocol/frame.ts';
-import { events, hosts } from '../../src/storage/schema.ts';
-import { oldestRetainedSeq, seqBeforeTime } from '../../src/storage/events.ts';
+import { events, hostEventCounts, hosts } from '../../src/storage/schema.ts';
+import { EVENT_COUNTS_HORIZON_MS, eventCountSeries, eventsLastHour, oldestRetainedSeq, pruneEventCounts, seqBeforeTime } from '../../src/storage/events.ts';
 import type { CommittedEvent } from '../../src/core/events.ts';
 import { relayEvent } from '../../src/core/events.ts';
 
@@ -121,6 +121,56 @@ describe('sequencer', () => {
     };
     expect(res.rows[0]!.n).toBe(accepted);
     await hub.stop();
+  });
+
+  it('counts each host’s events of the minute in the batch, from every writer, and prunes counts past the horizon', async () => {
+    const [d1, d2] = await Promise.all([open(), open()]);
+    const made = await d1.db.insert(hosts).values([{ hostname: 'count-a.test' }, { hostname: 'count-b.test' }]).returning({ id: hosts.id });
+    const [a, b] = made.map((h) => h.id) as [number, number];
+    const batches: number[] = [];
+    const writers = [d1, d2].map((d) => sequencerOn(d, () => batches.push(1)));
+    // Host a through two writers (as when its claim moved): 40 accepted, 8 rejected, 4 skipped (committed by an
+    // earlier crawl: neither), and 2 events the relay emits itself; host b: 5 rejected only.
+    for (let i = 1; i <= 52; i++) {
+      const s = writers[i % 2]!;
+      const kind = i % 13 === 0 ? 'skip' : i % 6 === 0 ? 'rejected' : 'accepted';
+      s.submit({
+        hostId: a,
+        upstreamSeq: i,
+        cursor: { at: i, above: [] },
+        event: kind === 'accepted' ? relayEvent('did:plc:counted', 'identity', { did: 'did:plc:counted', n: i }) : null,
+        ...(kind === 'rejected' ? { rejected: true as const } : {}),
+      });
+    }
+    for (let i = 0; i < 2; i++) writers[0]!.submit({ hostId: a, upstreamSeq: null, event: relayEvent('did:plc:counted', 'account', { did: 'did:plc:counted', active: true }) });
+    for (let i = 1; i <= 5; i++) writers[1]!.submit({ hostId: b, upstreamSeq: i, cursor: { at: i, above: [] }, event: null, rejected: true });
+    await Promise.all(writers.map((s) => s.drain()));
+    const kinds = Array.from({ length: 52 }, (_, k) => k + 1).map((i) => (i % 13 === 0 ? 'skip' : i % 6 === 0 ? 'rejected' : 'accepted'));
+    const accepted = kinds.filter((k) => k === 'accepted').length + 2;
+    const rejected = kinds.filter((k) => k === 'rejected').length;
+    expect(batches.length).toBeGreaterThan(1);
+
+    // One row per host and minute, whichever writer committed (a minute boundary may fall in the run: summed).
+    const sum = (pts: Array<{ accepted: number; rejected: number }>) => pts.reduce((n, p) => ({ accepted: n.accepted + p.accepted, rejected: n.rejected + p.rejected }), { accepted: 0, rejected: 0 });
+    const seriesA = await eventCountSeries(d1.db, 60, a);
+    expect(seriesA).toHaveLength(60);
+    for (let i = 1; i < 60; i++) expect(seriesA[i]!.at - seriesA[i - 1]!.at).toBe(60_000);
+    expect(sum(seriesA)).toEqual({ accepted, rejected });
+    expect(sum(await eventCountSeries(d2.db, 60, b))).toEqual({ accepted: 0, rejected: 5 });
+    expect(await eventsLastHour(d2.db, [a, b])).toEqual(new Map([[a, accepted], [b, 0]]));
+    const rows = await d1.db.select().from(hostEventCounts).where(sql`${hostEventCounts.hostId} IN (${a}, ${b})`);
+    expect(rows.length).toBeLessThanOrEqual(4);
+
+    // Past the horizon, rows go; within it, they stay.
+    const minute = (ms: number) => new Date(Math.floor(ms / 60_000) * 60_000);
+    await d1.db.insert(hostEventCounts).values([
+      { hostId: b, minute: minute(Date.now() - EVENT_COUNTS_HORIZON_MS - 120_000), accepted: 9, rejected: 0 },
+      { hostId: b, minute: minute(Date.now() - EVENT_COUNTS_HORIZON_MS + 3_600_000), accepted: 7, rejected: 0 },
+    ]);
+    await pruneEventCounts(d1.db);
+    const left = await d1.db.select({ accepted: hostEventCounts.accepted }).from(hostEventCounts).where(sql`${hostEventCounts.hostId} = ${b}`);
+    expect(left.map((r) => r.accepted).sort()).toEqual([0, 7]);
+    expect(sum(await eventCountSeries(d1.db, 1440, b))).toEqual({ accepted: 7, rejected: 5 });
   });
 
   it('gives a commit one microsecond per op, stores the times, and finds a time cursor by seq', async () => {
@@ -233,9 +283,12 @@ describe('sequencer', () => {
       return f;
     });
     for (const [i, { body, received }] of sent.entries()) {
-      s.submit({ hostId: 2, upstreamSeq: 5000 + i, event: { did: 'did:plc:big', kind: 'commit', body, received } });
+      s.submit({ hostId: 2, upstreamSeq: 5000 + i, cursor: { at: 5000 + i, above: [] }, event: { did: 'did:plc:big', kind: 'commit', body, received } });
     }
+    const before = (await eventCountSeries(d.db, 60, 2)).reduce((n, p) => n + p.accepted, 0);
     await s.drain();
+    // Counted with the cursors' statement, on either store.
+    expect((await eventCountSeries(d.db, 60, 2)).reduce((n, p) => n + p.accepted, 0) - before).toBe(12);
     expect(batches.length).toBeGreaterThanOrEqual(4);
     for (const b of batches) expect(b.length).toBeLessThanOrEqual(3);
     const seqs = batches.flat();

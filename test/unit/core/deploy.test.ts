@@ -92,7 +92,7 @@ describe('deploy/ Prometheus and Grafana', () => {
       panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
     };
     const panelTitles = dashboard.panels.map((p) => p.title.toLowerCase());
-    for (const topic of ['ingest', 'broadcast', 'rejections', 'hosts by status', 'throttled hosts', 'throttled accounts', 'consumer lag', 'replay window', 'identity cache', 'verification latency', 'quota counters (redis)', 'verify worker exits', 'event-loop lag', 'ingest lag', 'cpu', 'memory', 'per process', 'event log']) {
+    for (const topic of ['ingest', 'broadcast', 'rejections', 'hosts by status', 'throttled hosts', 'throttled accounts', 'consumer lag', 'replay window', 'identity cache', 'verification latency', 'quota counters (redis)', 'verify worker exits', 'event-loop lag', 'ingest lag', 'cpu', 'memory', 'per process', 'event log', 'top hosts by events', 'top hosts by rejections']) {
       expect(panelTitles.some((t) => t.includes(topic)), topic).toBe(true);
     }
 

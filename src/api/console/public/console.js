@@ -8,13 +8,14 @@
 /** @typedef {import('../../../services/contract.ts').ConsumerView} ConsumerView */
 /** @typedef {import('../../../services/contract.ts').RelayStats} RelayStats */
 /** @typedef {import('../../../services/contract.ts').CollectionsView} CollectionsView */
+/** @typedef {import('../../../services/contract.ts').RatesView} RatesView */
+/** @typedef {import('../../../services/contract.ts').RateWindow} RateWindow */
 /**
  * @template {keyof AdminApi} K
  * @typedef {import('../../../services/contract.ts').ResponseOf<AdminApi[K]>} ApiResponse
  */
 
 const KEY = 'relay-admin-password';
-const HISTORY_MS = 5 * 60_000;
 /** @type {(id: string) => any} */
 const $ = (id) => document.getElementById(id);
 
@@ -205,7 +206,8 @@ function hostRow(host) {
   const enc = encodeURIComponent(host.hostname);
   const banned = host.status === 'banned';
   return el('tr', { 'data-host': host.hostname },
-    el('td', {}, el('strong', {}, host.hostname)),
+    el('td', {}, el('button', { class: 'link host-open', title: 'show this host\'s rates', onclick: () => openHostDetail(host.hostname) },
+      el('strong', {}, host.hostname))),
     el('td', {},
       el('span', { class: `badge ${host.status}` }, host.status),
       el('div', { class: 'conn' }, host.connected ? 'connected' : 'not connected',
@@ -222,6 +224,7 @@ function hostRow(host) {
     el('td', { class: 'num' }, host.cursor ?? '-'),
     el('td', { class: 'num' }, host.accountCount ?? 0),
     el('td', {}, ago(host.lastEventAt)),
+    el('td', { class: 'num' }, host.eventsLastHour.toLocaleString()),
     quotaCell(host, 'hour'),
     quotaCell(host, 'day'),
     limitsCell(host),
@@ -397,45 +400,98 @@ function renderCollections(view) {
   $('backfills').hidden = view.backfills.length === 0;
 }
 
-// ---- rate charts -----------------------------------------------------------------------------------------------
+// ---- rate charts ---------------------------------------------------------------------------------------------
+// Drawn from the relay's per-minute counts (GET /admin/rates): every process's events, with their history, so a
+// chart is full as soon as the console opens.
 
-const samples = [];
+/** @type {RateWindow} */
+let rateWindow = '1h';
+/** Axis label spacing per window (ms). */
+const TICK_MS = { '1h': 10 * 60_000, '6h': 3_600_000, '24h': 4 * 3_600_000 };
 
-function rates() {
-  const out = [];
-  for (let i = 1; i < samples.length; i++) {
-    const a = samples[i - 1];
-    const b = samples[i];
-    const dt = (b.at - a.at) / 1000;
-    if (dt <= 0) continue;
-    const r = (k) => Math.max(0, (b[k] - a[k]) / dt);
-    out.push({ at: b.at, received: r('received'), rejected: r('rejected'), broadcast: r('broadcast') });
-  }
-  return out;
+/** Events per second in a minute; the minute under way by the seconds it has had so far. */
+function perSecond(point, count) {
+  const elapsed = Math.min(60, Math.max(1, (Date.now() - point.at) / 1000));
+  return count / elapsed;
 }
 
-function drawChart(svgId, points, series) {
+/** @param {string} svgId @param {RatesView} rates @param {Array<[('accepted' | 'rejected'), string]>} series */
+function drawChart(svgId, rates, series) {
   const W = 600;
   const H = 140;
-  const now = Date.now();
-  const max = Math.max(1, ...points.flatMap((p) => series.map(([k]) => p[k])));
-  const x = (at) => W - ((now - at) / HISTORY_MS) * W;
-  const y = (v) => H - 14 - (v / max) * (H - 28);
+  const AXIS = 16;
+  const pts = rates.points;
+  const from = pts[0]?.at ?? Date.now();
+  const to = (pts.at(-1)?.at ?? from) + 60_000;
+  const values = pts.map((p) => Object.fromEntries(series.map(([k]) => [k, perSecond(p, p[k])])));
+  const max = Math.max(1, ...values.flatMap((v) => series.map(([k]) => v[k])));
+  const x = (at) => ((at - from) / (to - from)) * W;
+  const y = (v) => H - AXIS - (v / max) * (H - AXIS - 14);
+  const ticks = [];
+  const step = TICK_MS[rates.window];
+  for (let t = Math.ceil(from / step) * step; t < to; t += step) {
+    // A label cut by the chart's edge is left out.
+    if (x(t) < 16 || x(t) > W - 16) continue;
+    const label = new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false });
+    ticks.push(el('line', { x1: x(t), x2: x(t), y1: H - AXIS, y2: H - AXIS + 3, stroke: '#8c959f' }),
+      el('text', { class: 'axis', x: x(t), y: H - 3, 'font-size': 10, fill: '#66707c', 'text-anchor': 'middle', 'data-at': t }, label));
+  }
   $(svgId).replaceChildren(
     el('line', { x1: 0, x2: W, y1: y(0), y2: y(0), stroke: '#dde1e6' }),
     el('line', { x1: 0, x2: W, y1: y(max), y2: y(max), stroke: '#eef0f2', 'stroke-dasharray': '4 4' }),
     el('text', { x: 4, y: y(max) - 3, 'font-size': 11, fill: '#66707c' }, `${max.toFixed(max < 10 ? 1 : 0)}/s`),
+    ...ticks,
     ...series.map(([k, color]) =>
-      el('polyline', { fill: 'none', stroke: color, 'stroke-width': 2, points: points.map((p) => `${x(p.at).toFixed(1)},${y(p[k]).toFixed(1)}`).join(' ') })));
+      el('polyline', { fill: 'none', stroke: color, 'stroke-width': 2, 'data-series': k,
+        points: pts.map((p, i) => `${x(p.at + 30_000).toFixed(1)},${y(values[i][k]).toFixed(1)}`).join(' ') })));
 }
 
-function renderCharts() {
-  const r = rates();
-  drawChart('chart-ingest', r, [['received', '#1f6feb'], ['rejected', '#cf222e']]);
-  drawChart('chart-broadcast', r, [['broadcast', '#1a7f37']]);
-  const last = r[r.length - 1];
-  $('now-ingest').textContent = last ? `now: ${last.received.toFixed(1)}/s received, ${last.rejected.toFixed(1)}/s rejected` : 'collecting…';
-  $('now-broadcast').textContent = last ? `now: ${last.broadcast.toFixed(1)}/s broadcast` : 'collecting…';
+/** The last complete minute's rates, or the one under way when it is the only one. */
+function lastMinute(rates) {
+  const p = rates.points.at(-2) ?? rates.points.at(-1);
+  return p ? { accepted: p.accepted / 60, rejected: p.rejected / 60 } : { accepted: 0, rejected: 0 };
+}
+
+async function pollRates() {
+  /** @type {RatesView} */
+  const r = await api('GET', `/admin/rates?window=${rateWindow}`);
+  drawChart('chart-ingest', r, [['accepted', '#1f6feb'], ['rejected', '#cf222e']]);
+  // Every event logged is broadcast: the relay's broadcast rate is its accepted rate, across processes.
+  drawChart('chart-broadcast', r, [['accepted', '#1a7f37']]);
+  const last = lastMinute(r);
+  $('now-ingest').textContent = `last minute: ${last.accepted.toFixed(1)}/s accepted, ${last.rejected.toFixed(1)}/s rejected`;
+  $('now-broadcast').textContent = `last minute: ${last.accepted.toFixed(1)}/s broadcast`;
+  if (detailHost) await pollHostRates();
+}
+
+/** The host whose detail is open (null: none). */
+let detailHost = null;
+
+async function pollHostRates() {
+  const host = detailHost;
+  /** @type {RatesView} */
+  const r = await api('GET', `/admin/rates?window=${rateWindow}&host=${encodeURIComponent(host)}`);
+  if (host !== detailHost) return;
+  drawChart('chart-host', r, [['accepted', '#1f6feb'], ['rejected', '#cf222e']]);
+  const total = r.points.reduce((n, p) => n + p.accepted, 0);
+  const last = lastMinute(r);
+  $('host-detail-now').textContent =
+    `${total.toLocaleString()} events in the last ${r.window} · last minute: ${last.accepted.toFixed(1)}/s accepted, ${last.rejected.toFixed(1)}/s rejected`;
+}
+
+/** @param {string} hostname */
+function openHostDetail(hostname) {
+  detailHost = hostname;
+  $('host-detail-name').textContent = hostname;
+  $('host-detail').hidden = false;
+  $('chart-host').replaceChildren();
+  $('host-detail-now').textContent = 'loading…';
+  void pollHostRates().catch(ratesFailed);
+  $('host-detail').scrollIntoView({ block: 'nearest' });
+}
+
+function ratesFailed(err) {
+  if (err instanceof Unauthorized) logout(err.message);
 }
 
 // ---- polling, login --------------------------------------------------------------------------------------------
@@ -443,10 +499,7 @@ function renderCharts() {
 async function pollStats() {
   /** @type {RelayStats} */
   const s = await api('GET', '/admin/stats');
-  samples.push(s);
-  while (samples.length > 2 && samples[0].at < Date.now() - HISTORY_MS) samples.shift();
   $('summary').textContent = `v${s.version} · head seq ${s.headSeq.toLocaleString()} · ${s.consumers} consumer${s.consumers === 1 ? '' : 's'}`;
-  renderCharts();
 }
 
 async function refresh() {
@@ -492,16 +545,19 @@ function showApp() {
   $('app').hidden = false;
   $('logout').hidden = false;
   const stats = () => pollStats().catch((err) => (err instanceof Unauthorized ? logout(err.message) : undefined));
+  const rates = () => pollRates().catch(ratesFailed);
   void stats();
+  void rates();
   void refresh();
-  timers = [setInterval(stats, 2000), setInterval(refresh, 3000)];
+  timers = [setInterval(stats, 2000), setInterval(rates, 5000), setInterval(refresh, 3000)];
 }
 
 function logout(message) {
   sessionStorage.removeItem(KEY);
   for (const t of timers) clearInterval(t);
   timers = [];
-  samples.length = 0;
+  detailHost = null;
+  $('host-detail').hidden = true;
   $('app').hidden = true;
   $('logout').hidden = true;
   $('summary').textContent = '';
@@ -547,6 +603,17 @@ for (const b of document.querySelectorAll('button.sort')) {
     void refresh();
   });
 }
+for (const b of document.querySelectorAll('button.rate-window')) {
+  b.addEventListener('click', () => {
+    rateWindow = /** @type {RateWindow} */ (/** @type {HTMLElement} */ (b).dataset.window);
+    for (const o of document.querySelectorAll('button.rate-window')) o.setAttribute('aria-pressed', String(o === b));
+    void pollRates().catch(ratesFailed);
+  });
+}
+$('host-detail-close').addEventListener('click', () => {
+  detailHost = null;
+  $('host-detail').hidden = true;
+});
 $('hosts-prev').addEventListener('click', () => {
   view.offset = Math.max(0, view.offset - view.limit);
   void refresh();
