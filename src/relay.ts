@@ -155,7 +155,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     return jetstreamRoute({ hub, fanout, db, log: jlog, metrics, compressor, maxBufferBytes: config.consumerMaxBufferBytes, replayGate });
   };
   const sequencer = new Sequencer({
-    db: database.writer,
+    db,
     log: log.child({ stage: 'sequencer' }),
     metrics,
     maxDelayMs: config.batchMaxDelayMs,

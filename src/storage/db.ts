@@ -22,11 +22,6 @@ const MIGRATION_LOCK = 0;
 export interface Database {
   readonly kind: 'postgres' | 'embedded';
   readonly db: Db;
-  /**
-   * The sequencer's own connection. Its batch transaction holds the global seq row until COMMIT and every event waits
-   * for it, so it must not queue for a connection behind the reads of a burst of first-seen accounts.
-   */
-  readonly writer: Db;
   /** Applies pending migrations; safe when several relay processes start at once. */
   migrate(): Promise<void>;
   /** Subscribes to a NOTIFY channel; returns the unsubscribe function. */
@@ -46,22 +41,15 @@ export async function openDatabase(opts: { databaseUrl: string | null; dataDir: 
   return opts.databaseUrl ? openPostgres(opts.databaseUrl) : openEmbedded(opts.dataDir);
 }
 
-function newPool(url: string, max: number): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max });
+async function openPostgres(url: string): Promise<Database> {
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
   // An idle client erroring (e.g. server restart) must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   // A client checked out of the pool (a transaction between statements) has no pool listener: if the server goes
   // away then, its 'error' event would crash the process. Its pending and next queries fail instead, the caller
   // retries, and the pool discards the broken client on release.
   pool.on('connect', (client) => client.on('error', () => {}));
-  return pool;
-}
-
-async function openPostgres(url: string): Promise<Database> {
-  const pool = newPool(url, 10);
   const db = drizzlePg(pool, { schema }) as unknown as Db;
-  const writerPool = newPool(url, 1);
-  const writer = drizzlePg(writerPool, { schema }) as unknown as Db;
   const listeners = new Map<string, Set<(payload: string) => void>>();
   let listenClient: pg.PoolClient | null = null;
   let lockClient: pg.PoolClient | null = null;
@@ -111,7 +99,6 @@ async function openPostgres(url: string): Promise<Database> {
   return {
     kind: 'postgres',
     db,
-    writer,
     async migrate() {
       const client = await pool.connect();
       try {
@@ -155,7 +142,7 @@ async function openPostgres(url: string): Promise<Database> {
       listenClient?.release();
       lockClient?.release();
       listenClient = lockClient = null;
-      await Promise.all([pool.end(), writerPool.end()]);
+      await pool.end();
     },
   };
 }
@@ -169,7 +156,6 @@ async function openEmbedded(dataDir: string): Promise<Database> {
   return {
     kind: 'embedded',
     db,
-    writer: db,
     async migrate() {
       await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR });
     },
