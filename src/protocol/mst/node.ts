@@ -63,71 +63,11 @@ export function keyHeight(key: MstKey | Uint8Array): number {
   if (typeof key !== 'string') return computeHeight(key);
   let h = heightCache.get(key);
   if (h === undefined) {
-    h = stringKeyHeight(key);
+    h = computeHeight(keyToBytes(key));
     if (heightCache.size >= HEIGHT_CACHE_MAX) heightCache.clear();
     heightCache.set(key, h);
   }
   return h;
-}
-
-/**
- * A key's layer from the first word of its digest, computed here for keys of one SHA-256 block (55 bytes or fewer:
- * every record path the network uses). Checking a commit hashes every key of every MST node it opens, and most are
- * seen for the first time: through node:crypto a key cost ~0.85 µs, nearly all of it the call; this costs ~0.3 µs
- * (docs/perf-journal.md, session 9). Longer keys, and a first word of 0 (32 or more zero bits), use the full digest.
- */
-function stringKeyHeight(key: MstKey): number {
-  if (key.length > 55) return computeHeight(keyToBytes(key));
-  const head = sha256FirstWord(key);
-  return head === 0 ? computeHeight(keyToBytes(key)) : Math.clz32(head) >> 1;
-}
-
-// SHA-256 (FIPS 180-4) of one padded block, kept to what the layer needs: the first word of the digest.
-const K = new Int32Array([
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01,
-  0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc,
-  0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
-  0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08,
-  0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-  0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-]);
-const W = new Int32Array(64);
-const rotr = (x: number, n: number) => (x >>> n) | (x << (32 - n));
-
-/** The digest's first word (signed) of a latin1 string of at most 55 characters. */
-export function sha256FirstWord(s: string): number {
-  const n = s.length;
-  W.fill(0, 0, 16);
-  for (let i = 0; i < n; i++) W[i >> 2]! |= s.charCodeAt(i) << (24 - 8 * (i & 3));
-  W[n >> 2]! |= 0x80 << (24 - 8 * (n & 3));
-  W[15] = n * 8;
-  for (let i = 16; i < 64; i++) {
-    const x = W[i - 15]!;
-    const y = W[i - 2]!;
-    W[i] = (W[i - 16]! + (rotr(x, 7) ^ rotr(x, 18) ^ (x >>> 3)) + W[i - 7]! + (rotr(y, 17) ^ rotr(y, 19) ^ (y >>> 10))) | 0;
-  }
-  let a = 0x6a09e667 | 0;
-  let b = 0xbb67ae85 | 0;
-  let c = 0x3c6ef372 | 0;
-  let d = 0xa54ff53a | 0;
-  let e = 0x510e527f | 0;
-  let f = 0x9b05688c | 0;
-  let g = 0x1f83d9ab | 0;
-  let h = 0x5be0cd19 | 0;
-  for (let i = 0; i < 64; i++) {
-    const t1 = (h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i]! + W[i]!) | 0;
-    const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
-    h = g;
-    g = f;
-    f = e;
-    e = (d + t1) | 0;
-    d = c;
-    c = b;
-    b = a;
-    a = (t1 + t2) | 0;
-  }
-  return (a + 0x6a09e667) | 0;
 }
 
 function computeHeight(bytes: Uint8Array): number {

@@ -1,13 +1,11 @@
 // The MST against the official interop vectors: key heights, prefix lengths, and every commit-proof fixture
 // (build, apply, and invert with exactly the proof blocks the fixture lists).
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { interopJson, interopText } from '../../helpers/interop.ts';
 import { BlockMap } from '../../../src/protocol/car.ts';
 import { cidForBlock, cidFromString, cidToString } from '../../../src/protocol/cid.ts';
 import { commonPrefixLength, encodeNode, invertOps, keyFromString, keyHeight, MissingBlockError, Mst, MstError } from '../../../src/protocol/mst/index.ts';
-import { sha256FirstWord } from '../../../src/protocol/mst/node.ts';
 
 const interop = interopJson;
 
@@ -33,27 +31,6 @@ function buildTree(keys: string[], value: Uint8Array): { tree: Mst; blocks: Bloc
 }
 
 describe('key heights and prefixes', () => {
-  it('computes the first word of one-block digests like node:crypto, and every key length layers like the full digest', () => {
-    fc.assert(
-      fc.property(fc.string({ unit: fc.integer({ min: 0, max: 255 }).map((c) => String.fromCharCode(c)), maxLength: 55 }), (key) => {
-        expect(sha256FirstWord(key)).toBe(createHash('sha256').update(key, 'latin1').digest().readInt32BE(0));
-      }),
-      { numRuns: 2000 },
-    );
-    // Past one block (and the first-word-zero case) the full digest decides; either way the layer is its zero bits, halved.
-    for (let n = 0; n <= 120; n++) {
-      const key = `app.bsky.feed.post/${'k'.repeat(n)}`;
-      const digest = createHash('sha256').update(key, 'latin1').digest();
-      let zeros = 0;
-      for (const byte of digest) {
-        zeros += byte === 0 ? 8 : Math.clz32(byte) - 24;
-        if (byte !== 0) break;
-      }
-      expect(keyHeight(key), key).toBe(zeros >> 1);
-    }
-  });
-
-
   it('matches mst/key_heights.json', () => {
     for (const { key, height } of interop<Array<{ key: string; height: number }>>('mst/key_heights.json')) {
       expect(keyHeight(keyFromString(key)), key).toBe(height);
