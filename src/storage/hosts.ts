@@ -130,6 +130,10 @@ export interface HostStatusExtra {
   error?: string;
 }
 
+/**
+ * A crawl's status change (host-lifecycle.ts). Only a crawled host's row takes it: an operator's disconnect, ban or
+ * removal made meanwhile (another request, maybe another process) is not undone by a dial that was already failing.
+ */
 export async function setHostStatus(db: Db, id: number, status: HostStatus, extra: HostStatusExtra = {}): Promise<void> {
   await db
     .update(hosts)
@@ -142,7 +146,7 @@ export async function setHostStatus(db: Db, id: number, status: HostStatus, extr
       ...(extra.error !== undefined ? { lastError: extra.error, lastErrorAt: sql`now()` } : {}),
       updatedAt: sql`now()`,
     })
-    .where(eq(hosts.id, id));
+    .where(sql`${hosts.id} = ${id} AND ${hosts.status} IN ${[...CRAWLED_STATUSES]}`);
 }
 
 export async function recordCrawlRequest(db: Db, hostname: string, requesterIp: string | null): Promise<void> {

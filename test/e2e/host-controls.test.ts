@@ -6,6 +6,7 @@ import { FakePlc } from '../../dev-env/fake-plc.ts';
 import { FakePds, type FakeAccount } from '../../dev-env/fake-pds.ts';
 import { relayAdmin } from '../../dev-env/relay-client.ts';
 import { adminApi } from '../../src/services/contract.ts';
+import { setHostStatus } from '../../src/storage/hosts.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { startTestRelay, TEST_ADMIN_PASSWORD, type TestRelay } from '../helpers/relay.ts';
 import { eventually } from '../helpers/consumer.ts';
@@ -52,6 +53,9 @@ describe('operator host controls across processes', () => {
     // Several scans of both processes later it is still down, and neither crawls it.
     await new Promise((r) => setTimeout(r, 1500));
     expect(subscribers()).toBe(0);
+    expect((await hostRow())?.status).toBe('disconnected');
+    // A status change of the crawl that was failing as the operator disconnected it lands after: it is not taken.
+    await setHostStatus(a.relay.ctx.database.db, host.id, 'offline', { failedAttempts: 3, error: 'connect ECONNREFUSED' });
     expect((await hostRow())?.status).toBe('disconnected');
     const again = await fetch(`${b.url}/admin/hosts/${encodeURIComponent(pds.hostname)}/disconnect`, {
       method: 'POST',
