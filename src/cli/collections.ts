@@ -8,6 +8,7 @@ import { accountCounts } from '../storage/accounts.ts';
 import { backfillHost } from '../collections/backfill.ts';
 import { ProgressBar, type CliIo } from './progress.ts';
 import { createPdsClient } from '../collections/pds.ts';
+import { forEachConcurrently } from '../core/concurrently.ts';
 import { systemLookup } from '../ingest/address-policy.ts';
 
 /** Hosts backfilled at once under --all (each at its own polite rate). */
@@ -48,10 +49,11 @@ export async function collectionsCommand(args: string[], flags: { all?: boolean 
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     const bar = new ProgressBar(io, targets.reduce((n, h) => n + (expected.get(h.id) ?? 0), 0));
-    const queue = [...targets];
     let failedHosts = 0;
-    const worker = async (): Promise<void> => {
-      for (let host = queue.shift(); host && !abort.signal.aborted; host = queue.shift()) {
+    await forEachConcurrently(
+      targets,
+      PARALLEL_HOSTS,
+      async (host) => {
         try {
           const p = await backfillHost(host, { db, pds, perMinute: config.collectionLookupsPerMinute, signal: abort.signal, progress: (p) => bar.update(p) });
           bar.update(p);
@@ -60,9 +62,9 @@ export async function collectionsCommand(args: string[], flags: { all?: boolean 
           failedHosts++;
           io.err(`${bar.clear()}${host.hostname}: stopped (${(err as Error).message}); run again to resume\n`);
         }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(PARALLEL_HOSTS, targets.length) }, worker));
+      },
+      () => abort.signal.aborted,
+    );
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     io.err(bar.clear());

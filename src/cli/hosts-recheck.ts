@@ -5,6 +5,7 @@
 import { adminApi, type HostRecheck } from '../services/contract.ts';
 import { CRAWLED_STATUSES } from '../core/hosts.ts';
 import { TokenBucket } from '../core/token-bucket.ts';
+import { forEachConcurrently } from '../core/concurrently.ts';
 import { AdminCallError, adminCall, listAllHosts, type AdminClientOptions } from './admin-client.ts';
 import type { CliIo } from './progress.ts';
 
@@ -31,12 +32,12 @@ export async function recheckHosts(o: HostsRecheckOptions): Promise<number> {
   const pace = new TokenBucket(o.perSecond, 1);
   const failed: HostRecheck[] = [];
   let checked = 0;
-  let next = 0;
-  const worker = async () => {
-    while (!signal.aborted && next < hostnames.length) {
-      const hostname = hostnames[next++]!;
+  await forEachConcurrently(
+    hostnames,
+    MAX_IN_FLIGHT,
+    async (hostname) => {
       while (!pace.tryTake()) await new Promise((r) => setTimeout(r, Math.max(1, pace.waitMs())));
-      if (signal.aborted) break;
+      if (signal.aborted) return;
       let results: HostRecheck[];
       try {
         ({ results } = await adminCall(client, adminApi.recheckHosts, { body: { hostnames: [hostname], disconnect: o.disconnect } }));
@@ -51,9 +52,9 @@ export async function recheckHosts(o: HostsRecheckOptions): Promise<number> {
         failed.push(r);
         io.out(`${r.hostname}: ${r.error}: ${r.message}${r.disconnected ? ' (disconnected)' : ''}`);
       }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(MAX_IN_FLIGHT, hostnames.length) }, worker));
+    },
+    () => signal.aborted,
+  );
   const disconnected = failed.filter((r) => r.disconnected).length;
   io.err(
     `relay: ${checked} of ${hostnames.length} hosts checked, ${failed.length} failed` +

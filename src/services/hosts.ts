@@ -34,6 +34,7 @@ import { CRAWLED_STATUSES, type HostLimits, type HostStatus, type HostTier, type
 import type { RejectionLog } from '../core/rejections.ts';
 import type { Clock } from '../core/clock.ts';
 import { TokenBucket } from '../core/token-bucket.ts';
+import { forEachConcurrently } from '../core/concurrently.ts';
 import { XrpcError } from '../core/xrpc-error.ts';
 import type { Lookup } from '../ingest/address-policy.ts';
 import { checkAdmission } from './host-admission.ts';
@@ -318,14 +319,9 @@ export class HostsService {
       if (!host || !CRAWLED_STATUSES.includes(host.status as HostStatus)) throw await this.notInState(hostname, 'crawled');
     }
     const results: HostRecheck[] = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < hostnames.length) {
-        const hostname = hostnames[next++]!;
-        results.push(await this.recheckOne(hostname, req.disconnect === true));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(RECHECKS_IN_FLIGHT, hostnames.length) }, worker));
+    await forEachConcurrently(hostnames, RECHECKS_IN_FLIGHT, async (hostname) => {
+      results.push(await this.recheckOne(hostname, req.disconnect === true));
+    });
     const order = new Map(hostnames.map((h, i) => [h, i]));
     return { results: results.sort((a, b) => order.get(a.hostname)! - order.get(b.hostname)!) };
   }
