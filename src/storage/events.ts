@@ -1,5 +1,5 @@
 // The event log: the sequencer's batch transaction (its only writer), and the reads of fan-out, replay and retention.
-import { and, asc, desc, eq, gt, inArray, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, lte, sql, type SQL } from 'drizzle-orm';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { int8, readBinaryCopy } from './copy-binary.ts';
@@ -237,15 +237,18 @@ export async function eventCountSeries(db: Db, minutes: number, hostId?: number)
   return rows.map((r) => ({ at: Number(r.at), accepted: Number(r.accepted), rejected: Number(r.rejected) }));
 }
 
+/**
+ * Each host's events logged over the last hour (host_id, events), as a subquery: one range of the counts' key
+ * (minute first), summed per host. The hosts page sorts by it (storage/hosts.ts) and shows it (`eventsLastHour`).
+ */
+export const EVENTS_LAST_HOUR = sql`(SELECT host_id, sum(accepted)::bigint AS events FROM ${hostEventCounts} WHERE minute > now() - interval '1 hour' GROUP BY host_id)`;
+
 /** Events each host had logged over the last hour (hosts without any left out). */
 export async function eventsLastHour(db: Db, hostIds: readonly number[]): Promise<Map<number, number>> {
   if (hostIds.length === 0) return new Map();
-  const rows = await db
-    .select({ hostId: hostEventCounts.hostId, n: sql<number>`sum(${hostEventCounts.accepted})`.mapWith(Number) })
-    .from(hostEventCounts)
-    .where(and(sql`${hostEventCounts.minute} > now() - interval '1 hour'`, inArray(hostEventCounts.hostId, [...hostIds])))
-    .groupBy(hostEventCounts.hostId);
-  return new Map(rows.map((r) => [r.hostId, r.n]));
+  const res = await db.execute(sql`SELECT host_id, events FROM ${EVENTS_LAST_HOUR} last_hour WHERE host_id = ANY(${sql.param([...hostIds])}::integer[])`);
+  const rows = (res as { rows: Array<{ host_id: number; events: string | number }> }).rows;
+  return new Map(rows.map((r) => [Number(r.host_id), Number(r.events)]));
 }
 
 /** The frame stored under `seq`, or null (not committed, or pruned). */

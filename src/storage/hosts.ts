@@ -3,7 +3,8 @@
 // the connection wherever the host is crawled) instead of at its next scan.
 import { asc, eq, inArray, sql, type AnyColumn } from 'drizzle-orm';
 import type { Db } from './db.ts';
-import { crawlRequests, domainBans, hostEventCounts, hostImports, hosts } from './schema.ts';
+import { crawlRequests, domainBans, hostImports, hosts } from './schema.ts';
+import { EVENTS_LAST_HOUR } from './events.ts';
 import { CRAWLED_STATUSES, effectiveSyncMode, HOST_STATUSES, type HostStatus, type HostTier, type SyncMode, type SyncModeSetting } from '../core/hosts.ts';
 
 export type HostRow = typeof hosts.$inferSelect;
@@ -57,7 +58,7 @@ export async function listHostsPage(db: Db, o: HostsPageQuery): Promise<{ rows: 
   const joined =
     o.sort === 'events'
       ? query.leftJoin(
-          sql`(SELECT host_id, sum(accepted) AS events FROM ${hostEventCounts} WHERE minute > now() - interval '1 hour' GROUP BY host_id) last_hour`,
+          sql`${EVENTS_LAST_HOUR} last_hour`,
           sql`last_hour.host_id = ${hosts.id}`,
         )
       : query;
