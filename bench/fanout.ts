@@ -1,14 +1,15 @@
 // Fan-out (issue 16), measured on the relay and not on its readers: consumers are raw sockets that read and discard
-// bytes after the handshake (bench/lib/drain.ts), plus one measuring consumer that times every commit from its
+// bytes after the handshake (spliced to /dev/null by bench/procs/drain.c, or bench/lib/drain.ts without gcc), plus one measuring consumer that times every commit from its
 // publish at the fake PDS. Fleets publish realistic commits at --rate (2,000/s).
 // 1. Live: phase A with the measuring consumer alone, then --consumers (100,300) drains in turn, --phase seconds each;
 //    per phase: publish-to-receipt p50/p99, relay CPU (per consumer: against phase A, same run), bytes/s, drops.
 //    Then one more reader stops reading for --pause (60) seconds: it must come back from the log, never dropped.
+//    Last, the largest count again on a fan-out-only process (RELAY_ROLE=fanout) beside the ingesting one.
 // 2. Catch-up: the log pre-filled with --behind (200,000) events, then --catch-up (10) drains subscribe from its
 //    start while live traffic flows: how long until each has caught up and joined live (the admin API says), their
 //    replay rate, and the live consumer's latency meanwhile.
 import type { BenchLine } from './lib/record.ts';
-import { cpuSecondsOf, Harness, sleep, type Consumers, type RelayHandle } from './lib/harness.ts';
+import { cpuSecondsOf, cpuTimesOf, Harness, sleep, type Consumers, type RelayHandle } from './lib/harness.ts';
 import { FIRST_SEQ, prefillLog } from './lib/prefill.ts';
 import { num, streamingLive, type Flags } from './scenarios.ts';
 import { percentiles, startLive, type Latency } from './live.ts';
@@ -41,53 +42,67 @@ async function consumersOf(relay: RelayHandle): Promise<ConsumerRow[]> {
   return ((await res.json()) as { consumers: ConsumerRow[] }).consumers;
 }
 
-async function livePhases(flags: Flags, rate: number, phaseS: number, sizes: number[], pauseS: number): Promise<BenchLine[]> {
-  const { o, ratePerHost } = streamingLive(flags, phaseS * (sizes.length + 1) + pauseS * 2 + 40, rate);
+type Drains = Awaited<ReturnType<Harness['drains']>>;
+
+const cpuOf = (pids: number[]) => pids.reduce((t, pid) => {
+  const c = cpuTimesOf(pid);
+  return { user: t.user + c.user, system: t.system + c.system };
+}, { user: 0, system: 0 });
+
+async function livePhases(flags: Flags, rate: number, phaseS: number, sizes: number[], pauseS: number, fanoutProcess: boolean): Promise<BenchLine[]> {
+  const { o, ratePerHost } = streamingLive(flags, phaseS * (sizes.length + 2) + pauseS * 2 + 60, rate);
   const log = o.log!;
   const h = new Harness();
   const lines: BenchLine[] = [];
+  const env = { RELAY_ACCOUNT_POINTS_PER_HOUR: '1000000000', RELAY_ACCOUNT_POINTS_PER_DAY: '1000000000', RELAY_ADMIN_PASSWORD: ADMIN_PASSWORD };
   try {
-    const { relay, fleets, readers } = await startLive(h, o, { RELAY_ACCOUNT_POINTS_PER_HOUR: '1000000000', RELAY_ACCOUNT_POINTS_PER_DAY: '1000000000', RELAY_ADMIN_PASSWORD: ADMIN_PASSWORD });
-    const pid = relay.proc.pid!;
-    const reader = readers[0]!;
+    const { relay, fleets, readers, plc } = await startLive(h, o, env);
     for (const f of fleets) f.send({ cmd: 'publish', ratePerHost });
     await sleep(5000);
-    const measure = async () => {
+    /** One phase: latency at `reader`, CPU of the relay processes (user and kernel) and of the drains. */
+    const measure = async (reader: Consumers, pids: number[], drains: Drains[]) => {
       const hist = await histogram(reader);
-      const cpu = cpuSecondsOf(pid);
+      const before = await reportAll(drains);
+      const cpu = cpuOf(pids);
+      const drainCpu = cpuOf(drains.map((d) => d.readerPid));
       await sleep(phaseS * 1000);
-      return { latency: since(hist, await histogram(reader)), cores: (cpuSecondsOf(pid) - cpu) / phaseS };
+      const c = cpuOf(pids);
+      const dc = cpuOf(drains.map((d) => d.readerPid));
+      const after = await reportAll(drains);
+      return {
+        latency: since(hist, await histogram(reader)),
+        cores: (c.user + c.system - cpu.user - cpu.system) / phaseS,
+        kernel: (c.system - cpu.system) / phaseS,
+        drainCores: (dc.user + dc.system - drainCpu.user - drainCpu.system) / phaseS,
+        bytes: after.reduce((s, d, i) => s + d.bytes - (before[i]?.bytes ?? 0), 0) / Math.max(1, after.length) / phaseS,
+        closed: after.filter((d) => d.closed).length,
+      };
     };
+    const readerKind = (d: Drains) => (d.readerPid === d.proc.pid ? 'Node readers' : 'C readers, spliced');
     log(`publishing ${rate} commits/s; phase A: the measuring consumer alone`);
-    const a = await measure();
+    const a = await measure(readers[0]!, [relay.proc.pid!], []);
     lines.push(
       { name: 'phase A (measuring consumer only): publish-to-receipt p99', value: a.latency.p99, unit: 'ms' },
-      { name: 'phase A: relay CPU', value: round(a.cores, 3), unit: 'cores' },
+      { name: 'phase A: relay CPU', value: round(a.cores, 3), unit: `cores (${round(a.kernel, 3)} in the kernel)` },
     );
-    const drains = [];
+    const drains: Drains[] = [];
     let open = 0;
     for (const n of sizes) {
       drains.push(await h.drains(drains.length, relay.wsUrl, new Array(n - open).fill(SUBSCRIBE)));
       open = n;
       log(`phase: ${n} drain consumers + the measuring one`);
       await sleep(2000);
-      const before = await reportAll(drains);
-      const drainCpu = drains.reduce((t, d) => t + cpuSecondsOf(d.proc.pid!), 0);
-      const m = await measure();
-      const after = await reportAll(drains);
-      const drainCores = (drains.reduce((t, d) => t + cpuSecondsOf(d.proc.pid!), 0) - drainCpu) / phaseS;
-      const bytes = after.reduce((s, d, i) => s + d.bytes - (before[i]?.bytes ?? 0), 0) / after.length / phaseS;
-      const closed = after.filter((d) => d.closed).length;
-      log(`${n} consumers: p50 ${m.latency.p50} ms, p99 ${m.latency.p99} ms; relay ${m.cores.toFixed(2)} cores, readers ${drainCores.toFixed(2)}; ${closed} closed`);
+      const m = await measure(readers[0]!, [relay.proc.pid!], drains);
+      log(`${n} consumers: p50 ${m.latency.p50} ms, p99 ${m.latency.p99} ms; relay ${m.cores.toFixed(2)} cores (${m.kernel.toFixed(2)} kernel), readers ${m.drainCores.toFixed(2)}; ${m.closed} closed`);
       lines.push(
         { name: `${n} consumers: publish-to-receipt p50`, value: m.latency.p50, unit: 'ms' },
         { name: `${n} consumers: publish-to-receipt p99`, value: m.latency.p99, unit: 'ms', target: { op: '<', value: n <= 100 ? 100 : 250 } },
-        { name: `${n} consumers: relay CPU`, value: round(m.cores, 3), unit: 'cores' },
+        { name: `${n} consumers: relay CPU`, value: round(m.cores, 3), unit: `cores (${round(m.kernel, 3)} in the kernel)` },
         { name: `${n} consumers: relay CPU per consumer (against phase A)`, value: round(((m.cores - a.cores) / n) * 1000, 2), unit: 'ms CPU/s' },
-        { name: `${n} consumers: bytes/s per consumer`, value: Math.round(bytes), unit: 'bytes/s' },
+        { name: `${n} consumers: bytes/s per consumer`, value: Math.round(m.bytes), unit: 'bytes/s' },
         // What receiving costs on this machine's loopback, beside the relay on the same two cores.
-        { name: `${n} consumers: drain readers' CPU (the load generator)`, value: round(drainCores, 3), unit: 'cores' },
-        { name: `${n} consumers: consumers closed or dropped`, value: closed, unit: 'consumers', target: { op: '<', value: 1 } },
+        { name: `${n} consumers: drain readers' CPU (the load generator)`, value: round(m.drainCores, 3), unit: `cores (${readerKind(drains[0]!)})` },
+        { name: `${n} consumers: consumers closed or dropped`, value: m.closed, unit: 'consumers', target: { op: '<', value: 1 } },
       );
     }
     lines.push(
@@ -95,6 +110,29 @@ async function livePhases(flags: Flags, rate: number, phaseS: number, sizes: num
       { name: 'consumers dropped by the relay, live phases', value: await metric(h, relay, 'relay_consumers_dropped_total'), unit: 'consumers' },
     );
     if (pauseS > 0) lines.push(...(await pausedReader(h, relay, pauseS, log)));
+    if (fanoutProcess && sizes.length > 0) {
+      // The deployment docs/operations.md gives for many consumers: they read from a fan-out-only process (NOTIFY and
+      // log reads from the shared PostgreSQL), so the ingesting process's event loop never waits on their sockets.
+      for (const d of drains) d.send({ cmd: 'exit' });
+      const n = sizes.at(-1)!;
+      const fan = await h.relay({ plcUrl: plc.url, cpuProfDir: o.cpuProfDir, env: { ...env, RELAY_ROLE: 'fanout' } });
+      const reader = await h.consumers(7, { url: fan.wsUrl, connections: 1, mode: 'read', cursor: null });
+      const moved = [await h.drains(50, fan.wsUrl, new Array(n).fill(SUBSCRIBE))];
+      log(`phase: ${n} drain consumers + a measuring one on a fan-out-only process`);
+      await sleep(2000);
+      const m = await measure(reader, [relay.proc.pid!, fan.proc.pid!], moved);
+      const behindLines = fan.output().split('\n').filter((l) => l.includes('reading the log'));
+      log(`fan-out process: ${behindLines.length} catch-up log lines; first: ${behindLines[0]?.slice(0, 400) ?? '-'}`);
+      log(`${n} consumers on a fan-out process: p50 ${m.latency.p50} ms, p99 ${m.latency.p99} ms; both relay processes ${m.cores.toFixed(2)} cores (${m.kernel.toFixed(2)} kernel), readers ${m.drainCores.toFixed(2)}; ${m.closed} closed`);
+      lines.push(
+        { name: `${n} consumers on a fan-out-only process: publish-to-receipt p50`, value: m.latency.p50, unit: 'ms' },
+        { name: `${n} consumers on a fan-out-only process: publish-to-receipt p99`, value: m.latency.p99, unit: 'ms', target: { op: '<', value: n <= 100 ? 100 : 250 } },
+        { name: `${n} consumers on a fan-out-only process: both relay processes' CPU`, value: round(m.cores, 3), unit: `cores (${round(m.kernel, 3)} in the kernel)` },
+        { name: `${n} consumers on a fan-out-only process: bytes/s per consumer`, value: Math.round(m.bytes), unit: 'bytes/s' },
+        { name: `${n} consumers on a fan-out-only process: consumers closed or dropped`, value: m.closed, unit: 'consumers', target: { op: '<', value: 1 } },
+        { name: `${n} consumers on a fan-out-only process: sent back to the log (catch-ups)`, value: await metric(h, fan, 'relay_consumer_catch_ups_total'), unit: 'times' },
+      );
+    }
     return lines;
   } finally {
     await h.close();
@@ -135,7 +173,7 @@ async function pausedReader(h: Harness, relay: RelayHandle, pauseS: number, log:
   ];
 }
 
-async function reportAll(drains: Array<Awaited<ReturnType<Harness['drains']>>>) {
+async function reportAll(drains: Drains[]) {
   const out = [];
   for (const d of drains) {
     d.send({ cmd: 'report' });
@@ -208,14 +246,15 @@ async function catchUp(flags: Flags, rate: number, behind: number, count: number
 const round = (v: number, digits: number) => Number(v.toFixed(digits));
 
 /**
- * Flags: --rate 2000, --phase 20 (s), --consumers 100,300, --pause 60 (s; 0: skip), --behind 200000, --catch-up 10
- * (0: skip), and the live flags.
+ * Flags: --rate 2000, --phase 20 (s), --consumers 100,300, --pause 60 (s; 0: skip), --fanout-process 1 (the largest
+ * consumer count once more, on a fan-out-only process beside the ingesting one; 0: skip), --behind 200000,
+ * --catch-up 10 (0: skip), and the live flags.
  */
 export async function benchFanout(flags: Flags): Promise<BenchLine[]> {
   const rate = num(flags, 'rate', 2000);
   const phaseS = num(flags, 'phase', 20);
   const sizes = (flags.get('consumers') ?? '100,300').split(',').map(Number).filter((n) => n > 0).sort((x, y) => x - y);
-  const lines = await livePhases(flags, rate, phaseS, sizes, num(flags, 'pause', 60));
+  const lines = await livePhases(flags, rate, phaseS, sizes, num(flags, 'pause', 60), num(flags, 'fanout-process', 1) > 0);
   const count = num(flags, 'catch-up', 10);
   if (count > 0) lines.push(...(await catchUp(flags, rate, num(flags, 'behind', 200_000), count)));
   return lines;

@@ -127,11 +127,17 @@ export function rssOf(pid: number): number {
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
 export function cpuSecondsOf(pid: number): number {
+  const t = cpuTimesOf(pid);
+  return t.user + t.system;
+}
+
+/** CPU seconds a process spent in user space and in the kernel (0 when it is gone). */
+export function cpuTimesOf(pid: number): { user: number; system: number } {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
   } catch {
-    return 0;
+    return { user: 0, system: 0 };
   }
 }
 
@@ -150,7 +156,7 @@ export async function machineBusy(ms: number): Promise<number> {
 
 export class Harness {
   private readonly children: Array<Child<{ type: string }, unknown>> = [];
-  private relayProc: RelayHandle | null = null;
+  private readonly relayProcs: RelayHandle[] = [];
   private databaseName: string | null = null;
   private readonly databaseNames: string[] = [];
   private baseDbUrl = '';
@@ -258,13 +264,13 @@ export class Harness {
   }
 
   /** Raw-socket readers (bench/lib/drain.ts) at `paths`, in one child process. */
-  async drains(index: number, url: string, paths: string[]): Promise<Child<import('./protocol.ts').DrainReply, import('./protocol.ts').DrainCommand>> {
+  async drains(index: number, url: string, paths: string[]): Promise<Child<import('./protocol.ts').DrainReply, import('./protocol.ts').DrainCommand> & { readerPid: number }> {
     const child = Child.fork<import('./protocol.ts').DrainReply, import('./protocol.ts').DrainCommand>(`drains${index}`, 'drain.ts');
     this.children.push(child as never);
     await child.next('ready');
     child.send({ cmd: 'start', url, paths });
-    await child.next('connected', 120_000);
-    return child;
+    const { pid } = await child.next('connected', 120_000);
+    return Object.assign(child, { readerPid: pid });
   }
 
   /** Starts `bin/relay.js serve` with bench settings (open crawling, loopback hosts allowed, quotas out of the way). */
@@ -286,7 +292,8 @@ export class Harness {
     proc.stderr!.on('data', keep);
     const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
     const url = `http://127.0.0.1:${port}`;
-    this.relayProc = { proc, url, wsUrl: `ws://127.0.0.1:${port}`, metricsUrl: `http://127.0.0.1:${metricsPort}`, output: () => out, exited };
+    const handle: RelayHandle = { proc, url, wsUrl: `ws://127.0.0.1:${port}`, metricsUrl: `http://127.0.0.1:${metricsPort}`, output: () => out, exited };
+    this.relayProcs.push(handle);
     await waitFor(
       'relay health',
       async () => {
@@ -299,7 +306,7 @@ export class Harness {
       },
       60_000,
     );
-    return this.relayProc;
+    return handle;
   }
 
   /** Asks the relay to crawl every host, a few requests at a time. */
@@ -329,12 +336,15 @@ export class Harness {
     return sum;
   }
 
-  /** Stops the relay with SIGTERM (so a --cpu-prof profile gets written). */
+  /** Stops every relay process this harness started, with SIGTERM (so a --cpu-prof profile gets written). */
   async stopRelay(): Promise<void> {
-    const r = this.relayProc;
-    if (!r || r.proc.exitCode !== null) return;
-    r.proc.kill('SIGTERM');
-    if ((await Promise.race([r.exited, sleep(20_000).then(() => 'late' as const)])) === 'late') r.proc.kill('SIGKILL');
+    await Promise.all(
+      this.relayProcs.splice(0).map(async (r) => {
+        if (r.proc.exitCode !== null) return;
+        r.proc.kill('SIGTERM');
+        if ((await Promise.race([r.exited, sleep(20_000).then(() => 'late' as const)])) === 'late') r.proc.kill('SIGKILL');
+      }),
+    );
   }
 
   async close(): Promise<void> {

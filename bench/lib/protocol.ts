@@ -127,4 +127,5 @@ export type JetstreamConsumerReply =
 
 /** Drain readers (bench/lib/drain.ts) at these paths. */
 export type DrainCommand = { cmd: 'start'; url: string; paths: string[] } | { cmd: 'pause'; ms: number } | { cmd: 'report' } | { cmd: 'exit' };
-export type DrainReply = { type: 'ready' } | { type: 'connected' } | { type: 'report'; drains: import('./drain.ts').DrainStats[] } | { type: 'error'; message: string };
+/** connected: pid is the process that reads (the C readers' own, or the Node child's), for its CPU. */
+export type DrainReply = { type: 'ready' } | { type: 'connected'; pid: number } | { type: 'report'; drains: import('./drain.ts').DrainStats[] } | { type: 'error'; message: string };
