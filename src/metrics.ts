@@ -150,6 +150,12 @@ export function createMetrics() {
       help: 'Events sent to consumers from the replay window',
       registers: r,
     }),
+    recentEvents: new Counter({
+      name: 'relay_consumer_recent_events_total',
+      help: 'Events sent to firehose consumers catching up from the latest batches kept in memory (not read from the log)',
+      registers: r,
+    }),
+    recentBytes: new Gauge({ name: 'relay_fanout_recent_bytes', help: 'Frame bytes of the latest broadcast batches kept in memory for readers a little behind', registers: r }),
     eventsPruned: new Counter({
       name: 'relay_events_pruned_total',
       help: 'Events removed from the replay window',

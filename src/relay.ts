@@ -140,7 +140,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   const limits = new HostLimitsBook(policy);
 
   // Sequencing and fan-out.
-  const hub = new FanoutHub({ database, log: log.child({ stage: 'fanout' }), metrics });
+  const hub = new FanoutHub({ database, log: log.child({ stage: 'fanout' }), metrics, recentBytes: config.fanoutRecentBytes, recentMaxAgeMs: config.replayWindowMs });
   // Readers behind live yield to ingest while it lags (50 ms on average from quota to the sequencer): with 200 ms
   // live p99 during a catch-up was 1.1 s, with 50 ms 0.6 s, for the same catch-up time (docs/perf-journal.md).
   const ingestLag = new IngestLag();

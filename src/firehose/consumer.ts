@@ -139,6 +139,15 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
           this.goLive();
           return;
         }
+        // A reader a little behind takes what live readers got from the batches the hub keeps: no log read, no
+        // framing of its own.
+        const recent = this.caughtUp ? null : hub.recentAfter(this.sentSeq);
+        if (recent) {
+          const from = this.progress;
+          if (!(await this.send(recent))) return;
+          metrics.recentEvents.inc(this.progress - from);
+          continue;
+        }
         pending = this.prefetch(this.sentSeq, head);
       }
       const { upTo, rows } = pending;
@@ -165,14 +174,21 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
       // (one page at a time left replay waiting on the database: docs/perf-journal.md, replay).
       const last = page.at(-1)!.seq;
       if (last < hub.lastSeq) pending = this.prefetch(last, hub.lastSeq);
-      // Written within the high-water mark, the rest after the socket drains: what one reader holds stays bounded.
-      const wire = new WireBatch(page);
-      while (!this.writeBatch(wire, REPLAY_HIGH_WATER)) {
-        await this.out.drained();
-        if (this.mode !== 'replay') return;
-      }
+      if (!(await this.send(new WireBatch(page)))) return;
       metrics.replayEvents.inc(page.length);
     }
+  }
+
+  /**
+   * Writes a batch behind live within the high-water mark, the rest after the socket drains, so what one reader
+   * holds stays bounded; false when it stopped being behind live (closed) meanwhile.
+   */
+  private async send(wire: WireBatch): Promise<boolean> {
+    while (!this.writeBatch(wire, REPLAY_HIGH_WATER)) {
+      await this.out.drained();
+      if (this.mode !== 'replay') return false;
+    }
+    return true;
   }
 
   private prefetch(after: number, upTo: number): { upTo: number; rows: Promise<CommittedEvent[]> } {

@@ -1,5 +1,8 @@
 // Fan-out of committed events to live consumers. Events reach the hub in seq order: directly from this process's
 // sequencer after commit, or — when another relay process committed them — read back from PostgreSQL after a NOTIFY.
+// The latest batches stay in memory (a byte budget, and no longer than the replay window) so that a reader a little
+// behind catches up from them: 300 readers each reading its own pages from the log starved the hub's reads on a
+// fan-out-only process (285 catch-ups, p99 18.8 s in the fan-out bench, docs/perf-journal.md).
 import type { Logger } from 'pino';
 import type { Database } from '../storage/db.ts';
 import { committedSeq, EVENTS_CHANNEL, readEvents } from '../storage/events.ts';
@@ -13,6 +16,17 @@ export interface LiveSink {
   deliver(batch: WireBatch): void;
 }
 
+export interface HubOptions {
+  database: Database;
+  log: Logger;
+  metrics: RelayMetrics;
+  /** Frame bytes of the latest batches kept for readers a little behind (0: none). */
+  recentBytes: number;
+  /** Kept batches older than this are let go (the replay window: what the log no longer serves, neither does this). */
+  recentMaxAgeMs: number;
+  now?: () => number;
+}
+
 export class FanoutHub {
   /** Highest seq handed to live sinks; every event up to it is committed. */
   lastSeq = 0;
@@ -21,11 +35,42 @@ export class FanoutHub {
   private catchingUp: Promise<void> | null = null;
   private unlisten: (() => Promise<void>) | null = null;
 
-  private readonly opts: { database: Database; log: Logger; metrics: RelayMetrics };
-  constructor(
-    opts: { database: Database; log: Logger; metrics: RelayMetrics },
-  ) {
+  /** The latest broadcast batches, oldest first, with when each was broadcast. */
+  private readonly recent: Array<{ wire: WireBatch; bytes: number; at: number }> = [];
+  private recentBytes = 0;
+
+  private readonly opts: HubOptions;
+  constructor(opts: HubOptions) {
     this.opts = opts;
+  }
+
+  /**
+   * The kept batch holding the first event after `seq`, when the batches kept cover everything after it (what live
+   * readers got after it is then exactly these batches, in order); null when `seq` is older than what is kept.
+   */
+  recentAfter(seq: number): WireBatch | null {
+    this.evictRecent();
+    const first = this.recent[0];
+    if (!first || first.wire.events[0]!.seq > seq + 1) return null;
+    for (const r of this.recent) if (r.wire.events.at(-1)!.seq > seq) return r.wire;
+    return null;
+  }
+
+  private keepRecent(wire: WireBatch): void {
+    if (this.opts.recentBytes <= 0) return;
+    let bytes = 0;
+    for (const e of wire.events) bytes += e.frame.length;
+    this.recent.push({ wire, bytes, at: (this.opts.now?.() ?? performance.now()) });
+    this.recentBytes += bytes;
+    this.evictRecent();
+  }
+
+  private evictRecent(): void {
+    const oldest = (this.opts.now?.() ?? performance.now()) - this.opts.recentMaxAgeMs;
+    while (this.recent.length > 0 && (this.recentBytes > this.opts.recentBytes || this.recent[0]!.at < oldest)) {
+      this.recentBytes -= this.recent.shift()!.bytes;
+    }
+    this.opts.metrics.recentBytes.set(this.recentBytes);
   }
 
   async start(): Promise<void> {
@@ -111,6 +156,7 @@ export class FanoutHub {
     this.opts.metrics.eventsBroadcast.inc(batch.length);
     // Framed once, on first use, for every sink.
     const wire = new WireBatch(batch);
+    this.keepRecent(wire);
     for (const sink of this.sinks) {
       try {
         sink.deliver(wire);

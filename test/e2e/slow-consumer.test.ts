@@ -1,29 +1,16 @@
 // A firehose consumer that stops reading is not dropped while it can catch up: past the byte cap it goes back to
-// reading the log at its own pace, holding no more than the cap, and once it reads again it gets every event once,
-// in order, and rejoins live, while ten others keep receiving everything. It gets ConsumerTooSlow when it stays
-// slower than the floor rate, or when its place falls out of the replay window.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// reading the log (or the latest batches the hub keeps) at its own pace, holding no more than the cap, and once it
+// reads again it gets every event once, in order, and rejoins live, while ten others keep receiving everything. It
+// gets ConsumerTooSlow when it stays slower than the floor rate, or when its place falls out of the replay window.
+import { describe, expect, it } from 'vitest';
 import type { Socket } from 'node:net';
 import { startWorld, type World } from '../helpers/world.ts';
 import type { FakeAccount, FakePds } from '../../dev-env/fake-pds.ts';
-import { metricValue, type TestRelay } from '../helpers/relay.ts';
+import { metricValue } from '../helpers/relay.ts';
 import { TestConsumer, eventually } from '../helpers/consumer.ts';
 import { oldestRetainedSeq } from '../../src/storage/events.ts';
 
-let world: World;
-let pds: FakePds;
-let relay: TestRelay;
 const CAP = 8 * 1024 * 1024;
-
-beforeAll(async () => {
-  world = await startWorld({ config: { consumerMaxBufferBytes: CAP } });
-  ({ relay } = world);
-  pds = world.hosts[0]!;
-});
-
-afterAll(async () => {
-  await world?.close();
-});
 
 const socketOf = (c: TestConsumer) => (c.ws as unknown as { _socket: Socket })._socket;
 const commits = (c: TestConsumer) => c.events.filter((e) => e.t === '#commit').length;
@@ -45,37 +32,57 @@ async function floodUntil(p: FakePds, readers: TestConsumer[], done: () => Promi
   return account;
 }
 
-describe('slow consumers', () => {
-  it('sends a consumer that stops reading back to the log, within the cap, then live again with every event once', async () => {
-    const slow = await TestConsumer.connect(relay.wsUrl);
-    await eventually(() => relay.relay.ctx.firehose.consumers.size === 1, 5_000, 'reader registered');
-    const [sink] = relay.relay.ctx.firehose.consumers;
-    socketOf(slow).pause();
-    const others = await Promise.all(Array.from({ length: 10 }, () => TestConsumer.connect(relay.wsUrl)));
-    const catchUps = () => metricValue(relay.metricsUrl, 'relay_consumer_catch_ups_total{reason="too_slow"}');
-    // ~500 KB records: the loopback socket buffers (up to tens of MB) fill first, then the relay's cap.
-    const account = await floodUntil(pds, others, async () => (await catchUps()) > 0, 500_000);
-    expect(sink!.describe(0).state).toBe('catching up');
-    // More commits while it reads nothing: they are in the log, not queued for it.
-    const had = commits(others[0]!);
-    for (let i = 0; i < 10; i++) await pds.createRecord(account, `more ${i} ${'x'.repeat(500_000)}`);
-    await others[0]!.waitFor((c) => commits(c) === had + 10, 10_000, 'more');
-    // What it holds stays within the cap plus one frame, live or reading the log.
-    expect(sink!.describe(0).peakBufferedBytes).toBeLessThanOrEqual(CAP + 510_000);
-    expect(sink!.describe(0).state).toBe('catching up');
+/** A reader stops reading, is sent back behind live, and once it reads again has every event once, in order. */
+async function catchesUpOnce(world: World, fromRecent: boolean): Promise<void> {
+  const { relay } = world;
+  const pds = world.hosts[0]!;
+  const slow = await TestConsumer.connect(relay.wsUrl);
+  await eventually(() => relay.relay.ctx.firehose.consumers.size === 1, 5_000, 'reader registered');
+  const [sink] = relay.relay.ctx.firehose.consumers;
+  socketOf(slow).pause();
+  const others = await Promise.all(Array.from({ length: 10 }, () => TestConsumer.connect(relay.wsUrl)));
+  const catchUps = () => metricValue(relay.metricsUrl, 'relay_consumer_catch_ups_total{reason="too_slow"}');
+  // ~500 KB records: the loopback socket buffers (up to tens of MB) fill first, then the relay's cap.
+  const account = await floodUntil(pds, others, async () => (await catchUps()) > 0, 500_000);
+  expect(sink!.describe(0).state).toBe('catching up');
+  // More commits while it reads nothing: they are in the log, not queued for it.
+  const had = commits(others[0]!);
+  for (let i = 0; i < 10; i++) await pds.createRecord(account, `more ${i} ${'x'.repeat(500_000)}`);
+  await others[0]!.waitFor((c) => commits(c) === had + 10, 10_000, 'more');
+  // What it holds stays within the cap plus one frame, live or reading the log.
+  expect(sink!.describe(0).peakBufferedBytes).toBeLessThanOrEqual(CAP + 510_000);
+  expect(sink!.describe(0).state).toBe('catching up');
 
-    socketOf(slow).resume();
-    await slow.waitFor((c) => c.lastSeq === others[0]!.lastSeq, 60_000, 'the slow reader catching up');
-    await eventually(() => sink!.describe(0).state === 'live', 10_000, 'rejoined live');
-    await pds.createRecord(account, 'after');
-    await others[0]!.waitFor((c) => c.lastSeq === slow.lastSeq + 1, 10_000, 'one more');
-    await slow.waitFor((c) => c.lastSeq === others[0]!.lastSeq, 10_000, 'live again');
-    // Every event once, in order, as the readers that kept up got them; never dropped.
-    expect(seqs(slow)).toEqual(seqs(others[0]!));
-    expect(slow.events.map((e) => Buffer.from(e.bytes).toString('base64'))).toEqual(others[0]!.events.map((e) => Buffer.from(e.bytes).toString('base64')));
-    expect(slow.closed).toBe(false);
-    expect(await metricValue(relay.metricsUrl, 'relay_consumers_dropped_total{reason="too_slow"}')).toBe(0);
-    for (const c of [slow, ...others]) c.close();
+  socketOf(slow).resume();
+  await slow.waitFor((c) => c.lastSeq === others[0]!.lastSeq, 60_000, 'the slow reader catching up');
+  await eventually(() => sink!.describe(0).state === 'live', 10_000, 'rejoined live');
+  await pds.createRecord(account, 'after');
+  await others[0]!.waitFor((c) => c.lastSeq === slow.lastSeq + 1, 10_000, 'one more');
+  await slow.waitFor((c) => c.lastSeq === others[0]!.lastSeq, 10_000, 'live again');
+  // Every event once, in order, as the readers that kept up got them; never dropped.
+  expect(seqs(slow)).toEqual(seqs(others[0]!));
+  expect(slow.events.map((e) => Buffer.from(e.bytes).toString('base64'))).toEqual(others[0]!.events.map((e) => Buffer.from(e.bytes).toString('base64')));
+  expect(slow.closed).toBe(false);
+  expect(await metricValue(relay.metricsUrl, 'relay_consumers_dropped_total{reason="too_slow"}')).toBe(0);
+  const fromLog = await metricValue(relay.metricsUrl, 'relay_replay_events_total');
+  const fromMemory = await metricValue(relay.metricsUrl, 'relay_consumer_recent_events_total');
+  if (fromRecent) expect([fromMemory > 0, fromLog]).toEqual([true, 0]);
+  else expect([fromMemory, fromLog > 0]).toEqual([0, true]);
+  for (const c of [slow, ...others]) c.close();
+}
+
+describe('slow consumers', () => {
+  // From the log (the hub keeps no batches), and from the batches the hub keeps (they hold the whole flood).
+  it.each([
+    { from: 'the log', fanoutRecentBytes: 0 },
+    { from: 'the batches kept in memory', fanoutRecentBytes: 256 * 1024 * 1024 },
+  ])('sends a consumer that stops reading back to $from, within the cap, then live again with every event once', async ({ fanoutRecentBytes }) => {
+    const world = await startWorld({ config: { consumerMaxBufferBytes: CAP, fanoutRecentBytes } });
+    try {
+      await catchesUpOnce(world, fanoutRecentBytes > 0);
+    } finally {
+      await world.close();
+    }
   });
 
   it('drops a reader behind live that stays slower than the floor rate, with ConsumerTooSlow', async () => {

@@ -61,7 +61,7 @@ describe('sequencer', () => {
   it('assigns gapless seqs in commit order across concurrent writers, and moves cursors with them', async () => {
     const writers = await Promise.all([open(), open(), open()]);
     const readerDb = await open();
-    const hub = new FanoutHub({ database: readerDb, log, metrics: createMetrics() });
+    const hub = new FanoutHub({ database: readerDb, log, metrics: createMetrics(), recentBytes: 0, recentMaxAgeMs: 0 });
     await hub.start();
     const seen: CommittedEvent[] = [];
     hub.add({ deliver: (batch) => seen.push(...batch.events) });
