@@ -54,7 +54,7 @@ async function livePhases(flags: Flags, rate: number, phaseS: number, sizes: num
   const log = o.log!;
   const h = new Harness();
   const lines: BenchLine[] = [];
-  const env = { RELAY_ACCOUNT_POINTS_PER_HOUR: '1000000000', RELAY_ACCOUNT_POINTS_PER_DAY: '1000000000', RELAY_ADMIN_PASSWORD: ADMIN_PASSWORD };
+  const env = { RELAY_ACCOUNT_POINTS_PER_HOUR: '1000000000', RELAY_ACCOUNT_POINTS_PER_DAY: '1000000000', RELAY_ADMIN_PASSWORD: ADMIN_PASSWORD, ...relayEnvFlag(flags) };
   try {
     const { relay, fleets, readers, plc } = await startLive(h, o, env);
     for (const f of fleets) f.send({ cmd: 'publish', ratePerHost });
@@ -245,12 +245,18 @@ async function catchUp(flags: Flags, rate: number, behind: number, count: number
   }
 }
 
+/** --relay-env KEY=VALUE[,KEY=VALUE]: settings for the relay processes of the live phases (A/B runs). */
+function relayEnvFlag(flags: Flags): Record<string, string> {
+  const pairs = (flags.get('relay-env') ?? '').split(',').filter(Boolean);
+  return Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
+}
+
 const round = (v: number, digits: number) => Number(v.toFixed(digits));
 
 /**
  * Flags: --rate 2000, --phase 20 (s), --consumers 100,300, --pause 60 (s; 0: skip), --fanout-process 1 (the largest
  * consumer count once more, on a fan-out-only process beside the ingesting one; 0: skip), --behind 200000,
- * --catch-up 10 (0: skip), and the live flags.
+ * --catch-up 10 (0: skip), --relay-env KEY=VALUE[,...] (the live phases' relay settings), and the live flags.
  */
 export async function benchFanout(flags: Flags): Promise<BenchLine[]> {
   const rate = num(flags, 'rate', 2000);
