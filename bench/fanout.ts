@@ -1,6 +1,6 @@
 // Fan-out (issue 16), measured on the relay and not on its readers: consumers are raw sockets that read and discard
-// bytes after the handshake (spliced to /dev/null by bench/procs/drain.c, or bench/lib/drain.ts without gcc), plus one measuring consumer that times every commit from its
-// publish at the fake PDS. Fleets publish realistic commits at --rate (2,000/s).
+// bytes after the handshake (spliced to /dev/null by bench/procs/drain.c, or bench/lib/drain.ts without gcc), plus
+// one measuring consumer that times every commit from its publish at the fake PDS. Fleets publish realistic commits at --rate (2,000/s).
 // 1. Live: phase A with the measuring consumer alone, then --consumers (100,300) drains in turn, --phase seconds each;
 //    per phase: publish-to-receipt p50/p99, relay CPU (per consumer: against phase A, same run), bytes/s, drops.
 //    Then one more reader stops reading for --pause (60) seconds: it must come back from the log, never dropped.
@@ -121,8 +121,6 @@ async function livePhases(flags: Flags, rate: number, phaseS: number, sizes: num
       log(`phase: ${n} drain consumers + a measuring one on a fan-out-only process`);
       await sleep(2000);
       const m = await measure(reader, [relay.proc.pid!, fan.proc.pid!], moved);
-      const behindLines = fan.output().split('\n').filter((l) => l.includes('reading the log'));
-      log(`fan-out process: ${behindLines.length} catch-up log lines; first: ${behindLines[0]?.slice(0, 400) ?? '-'}`);
       log(`${n} consumers on a fan-out process: p50 ${m.latency.p50} ms, p99 ${m.latency.p99} ms; both relay processes ${m.cores.toFixed(2)} cores (${m.kernel.toFixed(2)} kernel), readers ${m.drainCores.toFixed(2)}; ${m.closed} closed`);
       lines.push(
         { name: `${n} consumers on a fan-out-only process: publish-to-receipt p50`, value: m.latency.p50, unit: 'ms' },

@@ -263,7 +263,7 @@ export class Harness {
     return child;
   }
 
-  /** Raw-socket readers (bench/lib/drain.ts) at `paths`, in one child process. */
+  /** Drain readers at `paths` (bench/procs/drain.ts), in one child process; readerPid is the process that reads. */
   async drains(index: number, url: string, paths: string[]): Promise<Child<import('./protocol.ts').DrainReply, import('./protocol.ts').DrainCommand> & { readerPid: number }> {
     const child = Child.fork<import('./protocol.ts').DrainReply, import('./protocol.ts').DrainCommand>(`drains${index}`, 'drain.ts');
     this.children.push(child as never);

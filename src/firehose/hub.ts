@@ -60,13 +60,17 @@ export class FanoutHub {
     if (this.opts.recentBytes <= 0) return;
     let bytes = 0;
     for (const e of wire.events) bytes += e.frame.length;
-    this.recent.push({ wire, bytes, at: (this.opts.now?.() ?? performance.now()) });
+    this.recent.push({ wire, bytes, at: this.now() });
     this.recentBytes += bytes;
     this.evictRecent();
   }
 
+  private now(): number {
+    return this.opts.now?.() ?? performance.now();
+  }
+
   private evictRecent(): void {
-    const oldest = (this.opts.now?.() ?? performance.now()) - this.opts.recentMaxAgeMs;
+    const oldest = this.now() - this.opts.recentMaxAgeMs;
     while (this.recent.length > 0 && (this.recentBytes > this.opts.recentBytes || this.recent[0]!.at < oldest)) {
       this.recentBytes -= this.recent.shift()!.bytes;
     }
