@@ -192,7 +192,7 @@ async function catchUp(flags: Flags, rate: number, behind: number, count: number
     const setup = await startLive(
       h,
       o,
-      { RELAY_ACCOUNT_POINTS_PER_HOUR: '1000000000', RELAY_ACCOUNT_POINTS_PER_DAY: '1000000000', RELAY_ADMIN_PASSWORD: ADMIN_PASSWORD },
+      { RELAY_ACCOUNT_POINTS_PER_HOUR: '1000000000', RELAY_ACCOUNT_POINTS_PER_DAY: '1000000000', RELAY_ADMIN_PASSWORD: ADMIN_PASSWORD, ...relayEnvFlag(flags) },
       async () => {
         await h.migrate(h.databaseUrl);
         frameSize = (await prefillLog(h, behind)).size;
@@ -254,13 +254,15 @@ const round = (v: number, digits: number) => Number(v.toFixed(digits));
 /**
  * Flags: --rate 2000, --phase 20 (s), --consumers 100,300, --pause 60 (s; 0: skip), --fanout-process 1 (the largest
  * consumer count once more, on a fan-out-only process beside the ingesting one; 0: skip), --behind 200000,
- * --catch-up 10 (0: skip), --relay-env KEY=VALUE[,...] (the live phases' relay settings), and the live flags.
+ * --catch-up 10 (0: skip; --consumers 0 --pause 0 runs it alone), --relay-env KEY=VALUE[,...] (the relays' settings), and the live flags.
  */
 export async function benchFanout(flags: Flags): Promise<BenchLine[]> {
   const rate = num(flags, 'rate', 2000);
   const phaseS = num(flags, 'phase', 20);
   const sizes = (flags.get('consumers') ?? '100,300').split(',').map(Number).filter((n) => n > 0).sort((x, y) => x - y);
-  const lines = await livePhases(flags, rate, phaseS, sizes, num(flags, 'pause', 60), num(flags, 'fanout-process', 1) > 0);
+  const pauseS = num(flags, 'pause', 60);
+  // --consumers 0 --pause 0: the catch-up alone.
+  const lines = sizes.length > 0 || pauseS > 0 ? await livePhases(flags, rate, phaseS, sizes, pauseS, num(flags, 'fanout-process', 1) > 0) : [];
   const count = num(flags, 'catch-up', 10);
   if (count > 0) lines.push(...(await catchUp(flags, rate, num(flags, 'behind', 200_000), count)));
   return lines;

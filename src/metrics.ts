@@ -150,6 +150,13 @@ export function createMetrics() {
       help: 'Events sent to consumers from the replay window',
       registers: r,
     }),
+    replayPages: new Counter({
+      name: 'relay_replay_pages_total',
+      help: 'Pages of the log firehose readers behind live took: read from the log, or shared (read once for readers at nearby places)',
+      labelNames: ['from'] as const,
+      registers: r,
+    }),
+    replayPageBytes: new Gauge({ name: 'relay_replay_shared_bytes', help: 'Frame bytes of log pages kept for other readers behind live', registers: r }),
     recentEvents: new Counter({
       name: 'relay_consumer_recent_events_total',
       help: 'Events sent to firehose consumers catching up from the latest batches kept in memory (not read from the log)',

@@ -15,7 +15,7 @@ import { RejectionLog } from './core/rejections.ts';
 import { hostUrls, isLocalDevHost } from './core/hostname.ts';
 import { openDatabase, type Database } from './storage/db.ts';
 import { ACCOUNTS_CHANNEL, accountStore } from './storage/accounts.ts';
-import { logBytes, logPartitions, oldestRetainedSeq } from './storage/events.ts';
+import { logBytes, logPartitions, oldestRetainedSeq, readEvents } from './storage/events.ts';
 import { countHostsByStatus, countHostsBySyncMode, getHostById, HOSTS_CHANNEL, ratchetHostStrict, setHostSyncProven, type HostRow } from './storage/hosts.ts';
 import { createIdentityStore } from './storage/identities.ts';
 import { createMetrics, registerScrapeMetrics, type RelayMetrics } from './metrics.ts';
@@ -43,6 +43,7 @@ import type { EventVerifier } from './verify/types.ts';
 import { Sequencer } from './sequencer/sequencer.ts';
 import { Retention } from './sequencer/retention.ts';
 import { FanoutHub } from './firehose/hub.ts';
+import { LogPages } from './firehose/log-pages.ts';
 import { ReplayGate } from './firehose/replay-gate.ts';
 import { IngestLag } from './pipeline/ingest-lag.ts';
 import { loadCompressor } from './jetstream/compression.ts';
@@ -144,6 +145,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   // Readers behind live yield to ingest while it lags (50 ms on average from quota to the sequencer): with 200 ms
   // live p99 during a catch-up was 1.1 s, with 50 ms 0.6 s, for the same catch-up time (docs/perf-journal.md).
   const ingestLag = new IngestLag();
+  const pages = new LogPages({ read: (after, upTo, limit) => readEvents(db, after, upTo, limit), metrics, budgetBytes: config.replaySharedBytes });
   const replayGate = new ReplayGate({ lagMs: () => ingestLag.lagMs(), maxLagMs: 50, liveRate: () => ingestLag.eventsPerSecond() });
   // Jetstream: one sink on the hub converts each committed run once for every subscriber.
   const jetstreamParts = () => {
@@ -168,6 +170,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     db,
     routes: jetstream ? [jetstream] : [],
     replayGate,
+    pages,
     log: log.child({ stage: 'firehose' }),
     metrics,
     maxBufferBytes: config.consumerMaxBufferBytes,
@@ -436,7 +439,10 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       await hub.start();
       // Changes made through any relay process: operators' account changes, and host changes (admission, bans,
       // limits, tiers), which a scan acts on at once.
-      await database.listen(ACCOUNTS_CHANNEL, (did) => accounts.forget(did));
+      await database.listen(ACCOUNTS_CHANNEL, (did) => {
+        accounts.forget(did);
+        pages.clear();
+      });
       if (config.role === 'all') await database.listen(HOSTS_CHANNEL, () => crawler.kick());
       const address = await app.listen({ port: config.port, host: config.bindHost });
       started = true;

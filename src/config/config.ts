@@ -50,6 +50,7 @@ export interface RelayConfig {
   consumerMaxBufferBytes: number;
   /** Frame bytes of the latest broadcast batches kept in memory, from which readers a little behind live catch up. */
   fanoutRecentBytes: number;
+  replaySharedBytes: number;
   /** Frames queued to one consumer before it gets ConsumerTooSlow. */
   consumerMaxBufferFrames: number;
   /** A consumer whose queued bytes make no progress for this long is disconnected. */
@@ -149,6 +150,7 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'batchMaxEvents', env: 'RELAY_BATCH_MAX_EVENTS', kind: 'int', min: 1, max: 10000, doc: 'Most events written in one transaction' },
   { key: 'hostMaxPending', env: 'RELAY_HOST_MAX_PENDING', kind: 'int', min: 1, doc: 'Events buffered per host before its socket is paused' },
   { key: 'consumerMaxBufferBytes', env: 'RELAY_CONSUMER_MAX_BUFFER_BYTES', kind: 'int', min: 1048576, doc: 'Bytes queued to one consumer before it goes back to reading the log at its own pace' },
+  { key: 'replaySharedBytes', env: 'RELAY_REPLAY_SHARED_BYTES', kind: 'int', min: 0, doc: 'Frame bytes of log pages kept after a reader behind live read them, for other readers at nearby places (0: only reads in flight are shared)' },
   { key: 'fanoutRecentBytes', env: 'RELAY_FANOUT_RECENT_BYTES', kind: 'int', min: 0, doc: 'Frame bytes of the latest events kept in memory, shared by every reader: one that fell a little behind live catches up from them instead of the log (0: always the log)' },
   { key: 'consumerMaxBufferFrames', env: 'RELAY_CONSUMER_MAX_BUFFER_FRAMES', kind: 'int', min: 1, doc: 'Frames queued to one consumer before it goes back to reading the log at its own pace' },
   { key: 'consumerMinRate', env: 'RELAY_CONSUMER_MIN_RATE', kind: 'int', min: 0, doc: 'Events/s a consumer behind live must read over a whole period, or it gets ConsumerTooSlow (0: never)' },

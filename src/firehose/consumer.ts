@@ -8,17 +8,16 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { encodeErrorFrame, encodeMessageFrame } from '../protocol/frame.ts';
 import type { Db } from '../storage/db.ts';
-import { oldestRetainedSeq, prunedPast, readEvents } from '../storage/events.ts';
-import type { CommittedEvent } from '../core/events.ts';
+import { oldestRetainedSeq, prunedPast } from '../storage/events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { FanoutHub, LiveSink } from './hub.ts';
+import { LOG_PAGE, type LogPage, type LogPages } from './log-pages.ts';
 import { StreamConnectionBase } from './outbound.ts';
 import type { ReplayGate, ReplayPacer } from './replay-gate.ts';
 import type { StreamConnection } from './server.ts';
 import type { StreamView } from '../core/streams.ts';
 import { WireBatch } from './wire-batch.ts';
 
-const REPLAY_PAGE = 500;
 const OUTDATED_CURSOR = encodeMessageFrame('#info', {
   name: 'OutdatedCursor',
   message: 'Requested cursor is older than the replay window; streaming from the oldest event kept.',
@@ -31,6 +30,8 @@ export interface ConsumerOptions {
   ws: WebSocket;
   hub: FanoutHub;
   db: Db;
+  /** Where replay reads the log: pages shared with the other readers behind live. */
+  pages: LogPages;
   log: Logger;
   metrics: RelayMetrics;
   maxBufferBytes: number;
@@ -130,7 +131,7 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
    */
   private async replay(outdated = false): Promise<void> {
     const { hub, db, metrics } = this.opts;
-    let pending: { upTo: number; rows: Promise<CommittedEvent[]> } | null = null;
+    let pending: Promise<LogPage> | null = null;
     while (this.mode === 'replay') {
       if (!pending) {
         const head = hub.lastSeq;
@@ -150,14 +151,14 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
         }
         pending = this.prefetch(this.sentSeq, head);
       }
-      const { upTo, rows } = pending;
+      const { wire, upTo } = await pending;
       pending = null;
-      const page = await rows;
       if (this.mode !== 'replay') return;
+      const first = wire.events[wire.indexAfter(this.sentSeq)]?.seq;
       // Seqs the page skips are taken-down accounts' events, or pruned: then the consumer would miss them unseen. Only
       // before its first page is that the start of the window moving (it asked for the oldest kept, or a cursor the
       // window has just passed): it starts from there, told so.
-      if (await prunedPast(db, this.sentSeq, page, upTo)) {
+      if (await prunedPast(db, this.sentSeq, first, upTo)) {
         if (this.progress > 0 || !this.caughtUp) {
           this.dropTooSlow('out_of_window');
           return;
@@ -166,16 +167,14 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
         outdated = true;
       }
       if (this.mode !== 'replay') return;
-      if (page.length === 0) {
-        this.sentSeq = upTo;
-        continue;
-      }
       // The next page is read while this one is written and drained, so PostgreSQL and the socket work at once
       // (one page at a time left replay waiting on the database: docs/perf-journal.md, replay).
-      const last = page.at(-1)!.seq;
-      if (last < hub.lastSeq) pending = this.prefetch(last, hub.lastSeq);
-      if (!(await this.send(new WireBatch(page)))) return;
-      metrics.replayEvents.inc(page.length);
+      if (upTo < hub.lastSeq) pending = this.prefetch(upTo, hub.lastSeq);
+      const from = this.progress;
+      if (first !== undefined && !(await this.send(wire))) return;
+      // Nothing is logged between its last event and upTo (or it is not for this reader).
+      this.sentSeq = Math.max(this.sentSeq, upTo);
+      metrics.replayEvents.inc(this.progress - from);
     }
   }
 
@@ -191,11 +190,11 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
     return true;
   }
 
-  private prefetch(after: number, upTo: number): { upTo: number; rows: Promise<CommittedEvent[]> } {
-    const rows = this.pacer.admit(REPLAY_PAGE).then(() => readEvents(this.opts.db, after, upTo, REPLAY_PAGE));
+  private prefetch(after: number, upTo: number): Promise<LogPage> {
+    const page = this.pacer.admit(LOG_PAGE).then(() => this.opts.pages.read(after, upTo));
     // Awaited later (where a failure ends the consumer); a consumer that closes first never awaits it.
-    rows.catch(() => {});
-    return { upTo, rows };
+    page.catch(() => {});
+    return page;
   }
 
   private goLive(): void {

@@ -10,6 +10,7 @@ import type { RelayMetrics } from '../metrics.ts';
 import type { StreamView } from '../core/streams.ts';
 import { Consumer } from './consumer.ts';
 import type { ReplayGate } from './replay-gate.ts';
+import type { LogPages } from './log-pages.ts';
 import type { FanoutHub } from './hub.ts';
 
 export const SUBSCRIBE_REPOS_PATH = '/xrpc/com.atproto.sync.subscribeRepos';
@@ -60,6 +61,8 @@ export interface FirehoseServerOptions {
   routes?: StreamRoute[];
   /** Where readers behind live wait for their next page while ingest lags. */
   replayGate: ReplayGate;
+  /** The log as readers behind live read it, page by page, shared between them. */
+  pages: LogPages;
 }
 
 /** Parses the `cursor` query parameter: absent = null, else a non-negative safe integer. */
@@ -99,7 +102,7 @@ export class FirehoseServer {
   }
 
   private subscribeRepos(): StreamRoute {
-    const { hub, db, log, metrics, maxBufferBytes, maxBufferFrames, replayGate } = this.opts;
+    const { hub, db, pages, log, metrics, maxBufferBytes, maxBufferFrames, replayGate } = this.opts;
     return {
       path: SUBSCRIBE_REPOS_PATH,
       // Consumers send nothing meaningful (frames they send are ignored, as the spec says).
@@ -109,7 +112,7 @@ export class FirehoseServer {
         if (!parsed.ok) return { message: parsed.message };
         return {
           open: (ws, remoteAddress) => {
-            const consumer = new Consumer({ ws, hub, db, log, metrics, maxBufferBytes, maxBufferFrames, remoteAddress, replayGate });
+            const consumer = new Consumer({ ws, hub, db, pages, log, metrics, maxBufferBytes, maxBufferFrames, remoteAddress, replayGate });
             consumer.start(parsed.cursor).catch((err: unknown) => {
               log.warn({ err, remote: remoteAddress }, 'consumer failed');
               consumer.close(1011, 'internal error');

@@ -29,10 +29,15 @@ export class WireBatch {
   /** Index of the first event with a seq above `seq` (events.length when there is none). */
   indexAfter(seq: number): number {
     const ev = this.events;
-    // Seqs increase along the batch; a consumer joining from replay overlaps it by a few events at most.
-    let i = 0;
-    while (i < ev.length && ev[i]!.seq <= seq) i++;
-    return i;
+    // Seqs increase along the batch; a reader may join a shared page of the log anywhere in it.
+    let lo = 0;
+    let hi = ev.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ev[mid]!.seq <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 }
 

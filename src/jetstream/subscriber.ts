@@ -162,7 +162,7 @@ export class JetstreamSubscriber extends StreamConnectionBase<'hello' | 'startin
       if (this.mode !== 'replay') return;
       // Seqs the page skips are taken-down accounts' events, or pruned: then it would miss them unseen.
       // Before its first message, that is the start of the window moving (its cursor was older): it starts there.
-      if (this.progress > 0 && (await prunedPast(db, this.sentSeq, page, head))) {
+      if (this.progress > 0 && (await prunedPast(db, this.sentSeq, page[0]?.seq, head))) {
         this.dropTooSlow('out_of_window');
         return;
       }

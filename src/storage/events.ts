@@ -347,11 +347,12 @@ export async function committedSeq(db: Db): Promise<number> {
 }
 
 /**
- * Whether a reader that has everything up to `after` and read `page` next (seqs above it, up to `upTo`) lost events
- * to pruning: the page skips seqs (taken-down accounts' events are skipped too) and the window now starts past them.
+ * Whether a reader that has everything up to `after` and read next the events above it up to `upTo`, the first of
+ * them `first` (undefined: none), lost events to pruning: the read skips seqs (taken-down accounts' events are
+ * skipped too) and the window now starts past them.
  */
-export async function prunedPast(db: Db, after: number, page: readonly CommittedEvent[], upTo: number): Promise<boolean> {
-  if ((page[0]?.seq ?? upTo + 1) <= after + 1) return false;
+export async function prunedPast(db: Db, after: number, first: number | undefined, upTo: number): Promise<boolean> {
+  if ((first ?? upTo + 1) <= after + 1) return false;
   return ((await oldestRetainedSeq(db)) ?? Infinity) > after + 1;
 }
 

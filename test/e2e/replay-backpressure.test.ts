@@ -1,14 +1,16 @@
 // A consumer replaying a large window is paced by its socket: while it reads slowly, what the relay queues for it
 // stays bounded (asserted on the relay's buffered bytes, not on time), and it joins the live stream with no gap and
-// no duplicate.
+// no duplicate. Readers replaying the same stretch of the log share its pages: each is read from PostgreSQL once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import type { Socket } from 'node:net';
 import { BytesWrapper } from '@atcute/cbor';
 import { encodeMessageFrame } from '../../src/protocol/frame.ts';
 import { LogPartitioner } from '../../src/storage/events.ts';
+import { LOG_PAGE } from '../../src/firehose/log-pages.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { TestConsumer } from '../helpers/consumer.ts';
+import { metricValue } from '../helpers/relay.ts';
 
 const EVENTS = 20_000;
 // ~80 MB in all: well past what the loopback socket buffers can hold (tcp_rmem reaches 32 MB here).
@@ -24,7 +26,7 @@ afterAll(async () => {
 });
 
 /** Writes `count` synthetic commit frames straight into the log after the head, as if they had been relayed. */
-async function prefill(count: number): Promise<number> {
+async function prefill(count: number, payloadBytes = FRAME_PAYLOAD): Promise<number> {
   const { ctx } = world.relay.relay;
   const client = new pg.Client({ connectionString: ctx.config.databaseUrl! });
   await client.connect();
@@ -32,7 +34,7 @@ async function prefill(count: number): Promise<number> {
     const head = await ctx.hub.refreshHead();
     const { rows } = await client.query<{ id: number }>('SELECT id FROM hosts LIMIT 1');
     const hostId = rows[0]!.id;
-    const payload = new BytesWrapper(new Uint8Array(FRAME_PAYLOAD).fill(7));
+    const payload = new BytesWrapper(new Uint8Array(payloadBytes).fill(7));
     // The partitions the rows go to, made as the sequencer makes them.
     await ctx.database.db.transaction((tx) => new LogPartitioner({ spanMs: 3_600_000, maxBytes: 0 }).cover(tx, head + count, 1, 1));
     for (let start = head + 1; start <= head + count; start += 1000) {
@@ -91,5 +93,25 @@ describe('replay backpressure', () => {
     expect(after[0]).toBe(head + 1);
     for (let i = 1; i < after.length; i++) expect(after[i]).toBe(after[i - 1]! + 1);
     reader.close();
+  });
+
+  it('reads each page of the log once for several readers replaying the same stretch, and each gets every event once', async () => {
+    const READERS = 5;
+    const COUNT = 5_000;
+    const start = await world.relay.relay.ctx.hub.refreshHead();
+    const head = await prefill(COUNT, 500);
+    const pages = (from: 'log' | 'shared') => metricValue(world.relay.metricsUrl, `relay_replay_pages_total{from="${from}"}`);
+    const [log0, shared0] = [await pages('log'), await pages('shared')];
+    const readers = await Promise.all(Array.from({ length: READERS }, () => TestConsumer.connect(world.relay.wsUrl, start)));
+    for (const r of readers) await r.waitFor((c) => c.lastSeq >= head, 30_000, 'the replay');
+    const want = Array.from({ length: COUNT }, (_, i) => start + 1 + i);
+    for (const r of readers) expect(r.events.map((e) => e.seq)).toEqual(want);
+    // Every page wholly below the head once between them (one more where the stretch starts mid-page), and the
+    // head's page, still filling, once each: read apart, it would have been every page once per reader.
+    const aligned = Math.floor(head / LOG_PAGE) - Math.floor(start / LOG_PAGE);
+    const fromLog = (await pages('log')) - log0;
+    expect(fromLog).toBeLessThanOrEqual(aligned + READERS);
+    expect((await pages('shared')) - shared0).toBeGreaterThanOrEqual((READERS - 1) * (aligned - 1));
+    for (const r of readers) r.close();
   });
 });
