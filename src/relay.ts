@@ -46,6 +46,7 @@ import { FanoutHub } from './firehose/hub.ts';
 import { LogPages } from './firehose/log-pages.ts';
 import { ReplayGate } from './firehose/replay-gate.ts';
 import { IngestLag } from './pipeline/ingest-lag.ts';
+import { LoopLoad } from './core/loop-load.ts';
 import { loadCompressor } from './jetstream/compression.ts';
 import { JetstreamFanout } from './jetstream/fanout.ts';
 import { jetstreamRoute } from './jetstream/route.ts';
@@ -146,7 +147,17 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   // live p99 during a catch-up was 1.1 s, with 50 ms 0.6 s, for the same catch-up time (docs/perf-journal.md).
   const ingestLag = new IngestLag();
   const pages = new LogPages({ read: (after, upTo, limit) => readEvents(db, after, upTo, limit), metrics, budgetBytes: config.replaySharedBytes });
-  const replayGate = new ReplayGate({ lagMs: () => ingestLag.lagMs(), maxLagMs: 50, liveRate: () => ingestLag.eventsPerSecond() });
+  // And while the main thread is more than 60 % busy: ten readers catching up from 200,000 events back, unheld, took
+  // it to 90 % and live p99 to 230-290 ms; held at 60 %, 120-150 ms and 20 s to catch up instead of 9 (at 50 %,
+  // ~100 ms but readers at their floor rate, 85 s).
+  const loopLoad = new LoopLoad();
+  const replayGate = new ReplayGate({
+    lagMs: () => ingestLag.lagMs(),
+    maxLagMs: 50,
+    loopBusy: () => loopLoad.utilization(),
+    maxLoopBusy: 0.6,
+    liveRate: () => ingestLag.eventsPerSecond(),
+  });
   // Jetstream: one sink on the hub converts each committed run once for every subscriber.
   const jetstreamParts = () => {
     const compressor = loadCompressor();

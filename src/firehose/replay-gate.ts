@@ -11,6 +11,9 @@ const STEP_MS = 25;
 export interface ReplayGateOptions {
   lagMs: () => number;
   maxLagMs: number;
+  /** The event loop's recent utilization (0..1), and the most readers may take it to while events flow live. */
+  loopBusy?: () => number;
+  maxLoopBusy?: number;
   /** Events per second reaching the log live; 0 when idle. */
   liveRate: () => number;
   /** The least a held reader still reads, as a multiple of the live rate. */
@@ -38,17 +41,19 @@ export class ReplayGate {
   private readonly o: Required<ReplayGateOptions>;
 
   constructor(o: ReplayGateOptions) {
-    this.o = { maxWaitMs: 1000, floor: 2, now: () => performance.now(), ...o };
+    this.o = { maxWaitMs: 1000, floor: 2, now: () => performance.now(), loopBusy: () => 0, maxLoopBusy: 1, ...o };
   }
 
   pacer(): ReplayPacer {
     let lastAt = -Infinity;
     return {
       admit: async (pageEvents) => {
-        const { lagMs, maxLagMs, liveRate, floor, maxWaitMs, now } = this.o;
-        if (lagMs() > maxLagMs) {
+        const { lagMs, maxLagMs, loopBusy, maxLoopBusy, liveRate, floor, maxWaitMs, now } = this.o;
+        // A busy loop with nothing live flowing is the readers' own work: there is nothing to yield to.
+        const held = () => lagMs() > maxLagMs || (loopBusy() > maxLoopBusy && liveRate() > 0);
+        if (held()) {
           const budget = pageWaitBudgetMs(pageEvents, liveRate(), floor, maxWaitMs, now() - lastAt);
-          for (let waited = 0; waited < budget && lagMs() > maxLagMs; waited += STEP_MS) await sleep(Math.min(STEP_MS, budget - waited));
+          for (let waited = 0; waited < budget && held(); waited += STEP_MS) await sleep(Math.min(STEP_MS, budget - waited));
         }
         lastAt = now();
       },

@@ -1,9 +1,11 @@
 // The ingest lag readers behind live yield to: a moving average that a backlog moves and a few slow events do not,
 // zero once ingest is idle; the live rate; and the gate that holds a replay page while the lag is high, for at most
-// its wait and never so long that its reader reads slower than twice the live rate.
+// its wait and never so long that its reader reads slower than twice the live rate; the event loop's utilization,
+// which holds a page the same way while it is high and events flow live.
 import { describe, expect, it, vi } from 'vitest';
 import { IngestLag } from '../../../src/pipeline/ingest-lag.ts';
 import { pageWaitBudgetMs, ReplayGate } from '../../../src/firehose/replay-gate.ts';
+import { LoopLoad } from '../../../src/core/loop-load.ts';
 
 describe('ingest lag', () => {
   it('follows a backlog, shrugs off a few slow events, and is zero when nothing passes', () => {
@@ -34,7 +36,68 @@ describe('ingest lag', () => {
   });
 });
 
+describe('loop load', () => {
+  it('is the share of the last whole window the loop ran code, measured again once a window has passed', () => {
+    let now = 0;
+    let active = 0;
+    let idle = 0;
+    const load = new LoopLoad({ windowMs: 100, now: () => now, sample: () => ({ active, idle, utilization: 0 }) });
+    expect(load.utilization()).toBe(0);
+    active += 80;
+    idle += 20;
+    now = 100;
+    expect(load.utilization()).toBeCloseTo(0.8);
+    // Within the window the last figure holds, whatever has happened since.
+    active += 5;
+    idle += 45;
+    now = 150;
+    expect(load.utilization()).toBeCloseTo(0.8);
+    active += 5;
+    idle += 45;
+    now = 200;
+    expect(load.utilization()).toBeCloseTo(0.1);
+  });
+
+  it('reads the real event loop', () => {
+    const load = new LoopLoad({ windowMs: 0 });
+    const until = performance.now() + 30;
+    while (performance.now() < until);
+    expect(load.utilization()).toBeGreaterThan(0.5);
+  });
+});
+
 describe('replay gate', () => {
+  it('holds a page while the event loop is busier than its limit, as while ingest lags', async () => {
+    vi.useFakeTimers();
+    try {
+      let busy = 0.9;
+      let live = 10;
+      const gate = new ReplayGate({ lagMs: () => 0, maxLagMs: 50, loopBusy: () => busy, maxLoopBusy: 0.6, maxWaitMs: 1000, liveRate: () => live, now: () => Date.now() }).pacer();
+      // A reader's first page goes at once.
+      await gate.admit(500);
+      let admitted = false;
+      void gate.admit(500).then(() => (admitted = true));
+      await vi.advanceTimersByTimeAsync(200);
+      expect(admitted).toBe(false);
+      busy = 0.3;
+      await vi.advanceTimersByTimeAsync(30);
+      expect(admitted).toBe(true);
+      admitted = false;
+      void gate.admit(500).then(() => (admitted = true));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(admitted).toBe(true);
+      // Busy with nothing flowing live: the readers' own work, not held.
+      busy = 0.9;
+      live = 0;
+      admitted = false;
+      void gate.admit(500).then(() => (admitted = true));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(admitted).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('lets a page through at once while ingest keeps up, and holds it at most its wait while it lags', async () => {
     vi.useFakeTimers();
     try {
