@@ -24,7 +24,11 @@ async function histogram(reader: Consumers): Promise<Map<number, number>> {
 }
 
 function since(before: Map<number, number>, after: Map<number, number>): Latency {
-  return percentiles([...after].map(([ms, n]) => [ms, n - (before.get(ms) ?? 0)] as [number, number]).filter(([, n]) => n > 0));
+  const latency = percentiles([...after].map(([ms, n]) => [ms, n - (before.get(ms) ?? 0)] as [number, number]).filter(([, n]) => n > 0));
+  // An idle relay would record p99 0 ms: the fleets ran out of pre-built commits (a phase before ran long) or
+  // delivery stopped. Neither is a figure.
+  if (latency.count === 0) throw new Error('the measuring consumer received no commits in this phase: the fleets ran out of pre-built commits, or the relay stopped delivering');
+  return latency;
 }
 
 async function metric(h: Harness, relay: RelayHandle, name: string): Promise<number> {

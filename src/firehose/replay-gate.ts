@@ -16,8 +16,13 @@ export interface ReplayGateOptions {
   maxLoopBusy?: number;
   /** Events per second reaching the log live; 0 when idle. */
   liveRate: () => number;
-  /** The least a held reader still reads, as a multiple of the live rate. */
+  /** The least a held reader still reads, as a multiple of the live rate: while ingest lags, */
   floor?: number;
+  /**
+   * and while only the loop is busy. Higher: live fan-out to hundreds of readers keeps the loop busy by itself, and
+   * a reader held to twice the live rate there took 160 s to come back from a 60 s pause, against 19 s unheld.
+   */
+  busyFloor?: number;
   maxWaitMs?: number;
   now?: () => number;
 }
@@ -41,19 +46,23 @@ export class ReplayGate {
   private readonly o: Required<ReplayGateOptions>;
 
   constructor(o: ReplayGateOptions) {
-    this.o = { maxWaitMs: 1000, floor: 2, now: () => performance.now(), loopBusy: () => 0, maxLoopBusy: 1, ...o };
+    this.o = { maxWaitMs: 1000, floor: 2, busyFloor: 5, now: () => performance.now(), loopBusy: () => 0, maxLoopBusy: 1, ...o };
   }
 
   pacer(): ReplayPacer {
     let lastAt = -Infinity;
     return {
       admit: async (pageEvents) => {
-        const { lagMs, maxLagMs, loopBusy, maxLoopBusy, liveRate, floor, maxWaitMs, now } = this.o;
-        // A busy loop with nothing live flowing is the readers' own work: there is nothing to yield to.
-        const held = () => lagMs() > maxLagMs || (loopBusy() > maxLoopBusy && liveRate() > 0);
-        if (held()) {
-          const budget = pageWaitBudgetMs(pageEvents, liveRate(), floor, maxWaitMs, now() - lastAt);
-          for (let waited = 0; waited < budget && held(); waited += STEP_MS) await sleep(Math.min(STEP_MS, budget - waited));
+        const { lagMs, maxLagMs, loopBusy, maxLoopBusy, liveRate, floor, busyFloor, maxWaitMs, now } = this.o;
+        // The floor the reader is held to now, or 0 when it is not held. A busy loop with nothing live flowing is
+        // the readers' own work: there is nothing to yield to.
+        const heldTo = () => (lagMs() > maxLagMs ? floor : loopBusy() > maxLoopBusy && liveRate() > 0 ? busyFloor : 0);
+        const since = now() - lastAt;
+        for (let waited = 0, f = heldTo(); f > 0; f = heldTo()) {
+          const budget = pageWaitBudgetMs(pageEvents, liveRate(), f, maxWaitMs, since);
+          if (waited >= budget) break;
+          await sleep(Math.min(STEP_MS, budget - waited));
+          waited += STEP_MS;
         }
         lastAt = now();
       },

@@ -98,6 +98,30 @@ describe('replay gate', () => {
     }
   });
 
+  it('holds a reader to five times the live rate while only the loop is busy, twice while ingest lags', async () => {
+    vi.useFakeTimers();
+    try {
+      let lag = 0;
+      const gate = new ReplayGate({ lagMs: () => lag, maxLagMs: 50, loopBusy: () => 0.9, maxLoopBusy: 0.6, liveRate: () => 2000, now: () => Date.now() });
+      const reader = gate.pacer();
+      const start = Date.now();
+      const admitAt = async (advanceMs: number) => {
+        let at = -1;
+        const p = reader.admit(500).then(() => (at = Date.now() - start));
+        await vi.advanceTimersByTimeAsync(advanceMs);
+        await p;
+        return at;
+      };
+      // 500 events at five times 2,000/s: a page per 50 ms; at twice, per 125 ms (counted from the last page).
+      expect(await admitAt(0)).toBe(0);
+      expect(await admitAt(60)).toBe(50);
+      lag = 500;
+      expect(await admitAt(130)).toBe(175);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('lets a page through at once while ingest keeps up, and holds it at most its wait while it lags', async () => {
     vi.useFakeTimers();
     try {
