@@ -50,6 +50,7 @@ import { LoopLoad } from './core/loop-load.ts';
 import { loadCompressor } from './jetstream/compression.ts';
 import { JetstreamFanout } from './jetstream/fanout.ts';
 import { jetstreamRoute } from './jetstream/route.ts';
+import { ReplayPages } from './jetstream/replay-pages.ts';
 import { FirehoseServer } from './firehose/server.ts';
 import { CollectionLookups } from './collections/lookups.ts';
 import { createPdsClient } from './collections/pds.ts';
@@ -165,7 +166,8 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     jlog.info({ compressor: compressor.name }, 'Jetstream served at /subscribe');
     const fanout = new JetstreamFanout({ compressor, metrics });
     hub.add(fanout);
-    return jetstreamRoute({ hub, fanout, db, log: jlog, metrics, compressor, maxBufferBytes: config.consumerMaxBufferBytes, replayGate });
+    const replayPages = new ReplayPages({ pages, compressor, metrics });
+    return jetstreamRoute({ hub, fanout, db, pages: replayPages, log: jlog, metrics, maxBufferBytes: config.consumerMaxBufferBytes, replayGate });
   };
   const sequencer = new Sequencer({
     db,

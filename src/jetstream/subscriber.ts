@@ -6,18 +6,18 @@
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Db } from '../storage/db.ts';
-import { prunedPast, readEvents, seqBeforeTime } from '../storage/events.ts';
+import { prunedPast, seqBeforeTime } from '../storage/events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { FanoutHub } from '../firehose/hub.ts';
 import { StreamConnectionBase } from '../firehose/outbound.ts';
 import type { ReplayGate, ReplayPacer } from '../firehose/replay-gate.ts';
 import type { StreamConnection } from '../firehose/server.ts';
 import type { StreamView } from '../core/streams.ts';
-import { JetstreamBatch } from './batch.ts';
-import type { Compressor } from './compression.ts';
+import type { JetstreamBatch } from './batch.ts';
 import { describeFilters, parseClientMessage, wants, type Filters, type SubscribeRequest } from './options.ts';
+import type { ReplayPages } from './replay-pages.ts';
+import { LOG_PAGE } from '../firehose/log-pages.ts';
 
-const REPLAY_PAGE = 500;
 /** Replay pauses when this much is queued on the socket, and resumes on drain; it joins live below it. */
 const REPLAY_HIGH_WATER = 1 << 20;
 
@@ -34,9 +34,10 @@ export interface SubscriberOptions {
   hub: FanoutHub;
   live: LiveSet;
   db: Db;
+  /** Where replay reads the log: pages shared with the other readers behind live, converted once. */
+  pages: ReplayPages;
   log: Logger;
   metrics: RelayMetrics;
-  compressor: Compressor;
   /** Queued bytes past which a live subscriber goes back to reading the log. */
   maxBufferBytes: number;
   replayGate: ReplayGate;
@@ -142,7 +143,7 @@ export class JetstreamSubscriber extends StreamConnectionBase<'hello' | 'startin
 
   /** Reads the log after seq `after` (and within it, after notAfter) until it reaches the hub's head, then joins live. */
   private async replay(after: number): Promise<void> {
-    const { hub, db, metrics } = this.opts;
+    const { hub, db } = this.opts;
     this.mode = 'replay';
     this.setBehind(true);
     this.sentSeq = after;
@@ -156,27 +157,24 @@ export class JetstreamSubscriber extends StreamConnectionBase<'hello' | 'startin
         this.goLive();
         return;
       }
-      await this.pacer.admit(REPLAY_PAGE);
+      await this.pacer.admit(LOG_PAGE);
       if (this.mode !== 'replay') return;
-      const page = await readEvents(db, this.sentSeq, head, REPLAY_PAGE);
+      const page = await this.opts.pages.read(this.sentSeq, head);
+      const { batch, upTo } = page;
       if (this.mode !== 'replay') return;
       // Seqs the page skips are taken-down accounts' events, or pruned: then it would miss them unseen.
       // Before its first message, that is the start of the window moving (its cursor was older): it starts there.
-      if (this.progress > 0 && (await prunedPast(db, this.sentSeq, page[0]?.seq, head))) {
+      if (this.progress > 0 && (await prunedPast(db, this.sentSeq, page.firstAfter(this.sentSeq), upTo))) {
         this.dropTooSlow('out_of_window');
         return;
       }
       if (this.mode !== 'replay') return;
-      if (page.length === 0) {
-        this.sentSeq = head;
-        continue;
-      }
-      const batch = new JetstreamBatch(page, { compressor: this.opts.compressor, shared: false, lost: (why) => metrics.jetstreamLost.inc({ reason: why }) });
-      metrics.jetstreamConverted.inc(batch.messages.length);
       while (!this.write(batch, REPLAY_HIGH_WATER)) {
         await this.out.drained();
         if (this.mode !== 'replay') return;
       }
+      // Nothing is logged between its last event and upTo (or it is not for this subscriber).
+      this.sentSeq = Math.max(this.sentSeq, upTo);
     }
   }
 

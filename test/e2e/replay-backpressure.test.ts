@@ -1,6 +1,7 @@
 // A consumer replaying a large window is paced by its socket: while it reads slowly, what the relay queues for it
 // stays bounded (asserted on the relay's buffered bytes, not on time), and it joins the live stream with no gap and
-// no duplicate. Readers replaying the same stretch of the log share its pages: each is read from PostgreSQL once.
+// no duplicate. Readers replaying the same stretch of the log share its pages: each is read from PostgreSQL once, and
+// converted to Jetstream messages once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import type { Socket } from 'node:net';
@@ -11,6 +12,7 @@ import { LOG_PAGE } from '../../src/firehose/log-pages.ts';
 import { startWorld, type World } from '../helpers/world.ts';
 import { TestConsumer } from '../helpers/consumer.ts';
 import { metricValue } from '../helpers/relay.ts';
+import { JetstreamClient } from '../helpers/jetstream.ts';
 
 const EVENTS = 20_000;
 // ~80 MB in all: well past what the loopback socket buffers can hold (tcp_rmem reaches 32 MB here).
@@ -37,16 +39,18 @@ async function prefill(count: number, payloadBytes = FRAME_PAYLOAD): Promise<num
     const payload = new BytesWrapper(new Uint8Array(payloadBytes).fill(7));
     // The partitions the rows go to, made as the sequencer makes them.
     await ctx.database.db.transaction((tx) => new LogPartitioner({ spanMs: 3_600_000, maxBytes: 0 }).cover(tx, head + count, 1, 1));
+    const t0 = Date.now() * 1000;
     for (let start = head + 1; start <= head + count; start += 1000) {
       const values: unknown[] = [];
       const tuples: string[] = [];
       for (let seq = start; seq < Math.min(start + 1000, head + count + 1); seq++) {
         const frame = encodeMessageFrame('#commit', { seq, repo: 'did:plc:replayreplayreplayreplay', blocks: payload });
         const i = values.length;
-        tuples.push(`($${i + 1}, $${i + 2}, 'commit', $${i + 3}, $${i + 4})`);
-        values.push(seq, 'did:plc:replayreplayreplayreplay', Buffer.from(frame), hostId);
+        tuples.push(`($${i + 1}, $${i + 2}, 'commit', $${i + 3}, $${i + 4}, $${i + 5})`);
+        // Each its own time (Jetstream's cursor), in seq order as the sequencer gives them.
+        values.push(seq, 'did:plc:replayreplayreplayreplay', Buffer.from(frame), hostId, t0 + seq - head);
       }
-      await client.query(`INSERT INTO events (seq, did, kind, frame, host_id) VALUES ${tuples.join(',')}`, values);
+      await client.query(`INSERT INTO events (seq, did, kind, frame, host_id, time_us) VALUES ${tuples.join(',')}`, values);
     }
     await client.query('UPDATE relay_seq SET seq = $1 WHERE id = 1', [head + count]);
     await ctx.hub.refreshHead();
@@ -113,5 +117,28 @@ describe('replay backpressure', () => {
     expect(fromLog).toBeLessThanOrEqual(aligned + READERS);
     expect((await pages('shared')) - shared0).toBeGreaterThanOrEqual((READERS - 1) * (aligned - 1));
     for (const r of readers) r.close();
+  });
+
+  it('converts each shared page to Jetstream messages once for several subscribers replaying it', async () => {
+    const READERS = 3;
+    const COUNT = 5_000;
+    await prefill(COUNT, 200);
+    // The pre-filled frames are commits without ops: each conversion of one is counted as a loss.
+    const losses = () => metricValue(world.relay.metricsUrl, 'relay_jetstream_conversion_losses_total{reason="undecodable"}');
+    const shared0 = await metricValue(world.relay.metricsUrl, 'relay_replay_pages_total{from="shared"}');
+    const losses0 = await losses();
+    // cursor=1: from the oldest event kept, through both pre-filled stretches.
+    const subscribers = await Promise.all(Array.from({ length: READERS }, () => JetstreamClient.connect(world.relay.wsUrl, 'cursor=1')));
+    const pds = world.hosts[0]!;
+    const account = await pds.createAccount();
+    await pds.createRecord(account, 'after the Jetstream replay');
+    for (const s of subscribers) await s.waitFor((c) => c.raw.some((r) => r.json.includes('after the Jetstream replay')), 30_000, 'replay, then live');
+    const logged = EVENTS + 5_000 + COUNT;
+    const converted = (await losses()) - losses0;
+    // Once each (the head's page, read apart, once per subscriber): apart, every page once per subscriber.
+    expect(converted).toBeGreaterThanOrEqual(logged);
+    expect(converted).toBeLessThanOrEqual(logged + READERS * LOG_PAGE);
+    expect((await metricValue(world.relay.metricsUrl, 'relay_replay_pages_total{from="shared"}')) - shared0).toBeGreaterThan(0);
+    for (const s of subscribers) s.close();
   });
 });
