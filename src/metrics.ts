@@ -152,7 +152,7 @@ export function createMetrics() {
     }),
     replayPages: new Counter({
       name: 'relay_replay_pages_total',
-      help: 'Pages of the log firehose readers behind live took: read from the log, or shared (read once for readers at nearby places)',
+      help: 'Pages of the log readers behind live (firehose and Jetstream) took: read from the log, or shared (read once for readers at nearby places)',
       labelNames: ['from'] as const,
       registers: r,
     }),

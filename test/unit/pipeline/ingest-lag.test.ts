@@ -7,6 +7,19 @@ import { IngestLag } from '../../../src/pipeline/ingest-lag.ts';
 import { pageWaitBudgetMs, ReplayGate } from '../../../src/firehose/replay-gate.ts';
 import { LoopLoad } from '../../../src/core/loop-load.ts';
 
+/** Under fake timers: admits a reader's next 500-event page, advances the clock, and says when (ms since start) it went. */
+function pageTimes(gate: ReplayGate): (advanceMs: number) => Promise<number> {
+  const reader = gate.pacer();
+  const start = Date.now();
+  return async (advanceMs) => {
+    let at = -1;
+    const p = reader.admit(500).then(() => (at = Date.now() - start));
+    await vi.advanceTimersByTimeAsync(advanceMs);
+    await p;
+    return at;
+  };
+}
+
 describe('ingest lag', () => {
   it('follows a backlog, shrugs off a few slow events, and is zero when nothing passes', () => {
     let now = 0;
@@ -103,15 +116,7 @@ describe('replay gate', () => {
     try {
       let lag = 0;
       const gate = new ReplayGate({ lagMs: () => lag, maxLagMs: 50, loopBusy: () => 0.9, maxLoopBusy: 0.6, liveRate: () => 2000, now: () => Date.now() });
-      const reader = gate.pacer();
-      const start = Date.now();
-      const admitAt = async (advanceMs: number) => {
-        let at = -1;
-        const p = reader.admit(500).then(() => (at = Date.now() - start));
-        await vi.advanceTimersByTimeAsync(advanceMs);
-        await p;
-        return at;
-      };
+      const admitAt = pageTimes(gate);
       // 500 events at five times 2,000/s: a page per 50 ms; at twice, per 125 ms (counted from the last page).
       expect(await admitAt(0)).toBe(0);
       expect(await admitAt(60)).toBe(50);
@@ -163,15 +168,7 @@ describe('replay gate', () => {
     vi.useFakeTimers();
     try {
       const gate = new ReplayGate({ lagMs: () => 500, maxLagMs: 50, liveRate: () => 2000, now: () => Date.now() });
-      const reader = gate.pacer();
-      const start = Date.now();
-      const admitAt = async (advanceMs: number) => {
-        let at = -1;
-        const p = reader.admit(500).then(() => (at = Date.now() - start));
-        await vi.advanceTimersByTimeAsync(advanceMs);
-        await p;
-        return at;
-      };
+      const admitAt = pageTimes(gate);
       // The first page goes at once; the next one 125 ms after it; a page whose read took 100 ms waits 25 more.
       expect(await admitAt(0)).toBe(0);
       expect(await admitAt(130)).toBe(125);
