@@ -28,17 +28,23 @@ export class WireBatch {
 
   /** Index of the first event with a seq above `seq` (events.length when there is none). */
   indexAfter(seq: number): number {
-    const ev = this.events;
-    // Seqs increase along the batch; a reader may join a shared page of the log anywhere in it.
-    let lo = 0;
-    let hi = ev.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (ev[mid]!.seq <= seq) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return indexAfter(this.events, seq);
   }
+}
+
+/**
+ * Index of the first item with a seq above `seq` in items in seq order (items.length when there is none): a reader
+ * may join a shared page of the log anywhere in it.
+ */
+export function indexAfter(items: readonly { seq: number }[], seq: number): number {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (items[mid]!.seq <= seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export const OPCODE_TEXT = 0x1;

@@ -2,7 +2,7 @@
 // and the compressed frames are each built on first use, back to back, so an unfiltered subscriber takes the whole
 // run in one write and a filtered one writes the runs it selects, without copying.
 import type { CommittedEvent } from '../core/events.ts';
-import { headerLength, OPCODE_BINARY, OPCODE_TEXT, wsFrames } from '../firehose/wire-batch.ts';
+import { headerLength, indexAfter, OPCODE_BINARY, OPCODE_TEXT, wsFrames } from '../firehose/wire-batch.ts';
 import type { Compressor } from './compression.ts';
 import { jetstreamMessages, type ConversionLoss, type JetstreamMessage } from './message.ts';
 
@@ -68,9 +68,6 @@ export class JetstreamBatch {
 
   /** Index of the first message after relay seq `seq`. */
   indexAfter(seq: number): number {
-    const m = this.messages;
-    let i = 0;
-    while (i < m.length && m[i]!.seq <= seq) i++;
-    return i;
+    return indexAfter(this.messages, seq);
   }
 }

@@ -2,7 +2,7 @@
 // client-side frame parser, at every payload-length encoding (7-bit, 16-bit and 64-bit lengths).
 import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
-import { WireBatch } from '../../../src/firehose/wire-batch.ts';
+import { indexAfter, WireBatch } from '../../../src/firehose/wire-batch.ts';
 import type { CommittedEvent } from '../../../src/core/events.ts';
 
 // ws's own frame parser (the one every ws client runs); its typings do not export it.
@@ -58,5 +58,11 @@ describe('WireBatch', () => {
     expect(wire.indexAfter(100)).toBe(events.length);
     const tail = parse(wire.bytes.subarray(wire.offsets[3]!));
     expect(tail.map((m) => m.length)).toEqual(SIZES.slice(3));
+  });
+
+  it('finds the first item after a seq in items that share seqs (one event, many Jetstream messages)', () => {
+    const items = [1, 1, 2, 4, 4, 4, 7].map((seq) => ({ seq }));
+    expect([0, 1, 2, 3, 4, 5, 6, 7].map((s) => indexAfter(items, s))).toEqual([0, 2, 3, 3, 6, 6, 6, 7]);
+    expect(indexAfter([], 5)).toBe(0);
   });
 });
