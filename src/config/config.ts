@@ -50,6 +50,7 @@ export interface RelayConfig {
   consumerMaxBufferBytes: number;
   /** Frame bytes of the latest broadcast batches kept in memory, from which readers a little behind live catch up. */
   fanoutRecentBytes: number;
+  /** Frame bytes of log pages kept after a reader behind live read them, for the other readers (firehose/log-pages.ts). */
   replaySharedBytes: number;
   /** Frames queued to one consumer before it gets ConsumerTooSlow. */
   consumerMaxBufferFrames: number;

@@ -9,12 +9,12 @@ export class LoopLoad {
   private markAt: number;
   private last = 0;
   private readonly windowMs: number;
-  private readonly sample: (since?: EventLoopUtilization) => EventLoopUtilization;
+  private readonly sample: () => EventLoopUtilization;
   private readonly now: () => number;
 
-  constructor(o: { windowMs?: number; sample?: (since?: EventLoopUtilization) => EventLoopUtilization; now?: () => number } = {}) {
+  constructor(o: { windowMs?: number; sample?: () => EventLoopUtilization; now?: () => number } = {}) {
     this.windowMs = o.windowMs ?? 100;
-    this.sample = o.sample ?? ((since) => (since ? performance.eventLoopUtilization(since) : performance.eventLoopUtilization()));
+    this.sample = o.sample ?? (() => performance.eventLoopUtilization());
     this.now = o.now ?? (() => performance.now());
     this.mark = this.sample();
     this.markAt = this.now();
@@ -25,16 +25,12 @@ export class LoopLoad {
     const now = this.now();
     if (now - this.markAt >= this.windowMs) {
       const current = this.sample();
-      this.last = this.sampleBetween(current);
+      const active = current.active - this.mark.active;
+      const idle = current.idle - this.mark.idle;
+      this.last = active + idle > 0 ? active / (active + idle) : 0;
       this.mark = current;
       this.markAt = now;
     }
     return this.last;
-  }
-
-  private sampleBetween(current: EventLoopUtilization): number {
-    const active = current.active - this.mark.active;
-    const idle = current.idle - this.mark.idle;
-    return active + idle > 0 ? active / (active + idle) : 0;
   }
 }

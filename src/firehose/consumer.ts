@@ -16,7 +16,7 @@ import { StreamConnectionBase } from './outbound.ts';
 import type { ReplayGate, ReplayPacer } from './replay-gate.ts';
 import type { StreamConnection } from './server.ts';
 import type { StreamView } from '../core/streams.ts';
-import { WireBatch } from './wire-batch.ts';
+import type { WireBatch } from './wire-batch.ts';
 
 const OUTDATED_CURSOR = encodeMessageFrame('#info', {
   name: 'OutdatedCursor',
@@ -154,7 +154,7 @@ export class Consumer extends StreamConnectionBase<'starting' | 'replay' | 'live
       const { wire, upTo } = await pending;
       pending = null;
       if (this.mode !== 'replay') return;
-      const first = wire.events[wire.indexAfter(this.sentSeq)]?.seq;
+      const first = wire.seqAfter(this.sentSeq);
       // Seqs the page skips are taken-down accounts' events, or pruned: then the consumer would miss them unseen. Only
       // before its first page is that the start of the window moving (it asked for the oldest kept, or a cursor the
       // window has just passed): it starts from there, told so.

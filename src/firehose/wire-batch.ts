@@ -30,6 +30,11 @@ export class WireBatch {
   indexAfter(seq: number): number {
     return indexAfter(this.events, seq);
   }
+
+  /** The seq of the first event above `seq` (undefined when there is none). */
+  seqAfter(seq: number): number | undefined {
+    return this.events[this.indexAfter(seq)]?.seq;
+  }
 }
 
 /**

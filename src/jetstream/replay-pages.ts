@@ -33,7 +33,6 @@ export class ReplayPages {
       metrics.jetstreamConverted.inc(batch.messages.length);
       this.converted.set(page.wire, batch);
     }
-    const { wire } = page;
-    return { batch, upTo: page.upTo, firstAfter: (seq) => wire.events[wire.indexAfter(seq)]?.seq };
+    return { batch, upTo: page.upTo, firstAfter: (seq) => page.wire.seqAfter(seq) };
   }
 }
