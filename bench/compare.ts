@@ -1,5 +1,9 @@
-// Side by side on one machine in one run: the same pre-generated commit corpus (the realistic one of
-// bench/lib/corpus.ts) through the relay's verification stage (SyncVerifier: structure, CAR + CIDs, signature, MST
+// Side by side on one machine in one run, two ways.
+// End to end: a live run (bench/live.ts) of the realistic corpus, some accounts first seen in it, its directory
+// 50 ms away: the relay's rate is verified, committed and delivered to a consumer; then the official consumer
+// (@atproto/sync's Firehose, bench/procs/atproto-sync.ts) reads the same commits from the relay's log with
+// verification on and resolves each account's key from the same directory, alone on the machine.
+// The stage alone: the same pre-generated commit corpus through the relay's verification stage (SyncVerifier: structure, CAR + CIDs, signature, MST
 // inversion against prevData, rev continuity) and through @atproto/sync's authenticated commit parsing
 // (parseCommitAuthenticated: signature + per-op MST proofs, then the record blocks read back), which is what its
 // Firehose class runs per #commit with verification on.
@@ -20,7 +24,9 @@ import type { Curve } from '../dev-env/keys.ts';
 import { corpusLines } from './lib/corpus.ts';
 import { cachedAccounts, corpusOptions, describeCacheFile, type CorpusOptions } from './lib/corpus-cache.ts';
 import type { BenchLine } from './lib/record.ts';
-import { num, type Flags } from './scenarios.ts';
+import { live, num, type Flags } from './scenarios.ts';
+import { runLive } from './live.ts';
+import { sleep } from './lib/harness.ts';
 
 interface CorpusEvent {
   did: string;
@@ -95,7 +101,55 @@ function decodeBody(frame: Uint8Array): Record<string, unknown> {
   return dagCborDecode(body) as Record<string, unknown>;
 }
 
+/**
+ * The end-to-end pair. Flags as in the live scenarios (hosts, accounts and commits per host of each of two fleets);
+ * --first-seen-per-host 50 (accounts each publishing one commit the relay has not seen before), --plc-latency-ms 50.
+ */
+async function endToEnd(flags: Flags): Promise<BenchLine[]> {
+  const plc = { latencyMs: num(flags, 'plc-latency-ms', 50), jitter: 0.2, maxPerSecond: 0 };
+  let official: Extract<import('./lib/protocol.ts').OfficialConsumerReply, { type: 'report' }> | undefined;
+  const o = live(flags, {
+    fleets: 2,
+    spec: { hosts: 4, activeHosts: 4, accountsPerHost: 150, eventsPerHost: 1000, coldAccountsPerHost: num(flags, 'first-seen-per-host', 50), k256Share: 0.8 },
+    ratePerHost: 0,
+    readers: { processes: 1, connections: 1 },
+    stalled: 0,
+    plc,
+    afterDelivery: async (h, relay, plcUrl, commits) => {
+      const child = await h.officialConsumer();
+      child.send({ cmd: 'start', url: relay.wsUrl, plcUrl, commits });
+      // Until it has every commit, or nothing has come for 20 s (then what it has is reported, and the run fails).
+      let seen = -1;
+      let movedAt = Date.now();
+      for (;;) {
+        await sleep(500);
+        child.send({ cmd: 'report' });
+        official = await child.next('report');
+        if (official.commits >= commits) break;
+        if (official.commits !== seen) [seen, movedAt] = [official.commits, Date.now()];
+        else if (Date.now() - movedAt > 20_000) throw new Error(`@atproto/sync stopped at ${official.commits} of ${commits} commits (${official.errorCount} errors: ${official.errors.join('; ')})`);
+      }
+    },
+  });
+  const r = await runLive(o);
+  if (!official) throw new Error('the official consumer did not finish');
+  if (official.errorCount > 0) throw new Error(`@atproto/sync reported ${official.errorCount} errors on the relay's stream: ${official.errors.join('; ')}`);
+  const officialRate = (official.commits / Math.max(1, official.lastAt - official.firstAt)) * 1000;
+  const firstSeen = o.fleets * o.spec.activeHosts * o.spec.coldAccountsPerHost;
+  return [
+    { name: 'end to end: relay / @atproto/sync Firehose', value: Math.round((r.consumerRate / officialRate) * 100) / 100, unit: `x (relay verified, committed, delivered; ${firstSeen} of the accounts first seen in the run, directory ${plc.latencyMs} ms away)`, target: { op: '>=', value: 30 } },
+    { name: 'end to end: relay (verified, committed, delivered)', value: Math.round(r.consumerRate), unit: `commits/s (${r.commitsPublished} commits, relay CPU ${Math.round((r.relayCpuSeconds * 1e6) / Math.max(1, r.commitsPublished))} µs a commit, all threads)` },
+    { name: 'end to end: @atproto/sync Firehose, verifying, from the relay', value: Math.round(officialRate), unit: `commits/s (${official.commits} commits, ${official.ops} ops, ${Math.round(official.cpuUs / Math.max(1, official.commits))} µs CPU a commit)` },
+    { name: 'end to end: commits the relay delivered', value: Math.min(...r.readers.map((c) => c.commits)), unit: `of ${r.commitsPublished}` },
+  ];
+}
+
 export async function benchCompare(flags: Flags): Promise<BenchLine[]> {
+  return [...(await endToEnd(flags)), ...(await stageAlone(flags))];
+}
+
+/** The verification stages alone, one thread each, identities from memory. */
+async function stageAlone(flags: Flags): Promise<BenchLine[]> {
   const accounts = num(flags, 'accounts', 300);
   const commitsPer = num(flags, 'commits-per-account', 4);
   const o = corpusOptions(flags);

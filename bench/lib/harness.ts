@@ -263,6 +263,14 @@ export class Harness {
     return child;
   }
 
+  /** The official @atproto/sync consumer (bench/procs/atproto-sync.ts), idle until it is sent `start`. */
+  async officialConsumer(): Promise<Child<import('./protocol.ts').OfficialConsumerReply, import('./protocol.ts').OfficialConsumerCommand>> {
+    const child = Child.fork<import('./protocol.ts').OfficialConsumerReply, import('./protocol.ts').OfficialConsumerCommand>('atproto-sync', 'atproto-sync.ts');
+    this.children.push(child as never);
+    await child.next('ready');
+    return child;
+  }
+
   /** Drain readers at `paths` (bench/procs/drain.ts), in one child process; readerPid is the process that reads. */
   async drains(index: number, url: string, paths: string[]): Promise<Child<import('./protocol.ts').DrainReply, import('./protocol.ts').DrainCommand> & { readerPid: number }> {
     const child = Child.fork<import('./protocol.ts').DrainReply, import('./protocol.ts').DrainCommand>(`drains${index}`, 'drain.ts');

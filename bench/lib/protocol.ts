@@ -129,3 +129,11 @@ export type JetstreamConsumerReply =
 export type DrainCommand = { cmd: 'start'; url: string; paths: string[] } | { cmd: 'pause'; ms: number } | { cmd: 'report' } | { cmd: 'exit' };
 /** connected: pid is the process that reads (the C readers' own, or the Node child's), for its CPU. */
 export type DrainReply = { type: 'ready' } | { type: 'connected'; pid: number } | { type: 'report'; drains: import('./drain.ts').DrainStats[] } | { type: 'error'; message: string };
+
+/** The official consumer (bench/procs/atproto-sync.ts): reads `url` from the start until it has `commits` commits. */
+export type OfficialConsumerCommand = { cmd: 'start'; url: string; plcUrl: string; commits: number } | { cmd: 'report' } | { cmd: 'exit' };
+/** report: first and last commit handed over (ms since the epoch; 0 before any), the CPU between them, the errors it reported. */
+export type OfficialConsumerReply =
+  | { type: 'ready' }
+  | { type: 'report'; commits: number; ops: number; firstAt: number; lastAt: number; cpuUs: number; errorCount: number; errors: string[] }
+  | { type: 'error'; message: string };

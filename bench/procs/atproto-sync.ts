@@ -1,0 +1,66 @@
+// The official firehose consumer (@atproto/sync's Firehose, from npm) as an AppView runs it, in a process of its own
+// (npm run bench compare): commits verified (signature and MST proofs, keys from the PLC stand-in behind a memory
+// cache, so each account is resolved once, the first time it is seen), from the start of the relay's log. It reports
+// what it has handed over when asked, timed from the first commit to the last, and stops at `commits` commits.
+import { Firehose, MemoryRunner } from '@atproto/sync';
+import { IdResolver, MemoryCache } from '@atproto/identity';
+import type { OfficialConsumerCommand, OfficialConsumerReply } from '../lib/protocol.ts';
+
+const send = (m: OfficialConsumerReply) => process.send!(m);
+
+const seqs = new Set<number>();
+const errors: string[] = [];
+let errorCount = 0;
+let ops = 0;
+let firstAt = 0;
+let lastAt = 0;
+let cpu0 = process.cpuUsage();
+let cpuUs = 0;
+
+function start(url: string, plcUrl: string, commits: number): void {
+  let done = false;
+  const firehose = new Firehose({
+    service: url,
+    // The default fetch refuses loopback addresses (SSRF protection); the PLC stand-in is on loopback. Its default
+    // 3 s timeout fails look-ups while a backlog of cached accounts' checks holds the loop (promise chains that never
+    // yield to I/O): a consumer catching up sets it longer.
+    idResolver: new IdResolver({ plcUrl, fetch: globalThis.fetch, didCache: new MemoryCache(), timeout: 60_000 }),
+    unauthenticatedCommits: false,
+    // Handles are bench names that resolve nowhere (and must not be looked up off this machine).
+    unauthenticatedHandles: true,
+    // Commits of different accounts are checked concurrently, bounded: unbounded, the first-seen accounts' key
+    // look-ups queue behind thousands of checks and time out (3 s) on the busy loop.
+    runner: new MemoryRunner({ startCursor: 0, concurrency: 64 }),
+    handleEvent: (evt) => {
+      if (evt.event !== 'create' && evt.event !== 'update' && evt.event !== 'delete') return;
+      if (firstAt === 0) {
+        firstAt = Date.now();
+        cpu0 = process.cpuUsage();
+      }
+      if (done) return;
+      ops++;
+      seqs.add(evt.seq);
+      lastAt = Date.now();
+      const cpu = process.cpuUsage(cpu0);
+      cpuUs = cpu.user + cpu.system;
+      if (seqs.size >= commits) {
+        done = true;
+        void firehose.destroy();
+      }
+    },
+    onError: (err) => {
+      errorCount++;
+      const cause = (err as { cause?: unknown }).cause;
+      const evt = (err as { event?: { $type?: string; seq?: number } }).event;
+      if (errors.length < 5) errors.push(`${err.message}${cause ? `: ${String(cause instanceof Error ? cause.message : cause)}` : ''}${evt ? ` (${evt.$type ?? '?'} seq ${evt.seq})` : ''}`);
+    },
+  });
+  void firehose.start();
+}
+
+process.on('message', (cmd: OfficialConsumerCommand) => {
+  if (cmd.cmd === 'exit') process.exit(0);
+  if (cmd.cmd === 'start') start(cmd.url, cmd.plcUrl, cmd.commits);
+  if (cmd.cmd === 'report') send({ type: 'report', commits: seqs.size, ops, firstAt, lastAt, cpuUs, errorCount, errors });
+});
+send({ type: 'ready' });
