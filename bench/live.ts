@@ -286,10 +286,10 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
       const names = ['relay_events_received_total', 'relay_events_accepted_total', 'relay_host_throttles_total', 'relay_upstream_connections', 'relay_upstream_connect_failures_total', 'relay_last_seq'];
       log(`relay metrics: ${(await Promise.all(names.map(async (n) => `${n}=${await h.metric(relay, n)}`))).join(' ')}`);
     }
-    await o.afterDelivery?.(h, relay, plc.url, Math.min(...final.connections.map((c) => c.commits)));
     const first = Math.min(...final.connections.map((c) => c.firstCommitAt || Infinity));
     const last = Math.max(...final.connections.map((c) => c.lastCommitAt));
     const minCommits = Math.min(...final.connections.map((c) => c.commits));
+    await o.afterDelivery?.(h, relay, plc.url, minCommits);
     return {
       commitsPublished: commits,
       publishSeconds,
