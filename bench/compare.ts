@@ -139,7 +139,7 @@ async function endToEnd(flags: Flags): Promise<BenchLine[]> {
   return [
     { name: 'end to end: relay / @atproto/sync Firehose', value: Math.round((r.consumerRate / officialRate) * 100) / 100, unit: `x (relay verified, committed, delivered; ${firstSeen} of the accounts first seen in the run, directory ${plc.latencyMs} ms away)`, target: { op: '>=', value: 30 } },
     { name: 'end to end: relay (verified, committed, delivered)', value: Math.round(r.consumerRate), unit: `commits/s (${r.commitsPublished} commits, relay CPU ${Math.round((r.relayCpuSeconds * 1e6) / Math.max(1, r.commitsPublished))} µs a commit, all threads)` },
-    { name: 'end to end: @atproto/sync Firehose, verifying, from the relay', value: Math.round(officialRate), unit: `commits/s (${official.commits} commits, ${official.ops} ops, ${Math.round(official.cpuUs / Math.max(1, official.commits))} µs CPU a commit)` },
+    { name: 'end to end: @atproto/sync Firehose, verifying, from the relay', value: Math.round(officialRate), unit: `commits/s (${official.commits} commits, ${official.ops} ops, ${Math.round(official.cpuUs / Math.max(1, official.commits))} µs CPU a commit, ${official.lookupRetries} directory look-ups tried again)` },
     { name: 'end to end: commits the relay delivered', value: Math.min(...r.readers.map((c) => c.commits)), unit: `of ${r.commitsPublished}` },
   ];
 }

@@ -132,8 +132,11 @@ export type DrainReply = { type: 'ready' } | { type: 'connected'; pid: number } 
 
 /** The official consumer (bench/procs/atproto-sync.ts): reads `url` from the start until it has `commits` commits. */
 export type OfficialConsumerCommand = { cmd: 'start'; url: string; plcUrl: string; commits: number } | { cmd: 'report' } | { cmd: 'exit' };
-/** report: first and last commit handed over (ms since the epoch; 0 before any), the CPU between them, the errors it reported. */
+/**
+ * report: first and last commit handed over (ms since the epoch; 0 before any), the CPU between them, the errors it
+ * reported, and the directory look-ups it tried again after a failure to connect.
+ */
 export type OfficialConsumerReply =
   | { type: 'ready' }
-  | { type: 'report'; commits: number; ops: number; firstAt: number; lastAt: number; cpuUs: number; errorCount: number; errors: string[] }
+  | { type: 'report'; commits: number; ops: number; firstAt: number; lastAt: number; cpuUs: number; errorCount: number; errors: string[]; lookupRetries: number }
   | { type: 'error'; message: string };

@@ -16,6 +16,24 @@ let firstAt = 0;
 let lastAt = 0;
 let cpu0 = process.cpuUsage();
 let cpuUs = 0;
+let lookupRetries = 0;
+
+/**
+ * fetch as an AppView would give its resolver: a look-up whose connection fails (the directory stand-in refuses or
+ * resets connections under a burst of first-seen accounts) is tried again after a pause, a few times, instead of
+ * dropping the commit. HTTP answers, errors included, are returned as they came.
+ */
+async function retryingFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fetch(input, init);
+    } catch (err) {
+      if (attempt >= 4 || init?.signal?.aborted) throw err;
+      lookupRetries++;
+      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+    }
+  }
+}
 
 function start(url: string, plcUrl: string, commits: number): void {
   let done = false;
@@ -24,7 +42,7 @@ function start(url: string, plcUrl: string, commits: number): void {
     // The default fetch refuses loopback addresses (SSRF protection); the PLC stand-in is on loopback. Its default
     // 3 s timeout fails look-ups while a backlog of cached accounts' checks holds the loop (promise chains that never
     // yield to I/O): a consumer catching up sets it longer.
-    idResolver: new IdResolver({ plcUrl, fetch: globalThis.fetch, didCache: new MemoryCache(), timeout: 60_000 }),
+    idResolver: new IdResolver({ plcUrl, fetch: retryingFetch, didCache: new MemoryCache(), timeout: 60_000 }),
     unauthenticatedCommits: false,
     // Handles are bench names that resolve nowhere (and must not be looked up off this machine).
     unauthenticatedHandles: true,
@@ -61,6 +79,6 @@ function start(url: string, plcUrl: string, commits: number): void {
 process.on('message', (cmd: OfficialConsumerCommand) => {
   if (cmd.cmd === 'exit') process.exit(0);
   if (cmd.cmd === 'start') start(cmd.url, cmd.plcUrl, cmd.commits);
-  if (cmd.cmd === 'report') send({ type: 'report', commits: seqs.size, ops, firstAt, lastAt, cpuUs, errorCount, errors });
+  if (cmd.cmd === 'report') send({ type: 'report', commits: seqs.size, ops, firstAt, lastAt, cpuUs, errorCount, errors, lookupRetries });
 });
 send({ type: 'ready' });
