@@ -4,7 +4,7 @@ import { cpus } from 'node:os';
 import type { PlcBehaviour } from '../dev-env/fake-plc.ts';
 import type { BenchLine } from './lib/record.ts';
 import { corpusLines, type CorpusSpec } from './lib/corpus.ts';
-import { Harness, cpuSecondsOf, machineBusy, rssOf, sleep, waitFor, type Consumers, type Fleet, type Plc, type RelayHandle } from './lib/harness.ts';
+import { Harness, cpuSecondsOf, threadCpuOf, machineBusy, rssOf, sleep, waitFor, type Consumers, type Fleet, type Plc, type RelayHandle, type ThreadGroup } from './lib/harness.ts';
 import type { ConnectionStats, FleetSpec } from './lib/protocol.ts';
 
 export interface LiveOptions {
@@ -54,6 +54,8 @@ export interface LiveResult {
   relayRssPeak: number;
   relayRssEnd: number;
   relayCpuSeconds: number;
+  /** The same, by the relay's thread groups (threads that ended during the run are missing). */
+  relayThreadCpuSeconds: Record<ThreadGroup, number>;
   /** From the start of publishing until the consumers had everything (or stopped making progress). */
   windowSeconds: number;
   rejected: number;
@@ -208,6 +210,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     const pid = relay.proc.pid!;
     const relayRssStart = rssOf(pid);
     const cpu0 = cpuSecondsOf(pid);
+    const threads0 = threadCpuOf(pid);
     const fleetCpu0 = fleets.reduce((n, f) => n + cpuSecondsOf(f.proc.pid!), 0);
 
     let relayRssPeak = relayRssStart;
@@ -273,6 +276,8 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     const plcStats = await plc.child.next('stats');
     const relayRssEnd = rssOf(pid);
     const relayCpuSeconds = cpuSecondsOf(pid) - cpu0;
+    const threads1 = threadCpuOf(pid);
+    const relayThreadCpuSeconds = Object.fromEntries(Object.entries(threads1).map(([g, s]) => [g, s - threads0[g as ThreadGroup]])) as Record<ThreadGroup, number>;
     const windowSeconds = (performance.now() - p0) / 1000;
     const rejected = await h.metric(relay, 'relay_events_rejected_total');
     const consumersDropped = await h.metric(relay, 'relay_consumers_dropped_total');
@@ -306,6 +311,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
       relayRssPeak,
       relayRssEnd,
       relayCpuSeconds,
+      relayThreadCpuSeconds,
       windowSeconds,
       rejected,
       consumersDropped,
@@ -336,6 +342,11 @@ export function liveLines(r: LiveResult): BenchLine[] {
     { name: 'latency max', value: r.latency.max, unit: 'ms' },
     { name: 'relay RSS start / peak / end', value: Math.round(r.relayRssPeak / MB), unit: `MB peak (start ${Math.round(r.relayRssStart / MB)}, end ${Math.round(r.relayRssEnd / MB)})` },
     { name: 'relay CPU', value: Math.round((r.relayCpuSeconds / Math.max(0.001, r.windowSeconds)) * 100), unit: '% of one core from first publish to last delivery' },
+    {
+      name: 'relay CPU per commit, by thread',
+      value: Math.round((r.relayCpuSeconds * 1e6) / Math.max(1, r.commitsPublished)),
+      unit: `µs (${(['main', 'verify', 'resolver', 'other'] as const).map((g) => `${g === 'verify' ? 'verify workers' : g === 'resolver' ? 'DID resolver' : g} ${Math.round((r.relayThreadCpuSeconds[g] * 1e6) / Math.max(1, r.commitsPublished))}`).join(', ')})`,
+    },
     { name: 'sequencer mean batch', value: Math.round(r.sequencer.meanBatchEvents), unit: `events, ${r.sequencer.meanBatchMs.toFixed(1)} ms per transaction (${r.sequencer.batches} batches)` },
     { name: 'generator CPU per event', value: Math.round(r.generatorCpuPerEventUs), unit: `µs (caps the generator at ~${Math.round(1e6 / Math.max(1, r.generatorCpuPerEventUs))} events/s per core)` },
     { name: 'background machine load before the run', value: Math.round(r.backgroundBusy * 100), unit: `% of ${cpus().length} cores busy` },

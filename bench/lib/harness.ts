@@ -3,7 +3,7 @@
 // consumer child processes. Everything started here is stopped by `Harness.close()`.
 import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -129,6 +129,39 @@ export function rssOf(pid: number): number {
 export function cpuSecondsOf(pid: number): number {
   const t = cpuTimesOf(pid);
   return t.user + t.system;
+}
+
+/** Thread names (Linux keeps 15 characters) the relay's threads go by, and the group each is counted under. */
+const THREAD_GROUPS: Array<[prefix: string, group: ThreadGroup]> = [
+  ['MainThread', 'main'],
+  ['relay-verify', 'verify'],
+  ['relay-did-resol', 'resolver'],
+];
+export type ThreadGroup = 'main' | 'verify' | 'resolver' | 'other';
+
+/**
+ * CPU seconds (user and kernel) a process's threads spent, by group: the main thread, the verify workers, the DID
+ * resolver thread, and the rest (V8's GC helpers, libuv's pool). Threads that ended are not counted.
+ */
+export function threadCpuOf(pid: number): Record<ThreadGroup, number> {
+  const out: Record<ThreadGroup, number> = { main: 0, verify: 0, resolver: 0, other: 0 };
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      const group = THREAD_GROUPS.find(([prefix]) => comm.startsWith(prefix))?.[1] ?? 'other';
+      out[group] += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
 }
 
 /** CPU seconds a process spent in user space and in the kernel (0 when it is gone). */
