@@ -26,7 +26,7 @@ import { cachedAccounts, corpusOptions, describeCacheFile, type CorpusOptions } 
 import type { BenchLine } from './lib/record.ts';
 import { live, num, type Flags } from './scenarios.ts';
 import { runLive } from './live.ts';
-import { sleep } from './lib/harness.ts';
+import { untilStill } from './lib/harness.ts';
 
 interface CorpusEvent {
   did: string;
@@ -119,16 +119,15 @@ async function endToEnd(flags: Flags): Promise<BenchLine[]> {
       const child = await h.officialConsumer();
       child.send({ cmd: 'start', url: relay.wsUrl, plcUrl, commits });
       // Until it has every commit, or nothing has come for 20 s (then what it has is reported, and the run fails).
-      let seen = -1;
-      let movedAt = Date.now();
-      for (;;) {
-        await sleep(500);
-        child.send({ cmd: 'report' });
-        official = await child.next('report');
-        if (official.commits >= commits) break;
-        if (official.commits !== seen) [seen, movedAt] = [official.commits, Date.now()];
-        else if (Date.now() - movedAt > 20_000) throw new Error(`@atproto/sync stopped at ${official.commits} of ${commits} commits (${official.errorCount} errors: ${official.errors.join('; ')})`);
-      }
+      const { last, done } = await untilStill(
+        async () => {
+          child.send({ cmd: 'report' });
+          return child.next('report');
+        },
+        { done: (r) => r.commits >= commits, progress: (r) => r.commits, stillMs: 20_000, everyMs: 500 },
+      );
+      official = last;
+      if (!done) throw new Error(`@atproto/sync stopped at ${last.commits} of ${commits} commits (${last.errorCount} errors: ${last.errors.join('; ')})`);
     },
   });
   const r = await runLive(o);

@@ -4,7 +4,7 @@ import { cpus } from 'node:os';
 import type { PlcBehaviour } from '../dev-env/fake-plc.ts';
 import type { BenchLine } from './lib/record.ts';
 import { corpusLines, type CorpusSpec } from './lib/corpus.ts';
-import { Harness, cpuSecondsOf, threadCpuOf, machineBusy, rssOf, sleep, waitFor, type Consumers, type Fleet, type Plc, type RelayHandle, type ThreadGroup } from './lib/harness.ts';
+import { Harness, cpuSecondsOf, threadCpuOf, machineBusy, rssOf, sleep, untilStill, waitFor, type Consumers, type Fleet, type Plc, type RelayHandle, type ThreadGroup } from './lib/harness.ts';
 import type { ConnectionStats, FleetSpec } from './lib/protocol.ts';
 
 export interface LiveOptions {
@@ -254,20 +254,14 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     const generatorCpu = fleets.reduce((n, f) => n + cpuSecondsOf(f.proc.pid!), 0) - fleetCpu0;
     log(`published ${commits} commits in ${publishSeconds.toFixed(1)} s; waiting for consumers`);
 
-    let final = await reports(readers);
-    let progress = -1;
-    let progressAt = Date.now();
-    const drainDeadline = Date.now() + (o.drainTimeoutMs ?? 120_000);
-    while (Date.now() < drainDeadline) {
-      final = await reports(readers);
-      const got = final.connections.reduce((n, c) => n + c.commits, 0);
-      if (final.connections.every((c) => c.commits >= commits)) break;
-      if (got !== progress) {
-        progress = got;
-        progressAt = Date.now();
-      } else if (Date.now() - progressAt > 15_000) break; // nothing moving: report what arrived
-      await sleep(250);
-    }
+    // Until every consumer has every commit, or nothing has moved for 15 s (then what arrived is reported).
+    const { last: final } = await untilStill(() => reports(readers), {
+      done: (r) => r.connections.every((c) => c.commits >= commits),
+      progress: (r) => r.connections.reduce((n, c) => n + c.commits, 0),
+      stillMs: 15_000,
+      everyMs: 250,
+      timeoutMs: o.drainTimeoutMs ?? 120_000,
+    });
     publishing = false;
     await sampler;
     await stallWatch;

@@ -30,6 +30,27 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
+/**
+ * Polls `report` every `everyMs` until `done` says so, its `progress` has not moved for `stillMs`, or `timeoutMs`
+ * passed; returns the last report and whether it ended done (a caller reports what arrived either way).
+ */
+export async function untilStill<T>(
+  report: () => Promise<T>,
+  o: { done: (r: T) => boolean; progress: (r: T) => number; stillMs: number; everyMs: number; timeoutMs?: number },
+): Promise<{ last: T; done: boolean }> {
+  const deadline = Date.now() + (o.timeoutMs ?? Infinity);
+  let last = await report();
+  let seen = o.progress(last);
+  let movedAt = Date.now();
+  for (;;) {
+    if (o.done(last)) return { last, done: true };
+    if (Date.now() - movedAt > o.stillMs || Date.now() > deadline) return { last, done: false };
+    await sleep(o.everyMs);
+    last = await report();
+    if (o.progress(last) !== seen) [seen, movedAt] = [o.progress(last), Date.now()];
+  }
+}
+
 /** A forked TypeScript child with typed replies awaited by type. */
 export class Child<Reply extends { type: string }, Command> {
   private readonly inbox: Reply[] = [];
