@@ -231,6 +231,9 @@ async function catchUp(flags: Flags, rate: number, behind: number, count: number
     const latency = since(hist, await histogram(reader));
     const head = await metric(h, relay, 'relay_last_seq');
     const perConsumer = (head - FIRST_SEQ) / (joined.at(-1) ?? seconds);
+    // A series with its label: h.metric sums every series of a bare name.
+    const shared = await metric(h, relay, 'relay_replay_pages_total{from="shared"}');
+    const fromLog = await metric(h, relay, 'relay_replay_pages_total{from="log"}');
     log(`all caught up in ${seconds.toFixed(1)} s; live p99 meanwhile ${latency.p99} ms`);
     return [
       { name: `catch-up: ${count} consumers from ${behind} events back, until the last joined live`, value: round(joined.at(-1) ?? seconds, 1), unit: 's' },
@@ -238,6 +241,7 @@ async function catchUp(flags: Flags, rate: number, behind: number, count: number
       { name: 'catch-up: replay rate per consumer (events read until it joined)', value: Math.round(perConsumer), unit: 'events/s' },
       { name: 'catch-up: replay rate, all consumers together', value: Math.round(perConsumer * count), unit: 'events/s' },
       { name: 'catch-up: live consumer publish-to-receipt p99 meanwhile', value: latency.p99, unit: 'ms', target: { op: '<', value: 100 } },
+      { name: 'catch-up: pages of the log shared (read once for several readers)', value: Math.round((100 * shared) / Math.max(1, shared + fromLog)), unit: '% of pages taken' },
       { name: 'catch-up: relay CPU meanwhile', value: round(cores, 3), unit: 'cores' },
       { name: 'catch-up: consumers dropped', value: await metric(h, relay, 'relay_consumers_dropped_total'), unit: 'consumers', target: { op: '<', value: 1 } },
       { name: 'catch-up: frame size of the pre-filled events', value: frameSize, unit: 'bytes' },

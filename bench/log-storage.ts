@@ -10,6 +10,7 @@ import { sql } from 'drizzle-orm';
 import * as schema from '../src/storage/schema.ts';
 import type { Db } from '../src/storage/db.ts';
 import { commitBatch, LogPartitioner, logBytes, readEvents, type Batch } from '../src/storage/events.ts';
+import { WS_BINARY } from '../src/firehose/wire-batch.ts';
 import { encodeWithSeq, decodeFrame } from '../src/protocol/frame.ts';
 import type { BenchLine } from './lib/record.ts';
 import { cachedAccounts, corpusOptions, describeCacheFile } from './lib/corpus-cache.ts';
@@ -118,7 +119,7 @@ export async function benchLogStorage(flags: Flags): Promise<BenchLine[]> {
       const cpu0 = cpuSecondsOf(side.pid);
       let after = 0;
       for (;;) {
-        const page = await readEvents(side.db, after, Number.MAX_SAFE_INTEGER, 2000);
+        const { events: page } = await readEvents(side.db, after, Number.MAX_SAFE_INTEGER, 2000, WS_BINARY);
         if (page.length === 0) break;
         after = page.at(-1)!.seq;
       }

@@ -45,6 +45,7 @@ import { Retention } from './sequencer/retention.ts';
 import { FanoutHub } from './firehose/hub.ts';
 import { LogPages } from './firehose/log-pages.ts';
 import { ReplayGate } from './firehose/replay-gate.ts';
+import { WS_BINARY } from './firehose/wire-batch.ts';
 import { IngestLag } from './pipeline/ingest-lag.ts';
 import { LoopLoad } from './core/loop-load.ts';
 import { loadCompressor } from './jetstream/compression.ts';
@@ -147,7 +148,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   // Readers behind live yield to ingest while it lags (50 ms on average from quota to the sequencer): with 200 ms
   // live p99 during a catch-up was 1.1 s, with 50 ms 0.6 s, for the same catch-up time (docs/perf-journal.md).
   const ingestLag = new IngestLag();
-  const pages = new LogPages({ read: (after, upTo, limit) => readEvents(db, after, upTo, limit), metrics, budgetBytes: config.replaySharedBytes });
+  const pages = new LogPages({ read: (after, upTo, limit, hint) => readEvents(db, after, upTo, limit, WS_BINARY, hint), metrics, budgetBytes: config.replaySharedBytes });
   // And while the main thread is more than 60 % busy: ten readers catching up from 200,000 events back, unheld, took
   // it to 90 % and live p99 to 230-290 ms; held at 60 %, 120-150 ms and 20 s to catch up instead of 9 (at 50 %,
   // ~100 ms but readers at their floor rate, 85 s).

@@ -9,7 +9,7 @@ import { committedSeq, EVENTS_CHANNEL, readEvents } from '../storage/events.ts';
 import type { CommittedEvent } from '../core/events.ts';
 import { retryDelay, sleep } from '../core/retry.ts';
 import type { RelayMetrics } from '../metrics.ts';
-import { WireBatch } from './wire-batch.ts';
+import { WireBatch, WS_BINARY } from './wire-batch.ts';
 
 export interface LiveSink {
   /** Called synchronously, in seq order, with each contiguous run of newly committed events. */
@@ -111,7 +111,7 @@ export class FanoutHub {
   publish(batch: readonly CommittedEvent[]): void {
     if (batch.length === 0) return;
     if (!this.catchingUp && batch[0]!.seq === this.lastSeq + 1) {
-      this.broadcast(batch);
+      this.broadcast(new WireBatch(batch));
       return;
     }
     // Another process committed seqs in between: read everything in order from the log instead.
@@ -139,14 +139,14 @@ export class FanoutHub {
     let attempt = 0;
     while (this.lastSeq < this.targetSeq) {
       try {
-        const batch = await readEvents(this.opts.database.db, this.lastSeq, this.targetSeq, 1000);
+        const read = await readEvents(this.opts.database.db, this.lastSeq, this.targetSeq, 1000, WS_BINARY);
         attempt = 0;
-        if (batch.length === 0) {
+        if (read.events.length === 0) {
           // The gap was pruned already (far behind): skip ahead rather than stall.
           this.lastSeq = this.targetSeq;
           break;
         }
-        this.broadcast(batch);
+        this.broadcast(WireBatch.laidOut(read));
       } catch (err) {
         this.opts.log.warn({ err }, 'fan-out catch-up read failed; retrying');
         await sleep(retryDelay(attempt++, 100));
@@ -154,12 +154,11 @@ export class FanoutHub {
     }
   }
 
-  private broadcast(batch: readonly CommittedEvent[]): void {
-    this.lastSeq = batch.at(-1)!.seq;
+  /** Committed events, framed once (on first use, unless read laid out from the log) for every sink. */
+  private broadcast(wire: WireBatch): void {
+    this.lastSeq = wire.events.at(-1)!.seq;
     this.opts.metrics.lastSeq.set(this.lastSeq);
-    this.opts.metrics.eventsBroadcast.inc(batch.length);
-    // Framed once, on first use, for every sink.
-    const wire = new WireBatch(batch);
+    this.opts.metrics.eventsBroadcast.inc(wire.events.length);
     this.keepRecent(wire);
     for (const sink of this.sinks) {
       try {

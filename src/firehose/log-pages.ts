@@ -6,15 +6,18 @@
 // thread and most of the garbage collection (docs/perf-journal.md, session 11). A takedown or restore drops every
 // kept page (`clear`, on the accounts channel); a kept page serves for at most `maxAgeMs` besides, so a notice
 // missed while the listener reconnected is outlived soon.
-import type { CommittedEvent } from '../core/events.ts';
+import type { LaidOutEvents } from '../storage/events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import { WireBatch } from './wire-batch.ts';
 
 export const LOG_PAGE = 500;
 
 export interface LogPagesOptions {
-  /** The committed events in (after, upTo], oldest first, at most `limit` (storage/events.ts readEvents). */
-  read: (after: number, upTo: number, limit: number) => Promise<CommittedEvent[]>;
+  /**
+   * The committed events in (after, upTo], oldest first, at most `limit`, laid out as binary WebSocket frames
+   * (storage/events.ts readEvents with WS_BINARY); `sizeHint`: the bytes they are expected to take.
+   */
+  read: (after: number, upTo: number, limit: number, sizeHint: number) => Promise<LaidOutEvents>;
   metrics: Pick<RelayMetrics, 'replayPages' | 'replayPageBytes'>;
   /** Frame bytes of read pages kept for other readers (0: none kept; reads in flight are still shared). */
   budgetBytes: number;
@@ -40,6 +43,8 @@ export class LogPages {
   /** By page number, least recently used first. */
   private readonly kept = new Map<number, Kept>();
   private keptBytes = 0;
+  /** Bytes an event took in the last page read, for the next read's buffer. */
+  private bytesPerEvent = 0;
   private readonly o: LogPagesOptions & { maxAgeMs: number };
 
   constructor(o: LogPagesOptions) {
@@ -58,7 +63,7 @@ export class LogPages {
     if (end > upTo) {
       // The head's page is still filling: read from the reader's place, for it alone.
       this.o.metrics.replayPages.inc({ from: 'log' });
-      return { wire: new WireBatch(await this.o.read(after, upTo, LOG_PAGE)), upTo };
+      return { wire: await this.readLog(after, upTo), upTo };
     }
     const now = this.now();
     const hit = this.kept.get(k);
@@ -70,7 +75,7 @@ export class LogPages {
     }
     if (hit) this.forget(k, hit);
     this.o.metrics.replayPages.inc({ from: 'log' });
-    const entry: Kept = { page: this.o.read(from, end, LOG_PAGE).then((rows) => new WireBatch(rows)), bytes: 0, at: now };
+    const entry: Kept = { page: this.readLog(from, end), bytes: 0, at: now };
     this.kept.set(k, entry);
     try {
       const wire = await entry.page;
@@ -84,6 +89,14 @@ export class LogPages {
       if (this.kept.get(k) === entry) this.kept.delete(k);
       throw err;
     }
+  }
+
+  private async readLog(after: number, upTo: number): Promise<WireBatch> {
+    // A little room over the last page's size: a buffer too short is grown by copying what it holds.
+    const hint = Math.ceil(this.bytesPerEvent * 1.15 * Math.min(LOG_PAGE, upTo - after));
+    const read = await this.o.read(after, upTo, LOG_PAGE, hint);
+    if (read.events.length > 0) this.bytesPerEvent = read.bytes.length / read.events.length;
+    return WireBatch.laidOut(read);
   }
 
   /** Forgets every page read: the next read of each goes to the log (an account's takedown or restore). */

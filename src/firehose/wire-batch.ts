@@ -3,6 +3,7 @@
 // ws.send per consumer per event, which bounded fan-out to ~1,000 events/s per consumer for 100 readers on one
 // core (docs/perf-journal.md, fanout).
 import type { CommittedEvent } from '../core/events.ts';
+import type { FrameLayout, LaidOutEvents } from '../storage/events.ts';
 
 export class WireBatch {
   private built: { bytes: Buffer; offsets: Uint32Array } | null = null;
@@ -10,6 +11,13 @@ export class WireBatch {
   readonly events: readonly CommittedEvent[];
   constructor(events: readonly CommittedEvent[]) {
     this.events = events;
+  }
+
+  /** Events read from the log laid out as binary WebSocket frames already (`WS_BINARY`): nothing to build. */
+  static laidOut(read: LaidOutEvents): WireBatch {
+    const batch = new WireBatch(read.events);
+    batch.built = { bytes: read.bytes, offsets: read.offsets };
+    return batch;
   }
 
   /** All events as binary WebSocket frames, back to back (built on first use, then shared). */
@@ -76,6 +84,12 @@ function writeHeader(out: Buffer, at: number, payload: number, opcode: number): 
   out.writeBigUInt64BE(BigInt(payload), at + 2);
   return at + 10;
 }
+
+/** How a read of the log lays its events out so that they are binary WebSocket messages as they lie. */
+export const WS_BINARY: FrameLayout = {
+  headerLength,
+  writeHeader: (out, at, payload) => void writeHeader(out, at, payload, OPCODE_BINARY),
+};
 
 /** Payloads as unmasked WebSocket messages back to back, and where each starts (offsets[n] is the total length). */
 export function wsFrames(payloads: readonly Uint8Array[], opcode: number): { bytes: Buffer; offsets: Uint32Array } {

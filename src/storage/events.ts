@@ -1,8 +1,8 @@
 // The event log: the sequencer's batch transaction (its only writer), and the reads of fan-out, replay and retention.
 import { and, asc, desc, eq, gt, lte, sql, type SQL } from 'drizzle-orm';
 import pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
-import { int8, readBinaryCopy } from './copy-binary.ts';
+import { BinaryCopyReader, int8At } from './copy-binary.ts';
+import { copyOut } from './copy-out.ts';
 import type { Db } from './db.ts';
 import { accounts, eventPartitions, events, hostEventCounts, hosts, relaySeq } from './schema.ts';
 import { repoStatesUpsert, writeAccountChanges } from './accounts.ts';
@@ -258,21 +258,87 @@ export async function frameAt(db: Db, seq: number): Promise<Uint8Array | null> {
 }
 
 /**
- * Committed events after `afterSeq` up to `upToSeq`, at most `limit`, in seq order; a taken-down account's repo
- * events are left out (its #identity and #account still flow). On PostgreSQL a page comes as one binary COPY: the
- * frames travel as their bytes, where a query result carries each bytea as hex text that the server encodes and the
- * driver decodes, row by row (docs/perf-journal.md, replay).
+ * Room a reader of the log wants before each frame (a WebSocket frame header: firehose/wire-batch.ts) and what
+ * fills it: a read lays its events out, headers and frames, back to back in one buffer, so that what a page of
+ * the log holds is that buffer, and the frames reach it in one copy.
  */
-export async function readEvents(db: Db, afterSeq: number, upToSeq: number, limit: number): Promise<CommittedEvent[]> {
+export interface FrameLayout {
+  headerLength(payload: number): number;
+  writeHeader(out: Buffer, at: number, payload: number): void;
+}
+
+/** Events of the log laid out: each frame a view of `bytes`; offsets[i] is where event i's header starts, offsets[n] the end. */
+export interface LaidOutEvents {
+  events: CommittedEvent[];
+  bytes: Buffer;
+  offsets: Uint32Array;
+}
+
+/** Lays events out one at a time into a buffer sized from a hint, grown when the hint was short. */
+export class EventLayout {
+  private buf: Buffer;
+  private at = 0;
+  private readonly starts: number[] = [];
+  private readonly rows: Array<Omit<CommittedEvent, 'frame'> & { frameAt: number; frameLength: number }> = [];
+  private readonly layout: FrameLayout;
+
+  constructor(layout: FrameLayout, sizeHint: number) {
+    this.layout = layout;
+    this.buf = Buffer.allocUnsafe(Math.max(1024, sizeHint));
+  }
+
+  /** One event, its frame the `length` bytes of `src` from `from` (copied). */
+  add(seq: number, did: string, kind: EventKind, timeUs: number, src: Uint8Array, from: number, length: number): void {
+    const header = this.layout.headerLength(length);
+    if (this.at + header + length > this.buf.length) this.grow(header + length);
+    this.starts.push(this.at);
+    this.layout.writeHeader(this.buf, this.at, length);
+    this.buf.set(src.subarray(from, from + length), this.at + header);
+    this.rows.push({ seq, did, kind, timeUs, frameAt: this.at + header, frameLength: length });
+    this.at += header + length;
+  }
+
+  done(): LaidOutEvents {
+    // A hint far too large (the head's page, partly filled) is not kept: the page holds its whole buffer.
+    const bytes = this.at < this.buf.length / 2 ? Buffer.from(this.buf.subarray(0, this.at)) : this.buf.subarray(0, this.at);
+    const offsets = new Uint32Array(this.starts.length + 1);
+    offsets.set(this.starts);
+    offsets[this.starts.length] = this.at;
+    const events = this.rows.map(({ frameAt, frameLength, ...e }) => ({ ...e, frame: bytes.subarray(frameAt, frameAt + frameLength) }));
+    return { events, bytes, offsets };
+  }
+
+  private grow(need: number): void {
+    const next = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.at + need));
+    this.buf.copy(next, 0, 0, this.at);
+    this.buf = next;
+  }
+}
+
+/** Events as a read returns them, laid out (the embedded store's reads, and tests). */
+export function layOut(events: readonly CommittedEvent[], layout: FrameLayout): LaidOutEvents {
+  const out = new EventLayout(layout, events.reduce((n, e) => n + e.frame.length + 10, 0));
+  for (const e of events) out.add(e.seq, e.did, e.kind, e.timeUs, e.frame, 0, e.frame.length);
+  return out.done();
+}
+
+/**
+ * Committed events after `afterSeq` up to `upToSeq`, at most `limit`, in seq order, laid out for the reader
+ * (`sizeHint`: the bytes it expects them to take); a taken-down account's repo events are left out (its #identity
+ * and #account still flow). On PostgreSQL a page comes as one binary COPY: the frames travel as their bytes, where
+ * a query result carries each bytea as hex text that the server encodes and the driver decodes, row by row
+ * (docs/perf-journal.md, replay).
+ */
+export async function readEvents(db: Db, afterSeq: number, upToSeq: number, limit: number, layout: FrameLayout, sizeHint = 0): Promise<LaidOutEvents> {
   const pool = poolOf(db);
-  if (pool) return copyEvents(pool, afterSeq, upToSeq, limit);
+  if (pool) return copyEvents(pool, afterSeq, upToSeq, limit, new EventLayout(layout, sizeHint));
   const rows = await db
     .select({ seq: events.seq, did: events.did, kind: events.kind, frame: events.frame, timeUs: events.timeUs })
     .from(events)
     .where(and(gt(events.seq, afterSeq), lte(events.seq, upToSeq), sql`NOT (${events.kind} IN ('commit', 'sync') AND ${events.did} IN (${TAKEN_DOWN}))`))
     .orderBy(asc(events.seq))
     .limit(limit);
-  return rows.map((r) => ({ seq: r.seq, did: r.did, kind: r.kind as EventKind, frame: r.frame, timeUs: r.timeUs ?? 0 }));
+  return layOut(rows.map((r) => ({ seq: r.seq, did: r.did, kind: r.kind as EventKind, frame: r.frame, timeUs: r.timeUs ?? 0 })), layout);
 }
 
 /**
@@ -281,28 +347,34 @@ export async function readEvents(db: Db, afterSeq: number, upToSeq: number, limi
  */
 const TAKEN_DOWN = sql`SELECT ${accounts.did} FROM ${accounts} WHERE ${accounts.localStatus} IS NOT NULL`;
 
-async function copyEvents(pool: pg.Pool, afterSeq: number, upToSeq: number, limit: number): Promise<CommittedEvent[]> {
+async function copyEvents(pool: pg.Pool, afterSeq: number, upToSeq: number, limit: number, out: EventLayout): Promise<LaidOutEvents> {
   // COPY takes no parameters: the three are integers (checked), written into the statement.
   for (const n of [afterSeq, upToSeq, limit]) if (!Number.isSafeInteger(n)) throw new TypeError(`not an integer: ${n}`);
+  const reader = new BinaryCopyReader((b, { starts: at, lengths: len }) => {
+    out.add(
+      int8At(b, at[0]!),
+      b.toString('utf8', at[1]!, at[1]! + len[1]!),
+      b.toString('latin1', at[2]!, at[2]! + len[2]!) as EventKind,
+      len[4] === -1 ? 0 : int8At(b, at[4]!),
+      b,
+      at[3]!,
+      len[3]!,
+    );
+  });
   const client = await pool.connect();
   let failed: Error | undefined;
   try {
-    const stream = client.query(
-      copyTo(`COPY (
+    await copyOut(
+      client,
+      `COPY (
         SELECT seq, did, kind, frame, time_us FROM events
         WHERE seq > ${afterSeq} AND seq <= ${upToSeq}
           AND NOT (kind IN ('commit', 'sync') AND did IN (SELECT did FROM accounts WHERE local_status IS NOT NULL))
-        ORDER BY seq LIMIT ${limit}) TO STDOUT (FORMAT binary)`),
+        ORDER BY seq LIMIT ${limit}) TO STDOUT (FORMAT binary)`,
+      (piece) => reader.push(piece),
     );
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    return readBinaryCopy(Buffer.concat(chunks)).map(([seq, did, kind, frame, timeUs]) => ({
-      seq: int8(seq!),
-      did: did!.toString('utf8'),
-      kind: kind!.toString('latin1') as EventKind,
-      frame: frame!,
-      timeUs: timeUs ? int8(timeUs) : 0,
-    }));
+    reader.end();
+    return out.done();
   } catch (err) {
     failed = err as Error;
     throw err;

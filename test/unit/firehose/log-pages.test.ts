@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { LOG_PAGE, LogPages } from '../../../src/firehose/log-pages.ts';
 import { createMetrics } from '../../../src/metrics.ts';
+import { WS_BINARY } from '../../../src/firehose/wire-batch.ts';
+import { layOut, type LaidOutEvents } from '../../../src/storage/events.ts';
 import type { CommittedEvent } from '../../../src/core/events.ts';
 
 const FRAME = 10;
@@ -11,10 +13,12 @@ const FRAME = 10;
 /** A log of `head` events (seqs 1..head, none withheld) that counts its reads and can hold or fail them. */
 function log(head: number) {
   const reads: [number, number][] = [];
+  const hints: number[] = [];
   let gate: Promise<void> | null = null;
   let failNext = false;
-  const read = async (after: number, upTo: number, limit: number): Promise<CommittedEvent[]> => {
+  const read = async (after: number, upTo: number, limit: number, hint: number): Promise<LaidOutEvents> => {
     reads.push([after, upTo]);
+    hints.push(hint);
     if (gate) await gate;
     if (failNext) {
       failNext = false;
@@ -24,11 +28,12 @@ function log(head: number) {
     for (let s = after + 1; s <= Math.min(upTo, head) && out.length < limit; s++) {
       out.push({ seq: s, did: 'did:plc:a', kind: 'commit', frame: new Uint8Array(FRAME), timeUs: 0 });
     }
-    return out;
+    return layOut(out, WS_BINARY);
   };
   return {
     read,
     reads,
+    hints,
     hold() {
       let release!: () => void;
       gate = new Promise((r) => (release = r));
@@ -71,6 +76,10 @@ describe('LogPages', () => {
     // A place at a page's end starts the next page.
     expect((await p.read(LOG_PAGE, 5000)).upTo).toBe(2 * LOG_PAGE);
     expect(l.reads).toEqual([[0, LOG_PAGE], [LOG_PAGE, 2 * LOG_PAGE]]);
+    // The second read's buffer is sized from the first page (each frame with its 2-byte header), with room to spare.
+    expect(l.hints[0]).toBe(0);
+    expect(l.hints[1]).toBeGreaterThanOrEqual(LOG_PAGE * (FRAME + 2));
+    expect(l.hints[1]).toBeLessThan(LOG_PAGE * (FRAME + 2) * 1.5);
     expect(await count('log')).toBe(2);
     expect(await count('shared')).toBe(2);
   });

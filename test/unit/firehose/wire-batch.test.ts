@@ -2,7 +2,8 @@
 // client-side frame parser, at every payload-length encoding (7-bit, 16-bit and 64-bit lengths).
 import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
-import { indexAfter, WireBatch } from '../../../src/firehose/wire-batch.ts';
+import { indexAfter, WireBatch, WS_BINARY } from '../../../src/firehose/wire-batch.ts';
+import { layOut } from '../../../src/storage/events.ts';
 import type { CommittedEvent } from '../../../src/core/events.ts';
 
 // ws's own frame parser (the one every ws client runs); its typings do not export it.
@@ -48,6 +49,19 @@ describe('WireBatch', () => {
     expect(messages).toHaveLength(events.length);
     messages.forEach((m, i) => expect(Buffer.compare(m, Buffer.from(events[i]!.frame))).toBe(0));
     expect(wire.offsets[events.length]).toBe(wire.bytes.length);
+  });
+
+  it('takes events read from the log laid out as frames as they lie: the same bytes, each frame a view of them', () => {
+    const events = batch(10);
+    const wire = WireBatch.laidOut(layOut(events, WS_BINARY));
+    expect(Buffer.compare(wire.bytes, new WireBatch(events).bytes)).toBe(0);
+    expect([...wire.offsets]).toEqual([...new WireBatch(events).offsets]);
+    wire.events.forEach((e, i) => {
+      const { frame, ...rest } = events[i]!;
+      expect(e).toMatchObject(rest);
+      expect(Buffer.compare(Buffer.from(e.frame), Buffer.from(frame))).toBe(0);
+      expect(e.frame.buffer).toBe(wire.bytes.buffer);
+    });
   });
 
   it('slices at frame boundaries, so a consumer can start part-way through a batch', () => {
