@@ -7,7 +7,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { sql } from 'drizzle-orm';
 import * as schema from '../src/storage/schema.ts';
 import type { Db } from '../src/storage/db.ts';
-import { listReposByCollections, pageQuery, withIndexScans, writeCollectionChanges } from '../src/storage/collections.ts';
+import { listReposByCollections, pageQuery, withIndexScans, collectionChangeWrites } from '../src/storage/collections.ts';
 import type { AccountChange } from '../src/core/accounts.ts';
 import type { BenchLine } from './lib/record.ts';
 import { Harness } from './lib/harness.ts';
@@ -109,7 +109,9 @@ export async function benchCollectionIndex(flags: Flags): Promise<BenchLine[]> {
       new Map(dids.map((did) => [did, { did, hostId: 1, collections: { present: [], absent: [], unknown: [], ...c } }]));
     const timed = async (m: Map<string, AccountChange>) => {
       const t = performance.now();
-      await db.transaction((tx) => writeCollectionChanges(tx, m.values()));
+      await db.transaction(async (tx) => {
+          for (const write of collectionChangeWrites(tx, m.values())) await write;
+        });
       return ((performance.now() - t) * 1000) / m.size;
     };
     await timed(change({ present: [nsidOf(49)] })); // warm the statement path

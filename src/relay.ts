@@ -172,6 +172,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   };
   const sequencer = new Sequencer({
     db,
+    pipeline: database.pipeline,
     log: log.child({ stage: 'sequencer' }),
     metrics,
     maxDelayMs: config.batchMaxDelayMs,

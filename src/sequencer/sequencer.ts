@@ -3,7 +3,7 @@
 // fan-out, so nothing is broadcast that a crash could take back and no seq is ever reused.
 import type { Logger } from 'pino';
 import { encodeWithSeq } from '../protocol/frame.ts';
-import type { Db } from '../storage/db.ts';
+import type { Db, Pipeline } from '../storage/db.ts';
 import { commitBatch, frameAt, LogPartitioner, type Batch, type PartitionPolicy } from '../storage/events.ts';
 import { mergeChanges } from '../core/accounts.ts';
 import { timeSpanOf, type CommittedEvent, type SequencerItem, type SequencerSink } from '../core/events.ts';
@@ -15,6 +15,8 @@ export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 
 export interface SequencerOptions {
   db: Db;
+  /** Where batches are written on PostgreSQL (storage/db.ts Pipeline); without one, statement by statement on `db`. */
+  pipeline?: Pipeline | null;
   log: Logger;
   metrics: RelayMetrics;
   maxDelayMs: number;
@@ -140,9 +142,15 @@ export class Sequencer implements SequencerSink {
     const started = performance.now();
     const already = await this.committedBefore();
     if (already) return already;
-    const committed = await commitBatch(this.opts.db, this.toBatch(items), this.partitions, (attempted) => {
-      this.uncertain = attempted.length > 0 ? { items: items.length, committed: attempted } : null;
-    });
+    const committed = await commitBatch(
+      this.opts.db,
+      this.toBatch(items),
+      this.partitions,
+      (attempted) => {
+        this.uncertain = attempted.length > 0 ? { items: items.length, committed: attempted } : null;
+      },
+      this.opts.pipeline ?? null,
+    );
     this.uncertain = null;
     this.opts.metrics.sequencerBatchSeconds.observe((performance.now() - started) / 1000);
     this.opts.metrics.sequencerBatchSize.observe(items.length);

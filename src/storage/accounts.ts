@@ -4,7 +4,7 @@ import { and, asc, eq, gt, inArray, isNotNull, sql, type SQL } from 'drizzle-orm
 import type { Db } from './db.ts';
 import { accounts, hosts, identities } from './schema.ts';
 import type { AccountChange, AccountState, Throttle } from '../core/accounts.ts';
-import { writeCollectionChanges } from './collections.ts';
+import { collectionChangeWrites, type Write } from './collections.ts';
 
 export type AccountRow = typeof accounts.$inferSelect & { hostname: string };
 
@@ -56,7 +56,7 @@ function stateOf(row: typeof accounts.$inferSelect): AccountState {
 /**
  * A batch's repo state changes (one per account that had a commit accepted), as one statement with a parameter per
  * column (drizzle's insert builder spent ~200 ms on the event loop building a 500-row statement). The sequencer
- * carries it in the batch's one write (storage/events.ts), then writes the rest with `writeAccountChanges`.
+ * carries it in the batch's one write (storage/events.ts), then writes the rest with `accountChangeWrites`.
  */
 export function repoStatesUpsert(changes: Map<string, AccountChange>): SQL | null {
   const repo = [...changes.values()].filter((c) => c.repo);
@@ -76,15 +76,17 @@ export function repoStatesUpsert(changes: Map<string, AccountChange>): SQL | nul
  * last change per account winning field by field (items of an account are in its order): status changes as one
  * statement, throttle changes (rare) one by one, then the collection index changes they carry.
  */
-export async function writeAccountChanges(tx: Db, changes: Map<string, AccountChange>): Promise<void> {
+export function accountChangeWrites(tx: Db, changes: Map<string, AccountChange>): Write[] {
   const upstream: AccountChange[] = [];
   const throttles: AccountChange[] = [];
   for (const c of changes.values()) {
     if (c.upstream) upstream.push(c);
     if (c.throttle !== undefined || c.heldCommit !== undefined) throttles.push(c);
   }
+  const writes: Write[] = [];
   if (upstream.length > 0) {
-    await tx.execute(sql`
+    writes.push(
+      tx.execute(sql`
       INSERT INTO ${accounts} (did, host_id, upstream_active, upstream_status)
       SELECT * FROM unnest(
         ${sql.param(upstream.map((c) => c.did))}::text[], ${sql.param(upstream.map((c) => c.hostId))}::integer[],
@@ -92,7 +94,8 @@ export async function writeAccountChanges(tx: Db, changes: Map<string, AccountCh
         ${sql.param(upstream.map((c) => c.upstream!.status))}::text[])
       ON CONFLICT (did) DO UPDATE SET
         upstream_active = excluded.upstream_active, upstream_status = excluded.upstream_status,
-        host_id = excluded.host_id, updated_at = now()`);
+        host_id = excluded.host_id, updated_at = now()`),
+    );
   }
   for (const c of throttles) {
     const set = {
@@ -105,13 +108,16 @@ export async function writeAccountChanges(tx: Db, changes: Map<string, AccountCh
         : {}),
       ...(c.heldCommit !== undefined ? { heldCommit: c.heldCommit } : {}),
     };
-    await tx
-      .insert(accounts)
-      .values({ did: c.did, ...set })
-      .onConflictDoUpdate({ target: accounts.did, set: { ...set, updatedAt: sql`now()` } });
+    writes.push(
+      tx
+        .insert(accounts)
+        .values({ did: c.did, ...set })
+        .onConflictDoUpdate({ target: accounts.did, set: { ...set, updatedAt: sql`now()` } }),
+    );
   }
   // After the rows above: an index entry names its account by uid.
-  await writeCollectionChanges(tx, changes.values());
+  writes.push(...collectionChangeWrites(tx, changes.values()));
+  return writes;
 }
 
 export async function getAccount(db: Db, did: string): Promise<AccountRow | null> {

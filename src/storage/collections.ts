@@ -8,11 +8,14 @@ import type { AccountChange } from '../core/accounts.ts';
 
 type Rows = { rows: Array<Record<string, unknown>> };
 
+/** A statement of a batch's transaction, sent when awaited (drizzle's queries are lazy): in order, or pipelined. */
+export type Write = PromiseLike<unknown>;
+
 /**
- * Persists the collection side of a batch's account changes, inside its transaction and after the account rows
- * (an entry names the account by its uid). One statement per kind of change, a parameter per column.
+ * The collection side of a batch's account changes, to run inside its transaction and after the account rows (an
+ * entry names the account by its uid). One statement per kind of change, a parameter per column.
  */
-export async function writeCollectionChanges(tx: Db, changes: Iterable<AccountChange>): Promise<void> {
+export function collectionChangeWrites(tx: Db, changes: Iterable<AccountChange>): Write[] {
   const reset: string[] = [];
   const gone = { dids: [] as string[], nsids: [] as string[] };
   const held = { dids: [] as string[], nsids: [] as string[] };
@@ -28,14 +31,18 @@ export async function writeCollectionChanges(tx: Db, changes: Iterable<AccountCh
       held.nsids.push(nsid);
     }
   }
-  if (reset.length > 0) await dropEntries(tx, reset);
+  const writes: Write[] = [];
+  if (reset.length > 0) writes.push(dropEntries(tx, reset));
   if (gone.dids.length > 0) {
-    await tx.execute(sql`
+    writes.push(
+      tx.execute(sql`
       DELETE FROM ${repoCollections} rc
       USING unnest(${sql.param(gone.dids)}::text[], ${sql.param(gone.nsids)}::text[]) AS i(did, nsid), ${accounts} a, ${collections} c
-      WHERE a.did = i.did AND c.nsid = i.nsid AND rc.uid = a.uid AND rc.collection_id = c.id`);
+      WHERE a.did = i.did AND c.nsid = i.nsid AND rc.uid = a.uid AND rc.collection_id = c.id`),
+    );
   }
-  if (held.dids.length > 0) await addEntries(tx, held.dids, held.nsids);
+  if (held.dids.length > 0) writes.push(addEntries(tx, held.dids, held.nsids));
+  return writes;
 }
 
 /**
@@ -43,8 +50,8 @@ export async function writeCollectionChanges(tx: Db, changes: Iterable<AccountCh
  * and one a concurrent writer has just inserted is returned by the conflict's no-op update, so an entry is never lost
  * to that race and a known collection's row is never written again.
  */
-async function addEntries(tx: Db, dids: string[], nsids: string[]): Promise<void> {
-  await tx.execute(sql`
+function addEntries(tx: Db, dids: string[], nsids: string[]): Write {
+  return tx.execute(sql`
     WITH i AS (SELECT * FROM unnest(${sql.param(dids)}::text[], ${sql.param(nsids)}::text[]) AS i(did, nsid)),
     fresh AS (
       INSERT INTO ${collections} (nsid)
@@ -61,8 +68,8 @@ async function addEntries(tx: Db, dids: string[], nsids: string[]): Promise<void
  * Drops every entry of the accounts. There is no index by account (it would cost as much as the key): the key is
  * probed once per known collection and account, rare enough (deletions, re-descriptions) to be cheap.
  */
-async function dropEntries(tx: Db, dids: string[]): Promise<void> {
-  await tx.execute(sql`
+function dropEntries(tx: Db, dids: string[]): Write {
+  return tx.execute(sql`
     DELETE FROM ${repoCollections}
     WHERE collection_id = ANY(ARRAY(SELECT id FROM ${collections}))
       AND uid = ANY(ARRAY(SELECT uid FROM ${accounts} WHERE did = ANY(${sql.param(dids)}::text[])))`);

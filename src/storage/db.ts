@@ -19,9 +19,20 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('../../drizzle', import.meta
 const LOCK_NAMESPACE = 0x52454c;
 const MIGRATION_LOCK = 0;
 
+/**
+ * A connection for writers that send several statements of a transaction at once (the sequencer's batches): on it
+ * node-postgres writes each statement without waiting for the answers to the ones before (pipeline mode).
+ */
+export interface Pipeline {
+  /** The connection for one transaction; `release(err)` after a failure closes it rather than reuse it. */
+  checkout(): Promise<{ db: Db; release(err?: Error): void }>;
+}
+
 export interface Database {
   readonly kind: 'postgres' | 'embedded';
   readonly db: Db;
+  /** On PostgreSQL; the embedded engine runs every statement in turn. */
+  readonly pipeline: Pipeline | null;
   /** Applies pending migrations; safe when several relay processes start at once. */
   migrate(): Promise<void>;
   /** Subscribes to a NOTIFY channel; returns the unsubscribe function. */
@@ -50,6 +61,20 @@ async function openPostgres(url: string): Promise<Database> {
   // retries, and the pool discards the broken client on release.
   pool.on('connect', (client) => client.on('error', () => {}));
   const db = drizzlePg(pool, { schema }) as unknown as Db;
+  // A pool of one: the sequencer writes one batch at a time, and the pool replaces a connection that broke. Its own,
+  // because pipeline mode refuses queries that read a portal across round trips (the COPY readers of the log).
+  const writePool = new pg.Pool({ connectionString: url, max: 1, pipeline: true } as pg.PoolConfig);
+  writePool.on('error', () => {});
+  writePool.on('connect', (client) => client.on('error', () => {}));
+  const onClient = new WeakMap<pg.PoolClient, Db>();
+  const pipeline: Pipeline = {
+    async checkout() {
+      const client = await writePool.connect();
+      let cdb = onClient.get(client);
+      if (!cdb) onClient.set(client, (cdb = drizzlePg(client) as unknown as Db));
+      return { db: cdb, release: (err) => client.release(err ?? false) };
+    },
+  };
   const listeners = new Map<string, Set<(payload: string) => void>>();
   let listenClient: pg.PoolClient | null = null;
   let lockClient: pg.PoolClient | null = null;
@@ -99,6 +124,7 @@ async function openPostgres(url: string): Promise<Database> {
   return {
     kind: 'postgres',
     db,
+    pipeline,
     async migrate() {
       const client = await pool.connect();
       try {
@@ -142,7 +168,7 @@ async function openPostgres(url: string): Promise<Database> {
       listenClient?.release();
       lockClient?.release();
       listenClient = lockClient = null;
-      await pool.end();
+      await Promise.all([pool.end(), writePool.end()]);
     },
   };
 }
@@ -156,6 +182,7 @@ async function openEmbedded(dataDir: string): Promise<Database> {
   return {
     kind: 'embedded',
     db,
+    pipeline: null,
     async migrate() {
       await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR });
     },

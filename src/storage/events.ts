@@ -3,9 +3,10 @@ import { and, asc, desc, eq, gt, lte, sql, type SQL } from 'drizzle-orm';
 import pg from 'pg';
 import { BinaryCopyReader, int8At } from './copy-binary.ts';
 import { copyOut } from './copy-out.ts';
-import type { Db } from './db.ts';
+import type { Db, Pipeline } from './db.ts';
 import { accounts, eventPartitions, events, hostEventCounts, hosts, relaySeq } from './schema.ts';
-import { repoStatesUpsert, writeAccountChanges } from './accounts.ts';
+import { accountChangeWrites, repoStatesUpsert } from './accounts.ts';
+import type { Write } from './collections.ts';
 import type { CommittedEvent, EventKind, HostCursor } from '../core/events.ts';
 import type { AccountChange } from '../core/accounts.ts';
 
@@ -85,63 +86,114 @@ export class LogPartitioner {
  * account changes and the host cursors they cover, and a NOTIFY for other processes' fan-out. The seq row's lock,
  * taken first and held to commit, makes concurrent writers (other processes) queue: seqs are gapless and commit in
  * seq order. `attempt` learns the seqs and frames before COMMIT, so a caller that sees the COMMIT fail can ask
- * whether it went through anyway.
+ * whether it went through anyway. With a `pipeline` (PostgreSQL) the transaction takes two round trips whatever it
+ * holds: BEGIN with the seqs, then every write with the COMMIT, each group sent without waiting for its answers.
+ * Under a burst each round trip waited its turn on a busy event loop while the seq row stayed locked: a batch took
+ * 120-460 ms in six of them (npm run bench cold, docs/perf-journal.md session 15).
  */
 export async function commitBatch(
   db: Db,
   batch: Batch,
   partitions: LogPartitioner,
   attempt: (committed: CommittedEvent[]) => void = () => {},
+  pipeline: Pipeline | null = null,
 ): Promise<CommittedEvent[]> {
-  const committed: CommittedEvent[] = [];
+  if (pipeline) return commitPipelined(pipeline, batch, partitions, attempt);
+  let committed: CommittedEvent[] = [];
   await db.transaction(async (tx) => {
     if (batch.events.length > 0) {
-      const n = batch.events.length;
-      let span = 0;
-      for (const ev of batch.events) span += ev.timeSpan;
-      // Times are taken under the seq row's lock like the seqs, from PostgreSQL's clock (one clock for every process),
-      // and never go back: a clock that steps back leaves the time line where it was, moving one microsecond a step.
-      const [row] = await tx
-        .update(relaySeq)
-        .set({
-          seq: sql`${relaySeq.seq} + ${n}`,
-          timeUs: sql`GREATEST(${relaySeq.timeUs}, floor(extract(epoch from clock_timestamp()) * 1000000)::bigint) + ${span}`,
-        })
-        .where(sql`${relaySeq.id} = 1`)
-        .returning({ seq: relaySeq.seq, timeUs: relaySeq.timeUs });
-      let seq = row!.seq - n;
-      let timeUs = row!.timeUs - span;
-      let bytes = 0;
-      for (const ev of batch.events) {
-        seq++;
-        timeUs += ev.timeSpan;
-        const frame = ev.frame(seq);
-        bytes += frame.length;
-        committed.push({ seq, did: ev.did, kind: ev.kind, frame, timeUs });
-      }
-      await partitions.cover(tx, seq, bytes, n);
+      const [row] = await takeSeqs(tx, batch);
+      committed = await framesUnder(tx, batch, row!, partitions);
     }
-    // The frames, the repo states, the host cursors and the hosts' counts go in one statement: under a burst every
-    // round trip of this transaction waits its turn on a busy event loop while the seq row stays locked (a
-    // 1,000-event batch took 300 ms in eight round trips, npm run bench cold). They touch different tables, so the
-    // statement's parts cannot see or undo each other. The account changes that need the repo rows written come after.
-    const parts = [
-      committed.length > 0 ? eventsInsert(batch.events, committed) : null,
-      repoStatesUpsert(batch.accounts),
-      countsUpsert(batch.counts),
-      cursorsUpdate(batch.cursors),
-    ].filter((p): p is SQL => p !== null);
-    const notify = committed.length > 0 ? sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${String(committed.at(-1)!.seq)})` : null;
-    if (parts.length > 0) {
-      const ctes = sql.join(parts.map((p, i) => sql`${sql.raw(`w${i}`)} AS (${p})`), sql`, `);
-      await tx.execute(sql`WITH ${ctes} ${notify ?? sql`SELECT 1`}`);
-    } else if (notify) {
-      await tx.execute(notify);
-    }
-    await writeAccountChanges(tx, batch.accounts);
+    for (const write of batchWrites(tx, batch, committed)) await write;
     attempt(committed);
   });
   return committed;
+}
+
+async function commitPipelined(pipeline: Pipeline, batch: Batch, partitions: LogPartitioner, attempt: (committed: CommittedEvent[]) => void): Promise<CommittedEvent[]> {
+  const { db: tx, release } = await pipeline.checkout();
+  try {
+    const begin = tx.execute(sql`BEGIN`);
+    let committed: CommittedEvent[] = [];
+    if (batch.events.length > 0) {
+      const [, [row]] = await Promise.all([begin, takeSeqs(tx, batch)]);
+      committed = await framesUnder(tx, batch, row!, partitions);
+    } else {
+      await begin;
+    }
+    const writes = Promise.all(batchWrites(tx, batch, committed));
+    attempt(committed);
+    // A write that fails aborts the transaction, and this COMMIT then rolls it back.
+    await Promise.all([writes, tx.execute(sql`COMMIT`)]);
+    release();
+    return committed;
+  } catch (err) {
+    // Possibly mid-transaction: the connection is closed, not reused (the server rolls back what it holds).
+    release(err as Error);
+    throw err;
+  }
+}
+
+/**
+ * The batch's seqs and its span of the time line, taken under the seq row's lock. Times come from PostgreSQL's clock
+ * (one clock for every process) and never go back: a clock that steps back leaves the time line where it was,
+ * moving one microsecond a step.
+ */
+function takeSeqs(tx: Db, batch: Batch) {
+  let span = 0;
+  for (const ev of batch.events) span += ev.timeSpan;
+  return tx
+    .update(relaySeq)
+    .set({
+      seq: sql`${relaySeq.seq} + ${batch.events.length}`,
+      timeUs: sql`GREATEST(${relaySeq.timeUs}, floor(extract(epoch from clock_timestamp()) * 1000000)::bigint) + ${span}`,
+    })
+    .where(sql`${relaySeq.id} = 1`)
+    .returning({ seq: relaySeq.seq, timeUs: relaySeq.timeUs });
+}
+
+/** The batch's events under the seqs taken (ending at `top`), framed, with the partitions they go to made. */
+async function framesUnder(tx: Db, batch: Batch, top: { seq: number; timeUs: number }, partitions: LogPartitioner): Promise<CommittedEvent[]> {
+  let span = 0;
+  for (const ev of batch.events) span += ev.timeSpan;
+  let seq = top.seq - batch.events.length;
+  let timeUs = top.timeUs - span;
+  let bytes = 0;
+  const committed: CommittedEvent[] = [];
+  for (const ev of batch.events) {
+    seq++;
+    timeUs += ev.timeSpan;
+    const frame = ev.frame(seq);
+    bytes += frame.length;
+    committed.push({ seq, did: ev.did, kind: ev.kind, frame, timeUs });
+  }
+  await partitions.cover(tx, seq, bytes, committed.length);
+  return committed;
+}
+
+/**
+ * The batch's writes, in order. The frames, the repo states, the host cursors and the hosts' counts go in one
+ * statement (they touch different tables, so its parts cannot see or undo each other); the account changes that
+ * need the repo rows written come after.
+ */
+function batchWrites(tx: Db, batch: Batch, committed: CommittedEvent[]): Write[] {
+  const parts = [
+    committed.length > 0 ? eventsInsert(batch.events, committed) : null,
+    repoStatesUpsert(batch.accounts),
+    countsUpsert(batch.counts),
+    cursorsUpdate(batch.cursors),
+  ].filter((p): p is SQL => p !== null);
+  const notify = committed.length > 0 ? sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${String(committed.at(-1)!.seq)})` : null;
+  const writes: Write[] = [];
+  if (parts.length > 0) {
+    const ctes = sql.join(parts.map((p, i) => sql`${sql.raw(`w${i}`)} AS (${p})`), sql`, `);
+    writes.push(tx.execute(sql`WITH ${ctes} ${notify ?? sql`SELECT 1`}`));
+  } else if (notify) {
+    writes.push(tx.execute(notify));
+  }
+  writes.push(...accountChangeWrites(tx, batch.accounts));
+  return writes;
 }
 
 /**

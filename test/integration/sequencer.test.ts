@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { gte, sql } from 'drizzle-orm';
 import { BytesWrapper } from '@atcute/cbor';
-import { openDatabase, type Database, type Db } from '../../src/storage/db.ts';
+import { openDatabase, type Database, type Db, type Pipeline } from '../../src/storage/db.ts';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import { Sequencer } from '../../src/sequencer/sequencer.ts';
 import { FanoutHub } from '../../src/firehose/hub.ts';
 import { createMetrics } from '../../src/metrics.ts';
@@ -45,9 +46,12 @@ beforeAll(async () => {
 
 const dirs: string[] = [];
 
-/** A sequencer on `d` that commits as soon as it can, up to 100 events a batch. */
-function sequencerOn(d: Database | Db, onCommitted: (evs: CommittedEvent[]) => void, opts: { maxBatchBytes?: number } = {}): Sequencer {
-  const s = new Sequencer({ db: 'db' in d ? d.db : d, log, metrics: createMetrics(), maxDelayMs: 1, maxBatch: 100, ...opts });
+/**
+ * A sequencer on `d` that commits as soon as it can, up to 100 events a batch: on a Database through its pipeline,
+ * as the relay does; on a bare Db (or with `pipeline: null`) statement by statement, as on the embedded engine.
+ */
+function sequencerOn(d: Database | Db, onCommitted: (evs: CommittedEvent[]) => void, opts: { maxBatchBytes?: number; pipeline?: Pipeline | null } = {}): Sequencer {
+  const s = new Sequencer({ db: 'db' in d ? d.db : d, pipeline: 'db' in d ? d.pipeline : null, log, metrics: createMetrics(), maxDelayMs: 1, maxBatch: 100, ...opts });
   s.onCommitted(onCommitted);
   return s;
 }
@@ -243,6 +247,41 @@ describe('sequencer', () => {
     expect(rows.map((r) => r.seq).sort()).toEqual([...committed].sort());
     const [host] = await d.db.select({ cursor: hosts.cursor }).from(hosts).where(sql`${hosts.id} = 3`);
     expect(host!.cursor).toBe(7001);
+  });
+
+  it('does not write a pipelined batch again when its COMMIT went through but the answer was lost', async () => {
+    const d = await open();
+    let loseAnswer = true;
+    const dialect = new PgDialect();
+    // The pipeline's connection hears COMMIT's answer, then fails as if the connection had dropped.
+    const flaky: Pipeline = {
+      async checkout() {
+        const c = await d.pipeline!.checkout();
+        const db = new Proxy(c.db, {
+          get(target, prop, receiver) {
+            if (prop !== 'execute') return Reflect.get(target, prop, receiver);
+            return (q: Parameters<Db['execute']>[0]) => {
+              const run = target.execute(q);
+              if (typeof q === 'string' || dialect.sqlToQuery(q.getSQL()).sql !== 'COMMIT') return run;
+              return run.then((v) => {
+                if (!loseAnswer) return v;
+                loseAnswer = false;
+                throw new Error('Connection terminated unexpectedly');
+              });
+            };
+          },
+        });
+        return { db, release: c.release };
+      },
+    };
+    const committed: number[] = [];
+    const s = sequencerOn(d, (evs) => committed.push(...evs.map((e) => e.seq)), { pipeline: flaky });
+    for (const n of [7100, 7101]) s.submit({ hostId: 3, upstreamSeq: n, cursor: { at: n, above: [] }, event: relayEvent('did:plc:once-piped', 'identity', { did: 'did:plc:once-piped', n }) });
+    await s.drain();
+    expect(loseAnswer).toBe(false);
+    expect(committed).toHaveLength(2);
+    const rows = await d.db.select({ seq: events.seq }).from(events).where(sql`${events.did} = 'did:plc:once-piped'`);
+    expect(rows.map((r) => r.seq).sort()).toEqual([...committed].sort());
   });
 
   it('keeps a host’s cursor with the seqs committed above it, as the newest item of the host says', async () => {
