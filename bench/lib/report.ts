@@ -18,6 +18,17 @@ export function writeReport(resultsDir: string, file: string): void {
   writeFileSync(file, renderReport(readRecords(resultsDir)));
 }
 
+/**
+ * Metrics no scenario reports any more, with why and what replaced them: their records stay in the history (the
+ * scenario's file), and the last is listed under its table, out of the targets.
+ */
+const RETIRED: Record<string, Record<string, string>> = {
+  fanout: {
+    'fan-out p99 upstream-to-consumer latency':
+      "its consumers decoded every frame in four processes on the relay's two cores, so it measured them, not the relay (issue 16); replaced by '100 consumers: publish-to-receipt p99' (drain-only consumers and one that decodes)",
+  },
+};
+
 export function renderReport(records: BenchRecord[]): string {
   const scenarios = new Map<string, BenchRecord[]>();
   for (const r of records) {
@@ -25,12 +36,20 @@ export function renderReport(records: BenchRecord[]): string {
     if (list) list.push(r);
     else scenarios.set(r.scenario, [r]);
   }
-  const current = [...scenarios].sort(([a], [b]) => a.localeCompare(b)).map(([name, list]) => ({ name, rows: latestPerMetric(list) }));
+  const current = [...scenarios]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, list]) => {
+      const latest = latestPerMetric(list);
+      return { name, rows: latest.filter((r) => !RETIRED[name]?.[r.metric]), retired: latest.filter((r) => RETIRED[name]?.[r.metric]) };
+    });
   const out = [HEADER, '', '## Targets', '', '| scenario | metric | target | latest | met | commit | date |', '|---|---|---|---:|---|---|---|'];
   for (const { name, rows } of current) {
     for (const r of rows.filter((row) => row.target)) out.push(row([name, r.metric, describeTarget(r.target!), `${formatNumber(r.value)} ${r.unit}`, verdict(r), commit(r), date(r)]));
   }
-  for (const { name, rows } of current) out.push('', ...scenarioTable(name, rows));
+  for (const { name, rows, retired } of current) {
+    out.push('', ...scenarioTable(name, rows));
+    if (retired.length > 0) out.push('', 'Retired, no longer reported:', ...retired.map((r) => `- ${r.metric}: ${formatNumber(r.value)} ${r.unit} (${commit(r)}, ${date(r)}); ${RETIRED[name]![r.metric]}`));
+  }
   return `${out.join('\n')}\n`;
 }
 

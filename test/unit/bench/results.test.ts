@@ -125,6 +125,17 @@ describe('bench records and report', () => {
     expect(md).toContain('- B: Test CPU 9000, 2 cores, 24 GiB, Node v24.0.0; load average 0.5 at the start, 1.25 at the end. Taken over from the journal\n');
   });
 
+  it('lists a retired metric under its table, out of the targets, with what replaced it', () => {
+    appendRecords(dir, toRecords('fanout', [{ name: 'fan-out p99 upstream-to-consumer latency', value: 3_500, unit: 'ms over 100 consumers', target: { op: '<', value: 100 } }], run('2026-11-23', '1f3037b')));
+    appendRecords(dir, toRecords('fanout', fanoutLines(60), run('2026-12-03T06:15:00.000Z', 'ccccccc')));
+    const md = renderReport(readRecords(dir));
+    const targets = md.split('\n## Targets\n')[1]!.split('\n## ')[0]!;
+    expect(targets).not.toContain('upstream-to-consumer');
+    expect(() => rowOf(md, 'fanout', 'fan-out p99 upstream-to-consumer latency')).toThrow(/no row/);
+    expect(md).toMatch(/Retired, no longer reported:\n- fan-out p99 upstream-to-consumer latency: 3,500 ms over 100 consumers \(1f3037b, 2026-11-23\); .*replaced by/);
+    expect(rowOf(md, 'fanout', 'fan-out p99')[1]).toBe('60');
+  });
+
   it('refuses a line that is not a record, naming the file and line', () => {
     writeFileSync(join(dir, 'verify.jsonl'), '{"scenario":"verify","metric":"m","value":1,"unit":"x","date":"2026-11-23"}\n{"scenario":"verify",\n');
     expect(() => readRecords(dir)).toThrow(/verify\.jsonl:2: not a benchmark record/);
