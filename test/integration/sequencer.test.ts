@@ -56,6 +56,20 @@ function sequencerOn(d: Database | Db, onCommitted: (evs: CommittedEvent[]) => v
   return s;
 }
 
+/**
+ * Two events of `did` (host 3, upstream seqs from `first`) through a sequencer on `on`: each is committed, and
+ * logged, exactly once.
+ */
+async function expectWrittenOnce(d: Database, on: Database | Db, opts: { pipeline?: Pipeline | null }, did: string, first: number): Promise<void> {
+  const committed: number[] = [];
+  const s = sequencerOn(on, (evs) => committed.push(...evs.map((e) => e.seq)), opts);
+  for (const n of [first, first + 1]) s.submit({ hostId: 3, upstreamSeq: n, cursor: { at: n, above: [] }, event: relayEvent(did, 'identity', { did, n }) });
+  await s.drain();
+  expect(committed).toHaveLength(2);
+  const rows = await d.db.select({ seq: events.seq }).from(events).where(sql`${events.did} = ${did}`);
+  expect(rows.map((r) => r.seq).sort()).toEqual([...committed].sort());
+}
+
 afterAll(async () => {
   for (const d of opened) await d.close();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -237,14 +251,8 @@ describe('sequencer', () => {
         };
       },
     });
-    const committed: number[] = [];
-    const s = sequencerOn(flaky, (evs) => committed.push(...evs.map((e) => e.seq)));
-    for (const n of [7000, 7001]) s.submit({ hostId: 3, upstreamSeq: n, cursor: { at: n, above: [] }, event: relayEvent('did:plc:once', 'identity', { did: 'did:plc:once', n }) });
-    await s.drain();
+    await expectWrittenOnce(d, flaky, {}, 'did:plc:once', 7000);
     expect(loseAnswer).toBe(false);
-    expect(committed).toHaveLength(2);
-    const rows = await d.db.select({ seq: events.seq }).from(events).where(sql`${events.did} = 'did:plc:once'`);
-    expect(rows.map((r) => r.seq).sort()).toEqual([...committed].sort());
     const [host] = await d.db.select({ cursor: hosts.cursor }).from(hosts).where(sql`${hosts.id} = 3`);
     expect(host!.cursor).toBe(7001);
   });
@@ -274,14 +282,8 @@ describe('sequencer', () => {
         return { db, release: c.release };
       },
     };
-    const committed: number[] = [];
-    const s = sequencerOn(d, (evs) => committed.push(...evs.map((e) => e.seq)), { pipeline: flaky });
-    for (const n of [7100, 7101]) s.submit({ hostId: 3, upstreamSeq: n, cursor: { at: n, above: [] }, event: relayEvent('did:plc:once-piped', 'identity', { did: 'did:plc:once-piped', n }) });
-    await s.drain();
+    await expectWrittenOnce(d, d, { pipeline: flaky }, 'did:plc:once-piped', 7100);
     expect(loseAnswer).toBe(false);
-    expect(committed).toHaveLength(2);
-    const rows = await d.db.select({ seq: events.seq }).from(events).where(sql`${events.did} = 'did:plc:once-piped'`);
-    expect(rows.map((r) => r.seq).sort()).toEqual([...committed].sort());
   });
 
   it('keeps a host’s cursor with the seqs committed above it, as the newest item of the host says', async () => {
