@@ -102,8 +102,9 @@ export async function commitBatch(
   let committed: CommittedEvent[] = [];
   await db.transaction(async (tx) => {
     if (batch.events.length > 0) {
-      const [row] = await takeSeqs(tx, batch);
-      committed = await framesUnder(tx, batch, row!, partitions);
+      const span = timeSpanOf(batch);
+      const [row] = await takeSeqs(tx, batch, span);
+      committed = await framesUnder(tx, batch, row!, span, partitions);
     }
     for (const write of batchWrites(tx, batch, committed)) await write;
     attempt(committed);
@@ -117,8 +118,9 @@ async function commitPipelined(pipeline: Pipeline, batch: Batch, partitions: Log
     const begin = tx.execute(sql`BEGIN`);
     let committed: CommittedEvent[] = [];
     if (batch.events.length > 0) {
-      const [, [row]] = await Promise.all([begin, takeSeqs(tx, batch)]);
-      committed = await framesUnder(tx, batch, row!, partitions);
+      const span = timeSpanOf(batch);
+      const [, [row]] = await Promise.all([begin, takeSeqs(tx, batch, span)]);
+      committed = await framesUnder(tx, batch, row!, span, partitions);
     } else {
       await begin;
     }
@@ -135,14 +137,19 @@ async function commitPipelined(pipeline: Pipeline, batch: Batch, partitions: Log
   }
 }
 
-/**
- * The batch's seqs and its span of the time line, taken under the seq row's lock. Times come from PostgreSQL's clock
- * (one clock for every process) and never go back: a clock that steps back leaves the time line where it was,
- * moving one microsecond a step.
- */
-function takeSeqs(tx: Db, batch: Batch) {
+/** Microseconds the batch's events take on the time line together. */
+function timeSpanOf(batch: Batch): number {
   let span = 0;
   for (const ev of batch.events) span += ev.timeSpan;
+  return span;
+}
+
+/**
+ * The batch's seqs and its `span` of the time line, taken under the seq row's lock. Times come from PostgreSQL's
+ * clock (one clock for every process) and never go back: a clock that steps back leaves the time line where it
+ * was, moving one microsecond a step.
+ */
+function takeSeqs(tx: Db, batch: Batch, span: number) {
   return tx
     .update(relaySeq)
     .set({
@@ -153,10 +160,8 @@ function takeSeqs(tx: Db, batch: Batch) {
     .returning({ seq: relaySeq.seq, timeUs: relaySeq.timeUs });
 }
 
-/** The batch's events under the seqs taken (ending at `top`), framed, with the partitions they go to made. */
-async function framesUnder(tx: Db, batch: Batch, top: { seq: number; timeUs: number }, partitions: LogPartitioner): Promise<CommittedEvent[]> {
-  let span = 0;
-  for (const ev of batch.events) span += ev.timeSpan;
+/** The batch's events under the seqs and `span` taken (ending at `top`), framed, with the partitions they go to made. */
+async function framesUnder(tx: Db, batch: Batch, top: { seq: number; timeUs: number }, span: number, partitions: LogPartitioner): Promise<CommittedEvent[]> {
   let seq = top.seq - batch.events.length;
   let timeUs = top.timeUs - span;
   let bytes = 0;
@@ -326,12 +331,17 @@ export interface LaidOutEvents {
   offsets: Uint32Array;
 }
 
+const NO_FRAME = new Uint8Array(0);
+
 /** Lays events out one at a time into a buffer sized from a hint, grown when the hint was short. */
 export class EventLayout {
   private buf: Buffer;
   private at = 0;
+  /** Where each event's header starts, and its frame after it. */
   private readonly starts: number[] = [];
-  private readonly rows: Array<Omit<CommittedEvent, 'frame'> & { frameAt: number; frameLength: number }> = [];
+  private readonly frameAts: number[] = [];
+  /** Their frames are set once the buffer is final (growing it moves them). */
+  private readonly events: CommittedEvent[] = [];
   private readonly layout: FrameLayout;
 
   constructor(layout: FrameLayout, sizeHint: number) {
@@ -344,9 +354,10 @@ export class EventLayout {
     const header = this.layout.headerLength(length);
     if (this.at + header + length > this.buf.length) this.grow(header + length);
     this.starts.push(this.at);
+    this.frameAts.push(this.at + header);
     this.layout.writeHeader(this.buf, this.at, length);
     this.buf.set(src.subarray(from, from + length), this.at + header);
-    this.rows.push({ seq, did, kind, timeUs, frameAt: this.at + header, frameLength: length });
+    this.events.push({ seq, did, kind, frame: NO_FRAME, timeUs });
     this.at += header + length;
   }
 
@@ -356,7 +367,8 @@ export class EventLayout {
     const offsets = new Uint32Array(this.starts.length + 1);
     offsets.set(this.starts);
     offsets[this.starts.length] = this.at;
-    const events = this.rows.map(({ frameAt, frameLength, ...e }) => ({ ...e, frame: bytes.subarray(frameAt, frameAt + frameLength) }));
+    const { events, frameAts } = this;
+    for (let i = 0; i < events.length; i++) events[i]!.frame = bytes.subarray(frameAts[i]!, offsets[i + 1]!);
     return { events, bytes, offsets };
   }
 
