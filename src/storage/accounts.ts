@@ -1,6 +1,7 @@
 // The accounts table: what the account owner (src/accounts/) loads and the sequencer persists, and the reads of the
 // sync and admin APIs.
-import { and, asc, eq, gt, inArray, isNotNull, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, isNotNull, sql, type SQL } from 'drizzle-orm';
+import { arrayParam } from './pg-array.ts';
 import type { Db } from './db.ts';
 import { accounts, hosts, identities } from './schema.ts';
 import type { AccountChange, AccountState, Throttle } from '../core/accounts.ts';
@@ -29,7 +30,8 @@ export function statusView(row: typeof accounts.$inferSelect): Pick<AccountState
 
 /** Accounts' states as persisted, one per DID in order (null: the relay has never seen it). */
 export async function loadAccountStates(db: Db, dids: string[]): Promise<Array<AccountState | null>> {
-  const rows = await db.select().from(accounts).where(inArray(accounts.did, dids));
+  // One array parameter: inArray's list of one parameter per DID cost the event loop more than the rows did.
+  const rows = await db.select().from(accounts).where(sql`${accounts.did} = ANY(${arrayParam(dids)}::text[])`);
   const byDid = new Map(rows.map((r) => [r.did, r]));
   return dids.map((did) => {
     const row = byDid.get(did);
@@ -64,9 +66,9 @@ export function repoStatesUpsert(changes: Map<string, AccountChange>): SQL | nul
   return sql`
     INSERT INTO ${accounts} (did, host_id, rev, head, data)
     SELECT * FROM unnest(
-      ${sql.param(repo.map((c) => c.did))}::text[], ${sql.param(repo.map((c) => c.hostId))}::integer[],
-      ${sql.param(repo.map((c) => c.repo!.rev))}::text[], ${sql.param(repo.map((c) => c.repo!.head))}::text[],
-      ${sql.param(repo.map((c) => c.repo!.data))}::text[])
+      ${arrayParam(repo.map((c) => c.did))}::text[], ${arrayParam(repo.map((c) => c.hostId))}::integer[],
+      ${arrayParam(repo.map((c) => c.repo!.rev))}::text[], ${arrayParam(repo.map((c) => c.repo!.head))}::text[],
+      ${arrayParam(repo.map((c) => c.repo!.data))}::text[])
     ON CONFLICT (did) DO UPDATE SET
       rev = excluded.rev, head = excluded.head, data = excluded.data, host_id = excluded.host_id, updated_at = now()`;
 }
@@ -89,9 +91,9 @@ export function accountChangeWrites(tx: Db, changes: Map<string, AccountChange>)
       tx.execute(sql`
       INSERT INTO ${accounts} (did, host_id, upstream_active, upstream_status)
       SELECT * FROM unnest(
-        ${sql.param(upstream.map((c) => c.did))}::text[], ${sql.param(upstream.map((c) => c.hostId))}::integer[],
-        ${sql.param(upstream.map((c) => c.upstream!.active))}::boolean[],
-        ${sql.param(upstream.map((c) => c.upstream!.status))}::text[])
+        ${arrayParam(upstream.map((c) => c.did))}::text[], ${arrayParam(upstream.map((c) => c.hostId))}::integer[],
+        ${arrayParam(upstream.map((c) => c.upstream!.active))}::boolean[],
+        ${arrayParam(upstream.map((c) => c.upstream!.status))}::text[])
       ON CONFLICT (did) DO UPDATE SET
         upstream_active = excluded.upstream_active, upstream_status = excluded.upstream_status,
         host_id = excluded.host_id, updated_at = now()`),

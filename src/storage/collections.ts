@@ -2,6 +2,7 @@
 // the batch transaction with the account changes that carry it (so it never disagrees with the log), by the PDS
 // look-ups that settle what a commit's proof did not show, and by the backfill; read by the sync API.
 import { asc, eq, sql } from 'drizzle-orm';
+import { arrayParam } from './pg-array.ts';
 import type { Db } from './db.ts';
 import { accounts, collectionBackfills, collections, repoCollections } from './schema.ts';
 import type { AccountChange } from '../core/accounts.ts';
@@ -37,7 +38,7 @@ export function collectionChangeWrites(tx: Db, changes: Iterable<AccountChange>)
     writes.push(
       tx.execute(sql`
       DELETE FROM ${repoCollections} rc
-      USING unnest(${sql.param(gone.dids)}::text[], ${sql.param(gone.nsids)}::text[]) AS i(did, nsid), ${accounts} a, ${collections} c
+      USING unnest(${arrayParam(gone.dids)}::text[], ${arrayParam(gone.nsids)}::text[]) AS i(did, nsid), ${accounts} a, ${collections} c
       WHERE a.did = i.did AND c.nsid = i.nsid AND rc.uid = a.uid AND rc.collection_id = c.id`),
     );
   }
@@ -52,7 +53,7 @@ export function collectionChangeWrites(tx: Db, changes: Iterable<AccountChange>)
  */
 function addEntries(tx: Db, dids: string[], nsids: string[]): Write {
   return tx.execute(sql`
-    WITH i AS (SELECT * FROM unnest(${sql.param(dids)}::text[], ${sql.param(nsids)}::text[]) AS i(did, nsid)),
+    WITH i AS (SELECT * FROM unnest(${arrayParam(dids)}::text[], ${arrayParam(nsids)}::text[]) AS i(did, nsid)),
     fresh AS (
       INSERT INTO ${collections} (nsid)
       SELECT DISTINCT i.nsid FROM i WHERE NOT EXISTS (SELECT 1 FROM ${collections} c WHERE c.nsid = i.nsid)
@@ -72,7 +73,7 @@ function dropEntries(tx: Db, dids: string[]): Write {
   return tx.execute(sql`
     DELETE FROM ${repoCollections}
     WHERE collection_id = ANY(ARRAY(SELECT id FROM ${collections}))
-      AND uid = ANY(ARRAY(SELECT uid FROM ${accounts} WHERE did = ANY(${sql.param(dids)}::text[])))`);
+      AND uid = ANY(ARRAY(SELECT uid FROM ${accounts} WHERE did = ANY(${arrayParam(dids)}::text[])))`);
 }
 
 /**
@@ -146,7 +147,7 @@ export function pageQuery(ids: number[] | null, afterUid: number, limit: number)
 }
 
 export async function collectionIds(db: Db, nsids: string[]): Promise<number[]> {
-  const res = (await db.execute(sql`SELECT id FROM ${collections} WHERE nsid = ANY(${sql.param(nsids)}::text[]) ORDER BY id`)) as unknown as Rows;
+  const res = (await db.execute(sql`SELECT id FROM ${collections} WHERE nsid = ANY(${arrayParam(nsids)}::text[]) ORDER BY id`)) as unknown as Rows;
   return res.rows.map((r) => Number(r.id));
 }
 
@@ -225,6 +226,6 @@ export async function saveBackfill(db: Db, p: { hostId: number; cursor: string |
 export async function knownOnHost(db: Db, hostId: number, dids: string[]): Promise<Set<string>> {
   if (dids.length === 0) return new Set();
   const res = (await db.execute(sql`
-    SELECT did FROM ${accounts} WHERE host_id = ${hostId} AND did = ANY(${sql.param(dids)}::text[])`)) as unknown as Rows;
+    SELECT did FROM ${accounts} WHERE host_id = ${hostId} AND did = ANY(${arrayParam(dids)}::text[])`)) as unknown as Rows;
   return new Set(res.rows.map((r) => r.did as string));
 }

@@ -1,5 +1,6 @@
 // The event log: the sequencer's batch transaction (its only writer), and the reads of fan-out, replay and retention.
 import { and, asc, desc, eq, gt, lte, sql, type SQL } from 'drizzle-orm';
+import { arrayParam } from './pg-array.ts';
 import pg from 'pg';
 import { BinaryCopyReader, int8At } from './copy-binary.ts';
 import { copyOut } from './copy-out.ts';
@@ -219,11 +220,11 @@ function eventsInsert(rows: BatchEvent[], committed: CommittedEvent[]): SQL {
     INSERT INTO ${events} (seq, did, kind, frame, host_id, upstream_seq, time_us)
     SELECT r.seq, r.did, r.kind, substring(${frames}::bytea from r.start for r.length), r.host_id, r.upstream_seq, r.time_us
     FROM unnest(
-      ${sql.param(committed.map((c) => c.seq))}::bigint[], ${sql.param(rows.map((r) => r.did))}::text[],
-      ${sql.param(rows.map((r) => r.kind))}::text[], ${sql.param(starts)}::integer[],
-      ${sql.param(committed.map((c) => c.frame.length))}::integer[],
-      ${sql.param(rows.map((r) => r.hostId))}::integer[], ${sql.param(rows.map((r) => r.upstreamSeq))}::bigint[],
-      ${sql.param(committed.map((c) => c.timeUs))}::bigint[])
+      ${arrayParam(committed.map((c) => c.seq))}::bigint[], ${arrayParam(rows.map((r) => r.did))}::text[],
+      ${arrayParam(rows.map((r) => r.kind))}::text[], ${arrayParam(starts)}::integer[],
+      ${arrayParam(committed.map((c) => c.frame.length))}::integer[],
+      ${arrayParam(rows.map((r) => r.hostId))}::integer[], ${arrayParam(rows.map((r) => r.upstreamSeq))}::bigint[],
+      ${arrayParam(committed.map((c) => c.timeUs))}::bigint[])
       AS r(seq, did, kind, start, length, host_id, upstream_seq, time_us)`;
 }
 
@@ -237,8 +238,8 @@ function countsUpsert(counts: Batch['counts']): SQL | null {
   return sql`
     INSERT INTO ${hostEventCounts} AS c (host_id, minute, accepted, rejected)
     SELECT r.host_id, date_trunc('minute', now()), r.accepted, r.rejected
-    FROM unnest(${sql.param(ids)}::integer[], ${sql.param(ids.map((id) => counts.get(id)!.accepted))}::integer[],
-      ${sql.param(ids.map((id) => counts.get(id)!.rejected))}::integer[]) AS r(host_id, accepted, rejected)
+    FROM unnest(${arrayParam(ids)}::integer[], ${arrayParam(ids.map((id) => counts.get(id)!.accepted))}::integer[],
+      ${arrayParam(ids.map((id) => counts.get(id)!.rejected))}::integer[]) AS r(host_id, accepted, rejected)
     ON CONFLICT (minute, host_id) DO UPDATE SET accepted = c.accepted + excluded.accepted, rejected = c.rejected + excluded.rejected`;
 }
 
@@ -249,7 +250,7 @@ function countsUpsert(counts: Batch['counts']): SQL | null {
 function cursorsUpdate(cursors: Batch['cursors']): SQL | null {
   if (cursors.size === 0) return null;
   const rows = [...cursors].map(
-    ([hostId, { cursor, accepted }]) => sql`(${hostId}::integer, ${cursor.at}::bigint, ${sql.param([...cursor.above])}::bigint[], ${accepted}::boolean)`,
+    ([hostId, { cursor, accepted }]) => sql`(${hostId}::integer, ${cursor.at}::bigint, ${arrayParam([...cursor.above])}::bigint[], ${accepted}::boolean)`,
   );
   return sql`
     UPDATE ${hosts} SET
@@ -303,7 +304,7 @@ export const EVENTS_LAST_HOUR = sql`(SELECT host_id, sum(accepted)::bigint AS ev
 /** Events each host had logged over the last hour (hosts without any left out). */
 export async function eventsLastHour(db: Db, hostIds: readonly number[]): Promise<Map<number, number>> {
   if (hostIds.length === 0) return new Map();
-  const res = await db.execute(sql`SELECT host_id, events FROM ${EVENTS_LAST_HOUR} last_hour WHERE host_id = ANY(${sql.param([...hostIds])}::integer[])`);
+  const res = await db.execute(sql`SELECT host_id, events FROM ${EVENTS_LAST_HOUR} last_hour WHERE host_id = ANY(${arrayParam([...hostIds])}::integer[])`);
   const rows = (res as { rows: Array<{ host_id: number; events: string | number }> }).rows;
   return new Map(rows.map((r) => [Number(r.host_id), Number(r.events)]));
 }
