@@ -32,6 +32,8 @@ export class FanoutHub {
   lastSeq = 0;
   private readonly sinks = new Set<LiveSink>();
   private targetSeq = 0;
+  /** The head is read (start()): before it, what is noted only raises the target. */
+  private started = false;
   private catchingUp: Promise<void> | null = null;
   private unlisten: (() => Promise<void>) | null = null;
 
@@ -86,8 +88,13 @@ export class FanoutHub {
       // would skip that seq for live consumers when it was not committed yet (found by test/chaos/services.test.ts).
       void this.refreshHead().catch((err: unknown) => this.opts.log.warn({ err }, 'could not read the committed head'));
     });
-    this.lastSeq = this.targetSeq = await committedSeq(this.opts.database.db);
+    // A NOTIFY that arrived meanwhile only raised the target: reading from seq 0 then would have broadcast the whole
+    // log to live consumers, and set the head back to where that read ended (found by the fan-out bench: a fan-out
+    // process started while events flowed served its readers minutes-old events as live).
+    this.lastSeq = await committedSeq(this.opts.database.db);
     this.opts.metrics.lastSeq.set(this.lastSeq);
+    this.started = true;
+    this.noteCommitted(this.targetSeq);
   }
 
   async stop(): Promise<void> {
@@ -122,6 +129,7 @@ export class FanoutHub {
   noteCommitted(seq: number): void {
     if (seq <= this.lastSeq) return;
     this.targetSeq = Math.max(this.targetSeq, seq);
+    if (!this.started) return;
     this.catchingUp ??= this.catchUp().finally(() => {
       this.catchingUp = null;
     });

@@ -15,7 +15,7 @@ import { FanoutHub } from '../../src/firehose/hub.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { decodeFrame, encodeMessageFrame } from '../../src/protocol/frame.ts';
 import { events, hostEventCounts, hosts } from '../../src/storage/schema.ts';
-import { EVENT_COUNTS_HORIZON_MS, eventCountSeries, eventsLastHour, oldestRetainedSeq, pruneEventCounts, seqBeforeTime } from '../../src/storage/events.ts';
+import { committedSeq, EVENT_COUNTS_HORIZON_MS, eventCountSeries, eventsLastHour, oldestRetainedSeq, pruneEventCounts, seqBeforeTime } from '../../src/storage/events.ts';
 import type { CommittedEvent } from '../../src/core/events.ts';
 import { relayEvent } from '../../src/core/events.ts';
 
@@ -300,6 +300,37 @@ describe('sequencer', () => {
     s.submit({ hostId: 3, upstreamSeq: 8100, cursor: { at: 8102, above: [] }, event: relayEvent('did:plc:late', 'identity', { did: 'did:plc:late' }) });
     await s.drain();
     expect(await row()).toEqual({ cursor: 8102, above: [] });
+  });
+
+  it('a hub that hears of a commit while it starts begins at the head, and broadcasts nothing older', async () => {
+    const writer = await open();
+    const s = sequencerOn(writer, () => {});
+    const relayMade = (did: string, n: number) => ({ hostId: 1, upstreamSeq: null, event: relayEvent(did, 'identity', { did, n }) });
+    for (let i = 0; i < 30; i++) s.submit(relayMade('did:plc:beforestart', i));
+    await s.drain();
+    const readerDb = await open();
+    const head = await committedSeq(readerDb.db);
+    // Another process's NOTIFY arrives between the hub's LISTEN and its read of the head, as it does when a process
+    // starts while events flow.
+    const racing: Database = {
+      ...readerDb,
+      listen: async (channel, onPayload) => {
+        const unlisten = await readerDb.listen(channel, onPayload);
+        onPayload(String(head));
+        return unlisten;
+      },
+    };
+    const hub = new FanoutHub({ database: racing, log, metrics: createMetrics(), recentBytes: 0, recentMaxAgeMs: 0 });
+    const seen: number[] = [];
+    hub.add({ deliver: (batch) => seen.push(...batch.events.map((e) => e.seq)) });
+    await hub.start();
+    expect(hub.lastSeq).toBe(head);
+    for (let i = 0; i < 10; i++) s.submit(relayMade('did:plc:afterstart', i));
+    await s.drain();
+    await eventually(() => hub.lastSeq >= head + 10, 10_000, 'the hub to hear of the new commits');
+    // Only what was committed after the head, once each, in order: not the log from seq 1 again.
+    expect(seen).toEqual(Array.from({ length: 10 }, (_, i) => head + 1 + i));
+    await hub.stop();
   });
 
   it.each(['postgres', 'embedded'] as const)('%s: stores received bodies byte for byte under the new seq, in batches cut at the byte cap', async (store) => {
