@@ -1,8 +1,7 @@
 // Fan-out of committed events to live consumers. Events reach the hub in seq order: directly from this process's
 // sequencer after commit, or — when another relay process committed them — read back from PostgreSQL after a NOTIFY.
 // The latest batches stay in memory (a byte budget, and no longer than the replay window) so that a reader a little
-// behind catches up from them: 300 readers each reading its own pages from the log starved the hub's reads on a
-// fan-out-only process (285 catch-ups, p99 18.8 s in the fan-out bench, docs/perf-journal.md).
+// behind catches up from them, with no log read of its own.
 import type { Logger } from 'pino';
 import type { Database } from '../storage/db.ts';
 import { committedSeq, EVENTS_CHANNEL, readEvents } from '../storage/events.ts';
