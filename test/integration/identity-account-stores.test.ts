@@ -2,35 +2,13 @@
 // saved many per statement (one JSON parameter) and read back as they were, the last of a DID in a batch winning;
 // account states read many per statement (one array parameter), null for DIDs never seen.
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openDatabase, type Database } from '../../src/storage/db.ts';
 import { createIdentityStore } from '../../src/storage/identities.ts';
 import { loadAccountStates } from '../../src/storage/accounts.ts';
 import { accounts, hosts } from '../../src/storage/schema.ts';
-import { createTestDatabase } from '../helpers/db.ts';
+import { TestDatabases } from '../helpers/db.ts';
 
-const opened: Database[] = [];
-const dirs: string[] = [];
-
-afterAll(async () => {
-  for (const d of opened) await d.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-async function open(engine: 'postgres' | 'embedded'): Promise<Database> {
-  let d: Database;
-  if (engine === 'postgres') d = await openDatabase({ databaseUrl: await createTestDatabase(), dataDir: '' });
-  else {
-    const dir = mkdtempSync(join(tmpdir(), 'relay-stores-'));
-    dirs.push(dir);
-    d = await openDatabase({ databaseUrl: null, dataDir: dir });
-  }
-  opened.push(d);
-  await d.migrate();
-  return d;
-}
+const dbs = new TestDatabases();
+afterAll(() => dbs.closeAll());
 
 const doc = (did: string, handle: string) => ({
   '@context': ['https://www.w3.org/ns/did/v1'],
@@ -42,7 +20,7 @@ const doc = (did: string, handle: string) => ({
 
 describe.each(['postgres', 'embedded'] as const)('%s', (engine) => {
   it('saves identity documents many at a time and loads them back as they were', async () => {
-    const d = await open(engine);
+    const d = await dbs.open(engine);
     const store = createIdentityStore(d.db);
     const at = Date.parse('2026-12-04T21:00:00.000Z');
     // Quotes, backslashes and non-ASCII survive; the second document of did:plc:b in the batch wins.
@@ -63,7 +41,7 @@ describe.each(['postgres', 'embedded'] as const)('%s', (engine) => {
   });
 
   it('loads account states many at a time, null for accounts never seen', async () => {
-    const d = await open(engine);
+    const d = await dbs.open(engine);
     const [host] = await d.db.insert(hosts).values({ hostname: 'pds.test' }).returning({ id: hosts.id });
     await d.db.insert(accounts).values([
       { did: 'did:plc:x', hostId: host!.id, rev: '3l2abc', head: 'bafyhead', data: 'bafydata' },

@@ -1,24 +1,14 @@
 // Array parameters written as PostgreSQL array literals (storage/pg-array.ts) read back by a real PostgreSQL as the
 // arrays they were: every kind of element the relay sends, the characters an array literal gives meaning to, and
 // NULLs, through both the one-join fast paths and the general one.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import { describe, expect, it } from 'vitest';
 import { pgArrayLiteral, type ArrayElement } from '../../src/storage/pg-array.ts';
-import { createTestDatabase } from '../helpers/db.ts';
+import { testClient } from '../helpers/db.ts';
 
-let client: pg.Client;
-
-beforeAll(async () => {
-  client = new pg.Client({ connectionString: await createTestDatabase() });
-  await client.connect();
-}, 60_000);
-
-afterAll(async () => {
-  await client?.end();
-});
+const client = testClient();
 
 async function roundTrip(values: readonly ArrayElement[], type: string): Promise<unknown[]> {
-  const res = await client.query(`SELECT $1::${type}[] AS a`, [pgArrayLiteral(values)]);
+  const res = await client().query(`SELECT $1::${type}[] AS a`, [pgArrayLiteral(values)]);
   return res.rows[0].a as unknown[];
 }
 

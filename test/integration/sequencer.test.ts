@@ -2,9 +2,6 @@
 // would be) get gapless seqs that commit in seq order, and a hub in another "process" broadcasts every event once,
 // in order, reading the ones it did not write from the log.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
 import { gte, sql } from 'drizzle-orm';
 import { BytesWrapper } from '@atcute/cbor';
@@ -24,7 +21,7 @@ function bodyOf(frame: Uint8Array): { n: number; seq: number } {
   if (f.op !== 1) throw new Error('not a message frame');
   return f.body as { n: number; seq: number };
 }
-import { createTestDatabase } from '../helpers/db.ts';
+import { createTestDatabase, TestDatabases } from '../helpers/db.ts';
 import { eventually } from '../helpers/consumer.ts';
 
 const log = pino({ level: 'silent' });
@@ -44,7 +41,7 @@ beforeAll(async () => {
   await d.db.insert(hosts).values([{ hostname: 'a.test' }, { hostname: 'b.test' }, { hostname: 'c.test' }]);
 });
 
-const dirs: string[] = [];
+const embedded = new TestDatabases();
 
 /**
  * A sequencer on `d` that commits as soon as it can, up to 100 events a batch: on a Database through its pipeline,
@@ -72,7 +69,7 @@ async function expectWrittenOnce(d: Database, on: Database | Db, opts: { pipelin
 
 afterAll(async () => {
   for (const d of opened) await d.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  await embedded.closeAll();
 });
 
 describe('sequencer', () => {
@@ -337,11 +334,7 @@ describe('sequencer', () => {
     let d: Database;
     if (store === 'postgres') d = await open();
     else {
-      const dir = mkdtempSync(join(tmpdir(), 'relay-seq-'));
-      dirs.push(dir);
-      d = await openDatabase({ databaseUrl: null, dataDir: dir });
-      opened.push(d);
-      await d.migrate();
+      d = await embedded.open('embedded');
       await d.db.insert(hosts).values([{ hostname: 'a.test' }, { hostname: 'b.test' }]);
     }
     const batches: number[][] = [];
