@@ -186,16 +186,14 @@ export class Mst {
 
   private materialize(decoded: DecodedNode, layer: number, cid: Uint8Array): Node {
     if (layer < 0) throw new MstError('bad_node', 'MST is deeper than its keys allow');
-    for (const e of decoded.entries) {
-      if (keyHeight(e.key) !== layer) throw new MstError('bad_node', 'MST key is on the wrong layer');
-    }
     // The decoded node is this call's alone (decodeNode builds it afresh): its entries become the tree's in place,
     // one object an entry instead of two (the entry objects were a tenth of a verify worker's allocations).
-    const entries = decoded.entries as unknown as Entry[];
-    for (let i = 0; i < entries.length; i++) {
-      const right = decoded.entries[i]!.right;
-      entries[i]!.right = right === null ? null : { stub: right, layer: layer - 1 };
+    for (const e of decoded.entries) {
+      if (keyHeight(e.key) !== layer) throw new MstError('bad_node', 'MST key is on the wrong layer');
+      const right = e.right;
+      (e as unknown as Entry).right = right === null ? null : { stub: right, layer: layer - 1 };
     }
+    const entries = decoded.entries as unknown as Entry[];
     return { layer, cid, left: decoded.left === null ? null : { stub: decoded.left, layer: layer - 1 }, entries };
   }
 
