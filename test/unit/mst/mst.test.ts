@@ -37,6 +37,12 @@ describe('key heights and prefixes', () => {
     }
   });
 
+  it('hashes the UTF-8 bytes of a key that is not ASCII, not its latin1 form encoded again', () => {
+    // Layer 2 from sha256 of the UTF-8 bytes; encoding the latin1 form to UTF-8 a second time would give layer 0.
+    expect(keyHeight(keyFromString('app.bsky.feed.post/é2'))).toBe(2);
+    expect(keyHeight(Buffer.from('app.bsky.feed.post/é2', 'utf8'))).toBe(2);
+  });
+
   it('matches mst/common_prefix.json', () => {
     for (const { left, right, len } of interop<Array<{ left: string; right: string; len: number }>>('mst/common_prefix.json')) {
       expect(commonPrefixLength(keyFromString(left), keyFromString(right)), `${left}|${right}`).toBe(len);
