@@ -11,7 +11,7 @@ import * as schema from '../src/storage/schema.ts';
 import type { Db } from '../src/storage/db.ts';
 import { commitBatch, LogPartitioner, logBytes, readEvents, type Batch } from '../src/storage/events.ts';
 import { WS_BINARY } from '../src/firehose/wire-batch.ts';
-import { encodeWithSeq, decodeFrame } from '../src/protocol/frame.ts';
+import { frameUnderSeq, decodeFrame } from '../src/protocol/frame.ts';
 import type { BenchLine } from './lib/record.ts';
 import { cachedAccounts, corpusOptions, describeCacheFile } from './lib/corpus-cache.ts';
 import { cpuSecondsOf, Harness, machineBusy } from './lib/harness.ts';
@@ -95,7 +95,7 @@ export async function benchLogStorage(flags: Flags): Promise<BenchLine[]> {
       for (let k = 0; k < sides.length; k++) {
         const side = sides[(round + k) % sides.length]!;
         const batch: Batch = {
-          events: slice.map((b) => ({ did: b.did, kind: 'commit', hostId: 1, upstreamSeq: null, timeSpan: 1, frame: (seq: number) => encodeWithSeq('#commit', b.body, seq, b.received) })),
+          events: slice.map((b) => ({ did: b.did, kind: 'commit', hostId: 1, upstreamSeq: null, timeSpan: 1, frame: frameUnderSeq('#commit', b.body, b.received) })),
           cursors: new Map(),
           accounts: new Map(),
           counts: new Map(),
@@ -103,7 +103,7 @@ export async function benchLogStorage(flags: Flags): Promise<BenchLine[]> {
         const wal0 = await walNow();
         const cpu0 = cpuSecondsOf(side.pid);
         const started = performance.now();
-        await commitBatch(side.db, batch, side.partitions);
+        await commitBatch(side.db, batch, side.partitions, WS_BINARY);
         side.insertMs += performance.now() - started;
         side.insertCpu += cpuSecondsOf(side.pid) - cpu0;
         side.wal += await walDiff(wal0);

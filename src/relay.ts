@@ -178,6 +178,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
     maxDelayMs: config.batchMaxDelayMs,
     maxBatch: config.batchMaxEvents,
     partitions: { spanMs: config.eventLogPartitionMs, maxBytes: config.replayMaxBytes },
+    layout: WS_BINARY,
   });
   const jetstream = config.jetstream ? jetstreamParts() : null;
   const firehose = new FirehoseServer({

@@ -4,8 +4,7 @@
 // behind catches up from them, with no log read of its own.
 import type { Logger } from 'pino';
 import type { Database } from '../storage/db.ts';
-import { committedSeq, EVENTS_CHANNEL, readEvents } from '../storage/events.ts';
-import type { CommittedEvent } from '../core/events.ts';
+import { committedSeq, EVENTS_CHANNEL, readEvents, type LaidOutEvents } from '../storage/events.ts';
 import { retryDelay, sleep } from '../core/retry.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import { WireBatch, WS_BINARY } from './wire-batch.ts';
@@ -113,15 +112,16 @@ export class FanoutHub {
     this.sinks.delete(sink);
   }
 
-  /** Events this process just committed. */
-  publish(batch: readonly CommittedEvent[]): void {
-    if (batch.length === 0) return;
-    if (!this.catchingUp && batch[0]!.seq === this.lastSeq + 1) {
+  /** Events this process just committed, laid out as `WS_BINARY` frames. */
+  publish(batch: LaidOutEvents): void {
+    const { events } = batch;
+    if (events.length === 0) return;
+    if (!this.catchingUp && events[0]!.seq === this.lastSeq + 1) {
       this.broadcast(new WireBatch(batch));
       return;
     }
     // Another process committed seqs in between: read everything in order from the log instead.
-    this.noteCommitted(batch.at(-1)!.seq);
+    this.noteCommitted(events.at(-1)!.seq);
   }
 
   /** Something up to `seq` is committed (possibly by another process); make sure it gets broadcast. */
@@ -153,7 +153,7 @@ export class FanoutHub {
           this.lastSeq = this.targetSeq;
           break;
         }
-        this.broadcast(WireBatch.laidOut(read));
+        this.broadcast(new WireBatch(read));
       } catch (err) {
         this.opts.log.warn({ err }, 'fan-out catch-up read failed; retrying');
         await sleep(retryDelay(attempt++, 100));

@@ -96,7 +96,7 @@ export class LogPages {
     const hint = Math.ceil(this.bytesPerEvent * 1.15 * Math.min(LOG_PAGE, upTo - after));
     const read = await this.o.read(after, upTo, LOG_PAGE, hint);
     if (read.events.length > 0) this.bytesPerEvent = read.bytes.length / read.events.length;
-    return WireBatch.laidOut(read);
+    return new WireBatch(read);
   }
 
   /** Forgets every page read: the next read of each goes to the log (an account's takedown or restore). */

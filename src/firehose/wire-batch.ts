@@ -6,32 +6,17 @@ import type { CommittedEvent } from '../core/events.ts';
 import type { FrameLayout, LaidOutEvents } from '../storage/events.ts';
 
 export class WireBatch {
-  private built: { bytes: Buffer; offsets: Uint32Array } | null = null;
-
   readonly events: readonly CommittedEvent[];
-  constructor(events: readonly CommittedEvent[]) {
-    this.events = events;
-  }
-
-  /** Events read from the log laid out as binary WebSocket frames already (`WS_BINARY`): nothing to build. */
-  static laidOut(read: LaidOutEvents): WireBatch {
-    const batch = new WireBatch(read.events);
-    batch.built = { bytes: read.bytes, offsets: read.offsets };
-    return batch;
-  }
-
-  /** All events as binary WebSocket frames, back to back (built on first use, then shared). */
-  get bytes(): Buffer {
-    return this.framed().bytes;
-  }
-
+  /** All events as binary WebSocket frames, back to back. */
+  readonly bytes: Buffer;
   /** Where event i's WebSocket frame starts in `bytes`; offsets[events.length] is the total length. */
-  get offsets(): Uint32Array {
-    return this.framed().offsets;
-  }
+  readonly offsets: Uint32Array;
 
-  private framed(): { bytes: Buffer; offsets: Uint32Array } {
-    return (this.built ??= wsFrames(this.events.map((e) => e.frame), OPCODE_BINARY));
+  /** Events laid out as binary WebSocket frames already (`WS_BINARY`: the sequencer's batches, the log's reads). */
+  constructor(laid: LaidOutEvents) {
+    this.events = laid.events;
+    this.bytes = laid.bytes;
+    this.offsets = laid.offsets;
   }
 
   /** Index of the first event with a seq above `seq` (events.length when there is none). */

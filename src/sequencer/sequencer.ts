@@ -2,11 +2,11 @@
 // changes they cover, in one transaction per batch (storage/events.ts). Only after commit are frames handed to
 // fan-out, so nothing is broadcast that a crash could take back and no seq is ever reused.
 import type { Logger } from 'pino';
-import { encodeWithSeq } from '../protocol/frame.ts';
+import { frameUnderSeq } from '../protocol/frame.ts';
 import type { Db, Pipeline } from '../storage/db.ts';
-import { commitBatch, frameAt, LogPartitioner, type Batch, type PartitionPolicy } from '../storage/events.ts';
+import { commitBatch, frameAt, LogPartitioner, type Batch, type FrameLayout, type LaidOutEvents, type PartitionPolicy } from '../storage/events.ts';
 import { mergeChanges } from '../core/accounts.ts';
-import { timeSpanOf, type CommittedEvent, type SequencerItem, type SequencerSink } from '../core/events.ts';
+import { timeSpanOf, type SequencerItem, type SequencerSink } from '../core/events.ts';
 import { retryDelay } from '../core/retry.ts';
 import type { RelayMetrics } from '../metrics.ts';
 
@@ -25,10 +25,12 @@ export interface SequencerOptions {
   maxBatchBytes?: number;
   /** How the log is cut into partitions (default: an hour each, no byte cap). */
   partitions?: PartitionPolicy;
+  /** How a batch's frames are laid out for fan-out (firehose/wire-batch.ts WS_BINARY): written so once, then sent as they lie. */
+  layout: FrameLayout;
 }
 
-/** Hears of each commit, in seq order: the events committed, and the items the batch covered. */
-export type CommitListener = (events: CommittedEvent[], items: SequencerItem[]) => void;
+/** Hears of each commit, in seq order: the events committed (laid out), and the items the batch covered. */
+export type CommitListener = (events: LaidOutEvents, items: SequencerItem[]) => void;
 
 export class Sequencer implements SequencerSink {
   private pending: SequencerItem[] = [];
@@ -41,7 +43,7 @@ export class Sequencer implements SequencerSink {
    * The events a failed batch would have committed under their seqs: a COMMIT whose answer was lost (the server went
    * away) may have gone through, and writing the batch again would relay it twice.
    */
-  private uncertain: { items: number; committed: CommittedEvent[] } | null = null;
+  private uncertain: { items: number; committed: LaidOutEvents } | null = null;
   private readonly listeners: CommitListener[] = [];
   private readonly partitions: LogPartitioner;
 
@@ -138,7 +140,7 @@ export class Sequencer implements SequencerSink {
     return this.pending.slice(0, n);
   }
 
-  private async write(items: SequencerItem[]): Promise<CommittedEvent[]> {
+  private async write(items: SequencerItem[]): Promise<LaidOutEvents> {
     const started = performance.now();
     const already = await this.committedBefore();
     if (already) return already;
@@ -146,8 +148,9 @@ export class Sequencer implements SequencerSink {
       this.opts.db,
       this.toBatch(items),
       this.partitions,
+      this.opts.layout,
       (attempted) => {
-        this.uncertain = attempted.length > 0 ? { items: items.length, committed: attempted } : null;
+        this.uncertain = attempted.events.length > 0 ? { items: items.length, committed: attempted } : null;
       },
       this.opts.pipeline ?? null,
     );
@@ -161,10 +164,10 @@ export class Sequencer implements SequencerSink {
    * After a failed COMMIT: whether the batch was committed after all (its last frame stands under the seq it was
    * given), so that it is not written again. A batch that moved only cursors and accounts is safe to repeat.
    */
-  private async committedBefore(): Promise<CommittedEvent[] | null> {
+  private async committedBefore(): Promise<LaidOutEvents | null> {
     if (!this.uncertain) return null;
     const { committed } = this.uncertain;
-    const last = committed.at(-1)!;
+    const last = committed.events.at(-1)!;
     const stored = await frameAt(this.opts.db, last.seq);
     this.uncertain = null;
     if (!stored || Buffer.compare(Buffer.from(stored), Buffer.from(last.frame)) !== 0) return null;
@@ -193,7 +196,7 @@ export class Sequencer implements SequencerSink {
           hostId: item.hostId,
           upstreamSeq: item.upstreamSeq,
           timeSpan: timeSpanOf(ev),
-          frame: (seq) => encodeWithSeq(`#${ev.kind}`, ev.body, seq, ev.received),
+          frame: frameUnderSeq(`#${ev.kind}`, ev.body, ev.received),
         });
       }
       if (item.account) batch.accounts.set(item.account.did, mergeChanges(batch.accounts.get(item.account.did), item.account));

@@ -10,6 +10,7 @@ import { accountChangeWrites, repoStatesUpsert } from './accounts.ts';
 import type { Write } from './collections.ts';
 import type { CommittedEvent, EventKind, HostCursor } from '../core/events.ts';
 import type { AccountChange } from '../core/accounts.ts';
+import type { FrameUnderSeq } from '../protocol/frame.ts';
 
 export const EVENTS_CHANNEL = 'relay_events';
 
@@ -20,8 +21,8 @@ export interface BatchEvent {
   upstreamSeq: number | null;
   /** Microseconds the event takes on the time line (events.time_us): its Jetstream messages, at least one. */
   timeSpan: number;
-  /** The frame under the seq the batch assigns (built inside the transaction, once the seq is known). */
-  frame: (seq: number) => Uint8Array;
+  /** The frame, written under the seq the batch assigns (inside the transaction, once the seq is known). */
+  frame: FrameUnderSeq;
 }
 
 /** Everything one batch commits at once. */
@@ -86,7 +87,8 @@ export class LogPartitioner {
  * Commits a batch in one transaction: the next seqs (and the log partition they go to), the frames under them, the
  * account changes and the host cursors they cover, and a NOTIFY for other processes' fan-out. The seq row's lock,
  * taken first and held to commit, makes concurrent writers (other processes) queue: seqs are gapless and commit in
- * seq order. `attempt` learns the seqs and frames before COMMIT, so a caller that sees the COMMIT fail can ask
+ * seq order. The frames are laid out as `layout` wants them for fan-out, in one buffer that is also the frames'
+ * parameter. `attempt` learns the seqs and frames before COMMIT, so a caller that sees the COMMIT fail can ask
  * whether it went through anyway. With a `pipeline` (PostgreSQL) the transaction takes two round trips whatever it
  * holds: BEGIN with the seqs, then every write with the COMMIT, each group sent without waiting for its answers.
  * Under a burst each round trip waited its turn on a busy event loop while the seq row stayed locked: a batch took
@@ -96,16 +98,17 @@ export async function commitBatch(
   db: Db,
   batch: Batch,
   partitions: LogPartitioner,
-  attempt: (committed: CommittedEvent[]) => void = () => {},
+  layout: FrameLayout,
+  attempt: (committed: LaidOutEvents) => void = () => {},
   pipeline: Pipeline | null = null,
-): Promise<CommittedEvent[]> {
-  if (pipeline) return commitPipelined(pipeline, batch, partitions, attempt);
-  let committed: CommittedEvent[] = [];
+): Promise<LaidOutEvents> {
+  if (pipeline) return commitPipelined(pipeline, batch, partitions, layout, attempt);
+  let committed = NOTHING_LAID_OUT;
   await db.transaction(async (tx) => {
     if (batch.events.length > 0) {
       const span = timeSpanOf(batch);
       const [row] = await takeSeqs(tx, batch, span);
-      committed = await framesUnder(tx, batch, row!, span, partitions);
+      committed = await framesUnder(tx, batch, row!, span, partitions, layout);
     }
     for (const write of batchWrites(tx, batch, committed)) await write;
     attempt(committed);
@@ -113,15 +116,21 @@ export async function commitBatch(
   return committed;
 }
 
-async function commitPipelined(pipeline: Pipeline, batch: Batch, partitions: LogPartitioner, attempt: (committed: CommittedEvent[]) => void): Promise<CommittedEvent[]> {
+async function commitPipelined(
+  pipeline: Pipeline,
+  batch: Batch,
+  partitions: LogPartitioner,
+  layout: FrameLayout,
+  attempt: (committed: LaidOutEvents) => void,
+): Promise<LaidOutEvents> {
   const { db: tx, release } = await pipeline.checkout();
   try {
     const begin = tx.execute(sql`BEGIN`);
-    let committed: CommittedEvent[] = [];
+    let committed = NOTHING_LAID_OUT;
     if (batch.events.length > 0) {
       const span = timeSpanOf(batch);
       const [, [row]] = await Promise.all([begin, takeSeqs(tx, batch, span)]);
-      committed = await framesUnder(tx, batch, row!, span, partitions);
+      committed = await framesUnder(tx, batch, row!, span, partitions, layout);
     } else {
       await begin;
     }
@@ -161,21 +170,35 @@ function takeSeqs(tx: Db, batch: Batch, span: number) {
     .returning({ seq: relaySeq.seq, timeUs: relaySeq.timeUs });
 }
 
-/** The batch's events under the seqs and `span` taken (ending at `top`), framed, with the partitions they go to made. */
-async function framesUnder(tx: Db, batch: Batch, top: { seq: number; timeUs: number }, span: number, partitions: LogPartitioner): Promise<CommittedEvent[]> {
-  let seq = top.seq - batch.events.length;
-  let timeUs = top.timeUs - span;
+/**
+ * The batch's events under the seqs and `span` taken (ending at `top`), laid out, with the partitions they go to
+ * made. Each frame is written once, into a buffer sized for all of them.
+ */
+async function framesUnder(
+  tx: Db,
+  batch: Batch,
+  top: { seq: number; timeUs: number },
+  span: number,
+  partitions: LogPartitioner,
+  layout: FrameLayout,
+): Promise<LaidOutEvents> {
+  const first = top.seq - batch.events.length + 1;
   let bytes = 0;
-  const committed: CommittedEvent[] = [];
-  for (const ev of batch.events) {
-    seq++;
-    timeUs += ev.timeSpan;
-    const frame = ev.frame(seq);
-    bytes += frame.length;
-    committed.push({ seq, did: ev.did, kind: ev.kind, frame, timeUs });
+  let laidBytes = 0;
+  for (let i = 0; i < batch.events.length; i++) {
+    const size = batch.events[i]!.frame.size(first + i);
+    bytes += size;
+    laidBytes += layout.headerLength(size) + size;
   }
-  await partitions.cover(tx, seq, bytes, committed.length);
-  return committed;
+  const out = new EventLayout(layout, laidBytes);
+  let timeUs = top.timeUs - span;
+  for (let i = 0; i < batch.events.length; i++) {
+    const ev = batch.events[i]!;
+    timeUs += ev.timeSpan;
+    out.addFrame(first + i, ev.did, ev.kind, timeUs, ev.frame);
+  }
+  await partitions.cover(tx, top.seq, bytes, batch.events.length);
+  return out.done();
 }
 
 /**
@@ -183,14 +206,14 @@ async function framesUnder(tx: Db, batch: Batch, top: { seq: number; timeUs: num
  * statement (they touch different tables, so its parts cannot see or undo each other); the account changes that
  * need the repo rows written come after.
  */
-function batchWrites(tx: Db, batch: Batch, committed: CommittedEvent[]): Write[] {
+function batchWrites(tx: Db, batch: Batch, committed: LaidOutEvents): Write[] {
   const parts = [
-    committed.length > 0 ? eventsInsert(batch.events, committed) : null,
+    committed.events.length > 0 ? eventsInsert(batch.events, committed) : null,
     repoStatesUpsert(batch.accounts),
     countsUpsert(batch.counts),
     cursorsUpdate(batch.cursors),
   ].filter((p): p is SQL => p !== null);
-  const notify = committed.length > 0 ? sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${String(committed.at(-1)!.seq)})` : null;
+  const notify = committed.events.length > 0 ? sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${String(committed.events.at(-1)!.seq)})` : null;
   const writes: Write[] = [];
   if (parts.length > 0) {
     const ctes = sql.join(parts.map((p, i) => sql`${sql.raw(`w${i}`)} AS (${p})`), sql`, `);
@@ -205,17 +228,13 @@ function batchWrites(tx: Db, batch: Batch, committed: CommittedEvent[]): Write[]
 /**
  * One parameter per column (arrays unnested by PostgreSQL): drizzle's insert builder spent ~200 ms building a
  * 500-row, 3,000-parameter statement on the event loop, this takes ~1 ms (docs/perf-journal.md). The frames go as one
- * binary parameter cut by offsets: node-postgres sends a Buffer as it is, but writes a bytea[] as hex inside an array
- * literal (twice the bytes, a hex pass on each side, large strings to collect).
+ * binary parameter cut by offsets, the laid-out buffer itself (the fan-out's headers between them): node-postgres
+ * sends a Buffer as it is, but writes a bytea[] as hex inside an array literal (twice the bytes, a hex pass on each
+ * side, large strings to collect).
  */
-function eventsInsert(rows: BatchEvent[], committed: CommittedEvent[]): SQL {
-  const frames = Buffer.concat(committed.map((c) => c.frame));
-  const starts: number[] = [];
-  let at = 1;
-  for (const c of committed) {
-    starts.push(at);
-    at += c.frame.length;
-  }
+function eventsInsert(rows: BatchEvent[], laid: LaidOutEvents): SQL {
+  const { bytes: frames, events: committed } = laid;
+  const starts = committed.map((c) => c.frame.byteOffset - frames.byteOffset + 1);
   return sql`
     INSERT INTO ${events} (seq, did, kind, frame, host_id, upstream_seq, time_us)
     SELECT r.seq, r.did, r.kind, substring(${frames}::bytea from r.start for r.length), r.host_id, r.upstream_seq, r.time_us
@@ -334,6 +353,8 @@ export interface LaidOutEvents {
 
 const NO_FRAME = new Uint8Array(0);
 
+const NOTHING_LAID_OUT: LaidOutEvents = { events: [], bytes: Buffer.alloc(0), offsets: new Uint32Array(1) };
+
 /** Lays events out one at a time into a buffer sized from a hint, grown when the hint was short. */
 export class EventLayout {
   private buf: Buffer;
@@ -352,14 +373,28 @@ export class EventLayout {
 
   /** One event, its frame the `length` bytes of `src` from `from` (copied). */
   add(seq: number, did: string, kind: EventKind, timeUs: number, src: Uint8Array, from: number, length: number): void {
+    // Placed first: placing may grow the buffer.
+    const at = this.place(seq, did, kind, timeUs, length);
+    this.buf.set(src.subarray(from, from + length), at);
+  }
+
+  /** One event, its frame written in place under its seq. */
+  addFrame(seq: number, did: string, kind: EventKind, timeUs: number, frame: FrameUnderSeq): void {
+    const at = this.place(seq, did, kind, timeUs, frame.size(seq));
+    frame.write(this.buf, at, seq);
+  }
+
+  /** Room for an event's header and frame, the header written: where its frame goes. */
+  private place(seq: number, did: string, kind: EventKind, timeUs: number, length: number): number {
     const header = this.layout.headerLength(length);
     if (this.at + header + length > this.buf.length) this.grow(header + length);
+    const frameAt = this.at + header;
     this.starts.push(this.at);
-    this.frameAts.push(this.at + header);
+    this.frameAts.push(frameAt);
     this.layout.writeHeader(this.buf, this.at, length);
-    this.buf.set(src.subarray(from, from + length), this.at + header);
     this.events.push({ seq, did, kind, frame: NO_FRAME, timeUs });
-    this.at += header + length;
+    this.at = frameAt + length;
+    return frameAt;
   }
 
   done(): LaidOutEvents {

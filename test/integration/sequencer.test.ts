@@ -9,10 +9,11 @@ import { openDatabase, type Database, type Db, type Pipeline } from '../../src/s
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { Sequencer } from '../../src/sequencer/sequencer.ts';
 import { FanoutHub } from '../../src/firehose/hub.ts';
+import { WS_BINARY } from '../../src/firehose/wire-batch.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { decodeFrame, encodeMessageFrame } from '../../src/protocol/frame.ts';
 import { events, hostEventCounts, hosts } from '../../src/storage/schema.ts';
-import { committedSeq, EVENT_COUNTS_HORIZON_MS, eventCountSeries, eventsLastHour, oldestRetainedSeq, pruneEventCounts, seqBeforeTime } from '../../src/storage/events.ts';
+import { type LaidOutEvents, committedSeq, EVENT_COUNTS_HORIZON_MS, eventCountSeries, eventsLastHour, oldestRetainedSeq, pruneEventCounts, seqBeforeTime } from '../../src/storage/events.ts';
 import type { CommittedEvent } from '../../src/core/events.ts';
 import { relayEvent } from '../../src/core/events.ts';
 
@@ -47,9 +48,9 @@ const embedded = new TestDatabases();
  * A sequencer on `d` that commits as soon as it can, up to 100 events a batch: on a Database through its pipeline,
  * as the relay does; on a bare Db (or with `pipeline: null`) statement by statement, as on the embedded engine.
  */
-function sequencerOn(d: Database | Db, onCommitted: (evs: CommittedEvent[]) => void, opts: { maxBatchBytes?: number; pipeline?: Pipeline | null } = {}): Sequencer {
-  const s = new Sequencer({ db: 'db' in d ? d.db : d, pipeline: 'db' in d ? d.pipeline : null, log, metrics: createMetrics(), maxDelayMs: 1, maxBatch: 100, ...opts });
-  s.onCommitted(onCommitted);
+function sequencerOn(d: Database | Db, onCommitted: (evs: CommittedEvent[], laid: LaidOutEvents) => void, opts: { maxBatchBytes?: number; pipeline?: Pipeline | null } = {}): Sequencer {
+  const s = new Sequencer({ db: 'db' in d ? d.db : d, pipeline: 'db' in d ? d.pipeline : null, log, metrics: createMetrics(), maxDelayMs: 1, maxBatch: 100, layout: WS_BINARY, ...opts });
+  s.onCommitted((laid) => onCommitted(laid.events, laid));
   return s;
 }
 
@@ -90,6 +91,7 @@ describe('sequencer', () => {
           metrics: createMetrics(),
           maxDelayMs: 1,
           maxBatch: 37,
+          layout: WS_BINARY,
         }),
     );
     // Host ids 1..3, one per writer; every 10th upstream event is a drop (cursor only).
@@ -186,6 +188,52 @@ describe('sequencer', () => {
     const left = await d1.db.select({ accepted: hostEventCounts.accepted }).from(hostEventCounts).where(sql`${hostEventCounts.hostId} = ${b}`);
     expect(left.map((r) => r.accepted).sort()).toEqual([0, 7]);
     expect(sum(await eventCountSeries(d1.db, 1440, b))).toEqual({ accepted: 7, rejected: 5 });
+  });
+
+  it.each(['postgres', 'embedded'] as const)("%s: writes a batch's frames once, laid out as WebSocket messages, and stores exactly those frames", async (store) => {
+      let d: Database;
+      if (store === 'postgres') d = await open();
+      else {
+        d = await embedded.open('embedded');
+        await d.db.insert(hosts).values([{ hostname: 'a.test' }]);
+      }
+      const laidOut: LaidOutEvents[] = [];
+      const s = sequencerOn(d, (_, laid) => laidOut.push(laid));
+      // Bodies as received (the seq spliced in, at every width of the upstream seq) at each WebSocket length form,
+      // and one the relay built (encoded afresh).
+      const sizes = [10, 200, 70_000];
+      const upstream = [5, 300, 2 ** 33];
+      for (let i = 0; i < sizes.length; i++) {
+        const f = decodeFrame(encodeMessageFrame('#identity', { seq: upstream[i], did: 'did:plc:laid', pad: 'x'.repeat(sizes[i]!) }));
+        if (f.op !== 1) throw new Error('not a message');
+        s.submit({ hostId: 1, upstreamSeq: upstream[i]!, event: { did: 'did:plc:laid', kind: 'identity', body: f.body, received: f.received } });
+      }
+      s.submit({ hostId: 1, upstreamSeq: null, event: relayEvent('did:plc:laid', 'account', { did: 'did:plc:laid', active: true, time: 't' }) });
+      await s.drain();
+      const all = laidOut.flatMap((laid) =>
+        laid.events.map((e, i) => {
+          // Each frame is a view of its batch's bytes, right after its WebSocket header, and the header says its length.
+          expect(e.frame.buffer).toBe(laid.bytes.buffer);
+          const at = laid.offsets[i]!;
+          const frameAt = e.frame.byteOffset - laid.bytes.byteOffset;
+          expect(laid.bytes[at]).toBe(0x82);
+          expect(frameAt - at).toBe(e.frame.length < 126 ? 2 : e.frame.length < 65536 ? 4 : 10);
+          expect(frameAt + e.frame.length).toBe(laid.offsets[i + 1]);
+          return e;
+        }),
+      );
+      expect(all).toHaveLength(4);
+      const stored = await d.db.select({ seq: events.seq, frame: events.frame }).from(events).where(gte(events.seq, all[0]!.seq)).orderBy(events.seq);
+      expect(stored.map((r) => r.seq)).toEqual(all.map((e) => e.seq));
+      stored.forEach((r, i) => {
+        expect(Buffer.compare(Buffer.from(r.frame), Buffer.from(all[i]!.frame))).toBe(0);
+        const f = decodeFrame(r.frame);
+        if (f.op !== 1) throw new Error('not a message');
+        expect(f.body.seq).toBe(r.seq);
+        expect(f.body.did).toBe('did:plc:laid');
+        if (i < sizes.length) expect((f.body.pad as string).length).toBe(sizes[i]);
+      });
+      await s.stop();
   });
 
   it('gives a commit one microsecond per op, stores the times, and finds a time cursor by seq', async () => {

@@ -4,11 +4,15 @@ import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { FanoutHub } from '../../../src/firehose/hub.ts';
 import { createMetrics } from '../../../src/metrics.ts';
-import type { CommittedEvent } from '../../../src/core/events.ts';
+import { WS_BINARY } from '../../../src/firehose/wire-batch.ts';
+import { layOut } from '../../../src/storage/events.ts';
 import type { Database } from '../../../src/storage/db.ts';
 
-const events = (from: number, to: number, size = 100): CommittedEvent[] =>
-  Array.from({ length: to - from + 1 }, (_, i) => ({ seq: from + i, did: 'did:plc:a', kind: 'commit', frame: new Uint8Array(size), timeUs: 0 }));
+const events = (from: number, to: number, size = 100) =>
+  layOut(
+    Array.from({ length: to - from + 1 }, (_, i) => ({ seq: from + i, did: 'did:plc:a', kind: 'commit' as const, frame: new Uint8Array(size), timeUs: 0 })),
+    WS_BINARY,
+  );
 
 function hub(recentBytes: number, recentMaxAgeMs = 60_000) {
   let now = 0;

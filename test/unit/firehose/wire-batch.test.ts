@@ -2,8 +2,8 @@
 // client-side frame parser, at every payload-length encoding (7-bit, 16-bit and 64-bit lengths).
 import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
-import { indexAfter, WireBatch, WS_BINARY } from '../../../src/firehose/wire-batch.ts';
-import { layOut } from '../../../src/storage/events.ts';
+import { indexAfter, OPCODE_BINARY, WireBatch, WS_BINARY, wsFrames } from '../../../src/firehose/wire-batch.ts';
+import { EventLayout, layOut } from '../../../src/storage/events.ts';
 import type { CommittedEvent } from '../../../src/core/events.ts';
 
 // ws's own frame parser (the one every ws client runs); its typings do not export it.
@@ -44,18 +44,19 @@ function parse(bytes: Buffer): Buffer[] {
 describe('WireBatch', () => {
   it('frames every event so a WebSocket client reads back the same payloads in order', () => {
     const events = batch(10);
-    const wire = new WireBatch(events);
+    const wire = new WireBatch(layOut(events, WS_BINARY));
     const messages = parse(wire.bytes);
     expect(messages).toHaveLength(events.length);
     messages.forEach((m, i) => expect(Buffer.compare(m, Buffer.from(events[i]!.frame))).toBe(0));
     expect(wire.offsets[events.length]).toBe(wire.bytes.length);
   });
 
-  it('takes events read from the log laid out as frames as they lie: the same bytes, each frame a view of them', () => {
+  it('takes events laid out as frames as they lie: the bytes of WebSocket messages, each frame a view of them', () => {
     const events = batch(10);
-    const wire = WireBatch.laidOut(layOut(events, WS_BINARY));
-    expect(Buffer.compare(wire.bytes, new WireBatch(events).bytes)).toBe(0);
-    expect([...wire.offsets]).toEqual([...new WireBatch(events).offsets]);
+    const wire = new WireBatch(layOut(events, WS_BINARY));
+    const framed = wsFrames(events.map((e) => e.frame), OPCODE_BINARY);
+    expect(Buffer.compare(wire.bytes, framed.bytes)).toBe(0);
+    expect([...wire.offsets]).toEqual([...framed.offsets]);
     wire.events.forEach((e, i) => {
       const { frame, ...rest } = events[i]!;
       expect(e).toMatchObject(rest);
@@ -64,9 +65,19 @@ describe('WireBatch', () => {
     });
   });
 
+  it('lays the same bytes out from a size hint far too short (the buffer grows as frames come)', () => {
+    const events = batch(10);
+    const out = new EventLayout(WS_BINARY, 0);
+    for (const e of events) out.add(e.seq, e.did, e.kind, e.timeUs, e.frame, 0, e.frame.length);
+    const grown = out.done();
+    const framed = wsFrames(events.map((e) => e.frame), OPCODE_BINARY);
+    expect(Buffer.compare(grown.bytes, framed.bytes)).toBe(0);
+    grown.events.forEach((e, i) => expect(Buffer.compare(Buffer.from(e.frame), Buffer.from(events[i]!.frame))).toBe(0));
+  });
+
   it('slices at frame boundaries, so a consumer can start part-way through a batch', () => {
     const events = batch(10);
-    const wire = new WireBatch(events);
+    const wire = new WireBatch(layOut(events, WS_BINARY));
     expect(wire.indexAfter(9)).toBe(0);
     expect(wire.indexAfter(12)).toBe(3);
     expect(wire.indexAfter(100)).toBe(events.length);
