@@ -204,16 +204,19 @@ async function framesUnder(
 /**
  * The batch's writes, in order. The frames, the repo states, the host cursors and the hosts' counts go in one
  * statement (they touch different tables, so its parts cannot see or undo each other); the account changes that
- * need the repo rows written come after.
+ * need the repo rows written come after. The frames are the statement's last parameter: node-postgres grows its
+ * message buffer by half again for each parameter that does not fit, copying what it holds, so every parameter
+ * after the frames (megabytes) copied them once more into fresh memory.
  */
 function batchWrites(tx: Db, batch: Batch, committed: LaidOutEvents): Write[] {
   const parts = [
-    committed.events.length > 0 ? eventsInsert(batch.events, committed) : null,
     repoStatesUpsert(batch.accounts),
     countsUpsert(batch.counts),
     cursorsUpdate(batch.cursors),
+    committed.events.length > 0 ? eventsInsert(batch.events, committed) : null,
   ].filter((p): p is SQL => p !== null);
-  const notify = committed.events.length > 0 ? sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${String(committed.events.at(-1)!.seq)})` : null;
+  // Written into the statement, after the frames: the channel is a constant and the seq an integer.
+  const notify = committed.events.length > 0 ? sql.raw(`SELECT pg_notify('${EVENTS_CHANNEL}', '${Math.trunc(committed.events.at(-1)!.seq)}')`) : null;
   const writes: Write[] = [];
   if (parts.length > 0) {
     const ctes = sql.join(parts.map((p, i) => sql`${sql.raw(`w${i}`)} AS (${p})`), sql`, `);
@@ -237,14 +240,15 @@ function eventsInsert(rows: BatchEvent[], laid: LaidOutEvents): SQL {
   const starts = committed.map((c) => c.frame.byteOffset - frames.byteOffset + 1);
   return sql`
     INSERT INTO ${events} (seq, did, kind, frame, host_id, upstream_seq, time_us)
-    SELECT r.seq, r.did, r.kind, substring(${frames}::bytea from r.start for r.length), r.host_id, r.upstream_seq, r.time_us
+    SELECT r.seq, r.did, r.kind, substring(f.frames from r.start for r.length), r.host_id, r.upstream_seq, r.time_us
     FROM unnest(
       ${arrayParam(committed.map((c) => c.seq))}::bigint[], ${arrayParam(rows.map((r) => r.did))}::text[],
       ${arrayParam(rows.map((r) => r.kind))}::text[], ${arrayParam(starts)}::integer[],
       ${arrayParam(committed.map((c) => c.frame.length))}::integer[],
       ${arrayParam(rows.map((r) => r.hostId))}::integer[], ${arrayParam(rows.map((r) => r.upstreamSeq))}::bigint[],
       ${arrayParam(committed.map((c) => c.timeUs))}::bigint[])
-      AS r(seq, did, kind, start, length, host_id, upstream_seq, time_us)`;
+      AS r(seq, did, kind, start, length, host_id, upstream_seq, time_us),
+    (SELECT ${frames}::bytea AS frames) AS f`;
 }
 
 /**
