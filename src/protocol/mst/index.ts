@@ -1,3 +1,3 @@
-export { commonPrefixLength, keyHeight, keyFromString, keyToBytes, decodeNode, encodeNode, MstError, MissingBlockError } from './node.ts';
+export { commonPrefixLength, keyHeight, keyFromString, keyToBytes, decodeNode, encodeNode, MIXED_LAYERS, MstError, MissingBlockError } from './node.ts';
 export { Mst, type BlockSource } from './tree.ts';
 export { invertOps, normalizeOps, type RepoOp } from './invert.ts';

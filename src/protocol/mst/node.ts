@@ -1,7 +1,7 @@
 // MST node codec. On the wire a node is {e: [{k, p, t, v}], l}: keys are prefix-compressed against the previous
 // key in the same node, and `l` and every `t` are always present (null when there is no subtree).
+import { hash } from 'node:crypto';
 import { BytesWrapper, CidLinkWrapper, decode } from '@atcute/cbor';
-import { sha256 } from '../cid.ts';
 
 /** Keys are held as latin1 strings of their UTF-8 bytes, so JS string order is byte order. */
 export type MstKey = string;
@@ -16,6 +16,13 @@ export interface DecodedNode {
   left: Uint8Array | null;
   entries: DecodedEntry[];
 }
+
+/** A node as read: with the layer (keyHeight) of every entry's key, MIXED_LAYERS when they differ, 0 with no entries. */
+export interface ReadNode extends DecodedNode {
+  layer: number;
+}
+
+export const MIXED_LAYERS = -1;
 
 export class MstError extends Error {
   readonly reason: string;
@@ -51,35 +58,24 @@ export function keyFromString(s: string): MstKey {
   return s;
 }
 
-/**
- * Key layers seen recently. Verifying a commit re-reads the nodes near the root of the same repo again and again, and
- * each layer costs a sha256; the cache is cleared when it grows past its bound.
- */
-const heightCache = new Map<MstKey, number>();
-const HEIGHT_CACHE_MAX = 200_000;
-
 /** Layer of a key: leading zero bits of sha256(key), halved (about 4 children per node). */
 export function keyHeight(key: MstKey | Uint8Array): number {
-  if (typeof key !== 'string') return computeHeight(key);
-  let h = heightCache.get(key);
-  if (h === undefined) {
-    h = computeHeight(keyToBytes(key));
-    if (heightCache.size >= HEIGHT_CACHE_MAX) heightCache.clear();
-    heightCache.set(key, h);
-  }
-  return h;
+  return heightOf(typeof key === 'string' ? keyToBytes(key) : key);
 }
 
-function computeHeight(bytes: Uint8Array): number {
-  const digest = sha256(bytes);
+/**
+ * Decoding reads each key's layer off the bytes it has just put together, the digest's leading characters only. A
+ * cache of layers by key cost more than it saved on the network's shape, where a key is
+ * seldom seen twice: a miss made the key's bytes again and grew a 200,000-entry map, ~1.4 us, a hit ~0.5 us, where
+ * hashing the bytes at hand is ~0.35 us (docs/perf-journal.md).
+ */
+function heightOf(bytes: Uint8Array): number {
+  const digest = hash('sha256', bytes, 'binary');
   let zeros = 0;
-  for (const byte of digest) {
-    if (byte === 0) {
-      zeros += 8;
-      continue;
-    }
-    zeros += Math.clz32(byte) - 24;
-    break;
+  for (let i = 0; i < digest.length; i++) {
+    const byte = digest.charCodeAt(i);
+    if (byte !== 0) return (zeros + Math.clz32(byte) - 24) >> 1;
+    zeros += 8;
   }
   return zeros >> 1;
 }
@@ -98,23 +94,26 @@ interface WireEntry {
   v: Uint8Array | null;
 }
 
-export function decodeNode(bytes: Uint8Array): DecodedNode {
+export function decodeNode(bytes: Uint8Array): ReadNode {
   const fast = readCanonicalNode(bytes);
   if (fast) return fast;
   const wire = readAnyNode(bytes);
   if (wire.entries.length > MAX_ENTRIES_PER_NODE) throw new MstError('bad_node', 'MST node has too many entries');
   const entries: DecodedEntry[] = [];
   let prev = '';
+  let layer = 0;
   for (const e of wire.entries) {
     if (e.p > prev.length) throw new MstError('bad_node', 'MST entry prefix length is invalid');
     const key = e.p === 0 ? e.suffix : prev.slice(0, e.p) + e.suffix;
     if (key.length === 0 || key.length > MAX_KEY_BYTES) throw new MstError('bad_node', 'MST key length is invalid');
     if (entries.length > 0 && key <= prev) throw new MstError('bad_node', 'MST keys are not sorted');
     if (e.v === null) throw new MstError('bad_node', 'MST entry value is null');
+    const height = keyHeight(key);
+    layer = entries.length === 0 ? height : height === layer ? layer : MIXED_LAYERS;
     entries.push({ key, value: e.v, right: e.t });
     prev = key;
   }
-  return { left: wire.left, entries };
+  return { left: wire.left, entries, layer };
 }
 
 /** Any DRISL encoding of a node, through the generic decoder. */
@@ -148,7 +147,7 @@ function readAnyNode(bytes: Uint8Array): { left: Uint8Array | null; entries: Wir
 /** The previous key's bytes: each key is its prefix from here plus its suffix, read as one flat string. */
 const keyBytes = Buffer.allocUnsafe(MAX_KEY_BYTES);
 
-function readCanonicalNode(b: Uint8Array): DecodedNode | null {
+function readCanonicalNode(b: Uint8Array): ReadNode | null {
   // {"e": [
   if (b.length < 6 || b[0] !== 0xa2 || b[1] !== 0x61 || b[2] !== 0x65) return null;
   let pos = 3;
@@ -165,6 +164,7 @@ function readCanonicalNode(b: Uint8Array): DecodedNode | null {
   } else if (n > 24) return null;
   const entries: DecodedEntry[] = new Array(n);
   let prev = '';
+  let layer = 0;
   for (let i = 0; i < n; i++) {
     // {"k": bytes
     if (b[pos] !== 0xa4 || b[pos + 1] !== 0x61 || b[pos + 2] !== 0x6b) return null;
@@ -202,6 +202,8 @@ function readCanonicalNode(b: Uint8Array): DecodedNode | null {
     for (let j = 0; j < klen; j++) keyBytes[p + j] = b[suffixAt + j]!;
     const key = keyBytes.toString('latin1', 0, length);
     if (i > 0 && key <= prev) return null;
+    const height = heightOf(keyBytes.subarray(0, length));
+    layer = i === 0 ? height : height === layer ? layer : MIXED_LAYERS;
     // "t": link or null, "v": link
     if (b[pos] !== 0x61 || b[pos + 1] !== 0x74) return null;
     pos += 2;
@@ -222,7 +224,7 @@ function readCanonicalNode(b: Uint8Array): DecodedNode | null {
   const left = readLinkOrNull(b, pos);
   if (left === undefined) return null;
   pos += left === null ? 1 : LINK_BYTES;
-  return pos === b.length ? { left, entries } : null;
+  return pos === b.length ? { left, entries, layer } : null;
 }
 
 /** tag 42, bytes(37), 0x00, then a 36-byte CIDv1 dag-cbor sha-256. */

@@ -7,9 +7,11 @@ import {
   encodeNode,
   keyHeight,
   MissingBlockError,
+  MIXED_LAYERS,
   MstError,
   type DecodedNode,
   type MstKey,
+  type ReadNode,
 } from './node.ts';
 
 export interface BlockSource {
@@ -71,8 +73,8 @@ export class Mst {
     const bytes = source.get(rootCid);
     if (!bytes) throw new MissingBlockError(rootCid);
     const decoded = decodeNode(bytes);
-    const layer = decoded.entries.length > 0 ? keyHeight(decoded.entries[0]!.key) : 0;
-    tree.root = tree.materialize(decoded, layer, rootCid);
+    if (decoded.layer === MIXED_LAYERS) throw new MstError('bad_node', 'MST key is on the wrong layer');
+    tree.root = tree.materialize(decoded, decoded.layer, rootCid);
     if (tree.root.entries.length === 0 && tree.root.left !== null) {
       throw new MstError('bad_node', 'MST root is an empty node pointing down');
     }
@@ -184,12 +186,12 @@ export class Mst {
 
   // --- internals ----------------------------------------------------------------------------------------
 
-  private materialize(decoded: DecodedNode, layer: number, cid: Uint8Array): Node {
+  private materialize(decoded: ReadNode, layer: number, cid: Uint8Array): Node {
     if (layer < 0) throw new MstError('bad_node', 'MST is deeper than its keys allow');
+    if (decoded.entries.length > 0 && decoded.layer !== layer) throw new MstError('bad_node', 'MST key is on the wrong layer');
     // The decoded node is this call's alone (decodeNode builds it afresh): its entries become the tree's in place,
     // one object an entry instead of two (the entry objects were a tenth of a verify worker's allocations).
     for (const e of decoded.entries) {
-      if (keyHeight(e.key) !== layer) throw new MstError('bad_node', 'MST key is on the wrong layer');
       const right = e.right;
       (e as unknown as Entry).right = right === null ? null : { stub: right, layer: layer - 1 };
     }

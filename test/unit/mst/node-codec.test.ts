@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { BytesWrapper, CidLinkWrapper, encode } from '@atcute/cbor';
 import { cidForBlock, CODEC_RAW } from '../../../src/protocol/cid.ts';
-import { commonPrefixLength, decodeNode, encodeNode, MstError } from '../../../src/protocol/mst/index.ts';
+import { commonPrefixLength, decodeNode, encodeNode, keyHeight, MIXED_LAYERS, MstError } from '../../../src/protocol/mst/index.ts';
 import type { DecodedNode } from '../../../src/protocol/mst/node.ts';
 
 const cid = (seed: number, codec: 0x71 | 0x55 = 0x71) => cidForBlock(Uint8Array.of(seed & 0xff, seed >> 8), codec);
@@ -40,13 +40,21 @@ const nodeArb = fc
       .map((key, i) => ({ key, value: cid(seeds[i]!), right: rights[i] ? cid(seeds[i]! + 1) : null })),
   }));
 
+/** The node as decoding reads it: with the layer its keys are all on, MIXED_LAYERS when they are not. */
+function read(node: DecodedNode): DecodedNode & { layer: number } {
+  const layers = new Set(node.entries.map((e) => keyHeight(e.key)));
+  return { ...node, layer: layers.size === 0 ? 0 : layers.size === 1 ? [...layers][0]! : MIXED_LAYERS };
+}
+
 describe('MST node codec', () => {
   it('encodes exactly like the generic DRISL encoder and decodes back (property)', () => {
     fc.assert(
       fc.property(nodeArb, (node) => {
         const bytes = encodeNode(node);
         expect(Buffer.from(bytes).equals(Buffer.from(encode(genericObject(node))))).toBe(true);
-        expect(decodeNode(bytes)).toEqual(node);
+        expect(decodeNode(bytes)).toEqual(read(node));
+        // The generic decoder reads the same layer as the fast path.
+        expect(decodeNode(encode(genericObject(node, { x: 1 })))).toEqual(read(node));
       }),
       { numRuns: 200 },
     );
@@ -54,10 +62,20 @@ describe('MST node codec', () => {
 
   it('reads nodes outside the canonical fast path like the generic decoder', () => {
     const node: DecodedNode = { left: null, entries: [{ key: 'app.bsky/a', value: cid(1, CODEC_RAW), right: cid(2) }] };
-    expect(decodeNode(encode(genericObject(node)))).toEqual(node);
+    expect(decodeNode(encode(genericObject(node)))).toEqual(read(node));
     // An unknown extra field is ignored by both.
     const plain: DecodedNode = { left: cid(3), entries: [{ key: 'k', value: cid(4), right: null }] };
-    expect(decodeNode(encode(genericObject(plain, { x: 1 })))).toEqual(plain);
+    expect(decodeNode(encode(genericObject(plain, { x: 1 })))).toEqual(read(plain));
+  });
+
+  it('reads the layer of keys that share one, and marks a node whose keys do not', () => {
+    const keys = Array.from({ length: 400 }, (_, i) => `app.bsky.feed.like/${String(i).padStart(4, '0')}`);
+    const at = (h: number) => keys.filter((k) => keyHeight(k) === h);
+    const entries = (ks: string[]) => ks.map((key, i) => ({ key, value: cid(i), right: null }));
+    expect(decodeNode(encodeNode({ left: null, entries: entries(at(1).slice(0, 3)) })).layer).toBe(1);
+    expect(decodeNode(encodeNode({ left: null, entries: entries(at(0).slice(0, 5)) })).layer).toBe(0);
+    expect(decodeNode(encodeNode({ left: null, entries: entries([at(0)[0]!, at(1)[0]!].sort()) })).layer).toBe(MIXED_LAYERS);
+    expect(decodeNode(encodeNode({ left: cid(9), entries: [] })).layer).toBe(0);
   });
 
   it('rejects malformed nodes on either path', () => {
