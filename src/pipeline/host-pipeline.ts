@@ -93,6 +93,8 @@ export class HostPipeline {
   /** Events since the watermark, in upstream order; `head` indexes the first. */
   private readonly arrivals: Arrival[] = [];
   private head = 0;
+  /** Arrivals from `head` on that are handed on: the cursor's seqs above the watermark. */
+  private handedAbove = 0;
   /** Every event up to this upstream seq has been handed to the sink. */
   private watermark: number | null;
   /** Seqs committed by an earlier crawl above its cursor: not verified or relayed again. */
@@ -163,7 +165,15 @@ export class HostPipeline {
    */
   private committedAbove(): number[] {
     const out: number[] = [];
-    for (let i = this.head; i < this.arrivals.length; i++) if (this.arrivals[i]!.handedOn) out.push(this.arrivals[i]!.seq);
+    // Found from the head on, and no further than the last of them: the arrivals after it may be thousands (a host
+    // whose events wait for quota or verification), and this runs for every event handed on.
+    for (let i = this.head, left = this.handedAbove; left > 0; i++) {
+      const a = this.arrivals[i]!;
+      if (a.handedOn) {
+        out.push(a.seq);
+        left--;
+      }
+    }
     if (this.skip.size === 0) return out;
     return out.concat([...this.skip]).sort((a, b) => a - b);
   }
@@ -219,8 +229,12 @@ export class HostPipeline {
   /** One event's items go to the sink, the upstream one carrying the watermark it leaves. */
   private handOn(arrival: Arrival, items: SequencerItem[]): void {
     arrival.handedOn = true;
+    this.handedAbove++;
     if (arrival.passedAt !== undefined) this.o.lag?.note(performance.now() - arrival.passedAt);
-    while (this.head < this.arrivals.length && this.arrivals[this.head]!.handedOn) this.watermark = this.arrivals[this.head++]!.seq;
+    while (this.head < this.arrivals.length && this.arrivals[this.head]!.handedOn) {
+      this.watermark = this.arrivals[this.head++]!.seq;
+      this.handedAbove--;
+    }
     if (this.head > 1024 && this.head * 2 > this.arrivals.length) {
       this.arrivals.splice(0, this.head);
       this.head = 0;
