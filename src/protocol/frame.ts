@@ -1,5 +1,6 @@
 // Event-stream framing: each binary WebSocket message is a CBOR header object followed by a CBOR body object.
 import { decodeFirst, encode } from '@atcute/cbor';
+import { cborHeadLength, writeCborHead } from './cbor-head.ts';
 
 export const MAX_FRAME_BYTES = 5_000_000;
 
@@ -145,7 +146,7 @@ class SplicedFrame implements FrameUnderSeq {
   }
 
   size(seq: number): number {
-    return this.header.length + this.start + uintLength(seq) + (this.body.length - this.end);
+    return this.header.length + this.start + cborHeadLength(seq) + (this.body.length - this.end);
   }
 
   write(out: Uint8Array, at: number, seq: number): void {
@@ -153,7 +154,7 @@ class SplicedFrame implements FrameUnderSeq {
     out.set(header, at);
     at += header.length;
     out.set(body.subarray(0, start), at);
-    at = writeUint(out, at + start, seq);
+    at = writeCborHead(out, at + start, 0, seq);
     out.set(body.subarray(end), at);
   }
 }
@@ -180,46 +181,6 @@ class EncodedFrame implements FrameUnderSeq {
     if (this.last?.seq !== seq) this.last = { seq, bytes: encodeMessageFrame(this.t, { ...this.body, seq }) };
     return this.last.bytes;
   }
-}
-
-/** Bytes of a CBOR unsigned integer (major type 0) holding `n`. */
-function uintLength(n: number): number {
-  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9;
-}
-
-/** `n` as a CBOR unsigned integer at `at`; the position after it. */
-function writeUint(out: Uint8Array, at: number, n: number): number {
-  if (n < 24) {
-    out[at] = n;
-    return at + 1;
-  }
-  if (n < 0x100) {
-    out[at] = 0x18;
-    out[at + 1] = n;
-    return at + 2;
-  }
-  if (n < 0x10000) {
-    out[at] = 0x19;
-    out[at + 1] = n >>> 8;
-    out[at + 2] = n & 0xff;
-    return at + 3;
-  }
-  if (n < 0x100000000) {
-    out[at] = 0x1a;
-    writeUint32(out, at + 1, n);
-    return at + 5;
-  }
-  out[at] = 0x1b;
-  writeUint32(out, at + 1, Math.floor(n / 0x100000000));
-  writeUint32(out, at + 5, n >>> 0);
-  return at + 9;
-}
-
-function writeUint32(out: Uint8Array, at: number, n: number): void {
-  out[at] = n >>> 24;
-  out[at + 1] = (n >>> 16) & 0xff;
-  out[at + 2] = (n >>> 8) & 0xff;
-  out[at + 3] = n & 0xff;
 }
 
 /** Where the value of the top-level "seq" entry of a CBOR map lies; null when there is none or it is not a uint. */

@@ -2,6 +2,7 @@
 // key in the same node, and `l` and every `t` are always present (null when there is no subtree).
 import { hash } from 'node:crypto';
 import { BytesWrapper, CidLinkWrapper, decode } from '@atcute/cbor';
+import { cborHeadLength, writeCborHead } from '../cbor-head.ts';
 
 /** Keys are held as latin1 strings of their UTF-8 bytes, so JS string order is byte order. */
 export type MstKey = string;
@@ -80,6 +81,11 @@ function heightOf(bytes: Uint8Array): number {
   return zeros >> 1;
 }
 
+/** A node's layer so far, with its next key on `height` (`first`: the node's first key). Once mixed, it stays so. */
+function withKeyOn(layer: number, height: number, first: boolean): number {
+  return first || height === layer ? height : MIXED_LAYERS;
+}
+
 function link(v: unknown, what: string): Uint8Array | null {
   if (v === null) return null;
   if (v instanceof CidLinkWrapper) return v.bytes;
@@ -108,8 +114,7 @@ export function decodeNode(bytes: Uint8Array): ReadNode {
     if (key.length === 0 || key.length > MAX_KEY_BYTES) throw new MstError('bad_node', 'MST key length is invalid');
     if (entries.length > 0 && key <= prev) throw new MstError('bad_node', 'MST keys are not sorted');
     if (e.v === null) throw new MstError('bad_node', 'MST entry value is null');
-    const height = keyHeight(key);
-    layer = entries.length === 0 ? height : height === layer ? layer : MIXED_LAYERS;
+    layer = withKeyOn(layer, keyHeight(key), entries.length === 0);
     entries.push({ key, value: e.v, right: e.t });
     prev = key;
   }
@@ -202,8 +207,7 @@ function readCanonicalNode(b: Uint8Array): ReadNode | null {
     for (let j = 0; j < klen; j++) keyBytes[p + j] = b[suffixAt + j]!;
     const key = keyBytes.toString('latin1', 0, length);
     if (i > 0 && key <= prev) return null;
-    const height = heightOf(keyBytes.subarray(0, length));
-    layer = i === 0 ? height : height === layer ? layer : MIXED_LAYERS;
+    layer = withKeyOn(layer, heightOf(keyBytes.subarray(0, length)), i === 0);
     // "t": link or null, "v": link
     if (b[pos] !== 0x61 || b[pos + 1] !== 0x74) return null;
     pos += 2;
@@ -250,7 +254,7 @@ export function commonPrefixLength(a: MstKey, b: MstKey): number {
 /** Canonical DRISL of a node, written directly (the layout readCanonicalNode reads; CIDs may be any length). */
 export function encodeNode(node: DecodedNode): Uint8Array {
   const entries = node.entries;
-  let size = 3 + headerSize(entries.length) + 2 + linkSize(node.left);
+  let size = 3 + cborHeadLength(entries.length) + 2 + linkSize(node.left);
   let prev = '';
   const prefixes: number[] = new Array(entries.length);
   for (let i = 0; i < entries.length; i++) {
@@ -258,7 +262,7 @@ export function encodeNode(node: DecodedNode): Uint8Array {
     const p = commonPrefixLength(prev, entry.key);
     const klen = entry.key.length - p;
     prefixes[i] = p;
-    size += 3 + headerSize(klen) + klen + 2 + headerSize(p) + 2 + linkSize(entry.right) + 2 + linkSize(entry.value);
+    size += 3 + cborHeadLength(klen) + klen + 2 + cborHeadLength(p) + 2 + linkSize(entry.right) + 2 + linkSize(entry.value);
     prev = entry.key;
   }
   // From Node's shared slab: a typed array of more than 64 bytes with its own backing store costs ~0.7 µs to
@@ -268,18 +272,18 @@ export function encodeNode(node: DecodedNode): Uint8Array {
   out[0] = 0xa2;
   out[1] = 0x61;
   out[2] = 0x65;
-  let pos = writeHeader(out, 3, 4, entries.length);
+  let pos = writeCborHead(out, 3, 4, entries.length);
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
     const p = prefixes[i]!;
     out[pos++] = 0xa4;
     out[pos++] = 0x61;
     out[pos++] = 0x6b;
-    pos = writeHeader(out, pos, 2, entry.key.length - p);
+    pos = writeCborHead(out, pos, 2, entry.key.length - p);
     for (let j = p; j < entry.key.length; j++) out[pos++] = entry.key.charCodeAt(j);
     out[pos++] = 0x61;
     out[pos++] = 0x70;
-    pos = writeHeader(out, pos, 0, p);
+    pos = writeCborHead(out, pos, 0, p);
     out[pos++] = 0x61;
     out[pos++] = 0x74;
     pos = writeLink(out, pos, entry.right);
@@ -293,23 +297,6 @@ export function encodeNode(node: DecodedNode): Uint8Array {
   return out;
 }
 
-/** Writes a CBOR head (major type, minimal-length argument); returns the next position. */
-function writeHeader(out: Uint8Array, pos: number, major: number, n: number): number {
-  if (n < 24) {
-    out[pos] = (major << 5) | n;
-    return pos + 1;
-  }
-  if (n < 256) {
-    out[pos] = (major << 5) | 24;
-    out[pos + 1] = n;
-    return pos + 2;
-  }
-  out[pos] = (major << 5) | 25;
-  out[pos + 1] = n >> 8;
-  out[pos + 2] = n & 0xff;
-  return pos + 3;
-}
-
 /** A CID link (tag 42 over 0x00 + CID bytes) or null. */
 function writeLink(out: Uint8Array, pos: number, cid: Uint8Array | null): number {
   if (cid === null) {
@@ -318,17 +305,13 @@ function writeLink(out: Uint8Array, pos: number, cid: Uint8Array | null): number
   }
   out[pos] = 0xd8;
   out[pos + 1] = 0x2a;
-  pos = writeHeader(out, pos + 2, 2, cid.length + 1);
+  pos = writeCborHead(out, pos + 2, 2, cid.length + 1);
   out[pos] = 0;
   // A 36-byte copy costs less as a loop than through TypedArray#set's fixed overhead.
   for (let i = 0; i < cid.length; i++) out[pos + 1 + i] = cid[i]!;
   return pos + 1 + cid.length;
 }
 
-function headerSize(n: number): number {
-  return n < 24 ? 1 : n < 256 ? 2 : 3;
-}
-
 function linkSize(cid: Uint8Array | null): number {
-  return cid === null ? 1 : 2 + headerSize(cid.length + 1) + 1 + cid.length;
+  return cid === null ? 1 : 2 + cborHeadLength(cid.length + 1) + 1 + cid.length;
 }
