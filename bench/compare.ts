@@ -14,6 +14,7 @@ import { decodeFirst } from '@atcute/cbor';
 import { parseCommitAuthenticated } from '@atproto/sync';
 import pino from 'pino';
 import { IdentityCache } from '../src/identity/cache.ts';
+import { readDocument } from '../src/identity/resolver.ts';
 import { createMetrics } from '../src/metrics.ts';
 import { decodeFrame, encodeMessageFrame } from '../src/protocol/frame.ts';
 import { createFastVerifier } from '../src/protocol/signature.ts';
@@ -54,11 +55,11 @@ async function relayPass(events: CorpusEvent[], keys: Map<string, string>): Prom
   const identities = new IdentityCache({
     resolver: {
       async resolve(did) {
-        return {
+        return readDocument(did, JSON.stringify({
           id: did,
           verificationMethod: [{ id: '#atproto', type: 'Multikey', publicKeyMultibase: keys.get(did)! }],
           service: [{ id: '#atproto_pds', type: 'AtprotoPersonalDataServer', serviceEndpoint: 'https://pds.bench.example' }],
-        };
+        }));
       },
     },
   });

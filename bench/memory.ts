@@ -6,6 +6,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { IDENTITY_ENTRY_BYTES, IdentityCache } from '../src/identity/cache.ts';
+import { readDocument } from '../src/identity/resolver.ts';
 import { ACCOUNT_ENTRY_BYTES, AccountRegistry } from '../src/accounts/registry.ts';
 import { afterVerify } from '../src/accounts/transitions.ts';
 import { blankAccount } from '../src/core/accounts.ts';
@@ -57,8 +58,8 @@ export async function benchMemory(flags: Flags): Promise<BenchLine[]> {
   const identities = new IdentityCache({
     maxEntries: identityCount,
     resolver: {
-      // Parsed from JSON text as the resolver does, so its strings are flat as the relay's are.
-      resolve: async (d) => JSON.parse(JSON.stringify({
+      // Read from JSON text as the resolver does, so its strings are flat as the relay's are.
+      resolve: async (d) => readDocument(d, JSON.stringify({
         '@context': ['https://www.w3.org/ns/did/v1', 'https://w3id.org/security/multikey/v1', 'https://w3id.org/security/suites/secp256k1-2019/v1'],
         id: d,
         alsoKnownAs: [`at://${d.slice(8, 20)}.bsky.social`],

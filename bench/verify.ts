@@ -16,6 +16,7 @@ import { parseMultikey } from '../src/protocol/did-key.ts';
 import { SyncVerifier } from '../src/verify/verifier.ts';
 import { alwaysStrict } from '../src/verify/strictness.ts';
 import { IdentityCache } from '../src/identity/cache.ts';
+import { readDocument } from '../src/identity/resolver.ts';
 import { createMetrics } from '../src/metrics.ts';
 import { multikey, type Curve } from '../dev-env/keys.ts';
 import { decodeFrame } from '../src/protocol/frame.ts';
@@ -171,11 +172,11 @@ export async function benchStage(accounts: Prepared[], workers: number, warmupMs
     resolver: {
       async resolve(did) {
         const p = docs.get(did)!;
-        return {
+        return readDocument(did, JSON.stringify({
           id: did,
           verificationMethod: [{ id: '#atproto', type: 'Multikey', publicKeyMultibase: multikeyOf(p.key) }],
           service: [{ id: '#atproto_pds', type: 'AtprotoPersonalDataServer', serviceEndpoint: 'https://pds.bench.example' }],
-        };
+        }));
       },
     },
   });

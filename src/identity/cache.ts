@@ -6,9 +6,10 @@ import { Batcher } from '../core/batcher.ts';
 import { IdentityError, parseDidDocument, type Identity } from './did-doc.ts';
 import type { DidResolver } from './resolver.ts';
 
+/** A document to keep, as the JSON text it came as. */
 export interface StoredIdentity {
   did: string;
-  doc: unknown;
+  json: string;
   resolvedAt: number;
 }
 
@@ -189,13 +190,12 @@ export class IdentityCache {
     const previous = this.entries.get(did)?.identity;
     try {
       this.counters.resolutions++;
-      const doc = await this.o.resolver.resolve(did);
+      const { identity, json } = await this.o.resolver.resolve(did);
       directory.failures = 0;
-      const identity = parseDidDocument(did, doc);
       const at = this.o.now();
       this.touch(did, { identity, at });
       // Written behind: the account's events need not wait for the store.
-      this.saves?.submit({ did, doc, resolvedAt: at }).catch((err: unknown) => this.o.onError?.(did, err));
+      this.saves?.submit({ did, json, resolvedAt: at }).catch((err: unknown) => this.o.onError?.(did, err));
       return identity;
     } catch (err) {
       this.counters.errors++;

@@ -1,11 +1,13 @@
 // DID documents fetched on a thread of their own. In a burst of first-seen accounts the HTTP client's work (requests,
 // socket writes, response parsing) was about a fifth of the main thread and came in long runs: every account a batch
 // of state loads found unknown started its request in the same turn, holding up the sequencer and the other hosts'
-// events behind it (docs/perf-journal.md, session 9). Rate limits and timeouts are the thread's resolver's own.
+// events behind it (docs/perf-journal.md, session 9). Each document is read there too (resolver.ts readDocument: the
+// key's point check is a decompression), so the main thread gets the identity and the text to store. Rate limits and
+// timeouts are the thread's resolver's own.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { IdentityError } from './did-doc.ts';
-import { createDidResolver, type DidResolver, type DidResolverOptions } from './resolver.ts';
+import { createDidResolver, type DidResolver, type DidResolverOptions, type ResolvedDocument } from './resolver.ts';
 import type { ResolveAnswer, ResolveRequests } from './resolver-worker.ts';
 
 const WORKER_ENTRY = new URL('./resolver-worker.ts', import.meta.url);
@@ -13,7 +15,7 @@ const WORKER_ENTRY = new URL('./resolver-worker.ts', import.meta.url);
 const MAX_FAILED_STARTS = 3;
 
 interface Pending {
-  resolve: (doc: unknown) => void;
+  resolve: (doc: ResolvedDocument) => void;
   reject: (err: IdentityError) => void;
 }
 
@@ -44,7 +46,7 @@ export function createThreadedDidResolver(opts: DidResolverOptions, log: Logger)
         const p = pending.get(a.id);
         if (!p) continue;
         pending.delete(a.id);
-        if ('doc' in a) p.resolve(a.doc);
+        if ('resolved' in a) p.resolve(a.resolved);
         else p.reject(new IdentityError(a.error.reason, a.error.message, a.error.retryAfterMs));
       }
     });
@@ -80,7 +82,7 @@ export function createThreadedDidResolver(opts: DidResolverOptions, log: Logger)
     resolve(did) {
       if (inline) return inline.resolve(did);
       const id = nextId++;
-      return new Promise<unknown>((resolve, reject) => {
+      return new Promise<ResolvedDocument>((resolve, reject) => {
         pending.set(id, { resolve, reject });
         if (outbox.ids.length === 0) queueMicrotask(send);
         outbox.ids.push(id);

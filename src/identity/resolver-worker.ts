@@ -1,7 +1,7 @@
 // The DID resolver's thread: fetches the documents the main thread asks for and answers in batches.
 import { parentPort, workerData } from 'node:worker_threads';
 import { IdentityError } from './did-doc.ts';
-import { createDidResolver, type DidResolverOptions } from './resolver.ts';
+import { createDidResolver, type DidResolverOptions, type ResolvedDocument } from './resolver.ts';
 
 /** Requests from the main thread: DIDs by request id. */
 export interface ResolveRequests {
@@ -9,9 +9,9 @@ export interface ResolveRequests {
   dids: string[];
 }
 
-/** Answers: a document, or the error's parts (an IdentityError does not survive cloning as one). */
+/** Answers: a document read, or the error's parts (an IdentityError does not survive cloning as one). */
 export type ResolveAnswer =
-  | { id: number; doc: unknown }
+  | { id: number; resolved: ResolvedDocument }
   | { id: number; error: { reason: IdentityError['reason']; message: string; retryAfterMs?: number } };
 
 const port = parentPort!;
@@ -31,7 +31,7 @@ port.on('message', ({ ids, dids }: ResolveRequests) => {
   dids.forEach((did, i) => {
     const id = ids[i]!;
     resolver.resolve(did).then(
-      (doc) => answer({ id, doc }),
+      (resolved) => answer({ id, resolved }),
       (err: unknown) => {
         const e = err instanceof IdentityError ? err : new IdentityError('resolution_failed', String(err));
         answer({ id, error: { reason: e.reason, message: e.message, ...(e.retryAfterMs === undefined ? {} : { retryAfterMs: e.retryAfterMs }) } });

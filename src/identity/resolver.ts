@@ -1,11 +1,32 @@
 // Fetches DID documents: did:plc from the PLC directory, did:web from the host's /.well-known/did.json.
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { checkDidSyntax, IdentityError } from './did-doc.ts';
+import { checkDidSyntax, IdentityError, parseDidDocument, type Identity } from './did-doc.ts';
 import { TokenBucket } from '../core/token-bucket.ts';
 
+/**
+ * A DID document as fetched: its JSON text (what the identity store keeps) and what the relay reads from it. Read
+ * where it was fetched: on the resolver's thread, a first-seen account's key check (a point decompression) and the
+ * parse were a tenth of the main thread in a burst of new accounts (docs/perf-journal.md, session 19).
+ */
+export interface ResolvedDocument {
+  identity: Identity;
+  json: string;
+}
+
 export interface DidResolver {
-  resolve(did: string): Promise<unknown>;
+  resolve(did: string): Promise<ResolvedDocument>;
+}
+
+/** A fetched document's text, read (an IdentityError when it is not JSON or not a usable DID document). */
+export function readDocument(did: string, json: string): ResolvedDocument {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch {
+    throw new IdentityError('bad_document', `DID document of ${did} is not JSON`);
+  }
+  return { identity: parseDidDocument(did, doc), json };
 }
 
 const MAX_DOC_BYTES = 64 * 1024;
@@ -50,11 +71,11 @@ export function createDidResolver(opts: DidResolverOptions): DidResolver {
   // loopback, docs/perf-journal.md), and a burst of first-seen accounts is thousands of them a second.
   const agents = { 'http:': new HttpAgent({ keepAlive: true }), 'https:': new HttpsAgent({ keepAlive: true }) };
 
-  function fetchDoc(url: string): Promise<unknown> {
+  function fetchDoc(did: string, url: string): Promise<ResolvedDocument> {
     const target = new URL(url);
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise<unknown>((resolveDoc, rejectDoc) => {
-      const resolve = (doc: unknown) => {
+    return new Promise<ResolvedDocument>((resolveDoc, rejectDoc) => {
+      const resolve = (doc: ResolvedDocument) => {
         clearTimeout(timer);
         resolveDoc(doc);
       };
@@ -85,9 +106,9 @@ export function createDidResolver(opts: DidResolverOptions): DidResolver {
         });
         res.on('end', () => {
           try {
-            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
-          } catch {
-            reject(new IdentityError('bad_document', `DID document from ${url} is not JSON`));
+            resolve(readDocument(did, Buffer.concat(chunks).toString('utf8')));
+          } catch (err) {
+            reject(err instanceof IdentityError ? err : new IdentityError('bad_document', String(err)));
           }
         });
         res.on('error', (err) => reject(new IdentityError('resolution_failed', `reading ${url}: ${err.message}`)));
@@ -106,7 +127,7 @@ export function createDidResolver(opts: DidResolverOptions): DidResolver {
       checkDidSyntax(did);
       if (did.startsWith('did:plc:')) {
         await plc?.take();
-        return fetchDoc(`${opts.plcUrl}/${encodeURIComponent(did)}`);
+        return fetchDoc(did, `${opts.plcUrl}/${encodeURIComponent(did)}`);
       }
       const host = decodeURIComponent(did.slice('did:web:'.length));
       let url: string;
@@ -121,7 +142,7 @@ export function createDidResolver(opts: DidResolverOptions): DidResolver {
         url = `https://${host}/.well-known/did.json`;
       }
       await webBucket(host).take();
-      return fetchDoc(url);
+      return fetchDoc(did, url);
     },
   };
 }

@@ -7,7 +7,8 @@ import { identities } from './schema.ts';
 
 export interface StoredIdentities {
   loadMany(dids: string[]): Promise<Array<{ doc: unknown; resolvedAt: number } | null>>;
-  saveMany(entries: Array<{ did: string; doc: unknown; resolvedAt: number }>): Promise<void>;
+  /** Each document as the JSON text it was fetched as. */
+  saveMany(entries: Array<{ did: string; json: string; resolvedAt: number }>): Promise<void>;
 }
 
 export function createIdentityStore(db: Db): StoredIdentities {
@@ -22,13 +23,14 @@ export function createIdentityStore(db: Db): StoredIdentities {
     async saveMany(entries) {
       // The last document of a DID wins when a batch holds two.
       const latest = [...new Map(entries.map((e) => [e.did, e])).values()];
-      // The documents as one JSON array: as a text[], each would be escaped into the array literal, quote by quote.
+      // The documents as one JSON array (joined as fetched, not serialised again): as a text[], each would be escaped
+      // into the array literal, quote by quote.
       await db.execute(sql`
         INSERT INTO ${identities} (did, doc, resolved_at)
         SELECT t.d, j.doc, t.at
         FROM unnest(${arrayParam(latest.map((e) => e.did))}::text[], ${arrayParam(latest.map((e) => new Date(e.resolvedAt).toISOString()))}::timestamptz[])
           WITH ORDINALITY AS t(d, at, n)
-        JOIN jsonb_array_elements(${JSON.stringify(latest.map((e) => e.doc))}::jsonb) WITH ORDINALITY AS j(doc, n) USING (n)
+        JOIN jsonb_array_elements(${`[${latest.map((e) => e.json).join(',')}]`}::jsonb) WITH ORDINALITY AS j(doc, n) USING (n)
         ON CONFLICT (did) DO UPDATE SET doc = excluded.doc, resolved_at = excluded.resolved_at`);
     },
   };

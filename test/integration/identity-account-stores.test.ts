@@ -26,9 +26,9 @@ describe.each(['postgres', 'embedded'] as const)('%s', (engine) => {
     // Quotes, backslashes and non-ASCII survive; the second document of did:plc:b in the batch wins.
     const odd = { ...doc('did:plc:a', 'a.test'), note: 'say "hi" \\ ünïcødé ✓' };
     await store.saveMany([
-      { did: 'did:plc:a', doc: odd, resolvedAt: at },
-      { did: 'did:plc:b', doc: doc('did:plc:b', 'old.test'), resolvedAt: at },
-      { did: 'did:plc:b', doc: doc('did:plc:b', 'new.test'), resolvedAt: at + 1000 },
+      { did: 'did:plc:a', json: JSON.stringify(odd), resolvedAt: at },
+      { did: 'did:plc:b', json: JSON.stringify(doc('did:plc:b', 'old.test')), resolvedAt: at },
+      { did: 'did:plc:b', json: JSON.stringify(doc('did:plc:b', 'new.test')), resolvedAt: at + 1000 },
     ]);
     expect(await store.loadMany(['did:plc:b', 'did:plc:never', 'did:plc:a'])).toEqual([
       { doc: doc('did:plc:b', 'new.test'), resolvedAt: at + 1000 },
@@ -36,7 +36,7 @@ describe.each(['postgres', 'embedded'] as const)('%s', (engine) => {
       { doc: odd, resolvedAt: at },
     ]);
     // Saved again later: replaced.
-    await store.saveMany([{ did: 'did:plc:a', doc: doc('did:plc:a', 'moved.test'), resolvedAt: at + 5000 }]);
+    await store.saveMany([{ did: 'did:plc:a', json: JSON.stringify(doc('did:plc:a', 'moved.test')), resolvedAt: at + 5000 }]);
     expect(await store.loadMany(['did:plc:a'])).toEqual([{ doc: doc('did:plc:a', 'moved.test'), resolvedAt: at + 5000 }]);
   });
 

@@ -6,7 +6,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { p256 } from '@noble/curves/nist.js';
 import { base58btc } from 'multiformats/bases/base58';
 import { parseDidDocument, IdentityError } from '../../../src/identity/did-doc.ts';
-import { createDidResolver, retryAfterMs, type DidResolver, type DidResolverOptions } from '../../../src/identity/resolver.ts';
+import { createDidResolver, readDocument, retryAfterMs, type DidResolver, type DidResolverOptions } from '../../../src/identity/resolver.ts';
 import { createThreadedDidResolver, type ThreadedDidResolver } from '../../../src/identity/resolver-thread.ts';
 import { IdentityCache, type IdentityStore } from '../../../src/identity/cache.ts';
 import { formatMultikey } from '../../../src/protocol/did-key.ts';
@@ -85,8 +85,13 @@ describe.each(kinds)('resolver %s', (name, createResolver) => {
       if (path.includes('huge')) return res.end(`{"id":"${'x'.repeat(100_000)}"}`);
       if (path.includes('notjson')) return res.end('<html>');
       if (path.includes('limited')) return res.writeHead(429, { 'retry-after': '3' }).end();
+      if (path.includes('impostor')) return res.end(JSON.stringify(doc('did:plc:someoneelse')));
+      if (path.includes('p256key')) {
+        const pub = p256.getPublicKey(p256.utils.randomSecretKey(), true);
+        return res.end(JSON.stringify(doc(decodeURIComponent(path.slice(1)), { key: [{ id: '#atproto', type: 'Multikey', publicKeyMultibase: formatMultikey({ curve: 'p256', compressed: pub }) }] })));
+      }
       const did = decodeURIComponent(path.slice(1).replace('/.well-known/did.json', ''));
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(doc(did.startsWith('did:') ? did : `did:web:${req.headers.host}`)));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(doc(did.startsWith('did:') ? did : `did:web:${encodeURIComponent(req.headers.host!)}`)));
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -111,12 +116,27 @@ describe.each(kinds)('resolver %s', (name, createResolver) => {
     expect(await reason(r.resolve('not a did'))).toBe('bad_syntax');
   });
 
+  it('answers the document read where it was fetched: its text as it came, the key checked and in both encodings', async () => {
+    const r = createResolver({ plcUrl: base });
+    const did = 'did:plc:p256key';
+    const { identity, json } = await r.resolve(did);
+    expect((JSON.parse(json) as { id: string }).id).toBe(did);
+    expect(identity).toMatchObject({ did, handle: 'alice.example.com', pdsHost: 'pds.example.com' });
+    const key = identity.signingKey!;
+    expect(key.curve).toBe('p256');
+    expect(key.compressed).toBeInstanceOf(Uint8Array);
+    expect(Buffer.from(key.uncompressed)).toEqual(Buffer.from(p256.Point.fromBytes(key.compressed).toBytes(false)));
+    // A document for another DID is no document for this one, wherever it is read.
+    expect(await reason(r.resolve('did:plc:impostor'))).toBe('bad_document');
+  });
+
   it('resolves did:web on localhost only in insecure mode', async () => {
     const port = new URL(base).port;
     const did = `did:web:localhost%3A${port}`;
     expect(await reason(createResolver({ plcUrl: base }).resolve(did))).toBe('bad_syntax');
-    const d = (await createResolver({ plcUrl: base, allowInsecureWeb: true }).resolve(did)) as { id: string };
-    expect(d.id).toBe(`did:web:localhost:${port}`);
+    const d = await createResolver({ plcUrl: base, allowInsecureWeb: true }).resolve(did);
+    expect(d.identity.did).toBe(did);
+    expect((JSON.parse(d.json) as { id: string }).id).toBe(did);
   });
 
   it.runIf(name === 'on its own thread')('fails what a dead thread was fetching as a passing failure, and answers again from a new one', async () => {
@@ -158,7 +178,7 @@ describe('IdentityCache', () => {
           if (opts.fail?.has(did)) throw new IdentityError('not_found', 'no');
           if (opts.transient?.has(did)) throw new IdentityError('timeout', 'slow');
           if (opts.limited?.delete(did)) throw new IdentityError('rate_limited', 'HTTP 429', 200);
-          return doc(did);
+          return readDocument(did, JSON.stringify(doc(did)));
         } finally {
           inFlight--;
         }
@@ -239,7 +259,7 @@ describe('IdentityCache', () => {
       },
       saveMany: async (entries) => {
         calls.saves++;
-        for (const e of entries) saved.set(e.did, { doc: e.doc, resolvedAt: e.resolvedAt });
+        for (const e of entries) saved.set(e.did, { doc: JSON.parse(e.json) as unknown, resolvedAt: e.resolvedAt });
       },
     };
     return { store, calls };
@@ -283,9 +303,8 @@ describe('IdentityCache', () => {
           webMax = Math.max(webMax, ++webInFlight);
           await new Promise((r) => setTimeout(r, 100));
           webInFlight--;
-          return { ...doc(did), id: did };
         }
-        return doc(did);
+        return readDocument(did, JSON.stringify(doc(did)));
       },
     };
     const cache = new IdentityCache({ resolver, concurrency: { plc: 8, web: 1 } });
