@@ -4,6 +4,7 @@
 // The PLC directory answers after a latency with jitter, and can rate-limit. Measured: first-seen accounts per
 // second end to end (verified, committed, delivered to a consumer), the time to the first of them at the consumer,
 // and how long the known accounts' commits took meanwhile (ordered per host, they queue behind the new accounts).
+import { cpus } from 'node:os';
 import type { BenchLine } from './lib/record.ts';
 import { liveLines, runLive } from './live.ts';
 import { live, num, type Flags } from './scenarios.ts';
@@ -69,6 +70,7 @@ export async function benchCold(flags: Flags): Promise<BenchLine[]> {
       { name: `${at}: first publish to the first first-seen account's commit at the consumer`, value: p.firstMs, unit: 'ms', target: { op: '<', value: 200 } },
       { name: `${at}: known accounts' commit latency p99`, value: paced.knownLatency.p99, unit: `ms (p50 ${paced.knownLatency.p50}, max ${paced.knownLatency.max}; ${paced.knownLatency.count} commits)`, target: { op: '<', value: 100 } },
       { name: `${at}: every commit's latency p99 (upstream publish to consumer receipt)`, value: paced.latency.p99, unit: `ms (p50 ${paced.latency.p50})` },
+      { name: `${at}: machine load from first publish to last delivery`, value: Math.round(paced.machineBusy * 100), unit: `% of ${cpus().length} cores busy (relay CPU per commit ${Math.round((paced.relayCpuSeconds * 1e6) / Math.max(1, paced.commitsPublished))} µs)` },
     );
   }
   return [

@@ -4,7 +4,7 @@ import { cpus } from 'node:os';
 import type { PlcBehaviour } from '../dev-env/fake-plc.ts';
 import type { BenchLine } from './lib/record.ts';
 import { corpusLines, type CorpusSpec } from './lib/corpus.ts';
-import { Harness, cpuSecondsOf, threadCpuOf, machineBusy, rssOf, sleep, untilStill, waitFor, type Consumers, type Fleet, type Plc, type RelayHandle, type ThreadGroup } from './lib/harness.ts';
+import { Harness, busyShare, cpuSecondsOf, cpuTicks, threadCpuOf, machineBusy, rssOf, sleep, untilStill, waitFor, type Consumers, type Fleet, type Plc, type RelayHandle, type ThreadGroup } from './lib/harness.ts';
 import type { ConnectionStats, FleetSpec } from './lib/protocol.ts';
 
 export interface LiveOptions {
@@ -65,6 +65,8 @@ export interface LiveResult {
   /** Longest interval with no commit arriving at the first reader while publishing was under way. */
   maxStallMs: number;
   backgroundBusy: number;
+  /** Busy share of all cores from the first publish to the last delivery: every process, the load generator too. */
+  machineBusy: number;
 }
 
 export interface Latency {
@@ -240,6 +242,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     })();
 
     const p0 = performance.now();
+    const ticks0 = cpuTicks();
     for (const f of fleets) f.send({ cmd: 'publish', ratePerHost: o.ratePerHost });
     let hostsWithoutSubscriber = 0;
     let firstPublishAt = Infinity;
@@ -273,6 +276,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     const threads1 = threadCpuOf(pid);
     const relayThreadCpuSeconds = Object.fromEntries(Object.entries(threads1).map(([g, s]) => [g, s - threads0[g as ThreadGroup]])) as Record<ThreadGroup, number>;
     const windowSeconds = (performance.now() - p0) / 1000;
+    const machineBusyRun = busyShare(ticks0, cpuTicks());
     const rejected = await h.metric(relay, 'relay_events_rejected_total');
     const consumersDropped = await h.metric(relay, 'relay_consumers_dropped_total');
     const batches = await h.metric(relay, 'relay_sequencer_batch_seconds_count');
@@ -312,6 +316,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
       sequencer: { batches, meanBatchMs: (batchSeconds / Math.max(1, batches)) * 1000, meanBatchEvents: batchEvents / Math.max(1, batches) },
       maxStallMs,
       backgroundBusy,
+      machineBusy: machineBusyRun,
     };
   } finally {
     await h.close();
@@ -344,6 +349,8 @@ export function liveLines(r: LiveResult): BenchLine[] {
     { name: 'sequencer mean batch', value: Math.round(r.sequencer.meanBatchEvents), unit: `events, ${r.sequencer.meanBatchMs.toFixed(1)} ms per transaction (${r.sequencer.batches} batches)` },
     { name: 'generator CPU per event', value: Math.round(r.generatorCpuPerEventUs), unit: `µs (caps the generator at ~${Math.round(1e6 / Math.max(1, r.generatorCpuPerEventUs))} events/s per core)` },
     { name: 'background machine load before the run', value: Math.round(r.backgroundBusy * 100), unit: `% of ${cpus().length} cores busy` },
+    // A machine near 100 % busy is a queue: latencies then measure the wait for a core, whichever process holds it.
+    { name: 'machine load from first publish to last delivery', value: Math.round(r.machineBusy * 100), unit: `% of ${cpus().length} cores busy (the relay, the load generator, PostgreSQL, Redis)` },
     ...corpusLines(r.corpus),
   ];
 }

@@ -197,14 +197,19 @@ export function cpuTimesOf(pid: number): { user: number; system: number } {
 
 /** Machine-wide busy share of all cores over `ms`, from /proc/stat. */
 export async function machineBusy(ms: number): Promise<number> {
-  const read = () => {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const idle = f[3]! + f[4]!;
-    return { idle, total: f.reduce((a, b) => a + b, 0) };
-  };
-  const a = read();
+  const a = cpuTicks();
   await sleep(ms);
-  const b = read();
+  return busyShare(a, cpuTicks());
+}
+
+/** The machine's CPU time so far, all cores (/proc/stat), for busyShare. */
+export function cpuTicks(): { idle: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
+}
+
+/** The busy share of all cores between two cpuTicks. */
+export function busyShare(a: { idle: number; total: number }, b: { idle: number; total: number }): number {
   return 1 - (b.idle - a.idle) / Math.max(1, b.total - a.total);
 }
 
