@@ -45,8 +45,8 @@ const key = (prefix: string, scope: string, w: WindowLimit, now: number) => keyP
 // Takes for several scopes in one script (one round trip and one command, however many accounts a batch holds).
 // ARGV: W (windows per scope); then per window its limit, time-to-live (ms) and key suffix; then the key prefix;
 // then the scope and the wanted units of each take. Returns, per take: granted, then the count of each window.
-// The script puts each key together (prefix, scope, suffix): sending them whole, a window's key per scope, was
-// most of what the main thread wrote to Redis (ioredis's string writes were 3-6 % of it in a burst of commits).
+// The script puts each key together (prefix, scope, suffix): sent whole, a key per window and scope, they made a
+// call's arguments several times longer, and the relay's CPU per take ~40 % more (docs/perf-journal.md, session 19).
 // A relative TTL keeps the relay's clock, not Redis's, in charge of when windows end.
 const TAKES_PER_CALL = 500;
 const TAKE_SCRIPT = `
