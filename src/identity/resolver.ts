@@ -1,6 +1,5 @@
 // Fetches DID documents: did:plc from the PLC directory, did:web from the host's /.well-known/did.json.
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Agent, errors } from 'undici';
 import { checkDidSyntax, IdentityError, parseDidDocument, type Identity } from './did-doc.ts';
 import { TokenBucket } from '../core/token-bucket.ts';
 
@@ -30,6 +29,14 @@ export function readDocument(did: string, json: string): ResolvedDocument {
 }
 
 const MAX_DOC_BYTES = 64 * 1024;
+const ACCEPT = { accept: 'application/did+ld+json,application/json' };
+
+/** A failed request as the resolution's error: its own when it is one (the deadline, a size), else undici's. */
+function failure(url: string, err: unknown): IdentityError {
+  if (err instanceof IdentityError) return err;
+  if (err instanceof errors.ConnectTimeoutError) return new IdentityError('timeout', `timed out connecting for ${url}`);
+  return new IdentityError('resolution_failed', `fetching ${url}: ${(err as Error).message}`);
+}
 
 /** A Retry-After header (seconds, or an HTTP date) in milliseconds; undefined when absent or unreadable. */
 export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
@@ -67,59 +74,54 @@ export function createDidResolver(opts: DidResolverOptions): DidResolver {
   };
   const timeoutMs = opts.timeoutMs ?? 3000;
 
-  // node:http rather than fetch: undici's fetch took ~2x the main-thread CPU per document (~450 vs ~240 µs on
-  // loopback, docs/perf-journal.md), and a burst of first-seen accounts is thousands of them a second.
-  const agents = { 'http:': new HttpAgent({ keepAlive: true }), 'https:': new HttpsAgent({ keepAlive: true }) };
+  // undici's dispatcher rather than node:http or fetch: a document fetched and read on loopback (64 in flight, one
+  // core, warm) cost 94 µs of CPU against node:http's 154-160, and fetch had taken twice node:http's
+  // (docs/perf-journal.md, session 20). A burst of first-seen accounts is thousands of documents a second.
+  const dispatcher = new Agent({ keepAliveTimeout: 30_000, connect: { timeout: timeoutMs } });
+  const plcOrigin = new URL(opts.plcUrl);
+  const plcPath = plcOrigin.pathname.replace(/\/+$/, '');
 
-  function fetchDoc(did: string, url: string): Promise<ResolvedDocument> {
-    const target = new URL(url);
-    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise<ResolvedDocument>((resolveDoc, rejectDoc) => {
-      const resolve = (doc: ResolvedDocument) => {
-        clearTimeout(timer);
-        resolveDoc(doc);
+  async function fetchDoc(did: string, origin: string, path: string): Promise<ResolvedDocument> {
+    const url = `${origin}${path}`;
+    // One deadline for the whole document: undici's own timeouts restart with each chunk and run on a coarse clock.
+    const stop = new AbortController();
+    const timer = setTimeout(() => stop.abort(new IdentityError('timeout', `timed out fetching ${url}`)), timeoutMs);
+    let text: string;
+    try {
+      const { statusCode: status, headers, body } = await dispatcher.request({ origin, path, method: 'GET', headers: ACCEPT, signal: stop.signal });
+      const fail = (reason: IdentityError['reason'], message: string, retryAfter?: number): never => {
+        body.dump().catch(() => {});
+        throw new IdentityError(reason, message, retryAfter);
       };
-      const reject = (err: IdentityError) => {
-        clearTimeout(timer);
-        rejectDoc(err);
-      };
-      const req = send(target, { agent: agents[target.protocol as 'http:' | 'https:'], headers: { accept: 'application/did+ld+json,application/json' } }, (res) => {
-        const status = res.statusCode ?? 0;
-        const fail = (reason: IdentityError['reason'], message: string, retryAfter?: number) => {
-          res.resume();
-          reject(new IdentityError(reason, message, retryAfter));
-        };
-        if (status === 429) return fail('rate_limited', `${url} answered 429`, retryAfterMs(res.headers['retry-after'] ?? null));
-        if (status === 404) return fail('not_found', `${url} answered 404`);
-        if (status === 410) return fail('tombstoned', `${url} answered 410`);
-        if (status < 200 || status >= 300) return fail('resolution_failed', `${url} answered HTTP ${status}`);
+      if (status === 429) {
+        const after = headers['retry-after'];
+        fail('rate_limited', `${url} answered 429`, retryAfterMs((Array.isArray(after) ? after[0] : after) ?? null));
+      }
+      if (status === 404) fail('not_found', `${url} answered 404`);
+      if (status === 410) fail('tombstoned', `${url} answered 410`);
+      if (status < 200 || status >= 300) fail('resolution_failed', `${url} answered HTTP ${status}`);
+      if (Number(headers['content-length'] ?? 0) > MAX_DOC_BYTES) fail('bad_document', `DID document from ${url} is larger than ${MAX_DOC_BYTES} bytes`);
+      text = await new Promise<string>((resolve, reject) => {
         const chunks: Buffer[] = [];
         let size = 0;
-        res.on('data', (chunk: Buffer) => {
+        body.on('data', (chunk: Buffer) => {
           size += chunk.length;
-          if (size > MAX_DOC_BYTES) {
-            req.destroy();
-            reject(new IdentityError('bad_document', `DID document from ${url} is larger than ${MAX_DOC_BYTES} bytes`));
-          } else {
-            chunks.push(chunk);
-          }
+          if (size > MAX_DOC_BYTES) body.destroy(new IdentityError('bad_document', `DID document from ${url} is larger than ${MAX_DOC_BYTES} bytes`));
+          else chunks.push(chunk);
         });
-        res.on('end', () => {
-          try {
-            resolve(readDocument(did, Buffer.concat(chunks).toString('utf8')));
-          } catch (err) {
-            reject(err instanceof IdentityError ? err : new IdentityError('bad_document', String(err)));
-          }
-        });
-        res.on('error', (err) => reject(new IdentityError('resolution_failed', `reading ${url}: ${err.message}`)));
+        body.on('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+        body.on('error', reject);
       });
-      const timer = setTimeout(() => {
-        reject(new IdentityError('timeout', `timed out fetching ${url}`));
-        req.destroy();
-      }, timeoutMs);
-      req.on('error', (err) => reject(new IdentityError('resolution_failed', `fetching ${url}: ${err.message}`)));
-      req.end();
-    });
+    } catch (err) {
+      throw failure(url, err);
+    } finally {
+      clearTimeout(timer);
+    }
+    try {
+      return readDocument(did, text);
+    } catch (err) {
+      throw err instanceof IdentityError ? err : new IdentityError('bad_document', String(err));
+    }
   }
 
   return {
@@ -127,22 +129,22 @@ export function createDidResolver(opts: DidResolverOptions): DidResolver {
       checkDidSyntax(did);
       if (did.startsWith('did:plc:')) {
         await plc?.take();
-        return fetchDoc(did, `${opts.plcUrl}/${encodeURIComponent(did)}`);
+        return fetchDoc(did, plcOrigin.origin, `${plcPath}/${encodeURIComponent(did)}`);
       }
       const host = decodeURIComponent(did.slice('did:web:'.length));
-      let url: string;
+      let origin: string;
       if (host.includes(':')) {
         // Only localhost may carry a port, and only in development.
         if (!opts.allowInsecureWeb || !/^localhost:\d+$/.test(host)) {
           throw new IdentityError('bad_syntax', `did:web with a port is only allowed for localhost: ${did}`);
         }
-        url = `http://${host}/.well-known/did.json`;
+        origin = `http://${host}`;
       } else {
         if (!/^[a-z0-9.-]+$/i.test(host)) throw new IdentityError('bad_syntax', `did:web must name a hostname: ${did}`);
-        url = `https://${host}/.well-known/did.json`;
+        origin = `https://${host}`;
       }
       await webBucket(host).take();
-      return fetchDoc(did, url);
+      return fetchDoc(did, origin, '/.well-known/did.json');
     },
   };
 }

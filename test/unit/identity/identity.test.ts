@@ -82,6 +82,11 @@ describe.each(kinds)('resolver %s', (name, createResolver) => {
       if (path.includes('broken')) return res.writeHead(500).end();
       if (path.includes('moved')) return res.writeHead(302, { location: '/elsewhere' }).end();
       if (path.includes('slow')) return setTimeout(() => res.end('{}'), 500);
+      // Headers and the start of a document at once, the rest too late: the deadline covers the whole document.
+      if (path.includes('drip')) {
+        res.writeHead(200, { 'content-type': 'application/json' }).write('{"id":');
+        return setTimeout(() => res.end('"did:plc:drip"}'), 500);
+      }
       if (path.includes('huge')) return res.end(`{"id":"${'x'.repeat(100_000)}"}`);
       if (path.includes('notjson')) return res.end('<html>');
       if (path.includes('limited')) return res.writeHead(429, { 'retry-after': '3' }).end();
@@ -108,6 +113,7 @@ describe.each(kinds)('resolver %s', (name, createResolver) => {
     expect(await reason(r.resolve('did:plc:broken'))).toBe('resolution_failed');
     expect(await reason(r.resolve('did:plc:moved'))).toBe('resolution_failed');
     expect(await reason(r.resolve('did:plc:slow'))).toBe('timeout');
+    expect(await reason(r.resolve('did:plc:drip'))).toBe('timeout');
     expect(await reason(r.resolve('did:plc:huge'))).toBe('bad_document');
     expect(await reason(r.resolve('did:plc:notjson'))).toBe('bad_document');
     const limited = await r.resolve('did:plc:limited').catch((e: IdentityError) => e);
