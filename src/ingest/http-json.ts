@@ -1,10 +1,10 @@
 // One GET of a JSON document (or a short text) from a host the relay does not trust (a PDS being admitted, a crawled PDS asked about
-// a repo). node:http rather than fetch because fetch cannot take a `lookup`: with publicOnlyLookup the address that
-// is checked is the address dialled, so a host cannot pass an address check and then answer DNS with a private
-// address for the request itself (DNS rebinding). Redirects are not followed (a 3xx is an answer like any other).
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+// a repo). undici's dispatcher, as for DID documents (identity/resolver.ts), and not fetch, because fetch cannot take
+// a `lookup`: with publicOnlyLookup the address that is checked is the address dialled, so a host cannot pass an
+// address check and then answer DNS with a private address for the request itself (DNS rebinding). Redirects are
+// not followed (a 3xx is an answer like any other).
 import type { LookupFunction } from 'node:net';
+import { Agent, Client, type Dispatcher } from 'undici';
 import { publicOnlyLookup, type Lookup } from './address-policy.ts';
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -46,32 +46,54 @@ export async function getJson(url: URL, o: GetJsonOptions): Promise<JsonAnswer> 
   return { status, body };
 }
 
+/** Kept-alive connections per resolver of the dial: a connection dialled under one lookup carries no request of another. */
+const pools = new WeakMap<object, Agent>();
+const SYSTEM_LOOKUP = {};
+
+function dispatcherFor(o: GetJsonOptions, origin: string): { dispatcher: Dispatcher; oneOff: boolean } {
+  const connect = { ...(o.lookup ? { lookup: o.lookup } : {}), ...(o.ca ? { ca: o.ca } : {}) };
+  if (o.pooled === false || o.ca) return { dispatcher: new Client(origin, { connect }), oneOff: true };
+  const key = o.lookup ?? SYSTEM_LOOKUP;
+  let agent = pools.get(key);
+  if (!agent) pools.set(key, (agent = new Agent({ connect })));
+  return { dispatcher: agent, oneOff: false };
+}
+
 /** The same GET for a body that is not JSON, read up to `maxBytes` (a larger one is dropped unread). */
-export function getText(url: URL, o: GetJsonOptions & { maxBytes: number; accept?: string }): Promise<TextAnswer> {
-  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-  return new Promise<TextAnswer>((resolve, reject) => {
-    const signal = o.signal ? AbortSignal.any([o.signal, AbortSignal.timeout(o.timeoutMs)]) : AbortSignal.timeout(o.timeoutMs);
-    const options = { signal, headers: { accept: o.accept ?? '*/*' }, ...(o.lookup ? { lookup: o.lookup } : {}), ...(o.ca ? { ca: o.ca } : {}), ...(o.pooled === false ? { agent: false } : {}) };
-    const req = send(url, options, (res) => {
+export async function getText(url: URL, o: GetJsonOptions & { maxBytes: number; accept?: string }): Promise<TextAnswer> {
+  const timeout = AbortSignal.timeout(o.timeoutMs);
+  const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout;
+  const failure = (err: unknown) => (o.signal?.aborted ? new Error('aborted') : new Error(timeout.aborted ? `timed out after ${o.timeoutMs} ms` : (err as Error).message));
+  const { dispatcher, oneOff } = dispatcherFor(o, url.origin);
+  try {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await dispatcher.request({ origin: url.origin, path: `${url.pathname}${url.search}`, method: 'GET', headers: { accept: o.accept ?? '*/*' }, signal });
+    } catch (err) {
+      throw failure(err);
+    }
+    const { statusCode: status, body } = res;
+    return await new Promise<TextAnswer>((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
-      res.on('data', (chunk: Buffer) => {
+      body.on('data', (chunk: Buffer) => {
         size += chunk.length;
         if (size <= o.maxBytes) chunks.push(chunk);
-        else res.destroy();
+        else {
+          body.destroy();
+          resolve({ status, text: null });
+        }
       });
-      const finish = () => resolve({ status: res.statusCode ?? 0, text: size <= o.maxBytes ? Buffer.concat(chunks).toString('utf8') : null });
-      res.on('end', finish);
-      res.on('close', () => {
-        if (!res.complete) finish();
+      body.on('end', () => resolve({ status, text: Buffer.concat(chunks).toString('utf8') }));
+      // A body cut short is an answer (what came of it); a deadline or the caller's stop is not.
+      body.on('error', (err) => {
+        if (signal.aborted) reject(failure(err));
+        else resolve({ status, text: size <= o.maxBytes ? Buffer.concat(chunks).toString('utf8') : null });
       });
     });
-    req.on('error', (err: Error & { code?: string }) => {
-      if (o.signal?.aborted) reject(new Error('aborted'));
-      else reject(new Error(signal.aborted ? `timed out after ${o.timeoutMs} ms` : err.message));
-    });
-    req.end();
-  });
+  } finally {
+    if (oneOff) void dispatcher.destroy().catch(() => {});
+  }
 }
 
 /**
