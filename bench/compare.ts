@@ -104,14 +104,17 @@ function decodeBody(frame: Uint8Array): Record<string, unknown> {
 
 /**
  * The end-to-end pair. Flags as in the live scenarios (hosts, accounts and commits per host of each of two fleets);
- * --first-seen-per-host 50 (accounts each publishing one commit the relay has not seen before), --plc-latency-ms 50.
+ * --first-seen-per-host 150 (accounts each publishing one commit the relay has not seen before), --plc-latency-ms 50.
+ * 3,000 commits a host, so the relay's run lasts seconds: at 1,000 it lasted ~1.2 s, in which the compiling of
+ * four fresh isolates (~1.7 s of compile time on the helper threads) and the first directory answers weighed as
+ * much as the commits (docs/perf-journal.md, sessions 19 and 20). First-seen accounts stay ~5 % of the commits.
  */
 async function endToEnd(flags: Flags): Promise<BenchLine[]> {
   const plc = { latencyMs: num(flags, 'plc-latency-ms', 50), jitter: 0.2, maxPerSecond: 0 };
   let official: Extract<import('./lib/protocol.ts').OfficialConsumerReply, { type: 'report' }> | undefined;
   const o = live(flags, {
     fleets: 2,
-    spec: { hosts: 4, activeHosts: 4, accountsPerHost: 150, eventsPerHost: 1000, coldAccountsPerHost: num(flags, 'first-seen-per-host', 50), k256Share: 0.8 },
+    spec: { hosts: 4, activeHosts: 4, accountsPerHost: 150, eventsPerHost: 3000, coldAccountsPerHost: num(flags, 'first-seen-per-host', 150), k256Share: 0.8 },
     ratePerHost: 0,
     readers: { processes: 1, connections: 1 },
     stalled: 0,
