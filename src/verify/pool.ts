@@ -42,11 +42,22 @@ interface Pending {
   attempts: number;
 }
 
+/** A batch sent to a worker: its jobs, in order, and how many of them are answered so far (answers come in order). */
+interface InFlight {
+  jobs: Pending[];
+  done: number;
+}
+
 interface Slot {
   worker: Worker;
-  inflight: Map<number, Pending[]>;
+  inflight: Map<number, InFlight>;
   load: number;
   answered: boolean;
+}
+
+/** The jobs a worker has been sent and not answered yet. */
+function unanswered(slot: Slot): Pending[] {
+  return [...slot.inflight.values()].flatMap((b) => b.jobs.slice(b.done));
 }
 
 export class VerifyPool implements CommitChecker {
@@ -84,7 +95,7 @@ export class VerifyPool implements CommitChecker {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const left = [...this.queue, ...this.later, ...this.slots.flatMap((s) => [...s.inflight.values()].flat())];
+    const left = [...this.queue, ...this.later, ...this.slots.flatMap(unanswered)];
     this.queue = [];
     this.later = [];
     const slots = this.slots.splice(0);
@@ -112,15 +123,15 @@ export class VerifyPool implements CommitChecker {
       const chunk = Math.min(this.maxBatch, Math.ceil((this.queue.length + this.later.length) / this.slots.length));
       const nLater = Math.min(this.later.length, Math.max(chunk - this.queue.length, Math.max(1, Math.floor(chunk * LATER_SHARE))));
       const nNow = Math.min(this.queue.length, chunk - nLater);
-      this.send(slot, [...this.queue.splice(0, nNow), ...this.later.splice(0, nLater)]);
+      this.send(slot, [...this.queue.splice(0, nNow), ...this.later.splice(0, nLater)], nNow);
     }
   }
 
-  private send(slot: Slot, batch: Pending[]): void {
+  private send(slot: Slot, batch: Pending[], urgent: number): void {
     const id = this.nextId++;
-    slot.inflight.set(id, batch);
+    slot.inflight.set(id, { jobs: batch, done: 0 });
     slot.load += batch.length;
-    const wire: WireBatch = { id, buffer: packJobs(batch.map((p) => p.job)) };
+    const wire: WireBatch = { id, buffer: packJobs(batch.map((p) => p.job)), urgent };
     slot.worker.postMessage(wire, [wire.buffer]);
   }
 
@@ -136,17 +147,19 @@ export class VerifyPool implements CommitChecker {
 
   private onResults(slot: Slot, msg: WireResults): void {
     const batch = slot.inflight.get(msg.id);
-    if (!batch) return;
-    slot.inflight.delete(msg.id);
-    slot.load -= batch.length;
+    if (!batch || msg.from !== batch.done) return;
+    const results = JSON.parse(msg.json) as WireResult[];
+    batch.done += results.length;
+    slot.load -= results.length;
     slot.answered = true;
     this.failedStarts = 0;
-    const results = JSON.parse(msg.json) as WireResult[];
-    batch.forEach((p, i) => {
-      const r = results[i]!;
+    results.forEach((r, i) => {
+      const p = batch.jobs[msg.from + i]!;
       if ('error' in r) p.reject(new Error(`commit check failed in a worker: ${r.error}`));
       else p.resolve(r);
     });
+    if (batch.done < batch.jobs.length) return;
+    slot.inflight.delete(msg.id);
     if (this.queue.length + this.later.length > 0) this.scheduleFlush();
   }
 
@@ -154,13 +167,13 @@ export class VerifyPool implements CommitChecker {
     const i = this.slots.indexOf(slot);
     if (this.closed || i < 0) return;
     this.o.exits?.inc();
-    const lost = [...slot.inflight.values()].flat();
+    const lost = unanswered(slot);
     this.o.log.error({ code, jobs: lost.length }, 'verification worker exited; replacing it and running its jobs again');
     this.slots.splice(i, 1);
     if (!slot.answered && ++this.failedStarts >= MAX_FAILED_STARTS) {
       this.o.log.error('verification workers keep dying before answering; verifying on the main thread from now on');
       this.inline = true;
-      const rest = [...lost, ...this.queue, ...this.later, ...this.slots.flatMap((s) => [...s.inflight.values()].flat())];
+      const rest = [...lost, ...this.queue, ...this.later, ...this.slots.flatMap(unanswered)];
       this.queue = [];
       this.later = [];
       for (const s of this.slots.splice(0)) void s.worker.terminate();

@@ -97,4 +97,20 @@ describe('VerifyPool', () => {
     expect(order.slice(0, 8).sort()).toEqual(['later0', 'later1', 'now0', 'now1', 'now2', 'now3', 'now4', 'now5']);
     expect(order.indexOf('later0')).toBeLessThan(4);
   });
+
+  it("answers a batch's known-account jobs as soon as they are done, before the first-seen ones behind them", async () => {
+    const all = jobs();
+    const inline = all.map((j) => checkCommitJob(j, signatures));
+    pool = new VerifyPool({ size: 1, signatures, log: pino({ level: 'silent' }), maxBatch: 16 });
+    expect(await pool.check(all[0]!)).toEqual(inline[0]);
+    let messages = 0;
+    pool.workers[0]!.on('message', () => messages++);
+    // One batch: two known accounts' jobs first, then fourteen first-seen ones.
+    const seen = (p: Promise<unknown>) => p.then((r) => ({ r, messages }));
+    const now = all.slice(0, 2).map((j) => seen(pool!.check(j, 'now')));
+    const later = all.slice(2).map((j) => seen(pool!.check(j, 'later')));
+    const answers = await Promise.all([...now, ...later]);
+    expect(answers.map((a) => a.r)).toEqual(inline);
+    expect(answers.map((a) => a.messages)).toEqual([1, 1, ...Array(14).fill(2)]);
+  });
 });
