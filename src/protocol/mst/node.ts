@@ -1,8 +1,8 @@
 // MST node codec. On the wire a node is {e: [{k, p, t, v}], l}: keys are prefix-compressed against the previous
 // key in the same node, and `l` and every `t` are always present (null when there is no subtree).
-import { hash } from 'node:crypto';
 import { BytesWrapper, CidLinkWrapper, decode } from '@atcute/cbor';
 import { cborHeadLength, writeCborHead } from '../cbor-head.ts';
+import { digestScratch, sha256Impl } from '../sha256.ts';
 
 /** Keys are held as latin1 strings of their UTF-8 bytes, so JS string order is byte order. */
 export type MstKey = string;
@@ -61,20 +61,10 @@ export function keyFromString(s: string): MstKey {
 
 /** Layer of a key: leading zero bits of sha256(key), halved (about 4 children per node). */
 export function keyHeight(key: MstKey | Uint8Array): number {
-  return heightOf(typeof key === 'string' ? keyToBytes(key) : key);
-}
-
-/**
- * Decoding reads each key's layer off the bytes it has just put together, the digest's leading characters only. A
- * cache of layers by key cost more than it saved on the network's shape, where a key is
- * seldom seen twice: a miss made the key's bytes again and grew a 200,000-entry map, ~1.4 us, a hit ~0.5 us, where
- * hashing the bytes at hand is ~0.35 us (docs/perf-journal.md).
- */
-function heightOf(bytes: Uint8Array): number {
-  const digest = hash('sha256', bytes, 'binary');
+  const digest = digestScratch(typeof key === 'string' ? keyToBytes(key) : key);
   let zeros = 0;
-  for (let i = 0; i < digest.length; i++) {
-    const byte = digest.charCodeAt(i);
+  for (let i = 0; i < 32; i++) {
+    const byte = digest[i]!;
     if (byte !== 0) return (zeros + Math.clz32(byte) - 24) >> 1;
     zeros += 8;
   }
@@ -149,14 +139,13 @@ function readAnyNode(bytes: Uint8Array): { left: Uint8Array | null; entries: Wir
 // of the generic decoder. Anything else, valid or not (returns null), goes through the generic decoder, which gives
 // the reason a node is refused; so both accept the same nodes.
 
-/** The previous key's bytes: each key is its prefix from here plus its suffix, read as one flat string. */
-const keyBytes = Buffer.allocUnsafe(MAX_KEY_BYTES);
 /**
- * Views of `keyBytes`'s first n bytes, made once per length: a view made per entry to hash the key was a quarter
- * of what a verify worker allocated (every entry of every node in a commit's proof).
+ * The node's keys as read, end to end (key i ends at keyEnds[i]): each is the previous one's first p bytes and its
+ * suffix, and their layers are checked in one call at the end (sha256.ts commonLayer), where hashing key by key was
+ * two thirds of a commit check's hash calls. Grown for a node whose keys do not fit (at most 1,024 keys of 1 KB).
  */
-const keyViews: Buffer[] = [];
-const keyView = (n: number): Buffer => (keyViews[n] ??= keyBytes.subarray(0, n));
+let nodeKeys = Buffer.allocUnsafeSlow(16 * 1024);
+let keyEnds = new Uint32Array(new ArrayBuffer(4 * 64));
 
 function readCanonicalNode(b: Uint8Array): ReadNode | null {
   // {"e": [
@@ -174,8 +163,10 @@ function readCanonicalNode(b: Uint8Array): ReadNode | null {
     if (n < 256 || n > MAX_ENTRIES_PER_NODE) return null;
   } else if (n > 24) return null;
   const entries: DecodedEntry[] = new Array(n);
+  if (keyEnds.length < n) keyEnds = new Uint32Array(new ArrayBuffer(4 * n));
   let prev = '';
-  let layer = 0;
+  let prevAt = 0;
+  let at = 0;
   for (let i = 0; i < n; i++) {
     // {"k": bytes
     if (b[pos] !== 0xa4 || b[pos + 1] !== 0x61 || b[pos + 2] !== 0x6b) return null;
@@ -210,10 +201,18 @@ function readCanonicalNode(b: Uint8Array): ReadNode | null {
     } else return null;
     const length = p + klen;
     if (p > prev.length || length === 0 || length > MAX_KEY_BYTES) return null;
-    for (let j = 0; j < klen; j++) keyBytes[p + j] = b[suffixAt + j]!;
-    const key = keyBytes.toString('latin1', 0, length);
+    if (at + length > nodeKeys.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(nodeKeys.length * 2, at + length));
+      nodeKeys.copy(grown, 0, 0, at);
+      nodeKeys = grown;
+    }
+    for (let j = 0; j < p; j++) nodeKeys[at + j] = nodeKeys[prevAt + j]!;
+    for (let j = 0; j < klen; j++) nodeKeys[at + p + j] = b[suffixAt + j]!;
+    const key = nodeKeys.toString('latin1', at, at + length);
     if (i > 0 && key <= prev) return null;
-    layer = withKeyOn(layer, heightOf(keyView(length)), i === 0);
+    prevAt = at;
+    at += length;
+    keyEnds[i] = at;
     // "t": link or null, "v": link
     if (b[pos] !== 0x61 || b[pos + 1] !== 0x74) return null;
     pos += 2;
@@ -234,7 +233,8 @@ function readCanonicalNode(b: Uint8Array): ReadNode | null {
   const left = readLinkOrNull(b, pos);
   if (left === undefined) return null;
   pos += left === null ? 1 : LINK_BYTES;
-  return pos === b.length ? { left, entries, layer } : null;
+  // commonLayer answers -1, MIXED_LAYERS, when the keys differ.
+  return pos === b.length ? { left, entries, layer: sha256Impl.commonLayer(nodeKeys, keyEnds, n) } : null;
 }
 
 /** tag 42, bytes(37), 0x00, then a 36-byte CIDv1 dag-cbor sha-256. */
