@@ -11,6 +11,15 @@ export interface DecodedEntry {
   key: MstKey;
   value: Uint8Array;
   right: Uint8Array | null;
+  /**
+   * Set by the canonical decoder: the block the entry was read from and where its bytes lie there, [at, end),
+   * written after the key `prev` ('' for a node's first). encodeNode copies those bytes while the entry follows the
+   * same key again, as most entries of a node a commit changes do; a changed entry is a new object without them.
+   */
+  src?: Uint8Array;
+  at?: number;
+  end?: number;
+  prev?: MstKey;
 }
 
 export interface DecodedNode {
@@ -168,6 +177,7 @@ function readCanonicalNode(b: Uint8Array): ReadNode | null {
   let prevAt = 0;
   let at = 0;
   for (let i = 0; i < n; i++) {
+    const entryAt = pos;
     // {"k": bytes
     if (b[pos] !== 0xa4 || b[pos + 1] !== 0x61 || b[pos + 2] !== 0x6b) return null;
     pos += 3;
@@ -210,6 +220,9 @@ function readCanonicalNode(b: Uint8Array): ReadNode | null {
     for (let j = 0; j < klen; j++) nodeKeys[at + p + j] = b[suffixAt + j]!;
     const key = nodeKeys.toString('latin1', at, at + length);
     if (i > 0 && key <= prev) return null;
+    // The bytes can be copied only if they are what encodeNode would write: p the whole shared prefix (valid DRISL
+    // may share less; such an entry is written afresh).
+    const copyable = p === prev.length || nodeKeys[at + p] !== nodeKeys[prevAt + p];
     prevAt = at;
     at += length;
     keyEnds[i] = at;
@@ -224,7 +237,7 @@ function readCanonicalNode(b: Uint8Array): ReadNode | null {
     const v = readLinkOrNull(b, pos);
     if (!v) return null;
     pos += LINK_BYTES;
-    entries[i] = { key, value: v, right: t };
+    entries[i] = copyable ? { key, value: v, right: t, src: b, at: entryAt, end: pos, prev } : { key, value: v, right: t };
     prev = key;
   }
   // "l": link or null }
@@ -262,9 +275,16 @@ export function encodeNode(node: DecodedNode): Uint8Array {
   const entries = node.entries;
   let size = 3 + cborHeadLength(entries.length) + 2 + linkSize(node.left);
   let prev = '';
+  // -1: the entry's bytes as read, copied.
   const prefixes: number[] = new Array(entries.length);
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
+    if (entry.src !== undefined && entry.prev === prev) {
+      prefixes[i] = -1;
+      size += entry.end! - entry.at!;
+      prev = entry.key;
+      continue;
+    }
     const p = commonPrefixLength(prev, entry.key);
     const klen = entry.key.length - p;
     prefixes[i] = p;
@@ -282,6 +302,11 @@ export function encodeNode(node: DecodedNode): Uint8Array {
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
     const p = prefixes[i]!;
+    if (p === -1) {
+      const src = entry.src!;
+      for (let j = entry.at!, end = entry.end!; j < end; j++) out[pos++] = src[j]!;
+      continue;
+    }
     out[pos++] = 0xa4;
     out[pos++] = 0x61;
     out[pos++] = 0x6b;

@@ -18,10 +18,15 @@ export interface BlockSource {
   get(cid: Uint8Array): Uint8Array | undefined;
 }
 
+/** An entry as read keeps where its bytes lie (DecodedEntry); one made by a change is a new object without them. */
 interface Entry {
   key: MstKey;
   value: Uint8Array;
   right: Sub;
+  src?: Uint8Array;
+  at?: number;
+  end?: number;
+  prev?: MstKey;
 }
 
 interface Node {
@@ -221,7 +226,7 @@ export class Mst {
     if (height === node.layer) {
       if (existing && existing.key === key) {
         onPrev(existing.value);
-        return replaceEntry(node, i, { ...existing, value });
+        return replaceEntry(node, i, { key: existing.key, value, right: existing.right });
       }
       const [l, r] = this.split(childAt(node, i), key);
       const entries = node.entries.slice();
@@ -278,7 +283,8 @@ export class Mst {
     const entries: DecodedNode['entries'] = new Array(sub.entries.length);
     for (let i = 0; i < entries.length; i++) {
       const e = sub.entries[i]!;
-      entries[i] = { key: e.key, value: e.value, right: e.right === null ? null : this.cidOf(e.right) };
+      const right = e.right === null ? null : this.cidOf(e.right);
+      entries[i] = e.src === undefined ? { key: e.key, value: e.value, right } : { key: e.key, value: e.value, right, src: e.src, at: e.at!, end: e.end!, prev: e.prev! };
     }
     const cid = this.store({ left: sub.left === null ? null : this.cidOf(sub.left), entries });
     sub.cid = cid;
@@ -313,7 +319,8 @@ function childAt(node: Node, i: number): Sub {
 function setChild(node: Node, i: number, child: Sub): Node {
   if (i === 0) return { layer: node.layer, left: child, entries: node.entries };
   const entries = node.entries.slice();
-  entries[i - 1] = { ...entries[i - 1]!, right: child };
+  const e = entries[i - 1]!;
+  entries[i - 1] = { key: e.key, value: e.value, right: child };
   return { layer: node.layer, left: node.left, entries };
 }
 
