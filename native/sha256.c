@@ -31,6 +31,16 @@ static bool typed_arg(napi_env env, napi_value v, napi_typedarray_type want, voi
   return true;
 }
 
+/** The call's first `want` arguments into argv; a TypeError naming the usage when fewer were given. */
+static bool call_args(napi_env env, napi_callback_info info, napi_value *argv, size_t want, const char *usage) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
+    napi_throw_type_error(env, NULL, usage);
+    return false;
+  }
+  return true;
+}
+
 static bool offset_arg(napi_env env, napi_value v, size_t room, uint32_t *at) {
   if (napi_get_value_uint32(env, v, at) != napi_ok || (size_t)*at + SHA256_DIGEST_LENGTH > room) {
     napi_throw_range_error(env, NULL, "the digest does not fit at that offset");
@@ -47,17 +57,12 @@ static void digest(const uint8_t *data, size_t len, uint8_t *out) {
 }
 
 static napi_value digest_into(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
   void *data, *out;
   size_t len, out_len;
   uint32_t at;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) {
-    napi_throw_type_error(env, NULL, "digestInto(data, out, at)");
-    return NULL;
-  }
-  if (!typed_arg(env, argv[0], napi_uint8_array, &data, &len) || !typed_arg(env, argv[1], napi_uint8_array, &out, &out_len) ||
-      !offset_arg(env, argv[2], out_len, &at)) {
+  if (!call_args(env, info, argv, 3, "digestInto(data, out, at)") || !typed_arg(env, argv[0], napi_uint8_array, &data, &len) ||
+      !typed_arg(env, argv[1], napi_uint8_array, &out, &out_len) || !offset_arg(env, argv[2], out_len, &at)) {
     return NULL;
   }
   digest(data, len, (uint8_t *)out + at);
@@ -74,16 +79,11 @@ static int layer_of(const uint8_t *md) {
 }
 
 static napi_value common_layer(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
   void *keys, *ends_data;
   size_t keys_len, ends_len;
   uint32_t n;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) {
-    napi_throw_type_error(env, NULL, "commonLayer(keys, ends, n)");
-    return NULL;
-  }
-  if (!typed_arg(env, argv[0], napi_uint8_array, &keys, &keys_len) ||
+  if (!call_args(env, info, argv, 3, "commonLayer(keys, ends, n)") || !typed_arg(env, argv[0], napi_uint8_array, &keys, &keys_len) ||
       !typed_arg(env, argv[1], napi_uint32_array, &ends_data, &ends_len)) {
     return NULL;
   }
