@@ -15,10 +15,11 @@ export interface Sha256 {
   commonLayer(keys: Uint8Array, ends: Uint32Array, n: number): number;
 }
 
-function layerOfDigest(digest: string): number {
+/** Leading zero bits of a digest, halved: the MST layer of the key it hashes. */
+function layerOfDigest(digest: Uint8Array): number {
   let zeros = 0;
-  for (let i = 0; i < digest.length; i++) {
-    const byte = digest.charCodeAt(i);
+  for (let i = 0; i < 32; i++) {
+    const byte = digest[i]!;
     if (byte !== 0) return (zeros + Math.clz32(byte) - 24) >> 1;
     zeros += 8;
   }
@@ -40,7 +41,7 @@ export const nodeCryptoSha256: Sha256 = {
     for (let i = 0; i < n; i++) {
       const end = ends[i]!;
       if (end < start || end > keys.length) throw new RangeError("a key's end is outside keys or before the previous one");
-      const height = layerOfDigest(hash('sha256', keys.subarray(start, end), 'binary'));
+      const height = layerOfDigest(hash('sha256', keys.subarray(start, end), 'buffer'));
       start = end;
       if (i === 0) layer = height;
       else if (height !== layer) return -1;
@@ -72,4 +73,9 @@ const scratch = new Uint8Array(new ArrayBuffer(32));
 export function digestScratch(data: Uint8Array): Uint8Array {
   sha256Impl.digestInto(data, scratch, 0);
   return scratch;
+}
+
+/** The MST layer of one key. */
+export function keyLayer(key: Uint8Array): number {
+  return layerOfDigest(digestScratch(key));
 }

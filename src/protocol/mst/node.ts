@@ -2,7 +2,7 @@
 // key in the same node, and `l` and every `t` are always present (null when there is no subtree).
 import { BytesWrapper, CidLinkWrapper, decode } from '@atcute/cbor';
 import { cborHeadLength, writeCborHead } from '../cbor-head.ts';
-import { digestScratch, sha256Impl } from '../sha256.ts';
+import { keyLayer, sha256Impl } from '../sha256.ts';
 
 /** Keys are held as latin1 strings of their UTF-8 bytes, so JS string order is byte order. */
 export type MstKey = string;
@@ -70,14 +70,7 @@ export function keyFromString(s: string): MstKey {
 
 /** Layer of a key: leading zero bits of sha256(key), halved (about 4 children per node). */
 export function keyHeight(key: MstKey | Uint8Array): number {
-  const digest = digestScratch(typeof key === 'string' ? keyToBytes(key) : key);
-  let zeros = 0;
-  for (let i = 0; i < 32; i++) {
-    const byte = digest[i]!;
-    if (byte !== 0) return (zeros + Math.clz32(byte) - 24) >> 1;
-    zeros += 8;
-  }
-  return zeros >> 1;
+  return keyLayer(typeof key === 'string' ? keyToBytes(key) : key);
 }
 
 /** A node's layer so far, with its next key on `height` (`first`: the node's first key). Once mixed, it stays so. */
