@@ -7,7 +7,7 @@
 import { cpus } from 'node:os';
 import type { BenchLine } from './lib/record.ts';
 import { liveLines, runLive } from './live.ts';
-import { live, num, type Flags } from './scenarios.ts';
+import { live, num, warmupPerHost, type Flags } from './scenarios.ts';
 
 /**
  * Flags (hosts and accounts per fleet process, as in the other live scenarios): --hosts 10, --accounts-per-host 250
@@ -26,12 +26,13 @@ export async function benchCold(flags: Flags): Promise<BenchLine[]> {
   // These mean something else here than in live(): read above, not again there.
   const rest = new Map([...flags].filter(([k]) => !['hosts', 'active-hosts', 'accounts-per-host', 'events-per-host'].includes(k)));
   const o = live(rest, {
-    fleets: 2,
+    fleets: num(flags, 'fleets', 2),
     spec: {
       hosts,
       activeHosts: hosts,
       accountsPerHost: known,
       eventsPerHost: known > 0 ? num(flags, 'events-per-host', 100) : 0,
+      warmupPerHost: known > 0 ? warmupPerHost(num(flags, 'fleets', 2) * hosts) : 0,
       coldAccountsPerHost: accounts - known,
       k256Share: 0.8,
       distinctRepos: 200,

@@ -25,7 +25,7 @@ import type { Curve } from '../dev-env/keys.ts';
 import { corpusLines } from './lib/corpus.ts';
 import { cachedAccounts, corpusOptions, describeCacheFile, type CorpusOptions } from './lib/corpus-cache.ts';
 import type { BenchLine } from './lib/record.ts';
-import { live, num, type Flags } from './scenarios.ts';
+import { live, num, warmupPerHost, type Flags } from './scenarios.ts';
 import { runLive } from './live.ts';
 import { untilStill } from './lib/harness.ts';
 
@@ -105,23 +105,29 @@ function decodeBody(frame: Uint8Array): Record<string, unknown> {
 /**
  * The end-to-end pair. Flags as in the live scenarios (hosts, accounts and commits per host of each of two fleets);
  * --first-seen-per-host 150 (accounts each publishing one commit the relay has not seen before), --plc-latency-ms 50.
- * 3,000 commits a host, so the relay's run lasts seconds: at 1,000 it lasted ~1.2 s, in which the compiling of
- * four fresh isolates (~1.7 s of compile time on the helper threads) and the first directory answers weighed as
- * much as the commits (docs/perf-journal.md, sessions 19 and 20). First-seen accounts stay ~5 % of the commits.
+ * Both sides are warmed up first (the relay by the live run's warm-up, the official consumer by the last of those
+ * commits), so neither is timed while it compiles (docs/perf-journal.md, sessions 19, 20 and 22). First-seen
+ * accounts stay ~5 % of the measured commits.
  */
+/** Warm-up commits the official consumer reads before its measured ones. */
+const OFFICIAL_WARMUP = 4000;
+
 async function endToEnd(flags: Flags): Promise<BenchLine[]> {
   const plc = { latencyMs: num(flags, 'plc-latency-ms', 50), jitter: 0.2, maxPerSecond: 0 };
   let official: Extract<import('./lib/protocol.ts').OfficialConsumerReply, { type: 'report' }> | undefined;
   const o = live(flags, {
     fleets: 2,
-    spec: { hosts: 4, activeHosts: 4, accountsPerHost: 150, eventsPerHost: 3000, coldAccountsPerHost: num(flags, 'first-seen-per-host', 150), k256Share: 0.8 },
+    spec: { hosts: 4, activeHosts: 4, accountsPerHost: 150, eventsPerHost: 3000, warmupPerHost: warmupPerHost(8), coldAccountsPerHost: num(flags, 'first-seen-per-host', 150), k256Share: 0.8 },
     ratePerHost: 0,
     readers: { processes: 1, connections: 1 },
     stalled: 0,
     plc,
-    afterDelivery: async (h, relay, plcUrl, commits) => {
+    afterDelivery: async (h, relay, plcUrl, { commits, warmup }) => {
       const child = await h.officialConsumer();
-      child.send({ cmd: 'start', url: relay.wsUrl, plcUrl, commits });
+      // It reads the last of the warm-up's commits first, and is timed from the measured commits on: a commit costs
+      // it more than ten times the relay's CPU, so 4,000 of them are about as much running as the relay's 48,000.
+      const cursor = Math.max(0, warmup.lastSeq - Math.min(OFFICIAL_WARMUP, warmup.commits));
+      child.send({ cmd: 'start', url: relay.wsUrl, plcUrl, cursor, measureAfterSeq: warmup.lastSeq, commits });
       // Until it has every commit, or nothing has come for 20 s (then what it has is reported, and the run fails).
       const { last, done } = await untilStill(
         async () => {

@@ -24,9 +24,9 @@ export interface LiveOptions {
   log?: (msg: string) => void;
   /**
    * Runs once the consumers have everything (or stopped making progress), with the relay and its PLC still up;
-   * `commits` is what the slowest consumer received.
+   * `commits` is what the slowest consumer received of the measured commits, logged after the warm-up's.
    */
-  afterDelivery?: (h: Harness, relay: RelayHandle, plcUrl: string, commits: number) => Promise<void>;
+  afterDelivery?: (h: Harness, relay: RelayHandle, plcUrl: string, delivered: { commits: number; warmup: Warmup }) => Promise<void>;
 }
 
 export interface LiveResult {
@@ -46,7 +46,9 @@ export interface LiveResult {
    * track the known ones).
    */
   knownLatency: Latency;
-  /** Requests the PLC directory had, and how many it turned away with 429. */
+  /** The warm-up before the measured phase (commits 0: none): what compiling a fresh relay's hot paths cost. */
+  warmup: Warmup;
+  /** Requests the PLC directory had in the measured phase, and how many it turned away with 429. */
   plcRequests: { requests: number; rateLimited: number };
   /** Commits/s measured at the reading consumers: first to last commit received. */
   consumerRate: number;
@@ -67,6 +69,15 @@ export interface LiveResult {
   backgroundBusy: number;
   /** Busy share of all cores from the first publish to the last delivery: every process, the load generator too. */
   machineBusy: number;
+}
+
+export interface Warmup {
+  commits: number;
+  seconds: number;
+  /** The relay's CPU a commit over the warm-up, all threads. */
+  relayCpuUs: number;
+  /** The relay's last seq once the warm-up was delivered (the measured events come after it). */
+  lastSeq: number;
 }
 
 export interface Latency {
@@ -122,6 +133,7 @@ export interface LiveSetup {
   /** Commits the fleets will publish (0 for streaming fleets), and the account events announced before. */
   commits: number;
   announced: number;
+  warmup: Warmup;
   corpus: LiveResult['corpus'];
 }
 
@@ -147,6 +159,7 @@ export async function startLive(h: Harness, o: LiveOptions, relayEnv?: Record<st
   const corpus: LiveResult['corpus'] = { spec: o.spec.corpus.spec, distinctRepos: o.spec.corpus.distinctRepos * o.fleets, frameSizes: [], repoSizes: [], seconds: 0, cached: true };
   let commits = 0;
   let announced = 0;
+  let warmupCommits = 0;
   for (const f of fleets) {
     const p = await f.next('prepared', 1_800_000);
     docs.push(...p.docs);
@@ -156,6 +169,7 @@ export async function startLive(h: Harness, o: LiveOptions, relayEnv?: Record<st
     corpus.cached &&= p.cached;
     commits += p.commits;
     announced += p.announced;
+    warmupCommits += p.warmup;
   }
   corpus.seconds = (performance.now() - t0) / 1000;
   log(`${corpus.cached ? 'read' : 'generated'} ${commits} commits of ${docs.length} accounts (${announced} account events announced) in ${corpus.seconds.toFixed(1)} s`);
@@ -201,15 +215,45 @@ export async function startLive(h: Harness, o: LiveOptions, relayEnv?: Record<st
     120_000,
     200,
   ).catch(() => log(`warning: consumers saw fewer than ${announced} announcement events (continuing)`));
-  return { backgroundBusy, plc, fleets, relay, readers, stalled, dids: docs.map(([did]) => did), commits, announced, corpus };
+  const warmup = await warmUp(h, fleets, relay, readers, warmupCommits, log);
+  return { backgroundBusy, plc, fleets, relay, readers, stalled, dids: docs.map(([did]) => did), commits, announced, warmup, corpus };
+}
+
+/**
+ * The warm-up commits (the fleets' spec says which), through the relay to every consumer, whose counts then start
+ * again: the measured phase meets a relay whose code is compiled, as a relay that has been running is.
+ */
+async function warmUp(h: Harness, fleets: Fleet[], relay: RelayHandle, readers: Consumers[], commits: number, log: (msg: string) => void): Promise<Warmup> {
+  if (commits === 0) return { commits: 0, seconds: 0, relayCpuUs: 0, lastSeq: await h.metric(relay, 'relay_last_seq') };
+  const pid = relay.proc.pid!;
+  const cpu0 = cpuSecondsOf(pid);
+  const t0 = performance.now();
+  for (const f of fleets) f.send({ cmd: 'warmup' });
+  for (const f of fleets) await f.next('warmed', 600_000);
+  await waitFor(
+    'warm-up commits to reach the consumers',
+    async () => ((await reports(readers)).connections.every((c) => c.commits >= commits) ? true : undefined),
+    300_000,
+    100,
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const relayCpuUs = ((cpuSecondsOf(pid) - cpu0) * 1e6) / commits;
+  for (const r of readers) {
+    r.send({ cmd: 'reset' });
+    await r.next('reset');
+  }
+  log(`warmed up: ${commits} commits in ${seconds.toFixed(1)} s, relay CPU ${Math.round(relayCpuUs)} µs a commit`);
+  return { commits, seconds, relayCpuUs, lastSeq: await h.metric(relay, 'relay_last_seq') };
 }
 
 export async function runLive(o: LiveOptions): Promise<LiveResult> {
   const log = o.log ?? (() => {});
   const h = new Harness();
   try {
-    const { backgroundBusy, plc, fleets, relay, readers, stalled, commits, corpus } = await startLive(h, o, o.relayEnv);
+    const { backgroundBusy, plc, fleets, relay, readers, stalled, commits, warmup, corpus } = await startLive(h, o, o.relayEnv);
     const pid = relay.proc.pid!;
+    plc.child.send({ cmd: 'stats' });
+    const plcStats0 = await plc.child.next('stats');
     const relayRssStart = rssOf(pid);
     const cpu0 = cpuSecondsOf(pid);
     const threads0 = threadCpuOf(pid);
@@ -292,7 +336,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     const first = Math.min(...final.connections.map((c) => c.firstCommitAt || Infinity));
     const last = Math.max(...final.connections.map((c) => c.lastCommitAt));
     const minCommits = Math.min(...final.connections.map((c) => c.commits));
-    await o.afterDelivery?.(h, relay, plc.url, minCommits);
+    await o.afterDelivery?.(h, relay, plc.url, { commits: minCommits, warmup });
     return {
       commitsPublished: commits,
       publishSeconds,
@@ -303,7 +347,8 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
       stalledConnections: stalledReport.connections,
       latency: percentiles(final.hist),
       knownLatency: percentiles(final.trackedHist),
-      plcRequests: { requests: plcStats.requests, rateLimited: plcStats.rateLimited },
+      warmup,
+      plcRequests: { requests: plcStats.requests - plcStats0.requests, rateLimited: plcStats.rateLimited - plcStats0.rateLimited },
       consumerRate: last > first ? (minCommits / (last - first)) * 1000 : 0,
       relayRssStart,
       relayRssPeak,
@@ -339,6 +384,9 @@ export function liveLines(r: LiveResult): BenchLine[] {
     { name: 'latency p50 (upstream publish to consumer receipt)', value: r.latency.p50, unit: 'ms' },
     { name: 'latency p99', value: r.latency.p99, unit: 'ms' },
     { name: 'latency max', value: r.latency.max, unit: 'ms' },
+    ...(r.warmup.commits > 0
+      ? [{ name: 'warm-up before the measured phase (relay CPU per commit, all threads)', value: Math.round(r.warmup.relayCpuUs), unit: `µs (${r.warmup.commits} commits in ${r.warmup.seconds.toFixed(1)} s, compiling included)` }]
+      : []),
     { name: 'relay RSS start / peak / end', value: Math.round(r.relayRssPeak / MB), unit: `MB peak (start ${Math.round(r.relayRssStart / MB)}, end ${Math.round(r.relayRssEnd / MB)})` },
     { name: 'relay CPU', value: Math.round((r.relayCpuSeconds / Math.max(0.001, r.windowSeconds)) * 100), unit: '% of one core from first publish to last delivery' },
     {

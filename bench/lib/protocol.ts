@@ -13,6 +13,12 @@ export interface FleetSpec {
   /** Commits of those accounts per active host, published in the measured phase. */
   eventsPerHost: number;
   /**
+   * Commits of the known accounts per active host published, and delivered, before the measured phase (default 0):
+   * by then the relay's hot paths are compiled, as in a relay that has been running (a fresh process spends its
+   * first seconds under load compiling them on V8's helper threads, docs/perf-journal.md, session 22).
+   */
+  warmupPerHost?: number;
+  /**
    * Accounts per active host the relay first sees in the measured phase: never announced, each publishes one commit,
    * spread through the host's stream with the known accounts' commits between them.
    */
@@ -33,6 +39,8 @@ export type FleetCommand =
   /** Builds (or reads from the cache) the accounts, their announcements and commits; nothing is published yet. */
   | { cmd: 'prepare' }
   | { cmd: 'announce' }
+  /** Publishes the warm-up commits as fast as subscribers take them. */
+  | { cmd: 'warmup' }
   /** ratePerHost 0 = as fast as subscribers take it (a streaming fleet needs a rate). */
   | { cmd: 'publish'; ratePerHost: number }
   | { cmd: 'exit' };
@@ -49,6 +57,8 @@ export type FleetReply =
       known: string[];
       commits: number;
       announced: number;
+      /** Warm-up commits, published before the measured ones. */
+      warmup: number;
       /** Sizes of the #commit frames to be published, and the records in each account's repo. */
       frameSizes: number[];
       repoSizes: number[];
@@ -57,6 +67,7 @@ export type FleetReply =
       ms: number;
     }
   | { type: 'announced'; events: number }
+  | { type: 'warmed'; sent: number }
   /** hostsWithoutSubscriber: active hosts the relay was not connected to when publishing ended. */
   | { type: 'published'; sent: number; ms: number; startedAt: number; hostsWithoutSubscriber: number }
   | { type: 'error'; message: string };
@@ -73,7 +84,8 @@ export interface ConsumerSpec {
 }
 
 /** track: the commits of these DIDs are tallied and timed apart from the others. */
-export type ConsumerCommand = { cmd: 'report' } | { cmd: 'track'; dids: string[] } | { cmd: 'exit' };
+/** reset: commits and latencies are counted from now on (seq continuity is still checked across it). */
+export type ConsumerCommand = { cmd: 'report' } | { cmd: 'track'; dids: string[] } | { cmd: 'reset' } | { cmd: 'exit' };
 
 /** Commits received of one class, with the first and last receipt (ms since the epoch; 0 before any). */
 export interface CommitTally {
@@ -105,6 +117,7 @@ export type ConsumerReply =
   | { type: 'ready' }
   | { type: 'connected' }
   | { type: 'tracking'; dids: number }
+  | { type: 'reset' }
   | { type: 'report'; connections: ConnectionStats[]; latencyHistogram: Array<[number, number]>; trackedLatencyHistogram: Array<[number, number]> }
   | { type: 'error'; message: string };
 
@@ -130,8 +143,11 @@ export type DrainCommand = { cmd: 'start'; url: string; paths: string[] } | { cm
 /** connected: pid is the process that reads (the C readers' own, or the Node child's), for its CPU. */
 export type DrainReply = { type: 'ready' } | { type: 'connected'; pid: number } | { type: 'report'; drains: import('./drain.ts').DrainStats[] } | { type: 'error'; message: string };
 
-/** The official consumer (bench/procs/atproto-sync.ts): reads `url` from the start until it has `commits` commits. */
-export type OfficialConsumerCommand = { cmd: 'start'; url: string; plcUrl: string; commits: number } | { cmd: 'report' } | { cmd: 'exit' };
+/**
+ * The official consumer (bench/procs/atproto-sync.ts): reads `url` from `cursor`, and counts and times the commits
+ * after `measureAfterSeq` until it has `commits` of them (those before are its own warm-up).
+ */
+export type OfficialConsumerCommand = { cmd: 'start'; url: string; plcUrl: string; cursor: number; measureAfterSeq: number; commits: number } | { cmd: 'report' } | { cmd: 'exit' };
 /**
  * report: first and last commit handed over (ms since the epoch; 0 before any), the CPU between them, the errors it
  * reported, and the directory look-ups it tried again after a failure to connect.

@@ -1,7 +1,8 @@
 // The official firehose consumer (@atproto/sync's Firehose, from npm) as an AppView runs it, in a process of its own
 // (npm run bench compare): commits verified (signature and MST proofs, keys from the PLC stand-in behind a memory
-// cache, so each account is resolved once, the first time it is seen), from the start of the relay's log. It reports
-// what it has handed over when asked, timed from the first commit to the last, and stops at `commits` commits.
+// cache, so each account is resolved once, the first time it is seen), from a cursor in the relay's log. It reports
+// what it has handed over after `measureAfterSeq` when asked, timed from the first such commit to the last, and
+// stops at `commits` of them; what comes before is its warm-up (compiling, as the relay's warm-up is for the relay).
 import { Firehose, MemoryRunner } from '@atproto/sync';
 import { IdResolver, MemoryCache } from '@atproto/identity';
 import type { OfficialConsumerCommand, OfficialConsumerReply } from '../lib/protocol.ts';
@@ -35,7 +36,7 @@ async function retryingFetch(input: string | URL | Request, init?: RequestInit):
   }
 }
 
-function start(url: string, plcUrl: string, commits: number): void {
+function start(url: string, plcUrl: string, cursor: number, measureAfterSeq: number, commits: number): void {
   let done = false;
   const firehose = new Firehose({
     service: url,
@@ -48,9 +49,10 @@ function start(url: string, plcUrl: string, commits: number): void {
     unauthenticatedHandles: true,
     // Commits of different accounts are checked concurrently, bounded: unbounded, the first-seen accounts' key
     // look-ups queue behind thousands of checks and time out (3 s) on the busy loop.
-    runner: new MemoryRunner({ startCursor: 0, concurrency: 64 }),
+    runner: new MemoryRunner({ startCursor: cursor, concurrency: 64 }),
     handleEvent: (evt) => {
       if (evt.event !== 'create' && evt.event !== 'update' && evt.event !== 'delete') return;
+      if (evt.seq <= measureAfterSeq) return;
       if (firstAt === 0) {
         firstAt = Date.now();
         cpu0 = process.cpuUsage();
@@ -78,7 +80,7 @@ function start(url: string, plcUrl: string, commits: number): void {
 
 process.on('message', (cmd: OfficialConsumerCommand) => {
   if (cmd.cmd === 'exit') process.exit(0);
-  if (cmd.cmd === 'start') start(cmd.url, cmd.plcUrl, cmd.commits);
+  if (cmd.cmd === 'start') start(cmd.url, cmd.plcUrl, cmd.cursor, cmd.measureAfterSeq, cmd.commits);
   if (cmd.cmd === 'report') send({ type: 'report', commits: seqs.size, ops, firstAt, lastAt, cpuUs, errorCount, errors, lookupRetries });
 });
 send({ type: 'ready' });

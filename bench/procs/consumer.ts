@@ -139,5 +139,16 @@ process.on('message', (msg: ConsumerCommand) => {
     send({ type: 'tracking', dids: tracked.size });
     return;
   }
+  if (msg.cmd === 'reset') {
+    for (const c of all) {
+      Object.assign(c, { commits: 0, firstCommitAt: 0, lastCommitAt: 0 });
+      c.tracked = { commits: 0, firstAt: 0, lastAt: 0 };
+      c.untracked = { commits: 0, firstAt: 0, lastAt: 0 };
+    }
+    histogram.fill(0);
+    trackedHistogram.fill(0);
+    send({ type: 'reset' });
+    return;
+  }
   send({ type: 'report', connections: all, latencyHistogram: sparse(histogram), trackedLatencyHistogram: sparse(trackedHistogram) });
 });

@@ -23,14 +23,16 @@ interface Host {
   pds: FakePds;
   /** Account creation events, published before the measured commits. */
   announce: Prepared[];
+  /** The known accounts' warm-up commits, published after the announcements. */
+  warm: Prepared[];
   queue: Prepared[];
-  next: number;
 }
 
 /** What the cache keeps of a host: its accounts, and how many of its frames are announcements, then commits. */
 interface HostMeta {
   accounts: Array<Pick<AccountHistory, 'did' | 'handle' | 'multikey' | 'records'> & { known: boolean }>;
   announce: number;
+  warm: number;
   queue: number;
 }
 
@@ -61,16 +63,22 @@ function spread<T>(a: T[], b: T[]): T[] {
 
 /**
  * Every active host's frames, seq 1 on: the known accounts' #identity, #account and #sync of their imported repo,
- * then the measured commits (the known accounts' in turn, and each first-seen account's one commit among them).
+ * the warm-up commits, then the measured commits (the known accounts' in turn, and each first-seen account's one
+ * commit among them). The warm-up is the known accounts' commits with as many other first-seen accounts among them
+ * as the measured phase has, so the first-seen path is warm too, and the measured first-seen accounts still new.
  */
 function buildCorpus(): Bundle<HostMeta[]> {
   const known = spec.accountsPerHost;
   const cold = spec.coldAccountsPerHost;
+  const warmup = known > 0 ? (spec.warmupPerHost ?? 0) : 0;
+  const warmCold = warmup > 0 ? cold : 0;
+  const perHost = known + cold + warmCold;
+  const knownPerHost = warmup + spec.eventsPerHost;
   const requests: AccountRequest[] = [];
   for (let h = 0; h < spec.activeHosts; h++) {
-    for (let a = 0; a < known + cold; a++) {
+    for (let a = 0; a < perHost; a++) {
       const i = requests.length;
-      requests.push({ curve: curveOf(i), commits: a < known ? Math.max(0, Math.ceil((spec.eventsPerHost - a) / known)) : 1 });
+      requests.push({ curve: curveOf(i), commits: a < known ? Math.max(0, Math.ceil((knownPerHost - a) / known)) : 1 });
     }
   }
   const { corpus } = spec;
@@ -78,7 +86,7 @@ function buildCorpus(): Bundle<HostMeta[]> {
   const meta: HostMeta[] = [];
   const blobs: Uint8Array[] = [];
   for (let h = 0; h < spec.activeHosts; h++) {
-    const mine = histories.slice(h * (known + cold), (h + 1) * (known + cold));
+    const mine = histories.slice(h * perHost, (h + 1) * perHost);
     const start = blobs.length;
     const frame = (t: string, body: Record<string, unknown>) => encodeMessageFrame(t, { ...body, seq: blobs.length - start + 1, time: TIME_PLACEHOLDER });
     for (const a of mine.slice(0, known)) {
@@ -88,12 +96,15 @@ function buildCorpus(): Bundle<HostMeta[]> {
     }
     const announce = blobs.length - start;
     const knownCommits: Array<Record<string, unknown>> = [];
-    for (let i = 0; known > 0 && i < spec.eventsPerHost; i++) knownCommits.push(mine[i % known]!.commits[Math.floor(i / known)]!);
-    for (const body of spread(mine.slice(known).map((a) => a.commits[0]!), knownCommits)) blobs.push(frame('#commit', body));
+    for (let i = 0; known > 0 && i < knownPerHost; i++) knownCommits.push(mine[i % known]!.commits[Math.floor(i / known)]!);
+    const firstCommits = (from: number, to: number) => mine.slice(from, to).map((a) => a.commits[0]!);
+    for (const body of spread(firstCommits(known + cold, perHost), knownCommits.slice(0, warmup))) blobs.push(frame('#commit', body));
+    for (const body of spread(firstCommits(known, known + cold), knownCommits.slice(warmup))) blobs.push(frame('#commit', body));
     meta.push({
       accounts: mine.map((a, i) => ({ did: a.did, handle: a.handle, multikey: a.multikey, records: a.records, known: i < known })),
       announce,
-      queue: blobs.length - start - announce,
+      warm: warmup + warmCold,
+      queue: blobs.length - start - announce - warmup - warmCold,
     });
   }
   return { meta, blobs };
@@ -184,6 +195,7 @@ function prepareStream(): FleetReply {
     known: meta.accounts.map((a) => a.did),
     commits: meta.commits,
     announced: meta.announce,
+    warmup: 0,
     frameSizes: meta.frameSizes,
     repoSizes: meta.accounts.map((a) => a.records),
     cached: loaded.cached,
@@ -211,12 +223,14 @@ function prepare(): FleetReply {
       repoSizes.push(a.records);
     }
     host.announce = loaded.blobs.slice(at, (at += m.announce)).map(prepared);
+    host.warm = loaded.blobs.slice(at, (at += m.warm)).map(prepared);
     host.queue = loaded.blobs.slice(at, (at += m.queue)).map(prepared);
     for (const p of host.queue) frameSizes.push(p.ev.frame.length);
   });
   const commits = hosts.reduce((n, h) => n + h.queue.length, 0);
   const announced = hosts.reduce((n, h) => n + h.announce.length, 0);
-  return { type: 'prepared', docs, known, commits, announced, frameSizes, repoSizes, cached: loaded.cached, ms: performance.now() - t0 };
+  const warmup = hosts.reduce((n, h) => n + h.warm.length, 0);
+  return { type: 'prepared', docs, known, commits, announced, warmup, frameSizes, repoSizes, cached: loaded.cached, ms: performance.now() - t0 };
 }
 
 function publish(host: Host, p: Prepared): void {
@@ -249,20 +263,21 @@ async function runStream(ratePerHost: number): Promise<void> {
   send({ type: 'published', sent, ms, startedAt, hostsWithoutSubscriber: active.filter((h) => h.pds.subscriberStats().count === 0).length });
 }
 
-async function run(ratePerHost: number): Promise<void> {
-  const active = hosts.filter((h) => h.queue.length > 0);
+/** Publishes each host's `frames` of it, at `ratePerHost` (0: as fast as subscribers take them). */
+async function run(ratePerHost: number, frames: (h: Host) => Prepared[]): Promise<{ sent: number; ms: number; startedAt: number }> {
+  const lanes = hosts.map((host) => ({ host, frames: frames(host), next: 0 })).filter((l) => l.frames.length > 0);
   const t0 = performance.now();
   const startedAt = Date.now();
   let sent = 0;
-  const total = active.reduce((n, h) => n + h.queue.length, 0);
+  const total = lanes.reduce((n, l) => n + l.frames.length, 0);
   while (sent < total) {
     const elapsed = (performance.now() - t0) / 1000;
     const before = sent;
-    for (const h of active) {
-      let budget = ratePerHost > 0 ? Math.floor(ratePerHost * elapsed) - h.next : 256;
-      while (budget-- > 0 && h.next < h.queue.length) {
-        if (ratePerHost === 0 && h.pds.subscriberStats().maxBufferedBytes > HIGH_WATER) break;
-        publish(h, h.queue[h.next++]!);
+    for (const l of lanes) {
+      let budget = ratePerHost > 0 ? Math.floor(ratePerHost * elapsed) - l.next : 256;
+      while (budget-- > 0 && l.next < l.frames.length) {
+        if (ratePerHost === 0 && l.host.pds.subscriberStats().maxBufferedBytes > HIGH_WATER) break;
+        publish(l.host, l.frames[l.next++]!);
         sent++;
       }
     }
@@ -271,8 +286,7 @@ async function run(ratePerHost: number): Promise<void> {
     // generator CPU an event when the relay was the slower side).
     await new Promise((r) => (ratePerHost > 0 || sent === before ? setTimeout(r, ratePerHost > 0 ? 5 : 2) : setImmediate(r)));
   }
-  const ms = performance.now() - t0;
-  send({ type: 'published', sent, ms, startedAt, hostsWithoutSubscriber: active.filter((h) => h.pds.subscriberStats().count === 0).length });
+  return { sent, ms: performance.now() - t0, startedAt };
 }
 
 process.on('message', (msg: FleetCommand) => {
@@ -284,7 +298,7 @@ process.on('message', (msg: FleetCommand) => {
         for (let i = 0; i < spec.hosts; i++) {
           // A streaming fleet publishes for as long as it is asked: it keeps only what a reconnect may ask again.
           const keepEvents = spec.stream ? 10_000 : undefined;
-          hosts.push({ pds: await FakePds.start({ plc: noPlc, backfillLimit: 100, keepEvents }), announce: [], queue: [], next: 0 });
+          hosts.push({ pds: await FakePds.start({ plc: noPlc, backfillLimit: 100, keepEvents }), announce: [], warm: [], queue: [] });
         }
         send({ type: 'listening', hostnames: hosts.map((h) => h.pds.hostname) });
         return;
@@ -306,10 +320,17 @@ process.on('message', (msg: FleetCommand) => {
         send({ type: 'announced', events });
         return;
       }
-      case 'publish':
-        if (spec.stream) await runStream(msg.ratePerHost);
-        else await run(msg.ratePerHost);
+      case 'warmup': {
+        const { sent } = await run(0, (h) => h.warm);
+        send({ type: 'warmed', sent });
         return;
+      }
+      case 'publish': {
+        if (spec.stream) return runStream(msg.ratePerHost);
+        const r = await run(msg.ratePerHost, (h) => h.queue);
+        send({ type: 'published', ...r, hostsWithoutSubscriber: hosts.filter((h) => h.queue.length > 0 && h.pds.subscriberStats().count === 0).length });
+        return;
+      }
       case 'exit':
         for (const h of hosts) await h.pds.close();
         process.exit(0);

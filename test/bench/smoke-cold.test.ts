@@ -18,6 +18,7 @@ describe('bench cold smoke run', () => {
       ['no-corpus-cache', 'true'],
       ['plc-latency-ms', '20'],
       ['plc-rate', '10'],
+      ['warmup-per-host', '20'],
     ]);
     const lines = await benchCold(flags);
     const value = (name: string) => {
@@ -35,5 +36,7 @@ describe('bench cold smoke run', () => {
     expect(lines.find((l) => l.name === 'known accounts: commit latency p99 during the cold burst')!.unit).toContain('20 commits');
     expect(lines.find((l) => l.name === 'PLC directory requests')!.unit).not.toMatch(/^requests, 0 answered 429/);
     expect(value('commit frame size p50')).toBeGreaterThan(500);
+    // Per host: 20 of the known accounts' commits, and as many other first-seen accounts as the measured phase has.
+    expect(lines.find((l) => l.name.startsWith('warm-up before the measured phase'))!.unit).toContain('70 commits');
   }, 180_000);
 });

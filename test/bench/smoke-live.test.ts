@@ -12,6 +12,7 @@ describe('bench harness smoke run', () => {
         activeHosts: 2,
         accountsPerHost: 4,
         eventsPerHost: 60,
+        warmupPerHost: 30,
         coldAccountsPerHost: 0,
         k256Share: 0.8,
         corpus: { spec: { records: { min: 3, max: 40 }, seed: 1 }, distinctRepos: 0, cache: 'off' },
@@ -22,6 +23,9 @@ describe('bench harness smoke run', () => {
       drainTimeoutMs: 60_000,
     });
     expect(r.commitsPublished).toBe(120);
+    // The warm-up went through first, and the readers counted again after it.
+    expect(r.warmup.commits).toBe(60);
+    expect(r.warmup.lastSeq).toBeGreaterThanOrEqual(60);
     expect(r.rejected).toBe(0);
     expect(r.readers).toHaveLength(2);
     for (const c of r.readers) {
@@ -33,6 +37,8 @@ describe('bench harness smoke run', () => {
     // Both readers saw the same seq range.
     expect(new Set(r.readers.map((c) => `${c.firstSeq}-${c.lastSeq}`)).size).toBe(1);
     expect(r.latency.count).toBe(240);
+    // Every reader read the warm-up before the measured commits.
+    for (const c of r.readers) expect(c.firstSeq).toBeLessThanOrEqual(r.warmup.lastSeq);
     expect(r.stalledConnections).toHaveLength(1);
     expect(r.relayRssPeak).toBeGreaterThan(0);
   }, 120_000);
