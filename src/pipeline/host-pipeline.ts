@@ -25,6 +25,7 @@ import { HostQuotaStage } from './host-quota-stage.ts';
 import type { AccountBudgetStage } from './account-budget-stage.ts';
 import { AccountSlotsStage } from './account-slots-stage.ts';
 import { AccountChains } from './account-chains.ts';
+import { HandedLog } from './handed-log.ts';
 
 /** How the pipeline steers its host's connection. */
 export interface UpstreamFlow {
@@ -65,6 +66,8 @@ export interface HostPipelineOptions {
 /** An event in the host's upstream order, from arrival until the watermark passes it. */
 interface Arrival {
   seq: number;
+  /** Its place in the host's upstream order (0 for the first this pipeline read). */
+  ordinal: number;
   handedOn: boolean;
   /** Dropped waiting for quota as the crawl stopped: never handed on, so the watermark stays below it. */
   dropped?: boolean;
@@ -93,8 +96,12 @@ export class HostPipeline {
   /** Events since the watermark, in upstream order; `head` indexes the first. */
   private readonly arrivals: Arrival[] = [];
   private head = 0;
-  /** Arrivals from `head` on that are handed on: the cursor's seqs above the watermark. */
-  private handedAbove = 0;
+  /** Arrivals the watermark passed: the ordinal of the one at `head`. */
+  private passed = 0;
+  /** Arrivals read: the next one's ordinal. */
+  private read = 0;
+  /** What is handed on, for the cursors' seqs above the watermark. */
+  private readonly handed = new HandedLog();
   /** Every event up to this upstream seq has been handed to the sink. */
   private watermark: number | null;
   /** Seqs committed by an earlier crawl above its cursor: not verified or relayed again. */
@@ -127,7 +134,7 @@ export class HostPipeline {
 
   /** An upstream event, in upstream order. */
   push(evt: UpstreamEvent): void {
-    const arrival: Arrival = { seq: evt.seq, handedOn: false };
+    const arrival: Arrival = { seq: evt.seq, ordinal: this.read++, handedOn: false };
     this.arrivals.push(arrival);
     if (this.skip.delete(evt.seq)) {
       // Committed by the crawl before this one; only the watermark needs to hear of it.
@@ -157,25 +164,6 @@ export class HostPipeline {
     for (const { arrival } of this.quota.stop()) arrival.dropped = true;
     if (this.inFlight() === 0) return Promise.resolve();
     return new Promise((resolve) => (this.idle = resolve));
-  }
-
-  /**
-   * Seqs past the watermark committed or on their way: those handed on (few: events are ready nearly in order), and
-   * those an earlier crawl committed that have not come again yet.
-   */
-  private committedAbove(): number[] {
-    const out: number[] = [];
-    // Found from the head on, and no further than the last of them: the arrivals after it may be thousands (a host
-    // whose events wait for quota or verification), and this runs for every event handed on.
-    for (let i = this.head, left = this.handedAbove; left > 0; i++) {
-      const a = this.arrivals[i]!;
-      if (a.handedOn) {
-        out.push(a.seq);
-        left--;
-      }
-    }
-    if (this.skip.size === 0) return out;
-    return out.concat([...this.skip]).sort((a, b) => a - b);
   }
 
   /** Events taken in and not yet handed to the sink (nor dropped). */
@@ -229,17 +217,19 @@ export class HostPipeline {
   /** One event's items go to the sink, the upstream one carrying the watermark it leaves. */
   private handOn(arrival: Arrival, items: SequencerItem[]): void {
     arrival.handedOn = true;
-    this.handedAbove++;
+    this.handed.handed(arrival.ordinal, arrival.seq);
     if (arrival.passedAt !== undefined) this.o.lag?.note(performance.now() - arrival.passedAt);
-    while (this.head < this.arrivals.length && this.arrivals[this.head]!.handedOn) {
-      this.watermark = this.arrivals[this.head++]!.seq;
-      this.handedAbove--;
+    const head = this.head;
+    while (this.head < this.arrivals.length && this.arrivals[this.head]!.handedOn) this.watermark = this.arrivals[this.head++]!.seq;
+    if (this.head > head) {
+      this.passed += this.head - head;
+      this.handed.passed(this.passed, this.head - head);
     }
     if (this.head > 1024 && this.head * 2 > this.arrivals.length) {
       this.arrivals.splice(0, this.head);
       this.head = 0;
     }
-    const cursor = this.watermark === null ? null : { at: this.watermark, above: this.committedAbove() };
+    const cursor = this.watermark === null ? null : this.handed.cursor(this.watermark, this.skip);
     for (const item of items) {
       if (item.upstreamSeq !== null && cursor) item.cursor = cursor;
       this.o.sink.submit(item);
