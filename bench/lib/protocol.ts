@@ -154,5 +154,5 @@ export type OfficialConsumerCommand = { cmd: 'start'; url: string; plcUrl: strin
  */
 export type OfficialConsumerReply =
   | { type: 'ready' }
-  | { type: 'report'; commits: number; ops: number; firstAt: number; lastAt: number; cpuUs: number; errorCount: number; errors: string[]; lookupRetries: number }
+  | { type: 'report'; commits: number; ops: number; firstAt: number; lastAt: number; cpuUs: number; errorCount: number; errors: string[]; lookupRetries: number; redelivered: number }
   | { type: 'error'; message: string };

@@ -10,6 +10,9 @@ import type { OfficialConsumerCommand, OfficialConsumerReply } from '../lib/prot
 const send = (m: OfficialConsumerReply) => process.send!(m);
 
 const seqs = new Set<number>();
+/** Each op handed over (seq, path): one seen again was delivered again (the subscription reconnected). */
+const handed = new Set<string>();
+let redelivered = 0;
 const errors: string[] = [];
 let errorCount = 0;
 let ops = 0;
@@ -58,6 +61,12 @@ function start(url: string, plcUrl: string, cursor: number, measureAfterSeq: num
         cpu0 = process.cpuUsage();
       }
       if (done) return;
+      const op = `${evt.seq} ${evt.collection}/${evt.rkey}`;
+      if (handed.has(op)) {
+        redelivered++;
+        return;
+      }
+      handed.add(op);
       ops++;
       seqs.add(evt.seq);
       lastAt = Date.now();
@@ -81,6 +90,6 @@ function start(url: string, plcUrl: string, cursor: number, measureAfterSeq: num
 process.on('message', (cmd: OfficialConsumerCommand) => {
   if (cmd.cmd === 'exit') process.exit(0);
   if (cmd.cmd === 'start') start(cmd.url, cmd.plcUrl, cmd.cursor, cmd.measureAfterSeq, cmd.commits);
-  if (cmd.cmd === 'report') send({ type: 'report', commits: seqs.size, ops, firstAt, lastAt, cpuUs, errorCount, errors, lookupRetries });
+  if (cmd.cmd === 'report') send({ type: 'report', commits: seqs.size, ops, firstAt, lastAt, cpuUs, errorCount, errors, lookupRetries, redelivered });
 });
 send({ type: 'ready' });
