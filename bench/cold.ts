@@ -22,17 +22,18 @@ export async function benchCold(flags: Flags): Promise<BenchLine[]> {
   const warmShare = num(flags, 'warm-share', 0.1);
   if (warmShare > 1) throw new Error(`--warm-share must be between 0 and 1, got ${warmShare}`);
   const known = Math.round(accounts * warmShare);
+  const fleets = num(flags, 'fleets', 2);
   const plc = { latencyMs: num(flags, 'plc-latency-ms', 50), jitter: num(flags, 'plc-jitter', 0.2), maxPerSecond: num(flags, 'plc-rate', 0) };
   // These mean something else here than in live(): read above, not again there.
   const rest = new Map([...flags].filter(([k]) => !['hosts', 'active-hosts', 'accounts-per-host', 'events-per-host'].includes(k)));
   const o = live(rest, {
-    fleets: num(flags, 'fleets', 2),
+    fleets,
     spec: {
       hosts,
       activeHosts: hosts,
       accountsPerHost: known,
       eventsPerHost: known > 0 ? num(flags, 'events-per-host', 100) : 0,
-      warmupPerHost: known > 0 ? warmupPerHost(num(flags, 'fleets', 2) * hosts) : 0,
+      warmupPerHost: known > 0 ? warmupPerHost(fleets * hosts) : 0,
       coldAccountsPerHost: accounts - known,
       k256Share: 0.8,
       distinctRepos: 200,

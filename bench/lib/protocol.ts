@@ -13,9 +13,10 @@ export interface FleetSpec {
   /** Commits of those accounts per active host, published in the measured phase. */
   eventsPerHost: number;
   /**
-   * Commits of the known accounts per active host published, and delivered, before the measured phase (default 0):
-   * by then the relay's hot paths are compiled, as in a relay that has been running (a fresh process spends its
-   * first seconds under load compiling them on V8's helper threads, docs/perf-journal.md, session 22).
+   * Commits of the known accounts per active host published, and delivered, before the measured phase (default 0),
+   * with as many other first-seen accounts' commits among them as coldAccountsPerHost: by then the relay's hot paths
+   * are compiled, as in a relay that has been running (a fresh process spends its first seconds under load
+   * compiling them on V8's helper threads, docs/perf-journal.md, session 22).
    */
   warmupPerHost?: number;
   /**

@@ -141,9 +141,7 @@ process.on('message', (msg: ConsumerCommand) => {
   }
   if (msg.cmd === 'reset') {
     for (const c of all) {
-      Object.assign(c, { commits: 0, firstCommitAt: 0, lastCommitAt: 0 });
-      c.tracked = { commits: 0, firstAt: 0, lastAt: 0 };
-      c.untracked = { commits: 0, firstAt: 0, lastAt: 0 };
+      Object.assign(c, { commits: 0, firstCommitAt: 0, lastCommitAt: 0, tracked: { commits: 0, firstAt: 0, lastAt: 0 }, untracked: { commits: 0, firstAt: 0, lastAt: 0 } });
     }
     histogram.fill(0);
     trackedHistogram.fill(0);

@@ -23,7 +23,7 @@ interface Host {
   pds: FakePds;
   /** Account creation events, published before the measured commits. */
   announce: Prepared[];
-  /** The known accounts' warm-up commits, published after the announcements. */
+  /** The warm-up commits (the known accounts', and other first-seen accounts' among them), after the announcements. */
   warm: Prepared[];
   queue: Prepared[];
 }

@@ -24,12 +24,12 @@ export class HandedLog {
   }
 
   /**
-   * The watermark passed every event below ordinal `floor` (`passed` of them were handed on since the last call):
-   * they leave the log once it is mostly them.
+   * The watermark passed every event below ordinal `floor` (each one handed on, or it would not have passed): they
+   * leave the log once it is mostly them.
    */
-  passed(floor: number, passed: number): void {
+  passed(floor: number): void {
+    this.live -= floor - this.floor;
     this.floor = floor;
-    this.live -= passed;
     if (this.seqs.length > 1024 && this.live * 2 < this.seqs.length) {
       const seqs: number[] = [];
       const ordinals: number[] = [];

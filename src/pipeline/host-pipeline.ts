@@ -223,7 +223,7 @@ export class HostPipeline {
     while (this.head < this.arrivals.length && this.arrivals[this.head]!.handedOn) this.watermark = this.arrivals[this.head++]!.seq;
     if (this.head > head) {
       this.passed += this.head - head;
-      this.handed.passed(this.passed, this.head - head);
+      this.handed.passed(this.passed);
     }
     if (this.head > 1024 && this.head * 2 > this.arrivals.length) {
       this.arrivals.splice(0, this.head);

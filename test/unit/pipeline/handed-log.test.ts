@@ -36,7 +36,7 @@ describe('HandedLog', () => {
         log.handed(arrivals.indexOf(pick), pick.seq);
         const before = head;
         while (head < arrivals.length && arrivals[head]!.handed) head++;
-        if (head > before) log.passed(head, head - before);
+        if (head > before) log.passed(head);
         if (head === 0) continue;
         if (skip.size > 0 && rand() < 0.01) skip.delete([...skip][0]!);
         const at = arrivals[head - 1]!.seq;
@@ -59,7 +59,7 @@ describe('HandedLog', () => {
     log.handed(2, 12);
     const before = log.cursor(9, new Set());
     log.handed(0, 10);
-    log.passed(3, 3);
+    log.passed(3);
     expect(log.cursor(12, new Set()).above).toEqual([]);
     expect(before.above).toEqual([11, 12]);
     expect(before.above).toBe(before.above);
