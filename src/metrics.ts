@@ -198,6 +198,12 @@ export function createMetrics() {
       help: 'Account budget checks that could not reach the counters (the event was let through)',
       registers: r,
     }),
+    accountBudgetTakes: new Counter({
+      name: 'relay_account_budget_takes_total',
+      help: "Commits charged to their account's budget, by where it was decided: here (far from the limits, the take sent behind) or by the counters (waited for)",
+      labelNames: ['decided'] as const,
+      registers: r,
+    }),
     hostsPromoted: new Counter({
       name: 'relay_hosts_promoted_total',
       help: 'New hosts promoted to the trusted tier automatically',

@@ -5,6 +5,7 @@ import type { AcceptedEvent, SequencerItem } from '../core/events.ts';
 import type { Clock } from '../core/clock.ts';
 import { Batcher } from '../core/batcher.ts';
 import type { CounterStore, Grant, WindowLimit } from '../quota/counters.ts';
+import { BudgetHeadroom } from '../quota/headroom.ts';
 import type { AccountRegistry } from '../accounts/registry.ts';
 import { eventItems } from '../accounts/registry.ts';
 import { afterVerify, budgetCost, type BudgetOutcome } from '../accounts/transitions.ts';
@@ -23,6 +24,7 @@ export interface AccountBudgetStageOptions {
 export class AccountBudgetStage {
   /** Budget takes, batched: the counters see one request per batch of events, not one per event. */
   private readonly batcher: Batcher<{ scope: string; want: number }, Grant> | null;
+  private readonly headroom: BudgetHeadroom | null;
   private readonly o: AccountBudgetStageOptions;
 
   constructor(o: AccountBudgetStageOptions) {
@@ -30,9 +32,11 @@ export class AccountBudgetStage {
     const windows: WindowLimit[] = [];
     if (o.budget.perHour > 0) windows.push({ name: 'hour', ms: 3_600_000, limit: o.budget.perHour });
     if (o.budget.perDay > 0) windows.push({ name: 'day', ms: 86_400_000, limit: o.budget.perDay });
-    // Several batches at once: an account has one take in flight at a time (its events are in order), so batches
-    // never race for one account's counters, and a burst's takes do not queue behind one round trip each.
+    // Several batches at once, so a burst's takes do not queue behind one round trip each. An account's takes (several
+    // in flight when the headroom decides them here) still reach the counters in its order: one connection.
     this.batcher = windows.length > 0 ? new Batcher({ run: (takes) => o.store.takeMany(takes, windows, o.clock.now()), maxBatch: 5000, maxInFlight: 4 }) : null;
+    // Accounts that commit within an hour; the network has a few hundred thousand an hour.
+    this.headroom = windows.length > 0 ? new BudgetHeadroom({ windows, maxAccounts: 250_000 }) : null;
   }
 
   async apply(hostId: number, upstreamSeq: number, event: AcceptedEvent): Promise<SequencerItem[]> {
@@ -47,16 +51,39 @@ export class AccountBudgetStage {
   private async charge(event: AcceptedEvent, now: number): Promise<BudgetOutcome> {
     const cost = this.batcher ? budgetCost(this.o.accounts.current(event.did), event, now) : 0;
     if (cost === 0) return null;
+    const { metrics, clock } = this.o;
+    const headroom = this.headroom!;
+    const scope = `account:${event.did}`;
+    const local = headroom.charge(scope, cost, now);
+    const take = this.batcher!.submit({ scope, want: cost });
+    metrics.accountBudgetTakes.inc({ decided: local ? 'here' : 'counters' });
+    if (local) {
+      // Answers come in the order takes were sent (one connection), which is what the headroom needs.
+      take.then(
+        (grant) => headroom.answered(scope, cost, true, grant, clock.now()),
+        (err: unknown) => {
+          headroom.forget(scope);
+          this.unavailable(err, event.did);
+        },
+      );
+      return { exceeded: false };
+    }
     try {
-      const grant = await this.batcher!.submit({ scope: `account:${event.did}`, want: cost });
+      const grant = await take;
+      headroom.answered(scope, cost, false, grant, clock.now());
       if (grant.granted >= cost) return { exceeded: false };
       return { exceeded: true, until: Math.max(...grant.windows.filter((w) => w.count + cost > w.limit).map((w) => w.resetAt)) };
     } catch (err) {
       // The host's own quota already holds the host while the counters are away; an account budget that cannot be
       // counted lets the event through rather than drop it.
-      this.o.metrics.quotaCounterErrors.inc();
-      this.o.log.warn({ err: (err as Error).message, did: event.did }, 'account budget unavailable; event passed');
+      headroom.forget(scope);
+      this.unavailable(err, event.did);
       return null;
     }
+  }
+
+  private unavailable(err: unknown, did: string): void {
+    this.o.metrics.quotaCounterErrors.inc();
+    this.o.log.warn({ err: (err as Error).message, did }, 'account budget unavailable; event passed');
   }
 }

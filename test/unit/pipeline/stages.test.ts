@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import type { AcceptedEvent, SequencerItem, UpstreamEvent } from '../../../src/core/events.ts';
 import { createMetrics } from '../../../src/metrics.ts';
-import { createMemoryCounterStore } from '../../../src/quota/counters.ts';
+import { createMemoryCounterStore, type CounterStore } from '../../../src/quota/counters.ts';
 import { HostQuota } from '../../../src/quota/host-quota.ts';
 import { AccountRegistry, type AccountStore } from '../../../src/accounts/registry.ts';
 import { afterVerify } from '../../../src/accounts/transitions.ts';
@@ -101,6 +101,40 @@ describe('account budget stage', () => {
     // Identity events are not charged and change nothing.
     const identity = await stage.apply(1, 4, { did, kind: 'identity', body: {}, received: null });
     expect(identity).toEqual([{ hostId: 1, upstreamSeq: 4, event: expect.objectContaining({ kind: 'identity' }) }]);
+  });
+  it("passes a commit far from the account's limits without waiting for the counters, and waits near them", async () => {
+    const clock = TestClock.inWindow(HOUR);
+    const accounts = registry(clock);
+    const inner = createMemoryCounterStore('g:');
+    // The counters answer only when the test opens them.
+    let open: Array<() => void> = [];
+    const store: CounterStore = { ...inner, takeMany: async (r, w, now) => { await new Promise<void>((go) => open.push(go)); return inner.takeMany(r, w, now); } };
+    const release = () => {
+      for (const go of open.splice(0)) go();
+    };
+    const metrics = createMetrics();
+    const stage = new AccountBudgetStage({ accounts, store, budget: { perHour: 30, perDay: 0 }, clock, metrics, log });
+    const did = 'did:plc:headroom';
+    const pending = (p: Promise<unknown>) => Promise.race([p.then(() => false), new Promise((r) => setTimeout(() => r(true), 30))]);
+    // The account's first commit waits for the counters: nothing is known of it here.
+    const first = stage.apply(1, 1, accepted(upstream(1, did)));
+    expect(await pending(first)).toBe(true);
+    release();
+    await first;
+    // 27 points left at the counters' answer, the margin 3: eight more commits of 3 pass with the counters shut.
+    for (let seq = 2; seq <= 9; seq++) expect(await pending(stage.apply(1, seq, accepted(upstream(seq, did))))).toBe(false);
+    const tenth = stage.apply(1, 10, accepted(upstream(10, did)));
+    expect(await pending(tenth)).toBe(true);
+    // Open, the counters count all ten in order: 30 points, the tenth within the limit.
+    while ((await pending(tenth)) === true) release();
+    expect((await tenth)[0]!.event).not.toBeNull();
+    const eleventh = stage.apply(1, 11, accepted(upstream(11, did)));
+    while ((await pending(eleventh)) === true) release();
+    expect((await eleventh).map((i) => i.event?.kind ?? null)).toEqual(['account', null]);
+    expect((await metrics.accountBudgetTakes.get()).values.map((v) => [v.labels.decided, v.value]).sort()).toEqual([
+      ['counters', 3],
+      ['here', 8],
+    ]);
   });
 });
 
