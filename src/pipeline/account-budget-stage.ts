@@ -53,31 +53,31 @@ export class AccountBudgetStage {
     if (cost === 0) return null;
     const { metrics, clock } = this.o;
     const headroom = this.headroom!;
-    const scope = `account:${event.did}`;
-    const local = headroom.charge(scope, cost, now);
-    const take = this.batcher!.submit({ scope, want: cost });
+    const { did } = event;
+    const local = headroom.charge(did, cost, now);
+    const take = this.batcher!.submit({ scope: `account:${did}`, want: cost });
     metrics.accountBudgetTakes.inc({ decided: local ? 'here' : 'counters' });
     if (local) {
       // Answers come in the order takes were sent (one connection), which is what the headroom needs.
       take.then(
-        (grant) => headroom.answered(scope, cost, true, grant, clock.now()),
+        (grant) => headroom.answered(did, cost, true, grant, clock.now()),
         (err: unknown) => {
-          headroom.forget(scope);
-          this.unavailable(err, event.did);
+          headroom.forget(did);
+          this.unavailable(err, did);
         },
       );
       return { exceeded: false };
     }
     try {
       const grant = await take;
-      headroom.answered(scope, cost, false, grant, clock.now());
+      headroom.answered(did, cost, false, grant, clock.now());
       if (grant.granted >= cost) return { exceeded: false };
       return { exceeded: true, until: Math.max(...grant.windows.filter((w) => w.count + cost > w.limit).map((w) => w.resetAt)) };
     } catch (err) {
       // The host's own quota already holds the host while the counters are away; an account budget that cannot be
       // counted lets the event through rather than drop it.
-      headroom.forget(scope);
-      this.unavailable(err, event.did);
+      headroom.forget(did);
+      this.unavailable(err, did);
       return null;
     }
   }

@@ -22,6 +22,7 @@ interface Entry {
 }
 
 export class BudgetHeadroom {
+  /** By DID. */
   private entries = new Map<string, Entry>();
   /** Every window's count is valid until the first of them ends (they are aligned to the epoch): then all are forgotten. */
   private validUntil = 0;
@@ -35,24 +36,24 @@ export class BudgetHeadroom {
   }
 
   /**
-   * Whether `cost` can be charged to `scope` without waiting for the counters: their last answer left room for it
+   * Whether `cost` can be charged to `account` (its DID: the string the account cache holds already) without waiting for the counters: their last answer left room for it
    * and the margin, after what is still unanswered. When it can, the cost counts as unanswered until `answered`.
    */
-  charge(scope: string, cost: number, now: number): boolean {
+  charge(account: string, cost: number, now: number): boolean {
     this.expire(now);
-    const e = this.entries.get(scope);
+    const e = this.entries.get(account);
     if (!e || e.room - e.unanswered - cost < this.margin) return false;
     e.unanswered += cost;
     return true;
   }
 
   /**
-   * The counters' answer to a take of `cost` for `scope` (`local`: one `charge` decided here). Answers must come in
+   * The counters' answer to a take of `cost` for `account` (`local`: one `charge` decided here). Answers must come in
    * the order the takes were sent, as they do from one connection to the counters.
    */
-  answered(scope: string, cost: number, local: boolean, grant: Grant, now: number): void {
+  answered(account: string, cost: number, local: boolean, grant: Grant, now: number): void {
     this.expire(now);
-    const e = this.entries.get(scope);
+    const e = this.entries.get(account);
     if (local && !e) return; // forgotten meanwhile (a new window, or the cap)
     const unanswered = local ? e!.unanswered - cost : (e?.unanswered ?? 0);
     // A take refused in part (another process charged the account) leaves no room here: the next take waits.
@@ -63,12 +64,12 @@ export class BudgetHeadroom {
       return;
     }
     if (this.entries.size >= this.o.maxAccounts) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(scope, { room, unanswered });
+    this.entries.set(account, { room, unanswered });
   }
 
   /** A take that failed: what the counters hold of the account is not known now. */
-  forget(scope: string): void {
-    this.entries.delete(scope);
+  forget(account: string): void {
+    this.entries.delete(account);
   }
 
   get size(): number {
