@@ -2,6 +2,7 @@
 import { Agent, errors } from 'undici';
 import { checkDidSyntax, IdentityError, parseDidDocument, type Identity } from './did-doc.ts';
 import { TokenBucket } from '../core/token-bucket.ts';
+import { BodyCutShort, readCappedBody } from '../core/capped-body.ts';
 
 /**
  * A DID document as fetched: its JSON text (what the identity store keeps) and what the relay reads from it. Read
@@ -101,19 +102,12 @@ export function createDidResolver(opts: DidResolverOptions): DidResolver {
       if (status === 410) fail('tombstoned', `${url} answered 410`);
       if (status < 200 || status >= 300) fail('resolution_failed', `${url} answered HTTP ${status}`);
       if (Number(headers['content-length'] ?? 0) > MAX_DOC_BYTES) fail('bad_document', `DID document from ${url} is larger than ${MAX_DOC_BYTES} bytes`);
-      text = await new Promise<string>((resolve, reject) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        body.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_DOC_BYTES) body.destroy(new IdentityError('bad_document', `DID document from ${url} is larger than ${MAX_DOC_BYTES} bytes`));
-          else chunks.push(chunk);
-        });
-        body.on('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
-        body.on('error', reject);
-      });
+      const read = await readCappedBody(body, MAX_DOC_BYTES);
+      if (read === null) throw new IdentityError('bad_document', `DID document from ${url} is larger than ${MAX_DOC_BYTES} bytes`);
+      text = read;
     } catch (err) {
-      throw failure(url, err);
+      // A document cut short is no document: what failed is the stream (a deadline's reason among them).
+      throw failure(url, err instanceof BodyCutShort ? err.cause : err);
     } finally {
       clearTimeout(timer);
     }

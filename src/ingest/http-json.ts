@@ -6,6 +6,7 @@
 import type { LookupFunction } from 'node:net';
 import { Agent, Client, type Dispatcher } from 'undici';
 import { publicOnlyLookup, type Lookup } from './address-policy.ts';
+import { BodyCutShort, readCappedBody } from '../core/capped-body.ts';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -73,24 +74,13 @@ export async function getText(url: URL, o: GetJsonOptions & { maxBytes: number; 
       throw failure(err);
     }
     const { statusCode: status, body } = res;
-    return await new Promise<TextAnswer>((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      body.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size <= o.maxBytes) chunks.push(chunk);
-        else {
-          body.destroy();
-          resolve({ status, text: null });
-        }
-      });
-      body.on('end', () => resolve({ status, text: Buffer.concat(chunks).toString('utf8') }));
+    try {
+      return { status, text: await readCappedBody(body, o.maxBytes) };
+    } catch (err) {
       // A body cut short is an answer (what came of it); a deadline or the caller's stop is not.
-      body.on('error', (err) => {
-        if (signal.aborted) reject(failure(err));
-        else resolve({ status, text: size <= o.maxBytes ? Buffer.concat(chunks).toString('utf8') : null });
-      });
-    });
+      if (signal.aborted || !(err instanceof BodyCutShort)) throw failure(err);
+      return { status, text: err.partial };
+    }
   } finally {
     if (oneOff) void dispatcher.destroy().catch(() => {});
   }
