@@ -119,5 +119,8 @@ describe('partitioned event log', () => {
       JOIN pg_attribute a ON a.attrelid = p.name::regclass AND a.attname = 'frame'`)) as unknown as { rows: Array<{ name: string; method: string }> };
     expect(methods.rows.length).toBeGreaterThanOrEqual(2);
     expect(methods.rows.filter((r) => r.method !== 'l')).toEqual([]);
+    // Account rows, updated by every commit, leave room on their pages for the next version (HOT updates).
+    const options = (await database.db.execute(sql`SELECT reloptions FROM pg_class WHERE relname = 'accounts'`)) as unknown as { rows: Array<{ reloptions: string[] | null }> };
+    expect(options.rows[0]!.reloptions).toContain('fillfactor=80');
   });
 });
