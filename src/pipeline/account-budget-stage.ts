@@ -22,9 +22,11 @@ export interface AccountBudgetStageOptions {
 }
 
 export class AccountBudgetStage {
-  /** Budget takes, batched: the counters see one request per batch of events, not one per event. */
-  private readonly batcher: Batcher<{ scope: string; want: number }, Grant> | null;
-  private readonly headroom: BudgetHeadroom | null;
+  /**
+   * Budget takes, batched (the counters see one request per batch of events, not one per event), and what the
+   * counters last said of each account's room; null with both windows off.
+   */
+  private readonly takes: { batcher: Batcher<{ scope: string; want: number }, Grant>; headroom: BudgetHeadroom } | null;
   private readonly o: AccountBudgetStageOptions;
 
   constructor(o: AccountBudgetStageOptions) {
@@ -34,9 +36,14 @@ export class AccountBudgetStage {
     if (o.budget.perDay > 0) windows.push({ name: 'day', ms: 86_400_000, limit: o.budget.perDay });
     // Several batches at once, so a burst's takes do not queue behind one round trip each. An account's takes (several
     // in flight when the headroom decides them here) still reach the counters in its order: one connection.
-    this.batcher = windows.length > 0 ? new Batcher({ run: (takes) => o.store.takeMany(takes, windows, o.clock.now()), maxBatch: 5000, maxInFlight: 4 }) : null;
-    // Accounts that commit within an hour; the network has a few hundred thousand an hour.
-    this.headroom = windows.length > 0 ? new BudgetHeadroom({ windows, maxAccounts: 250_000 }) : null;
+    // The headroom holds the accounts that commit within an hour; the network has a few hundred thousand an hour.
+    this.takes =
+      windows.length > 0
+        ? {
+            batcher: new Batcher({ run: (takes) => o.store.takeMany(takes, windows, o.clock.now()), maxBatch: 5000, maxInFlight: 4 }),
+            headroom: new BudgetHeadroom({ windows, maxAccounts: 250_000 }),
+          }
+        : null;
   }
 
   async apply(hostId: number, upstreamSeq: number, event: AcceptedEvent): Promise<SequencerItem[]> {
@@ -49,13 +56,13 @@ export class AccountBudgetStage {
   }
 
   private async charge(event: AcceptedEvent, now: number): Promise<BudgetOutcome> {
-    const cost = this.batcher ? budgetCost(this.o.accounts.current(event.did), event, now) : 0;
+    const cost = this.takes ? budgetCost(this.o.accounts.current(event.did), event, now) : 0;
     if (cost === 0) return null;
     const { metrics, clock } = this.o;
-    const headroom = this.headroom!;
+    const { batcher, headroom } = this.takes!;
     const { did } = event;
     const local = headroom.charge(did, cost, now);
-    const take = this.batcher!.submit({ scope: `account:${did}`, want: cost });
+    const take = batcher.submit({ scope: `account:${did}`, want: cost });
     metrics.accountBudgetTakes.inc({ decided: local ? 'here' : 'counters' });
     if (local) {
       // Answers come in the order takes were sent (one connection), which is what the headroom needs.

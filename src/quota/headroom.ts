@@ -1,6 +1,6 @@
 // What this process knows of each active account's budget between the counters' answers, so that a commit of an
 // account far from its limits passes at once and its take goes to the counters behind it. Waiting for the counters
-// on every commit put a Redis round trip, answered on a busy main thread, into every commit's latency (15-20 ms at
+// on every commit put a Redis round trip, answered on a busy main thread, into every commit's latency (19-24 ms at
 // p50 for known accounts in a paced cold run; docs/perf-journal.md, session 23).
 //
 // Exact while one process charges an account, which is the rule: an account's events come from its host, and one
@@ -36,8 +36,9 @@ export class BudgetHeadroom {
   }
 
   /**
-   * Whether `cost` can be charged to `account` (its DID: the string the account cache holds already) without waiting for the counters: their last answer left room for it
-   * and the margin, after what is still unanswered. When it can, the cost counts as unanswered until `answered`.
+   * Whether `cost` can be charged to `account` (its DID: the string the account cache holds already) without
+   * waiting for the counters: their last answer left room for it and the margin, after what is still unanswered.
+   * When it can, the cost counts as unanswered until `answered`.
    */
   charge(account: string, cost: number, now: number): boolean {
     this.expire(now);
