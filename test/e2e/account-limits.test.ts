@@ -135,4 +135,22 @@ describe('per-account points budget', () => {
     expect((await admin(adminApi.listAccounts, { query: { status: 'throttled' } })).total).toBe(0);
     expect(await metricValue(world.relay.metricsUrl, 'relay_accounts_released_total{reason="account_budget"}')).toBe(1);
   });
+
+  it('passes commits far from the budget without waiting for the counters, and throttles at the same commit', async () => {
+    // 30 points an hour, each post 3: the first commit waits for the counters (nothing known of the account), later
+    // ones pass while they leave a tenth of the limit and are counted behind; the eleventh is over, as it would be
+    // were every commit waited for.
+    world = await startWorld({ config: { accountPointsPerHour: 30, accountPointsPerDay: 1000 } });
+    const pds = world.hosts[0]!;
+    consumer = await TestConsumer.connect(world.relay.wsUrl);
+    const account = await pds.createAccount();
+    for (let i = 0; i < 11; i++) await pds.createRecord(account, `post ${i}`);
+    await consumer.waitFor((c) => kinds(c, account.did).includes('#account:false:throttled'), 10_000, 'throttle');
+    expect(kinds(consumer, account.did)).toEqual(['#identity', '#account:true:', '#sync', ...Array<string>(10).fill('#commit'), '#account:false:throttled']);
+    const metrics = world.relay.metricsUrl;
+    const here = await metricValue(metrics, 'relay_account_budget_takes_total{decided="here"}');
+    const counters = await metricValue(metrics, 'relay_account_budget_takes_total{decided="counters"}');
+    expect(here).toBeGreaterThan(0);
+    expect(here + counters).toBe(11);
+  });
 });
