@@ -236,6 +236,53 @@ describe('sequencer', () => {
       await s.stop();
   });
 
+  it('writes a batch in one round trip on the seq row it left, and the long way when another process wrote', async () => {
+    const [a, b] = [await open(), await open()];
+    const metrics = [createMetrics(), createMetrics()];
+    const seen: CommittedEvent[][] = [[], []];
+    const writers = [a, b].map((d, w) => {
+      const s = new Sequencer({ db: d.db, pipeline: d.pipeline, log, metrics: metrics[w]!, maxDelayMs: 1, maxBatch: 7, layout: WS_BINARY });
+      s.onCommitted((laid) => seen[w]!.push(...laid.events));
+      return s;
+    });
+    const ops = (n: number) => Array.from({ length: n }, (_, i) => ({ action: 'delete', path: `app.bsky.feed.post/${i}`, cid: null }));
+    const submit = async (w: number, from: number, to: number) => {
+      const did = `did:plc:forecast${w}`;
+      for (let i = from; i <= to; i++) {
+        writers[w]!.submit({ hostId: w + 1, upstreamSeq: 20_000 + i, cursor: { at: 20_000 + i, above: [] }, event: relayEvent(did, 'commit', { repo: did, n: i, ops: ops(i % 4) }) });
+        if (i % 5 === 0) await new Promise((r) => setTimeout(r, 1));
+      }
+      await writers[w]!.drain();
+    };
+    const forecasts = async (w: number) => {
+      const held = new Map((await metrics[w]!.sequencerSeqForecasts.get()).values.map((v) => [v.labels.held, v.value]));
+      return { held: held.get('true') ?? 0, moved: held.get('false') ?? 0 };
+    };
+    // Alone, a writer's batches follow each other: all but the first two assume the row.
+    await submit(0, 1, 70);
+    const alone = await forecasts(0);
+    expect(alone.moved).toBe(0);
+    expect(alone.held).toBeGreaterThan(3);
+    // Two writing at once: each finds the row moved at times, and writes those batches again under the right seqs.
+    await Promise.all([submit(0, 71, 400), submit(1, 1, 400)]);
+    expect((await forecasts(0)).moved + (await forecasts(1)).moved).toBeGreaterThan(0);
+
+    const first = seen[0]![0]!.seq;
+    const all = [...seen[0]!, ...seen[1]!].sort((x, y) => x.seq - y.seq);
+    // Gapless, each once; every frame under its own seq, every writer's events in its order.
+    expect(all.map((e) => e.seq)).toEqual(Array.from({ length: 800 }, (_, i) => first + i));
+    for (const e of all) expect(bodyOf(e.frame).seq).toBe(e.seq);
+    for (const w of [0, 1]) expect(seen[w]!.map((e) => bodyOf(e.frame).n)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+    // The time line rises with seq, an op's microsecond each (an event without ops one), and is what was stored.
+    for (let i = 1; i < all.length; i++) expect(all[i]!.timeUs - all[i - 1]!.timeUs).toBeGreaterThanOrEqual(Math.max(1, bodyOf(all[i]!.frame).n % 4));
+    const stored = await a.db.select({ seq: events.seq, t: events.timeUs, frame: events.frame }).from(events).where(gte(events.seq, first)).orderBy(events.seq);
+    expect(stored.map((r) => r.seq)).toEqual(all.map((e) => e.seq));
+    expect(stored.map((r) => r.t)).toEqual(all.map((e) => e.timeUs));
+    for (let i = 0; i < all.length; i++) expect(Buffer.compare(Buffer.from(stored[i]!.frame), Buffer.from(all[i]!.frame))).toBe(0);
+    const hostRows = await a.db.select({ id: hosts.id, cursor: hosts.cursor }).from(hosts).where(sql`${hosts.id} IN (1, 2)`).orderBy(hosts.id);
+    expect(hostRows.map((r) => r.cursor)).toEqual([20_400, 20_400]);
+  });
+
   it('gives a commit one microsecond per op, stores the times, and finds a time cursor by seq', async () => {
     const d = await open();
     const committed: CommittedEvent[] = [];
