@@ -70,12 +70,6 @@ export function createMetrics() {
       buckets: [1, 5, 10, 50, 100, 250, 500, 1000, 2500],
       registers: r,
     }),
-    sequencerSeqForecasts: new Counter({
-      name: 'relay_sequencer_seq_forecasts_total',
-      help: 'Batches written in one round trip on the seq row as this process left it, by whether it was still there (held="false": another process had written, and the batch took its seqs again)',
-      labelNames: ['held'] as const,
-      registers: r,
-    }),
     sequencerFailures: new Counter({
       name: 'relay_sequencer_failures_total',
       help: 'Batch transactions that failed and were retried',

@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import { frameUnderSeq } from '../protocol/frame.ts';
 import type { Db, Pipeline } from '../storage/db.ts';
-import { commitBatch, frameAt, LogPartitioner, SeqForecast, type Batch, type FrameLayout, type LaidOutEvents, type PartitionPolicy } from '../storage/events.ts';
+import { commitBatch, frameAt, LogPartitioner, type Batch, type FrameLayout, type LaidOutEvents, type PartitionPolicy } from '../storage/events.ts';
 import { mergeChanges } from '../core/accounts.ts';
 import { timeSpanOf, type SequencerItem, type SequencerSink } from '../core/events.ts';
 import { retryDelay } from '../core/retry.ts';
@@ -46,7 +46,6 @@ export class Sequencer implements SequencerSink {
   private uncertain: { items: number; committed: LaidOutEvents } | null = null;
   private readonly listeners: CommitListener[] = [];
   private readonly partitions: LogPartitioner;
-  private readonly seqs = new SeqForecast();
 
   private readonly opts: SequencerOptions;
   constructor(opts: SequencerOptions) {
@@ -145,14 +144,16 @@ export class Sequencer implements SequencerSink {
     const started = performance.now();
     const already = await this.committedBefore();
     if (already) return already;
-    const committed = await commitBatch(this.opts.db, this.toBatch(items), this.partitions, this.opts.layout, {
-      attempt: (attempted) => {
+    const committed = await commitBatch(
+      this.opts.db,
+      this.toBatch(items),
+      this.partitions,
+      this.opts.layout,
+      (attempted) => {
         this.uncertain = attempted.events.length > 0 ? { items: items.length, committed: attempted } : null;
       },
-      pipeline: this.opts.pipeline ?? null,
-      seqs: this.seqs,
-      onForecast: (held) => this.opts.metrics.sequencerSeqForecasts.inc({ held: String(held) }),
-    });
+      this.opts.pipeline ?? null,
+    );
     this.uncertain = null;
     this.opts.metrics.sequencerBatchSeconds.observe((performance.now() - started) / 1000);
     this.opts.metrics.sequencerBatchSize.observe(items.length);

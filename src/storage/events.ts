@@ -64,8 +64,8 @@ export class LogPartitioner {
   }
 
   /**
-   * After a batch that did not commit: partitions it made went with it, so the next batch reads what stands
-   * (without this, a rolled-back partition would be taken as made and every later insert into it would fail).
+   * After a batch that did not commit: the partitions it made went with it. Without this, the next batch took them
+   * as made, and every insert into them failed, batch after batch.
    */
   forget(): void {
     this.top = 0;
@@ -92,97 +92,41 @@ export class LogPartitioner {
 }
 
 /**
- * The seq row as this process last left it, while no other writer is known to have moved it since. A batch that may
- * assume it takes its seqs in the statement that writes it, one round trip where there were two (the seqs' own
- * round trip waited 3-8 ms at p50 and 17-48 at p99 on a busy event loop, docs/perf-journal.md session 23). When the
- * row has moved after all (another process wrote), that statement fails, the transaction rolls back, and the batch
- * takes its seqs the long way; two batches of this process in a row with no seq between them trust the row again.
- */
-export class SeqForecast {
-  private last: number | null = null;
-  private trusted = false;
-
-  /** The seq row's value the next batch may assume, or null: read it first. */
-  get expected(): number | null {
-    return this.trusted ? this.last : null;
-  }
-
-  /** This process committed seqs `first`..`last`, the row `assumed` or read. */
-  committed(first: number, last: number, assumed: boolean): void {
-    this.trusted = assumed || (this.last !== null && first === this.last + 1);
-    this.last = last;
-  }
-
-  /** The row had moved: another process writes too. */
-  missed(): void {
-    this.trusted = false;
-  }
-}
-
-/** What the batch statement says when the seq row was not where the batch assumed it (division by zero). */
-const SEQ_ROW_MOVED = '22012';
-
-/** PostgreSQL's error code, under drizzle's wrapping of node-postgres's error. */
-const sqlState = (err: unknown): string | undefined => (err as { cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code;
-
-export interface CommitOptions {
-  /** Learns the seqs and frames before COMMIT, so a caller that sees the COMMIT fail can ask whether it went through. */
-  attempt?: (committed: LaidOutEvents) => void;
-  /** Where the batch is written on PostgreSQL (pipeline mode); without one, statement by statement. */
-  pipeline?: Pipeline | null;
-  /** With a pipeline: the seq row as this process left it, and what it hears of each batch's seqs. */
-  seqs?: SeqForecast;
-  /** Each time `seqs` was assumed: whether the row was there. */
-  onForecast?: (held: boolean) => void;
-}
-
-/**
  * Commits a batch in one transaction: the next seqs (and the log partition they go to), the frames under them, the
  * account changes and the host cursors they cover, and a NOTIFY for other processes' fan-out. The seq row's lock,
  * taken first and held to commit, makes concurrent writers (other processes) queue: seqs are gapless and commit in
  * seq order. The frames are laid out as `layout` wants them for fan-out, in one buffer that is also the frames'
- * parameter. With a `pipeline` (PostgreSQL) the transaction's statements are sent without waiting for the answers
- * to the ones before: BEGIN with the seqs, then every write with the COMMIT, two round trips whatever it holds, or
- * one when the seq row can be assumed (`SeqForecast`). Under a burst each round trip waited its turn on a busy event
- * loop while the seq row stayed locked: a batch took 120-460 ms in six of them (npm run bench cold,
- * docs/perf-journal.md session 15).
+ * parameter. `attempt` learns the seqs and frames before COMMIT, so a caller that sees the COMMIT fail can ask
+ * whether it went through anyway. With a `pipeline` (PostgreSQL) the transaction takes two round trips whatever it
+ * holds: BEGIN with the seqs, then every write with the COMMIT, each group sent without waiting for its answers.
+ * Under a burst each round trip waited its turn on a busy event loop while the seq row stayed locked: a batch took
+ * 120-460 ms in six of them (npm run bench cold, docs/perf-journal.md session 15).
  */
-export async function commitBatch(db: Db, batch: Batch, partitions: LogPartitioner, layout: FrameLayout, o: CommitOptions = {}): Promise<LaidOutEvents> {
-  const attempt = o.attempt ?? (() => {});
+export async function commitBatch(
+  db: Db,
+  batch: Batch,
+  partitions: LogPartitioner,
+  layout: FrameLayout,
+  attempt: (committed: LaidOutEvents) => void = () => {},
+  pipeline: Pipeline | null = null,
+): Promise<LaidOutEvents> {
   try {
-    if (!o.pipeline) return await commitInTurn(db, batch, partitions, layout, attempt);
-    const expected = batch.events.length > 0 ? (o.seqs?.expected ?? null) : null;
-    if (expected !== null) {
-      const committed = await commitAssumed(o.pipeline, batch, expected, partitions, layout, attempt);
-      o.onForecast?.(committed !== null);
-      if (committed) {
-        o.seqs!.committed(expected + 1, expected + batch.events.length, true);
-        return committed;
+    if (pipeline) return await commitPipelined(pipeline, batch, partitions, layout, attempt);
+    let committed = NOTHING_LAID_OUT;
+    await db.transaction(async (tx) => {
+      if (batch.events.length > 0) {
+        const span = timeSpanOf(batch);
+        const [row] = await takeSeqs(tx, batch, span);
+        committed = await framesUnder(tx, batch, row!, span, partitions, layout);
       }
-      o.seqs!.missed();
-      partitions.forget();
-    }
-    const committed = await commitPipelined(o.pipeline, batch, partitions, layout, attempt);
-    if (committed.events.length > 0) o.seqs?.committed(committed.events[0]!.seq, committed.events.at(-1)!.seq, false);
+      for (const write of batchWrites(tx, batch, committed)) await write;
+      attempt(committed);
+    });
     return committed;
   } catch (err) {
     partitions.forget();
     throw err;
   }
-}
-
-async function commitInTurn(db: Db, batch: Batch, partitions: LogPartitioner, layout: FrameLayout, attempt: (committed: LaidOutEvents) => void): Promise<LaidOutEvents> {
-  let committed = NOTHING_LAID_OUT;
-  await db.transaction(async (tx) => {
-    if (batch.events.length > 0) {
-      const span = timeSpanOf(batch);
-      const [row] = await takeSeqs(tx, batch, span);
-      committed = await framesUnder(tx, batch, row!, span, partitions, layout);
-    }
-    for (const write of batchWrites(tx, batch, committed)) await write;
-    attempt(committed);
-  });
-  return committed;
 }
 
 async function commitPipelined(
@@ -216,49 +160,6 @@ async function commitPipelined(
   }
 }
 
-/**
- * The batch written under seqs that follow `expected`, all in one round trip: null when the seq row was not at
- * `expected` (nothing was written, and the connection is as it was). The events' times come back with the answer:
- * they are laid out from zero and moved to where the row's time line put them.
- */
-async function commitAssumed(
-  pipeline: Pipeline,
-  batch: Batch,
-  expected: number,
-  partitions: LogPartitioner,
-  layout: FrameLayout,
-  attempt: (committed: LaidOutEvents) => void,
-): Promise<LaidOutEvents | null> {
-  const span = timeSpanOf(batch);
-  const { db: tx, release } = await pipeline.checkout();
-  const sent: Array<PromiseLike<unknown>> = [tx.execute(sql`BEGIN`)];
-  try {
-    const committed = await framesUnder(tx, batch, { seq: expected + batch.events.length, timeUs: span }, span, partitions, layout);
-    const [main, ...rest] = batchWrites(tx, batch, committed, { expected, span });
-    sent.push(main!, ...rest);
-    attempt(committed);
-    sent.push(tx.execute(sql`COMMIT`));
-    const outcomes = await Promise.allSettled(sent);
-    const failed = outcomes.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
-      if (sqlState(failed.reason) !== SEQ_ROW_MOVED) throw failed.reason;
-      // Every statement was answered and the COMMIT rolled back: the connection is in no transaction.
-      attempt(NOTHING_LAID_OUT);
-      release();
-      return null;
-    }
-    const [row] = ((outcomes[1] as PromiseFulfilledResult<{ rows: Array<{ top_time: string | number }> }>).value).rows;
-    const base = Number(row!.top_time) - span;
-    for (const ev of committed.events) ev.timeUs += base;
-    release();
-    return committed;
-  } catch (err) {
-    await Promise.allSettled(sent);
-    release(err as Error);
-    throw err;
-  }
-}
-
 /** Microseconds the batch's events take on the time line together. */
 function timeSpanOf(batch: Batch): number {
   let span = 0;
@@ -274,12 +175,13 @@ function timeSpanOf(batch: Batch): number {
 function takeSeqs(tx: Db, batch: Batch, span: number) {
   return tx
     .update(relaySeq)
-    .set({ seq: sql`${relaySeq.seq} + ${batch.events.length}`, timeUs: nextTimeUs(span) })
+    .set({
+      seq: sql`${relaySeq.seq} + ${batch.events.length}`,
+      timeUs: sql`GREATEST(${relaySeq.timeUs}, floor(extract(epoch from clock_timestamp()) * 1000000)::bigint) + ${span}`,
+    })
     .where(sql`${relaySeq.id} = 1`)
     .returning({ seq: relaySeq.seq, timeUs: relaySeq.timeUs });
 }
-
-const nextTimeUs = (span: number) => sql`GREATEST(${relaySeq.timeUs}, floor(extract(epoch from clock_timestamp()) * 1000000)::bigint) + ${span}`;
 
 /**
  * The batch's events under the seqs and `span` taken (ending at `top`), laid out, with the partitions they go to
@@ -319,34 +221,24 @@ async function framesUnder(
  * message buffer by half again for each parameter that does not fit, copying what it holds, so every parameter
  * after the frames (megabytes) copied them once more into fresh memory.
  */
-function batchWrites(tx: Db, batch: Batch, committed: LaidOutEvents, assumed: { expected: number; span: number } | null = null): Write[] {
-  const parts: Array<[string, SQL | null]> = [
-    // First, so the writes after it wait for the seq row's lock, and its parameters come before the frames.
-    ['s', assumed ? seqsAssumed(committed.events.length, assumed.expected, assumed.span) : null],
-    ['w0', repoStatesUpsert(batch.accounts)],
-    ['w1', countsUpsert(batch.counts)],
-    ['w2', cursorsUpdate(batch.cursors)],
-    ['w3', committed.events.length > 0 ? eventsInsert(batch.events, committed, assumed?.span ?? null) : null],
-  ];
-  const ctes = parts.filter((p): p is [string, SQL] => p[1] !== null).map(([name, p]) => sql`${sql.raw(name)} AS (${p})`);
-  // Written into the statement, after the frames: the channel is a constant and the seq an integer. With the seq row
-  // assumed, the statement fails (division by zero) unless the row was where the batch took it to be.
-  const selected = [
-    committed.events.length > 0 ? `pg_notify('${EVENTS_CHANNEL}', '${Math.trunc(committed.events.at(-1)!.seq)}')` : null,
-    assumed ? '1 / (SELECT count(*)::int FROM s) AS seq_row_held, (SELECT time_us FROM s) AS top_time' : null,
-  ].filter((c) => c !== null);
-  const select = selected.length > 0 ? sql.raw(`SELECT ${selected.join(', ')}`) : null;
+function batchWrites(tx: Db, batch: Batch, committed: LaidOutEvents): Write[] {
+  const parts = [
+    repoStatesUpsert(batch.accounts),
+    countsUpsert(batch.counts),
+    cursorsUpdate(batch.cursors),
+    committed.events.length > 0 ? eventsInsert(batch.events, committed) : null,
+  ].filter((p): p is SQL => p !== null);
+  // Written into the statement, after the frames: the channel is a constant and the seq an integer.
+  const notify = committed.events.length > 0 ? sql.raw(`SELECT pg_notify('${EVENTS_CHANNEL}', '${Math.trunc(committed.events.at(-1)!.seq)}')`) : null;
   const writes: Write[] = [];
-  if (ctes.length > 0) writes.push(tx.execute(sql`WITH ${sql.join(ctes, sql`, `)} ${select ?? sql`SELECT 1`}`));
-  else if (select) writes.push(tx.execute(select));
+  if (parts.length > 0) {
+    const ctes = sql.join(parts.map((p, i) => sql`${sql.raw(`w${i}`)} AS (${p})`), sql`, `);
+    writes.push(tx.execute(sql`WITH ${ctes} ${notify ?? sql`SELECT 1`}`));
+  } else if (notify) {
+    writes.push(tx.execute(notify));
+  }
   writes.push(...accountChangeWrites(tx, batch.accounts));
   return writes;
-}
-
-/** The seq row moved past `n` seqs, when it stands at `expected`: its new time returned, no row when it stood elsewhere. */
-function seqsAssumed(n: number, expected: number, span: number): SQL {
-  return sql`UPDATE ${relaySeq} SET ${sql.identifier('seq')} = ${relaySeq.seq} + ${n}, ${sql.identifier('time_us')} = ${nextTimeUs(span)}
-    WHERE ${relaySeq.id} = 1 AND ${relaySeq.seq} = ${expected} RETURNING ${relaySeq.timeUs}`;
 }
 
 /**
@@ -356,16 +248,12 @@ function seqsAssumed(n: number, expected: number, span: number): SQL {
  * sends a Buffer as it is, but writes a bytea[] as hex inside an array literal (twice the bytes, a hex pass on each
  * side, large strings to collect).
  */
-function eventsInsert(rows: BatchEvent[], laid: LaidOutEvents, assumedSpan: number | null): SQL {
+function eventsInsert(rows: BatchEvent[], laid: LaidOutEvents): SQL {
   const { bytes: frames, events: committed } = laid;
   const starts = committed.map((c) => c.frame.byteOffset - frames.byteOffset + 1);
-  // With the seq row assumed, the times were laid out from zero: the row's new time says where they end (no row, and
-  // nothing inserted, when the row was elsewhere: the statement fails on that).
-  const time = assumedSpan === null ? sql`r.time_us` : sql`r.time_us + b.base`;
-  const base = assumedSpan === null ? sql`` : sql`(SELECT time_us - ${assumedSpan}::bigint AS base FROM s) AS b, `;
   return sql`
     INSERT INTO ${events} (seq, did, kind, frame, host_id, upstream_seq, time_us)
-    SELECT r.seq, r.did, r.kind, substring(f.frames from r.start for r.length), r.host_id, r.upstream_seq, ${time}
+    SELECT r.seq, r.did, r.kind, substring(f.frames from r.start for r.length), r.host_id, r.upstream_seq, r.time_us
     FROM unnest(
       ${arrayParam(committed.map((c) => c.seq))}::bigint[], ${arrayParam(rows.map((r) => r.did))}::text[],
       ${arrayParam(rows.map((r) => r.kind))}::text[], ${arrayParam(starts)}::integer[],
@@ -373,7 +261,7 @@ function eventsInsert(rows: BatchEvent[], laid: LaidOutEvents, assumedSpan: numb
       ${arrayParam(rows.map((r) => r.hostId))}::integer[], ${arrayParam(rows.map((r) => r.upstreamSeq))}::bigint[],
       ${arrayParam(committed.map((c) => c.timeUs))}::bigint[])
       AS r(seq, did, kind, start, length, host_id, upstream_seq, time_us),
-    ${base}(SELECT ${frames}::bytea AS frames) AS f`;
+    (SELECT ${frames}::bytea AS frames) AS f`;
 }
 
 /**

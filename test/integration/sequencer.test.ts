@@ -13,7 +13,7 @@ import { WS_BINARY } from '../../src/firehose/wire-batch.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { decodeFrame, encodeMessageFrame } from '../../src/protocol/frame.ts';
 import { events, hostEventCounts, hosts } from '../../src/storage/schema.ts';
-import { type LaidOutEvents, committedSeq, EVENT_COUNTS_HORIZON_MS, eventCountSeries, eventsLastHour, oldestRetainedSeq, pruneEventCounts, seqBeforeTime } from '../../src/storage/events.ts';
+import { type LaidOutEvents, type PartitionPolicy, committedSeq, EVENT_COUNTS_HORIZON_MS, eventCountSeries, eventsLastHour, oldestRetainedSeq, pruneEventCounts, seqBeforeTime } from '../../src/storage/events.ts';
 import type { CommittedEvent } from '../../src/core/events.ts';
 import { relayEvent } from '../../src/core/events.ts';
 
@@ -48,7 +48,11 @@ const embedded = new TestDatabases();
  * A sequencer on `d` that commits as soon as it can, up to 100 events a batch: on a Database through its pipeline,
  * as the relay does; on a bare Db (or with `pipeline: null`) statement by statement, as on the embedded engine.
  */
-function sequencerOn(d: Database | Db, onCommitted: (evs: CommittedEvent[], laid: LaidOutEvents) => void, opts: { maxBatchBytes?: number; pipeline?: Pipeline | null } = {}): Sequencer {
+function sequencerOn(
+  d: Database | Db,
+  onCommitted: (evs: CommittedEvent[], laid: LaidOutEvents) => void,
+  opts: { maxBatchBytes?: number; pipeline?: Pipeline | null; partitions?: PartitionPolicy } = {},
+): Sequencer {
   const s = new Sequencer({ db: 'db' in d ? d.db : d, pipeline: 'db' in d ? d.pipeline : null, log, metrics: createMetrics(), maxDelayMs: 1, maxBatch: 100, layout: WS_BINARY, ...opts });
   s.onCommitted((laid) => onCommitted(laid.events, laid));
   return s;
@@ -236,53 +240,6 @@ describe('sequencer', () => {
       await s.stop();
   });
 
-  it('writes a batch in one round trip on the seq row it left, and the long way when another process wrote', async () => {
-    const [a, b] = [await open(), await open()];
-    const metrics = [createMetrics(), createMetrics()];
-    const seen: CommittedEvent[][] = [[], []];
-    const writers = [a, b].map((d, w) => {
-      const s = new Sequencer({ db: d.db, pipeline: d.pipeline, log, metrics: metrics[w]!, maxDelayMs: 1, maxBatch: 7, layout: WS_BINARY });
-      s.onCommitted((laid) => seen[w]!.push(...laid.events));
-      return s;
-    });
-    const ops = (n: number) => Array.from({ length: n }, (_, i) => ({ action: 'delete', path: `app.bsky.feed.post/${i}`, cid: null }));
-    const submit = async (w: number, from: number, to: number) => {
-      const did = `did:plc:forecast${w}`;
-      for (let i = from; i <= to; i++) {
-        writers[w]!.submit({ hostId: w + 1, upstreamSeq: 20_000 + i, cursor: { at: 20_000 + i, above: [] }, event: relayEvent(did, 'commit', { repo: did, n: i, ops: ops(i % 4) }) });
-        if (i % 5 === 0) await new Promise((r) => setTimeout(r, 1));
-      }
-      await writers[w]!.drain();
-    };
-    const forecasts = async (w: number) => {
-      const held = new Map((await metrics[w]!.sequencerSeqForecasts.get()).values.map((v) => [v.labels.held, v.value]));
-      return { held: held.get('true') ?? 0, moved: held.get('false') ?? 0 };
-    };
-    // Alone, a writer's batches follow each other: all but the first two assume the row.
-    await submit(0, 1, 70);
-    const alone = await forecasts(0);
-    expect(alone.moved).toBe(0);
-    expect(alone.held).toBeGreaterThan(3);
-    // Two writing at once: each finds the row moved at times, and writes those batches again under the right seqs.
-    await Promise.all([submit(0, 71, 400), submit(1, 1, 400)]);
-    expect((await forecasts(0)).moved + (await forecasts(1)).moved).toBeGreaterThan(0);
-
-    const first = seen[0]![0]!.seq;
-    const all = [...seen[0]!, ...seen[1]!].sort((x, y) => x.seq - y.seq);
-    // Gapless, each once; every frame under its own seq, every writer's events in its order.
-    expect(all.map((e) => e.seq)).toEqual(Array.from({ length: 800 }, (_, i) => first + i));
-    for (const e of all) expect(bodyOf(e.frame).seq).toBe(e.seq);
-    for (const w of [0, 1]) expect(seen[w]!.map((e) => bodyOf(e.frame).n)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
-    // The time line rises with seq, an op's microsecond each (an event without ops one), and is what was stored.
-    for (let i = 1; i < all.length; i++) expect(all[i]!.timeUs - all[i - 1]!.timeUs).toBeGreaterThanOrEqual(Math.max(1, bodyOf(all[i]!.frame).n % 4));
-    const stored = await a.db.select({ seq: events.seq, t: events.timeUs, frame: events.frame }).from(events).where(gte(events.seq, first)).orderBy(events.seq);
-    expect(stored.map((r) => r.seq)).toEqual(all.map((e) => e.seq));
-    expect(stored.map((r) => r.t)).toEqual(all.map((e) => e.timeUs));
-    for (let i = 0; i < all.length; i++) expect(Buffer.compare(Buffer.from(stored[i]!.frame), Buffer.from(all[i]!.frame))).toBe(0);
-    const hostRows = await a.db.select({ id: hosts.id, cursor: hosts.cursor }).from(hosts).where(sql`${hosts.id} IN (1, 2)`).orderBy(hosts.id);
-    expect(hostRows.map((r) => r.cursor)).toEqual([20_400, 20_400]);
-  });
-
   it('gives a commit one microsecond per op, stores the times, and finds a time cursor by seq', async () => {
     const d = await open();
     const committed: CommittedEvent[] = [];
@@ -376,6 +333,38 @@ describe('sequencer', () => {
     };
     await expectWrittenOnce(d, d, { pipeline: flaky }, 'did:plc:once-piped', 7100);
     expect(loseAnswer).toBe(false);
+  });
+
+  it('makes a batch’s log partitions again when the transaction that made them rolled back', async () => {
+    const d = await open();
+    let dropCommit = true;
+    const dialect = new PgDialect();
+    // The first COMMIT is never sent: the connection closes, and the server rolls back the partitions it made.
+    const flaky: Pipeline = {
+      async checkout() {
+        const c = await d.pipeline!.checkout();
+        const db = new Proxy(c.db, {
+          get(target, prop, receiver) {
+            if (prop !== 'execute') return Reflect.get(target, prop, receiver);
+            return (q: Parameters<Db['execute']>[0]) => {
+              if (!dropCommit || typeof q === 'string' || dialect.sqlToQuery(q.getSQL()).sql !== 'COMMIT') return target.execute(q);
+              dropCommit = false;
+              return Promise.reject(new Error('Connection terminated unexpectedly'));
+            };
+          },
+        });
+        return { db, release: c.release };
+      },
+    };
+    const committed: number[] = [];
+    // A byte cap of one: every batch makes partitions of its own.
+    const s = sequencerOn(d, (evs) => committed.push(...evs.map((e) => e.seq)), { pipeline: flaky, partitions: { spanMs: 3_600_000, maxBytes: 1 } });
+    for (const n of [1, 2]) s.submit({ hostId: 1, upstreamSeq: 9000 + n, cursor: { at: 9000 + n, above: [] }, event: relayEvent('did:plc:parted', 'identity', { did: 'did:plc:parted', n }) });
+    await eventually(() => committed.length === 2, 10_000, 'the batch committed on its retry');
+    expect(dropCommit).toBe(false);
+    const rows = await d.db.select({ seq: events.seq }).from(events).where(sql`${events.did} = 'did:plc:parted'`);
+    expect(rows.map((r) => r.seq).sort()).toEqual(committed);
+    await s.drain();
   });
 
   it('keeps a host’s cursor with the seqs committed above it, as the newest item of the host says', async () => {
