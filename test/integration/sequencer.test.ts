@@ -72,6 +72,26 @@ async function expectWrittenOnce(d: Database, on: Database | Db, opts: { pipelin
   expect(rows.map((r) => r.seq).sort()).toEqual([...committed].sort());
 }
 
+/** `d`'s pipeline, each COMMIT statement going through `onCommit` (which sends it, or not, with `send`). */
+function pipelineOnCommit(d: Database, onCommit: (send: () => Promise<unknown>) => Promise<unknown>): Pipeline {
+  const dialect = new PgDialect();
+  return {
+    async checkout() {
+      const c = await d.pipeline!.checkout();
+      const db = new Proxy(c.db, {
+        get(target, prop, receiver) {
+          if (prop !== 'execute') return Reflect.get(target, prop, receiver);
+          return (q: Parameters<Db['execute']>[0]) => {
+            if (typeof q === 'string' || dialect.sqlToQuery(q.getSQL()).sql !== 'COMMIT') return target.execute(q);
+            return onCommit(() => target.execute(q));
+          };
+        },
+      });
+      return { db, release: c.release };
+    },
+  };
+}
+
 afterAll(async () => {
   for (const d of opened) await d.close();
   await embedded.closeAll();
@@ -309,28 +329,14 @@ describe('sequencer', () => {
   it('does not write a pipelined batch again when its COMMIT went through but the answer was lost', async () => {
     const d = await open();
     let loseAnswer = true;
-    const dialect = new PgDialect();
     // The pipeline's connection hears COMMIT's answer, then fails as if the connection had dropped.
-    const flaky: Pipeline = {
-      async checkout() {
-        const c = await d.pipeline!.checkout();
-        const db = new Proxy(c.db, {
-          get(target, prop, receiver) {
-            if (prop !== 'execute') return Reflect.get(target, prop, receiver);
-            return (q: Parameters<Db['execute']>[0]) => {
-              const run = target.execute(q);
-              if (typeof q === 'string' || dialect.sqlToQuery(q.getSQL()).sql !== 'COMMIT') return run;
-              return run.then((v) => {
-                if (!loseAnswer) return v;
-                loseAnswer = false;
-                throw new Error('Connection terminated unexpectedly');
-              });
-            };
-          },
-        });
-        return { db, release: c.release };
-      },
-    };
+    const flaky = pipelineOnCommit(d, (send) =>
+      send().then((v) => {
+        if (!loseAnswer) return v;
+        loseAnswer = false;
+        throw new Error('Connection terminated unexpectedly');
+      }),
+    );
     await expectWrittenOnce(d, d, { pipeline: flaky }, 'did:plc:once-piped', 7100);
     expect(loseAnswer).toBe(false);
   });
@@ -338,24 +344,12 @@ describe('sequencer', () => {
   it('makes a batch’s log partitions again when the transaction that made them rolled back', async () => {
     const d = await open();
     let dropCommit = true;
-    const dialect = new PgDialect();
     // The first COMMIT is never sent: the connection closes, and the server rolls back the partitions it made.
-    const flaky: Pipeline = {
-      async checkout() {
-        const c = await d.pipeline!.checkout();
-        const db = new Proxy(c.db, {
-          get(target, prop, receiver) {
-            if (prop !== 'execute') return Reflect.get(target, prop, receiver);
-            return (q: Parameters<Db['execute']>[0]) => {
-              if (!dropCommit || typeof q === 'string' || dialect.sqlToQuery(q.getSQL()).sql !== 'COMMIT') return target.execute(q);
-              dropCommit = false;
-              return Promise.reject(new Error('Connection terminated unexpectedly'));
-            };
-          },
-        });
-        return { db, release: c.release };
-      },
-    };
+    const flaky = pipelineOnCommit(d, (send) => {
+      if (!dropCommit) return send();
+      dropCommit = false;
+      return Promise.reject(new Error('Connection terminated unexpectedly'));
+    });
     const committed: number[] = [];
     // A byte cap of one: every batch makes partitions of its own.
     const s = sequencerOn(d, (evs) => committed.push(...evs.map((e) => e.seq)), { pipeline: flaky, partitions: { spanMs: 3_600_000, maxBytes: 1 } });
