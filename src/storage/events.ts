@@ -112,21 +112,32 @@ export async function commitBatch(
 ): Promise<LaidOutEvents> {
   try {
     if (pipeline) return await commitPipelined(pipeline, batch, partitions, layout, attempt);
-    let committed = NOTHING_LAID_OUT;
-    await db.transaction(async (tx) => {
-      if (batch.events.length > 0) {
-        const span = timeSpanOf(batch);
-        const [row] = await takeSeqs(tx, batch, span);
-        committed = await framesUnder(tx, batch, row!, span, partitions, layout);
-      }
-      for (const write of batchWrites(tx, batch, committed)) await write;
-      attempt(committed);
-    });
-    return committed;
+    return await commitInTurn(db, batch, partitions, layout, attempt);
   } catch (err) {
     partitions.forget();
     throw err;
   }
+}
+
+/** The transaction statement by statement, each waiting for the one before (the embedded engine; no pipeline). */
+async function commitInTurn(
+  db: Db,
+  batch: Batch,
+  partitions: LogPartitioner,
+  layout: FrameLayout,
+  attempt: (committed: LaidOutEvents) => void,
+): Promise<LaidOutEvents> {
+  let committed = NOTHING_LAID_OUT;
+  await db.transaction(async (tx) => {
+    if (batch.events.length > 0) {
+      const span = timeSpanOf(batch);
+      const [row] = await takeSeqs(tx, batch, span);
+      committed = await framesUnder(tx, batch, row!, span, partitions, layout);
+    }
+    for (const write of batchWrites(tx, batch, committed)) await write;
+    attempt(committed);
+  });
+  return committed;
 }
 
 async function commitPipelined(
