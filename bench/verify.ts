@@ -216,7 +216,11 @@ export async function benchStage(accounts: Prepared[], workers: number, warmupMs
           if (v.ok) memoryAccounts.record(v.event);
           return v;
         };
-        for (const e of all) pipeline.push(e.did, () => verify(e), (err) => { failure ??= err as Error; return { ok: false, reason: 'internal_error' }; });
+        const failed = (err: unknown): Verdict => {
+          failure ??= err as Error;
+          return { ok: false, reason: 'internal_error' };
+        };
+        for (const e of all) pipeline.push(e.did, { run: () => verify(e), failed });
       });
     }
   };

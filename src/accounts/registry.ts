@@ -119,6 +119,11 @@ export class AccountRegistry implements AccountView {
     if (!this.slots.has(hostId)) this.slots.set(hostId, await this.o.store.countSlots(hostId));
   }
 
+  /** Whether the host's slot count is loaded (slotsReady() would not wait). */
+  slotsKnown(hostId: number): boolean {
+    return this.slots.has(hostId);
+  }
+
   hasRoom(hostId: number, limit: number): boolean {
     return (this.slots.get(hostId) ?? 0) < limit;
   }

@@ -39,10 +39,13 @@ export class AccountSlotsStage {
   /** One event's outcomes; `pass` gets them (and the relay's announcements) once the limit is applied. */
   push(items: SequencerItem[], pass: (items: SequencerItem[]) => void): void {
     this.queue.push({ items, pass });
-    if (this.queue.length === 1) void this.drain();
+    if (this.queue.length > 1) return;
+    // Once the host's count is loaded (its first event), outcomes pass at once, with no promise for each to hold.
+    if (this.o.accounts.slotsKnown(this.o.host.id)) this.release();
+    else void this.loadSlots();
   }
 
-  private async drain(): Promise<void> {
+  private async loadSlots(): Promise<void> {
     const { accounts, host, log } = this.o;
     // Outcomes released here were verified, and account state moved on with them: they are passed on even when the
     // host is no longer crawled here, or they would be lost (their events would come again as stale revs).
@@ -50,6 +53,10 @@ export class AccountSlotsStage {
       baseMs: 100,
       onError: (err) => log.warn({ err }, "could not count the host's accounts; retrying"),
     });
+    this.release();
+  }
+
+  private release(): void {
     while (this.queue.length > 0) {
       const { items, pass } = this.queue.shift()!;
       pass(items.flatMap((item) => this.admit(item)));

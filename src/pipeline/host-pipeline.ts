@@ -18,13 +18,13 @@ import { RELAYED_TYPES, type SequencerItem, type SequencerSink, type UpstreamEve
 import type { HostRef } from '../core/hosts.ts';
 import type { RejectionReason } from '../core/rejections.ts';
 import type { Clock } from '../core/clock.ts';
-import type { EventVerifier } from '../verify/types.ts';
+import type { EarlyWork, EventVerifier } from '../verify/types.ts';
 import type { HostQuota } from '../quota/host-quota.ts';
 import type { AccountRegistry } from '../accounts/registry.ts';
 import { HostQuotaStage } from './host-quota-stage.ts';
 import type { AccountBudgetStage } from './account-budget-stage.ts';
 import { AccountSlotsStage } from './account-slots-stage.ts';
-import { AccountChains } from './account-chains.ts';
+import { AccountChains, type ChainTask } from './account-chains.ts';
 import { HandedLog } from './handed-log.ts';
 
 /** How the pipeline steers its host's connection. */
@@ -70,9 +70,9 @@ interface Arrival {
   ordinal: number;
   handedOn: boolean;
   /** Dropped waiting for quota as the crawl stopped: never handed on, so the watermark stays below it. */
-  dropped?: boolean;
+  dropped: boolean;
   /** When it passed the quota (performance.now()); its wait for quota is the host's, not ingest's lag. */
-  passedAt?: number;
+  passedAt: number | undefined;
 }
 
 /** An event through stage 1, with its place in the host's order. */
@@ -134,7 +134,8 @@ export class HostPipeline {
 
   /** An upstream event, in upstream order. */
   push(evt: UpstreamEvent): void {
-    const arrival: Arrival = { seq: evt.seq, ordinal: this.read++, handedOn: false };
+    // Every field from the start: one shape for every arrival.
+    const arrival: Arrival = { seq: evt.seq, ordinal: this.read++, handedOn: false, dropped: false, passedAt: undefined };
     this.arrivals.push(arrival);
     if (this.skip.delete(evt.seq)) {
       // Committed by the crawl before this one; only the watermark needs to hear of it.
@@ -187,31 +188,12 @@ export class HostPipeline {
 
   /** Stages 2 and 3, in the account's order; their outcome goes to the slots stage when ready. */
   private verify({ evt, arrival }: Read): void {
-    const { host, verifier, budget, reject, log } = this.o;
     arrival.passedAt = performance.now();
-    const outcome = (items: SequencerItem[]): Outcome => ({ arrival, items });
-    const dropped = (): Outcome => outcome([{ hostId: host.id, upstreamSeq: evt.seq, event: null, rejected: true }]);
-    if (!RELAYED_TYPES.has(evt.t)) {
-      reject({ reason: 'unsupported_type', did: evt.did, detail: `message type ${evt.t}` });
-      this.chains.push(evt.did, dropped, dropped);
-    } else {
-      // Behind the account's earlier events, what does not depend on them starts now.
-      const early = this.chains.busy(evt.did) ? verifier.begin?.(host, evt) : undefined;
-      this.chains.push(
-        evt.did,
-        async () => {
-          const verdict = await verifier.verify(host, evt, early);
-          if (verdict.ok) return outcome(await budget.apply(host.id, evt.seq, verdict.event));
-          reject({ reason: verdict.reason, did: evt.did, ...(verdict.detail === undefined ? {} : { detail: verdict.detail }) });
-          return dropped();
-        },
-        (err) => {
-          log.error({ err, did: evt.did, seq: evt.seq }, 'verification or the account budget threw');
-          reject({ reason: 'internal_error', did: evt.did, detail: String(err) });
-          return dropped();
-        },
-      );
-    }
+    const relayed = RELAYED_TYPES.has(evt.t);
+    if (!relayed) this.o.reject({ reason: 'unsupported_type', did: evt.did, detail: `message type ${evt.t}` });
+    // Behind the account's earlier events, what does not depend on them starts now.
+    const early = relayed && this.chains.busy(evt.did) ? this.o.verifier.begin?.(this.o.host, evt) : undefined;
+    this.chains.push(evt.did, new VerifyTask(this.o, evt, arrival, relayed, early));
   }
 
   /** One event's items go to the sink, the upstream one carrying the watermark it leaves. */
@@ -235,5 +217,44 @@ export class HostPipeline {
       this.o.sink.submit(item);
     }
     if (this.idle && this.inFlight() === 0) this.idle();
+  }
+}
+
+/** One event's stages 2 and 3: one object for all it needs while it waits its turn and the answers. */
+class VerifyTask implements ChainTask<Outcome> {
+  private readonly o: HostPipelineOptions;
+  private readonly evt: UpstreamEvent;
+  private readonly arrival: Arrival;
+  /** Of a type relayed at all (an unsupported one is dropped in its turn). */
+  private readonly relayed: boolean;
+  private readonly early: EarlyWork | undefined;
+
+  constructor(o: HostPipelineOptions, evt: UpstreamEvent, arrival: Arrival, relayed: boolean, early: EarlyWork | undefined) {
+    this.o = o;
+    this.evt = evt;
+    this.arrival = arrival;
+    this.relayed = relayed;
+    this.early = early;
+  }
+
+  async run(): Promise<Outcome> {
+    if (!this.relayed) return this.dropped();
+    const { host, verifier, budget, reject } = this.o;
+    const { evt } = this;
+    const verdict = await verifier.verify(host, evt, this.early);
+    if (verdict.ok) return { arrival: this.arrival, items: await budget.apply(host.id, evt.seq, verdict.event) };
+    reject({ reason: verdict.reason, did: evt.did, ...(verdict.detail === undefined ? {} : { detail: verdict.detail }) });
+    return this.dropped();
+  }
+
+  failed(err: unknown): Outcome {
+    const { evt } = this;
+    this.o.log.error({ err, did: evt.did, seq: evt.seq }, 'verification or the account budget threw');
+    this.o.reject({ reason: 'internal_error', did: evt.did, detail: String(err) });
+    return this.dropped();
+  }
+
+  private dropped(): Outcome {
+    return { arrival: this.arrival, items: [{ hostId: this.o.host.id, upstreamSeq: this.evt.seq, event: null, rejected: true }] };
   }
 }

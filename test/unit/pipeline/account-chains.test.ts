@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { AccountChains } from '../../../src/pipeline/account-chains.ts';
+import { AccountChains, type ChainTask } from '../../../src/pipeline/account-chains.ts';
+
+const task = <R>(run: () => Promise<R> | R, failed: (err: unknown) => R): ChainTask<R> => ({ run, failed });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -7,10 +9,10 @@ describe('AccountChains', () => {
   it('hands each result on when its work is done: one account waiting holds up no other, and keeps its own order', async () => {
     const out: string[] = [];
     const p = new AccountChains<string>((r) => out.push(r));
-    p.push('a', async () => (await sleep(30), 'a1'), () => 'x');
-    p.push('b', async () => 'b1', () => 'x');
-    p.push('a', async () => 'a2', () => 'x');
-    p.push('c', async () => (await sleep(10), 'c1'), () => 'x');
+    p.push('a', task(async () => (await sleep(30), 'a1'), () => 'x'));
+    p.push('b', task(async () => 'b1', () => 'x'));
+    p.push('a', task(async () => 'a2', () => 'x'));
+    p.push('c', task(async () => (await sleep(10), 'c1'), () => 'x'));
     expect(p.pending).toBe(4);
     await sleep(60);
     expect(out).toEqual(['b1', 'c1', 'a1', 'a2']);
@@ -26,9 +28,9 @@ describe('AccountChains', () => {
       log.push(`end ${name}`);
       return name;
     };
-    p.push('did:a', job('a1', 20), () => 'x');
-    p.push('did:a', job('a2', 1), () => 'x');
-    p.push('did:b', job('b1', 1), () => 'x');
+    p.push('did:a', task(job('a1', 20), () => 'x'));
+    p.push('did:a', task(job('a2', 1), () => 'x'));
+    p.push('did:b', task(job('b1', 1), () => 'x'));
     await sleep(60);
     expect(log.indexOf('end a1')).toBeLessThan(log.indexOf('start a2'));
     expect(log.indexOf('start b1')).toBeLessThan(log.indexOf('end a1'));
@@ -37,11 +39,28 @@ describe('AccountChains', () => {
   it('turns a throwing task into a result instead of wedging the queue', async () => {
     const out: string[] = [];
     const p = new AccountChains<string>((r) => out.push(r));
-    p.push('k', async () => {
+    p.push('k', task(async () => {
       throw new Error('boom');
-    }, (err) => `failed: ${(err as Error).message}`);
-    p.push('k', () => 'next', () => 'x');
+    }, (err) => `failed: ${(err as Error).message}`));
+    p.push('k', task(() => 'next', () => 'x'));
     await sleep(10);
     expect(out).toEqual(['failed: boom', 'next']);
+  });
+
+  it('starts no work within push, and turns work that throws at once into its result too', async () => {
+    const out: string[] = [];
+    const p = new AccountChains<string>((r) => out.push(r));
+    let ran = false;
+    p.push('k', task(() => {
+      ran = true;
+      throw new Error('at once');
+    }, (err) => `failed: ${(err as Error).message}`));
+    p.push('k', task(() => 'next', () => 'x'));
+    expect(ran).toBe(false);
+    expect(p.busy('k')).toBe(true);
+    await sleep(10);
+    expect(out).toEqual(['failed: at once', 'next']);
+    expect(p.busy('k')).toBe(false);
+    expect(p.pending).toBe(0);
   });
 });
