@@ -1,6 +1,7 @@
 // What the relay needs from a DID document: the atproto signing key, the PDS endpoint and the claimed handle.
 import { isDid } from '../protocol/syntax.ts';
 import { parseLegacyVerificationKey, parseMultikey, type PublicKey } from '../protocol/did-key.ts';
+import { ReasonError } from '../core/reason-error.ts';
 
 export interface Identity {
   did: string;
@@ -22,16 +23,13 @@ export type IdentityErrorReason =
   | 'rate_limited'
   | 'bad_document';
 
-export class IdentityError extends Error {
-  readonly reason: IdentityErrorReason;
+export class IdentityError extends ReasonError<IdentityErrorReason> {
   /** For rate_limited: how long the directory asked us to wait (its Retry-After). */
   readonly retryAfterMs: number | undefined;
 
   constructor(reason: IdentityErrorReason, message: string, retryAfterMs?: number) {
-    super(message);
-    this.reason = reason;
+    super(reason, message);
     this.retryAfterMs = retryAfterMs;
-    this.name = 'IdentityError';
   }
 }
 

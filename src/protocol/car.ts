@@ -2,18 +2,9 @@
 import { decode, encode } from '@atcute/cbor';
 import { CidLinkWrapper } from '@atcute/cid';
 import { cidEquals, cidMatches, CODEC_DCBOR, CODEC_RAW, SHA256_CODE } from './cid.ts';
+import { ReasonError } from '../core/reason-error.ts';
 
-export class CarError extends Error {
-  readonly reason: string;
-  constructor(
-    reason: string,
-    message: string,
-  ) {
-    super(message);
-    this.reason = reason;
-    this.name = 'CarError';
-  }
-}
+export class CarError extends ReasonError {}
 
 interface Slot {
   cid: Uint8Array;

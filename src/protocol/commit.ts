@@ -4,6 +4,7 @@ import { BytesWrapper, CidLinkWrapper, decode, encode } from '@atcute/cbor';
 import { cidForBlock, isBlessedCid } from './cid.ts';
 import { isDid } from './syntax.ts';
 import { isTid } from './tid.ts';
+import { ReasonError } from '../core/reason-error.ts';
 
 export interface Commit {
   did: string;
@@ -17,17 +18,7 @@ export interface Commit {
 
 export type UnsignedCommit = Omit<Commit, 'sig'>;
 
-export class CommitError extends Error {
-  readonly reason: string;
-  constructor(
-    reason: string,
-    message: string,
-  ) {
-    super(message);
-    this.reason = reason;
-    this.name = 'CommitError';
-  }
-}
+export class CommitError extends ReasonError {}
 
 export function decodeCommit(bytes: Uint8Array): Commit {
   let obj: unknown;

@@ -3,6 +3,7 @@
 import { ECDH } from 'node:crypto';
 import { base58btc } from 'multiformats/bases/base58';
 import { loadNativeSecp256k1 } from './signature.ts';
+import { ReasonError } from '../core/reason-error.ts';
 
 export type Curve = 'k256' | 'p256';
 
@@ -14,17 +15,7 @@ export interface PublicKey {
   uncompressed: Uint8Array;
 }
 
-export class KeyError extends Error {
-  readonly reason: string;
-  constructor(
-    reason: string,
-    message: string,
-  ) {
-    super(message);
-    this.reason = reason;
-    this.name = 'KeyError';
-  }
-}
+export class KeyError extends ReasonError {}
 
 const PREFIX: Record<Curve, readonly [number, number]> = { k256: [0xe7, 0x01], p256: [0x80, 0x24] };
 const LEGACY_TYPES: Record<string, Curve> = {

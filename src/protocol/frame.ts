@@ -1,6 +1,7 @@
 // Event-stream framing: each binary WebSocket message is a CBOR header object followed by a CBOR body object.
 import { decodeFirst, encode } from '@atcute/cbor';
 import { cborHeadLength, writeCborHead } from './cbor-head.ts';
+import { ReasonError } from '../core/reason-error.ts';
 
 export const MAX_FRAME_BYTES = 5_000_000;
 
@@ -29,17 +30,7 @@ export interface UnknownFrame {
 export type DecodedFrame = MessageFrame | ErrorFrame | UnknownFrame;
 
 /** Broken framing or CBOR: the spec says the whole connection is dropped, not just the frame. */
-export class FrameError extends Error {
-  readonly reason: string;
-  constructor(
-    reason: string,
-    message: string,
-  ) {
-    super(message);
-    this.reason = reason;
-    this.name = 'FrameError';
-  }
-}
+export class FrameError extends ReasonError {}
 
 function isPlainMap(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && (v as object).constructor === Object;

@@ -3,6 +3,7 @@
 import { BytesWrapper, CidLinkWrapper, decode } from '@atcute/cbor';
 import { cborHeadLength, writeCborHead } from '../cbor-head.ts';
 import { keyLayer, sha256Impl } from '../sha256.ts';
+import { ReasonError } from '../../core/reason-error.ts';
 
 /** Keys are held as latin1 strings of their UTF-8 bytes, so JS string order is byte order. */
 export type MstKey = string;
@@ -34,17 +35,7 @@ export interface ReadNode extends DecodedNode {
 
 export const MIXED_LAYERS = -1;
 
-export class MstError extends Error {
-  readonly reason: string;
-  constructor(
-    reason: string,
-    message: string,
-  ) {
-    super(message);
-    this.reason = reason;
-    this.name = 'MstError';
-  }
-}
+export class MstError extends ReasonError {}
 
 /** A node or record block needed for the operation is not available (a missing proof, for a commit slice). */
 export class MissingBlockError extends MstError {
