@@ -17,7 +17,6 @@ export interface ChainTask<R> {
 export class AccountChains<R> {
   /** Accounts with work running: the tasks waiting behind it, in order. */
   private readonly backlog = new Map<string, Array<ChainTask<R>>>();
-  private running = 0;
   private readonly done: (result: R) => void;
 
   constructor(done: (result: R) => void) {
@@ -29,14 +28,8 @@ export class AccountChains<R> {
     return this.backlog.has(key);
   }
 
-  /** Work submitted and not yet done. */
-  get pending(): number {
-    return this.running;
-  }
-
   /** Runs `task` after every earlier task of the same `key` (an account DID), never within this call. */
   push(key: string, task: ChainTask<R>): void {
-    this.running++;
     const waiting = this.backlog.get(key);
     if (waiting) {
       waiting.push(task);
@@ -56,7 +49,6 @@ export class AccountChains<R> {
   }
 
   private finish(key: string, result: R): void {
-    this.running--;
     this.done(result);
     const waiting = this.backlog.get(key)!;
     const next = waiting.shift();
