@@ -41,6 +41,8 @@ const windowStart = (w: WindowLimit, now: number) => Math.floor(now / w.ms) * w.
 const keyPrefix = (prefix: string) => `${prefix}quota:`;
 const keySuffix = (w: WindowLimit, now: number) => `:${w.name}:${windowStart(w, now)}`;
 const key = (prefix: string, scope: string, w: WindowLimit, now: number) => keyPrefix(prefix) + scope + keySuffix(w, now);
+/** Keys outlive their window by a minute so a late reader still sees the final count. */
+const ttlMs = (w: WindowLimit, now: number) => windowStart(w, now) + w.ms - now + 60_000;
 
 // Takes for several scopes in one script (one round trip and one command, however many accounts a batch holds).
 // ARGV: W (windows per scope); then per window its limit, time-to-live (ms) and key suffix; then the key prefix;
@@ -48,6 +50,10 @@ const key = (prefix: string, scope: string, w: WindowLimit, now: number) => keyP
 // The script puts each key together (prefix, scope, suffix): sent whole, a key per window and scope, they made a
 // call's arguments several times longer, and the relay's CPU per take ~40 % more (docs/perf-journal.md, session 19).
 // A relative TTL keeps the relay's clock, not Redis's, in charge of when windows end.
+// Each window is added to first and given back what it may not keep: a take within its limits, nearly every one,
+// is then one INCRBY a window (the TTL is set only by the take that made the key) where reading first cost a GET,
+// an INCRBY and a PEXPIRE, and Redis ~8 us a take against ~5 (docs/perf-journal.md, session 26). The script runs
+// whole before any other command, so no one sees the count it gives back.
 const TAKES_PER_CALL = 500;
 const TAKE_SCRIPT = `
 local w = tonumber(ARGV[1])
@@ -57,24 +63,23 @@ local keys = {}
 local counts = {}
 for j = 3 * w + 3, #ARGV - 1, 2 do
   local scope = prefix .. ARGV[j]
-  local grant = tonumber(ARGV[j + 1])
+  local want = tonumber(ARGV[j + 1])
+  local grant = want
   for i = 1, w do
     local k = scope .. ARGV[3 * i + 1]
     keys[i] = k
-    local c = tonumber(redis.call('GET', k) or '0')
+    local c = redis.call('INCRBY', k, want)
+    if c == want then redis.call('PEXPIRE', k, ARGV[3 * i]) end
     counts[i] = c
-    local room = tonumber(ARGV[3 * i - 1]) - c
+    local room = tonumber(ARGV[3 * i - 1]) - (c - want)
     if room < grant then grant = room end
   end
   if grant < 0 then grant = 0 end
-  if grant > 0 then
-    for i = 1, w do
-      counts[i] = redis.call('INCRBY', keys[i], grant)
-      redis.call('PEXPIRE', keys[i], ARGV[3 * i])
-    end
+  if grant < want then
+    for i = 1, w do counts[i] = redis.call('DECRBY', keys[i], want - grant) end
   end
-  table.insert(out, grant)
-  for i = 1, w do table.insert(out, counts[i]) end
+  out[#out + 1] = grant
+  for i = 1, w do out[#out + 1] = counts[i] end
 end
 return out
 `;
@@ -91,9 +96,8 @@ export function createRedisCounterStore(url: string, prefix = 'relay:'): Counter
   // EVALSHA with the script loaded once (ioredis reloads it after a Redis restart), not its source per call.
   redis.defineCommand('takeQuota', { lua: TAKE_SCRIPT });
   const takeChunk = async (requests: Array<{ scope: string; want: number }>, windows: WindowLimit[], now: number): Promise<Grant[]> => {
-    // Keys outlive their window by a minute so a late reader still sees the final count.
     const args: Array<string | number> = [0, windows.length];
-    for (const w of windows) args.push(w.limit, windowStart(w, now) + w.ms - now + 60_000, keySuffix(w, now));
+    for (const w of windows) args.push(w.limit, ttlMs(w, now), keySuffix(w, now));
     args.push(keyPrefix(prefix));
     for (const r of requests) args.push(r.scope, r.want);
     const res = ((await redis.takeQuota(...args)) as number[]).map(Number);
@@ -116,7 +120,9 @@ export function createRedisCounterStore(url: string, prefix = 'relay:'): Counter
     async give(scope, amount, windows, now) {
       if (amount <= 0) return;
       const pipeline = redis.pipeline();
-      for (const w of windows) pipeline.decrby(key(prefix, scope, w, now), amount);
+      // A window that began since the take has no key yet: the one DECRBY makes needs a TTL too, as the takes set
+      // one only on the key they make.
+      for (const w of windows) pipeline.decrby(key(prefix, scope, w, now), amount).pexpire(key(prefix, scope, w, now), ttlMs(w, now));
       await pipeline.exec();
     },
     async close() {

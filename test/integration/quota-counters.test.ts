@@ -1,5 +1,6 @@
 // The quota counters on a real Redis and in process: same semantics, atomic under concurrency.
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMemoryCounterStore, createRedisCounterStore, type CounterStore } from '../../src/quota/counters.ts';
 import { HostQuota } from '../../src/quota/host-quota.ts';
@@ -77,6 +78,25 @@ describe('shared counters', () => {
       Array.from({ length: 200 }, (_, i) => processes[i % 4]!.take('host:9', 7, limit, now).then((g) => g.granted)),
     );
     expect(grants.reduce((a, b) => a + b, 0)).toBe(1000);
+  });
+
+  it('give every key they make a time to live: refused takes, and units given back into a window no take made', async () => {
+    const prefix = `t-${randomBytes(4).toString('hex')}:`;
+    const store = redis(prefix);
+    const now = Date.now();
+    const limit = [{ name: 'hour', ms: HOUR, limit: 3 }];
+    expect((await store.takeMany([{ scope: 'a', want: 2 }, { scope: 'a', want: 2 }, { scope: 'b', want: 5 }, { scope: 'c', want: 0 }], limit, now)).map((g) => g.granted)).toEqual([2, 1, 3, 0]);
+    expect((await store.take('d', 4, limit, now)).windows[0]!.count).toBe(3);
+    await store.give('e', 2, limit, now);
+    const raw = new Redis(redisUrl);
+    try {
+      const keys = (await raw.keys(`${prefix}*`)).sort();
+      expect(keys.map((k) => k.slice(prefix.length).split(':').slice(0, 2).join(':'))).toEqual(['quota:a', 'quota:b', 'quota:c', 'quota:d', 'quota:e']);
+      for (const k of keys) expect(await raw.pttl(k)).toBeGreaterThan(60_000);
+      expect(await Promise.all(keys.map((k) => raw.get(k)))).toEqual(['3', '3', '0', '3', '-2']);
+    } finally {
+      raw.disconnect();
+    }
   });
 
   it('HostQuota reserves in chunks and reports the reset when a window is full', async () => {
