@@ -297,6 +297,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       reject,
       log: hostLog,
       maxPending: config.hostMaxPending,
+      identityKnown: (did) => identities.peek(did) !== null,
       lag: ingestLag,
     });
     const base = hostUrls(host.hostname, config.allowInsecureHosts).ws;

@@ -149,7 +149,7 @@ export const CONFIG_FIELDS: readonly Field[] = [
   { key: 'logFormat', env: 'RELAY_LOG_FORMAT', kind: 'enum', values: ['auto', 'json', 'pretty'], doc: 'Log lines: json (one object per line, for collectors), pretty (readable), auto (pretty when stdout is a terminal, json otherwise)' },
   { key: 'batchMaxDelayMs', env: 'RELAY_BATCH_MAX_DELAY_MS', kind: 'int', min: 0, max: 1000, doc: 'Longest wait before accepted events are written as one batch' },
   { key: 'batchMaxEvents', env: 'RELAY_BATCH_MAX_EVENTS', kind: 'int', min: 1, max: 10000, doc: 'Most events written in one transaction' },
-  { key: 'hostMaxPending', env: 'RELAY_HOST_MAX_PENDING', kind: 'int', min: 1, doc: 'Events buffered per host before its socket is paused' },
+  { key: 'hostMaxPending', env: 'RELAY_HOST_MAX_PENDING', kind: 'int', min: 1, doc: 'Events buffered per host before its socket is paused, those of accounts whose identity is being resolved aside (of which four times as many)' },
   { key: 'consumerMaxBufferBytes', env: 'RELAY_CONSUMER_MAX_BUFFER_BYTES', kind: 'int', min: 1048576, doc: 'Bytes queued to one consumer before it goes back to reading the log at its own pace' },
   { key: 'replaySharedBytes', env: 'RELAY_REPLAY_SHARED_BYTES', kind: 'int', min: 0, doc: 'Frame bytes of log pages kept after a reader behind live read them, for other readers at nearby places (0: only reads in flight are shared)' },
   { key: 'fanoutRecentBytes', env: 'RELAY_FANOUT_RECENT_BYTES', kind: 'int', min: 0, doc: 'Frame bytes of the latest events kept in memory, shared by every reader: one that fell a little behind live catches up from them instead of the log (0: always the log)' },

@@ -11,7 +11,10 @@
 // from the moment it is read, before its quota, so a skipped one read meanwhile cannot carry the watermark past it,
 // and the seqs still to skip stay in the cursor until they come again.
 // The pipeline also decides when the host's socket is read: not while events wait for quota, nor while more than
-// `maxPending` events are past the watermark or uncommitted.
+// `maxPending` are not yet handed on or uncommitted, leaving out those of accounts whose identity was not in memory
+// when they came (they wait on the directory, and would otherwise hold up the host's known accounts), nor while more
+// than AWAITING_IDENTITY_FACTOR times `maxPending` are past the watermark in all (the seqs handed on above it go
+// into the cursor).
 import type { IngestLag } from './ingest-lag.ts';
 import type { Logger } from 'pino';
 import { RELAYED_TYPES, type SequencerItem, type SequencerSink, type UpstreamEvent } from '../core/events.ts';
@@ -57,8 +60,15 @@ export interface HostPipelineOptions {
   clock: Clock;
   reject: RejectionReporter;
   log: Logger;
-  /** Events past the watermark or uncommitted before the socket is paused. */
+  /**
+   * Events past the watermark or uncommitted before the socket is paused, those waiting on the directory aside. Every
+   * event held is held until it commits, and under a burst what it holds outlives the young generation's
+   * collections: a smaller window keeps the backlog in the socket instead of the heap (docs/perf-journal.md,
+   * session 26).
+   */
   maxPending: number;
+  /** Whether the account's identity is in memory (an event of one that is not waits on the directory). */
+  identityKnown?: (did: string) => boolean;
   /** Where the time from quota to hand-on is reported (the process's ingest lag). */
   lag?: IngestLag;
 }
@@ -73,7 +83,12 @@ interface Arrival {
   dropped: boolean;
   /** When it passed the quota (performance.now()); its wait for quota is the host's, not ingest's lag. */
   passedAt: number | undefined;
+  /** Its account's identity was not in memory when it came: not counted in the window until handed on. */
+  awaitsIdentity: boolean;
 }
+
+/** Events past the watermark, in all, a host may have per `maxPending`, those waiting on the directory included. */
+export const AWAITING_IDENTITY_FACTOR = 4;
 
 /** An event through stage 1, with its place in the host's order. */
 interface Read {
@@ -100,6 +115,10 @@ export class HostPipeline {
   private passed = 0;
   /** Arrivals read: the next one's ordinal. */
   private read = 0;
+  /** Arrivals neither handed on nor dropped. */
+  private unhanded = 0;
+  /** Of those, the ones that await their identity. */
+  private awaiting = 0;
   /** What is handed on, for the cursors' seqs above the watermark. */
   private readonly handed = new HandedLog();
   /** Every event up to this upstream seq has been handed to the sink. */
@@ -135,15 +154,20 @@ export class HostPipeline {
   /** An upstream event, in upstream order. */
   push(evt: UpstreamEvent): void {
     // Every field from the start: one shape for every arrival.
-    const arrival: Arrival = { seq: evt.seq, ordinal: this.read++, handedOn: false, dropped: false, passedAt: undefined };
+    const arrival: Arrival = { seq: evt.seq, ordinal: this.read++, handedOn: false, dropped: false, passedAt: undefined, awaitsIdentity: false };
     this.arrivals.push(arrival);
+    this.unhanded++;
     if (this.skip.delete(evt.seq)) {
       // Committed by the crawl before this one; only the watermark needs to hear of it.
       this.handOn(arrival, [{ hostId: this.o.host.id, upstreamSeq: evt.seq, event: null }]);
       return;
     }
+    if (this.o.identityKnown && !this.o.identityKnown(evt.did)) {
+      arrival.awaitsIdentity = true;
+      this.awaiting++;
+    }
     this.quota.push({ evt, arrival });
-    if (!this.paused && this.backlog() > this.o.maxPending) this.updateFlow();
+    if (!this.paused && this.overWindow()) this.updateFlow();
   }
 
   /** The host numbers its events anew (it answered FutureCursor): seqs committed before mean nothing now. */
@@ -153,7 +177,7 @@ export class HostPipeline {
 
   /** After the sequencer committed: resumes a socket paused for backpressure once half the backlog is gone. */
   resume(): void {
-    if (this.paused && this.backlog() <= this.o.maxPending / 2) this.updateFlow();
+    if (this.paused && !this.overWindow(0.5)) this.updateFlow(0.5);
   }
 
   /**
@@ -162,24 +186,27 @@ export class HostPipeline {
    * so a new crawl of the host does not verify the same accounts beside it.
    */
   stop(): Promise<void> {
-    for (const { arrival } of this.quota.stop()) arrival.dropped = true;
-    if (this.inFlight() === 0) return Promise.resolve();
+    for (const { arrival } of this.quota.stop()) {
+      arrival.dropped = true;
+      this.unhanded--;
+      if (arrival.awaitsIdentity) this.awaiting--;
+    }
+    if (this.unhanded === 0) return Promise.resolve();
     return new Promise((resolve) => (this.idle = resolve));
   }
 
-  /** Events taken in and not yet handed to the sink (nor dropped). */
-  private inFlight(): number {
-    let n = 0;
-    for (let i = this.head; i < this.arrivals.length; i++) if (!this.arrivals[i]!.handedOn && !this.arrivals[i]!.dropped) n++;
-    return n;
+  /**
+   * Whether more than `share` of the window is taken by events not handed on (of known accounts) or uncommitted, or
+   * more than the cap's worth of events is past the watermark.
+   */
+  private overWindow(share = 1): boolean {
+    const held = this.unhanded - this.awaiting + this.o.sink.pendingFor(this.o.host.id);
+    return held > this.o.maxPending * share || this.arrivals.length - this.head > this.o.maxPending * AWAITING_IDENTITY_FACTOR;
   }
 
-  private backlog(): number {
-    return this.arrivals.length - this.head + this.o.sink.pendingFor(this.o.host.id);
-  }
-
-  private updateFlow(): void {
-    const paused = this.quota.holding || this.backlog() > this.o.maxPending;
+  /** Pauses or resumes the socket: paused while waiting for quota or over `share` of the window. */
+  private updateFlow(share = 1): void {
+    const paused = this.quota.holding || this.overWindow(share);
     if (paused !== this.paused) {
       this.paused = paused;
       this.flow?.setPaused(paused);
@@ -199,6 +226,8 @@ export class HostPipeline {
   /** One event's items go to the sink, the upstream one carrying the watermark it leaves. */
   private handOn(arrival: Arrival, items: SequencerItem[]): void {
     arrival.handedOn = true;
+    this.unhanded--;
+    if (arrival.awaitsIdentity) this.awaiting--;
     this.handed.handed(arrival.ordinal, arrival.seq);
     if (arrival.passedAt !== undefined) this.o.lag?.note(performance.now() - arrival.passedAt);
     const head = this.head;
@@ -216,7 +245,7 @@ export class HostPipeline {
       if (item.upstreamSeq !== null && cursor) item.cursor = cursor;
       this.o.sink.submit(item);
     }
-    if (this.idle && this.inFlight() === 0) this.idle();
+    if (this.idle && this.unhanded === 0) this.idle();
   }
 }
 

@@ -189,7 +189,12 @@ describe('account slots stage', () => {
 });
 
 describe('host pipeline', () => {
-  function compose(verifier: EventVerifier, maxPending: number, resumed: { cursor: number | null; committedAbove: number[] } = { cursor: null, committedAbove: [] }) {
+  function compose(
+    verifier: EventVerifier,
+    maxPending: number,
+    resumed: { cursor: number | null; committedAbove: number[] } = { cursor: null, committedAbove: [] },
+    identityKnown?: (did: string) => boolean,
+  ) {
     const clock = TestClock.inWindow(HOUR);
     const accounts = registry(clock);
     const submitted: SequencerItem[] = [];
@@ -210,6 +215,7 @@ describe('host pipeline', () => {
       reject: (r) => rejected.push(`${r.reason}:${r.did}`),
       log,
       maxPending,
+      ...(identityKnown ? { identityKnown } : {}),
     });
     pipeline.attach({ setPaused: (p) => paused.push(p), holdUntil: () => {} });
     const commit = (n: number) => {
@@ -330,6 +336,47 @@ describe('host pipeline', () => {
     expect(paused).toEqual([true]);
     commit(1);
     expect(paused).toEqual([true, false]);
+  });
+
+  it('leaves out of the window the events of accounts waiting on the directory, up to four windows in all', async () => {
+    // Accounts named did:plc:new… are first seen: their verdicts wait until the directory "answers".
+    let answer!: () => void;
+    const directory = new Promise<void>((r) => (answer = r));
+    const verifier: EventVerifier = {
+      async verify(_h, evt): Promise<Verdict> {
+        if (evt.did.startsWith('did:plc:new')) await directory;
+        return { ok: true, event: accepted(evt) };
+      },
+    };
+    const { pipeline, submitted, paused, commit } = compose(verifier, 4, undefined, (did) => !did.startsWith('did:plc:new'));
+    const reading = () => paused.at(-1) !== true;
+    let seq = 0;
+    for (let i = 0; i < 10; i++) pipeline.push(upstream(++seq, `did:plc:new${i}`));
+    // Ten first-seen events, past a window of four: the socket is read (once the quota's first reservation is
+    // in), and a known account's events pass them.
+    await eventually(reading, 5000, 'the socket read');
+    for (let i = 0; i < 3; i++) pipeline.push(upstream(++seq, 'did:plc:known'));
+    await eventually(() => submitted.length === 3, 5000, 'the known account past the waiting ones');
+    expect(submitted.map((i) => i.upstreamSeq)).toEqual([11, 12, 13]);
+    expect(reading()).toBe(true);
+    // Uncommitted, they take the window: two more known events are past it.
+    pipeline.push(upstream(++seq, 'did:plc:known'));
+    expect(reading()).toBe(true);
+    pipeline.push(upstream(++seq, 'did:plc:known'));
+    expect(reading()).toBe(false);
+    await eventually(() => submitted.length === 5, 5000, 'the known events');
+    commit(5);
+    expect(reading()).toBe(true);
+    // All in all, at most four windows past the watermark, waiting or not (the known events above it included).
+    while (seq < 16) pipeline.push(upstream(++seq, `did:plc:new${seq}`));
+    expect(reading()).toBe(true);
+    pipeline.push(upstream(++seq, 'did:plc:new99'));
+    expect(reading()).toBe(false);
+    answer();
+    await eventually(() => submitted.length === 17, 5000, 'every event once the directory answered');
+    commit(12);
+    expect(reading()).toBe(true);
+    expect(submitted.at(-1)!.cursor).toEqual({ at: 17, above: [] });
   });
 });
 
