@@ -16,6 +16,10 @@ export function memoryAccounts(): MemoryAccounts {
     async get(did) {
       return state.get(did) ?? null;
     },
+    // Every account is in memory here, as a known account's state is in the relay's.
+    hit(did) {
+      return state.get(did) ?? null;
+    },
     record(event) {
       state.set(event.did, afterVerify(state.get(event.did) ?? blankAccount(event.did), 1, event, Date.now(), null).state);
     },

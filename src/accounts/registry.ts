@@ -52,13 +52,18 @@ export class AccountRegistry implements AccountView {
     return this.cache.size;
   }
 
+  /** What `get` answers at once from memory (counted as `get` counts it); undefined when it would load the state. */
+  hit(did: string): AccountState | null | undefined {
+    if (!this.cache.has(did)) return undefined;
+    this.counters.hits++;
+    const hit = this.cache.get(did)!;
+    this.remember(did, hit);
+    return hit;
+  }
+
   async get(did: string): Promise<AccountState | null> {
-    if (this.cache.has(did)) {
-      this.counters.hits++;
-      const hit = this.cache.get(did)!;
-      this.remember(did, hit);
-      return hit;
-    }
+    const hit = this.hit(did);
+    if (hit !== undefined) return hit;
     this.counters.misses++;
     const state = await this.loads.submit(did);
     // A transition applied while the row was loading is newer than the row.

@@ -147,4 +147,6 @@ export function mergeChanges(prev: AccountChange | undefined, next: AccountChang
 /** Read access to account state (the verifier's view; src/accounts/ owns the writes). */
 export interface AccountView {
   get(did: string): Promise<AccountState | null>;
+  /** What `get` would answer at once from memory; undefined when it would have to load (optional). */
+  hit?(did: string): AccountState | null | undefined;
 }

@@ -102,14 +102,17 @@ export class SyncVerifier implements EventVerifier {
     }
     const job = structure.job;
     // A commit's account state is read while its identity is looked up: for a first-seen account both are round
-    // trips. (An #account event needs no state here.)
-    const stateLoad = evt.t === '#account' ? null : this.o.accounts.get(did);
+    // trips. (An #account event needs no state here.) A known account's are in memory, taken without an async call:
+    // each one an event makes is a promise and a frame held until it commits, past the young generation.
+    const inMemory = evt.t === '#account' ? undefined : this.o.accounts.hit?.(did);
+    const stateLoad = evt.t === '#account' || inMemory !== undefined ? null : this.o.accounts.get(did);
     stateLoad?.catch(() => {});
-    const identity = await this.authoritativeIdentity(host, did);
+    const held = this.o.identities.hit(did);
+    const identity = held?.pdsHost === host.hostname && held.signingKey ? held : await this.authoritativeIdentity(host, did, held);
     // The checklist puts the CAR and commit block checks first: their failure is the reason given.
     if ('reason' in identity) return job ? this.structureFailure(job, identity) : identity;
     if (evt.t === '#account') return { ok: true, event: structure.event };
-    const state = await stateLoad!;
+    const state = inMemory !== undefined ? inMemory : await stateLoad!;
 
     // A commit whose structure holds has the message's rev, already checked to be a TID.
     const rev = job!.rev;
@@ -168,11 +171,11 @@ export class SyncVerifier implements EventVerifier {
     return checked.ok ? otherwise : checked;
   }
 
-  /** The account's identity, provided its PDS is the host the event came from. */
-  private async authoritativeIdentity(host: HostRef, did: string): Promise<Identity | Rejection> {
+  /** The account's identity (`held`: what the cache held), provided its PDS is the host the event came from. */
+  private async authoritativeIdentity(host: HostRef, did: string, held: Identity | null): Promise<Identity | Rejection> {
     let identity: Identity;
     try {
-      identity = await this.lookup(did);
+      identity = held ?? (await this.lookup(did));
     } catch (err) {
       const e = err as IdentityError;
       if (e.reason === 'not_found' || e.reason === 'tombstoned') return reject('identity_not_found', e.message);

@@ -215,6 +215,25 @@ describe('IdentityCache', () => {
     expect(resolver.calls).toBe(3);
   });
 
+  it('answers from memory at once (hit) what get would, counted the same, and nothing else', async () => {
+    let now = 0;
+    const resolver = fakeResolver({ fail: new Set(['did:plc:missing']) });
+    const cache = new IdentityCache({ resolver, now: () => now, staleAfterMs: 100, expireAfterMs: 1000 });
+    expect(cache.hit(DID)).toBeNull();
+    expect([resolver.calls, cache.counters.misses]).toEqual([0, 0]);
+    const first = await cache.get(DID);
+    expect(cache.hit(DID)).toBe(first);
+    expect([cache.counters.hits, cache.counters.misses]).toEqual([1, 1]);
+    now = 150;
+    expect(cache.hit(DID)).toBe(first);
+    await new Promise((r) => setTimeout(r, 5));
+    expect([resolver.calls, cache.counters.staleHits]).toEqual([2, 1]);
+    now = 5000;
+    expect(cache.hit(DID)).toBeNull();
+    await expect(cache.get('did:plc:missing')).rejects.toThrow(IdentityError);
+    expect(cache.hit('did:plc:missing')).toBeNull();
+  });
+
   it('caches definitive failures for a while but not passing ones', async () => {
     let now = 0;
     const resolver = fakeResolver({ fail: new Set(['did:plc:missing']), transient: new Set(['did:plc:flaky']) });
