@@ -61,7 +61,7 @@ export interface HostPipelineOptions {
   reject: RejectionReporter;
   log: Logger;
   /**
-   * Events past the watermark or uncommitted before the socket is paused, those waiting on the directory aside. Every
+   * Events not yet handed on or uncommitted before the socket is paused, those waiting on the directory aside. Every
    * event held is held until it commits, and under a burst what it holds outlives the young generation's
    * collections: a smaller window keeps the backlog in the socket instead of the heap (docs/perf-journal.md,
    * session 26).
@@ -177,7 +177,7 @@ export class HostPipeline {
 
   /** After the sequencer committed: resumes a socket paused for backpressure once half the backlog is gone. */
   resume(): void {
-    if (this.paused && !this.overWindow(0.5)) this.updateFlow(0.5);
+    if (this.paused) this.updateFlow(0.5);
   }
 
   /**
