@@ -82,7 +82,7 @@ export async function benchCold(flags: Flags): Promise<BenchLine[]> {
     { name: 'known accounts: commit latency p50 during the cold burst', value: r.knownLatency.p50, unit: 'ms' },
     ...pacedLines,
     { name: 'first-seen accounts delivered', value: delivered, unit: `of ${firstSeen} (${allHosts} hosts x ${accounts} accounts, ${known} of each host's known)` },
-    { name: 'PLC directory requests', value: r.plcRequests.requests, unit: `requests, ${r.plcRequests.rateLimited} answered 429 (latency ${plc.latencyMs} ms ±${Math.round(plc.jitter * 100)}%${limit})` },
+    { name: 'PLC directory requests', value: r.plcRequests.requests, unit: `requests, ${r.plcRequests.rateLimited} answered 429 (latency ${plc.latencyMs} ms ±${Math.round(plc.jitter * 100)}%${limit}; the fake directory's CPU ${Math.round((r.plcRequests.cpuSeconds * 1e6) / Math.max(1, r.plcRequests.requests))} µs a request)` },
     ...liveLines(r),
   ];
 }

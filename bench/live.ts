@@ -49,7 +49,8 @@ export interface LiveResult {
   /** The warm-up before the measured phase (commits 0: none): what compiling a fresh relay's hot paths cost. */
   warmup: Warmup;
   /** Requests the PLC directory had in the measured phase, and how many it turned away with 429. */
-  plcRequests: { requests: number; rateLimited: number };
+  /** What the fake directory answered, and its process's CPU meanwhile (load the relay does not cause). */
+  plcRequests: { requests: number; rateLimited: number; cpuSeconds: number };
   /** Commits/s measured at the reading consumers: first to last commit received. */
   consumerRate: number;
   relayRssStart: number;
@@ -254,6 +255,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     const pid = relay.proc.pid!;
     plc.child.send({ cmd: 'stats' });
     const plcStats0 = await plc.child.next('stats');
+    const plcCpu0 = cpuSecondsOf(plc.child.proc.pid!);
     const relayRssStart = rssOf(pid);
     const cpu0 = cpuSecondsOf(pid);
     const threads0 = threadCpuOf(pid);
@@ -315,6 +317,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     const stalledReport = stalled.length > 0 ? await reports(stalled) : { connections: [] };
     plc.child.send({ cmd: 'stats' });
     const plcStats = await plc.child.next('stats');
+    const plcCpuSeconds = cpuSecondsOf(plc.child.proc.pid!) - plcCpu0;
     const relayRssEnd = rssOf(pid);
     const relayCpuSeconds = cpuSecondsOf(pid) - cpu0;
     const threads1 = threadCpuOf(pid);
@@ -348,7 +351,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
       latency: percentiles(final.hist),
       knownLatency: percentiles(final.trackedHist),
       warmup,
-      plcRequests: { requests: plcStats.requests - plcStats0.requests, rateLimited: plcStats.rateLimited - plcStats0.rateLimited },
+      plcRequests: { requests: plcStats.requests - plcStats0.requests, rateLimited: plcStats.rateLimited - plcStats0.rateLimited, cpuSeconds: plcCpuSeconds },
       consumerRate: last > first ? (minCommits / (last - first)) * 1000 : 0,
       relayRssStart,
       relayRssPeak,
