@@ -70,7 +70,7 @@ function schedule(socket: Socket, answer: Buffer): void {
 }
 
 const server = createServer({ noDelay: true }, (socket) => {
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   socket.on('error', () => socket.destroy());
   socket.on('data', (chunk: Buffer) => {
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
