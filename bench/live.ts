@@ -48,8 +48,10 @@ export interface LiveResult {
   knownLatency: Latency;
   /** The warm-up before the measured phase (commits 0: none): what compiling a fresh relay's hot paths cost. */
   warmup: Warmup;
-  /** Requests the PLC directory had in the measured phase, and how many it turned away with 429. */
-  /** What the fake directory answered, and its process's CPU meanwhile (load the relay does not cause). */
+  /**
+   * Requests the PLC directory had in the measured phase, how many it turned away with 429, and its process's CPU
+   * meanwhile (load the relay does not cause).
+   */
   plcRequests: { requests: number; rateLimited: number; cpuSeconds: number };
   /** Commits/s measured at the reading consumers: first to last commit received. */
   consumerRate: number;
