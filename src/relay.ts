@@ -36,6 +36,7 @@ import { HostLifecycle } from './ingest/host-lifecycle.ts';
 import { UpstreamConnection } from './ingest/upstream.ts';
 import { publicOnlyLookup, systemLookup, type Lookup } from './ingest/address-policy.ts';
 import { untrustedGet } from './ingest/http-json.ts';
+import { createReadTurns } from './ingest/read-turns.ts';
 import { HostPipeline, type RejectionReporter } from './pipeline/host-pipeline.ts';
 import { AccountBudgetStage } from './pipeline/account-budget-stage.ts';
 import { timedVerifier } from './pipeline/timed-verifier.ts';
@@ -69,6 +70,8 @@ import { startupSummary } from './startup-summary.ts';
 import { sha256Impl } from './protocol/sha256.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** Frames all upstream connections together read in one turn of the event loop (see readTurns below). */
+const READ_FRAMES_PER_TURN = 512;
 
 /** The relay's parts, for the CLI and for tests that look inside. */
 export interface RelayParts {
@@ -149,6 +152,12 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   // Readers behind live yield to ingest while it lags (50 ms on average from quota to the sequencer): with 200 ms
   // live p99 during a catch-up was 1.1 s, with 50 ms 0.6 s, for the same catch-up time (docs/perf-journal.md).
   const ingestLag = new IngestLag();
+  // One read budget for every upstream connection: a turn of the event loop reads at most 512 frames, so a burst is
+  // verified and committed as it comes in rather than after it has all been read (read-turns.ts). Fewer events are
+  // in flight at once, and fewer outlive the scavenges: in `bench ingest` (pairs) the relay's CPU went from 184-188
+  // to 149-151 us a commit (V8's helper threads 35-42 to 17-21); 128 and 256 did less, 1,024 and 2,048 barely
+  // differed from no budget (docs/perf-journal.md, session 27).
+  const readTurns = createReadTurns(READ_FRAMES_PER_TURN);
   const pages = new LogPages({ read: (after, upTo, limit, hint) => readEvents(db, after, upTo, limit, WS_BINARY, hint), metrics, budgetBytes: config.replaySharedBytes });
   // And while the main thread is more than 60 % busy: ten readers catching up from 200,000 events back, unheld, took
   // it to 90 % and live p99 to 230-290 ms; held at 60 %, 120-150 ms and 20 s to catch up instead of 9 (at 50 %,
@@ -317,6 +326,7 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
       clock,
       reconnectBaseMs: overrides.reconnectBaseMs ?? 1000,
       reconnectMaxMs: config.reconnectMaxDelayMs,
+      turns: readTurns,
       ...(config.upstreamIdleTimeoutMs ? { idleTimeoutMs: config.upstreamIdleTimeoutMs } : {}),
       ...(devHost
         ? {}

@@ -11,6 +11,7 @@ import type { StreamRejection } from '../core/rejections.ts';
 import type { Clock } from '../core/clock.ts';
 import { backoffDelay } from '../core/retry.ts';
 import type { RelayMetrics } from '../metrics.ts';
+import type { ReadTurns } from './read-turns.ts';
 
 export type HostStatusChange =
   | { kind: 'connected' }
@@ -47,6 +48,8 @@ export interface UpstreamOptions {
   idleTimeoutMs?: number;
   /** Name resolution for the dial (connect-time address policy); absent = the system's. */
   lookup?: LookupFunction;
+  /** The frames every connection together may read in one turn of the event loop; absent = no limit. */
+  turns?: ReadTurns;
 }
 
 /** A connection that stayed up this long counts as healthy again. */
@@ -84,6 +87,8 @@ export class UpstreamConnection {
   private lastSeqOnConnection = 0;
   /** What the pipeline wants; applied to every new socket too. */
   private wantPaused = false;
+  /** Paused until the next turn: this turn's read budget is spent. */
+  private yielding = false;
   private paused = false;
   /** Set while over quota: when to come back. */
   private heldUntil = 0;
@@ -125,9 +130,10 @@ export class UpstreamConnection {
   }
 
   private applyPause(ws: WebSocket): void {
-    if (this.wantPaused && !this.paused) ws.pause();
-    if (!this.wantPaused && this.paused) ws.resume();
-    this.paused = this.wantPaused;
+    const pause = this.wantPaused || this.yielding;
+    if (pause && !this.paused) ws.pause();
+    if (!pause && this.paused) ws.resume();
+    this.paused = pause;
   }
 
   private connect(): void {
@@ -157,6 +163,7 @@ export class UpstreamConnection {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (this.ws !== ws) return;
       this.onFrame(ws, data, isBinary);
+      if (this.o.turns && !this.o.turns.take() && !this.yielding && this.ws === ws) this.yieldTurn(ws);
     });
     ws.on('error', (err: Error & { code?: string }) => {
       // Protocol violations below our framing (oversize or malformed WebSocket frames) are the host's fault: count
@@ -187,6 +194,16 @@ export class UpstreamConnection {
       log.info({ error, code, failures: this.failures, delayMs: delay }, openedAt ? 'upstream connection lost; will reconnect' : 'could not connect to upstream; will retry');
       const timer = setTimeout(() => this.connect(), delay);
       this.cancelReconnect = () => clearTimeout(timer);
+    });
+  }
+
+  private yieldTurn(ws: WebSocket): void {
+    this.yielding = true;
+    this.applyPause(ws);
+    this.o.turns!.wait(() => {
+      this.yielding = false;
+      // The socket may have been replaced meanwhile: whichever is current now reads again.
+      if (this.ws) this.applyPause(this.ws);
     });
   }
 
