@@ -159,8 +159,26 @@ async function endToEnd(flags: Flags): Promise<BenchLine[]> {
   ];
 }
 
+/**
+ * The end-to-end pair `--pairs` times (default 3), the lines of the pair with the median ratio: the machine's speed
+ * drifts by a fifth and more within minutes, and the two sides of a pair run one after the other (one run of the same
+ * tree gave 29.6x, the next 23.5x, docs/perf-journal.md, session 27).
+ */
+async function endToEndPairs(flags: Flags): Promise<BenchLine[]> {
+  const pairs = num(flags, 'pairs', 3);
+  if (!(pairs >= 1)) throw new Error(`--pairs must be at least 1, got ${pairs}`);
+  const runs: BenchLine[][] = [];
+  for (let i = 0; i < pairs; i++) runs.push(await endToEnd(flags));
+  const ratio = (lines: BenchLine[]) => lines[0]!.value;
+  const sorted = [...runs].sort((a, b) => ratio(a) - ratio(b));
+  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  if (pairs === 1) return median;
+  const [head, ...rest] = median;
+  return [{ ...head!, unit: `${head!.unit}; the median of ${pairs} pairs: ${runs.map(ratio).join(', ')}` }, ...rest];
+}
+
 export async function benchCompare(flags: Flags): Promise<BenchLine[]> {
-  return [...(await endToEnd(flags)), ...(await stageAlone(flags))];
+  return [...(await endToEndPairs(flags)), ...(await stageAlone(flags))];
 }
 
 /** The verification stages alone, one thread each, identities from memory. */
