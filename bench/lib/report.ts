@@ -23,6 +23,13 @@ export function writeReport(resultsDir: string, file: string): void {
  * scenario's file), and the last is listed under its table, out of the targets.
  */
 const RETIRED: Record<string, Record<string, string>> = {
+  cold: {
+    'known accounts: commit latency p99 during the cold burst':
+      "the issue's target is on how much the first-seen accounts delay the known ones, and in the burst this latency is mostly the burst's own queue: replaced by 'known accounts in the cold burst: delayed by the first-seen accounts, at p99' (the latency itself is now 'known accounts in the cold burst: commit latency p99 among the first-seen accounts')",
+    'known accounts: commit latency p50 during the cold burst': "now in the unit of 'known accounts in the cold burst: commit latency p99 among the first-seen accounts'",
+    "at 2,000 first-seen accounts/s: known accounts' commit latency p99":
+      "replaced by 'at 2,000 first-seen accounts/s: known accounts: delayed by the first-seen accounts, at p99' (the latency itself is now '... commit latency p99 among the first-seen accounts')",
+  },
   fanout: {
     'fan-out p99 upstream-to-consumer latency':
       "its consumers decoded every frame in four processes on the relay's two cores, so it measured them, not the relay (issue 16); replaced by '100 consumers: publish-to-receipt p99' (drain-only consumers and one that decodes)",
