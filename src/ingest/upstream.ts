@@ -163,7 +163,7 @@ export class UpstreamConnection {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (this.ws !== ws) return;
       this.onFrame(ws, data, isBinary);
-      if (this.o.turns && !this.o.turns.take() && !this.yielding && this.ws === ws) this.yieldTurn(ws);
+      if (this.o.turns && !this.o.turns.take(this) && !this.yielding && this.ws === ws) this.yieldTurn(ws);
     });
     ws.on('error', (err: Error & { code?: string }) => {
       // Protocol violations below our framing (oversize or malformed WebSocket frames) are the host's fault: count
