@@ -70,7 +70,7 @@ import { startupSummary } from './startup-summary.ts';
 import { sha256Impl } from './protocol/sha256.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-/** Frames all upstream connections together read in one turn of the event loop (see readTurns below). */
+/** Frames all upstream connections together read in one turn of the event loop (readTurns below). */
 const READ_FRAMES_PER_TURN = 512;
 
 /** The relay's parts, for the CLI and for tests that look inside. */
@@ -152,11 +152,10 @@ export async function createRelay(config: RelayConfig, overrides: RelayOverrides
   // Readers behind live yield to ingest while it lags (50 ms on average from quota to the sequencer): with 200 ms
   // live p99 during a catch-up was 1.1 s, with 50 ms 0.6 s, for the same catch-up time (docs/perf-journal.md).
   const ingestLag = new IngestLag();
-  // One read budget for every upstream connection: a turn of the event loop reads at most 512 frames, so a burst is
-  // verified and committed as it comes in rather than after it has all been read (read-turns.ts). Fewer events are
-  // in flight at once, and fewer outlive the scavenges: in `bench ingest` (pairs) the relay's CPU went from 184-188
-  // to 149-151 us a commit (V8's helper threads 35-42 to 17-21); 128 and 256 did less, 1,024 and 2,048 barely
-  // differed from no budget (docs/perf-journal.md, session 27).
+  // One read budget for every upstream connection, so a burst is verified and committed as it comes in rather than
+  // after it has all been read, with fewer events in flight at once: in `bench ingest` (pairs) the relay's CPU went
+  // from 184-188 to 147-151 us a commit; 128, 256, 1,024 and 2,048 frames a turn did less (read-turns.ts,
+  // docs/perf-journal.md, session 27).
   const readTurns = createReadTurns(READ_FRAMES_PER_TURN);
   const pages = new LogPages({ read: (after, upTo, limit, hint) => readEvents(db, after, upTo, limit, WS_BINARY, hint), metrics, budgetBytes: config.replaySharedBytes });
   // And while the main thread is more than 60 % busy: ten readers catching up from 200,000 events back, unheld, took

@@ -108,12 +108,13 @@ export function createDidResolver(opts: DidResolverOptions): DidResolver {
         if (err) reject(err);
         else resolve(text);
       };
+      /** Settles with `err` and stops the request (once it has started: `onRequestStart` stops a late one). */
+      const stop = (err: IdentityError) => {
+        settle(err);
+        controller?.abort(err);
+      };
       // One deadline for the whole document: undici's own timeouts restart with each chunk and run on a coarse clock.
-      const deadline = () => new IdentityError('timeout', `timed out fetching ${url}`);
-      const timer = setTimeout(() => {
-        settle(deadline());
-        controller?.abort(deadline());
-      }, timeoutMs);
+      const timer = setTimeout(() => stop(new IdentityError('timeout', `timed out fetching ${url}`)), timeoutMs);
       const chunks: Buffer[] = [];
       let size = 0;
       // An answer that is not the document is settled on its status, its body still read and dropped, so the
@@ -126,9 +127,9 @@ export function createDidResolver(opts: DidResolverOptions): DidResolver {
       const handler: Dispatcher.DispatchHandler = {
         onRequestStart(c) {
           controller = c;
-          if (settled) c.abort(deadline());
+          if (settled) c.abort(new IdentityError('timeout', `timed out fetching ${url}`));
         },
-        onResponseStart(c, status, headers) {
+        onResponseStart(_c, status, headers) {
           if (status === 429) {
             const after = headers['retry-after'];
             return refuse('rate_limited', `${url} answered 429`, retryAfterMs((Array.isArray(after) ? after[0] : after) ?? null));
@@ -136,17 +137,13 @@ export function createDidResolver(opts: DidResolverOptions): DidResolver {
           if (status === 404) return refuse('not_found', `${url} answered 404`);
           if (status === 410) return refuse('tombstoned', `${url} answered 410`);
           if (status < 200 || status >= 300) return refuse('resolution_failed', `${url} answered HTTP ${status}`);
-          if (Number(headers['content-length'] ?? 0) > MAX_DOC_BYTES) {
-            settle(tooLarge());
-            c.abort(tooLarge());
-          }
+          if (Number(headers['content-length'] ?? 0) > MAX_DOC_BYTES) stop(tooLarge());
         },
-        onResponseData(c, chunk) {
+        onResponseData(_c, chunk) {
           if (discard || settled) return;
           size += chunk.length;
           if (size <= MAX_DOC_BYTES) return void chunks.push(chunk);
-          settle(tooLarge());
-          c.abort(tooLarge());
+          stop(tooLarge());
         },
         onResponseEnd() {
           settle(null, chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
